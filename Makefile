@@ -1,0 +1,37 @@
+# CIFTA Exchange. Two commands: `make demo` and `make test`; everything else is set up on the way.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit schemas bench-crypto clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check schemas services tests bench
+	$(BIN)/ruff format --check schemas services tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy schemas services/core
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+bench-crypto: $(STAMP)
+	$(BIN)/python bench/crypto.py
+
+demo: $(STAMP)
+	$(BIN)/cifta demo
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis

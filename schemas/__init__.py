@@ -1,0 +1,20 @@
+"""The wire contract of CIFTA Exchange: every message body, by family, and the reason codes.
+
+``parse_body(kind, data)`` is the one entry point a node needs: it validates JSON bytes against
+the model registered for ``kind``.
+"""
+
+from schemas.base import SCHEMA_VERSION, Body, HandlingCode, PartyCode
+from schemas.reasons import ReasonCode
+from schemas.registry import BODY_MODELS, UnknownKindError, parse_body
+
+__all__ = [
+    "BODY_MODELS",
+    "SCHEMA_VERSION",
+    "Body",
+    "HandlingCode",
+    "PartyCode",
+    "ReasonCode",
+    "UnknownKindError",
+    "parse_body",
+]

@@ -1,0 +1,113 @@
+"""Building blocks shared by every message family: strict base model, state codes, times, codes.
+
+Every wire model derives from :class:`WireModel`: frozen, unknown fields rejected, strings and lists
+bounded where they are declared. Bodies (what travels encrypted inside an envelope) derive from
+:class:`Body` and carry a ``kind`` and a ``schema_version``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, ClassVar
+
+import pycountry
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+SCHEMA_VERSION = 1
+
+#: The Technical Secretariat (OAS General Secretariat) is a party on the network with this code.
+SECRETARIAT = "SEC"
+
+_ISO_ALPHA3 = frozenset(c.alpha_3 for c in pycountry.countries)
+
+
+def _check_iso_alpha3(code: str) -> str:
+    if code not in _ISO_ALPHA3:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-3 country code")
+    return code
+
+
+def _check_party(code: str) -> str:
+    if code == SECRETARIAT:
+        return code
+    return _check_iso_alpha3(code)
+
+
+_Alpha3 = Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
+
+#: A country by its ISO 3166-1 alpha-3 code (``MEX``, ``USA``, ``COL``).
+CountryCode = Annotated[_Alpha3, AfterValidator(_check_iso_alpha3)]
+#: A party on the network: a State by its ISO 3166-1 alpha-3 code, or ``SEC`` for the secretariat.
+PartyCode = Annotated[_Alpha3, AfterValidator(_check_party)]
+
+#: A timezone-aware instant; naive datetimes are rejected.
+Timestamp = AwareDatetime
+
+#: Short free text (names, titles, identifiers).
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+#: Longer free text (descriptions, circumstances, narratives).
+LongText = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+#: An opaque case reference chosen by the originating agency.
+CaseId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/-]+$")
+]
+#: A message identifier (UUIDv7, canonical textual form).
+MessageId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+    ),
+]
+
+
+class HandlingCode(StrEnum):
+    """Handling codes carried in every envelope's clear header (the European exchange codes)."""
+
+    H0 = "H0"  # usable only to prevent and combat the offences the Convention covers
+    H1 = "H1"  # not to be disclosed in judicial proceedings without the provider's permission
+    H2 = "H2"  # not to be disseminated further without the provider's permission
+    H3 = "H3"  # other restrictions, stated in the header
+
+
+class SourceReliability(StrEnum):
+    """Evaluation of the source (4x4 grading): A reliable ... X cannot be judged."""
+
+    A = "A"
+    B = "B"
+    C = "C"
+    X = "X"
+
+
+class InformationAccuracy(StrEnum):
+    """Evaluation of the information: 1 known true ... 4 unverified."""
+
+    KNOWN = "1"
+    KNOWN_TO_SOURCE = "2"
+    HEARSAY = "3"
+    UNVERIFIED = "4"
+
+
+class WireModel(BaseModel):
+    """Base of every contract model: frozen, strict about unknown fields."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        str_max_length=20_000,
+        use_enum_values=False,
+        validate_default=True,
+    )
+
+
+class Evaluation(WireModel):
+    """Source and information grading carried by intelligence bodies."""
+
+    source: SourceReliability
+    information: InformationAccuracy
+
+
+class Body(WireModel):
+    """A message body: what is sealed inside an envelope. Subclasses fix ``kind``."""
+
+    KIND: ClassVar[str] = ""
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1)

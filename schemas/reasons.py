@@ -1,0 +1,59 @@
+"""Reason codes: why an envelope was refused. Stable strings; they travel in signed rejections.
+
+The order of this enum is the order in which a receiving node checks an envelope (see
+``docs/envelope.md``, "Opening"): the first failed check decides the code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    """Why an envelope could not be accepted. One code per failed check."""
+
+    # 1. structure and version
+    OVERSIZED = "oversized"
+    MALFORMED = "malformed"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNSUPPORTED_ALGORITHM = "unsupported_algorithm"
+    # 2. the sender key, as the directory knows it at created_at
+    UNKNOWN_SENDER_KEY = "unknown_sender_key"
+    SENDER_KEY_NOT_VALID = "sender_key_not_valid"
+    REVOKED_SENDER_KEY = "revoked_sender_key"
+    # 3. signatures
+    MISSING_SIGNATURE = "missing_signature"
+    BAD_SIGNATURE = "bad_signature"
+    # 4. addressing
+    NOT_A_RECIPIENT = "not_a_recipient"
+    # 5. time
+    EXPIRED = "expired"
+    FUTURE_DATED = "future_dated"
+    # 6. replay
+    REPLAY = "replay"
+    # 7. unwrap and decrypt
+    DECRYPTION_FAILED = "decryption_failed"
+    # 8. the body against its kind's schema
+    UNKNOWN_KIND = "unknown_kind"
+    SCHEMA_INVALID = "schema_invalid"
+
+
+#: One sentence per reason code, for people reading a rejection.
+REASON_TEXT: dict[ReasonCode, str] = {
+    ReasonCode.OVERSIZED: "the envelope is larger than the network accepts",
+    ReasonCode.MALFORMED: "the envelope is not well-formed JSON with the required fields",
+    ReasonCode.UNSUPPORTED_VERSION: "the envelope version is not supported",
+    ReasonCode.UNSUPPORTED_ALGORITHM: "the envelope names an algorithm this node does not accept",
+    ReasonCode.UNKNOWN_SENDER_KEY: "the sender's signing key is not in the directory",
+    ReasonCode.SENDER_KEY_NOT_VALID: "the sender's key was not valid when the message was created",
+    ReasonCode.REVOKED_SENDER_KEY: "the sender's key was revoked before the message was created",
+    ReasonCode.MISSING_SIGNATURE: "a required signature is missing",
+    ReasonCode.BAD_SIGNATURE: "a signature does not verify",
+    ReasonCode.NOT_A_RECIPIENT: "this node is not among the envelope's recipients",
+    ReasonCode.EXPIRED: "the envelope expired before it was opened",
+    ReasonCode.FUTURE_DATED: "the envelope is dated further in the future than clocks can drift",
+    ReasonCode.REPLAY: "a message with this msg_id was already accepted",
+    ReasonCode.DECRYPTION_FAILED: "the content key or the body could not be decrypted",
+    ReasonCode.UNKNOWN_KIND: "the body's kind is not one this node knows",
+    ReasonCode.SCHEMA_INVALID: "the body does not validate against its kind's schema",
+}

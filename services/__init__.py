@@ -1,0 +1,1 @@
+"""CIFTA Exchange services: the shared library (``core``), node, directory, audit and CLI."""

@@ -1,0 +1,1 @@
+"""The ``cifta`` command for officers and operators."""

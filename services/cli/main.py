@@ -1,0 +1,81 @@
+"""``cifta``: one command for officers and operators."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from services.cli import demo
+from services.core.keys import KeyFileError, NodeKeys
+
+
+def _passphrase(env_var: str | None) -> bytes | None:
+    if not env_var:
+        return None
+    value = os.environ.get(env_var)
+    if value is None:
+        raise SystemExit(f"error: environment variable {env_var} is not set")
+    return value.encode()
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> int:
+    path = Path(args.out)
+    if path.exists() and not args.force:
+        print(f"error: {path} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    keys = NodeKeys.generate(args.party, post_quantum_signature=args.post_quantum)
+    keys.save(path, passphrase=_passphrase(args.passphrase_env))
+    pub = keys.public_bundle()
+    print(f"wrote private keys of {args.party} to {path} (mode 0600)")
+    print(
+        f"signing key id {pub['signing']['kid']}, encryption key id {pub['encryption'][0]['kid']}"
+    )
+    return 0
+
+
+def cmd_keys_public(args: argparse.Namespace) -> int:
+    try:
+        keys = NodeKeys.load(Path(args.keyfile), passphrase=_passphrase(args.passphrase_env))
+    except KeyFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(keys.public_bundle(), indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cifta", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    keys = sub.add_parser("keys", help="generate and inspect a node's keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    gen = keys.add_parser("generate", help="generate a party's signing and encryption keys")
+    gen.add_argument("--party", required=True, help="ISO 3166-1 alpha-3 code, or SEC")
+    gen.add_argument("--out", required=True, help="private key file to write (mode 0600)")
+    gen.add_argument("--post-quantum", action="store_true", help="add an ML-DSA-65 signing key")
+    gen.add_argument("--passphrase-env", help="seal the file under the passphrase in this variable")
+    gen.add_argument("--force", action="store_true")
+    gen.set_defaults(func=cmd_keys_generate)
+    pub = keys.add_parser("public", help="print the public keys the directory publishes")
+    pub.add_argument("keyfile")
+    pub.add_argument("--passphrase-env")
+    pub.set_defaults(func=cmd_keys_public)
+
+    d = sub.add_parser("demo", help="run the demonstration scenario")
+    d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
+    d.set_defaults(func=demo.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

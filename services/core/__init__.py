@@ -1,0 +1,1 @@
+"""The shared library every service imports: envelope, keys, identifiers. No service logic here."""

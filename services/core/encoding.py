@@ -1,0 +1,41 @@
+"""Byte encodings and identifiers used on the wire: base64url without padding, UUIDv7."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import time
+import uuid
+
+
+def b64u(data: bytes) -> str:
+    """Encode bytes as base64url without padding (RFC 4648 section 5)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64u(text: str) -> bytes:
+    """Decode unpadded base64url; raise ValueError on anything else (padding, other alphabets)."""
+    if not isinstance(text, str) or not text.isascii() or "=" in text:
+        raise ValueError("not unpadded base64url")
+    if len(text) % 4 == 1:
+        raise ValueError("impossible base64url length")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("not base64url") from exc
+    if b64u(raw) != text:  # non-canonical trailing bits or characters outside the alphabet
+        raise ValueError("non-canonical base64url")
+    return raw
+
+
+def uuid7(unix_ms: int | None = None) -> str:
+    """A new UUIDv7 (RFC 9562 section 5.7): 48-bit Unix milliseconds, then random bits."""
+    ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76  # version
+    value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
+    value |= 0b10 << 62  # variant
+    value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
+    return str(uuid.UUID(int=value))

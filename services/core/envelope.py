@@ -1,0 +1,444 @@
+"""The CIFTA Exchange envelope, version 1: ``seal`` a body for its recipients, ``open_envelope`` it.
+
+Shaped like COSE_Encrypt + COSE_Sign, serialized as JSON with base64url bytes; the byte-level
+specification is ``docs/envelope.md``. In short:
+
+- the *protected header* is UTF-8 JSON, carried and signed as bytes;
+- the body is encrypted once with AES-256-GCM under a random content key, AAD = protected header;
+- the content key is wrapped for each recipient with HPKE (RFC 9180) base mode,
+  ``MLKEM768_X25519`` / HKDF-SHA256 / AES-256-GCM, ``info`` binding msg_id, recipient, key id and
+  the header hash;
+- Ed25519 (and optionally ML-DSA-65) signs a domain-separated structure over header, IV,
+  ciphertext and every recipient stanza. HPKE base mode does not authenticate the sender, so an
+  envelope without a valid signature is never accepted.
+
+No service calls a primitive directly: this module and ``keys`` are the only places that do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, Protocol
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from schemas import Body, HandlingCode, ReasonCode, UnknownKindError, parse_body
+from schemas.base import CaseId, MessageId, PartyCode, Timestamp
+from schemas.reasons import REASON_TEXT
+from services.core.encoding import b64u, unb64u, uuid7
+from services.core.keys import (
+    ED25519,
+    MLDSA65,
+    EncryptionPublicKey,
+    NodeKeys,
+    SigningPublicKey,
+)
+
+VERSION = 1
+ENC_ALG = "HPKE-Base-MLKEM768X25519-HKDFSHA256-A256GCM"
+CONTENT_ALG = "A256GCM"
+SIG_DOMAIN = b"CIFTA-Exchange envelope v1 signature\x00"
+WRAP_DOMAIN = b"CIFTA-Exchange envelope v1 key wrap\x00"
+
+MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
+MAX_RECIPIENTS = 64
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+_IV_LEN, _CEK_LEN, _WRAPPED_LEN = 12, 32, 1168
+
+_SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+
+KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+SigAlg = Literal["Ed25519", "ML-DSA-65"]
+
+
+class EnvelopeError(Exception):
+    """An envelope was refused. ``reason`` is the machine-readable code of the first failed check.
+
+    ``header`` is the parsed protected header when parsing got that far (so a rejection can be
+    addressed), and ``sender_verified`` says whether the signature had been checked by then.
+    """
+
+    def __init__(
+        self,
+        reason: ReasonCode,
+        detail: str = "",
+        *,
+        header: ProtectedHeader | None = None,
+        sender_verified: bool = False,
+    ) -> None:
+        self.reason = reason
+        self.detail = detail or REASON_TEXT[reason]
+        self.header = header
+        self.sender_verified = sender_verified
+        super().__init__(f"{reason.value}: {self.detail}")
+
+
+class ProtectedHeader(BaseModel):
+    """The signed clear header: routing and handling metadata, never content."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1]
+    msg_id: MessageId
+    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64)]
+    sender: PartyCode
+    sender_kid: KeyId
+    recipients: Annotated[list[PartyCode], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    created_at: Timestamp
+    expires_at: Timestamp | None = None
+    handling: HandlingCode
+    handling_note: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+    confidential: bool
+    case_id: CaseId | None = None
+    in_reply_to: MessageId | None = None
+    enc: Literal["HPKE-Base-MLKEM768X25519-HKDFSHA256-A256GCM"]
+    sigs: Annotated[list[SigAlg], Field(min_length=1, max_length=2)]
+
+
+class _Stanza(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    party: PartyCode
+    kid: KeyId
+    enc: str
+
+
+class _Signature(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    alg: SigAlg
+    sig: str
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    v: int
+    protected: str
+    iv: str
+    ciphertext: str
+    recipients: Annotated[list[_Stanza], Field(min_length=1, max_length=MAX_RECIPIENTS)]
+    signatures: Annotated[list[_Signature], Field(max_length=2)]
+
+
+@dataclass(frozen=True)
+class SenderKeyRecord:
+    """What the directory says of a sender's signing key, for the check at ``created_at``."""
+
+    key: SigningPublicKey
+    valid_from: datetime
+    valid_until: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class KeyLookup(Protocol):
+    """The directory as the envelope sees it."""
+
+    def signing_key(self, party: str, kid: str) -> SenderKeyRecord | None:
+        """The record of ``party``'s signing key ``kid``, or None if the directory has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class OpenedEnvelope:
+    """A verified, decrypted envelope."""
+
+    header: ProtectedHeader
+    body: Body
+    plaintext: bytes
+    envelope_hash: str  # SHA-256 hex of the envelope bytes as received
+
+
+# --- the byte structures both sides compute ---------------------------------------------------
+
+
+def _lp(data: bytes) -> bytes:
+    return struct.pack(">Q", len(data)) + data
+
+
+def signature_input(
+    protected: bytes, iv: bytes, ciphertext: bytes, stanzas: Sequence[Any]
+) -> bytes:
+    """The exact bytes every signature covers (docs/envelope.md, "Signature input")."""
+    parts = [SIG_DOMAIN, _lp(protected), _lp(iv), _lp(ciphertext), struct.pack(">Q", len(stanzas))]
+    for s in stanzas:
+        parts += [_lp(s.party.encode()), _lp(s.kid.encode()), _lp(unb64u(s.enc))]
+    return b"".join(parts)
+
+
+def wrap_info(msg_id: str, party: str, kid: str, protected: bytes) -> bytes:
+    """The HPKE ``info`` for one recipient's key wrap (docs/envelope.md, "Key wrap")."""
+    header_hash = hashlib.sha256(protected).digest()
+    return b"".join(
+        [WRAP_DOMAIN, _lp(msg_id.encode()), _lp(party.encode()), _lp(kid.encode()), header_hash]
+    )
+
+
+# --- sealing ----------------------------------------------------------------------------------
+
+
+def seal(
+    body: Body,
+    *,
+    sender: NodeKeys,
+    recipients: Sequence[EncryptionPublicKey],
+    handling: HandlingCode,
+    confidential: bool = False,
+    handling_note: str | None = None,
+    case_id: str | None = None,
+    in_reply_to: str | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+    msg_id: str | None = None,
+) -> bytes:
+    """Sign and encrypt ``body`` for ``recipients``; return the envelope's JSON bytes.
+
+    The ML-DSA-65 co-signature is added when the sender's signing key has one.
+    """
+    if not recipients or len(recipients) > MAX_RECIPIENTS:
+        raise ValueError(f"between 1 and {MAX_RECIPIENTS} recipients")
+    parties = [r.party for r in recipients]
+    if len(set(parties)) != len(parties):
+        raise ValueError("one encryption key per recipient")
+    if handling is HandlingCode.H3 and not handling_note:
+        raise ValueError("H3 needs the restriction stated in handling_note")
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    sig_key = sender.signing
+    header: dict[str, Any] = {
+        "v": VERSION,
+        "msg_id": msg_id or uuid7(int(created.timestamp() * 1000)),
+        "kind": body.KIND,
+        "sender": sender.party,
+        "sender_kid": sig_key.public().kid,
+        "recipients": parties,
+        "created_at": _iso(created),
+        "handling": handling.value,
+        "confidential": confidential,
+        "enc": ENC_ALG,
+        "sigs": [ED25519] + ([MLDSA65] if sig_key.mldsa65 is not None else []),
+    }
+    optional = {
+        "expires_at": None if expires_at is None else _iso(expires_at),
+        "handling_note": handling_note,
+        "case_id": case_id,
+        "in_reply_to": in_reply_to,
+    }
+    header.update({k: v for k, v in optional.items() if v is not None})
+    ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
+    protected = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+
+    cek, iv = AESGCM.generate_key(256), os.urandom(_IV_LEN)
+    ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
+    stanzas = [
+        _Stanza(
+            party=r.party,
+            kid=r.kid,
+            enc=b64u(
+                _SUITE.encrypt(
+                    cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
+                )
+            ),
+        )
+        for r in recipients
+    ]
+    to_sign = signature_input(protected, iv, ciphertext, stanzas)
+    signatures = [{"alg": ED25519, "sig": b64u(sig_key.ed25519.sign(to_sign))}]
+    if sig_key.mldsa65 is not None:
+        signatures.append({"alg": MLDSA65, "sig": b64u(sig_key.mldsa65.sign(to_sign))})
+    envelope = {
+        "v": VERSION,
+        "protected": b64u(protected),
+        "iv": b64u(iv),
+        "ciphertext": b64u(ciphertext),
+        "recipients": [s.model_dump() for s in stanzas],
+        "signatures": signatures,
+    }
+    return json.dumps(envelope, separators=(",", ":")).encode()
+
+
+def _iso(t: datetime) -> str:
+    if t.tzinfo is None:
+        raise ValueError("timestamps must be timezone-aware")
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --- opening ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    envelope: _Envelope
+    protected: bytes
+    header: ProtectedHeader
+    iv: bytes
+    ciphertext: bytes
+
+
+def peek_header(data: bytes) -> ProtectedHeader:
+    """Parse the envelope's structure and header WITHOUT verifying anything (routing, audit)."""
+    return _parse(data).header
+
+
+def _parse(data: bytes) -> _Parsed:
+    """Check 1: structure and version."""
+    if len(data) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeError(ReasonCode.OVERSIZED, f"{len(data)} bytes > {MAX_ENVELOPE_BYTES}")
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise EnvelopeError(ReasonCode.MALFORMED, "not JSON") from None
+    if not isinstance(raw, dict):
+        raise EnvelopeError(ReasonCode.MALFORMED, "not a JSON object")
+    if raw.get("v") != VERSION:
+        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, f"version {raw.get('v')!r}")
+    try:
+        env = _Envelope.model_validate(raw)
+        protected = unb64u(env.protected)
+        iv, ciphertext = unb64u(env.iv), unb64u(env.ciphertext)
+        header_raw = json.loads(protected)
+    except (ValidationError, ValueError) as exc:
+        raise EnvelopeError(ReasonCode.MALFORMED, _first_error(exc)) from None
+    if isinstance(header_raw, dict) and header_raw.get("v") != VERSION:
+        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, "header version")
+    if isinstance(header_raw, dict) and header_raw.get("enc", ENC_ALG) != ENC_ALG:
+        raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, f"enc {header_raw.get('enc')!r}")
+    try:
+        header = ProtectedHeader.model_validate(header_raw)
+    except ValidationError as exc:
+        raise EnvelopeError(ReasonCode.MALFORMED, "header: " + _first_error(exc)) from None
+    _check_structure(env, header, iv)
+    return _Parsed(env, protected, header, iv, ciphertext)
+
+
+def _check_structure(env: _Envelope, header: ProtectedHeader, iv: bytes) -> None:
+    def bad(detail: str) -> EnvelopeError:
+        return EnvelopeError(ReasonCode.MALFORMED, detail, header=header)
+
+    if len(iv) != _IV_LEN:
+        raise bad("iv must be 12 bytes")
+    if len(set(header.recipients)) != len(header.recipients):
+        raise bad("duplicate recipient in header")
+    if [s.party for s in env.recipients] != header.recipients:
+        raise bad("recipient stanzas do not match the header's recipients, in order")
+    for s in env.recipients:
+        try:
+            wrapped = unb64u(s.enc)
+        except ValueError:
+            raise bad(f"stanza for {s.party}: enc is not base64url") from None
+        if len(wrapped) != _WRAPPED_LEN:
+            raise bad(f"stanza for {s.party}: wrapped key must be {_WRAPPED_LEN} bytes")
+    if len({s.alg for s in env.signatures}) != len(env.signatures):
+        raise bad("duplicate signature algorithm")
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
+    return str(exc)
+
+
+def _check_sender_key(
+    h: ProtectedHeader, keys: KeyLookup, stored_at: datetime | None
+) -> SigningPublicKey:
+    """Check 2: the sender key is in the directory, valid at created_at, not revoked."""
+    record = keys.signing_key(h.sender, h.sender_kid)
+    if record is None or record.key.party != h.sender:
+        raise EnvelopeError(ReasonCode.UNKNOWN_SENDER_KEY, f"{h.sender}/{h.sender_kid}", header=h)
+    if h.created_at < record.valid_from or (
+        record.valid_until is not None and h.created_at >= record.valid_until
+    ):
+        raise EnvelopeError(ReasonCode.SENDER_KEY_NOT_VALID, header=h)
+    if record.revoked_at is not None:
+        # A sender holding a stolen key can backdate created_at; the broker's own storage time
+        # cannot be set by the sender, so it bounds the claim when the caller has it.
+        latest_claim = max(h.created_at, stored_at) if stored_at is not None else h.created_at
+        if latest_claim >= record.revoked_at:
+            raise EnvelopeError(ReasonCode.REVOKED_SENDER_KEY, header=h)
+    return record.key
+
+
+def _check_signatures(p: _Parsed, key: SigningPublicKey, require_pq: bool) -> None:
+    """Check 3: every signature the header declares is present and verifies."""
+    h = p.header
+    declared = set(h.sigs)
+    present = {s.alg: s.sig for s in p.envelope.signatures}
+    if ED25519 not in declared or (require_pq and MLDSA65 not in declared):
+        raise EnvelopeError(
+            ReasonCode.MISSING_SIGNATURE, "required algorithm not declared", header=h
+        )
+    if set(present) != declared:
+        raise EnvelopeError(ReasonCode.MISSING_SIGNATURE, "declared signatures absent", header=h)
+    to_verify = signature_input(p.protected, p.iv, p.ciphertext, p.envelope.recipients)
+    try:
+        key.ed25519.verify(unb64u(present[ED25519]), to_verify)
+        if MLDSA65 in present:
+            if key.mldsa65 is None:
+                raise EnvelopeError(ReasonCode.BAD_SIGNATURE, "no ML-DSA-65 key on file", header=h)
+            key.mldsa65.verify(unb64u(present[MLDSA65]), to_verify)
+    except (InvalidSignature, ValueError):
+        raise EnvelopeError(ReasonCode.BAD_SIGNATURE, header=h) from None
+
+
+def open_envelope(
+    data: bytes,
+    *,
+    keys: NodeKeys,
+    directory: KeyLookup,
+    is_replay: Callable[[str], bool] = lambda _msg_id: False,
+    now: datetime | None = None,
+    stored_at: datetime | None = None,
+    require_pq_signature: bool = False,
+) -> OpenedEnvelope:
+    """Verify and decrypt an envelope addressed to ``keys.party``.
+
+    Checks run in the order of docs/envelope.md and the first failure raises EnvelopeError with
+    its reason code: structure and version; sender key; signature; recipient; expiry; replay;
+    unwrap and decrypt; body schema.
+    """
+    now = now or datetime.now(UTC)
+    p = _parse(data)
+    h = p.header
+    sender_key = _check_sender_key(h, directory, stored_at)
+    _check_signatures(p, sender_key, require_pq_signature)
+
+    def refuse(reason: ReasonCode, detail: str = "") -> EnvelopeError:
+        return EnvelopeError(reason, detail, header=h, sender_verified=True)
+
+    if keys.party not in h.recipients:
+        raise refuse(ReasonCode.NOT_A_RECIPIENT, f"addressed to {','.join(h.recipients)}")
+    if h.expires_at is not None and now >= h.expires_at:
+        raise refuse(ReasonCode.EXPIRED, f"expired at {_iso(h.expires_at)}")
+    if h.created_at > now + MAX_CLOCK_SKEW:
+        raise refuse(ReasonCode.FUTURE_DATED, f"created_at {_iso(h.created_at)}")
+    if is_replay(h.msg_id):
+        raise refuse(ReasonCode.REPLAY, f"msg_id {h.msg_id}")
+
+    stanza = next(s for s in p.envelope.recipients if s.party == keys.party)
+    own = keys.encryption_key(stanza.kid)
+    if own is None:
+        raise refuse(ReasonCode.DECRYPTION_FAILED, f"no private key {stanza.kid}")
+    try:
+        cek = _SUITE.decrypt(
+            unb64u(stanza.enc),
+            own.hpke_key(),
+            info=wrap_info(h.msg_id, keys.party, stanza.kid, p.protected),
+        )
+        plaintext = AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
+    except (InvalidTag, ValueError):
+        raise refuse(ReasonCode.DECRYPTION_FAILED) from None
+
+    try:
+        body = parse_body(h.kind, plaintext)
+    except UnknownKindError:
+        raise refuse(ReasonCode.UNKNOWN_KIND, h.kind) from None
+    except ValidationError as exc:
+        raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
+    return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())

@@ -1,0 +1,314 @@
+"""A node's keys: generation, key ids, private key files (0600, optionally passphrase-sealed), and
+the public form the directory publishes.
+
+Each party holds one *signing* key (Ed25519, with an optional ML-DSA-65 co-signing key) and one or
+more *encryption* keys (ML-KEM-768 + X25519 for HPKE ``MLKEM768_X25519``): more than one only
+during a rotation overlap, when messages sealed to the previous key must still open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from services.core.encoding import b64u, unb64u
+
+ED25519 = "Ed25519"
+MLDSA65 = "ML-DSA-65"
+KEM_ALG = "MLKEM768-X25519"
+KEYFILE_FORMAT = "cifta-keys-v1"
+SEALED_KEYFILE_FORMAT = "cifta-keys-v1+scrypt-aes256gcm"
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+
+
+class KeyFileError(Exception):
+    """A key file could not be read: wrong passphrase, wrong format, unsafe permissions."""
+
+
+def key_id(purpose: str, public_bytes: bytes) -> str:
+    """The key id: 32 hex characters of SHA-256 over a purpose label and the raw public key."""
+    digest = hashlib.sha256(b"cifta-kid-v1\x00" + purpose.encode() + b"\x00" + public_bytes)
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SigningPublicKey:
+    """A party's public signing key as the directory publishes it."""
+
+    party: str
+    ed25519: ed25519.Ed25519PublicKey
+    mldsa65: mldsa.MLDSA65PublicKey | None = None
+
+    @property
+    def kid(self) -> str:
+        return key_id("sig", self.ed25519.public_bytes_raw())
+
+    def to_json(self) -> dict[str, str]:
+        out = {
+            "party": self.party,
+            "kid": self.kid,
+            "ed25519": b64u(self.ed25519.public_bytes_raw()),
+        }
+        if self.mldsa65 is not None:
+            out["mldsa65"] = b64u(self.mldsa65.public_bytes_raw())
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SigningPublicKey:
+        pq = data.get("mldsa65")
+        key = cls(
+            party=str(data["party"]),
+            ed25519=ed25519.Ed25519PublicKey.from_public_bytes(unb64u(data["ed25519"])),
+            mldsa65=None if pq is None else mldsa.MLDSA65PublicKey.from_public_bytes(unb64u(pq)),
+        )
+        if "kid" in data and data["kid"] != key.kid:
+            raise ValueError("kid does not match the public key")
+        return key
+
+
+@dataclass(frozen=True)
+class EncryptionPublicKey:
+    """A party's public HPKE key (ML-KEM-768 + X25519), published as its two raw parts."""
+
+    party: str
+    mlkem768: mlkem.MLKEM768PublicKey
+    x25519: x25519.X25519PublicKey
+
+    def raw(self) -> bytes:
+        return self.mlkem768.public_bytes_raw() + self.x25519.public_bytes_raw()
+
+    @property
+    def kid(self) -> str:
+        return key_id("enc", self.raw())
+
+    def hpke_key(self) -> hpke.MLKEM768X25519PublicKey:
+        return hpke.MLKEM768X25519PublicKey(self.mlkem768, self.x25519)
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "party": self.party,
+            "kid": self.kid,
+            "alg": KEM_ALG,
+            "mlkem768": b64u(self.mlkem768.public_bytes_raw()),
+            "x25519": b64u(self.x25519.public_bytes_raw()),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EncryptionPublicKey:
+        if data.get("alg", KEM_ALG) != KEM_ALG:
+            raise ValueError(f"unsupported KEM {data.get('alg')!r}")
+        key = cls(
+            party=str(data["party"]),
+            mlkem768=mlkem.MLKEM768PublicKey.from_public_bytes(unb64u(data["mlkem768"])),
+            x25519=x25519.X25519PublicKey.from_public_bytes(unb64u(data["x25519"])),
+        )
+        if "kid" in data and data["kid"] != key.kid:
+            raise ValueError("kid does not match the public key")
+        return key
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    """A party's private signing key: Ed25519, optionally with an ML-DSA-65 co-signing key."""
+
+    party: str
+    ed25519: ed25519.Ed25519PrivateKey
+    mldsa65: mldsa.MLDSA65PrivateKey | None = None
+
+    @classmethod
+    def generate(cls, party: str, *, post_quantum: bool = False) -> SigningKey:
+        pq = mldsa.MLDSA65PrivateKey.generate() if post_quantum else None
+        return cls(party, ed25519.Ed25519PrivateKey.generate(), pq)
+
+    def public(self) -> SigningPublicKey:
+        pq = None if self.mldsa65 is None else self.mldsa65.public_key()
+        return SigningPublicKey(self.party, self.ed25519.public_key(), pq)
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    """A party's private HPKE key (ML-KEM-768 + X25519)."""
+
+    party: str
+    mlkem768: mlkem.MLKEM768PrivateKey
+    x25519: x25519.X25519PrivateKey
+
+    @classmethod
+    def generate(cls, party: str) -> EncryptionKey:
+        return cls(party, mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate())
+
+    def public(self) -> EncryptionPublicKey:
+        return EncryptionPublicKey(self.party, self.mlkem768.public_key(), self.x25519.public_key())
+
+    def hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
+        return hpke.MLKEM768X25519PrivateKey(self.mlkem768, self.x25519)
+
+
+@dataclass(frozen=True)
+class NodeKeys:
+    """Everything private a party holds: its signing key and its encryption keys, newest first."""
+
+    party: str
+    signing: SigningKey
+    encryption: tuple[EncryptionKey, ...]
+    created_at: datetime | None = None
+    _by_kid: dict[str, EncryptionKey] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.encryption:
+            raise ValueError("a party needs at least one encryption key")
+        object.__setattr__(self, "_by_kid", {k.public().kid: k for k in self.encryption})
+
+    @classmethod
+    def generate(cls, party: str, *, post_quantum_signature: bool = False) -> NodeKeys:
+        return cls(
+            party,
+            SigningKey.generate(party, post_quantum=post_quantum_signature),
+            (EncryptionKey.generate(party),),
+        )
+
+    @property
+    def current_encryption(self) -> EncryptionKey:
+        return self.encryption[0]
+
+    def encryption_key(self, kid: str) -> EncryptionKey | None:
+        """The private encryption key with this id, if this party still holds it."""
+        return self._by_kid.get(kid)
+
+    def with_new_encryption_key(self, keep_previous: bool = True) -> NodeKeys:
+        """Rotate: a fresh encryption key becomes current; the old ones stay for the overlap."""
+        fresh = EncryptionKey.generate(self.party)
+        rest = self.encryption if keep_previous else ()
+        return NodeKeys(self.party, self.signing, (fresh, *rest), self.created_at)
+
+    def without_encryption_key(self, kid: str) -> NodeKeys:
+        """End an overlap: drop a retired encryption key."""
+        kept = tuple(k for k in self.encryption if k.public().kid != kid)
+        return NodeKeys(self.party, self.signing, kept, self.created_at)
+
+    def public_bundle(self) -> dict[str, Any]:
+        """The public keys in the form the directory publishes."""
+        return {
+            "party": self.party,
+            "signing": self.signing.public().to_json(),
+            "encryption": [k.public().to_json() for k in self.encryption],
+        }
+
+    # -- private key files ------------------------------------------------------------------
+
+    def _private_json(self) -> dict[str, Any]:
+        sig: dict[str, Any] = {"ed25519": b64u(self.signing.ed25519.private_bytes_raw())}
+        if self.signing.mldsa65 is not None:
+            sig["mldsa65_seed"] = b64u(self.signing.mldsa65.private_bytes_raw())
+        return {
+            "format": KEYFILE_FORMAT,
+            "party": self.party,
+            "created_at": None if self.created_at is None else self.created_at.isoformat(),
+            "signing": sig,
+            "encryption": [
+                {
+                    "mlkem768_seed": b64u(k.mlkem768.private_bytes_raw()),
+                    "x25519": b64u(k.x25519.private_bytes_raw()),
+                }
+                for k in self.encryption
+            ],
+        }
+
+    @classmethod
+    def _from_private_json(cls, data: dict[str, Any]) -> NodeKeys:
+        if data.get("format") != KEYFILE_FORMAT:
+            raise KeyFileError(f"unknown key file format {data.get('format')!r}")
+        party = str(data["party"])
+        sig = data["signing"]
+        pq_seed = sig.get("mldsa65_seed")
+        signing = SigningKey(
+            party,
+            ed25519.Ed25519PrivateKey.from_private_bytes(unb64u(sig["ed25519"])),
+            None if pq_seed is None else mldsa.MLDSA65PrivateKey.from_seed_bytes(unb64u(pq_seed)),
+        )
+        enc = tuple(
+            EncryptionKey(
+                party,
+                mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64u(e["mlkem768_seed"])),
+                x25519.X25519PrivateKey.from_private_bytes(unb64u(e["x25519"])),
+            )
+            for e in data["encryption"]
+        )
+        created = data.get("created_at")
+        return cls(
+            party, signing, enc, None if created is None else datetime.fromisoformat(created)
+        )
+
+    def save(self, path: Path, passphrase: bytes | None = None) -> None:
+        """Write the private keys to ``path`` with mode 0600, sealed under a passphrase if given."""
+        payload = json.dumps(self._private_json()).encode()
+        if passphrase is not None:
+            payload = json.dumps(_seal_with_passphrase(payload, passphrase)).encode()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path, passphrase: bytes | None = None) -> NodeKeys:
+        """Read a key file written by :meth:`save`; refuse one others can read."""
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise KeyFileError(f"{path.name} is readable by others (mode {mode:o}); chmod 600 it")
+        try:
+            data = json.loads(path.read_bytes())
+        except ValueError as exc:
+            raise KeyFileError("key file is not JSON") from exc
+        if data.get("format") == SEALED_KEYFILE_FORMAT:
+            if passphrase is None:
+                raise KeyFileError("key file is passphrase-protected; a passphrase is required")
+            data = json.loads(_open_with_passphrase(data, passphrase))
+        try:
+            return cls._from_private_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyFileError(f"key file is damaged: {type(exc).__name__}") from exc
+
+
+def _kek(passphrase: bytes, salt: bytes) -> bytes:
+    return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P).derive(passphrase)
+
+
+def _seal_with_passphrase(payload: bytes, passphrase: bytes) -> dict[str, Any]:
+    salt, nonce = os.urandom(16), os.urandom(12)
+    aad = SEALED_KEYFILE_FORMAT.encode()
+    ct = AESGCM(_kek(passphrase, salt)).encrypt(nonce, payload, aad)
+    return {
+        "format": SEALED_KEYFILE_FORMAT,
+        "scrypt": {"n": _SCRYPT_N, "r": _SCRYPT_R, "p": _SCRYPT_P, "salt": b64u(salt)},
+        "nonce": b64u(nonce),
+        "ciphertext": b64u(ct),
+    }
+
+
+def _open_with_passphrase(data: dict[str, Any], passphrase: bytes) -> bytes:
+    try:
+        params = data["scrypt"]
+        kdf = Scrypt(
+            salt=unb64u(params["salt"]), length=32, n=params["n"], r=params["r"], p=params["p"]
+        )
+        aead = AESGCM(kdf.derive(passphrase))
+        return aead.decrypt(
+            unb64u(data["nonce"]), unb64u(data["ciphertext"]), SEALED_KEYFILE_FORMAT.encode()
+        )
+    except InvalidTag:
+        raise KeyFileError("wrong passphrase or damaged key file") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise KeyFileError(f"sealed key file is damaged: {type(exc).__name__}") from exc

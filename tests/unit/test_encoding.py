@@ -1,0 +1,37 @@
+"""Wire encodings: canonical base64url and UUIDv7."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.core.encoding import b64u, unb64u, uuid7
+
+
+@given(st.binary(max_size=200))
+def test_base64url_round_trips_any_bytes(data: bytes) -> None:
+    assert unb64u(b64u(data)) == data
+
+
+@pytest.mark.parametrize("text", ["AA==", "A", "AB+/", "AB", "Zm9v\n", "Zg==", "Zh"])
+def test_padded_or_non_canonical_base64url_is_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        unb64u(text)
+
+
+def test_uuid7_has_version_7_variant_10_and_the_given_time() -> None:
+    value = uuid7(unix_ms=1_764_000_000_000)
+    parsed = uuid.UUID(value)
+    assert parsed.version == 7
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", value
+    )
+    assert parsed.int >> 80 == 1_764_000_000_000
+
+
+def test_uuid7_values_differ_within_one_millisecond() -> None:
+    assert len({uuid7(unix_ms=1) for _ in range(1000)}) == 1000
