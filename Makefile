@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit schemas bench-crypto clean
+.PHONY: demo test lint typecheck schemas vectors bench-crypto clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check schemas services tests bench
-	$(BIN)/ruff format --check schemas services tests bench
+	$(BIN)/ruff check schemas services tests bench docs
+	$(BIN)/ruff format --check schemas services tests bench docs
 
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services/core
@@ -26,6 +26,9 @@ test: lint typecheck
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
+
+vectors: $(STAMP)
+	$(BIN)/python docs/vectors/generate.py
 
 bench-crypto: $(STAMP)
 	$(BIN)/python bench/crypto.py

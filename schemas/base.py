@@ -8,10 +8,11 @@ bounded where they are declared. Bodies (what travels encrypted inside an envelo
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar
+from typing import Annotated, Any, ClassVar, Literal, cast
 
 import pycountry
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.fields import FieldInfo
 
 SCHEMA_VERSION = 1
 
@@ -107,7 +108,94 @@ class Evaluation(WireModel):
 
 
 class Body(WireModel):
-    """A message body: what is sealed inside an envelope. Subclasses fix ``kind``."""
+    """A message body: what is sealed inside an envelope. Subclasses set ``KIND``.
+
+    The body carries its ``kind`` too (a constant per model, written on output, checked on
+    input), so a body is self-describing and one sealed under another kind's header fails its
+    schema.
+    """
 
     KIND: ClassVar[str] = ""
+    kind: str = ""
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.KIND:
+            cls.__pydantic_fields__["kind"] = FieldInfo(
+                annotation=cast(Any, Literal)[cls.KIND],
+                default=cls.KIND,
+            )
+            cls.model_rebuild(force=True)
+
+
+def examples(*items: dict[str, Any]) -> ConfigDict:
+    """Model config carrying realistic examples (they go into the generated JSON Schema)."""
+    return ConfigDict(json_schema_extra={"examples": cast(Any, list(items))})
+
+
+#: A SHA-256 digest, lowercase hex.
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+#: An e-mail address (deliberately simple: the directory checks reachability, not syntax lore).
+Email = Annotated[
+    str, StringConstraints(max_length=254, pattern=r"^[^@\s]{1,64}@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+]
+#: A telephone number in E.164 form.
+Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$")]
+#: A positive count of items.
+Quantity = Annotated[int, Field(gt=0, le=10_000_000)]
+
+
+class Language(StrEnum):
+    """The four authentic languages of the Convention."""
+
+    ES = "es"
+    EN = "en"
+    FR = "fr"
+    PT = "pt"
+
+
+class Officer(WireModel):
+    """A named official acting for a party: who asks, who answers, whom to call."""
+
+    name: ShortText
+    position: ShortText
+    agency: ShortText
+    email: Email | None = None
+    phone: Phone | None = None
+
+
+class ItemCategory(StrEnum):
+    """The Convention's objects (Art. I): firearms, ammunition, explosives, related materials."""
+
+    FIREARM = "firearm"
+    AMMUNITION = "ammunition"
+    EXPLOSIVE = "explosive"
+    PARTS_AND_COMPONENTS = "parts_and_components"
+    OTHER_RELATED_MATERIAL = "other_related_material"
+
+
+class Item(WireModel):
+    """One line of a consignment: what it is and how many."""
+
+    line: Annotated[int, Field(ge=1, le=10_000)]
+    category: ItemCategory
+    description: ShortText
+    quantity: Quantity
+    model: ShortText | None = None
+    calibre: ShortText | None = None
+
+
+def unique_lines(items: list[Item]) -> list[Item]:
+    """Reject item lists whose line numbers repeat."""
+    lines = [i.line for i in items]
+    if len(set(lines)) != len(lines):
+        raise ValueError("item line numbers must be unique")
+    return items
+
+
+#: A bounded list of consignment lines with unique line numbers.
+Items = Annotated[list[Item], Field(min_length=1, max_length=500), AfterValidator(unique_lines)]
+#: The same, possibly empty.
+MaybeItems = Annotated[list[Item], Field(max_length=500), AfterValidator(unique_lines)]

@@ -124,13 +124,7 @@ def flip_byte(b64: str, index: int = 0) -> str:
 def resign(env: dict[str, Any], sender: NodeKeys) -> dict[str, Any]:
     """Re-sign a hand-modified envelope with the sender's key: a sender that built it wrongly."""
 
-    @dataclass
-    class _S:
-        party: str
-        kid: str
-        enc: str
-
-    stanzas = [_S(**s) for s in env["recipients"]]
+    stanzas = [(s["party"], s["kid"], unb64u(s["enc"])) for s in env["recipients"]]
     to_sign = signature_input(
         unb64u(env["protected"]), unb64u(env["iv"]), unb64u(env["ciphertext"]), stanzas
     )

@@ -14,17 +14,31 @@ def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+
+
 def unb64u(text: str) -> bytes:
-    """Decode unpadded base64url; raise ValueError on anything else (padding, other alphabets)."""
-    if not isinstance(text, str) or not text.isascii() or "=" in text:
+    """Decode unpadded base64url; raise ValueError on anything else (padding, other alphabets).
+
+    Canonical only: the unused low bits of the last character must be zero, so every byte string
+    has exactly one encoding.
+    """
+    if not isinstance(text, str) or not text.isascii():
         raise ValueError("not unpadded base64url")
-    if len(text) % 4 == 1:
+    data = text.encode("ascii")
+    if b"=" in data or b"+" in data or b"/" in data:
+        raise ValueError("not unpadded base64url")
+    tail = len(data) % 4
+    if tail == 1:
         raise ValueError("impossible base64url length")
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError) as exc:
+        raw = binascii.a2b_base64(
+            data.translate(_TO_STANDARD) + b"=" * (-len(data) % 4), strict_mode=True
+        )
+    except binascii.Error as exc:
         raise ValueError("not base64url") from exc
-    if b64u(raw) != text:  # non-canonical trailing bits or characters outside the alphabet
+    if tail and _ALPHABET.index(text[-1]) & (0x0F if tail == 2 else 0x03):
         raise ValueError("non-canonical base64url")
     return raw
 

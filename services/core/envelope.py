@@ -163,12 +163,15 @@ def _lp(data: bytes) -> bytes:
 
 
 def signature_input(
-    protected: bytes, iv: bytes, ciphertext: bytes, stanzas: Sequence[Any]
+    protected: bytes, iv: bytes, ciphertext: bytes, stanzas: Sequence[tuple[str, str, bytes]]
 ) -> bytes:
-    """The exact bytes every signature covers (docs/envelope.md, "Signature input")."""
+    """The exact bytes every signature covers (docs/envelope.md, "Signature input").
+
+    ``stanzas`` are (party, kid, wrapped key bytes), in envelope order.
+    """
     parts = [SIG_DOMAIN, _lp(protected), _lp(iv), _lp(ciphertext), struct.pack(">Q", len(stanzas))]
-    for s in stanzas:
-        parts += [_lp(s.party.encode()), _lp(s.kid.encode()), _lp(unb64u(s.enc))]
+    for party, kid, wrapped in stanzas:
+        parts += [_lp(party.encode()), _lp(kid.encode()), _lp(wrapped)]
     return b"".join(parts)
 
 
@@ -215,7 +218,7 @@ def seal(
         "msg_id": msg_id or uuid7(int(created.timestamp() * 1000)),
         "kind": body.KIND,
         "sender": sender.party,
-        "sender_kid": sig_key.public().kid,
+        "sender_kid": sig_key.public().kid,  # cached on the key
         "recipients": parties,
         "created_at": _iso(created),
         "handling": handling.value,
@@ -236,13 +239,11 @@ def seal(
     cek, iv = AESGCM.generate_key(256), os.urandom(_IV_LEN)
     ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
     stanzas = [
-        _Stanza(
-            party=r.party,
-            kid=r.kid,
-            enc=b64u(
-                _SUITE.encrypt(
-                    cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
-                )
+        (
+            r.party,
+            r.kid,
+            _SUITE.encrypt(
+                cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
             ),
         )
         for r in recipients
@@ -251,15 +252,17 @@ def seal(
     signatures = [{"alg": ED25519, "sig": b64u(sig_key.ed25519.sign(to_sign))}]
     if sig_key.mldsa65 is not None:
         signatures.append({"alg": MLDSA65, "sig": b64u(sig_key.mldsa65.sign(to_sign))})
-    envelope = {
-        "v": VERSION,
-        "protected": b64u(protected),
-        "iv": b64u(iv),
-        "ciphertext": b64u(ciphertext),
-        "recipients": [s.model_dump() for s in stanzas],
-        "signatures": signatures,
-    }
-    return json.dumps(envelope, separators=(",", ":")).encode()
+    # Every value is base64url, a hex key id, a party code or an algorithm name: none needs JSON
+    # escaping, so the envelope is written directly (the same bytes json.dumps would give).
+    stanza_json = ",".join(
+        f'{{"party":"{p}","kid":"{k}","enc":"{b64u(w)}"}}' for p, k, w in stanzas
+    )
+    sig_json = ",".join(f'{{"alg":"{s["alg"]}","sig":"{s["sig"]}"}}' for s in signatures)
+    return (
+        f'{{"v":{VERSION},"protected":"{b64u(protected)}","iv":"{b64u(iv)}",'
+        f'"ciphertext":"{b64u(ciphertext)}","recipients":[{stanza_json}],'
+        f'"signatures":[{sig_json}]}}'
+    ).encode("ascii")
 
 
 def _iso(t: datetime) -> str:
@@ -278,6 +281,7 @@ class _Parsed:
     header: ProtectedHeader
     iv: bytes
     ciphertext: bytes
+    stanzas: list[tuple[str, str, bytes]]  # (party, kid, wrapped key), decoded once
 
 
 def peek_header(data: bytes) -> ProtectedHeader:
@@ -289,21 +293,19 @@ def _parse(data: bytes) -> _Parsed:
     """Check 1: structure and version."""
     if len(data) > MAX_ENVELOPE_BYTES:
         raise EnvelopeError(ReasonCode.OVERSIZED, f"{len(data)} bytes > {MAX_ENVELOPE_BYTES}")
+    try:  # fast path: a well-formed envelope parses in one step
+        fast = _Envelope.model_validate_json(data, strict=True)
+    except ValidationError:
+        fast = None
+    env = fast if fast is not None and fast.v == VERSION else _parse_outer_slowly(data)
     try:
-        raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise EnvelopeError(ReasonCode.MALFORMED, "not JSON") from None
-    if not isinstance(raw, dict):
-        raise EnvelopeError(ReasonCode.MALFORMED, "not a JSON object")
-    if raw.get("v") != VERSION:
-        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, f"version {raw.get('v')!r}")
-    try:
-        env = _Envelope.model_validate(raw)
         protected = unb64u(env.protected)
         iv, ciphertext = unb64u(env.iv), unb64u(env.ciphertext)
-        header_raw = json.loads(protected)
-    except (ValidationError, ValueError) as exc:
+        header_raw = json.loads(protected, object_pairs_hook=_no_duplicate_members)
+    except ValueError as exc:
         raise EnvelopeError(ReasonCode.MALFORMED, _first_error(exc)) from None
+    if isinstance(header_raw, dict) and None in header_raw.values():
+        raise EnvelopeError(ReasonCode.MALFORMED, "header: optional members are omitted, not null")
     if isinstance(header_raw, dict) and header_raw.get("v") != VERSION:
         raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, "header version")
     if isinstance(header_raw, dict) and header_raw.get("enc", ENC_ALG) != ENC_ALG:
@@ -312,11 +314,40 @@ def _parse(data: bytes) -> _Parsed:
         header = ProtectedHeader.model_validate(header_raw)
     except ValidationError as exc:
         raise EnvelopeError(ReasonCode.MALFORMED, "header: " + _first_error(exc)) from None
-    _check_structure(env, header, iv)
-    return _Parsed(env, protected, header, iv, ciphertext)
+    stanzas = _check_structure(env, header, iv)
+    return _Parsed(env, protected, header, iv, ciphertext, stanzas)
 
 
-def _check_structure(env: _Envelope, header: ProtectedHeader, iv: bytes) -> None:
+def _parse_outer_slowly(data: bytes) -> _Envelope:
+    """The outer structure, step by step, to say precisely what is wrong with it."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise EnvelopeError(ReasonCode.MALFORMED, "not JSON") from None
+    if not isinstance(raw, dict):
+        raise EnvelopeError(ReasonCode.MALFORMED, "not a JSON object")
+    version = raw.get("v")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise EnvelopeError(ReasonCode.MALFORMED, "no integer version field v")
+    if version != VERSION:
+        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, f"version {version}")
+    try:
+        return _Envelope.model_validate(raw, strict=True)
+    except ValidationError as exc:
+        raise EnvelopeError(ReasonCode.MALFORMED, _first_error(exc)) from None
+
+
+def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The signed header must mean one thing to every parser: no member name twice."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate member name in the protected header")
+    return obj
+
+
+def _check_structure(
+    env: _Envelope, header: ProtectedHeader, iv: bytes
+) -> list[tuple[str, str, bytes]]:
     def bad(detail: str) -> EnvelopeError:
         return EnvelopeError(ReasonCode.MALFORMED, detail, header=header)
 
@@ -326,6 +357,7 @@ def _check_structure(env: _Envelope, header: ProtectedHeader, iv: bytes) -> None
         raise bad("duplicate recipient in header")
     if [s.party for s in env.recipients] != header.recipients:
         raise bad("recipient stanzas do not match the header's recipients, in order")
+    stanzas = []
     for s in env.recipients:
         try:
             wrapped = unb64u(s.enc)
@@ -333,8 +365,10 @@ def _check_structure(env: _Envelope, header: ProtectedHeader, iv: bytes) -> None
             raise bad(f"stanza for {s.party}: enc is not base64url") from None
         if len(wrapped) != _WRAPPED_LEN:
             raise bad(f"stanza for {s.party}: wrapped key must be {_WRAPPED_LEN} bytes")
+        stanzas.append((s.party, s.kid, wrapped))
     if len({s.alg for s in env.signatures}) != len(env.signatures):
         raise bad("duplicate signature algorithm")
+    return stanzas
 
 
 def _first_error(exc: Exception) -> str:
@@ -376,7 +410,7 @@ def _check_signatures(p: _Parsed, key: SigningPublicKey, require_pq: bool) -> No
         )
     if set(present) != declared:
         raise EnvelopeError(ReasonCode.MISSING_SIGNATURE, "declared signatures absent", header=h)
-    to_verify = signature_input(p.protected, p.iv, p.ciphertext, p.envelope.recipients)
+    to_verify = signature_input(p.protected, p.iv, p.ciphertext, p.stanzas)
     try:
         key.ed25519.verify(unb64u(present[ED25519]), to_verify)
         if MLDSA65 in present:
@@ -421,15 +455,13 @@ def open_envelope(
     if is_replay(h.msg_id):
         raise refuse(ReasonCode.REPLAY, f"msg_id {h.msg_id}")
 
-    stanza = next(s for s in p.envelope.recipients if s.party == keys.party)
-    own = keys.encryption_key(stanza.kid)
+    _, kid, wrapped = next(s for s in p.stanzas if s[0] == keys.party)
+    own = keys.encryption_key(kid)
     if own is None:
-        raise refuse(ReasonCode.DECRYPTION_FAILED, f"no private key {stanza.kid}")
+        raise refuse(ReasonCode.DECRYPTION_FAILED, f"no private key {kid}")
     try:
         cek = _SUITE.decrypt(
-            unb64u(stanza.enc),
-            own.hpke_key(),
-            info=wrap_info(h.msg_id, keys.party, stanza.kid, p.protected),
+            wrapped, own.hpke_key(), info=wrap_info(h.msg_id, keys.party, kid, p.protected)
         )
         plaintext = AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
     except (InvalidTag, ValueError):

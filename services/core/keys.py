@@ -13,6 +13,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class SigningPublicKey:
     ed25519: ed25519.Ed25519PublicKey
     mldsa65: mldsa.MLDSA65PublicKey | None = None
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return key_id("sig", self.ed25519.public_bytes_raw())
 
@@ -88,11 +89,15 @@ class EncryptionPublicKey:
     def raw(self) -> bytes:
         return self.mlkem768.public_bytes_raw() + self.x25519.public_bytes_raw()
 
-    @property
+    @cached_property
     def kid(self) -> str:
         return key_id("enc", self.raw())
 
     def hpke_key(self) -> hpke.MLKEM768X25519PublicKey:
+        return self._hpke
+
+    @cached_property
+    def _hpke(self) -> hpke.MLKEM768X25519PublicKey:
         return hpke.MLKEM768X25519PublicKey(self.mlkem768, self.x25519)
 
     def to_json(self) -> dict[str, str]:
@@ -132,6 +137,10 @@ class SigningKey:
         return cls(party, ed25519.Ed25519PrivateKey.generate(), pq)
 
     def public(self) -> SigningPublicKey:
+        return self._public
+
+    @cached_property
+    def _public(self) -> SigningPublicKey:
         pq = None if self.mldsa65 is None else self.mldsa65.public_key()
         return SigningPublicKey(self.party, self.ed25519.public_key(), pq)
 
@@ -152,6 +161,10 @@ class EncryptionKey:
         return EncryptionPublicKey(self.party, self.mlkem768.public_key(), self.x25519.public_key())
 
     def hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:
+        return self._hpke
+
+    @cached_property
+    def _hpke(self) -> hpke.MLKEM768X25519PrivateKey:
         return hpke.MLKEM768X25519PrivateKey(self.mlkem768, self.x25519)
 
 
@@ -207,7 +220,8 @@ class NodeKeys:
 
     # -- private key files ------------------------------------------------------------------
 
-    def _private_json(self) -> dict[str, Any]:
+    def private_json(self) -> dict[str, Any]:
+        """The key file's content (docs/envelope.md, "Key files"). Secret: never log it."""
         sig: dict[str, Any] = {"ed25519": b64u(self.signing.ed25519.private_bytes_raw())}
         if self.signing.mldsa65 is not None:
             sig["mldsa65_seed"] = b64u(self.signing.mldsa65.private_bytes_raw())
@@ -226,7 +240,7 @@ class NodeKeys:
         }
 
     @classmethod
-    def _from_private_json(cls, data: dict[str, Any]) -> NodeKeys:
+    def from_private_json(cls, data: dict[str, Any]) -> NodeKeys:
         if data.get("format") != KEYFILE_FORMAT:
             raise KeyFileError(f"unknown key file format {data.get('format')!r}")
         party = str(data["party"])
@@ -252,7 +266,7 @@ class NodeKeys:
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:
         """Write the private keys to ``path`` with mode 0600, sealed under a passphrase if given."""
-        payload = json.dumps(self._private_json()).encode()
+        payload = json.dumps(self.private_json()).encode()
         if passphrase is not None:
             payload = json.dumps(_seal_with_passphrase(payload, passphrase)).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -277,7 +291,7 @@ class NodeKeys:
                 raise KeyFileError("key file is passphrase-protected; a passphrase is required")
             data = json.loads(_open_with_passphrase(data, passphrase))
         try:
-            return cls._from_private_json(data)
+            return cls.from_private_json(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyFileError(f"key file is damaged: {type(exc).__name__}") from exc
 

@@ -1,0 +1,63 @@
+"""Every NATS subject, stream and consumer name, built in one place (design section 5)."""
+
+from __future__ import annotations
+
+import re
+
+_PARTY = re.compile(r"^[A-Z]{3}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+#: The durable pull consumer each node reads its inbox through.
+NODE_CONSUMER = "node"
+
+
+def _party(code: str) -> str:
+    if not _PARTY.fullmatch(code):
+        raise ValueError(f"not a party code: {code!r}")
+    return code
+
+
+def inbox_stream(state: str) -> str:
+    """``INBOX_<state>``: the stream, in the state's account, holding what others send it."""
+    return f"INBOX_{_party(state)}"
+
+
+def inbox_filter(state: str) -> str:
+    """All subjects ``inbox_stream(state)`` captures."""
+    return f"inbox.{_party(state)}.>"
+
+
+def inbox_subject(recipient: str, sender: str, msg_id: str) -> str:
+    """Where ``sender`` publishes one message for ``recipient`` (through a service import)."""
+    if not _TOKEN.fullmatch(msg_id):
+        raise ValueError(f"not a subject token: {msg_id!r}")
+    return f"inbox.{_party(recipient)}.{_party(sender)}.{msg_id}"
+
+
+def inbox_export(recipient: str, sender: str) -> str:
+    """The service export ``recipient`` grants to ``sender``'s account alone."""
+    return f"inbox.{_party(recipient)}.{_party(sender)}.>"
+
+
+def sender_of(subject: str) -> str:
+    """The sending party of an inbox subject, as the broker's permissions guarantee it."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[0] != "inbox":
+        raise ValueError(f"not an inbox subject: {subject!r}")
+    return _party(parts[2])
+
+
+def quarantine_stream(state: str) -> str:
+    """``QUARANTINE_<state>``: where a node copies what it could not accept."""
+    return f"QUARANTINE_{_party(state)}"
+
+
+def quarantine_subject(state: str, reason: str) -> str:
+    """Where a node files a quarantined message, by reason code."""
+    if not _TOKEN.fullmatch(reason):
+        raise ValueError(f"not a subject token: {reason!r}")
+    return f"quarantine.{_party(state)}.{reason}"
+
+
+def quarantine_filter(state: str) -> str:
+    return f"quarantine.{_party(state)}.>"
