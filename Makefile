@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check schemas services tests bench docs
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas services/core
+	$(BIN)/mypy schemas services
 
 test: lint typecheck
 	$(BIN)/python -m pytest -q

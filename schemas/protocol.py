@@ -48,7 +48,8 @@ class Rejection(Body):
         }
     )
 
-    msg_id: MessageId
+    #: The refused envelope's msg_id; absent when the envelope was too damaged to read one.
+    msg_id: MessageId | None = None
     envelope_sha256: Sha256Hex
     reason: ReasonCode
     detail: Annotated[str, StringConstraints(max_length=500)] = ""

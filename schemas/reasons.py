@@ -36,6 +36,14 @@ class ReasonCode(StrEnum):
     # 8. the body against its kind's schema
     UNKNOWN_KIND = "unknown_kind"
     SCHEMA_INVALID = "schema_invalid"
+    # 9. transport, checked by the node around the envelope (not part of open_envelope)
+    SENDER_MISMATCH = "sender_mismatch"
+    PROCESSING_FAILED = "processing_failed"
+
+
+#: Codes the node decides around the envelope, from the broker's facts (who published it, how
+#: often it was delivered). The envelope's own checks produce every other code.
+TRANSPORT_REASONS = frozenset({ReasonCode.SENDER_MISMATCH, ReasonCode.PROCESSING_FAILED})
 
 
 #: One sentence per reason code, for people reading a rejection.
@@ -56,4 +64,6 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.DECRYPTION_FAILED: "the content key or the body could not be decrypted",
     ReasonCode.UNKNOWN_KIND: "the body's kind is not one this node knows",
     ReasonCode.SCHEMA_INVALID: "the body does not validate against its kind's schema",
+    ReasonCode.SENDER_MISMATCH: "the envelope's sender is not the state whose credentials sent it",
+    ReasonCode.PROCESSING_FAILED: "the node could not process the envelope in any delivery attempt",
 }

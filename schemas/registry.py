@@ -53,3 +53,17 @@ def parse_body(kind: str, data: bytes) -> Body:
     except KeyError:
         raise UnknownKindError(kind) from None
     return model.model_validate_json(data)
+
+
+def example_body(kind: str) -> Body:
+    """The first documented example of ``kind``, validated (templates, demos, tests)."""
+    try:
+        model = BODY_MODELS[kind]
+    except KeyError:
+        raise UnknownKindError(kind) from None
+    extra = model.model_config.get("json_schema_extra")
+    if not isinstance(extra, dict) or not extra.get("examples"):
+        raise UnknownKindError(f"{kind} has no example")
+    examples = extra["examples"]
+    assert isinstance(examples, list)
+    return model.model_validate(examples[0])

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from schemas import BODY_MODELS, Body, HandlingCode
+from schemas import Body, HandlingCode
+from schemas.registry import example_body as registry_example_body
 from services.core.encoding import b64u, unb64u
 from services.core.envelope import SenderKeyRecord, open_envelope, seal, signature_input
 from services.core.keys import NodeKeys
@@ -55,12 +56,7 @@ def directory_of(*parties: NodeKeys) -> InMemoryDirectory:
     return d
 
 
-def example_body(kind: str) -> Body:
-    """The first documented example of ``kind``, validated."""
-    model = BODY_MODELS[kind]
-    extra = model.model_config.get("json_schema_extra")
-    assert isinstance(extra, dict), f"{kind} has no examples"
-    return model.model_validate(extra["examples"][0])
+example_body = registry_example_body
 
 
 def sealed(

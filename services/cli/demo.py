@@ -1,111 +1,272 @@
-"""The demonstration scenario: MEX sends a sealed trafficking-routes report to USA and COL."""
+"""``cifta demo``: the whole network on this machine, driven through the same commands people use.
+
+The secretariat sets up a hub for MEX, USA and COL; each state initialises its node; MEX sends a
+trafficking-routes report (Art. XIII.1.c, H2, confidential) to USA and COL while COL's node is
+offline; USA reads it; COL's node starts later and still receives it; both signed receipts reach
+MEX; USA replies in the same case. Every step is a real process (nats-server, three
+``cifta node run``, and one ``cifta`` command per officer action). Exits non-zero if a step fails.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import UTC, datetime
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from schemas import BODY_MODELS, HandlingCode
-from services.core.encoding import b64u, unb64u
-from services.core.envelope import EnvelopeError, SenderKeyRecord, open_envelope, seal
-from services.core.keys import NodeKeys
+from services.node.store import Store
 
-PARTIES = ("SEC", "MEX", "USA", "COL")
-
-
-class _DemoDirectory:
-    """The directory's signing-key records for the demo parties."""
-
-    def __init__(self, parties: dict[str, NodeKeys], since: datetime) -> None:
-        self._records = {
-            (p, k.signing.public().kid): SenderKeyRecord(k.signing.public(), since)
-            for p, k in parties.items()
-        }
-
-    def signing_key(self, party: str, kid: str) -> SenderKeyRecord | None:
-        return self._records.get((party, kid))
+STATES = ("MEX", "USA", "COL")
+CASE = "MEX-FGR-2026-0412"
+TIMEOUT_S = 60.0
 
 
 class StepFailed(Exception):
-    """A demo step did not do what it says."""
+    pass
 
 
-def _step(n: int, text: str) -> None:
-    print(f"{n}. {text}")
+class Demo:
+    def __init__(self, workdir: Path, registry: Path) -> None:
+        self.workdir = workdir
+        self.registry = registry
+        self.hub_home = workdir / "hub"
+        self.nodes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env = dict(os.environ, CIFTA_HUB_HOME=str(self.hub_home))
+        self.step_no = 0
 
+    # -- helpers ---------------------------------------------------------------------------------
 
-def _keys(workdir: Path) -> dict[str, NodeKeys]:
-    keys: dict[str, NodeKeys] = {}
-    for party in PARTIES:
-        path = workdir / "keys" / f"{party}.key.json"
-        if not path.exists():
-            NodeKeys.generate(party).save(path)
-        keys[party] = NodeKeys.load(path)
-    return keys
+    def say(self, sentence: str) -> None:
+        self.step_no += 1
+        print(f"{self.step_no:>2}. {sentence}", flush=True)
+
+    def detail(self, text: str) -> None:
+        for line in text.rstrip().splitlines():
+            print(f"      {line}", flush=True)
+
+    def cifta(self, *args: str, stdin: bytes | None = None) -> str:
+        """Run one ``cifta`` command as a separate process; fail the step if it fails."""
+        cmd = [sys.executable, "-m", "services.cli.main", *args]
+        done = subprocess.run(cmd, input=stdin, capture_output=True, env=self.env, check=False)  # noqa: S603
+        if done.returncode != 0:
+            raise StepFailed(f"`cifta {' '.join(args)}` failed: {done.stderr.decode().strip()}")
+        return done.stdout.decode()
+
+    def node_home(self, state: str) -> Path:
+        return self.workdir / "nodes" / state
+
+    def start_node(self, state: str) -> None:
+        log = (self.node_home(state) / "node.log").open("ab")
+        self.nodes[state] = subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "services.cli.main",
+                "node",
+                "run",
+                "--home",
+                str(self.node_home(state)),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
+        )
+
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not condition():
+            for state, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise StepFailed(f"{state}'s node exited ({proc.returncode}); see its node.log")
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out after {TIMEOUT_S:.0f}s waiting for {what}")
+            time.sleep(0.1)  # polling the node's store: a condition with a deadline
+
+    def stored(self, state: str, msg_id: str) -> bool:
+        store = Store(self.node_home(state) / "store.sqlite")
+        try:
+            return store.has_message(msg_id)
+        finally:
+            store.close()
+
+    def recipient_states(self, state: str, msg_id: str) -> dict[str, str]:
+        store = Store(self.node_home(state) / "store.sqlite")
+        try:
+            return {s.recipient: s.state for s in store.recipient_statuses(msg_id)}
+        finally:
+            store.close()
+
+    # -- the scenario ----------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        self.cifta("hub", "init", "--registry", str(self.registry))
+        self.say(
+            "The secretariat created the hub: registry of MEX, USA and COL, its own keys, "
+            "and one NATS account and least-privilege user per state."
+        )
+        for state in STATES:
+            self.cifta("node", "init", "--party", state, "--home", str(self.node_home(state)))
+            public = self.node_home(state) / "public.json"
+            self.cifta("hub", "enrol", "--public", str(public), "--out", str(self.node_home(state)))
+        for state in STATES:  # the directory, now complete, to every node
+            self.cifta("hub", "directory", "--out", str(self.node_home(state) / "directory.json"))
+        self.say(
+            "MEX, USA and COL each generated their keys (ML-KEM-768+X25519, Ed25519) and "
+            "enrolled; each received its hub credentials and the directory."
+        )
+        self.cifta("hub", "render-config", "--port", "-1")
+        url = self.cifta("hub", "start").strip().rsplit(" ", 1)[-1]
+        self.env["CIFTA_NODE_HUB_URL"] = url
+        self.cifta("hub", "provision")
+        self.say(
+            f"The hub is running at {url}, with INBOX_<state> (deny delete, deny purge), "
+            "QUARANTINE_<state> and each node's durable consumer provisioned."
+        )
+
+    def exchange(self) -> None:
+        self.start_node("MEX")
+        self.start_node("USA")
+        self.say("MEX's and USA's nodes are running; COL's node is offline.")
+
+        report = self.cifta("template", "info.trafficking_routes").encode()
+        sent = json.loads(
+            self.cifta(
+                "send",
+                "--home",
+                str(self.node_home("MEX")),
+                "--kind",
+                "info.trafficking_routes",
+                "--to",
+                "USA,COL",
+                "--handling",
+                "H2",
+                "--confidential",
+                "--case",
+                CASE,
+                "--body",
+                "-",
+                "--json",
+                stdin=report,
+            )
+        )
+        msg_id = sent["msg_id"]
+        self.say(
+            f"MEX sent a trafficking-routes report (Art. XIII.1.c, handling H2, "
+            f"confidential, case {CASE}) to USA and COL: {msg_id}."
+        )
+
+        self.wait_for("USA to store the report", lambda: self.stored("USA", msg_id))
+        shown = json.loads(
+            self.cifta(
+                "show",
+                "--home",
+                str(self.node_home("USA")),
+                msg_id,
+                "--json",
+                "--officer",
+                "Special Agent D. Whitfield",
+            )
+        )
+        self.say(
+            f"USA received it, verified MEX's signature and decrypted it: "
+            f'"{shown["body"]["title"]}" (the opening by Special Agent D. Whitfield '
+            f"is recorded)."
+        )
+
+        self.wait_for(
+            "USA's receipt at MEX",
+            lambda: self.recipient_states("MEX", msg_id).get("USA") == "delivered",
+        )
+        self.say(
+            "USA's node acknowledged it with a signed delivery receipt, now at MEX; "
+            "COL's copy waits at the hub:"
+        )
+        self.detail(self.cifta("status", "--home", str(self.node_home("MEX")), msg_id))
+        self.detail(self.cifta("hub", "status"))
+
+        self.start_node("COL")
+        self.wait_for("COL to store the report", lambda: self.stored("COL", msg_id))
+        self.say("COL's node started later and received the report from its inbox at the hub.")
+        self.wait_for(
+            "both receipts at MEX",
+            lambda: set(self.recipient_states("MEX", msg_id).values()) == {"delivered"},
+        )
+        self.say("Both signed receipts have reached MEX:")
+        self.detail(self.cifta("status", "--home", str(self.node_home("MEX")), msg_id))
+
+        answer = self.cifta("template", "info.concealment_methods").encode()
+        reply = json.loads(
+            self.cifta(
+                "reply",
+                "--home",
+                str(self.node_home("USA")),
+                msg_id,
+                "--kind",
+                "info.concealment_methods",
+                "--body",
+                "-",
+                "--json",
+                stdin=answer,
+            )
+        )["msg_id"]
+        self.wait_for("USA's reply at MEX", lambda: self.stored("MEX", reply))
+        self.say(
+            f"USA replied in the same case with concealment methods it has seen "
+            f"({reply}); MEX's case file now reads:"
+        )
+        self.detail(
+            self.cifta("inbox", "--home", str(self.node_home("MEX")), "--all", "--case", CASE)
+        )
+
+    def teardown(self) -> list[str]:
+        problems = []
+        for state, proc in self.nodes.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    problems.append(f"{state}'s node did not stop on SIGTERM")
+            if proc.returncode not in (0, None):
+                problems.append(f"{state}'s node exited with {proc.returncode}")
+        try:
+            self.cifta("hub", "stop")
+        except StepFailed as exc:
+            problems.append(str(exc))
+        return problems
 
 
 def run(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir)
+    demo = Demo(Path(args.workdir), Path(args.registry))
+    print("CIFTA Exchange demonstration: a hub and three national nodes on this machine.\n")
+    failed: Any = None
     try:
-        _scenario(workdir)
+        demo.setup()
+        demo.exchange()
     except StepFailed as exc:
-        print(f"FAILED: {exc}")
-        return 1
-    print("Demo finished: every step did what it said.")
-    return 0
-
-
-def _scenario(workdir: Path) -> None:
-    keys = _keys(workdir)
-    now = datetime.now(UTC)
-    directory = _DemoDirectory(keys, since=datetime(2026, 1, 1, tzinfo=UTC))
-    _step(1, f"Keys ready for {', '.join(PARTIES)} in {workdir / 'keys'} (files mode 0600).")
-
-    model = BODY_MODELS["info.trafficking_routes"]
-    extra = model.model_config.get("json_schema_extra")
-    assert isinstance(extra, dict)
-    report = model.model_validate(extra["examples"][0])
-    envelope = seal(
-        report,
-        sender=keys["MEX"],
-        recipients=[
-            keys["USA"].current_encryption.public(),
-            keys["COL"].current_encryption.public(),
-        ],
-        handling=HandlingCode.H2,
-        confidential=True,
-        case_id="MX-FGR-2026-0117",
-        now=now,
-    )
-    header = json.loads(unb64u(json.loads(envelope)["protected"]))
-    _step(
-        2,
-        f"MEX sealed a trafficking-routes report (Art. XIII.1.c, H2, confidential) for USA and "
-        f"COL: {len(envelope)} bytes, msg_id {header['msg_id']}.",
-    )
-    for state in ("USA", "COL"):
-        opened = open_envelope(envelope, keys=keys[state], directory=directory, now=now)
-        if opened.body != report:
-            raise StepFailed(f"{state} opened a different body")
-        _step(
-            3,
-            f"{state} verified MEX's signature and decrypted the report ({opened.header.kind}).",
+        failed = exc
+    except KeyboardInterrupt:
+        failed = "interrupted"
+    except Exception as exc:
+        failed = f"{type(exc).__name__}: {exc}"
+    problems = demo.teardown()
+    if failed is None and not problems:
+        demo.say(
+            "Nodes and hub stopped cleanly. Everything above was signed and end-to-end "
+            "encrypted: the hub only ever held ciphertext."
         )
-
-    try:
-        open_envelope(envelope, keys=keys["SEC"], directory=directory, now=now)
-        raise StepFailed("the secretariat could open a message not addressed to it")
-    except EnvelopeError as exc:
-        _step(4, f"The secretariat cannot read it: refused with reason '{exc.reason.value}'.")
-
-    env = json.loads(envelope)
-    ct = bytearray(unb64u(env["ciphertext"]))
-    ct[0] ^= 1
-    env["ciphertext"] = b64u(bytes(ct))
-    try:
-        open_envelope(json.dumps(env).encode(), keys=keys["USA"], directory=directory, now=now)
-        raise StepFailed("a tampered envelope opened")
-    except EnvelopeError as exc:
-        _step(5, f"A copy with one ciphertext bit flipped is refused: reason '{exc.reason.value}'.")
+        print(f"\nDemo data (keys 0600, stores, logs) is in {demo.workdir}.")
+        return 0
+    print(f"\nFAILED: {failed or '; '.join(problems)}", file=sys.stderr)
+    return 1

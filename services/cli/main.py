@@ -9,8 +9,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.cli import demo
+from services.cli import demo, hub_cmd, node_cmd
 from services.core.keys import KeyFileError, NodeKeys
+from services.core.logs import configure
 
 
 def _passphrase(env_var: str | None) -> bytes | None:
@@ -66,15 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--passphrase-env")
     pub.set_defaults(func=cmd_keys_public)
 
+    hub_cmd.add_parser(sub)
+    node_cmd.add_parsers(sub)
+
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
+    d.add_argument("--registry", default="deploy/registry.json", help="the states to set up")
     d.set_defaults(func=demo.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
+    try:
+        return int(args.func(args))
+    except (*hub_cmd.ERRORS, *node_cmd.ERRORS) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,178 @@
+"""``cifta hub ...``: the secretariat's commands for the hub."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+from services.cli.tables import dumps, table
+from services.hub import provision
+from services.hub.config import Listen
+from services.hub.credentials import PROVISION_USER, write_secret
+from services.hub.home import HubError, HubHome, load_bundle
+
+
+def _home(args: argparse.Namespace) -> HubHome:
+    return HubHome(Path(args.home))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    home = _home(args)
+    registry = home.init(Path(args.registry))
+    states = ", ".join(registry.codes())
+    print(f"hub home {home.root}: registry version {registry.version}, states {states}")
+    print(
+        f"secretariat keys in {home.secretariat_keys} (0600); NATS user seeds in {home.nkeys_dir}"
+    )
+    return 0
+
+
+def cmd_enrol(args: argparse.Namespace) -> int:
+    home = _home(args)
+    entry = home.enrol(load_bundle(Path(args.public)), name=args.name)
+    print(f"enrolled {entry.code} ({entry.name}); registry version {home.registry().version}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_secret(out / "hub.nk", home.node_seed(entry.code).read_bytes())
+        shutil.copyfile(home.directory_path, out / "directory.json")
+        print(f"onboarding bundle for {entry.code} in {out}: hub.nk (0600), directory.json")
+    print("next: cifta hub render-config, then reload (or start) and provision")
+    return 0
+
+
+def cmd_directory(args: argparse.Namespace) -> int:
+    home = _home(args)
+    path = home.write_directory()
+    if args.out:
+        shutil.copyfile(path, args.out)
+        path = Path(args.out)
+    print(f"directory version {home.registry().version} written to {path}")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    home = _home(args)
+    path = home.render_config(Listen(args.host, args.port))
+    print(f"rendered {path} from registry version {home.registry().version}")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    url = _home(args).start()
+    print(f"hub started at {url}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    print("hub stopped" if _home(args).stop() else "hub was not running")
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    _home(args).reload()
+    print("configuration reloaded (connections kept)")
+    return 0
+
+
+def cmd_url(args: argparse.Namespace) -> int:
+    print(_home(args).url())
+    return 0
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    home = _home(args)
+    states = args.state or home.registry().codes()
+    policy = provision.Policy(max_deliver=args.max_deliver, replicas=args.replicas)
+
+    async def run() -> None:
+        for state in states:
+            seed = home.user_seed(state, PROVISION_USER)
+            await provision.provision_state(args.url or home.url(), seed, state, policy)
+            print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    home = _home(args)
+
+    async def run() -> list[provision.StateStatus]:
+        url = args.url or home.url()
+        return [
+            await provision.state_status(url, home.user_seed(s, PROVISION_USER), s)
+            for s in home.registry().codes()
+        ]
+
+    statuses = asyncio.run(run())
+    if args.json:
+        print(dumps([s.to_json() for s in statuses]))
+        return 0
+    rows = [
+        (
+            s.state, s.stored, s.pending, s.unacknowledged, s.lag, s.redelivered,
+            "online" if s.waiting_pulls else "offline",
+            s.last_seen.isoformat(timespec="seconds") if s.last_seen else "never",
+            s.quarantined,
+        )
+        for s in statuses
+    ]  # fmt: skip
+    headers = ["state", "stored", "pending", "unacked", "lag", "redelivered", "node", "last seen",
+               "quarantined"]  # fmt: skip
+    print(table(headers, rows))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    hub = sub.add_parser("hub", help="the secretariat's hub: config, server, provisioning, status")
+    hub.add_argument(
+        "--home", default=os.environ.get("CIFTA_HUB_HOME", "var/hub"), help="hub home directory"
+    )
+    cmds = hub.add_subparsers(dest="hub_command", required=True)
+
+    p = cmds.add_parser("init", help="create the hub home: registry, secretariat keys, NKeys")
+    p.add_argument("--registry", default="deploy/registry.json")
+    p.set_defaults(func=cmd_init)
+
+    p = cmds.add_parser("enrol", help="record a state's public keys and issue its credentials")
+    p.add_argument("--public", required=True, help="the state's public key bundle (JSON)")
+    p.add_argument("--name", help="the state's name, when it is new to the registry")
+    p.add_argument("--out", help="write the onboarding bundle (hub.nk, directory.json) here")
+    p.set_defaults(func=cmd_enrol)
+
+    p = cmds.add_parser("directory", help="write the directory of public keys")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_directory)
+
+    p = cmds.add_parser("render-config", help="render nats.conf from the registry")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4222, help="-1: any free port")
+    p.set_defaults(func=cmd_render)
+
+    for name, func, text in [
+        ("start", cmd_start, "start nats-server in the background"),
+        ("stop", cmd_stop, "stop nats-server cleanly"),
+        ("reload", cmd_reload, "reload the rendered config without a restart"),
+        ("url", cmd_url, "print the running hub's client URL"),
+    ]:
+        cmds.add_parser(name, help=text).set_defaults(func=func)
+
+    p = cmds.add_parser("provision", help="create or update the states' streams and consumers")
+    p.add_argument("--state", action="append", help="only this state (repeatable)")
+    p.add_argument("--url", help="hub URL (default: the one this home started)")
+    p.add_argument("--max-deliver", type=int, default=provision.Policy.max_deliver)
+    p.add_argument("--replicas", type=int, default=1, help="3 on a three-server cluster")
+    p.set_defaults(func=cmd_provision)
+
+    p = cmds.add_parser("status", help="per state: pending, lag, redeliveries, last seen")
+    p.add_argument("--url")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+
+ERRORS = (HubError, OSError)
+__all__ = ["ERRORS", "add_parser"]

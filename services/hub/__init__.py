@@ -1,0 +1,1 @@
+"""The secretariat's hub: nats-server configuration, credentials, provisioning and status."""

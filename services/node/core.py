@@ -1,0 +1,375 @@
+"""What a node does with messages, without the broker: compose and seal into the outbox; decide
+what to do with each delivered envelope; open stored messages for an officer.
+
+The broker-facing shell (``services/node/app.py``) calls :meth:`NodeCore.process` for each delivery
+and carries out the :class:`Verdict`: acknowledge, or quarantine and terminate, or ask again later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from schemas import Body, HandlingCode, ReasonCode
+from schemas.protocol import DeliveryReceipt, Rejection
+from schemas.reasons import REASON_TEXT
+from services.core.directory import Directory, DirectoryError
+from services.core.envelope import (
+    EnvelopeError,
+    OpenedEnvelope,
+    ProtectedHeader,
+    open_envelope,
+    peek_header,
+    seal,
+)
+from services.core.keys import NodeKeys
+from services.core.logs import get_logger
+from services.node.store import Store, StoredMessage, iso
+
+log = get_logger("cifta.node")
+
+PROTOCOL_FAMILY = "protocol."
+
+
+class ComposeError(Exception):
+    """A message could not be composed: unknown recipient, sending to oneself, bad options."""
+
+
+class Action(Enum):
+    ACK = "ack"  # stored (or already stored): done
+    TERM = "term"  # refused for good: quarantine a copy first, then terminate
+    NAK = "nak"  # could not process now: deliver again later
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One envelope as the broker delivered it."""
+
+    subject: str
+    data: bytes
+    stream_seq: int
+    num_delivered: int
+    stored_at: datetime  # the broker's storage time
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reason: ReasonCode | None = None
+    detail: str = ""
+    msg_id: str | None = None
+    kind: str | None = None
+    duplicate: bool = False
+
+
+def publisher_of(subject: str) -> str:
+    """The account that published an inbox subject ``inbox.<recipient>.<publisher>.<msg_id>``.
+
+    The broker's imports let an account publish only under its own code, so this is a fact, not a
+    claim (design section 5).
+    """
+    parts = subject.split(".")
+    return parts[2] if len(parts) >= 4 and parts[0] == "inbox" else ""
+
+
+class NodeCore:
+    """A node's message logic over its keys, its directory and its store."""
+
+    def __init__(
+        self,
+        keys: NodeKeys,
+        directory: Directory,
+        store: Store,
+        *,
+        clock: Callable[[], datetime],
+        require_pq_signature: bool = False,
+    ) -> None:
+        self.party = keys.party
+        self.keys = keys
+        self.directory = directory
+        self.store = store
+        self.clock = clock
+        self.require_pq_signature = require_pq_signature
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def compose(
+        self,
+        body: Body,
+        to: Sequence[str],
+        *,
+        handling: HandlingCode,
+        confidential: bool = False,
+        handling_note: str | None = None,
+        case_id: str | None = None,
+        in_reply_to: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> ProtectedHeader:
+        """Seal ``body`` for ``to`` and queue it in the outbox; return its header."""
+        if body.KIND.startswith(PROTOCOL_FAMILY):
+            raise ComposeError("receipts and rejections are sent by the node itself")
+        return self._queue(
+            body,
+            to,
+            handling=handling,
+            confidential=confidential,
+            handling_note=handling_note,
+            case_id=case_id,
+            in_reply_to=in_reply_to,
+            expires_at=expires_at,
+        )
+
+    def _seal_pair(
+        self, body: Body, to: Sequence[str], **options: object
+    ) -> tuple[ProtectedHeader, bytes, str, bytes]:
+        """The envelope for ``to`` and a local copy of the same message sealed to ourselves."""
+        recipients = list(dict.fromkeys(to))
+        if not recipients:
+            raise ComposeError("no recipient")
+        if self.party in recipients:
+            raise ComposeError("a node does not send to itself")
+        try:
+            keys = [self.directory.encryption_key(r) for r in recipients]
+        except DirectoryError as exc:
+            raise ComposeError(str(exc)) from None
+        now = self.clock()
+        try:
+            envelope = seal(body, sender=self.keys, recipients=keys, now=now, **options)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ComposeError(str(exc)) from None
+        header = peek_header(envelope)
+        own = self.keys.current_encryption.public()
+        local_copy = seal(
+            body,
+            sender=self.keys,
+            recipients=[own],
+            now=now,
+            msg_id=header.msg_id,
+            **options,  # type: ignore[arg-type]
+        )
+        return header, envelope, hashlib.sha256(envelope).hexdigest(), local_copy
+
+    def _queue(self, body: Body, to: Sequence[str], **options: object) -> ProtectedHeader:
+        header, envelope, sha, local_copy = self._seal_pair(body, to, **options)
+        self.store.add_outgoing(header, envelope, sha, local_copy, now=self.clock())
+        log.info(
+            "message_queued",
+            msg_id=header.msg_id,
+            kind=header.kind,
+            recipients=header.recipients,
+            handling=header.handling.value,
+            confidential=header.confidential,
+            bytes=len(envelope),
+        )
+        return header
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def process(self, d: Delivery) -> Verdict:
+        """Decide what to do with one delivered envelope, storing what must be stored.
+
+        Idempotent: a redelivery of an envelope already stored or already refused changes nothing.
+        """
+        publisher = publisher_of(d.subject)
+        sha = hashlib.sha256(d.data).hexdigest()
+        prior = self.store.rejection_at(d.stream_seq)
+        if prior is not None:  # refused before; the quarantine copy may not have been filed
+            reason = ReasonCode(prior["reason"])
+            return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
+        try:
+            claimed = peek_header(d.data)
+        except EnvelopeError:
+            claimed = None
+        if claimed is not None and self.store.envelope_hash(claimed.msg_id) == sha:
+            return Verdict(Action.ACK, msg_id=claimed.msg_id, kind=claimed.kind, duplicate=True)
+
+        try:
+            opened = open_envelope(
+                d.data,
+                keys=self.keys,
+                directory=self.directory,
+                is_replay=self.store.has_message,
+                now=self.clock(),
+                stored_at=d.stored_at,
+                require_pq_signature=self.require_pq_signature,
+            )
+        except EnvelopeError as exc:
+            return self.reject(d, publisher, sha, exc.reason, exc.detail, exc.header)
+        h = opened.header
+        if h.sender != publisher:
+            # An authentic envelope of another state, relayed by ``publisher``: not accepted.
+            detail = f"signed by {h.sender}, published by {publisher}"
+            return self.reject(d, publisher, sha, ReasonCode.SENDER_MISMATCH, detail, h)
+
+        if h.kind.startswith(PROTOCOL_FAMILY):
+            self._record_answer(opened)
+            answer = None
+        else:
+            receipt = DeliveryReceipt(msg_id=h.msg_id, envelope_sha256=sha, stored_at=d.stored_at)
+            answer = self._seal_pair(
+                receipt, [h.sender], handling=HandlingCode.H0, in_reply_to=h.msg_id,
+                case_id=h.case_id,
+            )  # fmt: skip
+        self.store.add_incoming(
+            h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq, answer=answer,
+            now=self.clock(),
+        )  # fmt: skip
+        log.info(
+            "envelope_stored",
+            msg_id=h.msg_id,
+            kind=h.kind,
+            sender=h.sender,
+            recipients=h.recipients,
+            handling=h.handling.value,
+            confidential=h.confidential,
+            stream_seq=d.stream_seq,
+            receipt=None if answer is None else answer[0].msg_id,
+        )
+        return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
+
+    def reject(
+        self,
+        d: Delivery,
+        publisher: str,
+        sha: str,
+        reason: ReasonCode,
+        detail: str,
+        header: ProtectedHeader | None,
+    ) -> Verdict:
+        """Record a refusal once, answer the publisher with a signed rejection, and say TERM.
+
+        The answer goes to the account that published the envelope (a broker fact), never to a
+        sender named in an unverified header. Protocol messages are never answered, so two nodes
+        cannot bounce rejections at each other.
+        """
+        msg_id = header.msg_id if header is not None else None
+        kind = header.kind if header is not None else None
+        answer = None
+        if publisher and not (kind or "").startswith(PROTOCOL_FAMILY):
+            rejection = Rejection(
+                msg_id=msg_id, envelope_sha256=sha, reason=reason, detail=detail[:500],
+                rejected_at=self.clock(),
+            )  # fmt: skip
+            try:
+                answer = self._seal_pair(
+                    rejection, [publisher], handling=HandlingCode.H0, in_reply_to=msg_id
+                )
+            except ComposeError:
+                answer = None  # the publisher has no key in the directory: record only
+        first = self.store.record_rejection(
+            stream_seq=d.stream_seq, publisher=publisher, envelope_sha256=sha, msg_id=msg_id,
+            kind=kind, reason=reason.value, detail=detail, now=self.clock(), answer=answer,
+        )  # fmt: skip
+        if first:
+            log.warning(
+                "envelope_rejected",
+                reason=reason.value,
+                detail=detail,
+                msg_id=msg_id,
+                kind=kind,
+                publisher=publisher,
+                stream_seq=d.stream_seq,
+                rejection=None if answer is None else answer[0].msg_id,
+            )
+        return Verdict(Action.TERM, reason, detail, msg_id=msg_id, kind=kind)
+
+    def _record_answer(self, opened: OpenedEnvelope) -> None:
+        body, h = opened.body, opened.header
+        reason: str | None
+        detail: str | None
+        target: str | None
+        if isinstance(body, DeliveryReceipt):
+            status, reason, detail, target = "delivered", None, None, body.msg_id
+        elif isinstance(body, Rejection):
+            status, reason, detail, target = "rejected", body.reason.value, body.detail, body.msg_id
+        else:
+            return
+        if target is None:
+            return
+        self.store.record_answer(
+            msg_id=target, recipient=h.sender, status=status, reason=reason, detail=detail,
+            at=h.created_at, answer_msg_id=h.msg_id, envelope_sha256=body.envelope_sha256,
+        )  # fmt: skip
+        log.info(
+            "receipt_recorded" if status == "delivered" else "rejection_recorded",
+            msg_id=target,
+            recipient=h.sender,
+            reason=reason,
+        )
+
+    def reply(
+        self,
+        msg_id: str,
+        body: Body,
+        *,
+        to_all: bool = False,
+        handling: HandlingCode | None = None,
+        confidential: bool | None = None,
+        handling_note: str | None = None,
+    ) -> ProtectedHeader:
+        """Answer a stored message in its case: to its sender (and its other recipients with
+        ``to_all``), with its handling code and confidentiality unless told otherwise."""
+        original = self.store.message(msg_id)
+        if original is None:
+            raise ComposeError(f"no message {msg_id}")
+        if original.direction == "in":
+            to = [original.sender] + (original.recipients if to_all else [])
+        else:
+            to = list(original.recipients)
+        to = [p for p in dict.fromkeys(to) if p != self.party]
+        if handling is None:  # the answer keeps the restrictions of what it answers
+            handling = HandlingCode(original.handling)
+            handling_note = handling_note or peek_header(original.envelope).handling_note
+        return self.compose(
+            body,
+            to,
+            handling=handling,
+            confidential=original.confidential if confidential is None else confidential,
+            handling_note=handling_note,
+            case_id=original.case_id,
+            in_reply_to=original.msg_id,
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def open_stored(self, message: StoredMessage) -> OpenedEnvelope:
+        """Open a stored message: what we received, or our local copy of what we sent.
+
+        Checked again against the directory, as of the time the message was stored.
+        """
+        sealed = message.envelope if message.direction == "in" else message.local_copy
+        if sealed is None:
+            raise EnvelopeError(ReasonCode.MALFORMED, "no local copy of this message")
+        stored_at = datetime.fromisoformat(message.stored_at)
+        return open_envelope(
+            sealed,
+            keys=self.keys,
+            directory=self.directory,
+            now=stored_at,
+            stored_at=stored_at,
+        )
+
+    def read(self, msg_id: str, officer: str) -> tuple[StoredMessage, OpenedEnvelope]:
+        """Open a message for an officer, recording who opened it and when."""
+        message = self.store.message(msg_id)
+        if message is None:
+            raise KeyError(msg_id)
+        opened = self.open_stored(message)
+        self.store.record_open(msg_id, officer, self.clock())
+        log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
+        return message, opened
+
+
+def reason_text(code: str | None) -> str:
+    if code is None:
+        return ""
+    try:
+        return REASON_TEXT[ReasonCode(code)]
+    except ValueError:
+        return code
+
+
+__all__ = ["Action", "ComposeError", "Delivery", "NodeCore", "Verdict", "iso", "reason_text"]

@@ -1,0 +1,111 @@
+"""A node's settings: ``<home>/node.json``, overridden by ``CIFTA_NODE_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from schemas.base import PartyCode
+
+SETTINGS_FILE = "node.json"
+_DEFAULT_FILES = {
+    "credentials": "hub.nk",
+    "keys": "keys.json",
+    "directory": "directory.json",
+    "store": "store.sqlite",
+}
+
+
+class NodeSettings(BaseSettings):
+    """Everything a node needs to run; paths default to files in its home."""
+
+    model_config = SettingsConfigDict(env_prefix="CIFTA_NODE_", extra="forbid", frozen=True)
+
+    party: PartyCode
+    home: Path
+    hub_url: str = "nats://127.0.0.1:4222"
+    #: The node user's NKey seed file, from the secretariat's onboarding bundle.
+    credentials: Path | None = None
+    keys: Path | None = None
+    #: Name of the environment variable holding the key file's passphrase, if it has one.
+    passphrase_env: str | None = None
+    directory: Path | None = None
+    store: Path | None = None
+    #: CA bundle to verify the hub's TLS certificate (``tls://`` URLs).
+    tls_ca: Path | None = None
+    #: Must equal the consumer's max_deliver (``cifta hub provision``): on the last attempt an
+    #: envelope that cannot be processed is quarantined and terminated.
+    max_deliver: int = Field(default=5, ge=1)
+    fetch_batch: int = Field(default=64, ge=1, le=1024)
+    fetch_timeout_s: float = Field(default=2.0, gt=0)
+    publish_timeout_s: float = Field(default=5.0, gt=0)
+    publish_concurrency: int = Field(default=64, ge=1)
+    retry_initial_s: float = Field(default=0.5, gt=0)
+    retry_max_s: float = Field(default=30.0, gt=0)
+    outbox_poll_s: float = Field(default=0.5, gt=0)
+    require_pq_signature: bool = False
+    log_json: bool = True
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _paths_in_home(self) -> NodeSettings:
+        for name, filename in _DEFAULT_FILES.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, self.home / filename)
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the home's node.json (passed in as init values).
+        return env_settings, init_settings
+
+    @classmethod
+    def load(cls, home: Path, **overrides: Any) -> NodeSettings:
+        """Read ``<home>/node.json``; environment variables, then ``overrides``, win over it."""
+        path = home / SETTINGS_FILE
+        values: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+        values["home"] = home
+        settings = cls(**values)
+        return settings.model_copy(update=overrides) if overrides else settings
+
+    def save(self) -> Path:
+        """Write the settings that differ from the defaults to ``<home>/node.json``."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude={"home"})
+        for name, filename in _DEFAULT_FILES.items():
+            if name in data and Path(data[name]) == self.home / filename:
+                data.pop(name)
+        path = self.home / SETTINGS_FILE
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        return path
+
+    # convenience accessors with the defaults applied (typed non-optional)
+    @property
+    def credentials_path(self) -> Path:
+        assert self.credentials is not None
+        return self.credentials
+
+    @property
+    def keys_path(self) -> Path:
+        assert self.keys is not None
+        return self.keys
+
+    @property
+    def directory_path(self) -> Path:
+        assert self.directory is not None
+        return self.directory
+
+    @property
+    def store_path(self) -> Path:
+        assert self.store is not None
+        return self.store

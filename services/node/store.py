@@ -1,0 +1,456 @@
+"""The node's SQLite store (WAL): messages sealed at rest, the transactional outbox, what the
+recipients answered, what this node refused, and who opened what.
+
+Messages are kept as envelopes: an inbound one exactly as received (sealed to this node); an
+outbound one as sent plus a *local copy* sealed to this node's own key, so the sender can read what
+it sent. Nothing in this file is plaintext but routing and handling metadata.
+
+Every method is one transaction and never awaits, so concurrent handlers on one event loop cannot
+interleave inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from services.core.envelope import ProtectedHeader
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE messages (
+        msg_id           TEXT PRIMARY KEY,
+        direction        TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind             TEXT NOT NULL,
+        sender           TEXT NOT NULL,
+        recipients       TEXT NOT NULL,   -- JSON array of party codes
+        handling         TEXT NOT NULL,
+        confidential     INTEGER NOT NULL,
+        case_id          TEXT,
+        in_reply_to      TEXT,
+        created_at       TEXT NOT NULL,
+        stored_at        TEXT NOT NULL,   -- inbound: the broker's storage time
+        envelope         BLOB NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        local_copy       BLOB,            -- outbound: the same body sealed to this node
+        stream_seq       INTEGER,         -- inbound: sequence in this node's inbox stream
+        first_read_at    TEXT
+    );
+    CREATE INDEX messages_case ON messages (case_id, created_at);
+    CREATE INDEX messages_listing ON messages (direction, kind, created_at);
+
+    CREATE TABLE outbox (
+        msg_id           TEXT NOT NULL REFERENCES messages (msg_id),
+        recipient        TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,   -- monotonic-free: Unix seconds
+        last_error       TEXT,
+        sent_at          TEXT,
+        stream_seq       INTEGER,         -- the PubAck's sequence in the recipient's inbox
+        PRIMARY KEY (msg_id, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+    CREATE TABLE deliveries (            -- what each recipient answered about our messages
+        msg_id           TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('delivered', 'rejected')),
+        reason           TEXT,
+        detail           TEXT,
+        at               TEXT NOT NULL,
+        answer_msg_id    TEXT NOT NULL,
+        hash_matches     INTEGER NOT NULL, -- the answer names the envelope we sent, byte for byte
+        PRIMARY KEY (msg_id, recipient)
+    );
+
+    CREATE TABLE rejections (            -- envelopes this node refused
+        stream_seq       INTEGER PRIMARY KEY,
+        publisher        TEXT NOT NULL,   -- the sending account, as the broker guarantees it
+        envelope_sha256  TEXT NOT NULL,
+        msg_id           TEXT,
+        kind             TEXT,
+        reason           TEXT NOT NULL,
+        detail           TEXT NOT NULL,
+        rejected_at      TEXT NOT NULL,
+        answer_msg_id    TEXT,            -- our signed rejection, if we sent one
+        quarantined      INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE opens (                 -- every time an officer opened a message
+        msg_id           TEXT NOT NULL REFERENCES messages (msg_id),
+        officer          TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
+    """,
+}
+
+
+def iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    msg_id: str
+    direction: str
+    kind: str
+    sender: str
+    recipients: list[str]
+    handling: str
+    confidential: bool
+    case_id: str | None
+    in_reply_to: str | None
+    created_at: str
+    stored_at: str
+    envelope: bytes
+    envelope_sha256: str
+    local_copy: bytes | None
+    stream_seq: int | None
+    first_read_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> StoredMessage:
+        data = dict(row)
+        data["recipients"] = json.loads(data["recipients"])
+        data["confidential"] = bool(data["confidential"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    msg_id: str
+    recipient: str
+    attempts: int
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    recipient: str
+    state: str  # pending, sent, delivered, rejected
+    attempts: int
+    last_error: str | None
+    sent_at: str | None
+    answered_at: str | None
+    reason: str | None
+    detail: str | None
+
+
+class Store:
+    """One node's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = FULL")  # a PubAck or an ack follows each commit
+        self._db.execute("PRAGMA busy_timeout = 10000")  # the CLI and the node share the file
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._tx() as db:
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise RuntimeError(f"store schema {current} is newer than this software")
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {version}")
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _insert_message(
+        self,
+        db: sqlite3.Connection,
+        h: ProtectedHeader,
+        *,
+        direction: str,
+        envelope: bytes,
+        envelope_sha256: str,
+        stored_at: datetime,
+        local_copy: bytes | None = None,
+        stream_seq: int | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO messages (msg_id, direction, kind, sender, recipients, handling,"
+            " confidential, case_id, in_reply_to, created_at, stored_at, envelope,"
+            " envelope_sha256, local_copy, stream_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                h.msg_id, direction, h.kind, h.sender, json.dumps(h.recipients), h.handling.value,
+                int(h.confidential), h.case_id, h.in_reply_to, iso(h.created_at),
+                iso(stored_at), envelope, envelope_sha256, local_copy, stream_seq,
+            ),
+        )  # fmt: skip
+
+    def add_outgoing(
+        self,
+        h: ProtectedHeader,
+        envelope: bytes,
+        envelope_sha256: str,
+        local_copy: bytes,
+        *,
+        now: datetime,
+    ) -> None:
+        """Store a sealed outgoing message and queue it for every recipient, in one transaction."""
+        with self._tx() as db:
+            self._queue(db, h, envelope, envelope_sha256, local_copy, now=now)
+
+    def add_incoming(
+        self,
+        h: ProtectedHeader,
+        envelope: bytes,
+        envelope_sha256: str,
+        *,
+        stored_at: datetime,
+        stream_seq: int,
+        answer: tuple[ProtectedHeader, bytes, str, bytes] | None,
+        now: datetime,
+    ) -> None:
+        """Store an accepted envelope and, in the same transaction, queue our signed answer."""
+        with self._tx() as db:
+            self._insert_message(
+                db, h, direction="in", envelope=envelope, envelope_sha256=envelope_sha256,
+                stored_at=stored_at, stream_seq=stream_seq,
+            )  # fmt: skip
+            if answer is not None:
+                self._queue(db, *answer, now=now)
+
+    def _queue(
+        self,
+        db: sqlite3.Connection,
+        h: ProtectedHeader,
+        envelope: bytes,
+        sha: str,
+        local_copy: bytes,
+        *,
+        now: datetime,
+    ) -> None:
+        self._insert_message(
+            db, h, direction="out", envelope=envelope, envelope_sha256=sha, stored_at=now,
+            local_copy=local_copy,
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO outbox (msg_id, recipient, state, next_attempt_at)"
+            " VALUES (?, ?, 'pending', ?)",
+            [(h.msg_id, r, now.timestamp()) for r in h.recipients],
+        )
+
+    def record_rejection(
+        self,
+        *,
+        stream_seq: int,
+        publisher: str,
+        envelope_sha256: str,
+        msg_id: str | None,
+        kind: str | None,
+        reason: str,
+        detail: str,
+        now: datetime,
+        answer: tuple[ProtectedHeader, bytes, str, bytes] | None,
+    ) -> bool:
+        """Record that we refused the envelope at ``stream_seq`` (once) and queue our answer.
+
+        Returns False when it was already recorded (a redelivery): nothing is queued twice.
+        """
+        with self._tx() as db:
+            if db.execute(
+                "SELECT 1 FROM rejections WHERE stream_seq = ?", (stream_seq,)
+            ).fetchone():
+                return False
+            db.execute(
+                "INSERT INTO rejections (stream_seq, publisher, envelope_sha256, msg_id, kind,"
+                " reason, detail, rejected_at, answer_msg_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    stream_seq, publisher, envelope_sha256, msg_id, kind, reason, detail,
+                    iso(now), None if answer is None else answer[0].msg_id,
+                ),
+            )  # fmt: skip
+            if answer is not None:
+                self._queue(db, *answer, now=now)
+            return True
+
+    def mark_quarantined(self, stream_seq: int) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE rejections SET quarantined = 1 WHERE stream_seq = ?", (stream_seq,))
+
+    def record_answer(
+        self,
+        *,
+        msg_id: str,
+        recipient: str,
+        status: str,
+        reason: str | None,
+        detail: str | None,
+        at: datetime,
+        answer_msg_id: str,
+        envelope_sha256: str,
+    ) -> bool:
+        """Record a recipient's receipt or rejection of one of our messages (first one wins)."""
+        with self._tx() as db:
+            sent = db.execute(
+                "SELECT envelope_sha256 FROM messages WHERE msg_id = ? AND direction = 'out'",
+                (msg_id,),
+            ).fetchone()
+            matches = sent is not None and sent[0] == envelope_sha256
+            cur = db.execute(
+                "INSERT OR IGNORE INTO deliveries (msg_id, recipient, status, reason, detail, at,"
+                " answer_msg_id, hash_matches) VALUES (?,?,?,?,?,?,?,?)",
+                (msg_id, recipient, status, reason, detail, iso(at), answer_msg_id, int(matches)),
+            )
+            return cur.rowcount == 1
+
+    def record_open(self, msg_id: str, officer: str, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO opens (msg_id, officer, at) VALUES (?, ?, ?)",
+                (msg_id, officer, iso(now)),
+            )
+            db.execute(
+                "UPDATE messages SET first_read_at = ? WHERE msg_id = ? AND first_read_at IS NULL",
+                (iso(now), msg_id),
+            )
+
+    # -- the outbox ------------------------------------------------------------------------------
+
+    def due(self, now: float, limit: int) -> list[OutboxItem]:
+        rows = self._db.execute(
+            "SELECT o.msg_id, o.recipient, o.attempts, m.envelope FROM outbox o"
+            " JOIN messages m USING (msg_id)"
+            " WHERE o.state = 'pending' AND o.next_attempt_at <= ?"
+            " ORDER BY o.next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [OutboxItem(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def mark_sent(self, msg_id: str, recipient: str, stream_seq: int, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET state = 'sent', sent_at = ?, stream_seq = ?,"
+                " attempts = attempts + 1, last_error = NULL WHERE msg_id = ? AND recipient = ?",
+                (iso(now), stream_seq, msg_id, recipient),
+            )
+
+    def mark_retry(self, msg_id: str, recipient: str, error: str, next_attempt_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+                " WHERE msg_id = ? AND recipient = ? AND state = 'pending'",
+                (error[:500], next_attempt_at, msg_id, recipient),
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def message(self, msg_id: str) -> StoredMessage | None:
+        row = self._db.execute("SELECT * FROM messages WHERE msg_id = ?", (msg_id,)).fetchone()
+        return None if row is None else StoredMessage.from_row(row)
+
+    def envelope_hash(self, msg_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT envelope_sha256 FROM messages WHERE msg_id = ?", (msg_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def has_message(self, msg_id: str) -> bool:
+        return self.envelope_hash(msg_id) is not None
+
+    def messages(
+        self,
+        *,
+        direction: str | None = None,
+        case_id: str | None = None,
+        kind: str | None = None,
+        party: str | None = None,
+        unread: bool = False,
+        include_protocol: bool = False,
+        limit: int = 1000,
+    ) -> list[StoredMessage]:
+        where, args = [], []
+        if direction:
+            where.append("direction = ?")
+            args.append(direction)
+        if case_id:
+            where.append("case_id = ?")
+            args.append(case_id)
+        if kind:
+            where.append("(kind = ? OR kind LIKE ?)")
+            args += [kind, kind.rstrip(".*") + ".%"]
+        if party:
+            where.append(
+                "(sender = ? OR EXISTS (SELECT 1 FROM json_each(recipients) WHERE value = ?))"
+            )
+            args += [party, party]
+        if unread:
+            where.append("direction = 'in' AND first_read_at IS NULL")
+        if not include_protocol:
+            where.append("kind NOT LIKE 'protocol.%'")
+        sql = "SELECT * FROM messages"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at, msg_id LIMIT ?"
+        rows = self._db.execute(sql, (*args, limit)).fetchall()
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def recipient_statuses(self, msg_id: str) -> list[RecipientStatus]:
+        rows = self._db.execute(
+            "SELECT o.recipient, o.state, o.attempts, o.last_error, o.sent_at, d.status, d.at,"
+            " d.reason, d.detail FROM outbox o LEFT JOIN deliveries d"
+            " ON d.msg_id = o.msg_id AND d.recipient = o.recipient WHERE o.msg_id = ?"
+            " ORDER BY o.rowid",
+            (msg_id,),
+        ).fetchall()
+        return [
+            RecipientStatus(r[0], r[5] or r[1], r[2], r[3], r[4], r[6], r[7], r[8]) for r in rows
+        ]
+
+    def opens(self, msg_id: str) -> list[tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT officer, at FROM opens WHERE msg_id = ? ORDER BY rowid", (msg_id,)
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def rejection_at(self, stream_seq: int) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT * FROM rejections WHERE stream_seq = ?", (stream_seq,)
+        ).fetchone()
+        return None if row is None else dict(row)
+
+    def rejections(self) -> list[dict[str, Any]]:
+        rows = self._db.execute("SELECT * FROM rejections ORDER BY stream_seq").fetchall()
+        return [dict(r) for r in rows]
+
+
+def now_utc() -> datetime:
+    return datetime.fromtimestamp(time.time(), UTC)

@@ -1,0 +1,131 @@
+"""A real hub for tests: nats-server from the wheel, on a free loopback port, in a temp directory.
+
+Built with the same code as ``cifta hub init / enrol / render-config / start / provision``, so the
+tests exercise the secretariat's tooling as well as the broker's permissions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.core.keys import NodeKeys
+from services.hub import provision
+from services.hub.config import Listen
+from services.hub.credentials import PROVISION_USER
+from services.hub.home import HubHome
+from services.node.settings import NodeSettings
+
+STATES = ("MEX", "USA", "COL")
+NAMES = {"MEX": "Mexico", "USA": "United States of America", "COL": "Colombia", "BRA": "Brazil"}
+
+
+@dataclass
+class Hub:
+    home: HubHome
+    keys: dict[str, NodeKeys]
+    url: str = ""
+    port: int = 0
+    policy: provision.Policy = field(default_factory=provision.Policy)
+
+    @property
+    def pid(self) -> int:
+        return int(self.home.pid_file.read_text())
+
+    def start(self, port: int = -1) -> str:
+        self.home.render_config(Listen(port=port))
+        self.url = self.home.start()
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self.url
+
+    def restart_on_same_port(self) -> str:
+        return self.start(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye."""
+        pid = self.pid
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while self.home.running_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)  # waiting for the kernel to reap the process
+        self.home.pid_file.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        self.home.stop()
+
+    async def provision(self, *states: str) -> None:
+        for state in states or tuple(self.keys):
+            seed = self.home.user_seed(state, PROVISION_USER)
+            await provision.provision_state(self.url, seed, state, self.policy)
+
+    async def status(self, state: str) -> provision.StateStatus:
+        return await provision.state_status(
+            self.url, self.home.user_seed(state, PROVISION_USER), state
+        )
+
+    def node_settings(self, party: str, root: Path, **overrides: object) -> NodeSettings:
+        """A node home for ``party``: its keys file, the directory, and its hub credentials."""
+        home = root / party
+        home.mkdir(parents=True, exist_ok=True)
+        keys_path = home / "keys.json"
+        if not keys_path.exists():
+            self.keys[party].save(keys_path)
+        (home / "directory.json").write_text(self.home.directory_path.read_text())
+        values: dict[str, object] = {
+            "party": party,
+            "home": home,
+            "hub_url": self.url,
+            "credentials": self.home.node_seed(party),
+            "retry_initial_s": 0.05,
+            "retry_max_s": 0.5,
+            "outbox_poll_s": 0.05,
+            "fetch_timeout_s": 0.5,
+            "publish_timeout_s": 2.0,
+            "max_deliver": self.policy.max_deliver,
+            "log_json": True,
+        }
+        values.update(overrides)
+        return NodeSettings(**values)  # type: ignore[arg-type]
+
+
+def build_hub(root: Path, states: tuple[str, ...] = STATES) -> Hub:
+    """Init a hub home for ``states``, each with freshly generated keys, enrolled."""
+    registry = root / "registry.json"
+    registry.write_text(
+        json.dumps(
+            {
+                "format": "cifta-registry-v1",
+                "version": 1,
+                "secretariat": "SEC",
+                "states": [{"code": s, "name": NAMES[s]} for s in states],
+            }
+        )
+    )
+    home = HubHome(root / "hub")
+    home.init(registry)
+    keys = {s: NodeKeys.generate(s) for s in states}
+    for state in states:
+        home.enrol(keys[state].public_bundle())
+    return Hub(home, keys)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 20.0, what: str = ""
+) -> None:
+    """Wait until ``condition()`` holds, polling it; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        await asyncio.sleep(0.02)  # poll interval of a condition with a deadline
