@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench-crypto clean
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ schemas: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python docs/vectors/generate.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/e2e.py
 
 bench-crypto: $(STAMP)
 	$(BIN)/python bench/crypto.py

@@ -19,6 +19,10 @@ def _home(args: argparse.Namespace) -> HubHome:
     return HubHome(Path(args.home))
 
 
+def _ca(args: argparse.Namespace) -> Path | None:
+    return Path(args.tls_ca) if args.tls_ca else None
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     home = _home(args)
     registry = home.init(Path(args.registry))
@@ -56,7 +60,9 @@ def cmd_directory(args: argparse.Namespace) -> int:
 
 def cmd_render(args: argparse.Namespace) -> int:
     home = _home(args)
-    path = home.render_config(Listen(args.host, args.port))
+    tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
+    tls_key = Path(args.tls_key).resolve() if args.tls_key else None
+    path = home.render_config(Listen(args.host, args.port, tls_cert, tls_key))
     print(f"rendered {path} from registry version {home.registry().version}")
     return 0
 
@@ -91,7 +97,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     async def run() -> None:
         for state in states:
             seed = home.user_seed(state, PROVISION_USER)
-            await provision.provision_state(args.url or home.url(), seed, state, policy)
+            await provision.provision_state(args.url or home.url(), seed, state, policy, _ca(args))
             print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
 
     asyncio.run(run())
@@ -104,7 +110,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     async def run() -> list[provision.StateStatus]:
         url = args.url or home.url()
         return [
-            await provision.state_status(url, home.user_seed(s, PROVISION_USER), s)
+            await provision.state_status(url, home.user_seed(s, PROVISION_USER), s, _ca(args))
             for s in home.registry().codes()
         ]
 
@@ -151,6 +157,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("render-config", help="render nats.conf from the registry")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4222, help="-1: any free port")
+    p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
+    p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.set_defaults(func=cmd_render)
 
     for name, func, text in [
@@ -166,10 +174,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--url", help="hub URL (default: the one this home started)")
     p.add_argument("--max-deliver", type=int, default=provision.Policy.max_deliver)
     p.add_argument("--replicas", type=int, default=1, help="3 on a three-server cluster")
+    p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.set_defaults(func=cmd_provision)
 
     p = cmds.add_parser("status", help="per state: pending, lag, redeliveries, last seen")
     p.add_argument("--url")
+    p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 

@@ -186,6 +186,20 @@ def wrap_info(msg_id: str, party: str, kid: str, protected: bytes) -> bytes:
 # --- sealing ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed envelope, its header, and (when asked for) the sender's own copy of the key.
+
+    ``sender_copy`` is the content key wrapped for the sender's own encryption key, exactly like a
+    recipient stanza. It never travels: the sender keeps it next to the envelope so that it can
+    read what it sent (``open_sender_copy``) without a second envelope.
+    """
+
+    envelope: bytes
+    header: ProtectedHeader
+    sender_copy: tuple[str, bytes] | None = None  # (kid, wrapped content key)
+
+
 def seal(
     body: Body,
     *,
@@ -204,6 +218,37 @@ def seal(
 
     The ML-DSA-65 co-signature is added when the sender's signing key has one.
     """
+    return seal_message(
+        body,
+        sender=sender,
+        recipients=recipients,
+        handling=handling,
+        confidential=confidential,
+        handling_note=handling_note,
+        case_id=case_id,
+        in_reply_to=in_reply_to,
+        expires_at=expires_at,
+        now=now,
+        msg_id=msg_id,
+    ).envelope
+
+
+def seal_message(
+    body: Body,
+    *,
+    sender: NodeKeys,
+    recipients: Sequence[EncryptionPublicKey],
+    handling: HandlingCode,
+    confidential: bool = False,
+    handling_note: str | None = None,
+    case_id: str | None = None,
+    in_reply_to: str | None = None,
+    expires_at: datetime | None = None,
+    now: datetime | None = None,
+    msg_id: str | None = None,
+    keep_sender_copy: bool = False,
+) -> Sealed:
+    """``seal``, returning the parsed header too and, if asked, the sender's own key copy."""
     if not recipients or len(recipients) > MAX_RECIPIENTS:
         raise ValueError(f"between 1 and {MAX_RECIPIENTS} recipients")
     parties = [r.party for r in recipients]
@@ -233,7 +278,7 @@ def seal(
         "in_reply_to": in_reply_to,
     }
     header.update({k: v for k, v in optional.items() if v is not None})
-    ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
+    parsed = ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
     protected = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
 
     cek, iv = AESGCM.generate_key(256), os.urandom(_IV_LEN)
@@ -258,11 +303,17 @@ def seal(
         f'{{"party":"{p}","kid":"{k}","enc":"{b64u(w)}"}}' for p, k, w in stanzas
     )
     sig_json = ",".join(f'{{"alg":"{s["alg"]}","sig":"{s["sig"]}"}}' for s in signatures)
-    return (
+    envelope = (
         f'{{"v":{VERSION},"protected":"{b64u(protected)}","iv":"{b64u(iv)}",'
         f'"ciphertext":"{b64u(ciphertext)}","recipients":[{stanza_json}],'
         f'"signatures":[{sig_json}]}}'
     ).encode("ascii")
+    copy = None
+    if keep_sender_copy:
+        own = sender.current_encryption.public()
+        info = wrap_info(header["msg_id"], sender.party, own.kid, protected)
+        copy = (own.kid, _SUITE.encrypt(cek, own.hpke_key(), info=info))
+    return Sealed(envelope, parsed, copy)
 
 
 def _iso(t: datetime) -> str:
@@ -473,4 +524,32 @@ def open_envelope(
         raise refuse(ReasonCode.UNKNOWN_KIND, h.kind) from None
     except ValidationError as exc:
         raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
+    return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())
+
+
+def open_sender_copy(data: bytes, kid: str, wrapped: bytes, *, keys: NodeKeys) -> OpenedEnvelope:
+    """Read an envelope this party sealed, with the key copy ``seal_message`` kept for it.
+
+    Checks the structure and this party's own signature (no directory needed: the key is ours),
+    then unwraps the content key from the sender copy and decrypts.
+    """
+    p = _parse(data)
+    h = p.header
+    if h.sender != keys.party:
+        raise EnvelopeError(ReasonCode.NOT_A_RECIPIENT, "not sealed by this party", header=h)
+    _check_signatures(p, keys.signing.public(), require_pq=False)
+    own = keys.encryption_key(kid)
+    if own is None:
+        raise EnvelopeError(ReasonCode.DECRYPTION_FAILED, f"no private key {kid}", header=h)
+    try:
+        cek = _SUITE.decrypt(
+            wrapped, own.hpke_key(), info=wrap_info(h.msg_id, keys.party, kid, p.protected)
+        )
+        plaintext = AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
+    except (InvalidTag, ValueError):
+        raise EnvelopeError(ReasonCode.DECRYPTION_FAILED, header=h) from None
+    try:
+        body = parse_body(h.kind, plaintext)
+    except (UnknownKindError, ValidationError) as exc:
+        raise EnvelopeError(ReasonCode.SCHEMA_INVALID, _first_error(exc), header=h) from None
     return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())

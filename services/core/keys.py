@@ -158,6 +158,10 @@ class EncryptionKey:
         return cls(party, mlkem.MLKEM768PrivateKey.generate(), x25519.X25519PrivateKey.generate())
 
     def public(self) -> EncryptionPublicKey:
+        return self._public
+
+    @cached_property
+    def _public(self) -> EncryptionPublicKey:
         return EncryptionPublicKey(self.party, self.mlkem768.public_key(), self.x25519.public_key())
 
     def hpke_key(self) -> hpke.MLKEM768X25519PrivateKey:

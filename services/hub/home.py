@@ -109,6 +109,9 @@ class HubHome:
             raise HubError(f"{code} is not in the registry; give its name to add it")
         DirectoryEntry.from_bundle(bundle)  # refuse keys whose ids do not match
         entry = StateEntry(code=code, name=name or existing.name, keys=bundle)  # type: ignore[union-attr]
+        if entry == existing:  # enrolling the same keys again changes nothing
+            self._ensure_users(registry)
+            return entry
         registry = registry.with_state(entry)
         registry.save(self.registry_path)
         self._ensure_users(registry)

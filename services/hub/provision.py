@@ -6,6 +6,7 @@ or purge a stream or a consumer.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -81,9 +82,12 @@ def node_consumer_config(policy: Policy) -> api.ConsumerConfig:
 
 
 @asynccontextmanager
-async def connect(url: str, seed: Path) -> AsyncIterator[Client]:
+async def connect(url: str, seed: Path, tls_ca: Path | None = None) -> AsyncIterator[Client]:
+    tls = None
+    if tls_ca is not None or url.startswith("tls://"):
+        tls = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
     nc = await nats.connect(
-        url, nkeys_seed=str(seed), name="cifta-hub-provision", allow_reconnect=False
+        url, nkeys_seed=str(seed), name="cifta-hub-provision", allow_reconnect=False, tls=tls
     )
     try:
         yield nc
@@ -101,9 +105,11 @@ async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
     await js.update_stream(config)
 
 
-async def provision_state(url: str, seed: Path, state: str, policy: Policy = Policy()) -> None:
+async def provision_state(
+    url: str, seed: Path, state: str, policy: Policy = Policy(), tls_ca: Path | None = None
+) -> None:
     """Create or update ``state``'s inbox, quarantine and node consumer. Idempotent."""
-    async with connect(url, seed) as nc:
+    async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, inbox_config(state, policy))
         await _ensure_stream(nc, quarantine_config(state, policy))
         await nc.jetstream().add_consumer(
@@ -135,8 +141,8 @@ class StateStatus:
         return out
 
 
-async def state_status(url: str, seed: Path, state: str) -> StateStatus:
-    async with connect(url, seed) as nc:
+async def state_status(url: str, seed: Path, state: str, tls_ca: Path | None = None) -> StateStatus:
+    async with connect(url, seed, tls_ca) as nc:
         js = nc.jetstream()
         inbox = await js.stream_info(subjects.inbox_stream(state))
         quarantine = await js.stream_info(subjects.quarantine_stream(state))

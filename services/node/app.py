@@ -22,6 +22,7 @@ from nats.errors import NoServersError
 from schemas import ReasonCode
 from services.core import subjects
 from services.core.directory import Directory
+from services.core.envelope import EnvelopeError, peek_header
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
@@ -57,7 +58,7 @@ class NodeRuntime:
 
             passphrase = os.environ[settings.passphrase_env].encode()
         keys = keys or NodeKeys.load(settings.keys_path, passphrase)
-        self.store = Store(settings.store_path)
+        self.store = Store(settings.store_path, durable=settings.durable_commits)
         self.core = NodeCore(
             keys,
             Directory.load(settings.directory_path),
@@ -202,9 +203,13 @@ class NodeRuntime:
                 await msg.nack(delay=backoff(d.num_delivered, 0.5, 30.0))
                 return
             sha = hashlib.sha256(d.data).hexdigest()
+            try:  # unverified, but enough for the publisher to know which message it was
+                header = peek_header(d.data)
+            except EnvelopeError:
+                header = None
             verdict = self.core.reject(
                 d, publisher_of(d.subject), sha, ReasonCode.PROCESSING_FAILED,
-                f"{type(exc).__name__} in {d.num_delivered} attempts", None,
+                f"{type(exc).__name__} in {d.num_delivered} attempts", header,
             )  # fmt: skip
             await self._quarantine(d, verdict)
             await msg.reject()

@@ -22,12 +22,21 @@ from services.core.envelope import (
     OpenedEnvelope,
     ProtectedHeader,
     open_envelope,
+    open_sender_copy,
     peek_header,
-    seal,
+    seal_message,
 )
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
-from services.node.store import Store, StoredMessage, iso
+from services.node.store import (
+    Outcome,
+    Outgoing,
+    Store,
+    StoredMessage,
+    iso,
+    pack_copy,
+    unpack_copy,
+)
 
 log = get_logger("cifta.node")
 
@@ -122,10 +131,14 @@ class NodeCore:
             expires_at=expires_at,
         )
 
-    def _seal_pair(
-        self, body: Body, to: Sequence[str], **options: object
-    ) -> tuple[ProtectedHeader, bytes, str, bytes]:
-        """The envelope for ``to`` and a local copy of the same message sealed to ourselves."""
+    def _seal(
+        self, body: Body, to: Sequence[str], *, keep_copy: bool, **options: object
+    ) -> Outgoing:
+        """The envelope for ``to`` and, with ``keep_copy``, our own copy of its content key.
+
+        Officers' messages keep the copy so that the sender can read what it sent; the node's
+        receipts and rejections do not need one (what they say is in the store already).
+        """
         recipients = list(dict.fromkeys(to))
         if not recipients:
             raise ComposeError("no recipient")
@@ -135,26 +148,25 @@ class NodeCore:
             keys = [self.directory.encryption_key(r) for r in recipients]
         except DirectoryError as exc:
             raise ComposeError(str(exc)) from None
-        now = self.clock()
         try:
-            envelope = seal(body, sender=self.keys, recipients=keys, now=now, **options)  # type: ignore[arg-type]
+            sealed = seal_message(
+                body,
+                sender=self.keys,
+                recipients=keys,
+                now=self.clock(),
+                keep_sender_copy=keep_copy,
+                **options,  # type: ignore[arg-type]
+            )
         except ValueError as exc:
             raise ComposeError(str(exc)) from None
-        header = peek_header(envelope)
-        own = self.keys.current_encryption.public()
-        local_copy = seal(
-            body,
-            sender=self.keys,
-            recipients=[own],
-            now=now,
-            msg_id=header.msg_id,
-            **options,  # type: ignore[arg-type]
-        )
-        return header, envelope, hashlib.sha256(envelope).hexdigest(), local_copy
+        copy = None if sealed.sender_copy is None else pack_copy(*sealed.sender_copy)
+        sha = hashlib.sha256(sealed.envelope).hexdigest()
+        return Outgoing(sealed.header, sealed.envelope, sha, copy)
 
     def _queue(self, body: Body, to: Sequence[str], **options: object) -> ProtectedHeader:
-        header, envelope, sha, local_copy = self._seal_pair(body, to, **options)
-        self.store.add_outgoing(header, envelope, sha, local_copy, now=self.clock())
+        out = self._seal(body, to, keep_copy=True, **options)
+        header, envelope = out.header, out.envelope
+        self.store.add_outgoing(out, now=self.clock())
         log.info(
             "message_queued",
             msg_id=header.msg_id,
@@ -179,12 +191,9 @@ class NodeCore:
         if prior is not None:  # refused before; the quarantine copy may not have been filed
             reason = ReasonCode(prior["reason"])
             return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
-        try:
-            claimed = peek_header(d.data)
-        except EnvelopeError:
-            claimed = None
-        if claimed is not None and self.store.envelope_hash(claimed.msg_id) == sha:
-            return Verdict(Action.ACK, msg_id=claimed.msg_id, kind=claimed.kind, duplicate=True)
+        known = self.store.message_with_hash(sha)
+        if known is not None:  # the same bytes again: a redelivery, or a publish retried late
+            return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
 
         try:
             opened = open_envelope(
@@ -204,18 +213,19 @@ class NodeCore:
             detail = f"signed by {h.sender}, published by {publisher}"
             return self.reject(d, publisher, sha, ReasonCode.SENDER_MISMATCH, detail, h)
 
+        answer, outcome = None, None
         if h.kind.startswith(PROTOCOL_FAMILY):
-            self._record_answer(opened)
-            answer = None
+            outcome = answer_outcome(opened)  # a receipt or rejection of one of ours
         else:
             receipt = DeliveryReceipt(msg_id=h.msg_id, envelope_sha256=sha, stored_at=d.stored_at)
-            answer = self._seal_pair(
-                receipt, [h.sender], handling=HandlingCode.H0, in_reply_to=h.msg_id,
-                case_id=h.case_id,
+            answer = self._seal(
+                receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
+                in_reply_to=h.msg_id, case_id=h.case_id,
             )  # fmt: skip
+        # one transaction: the envelope, and our receipt queued, or the outcome it reports
         self.store.add_incoming(
             h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq, answer=answer,
-            now=self.clock(),
+            outcome=outcome, now=self.clock(),
         )  # fmt: skip
         log.info(
             "envelope_stored",
@@ -226,7 +236,7 @@ class NodeCore:
             handling=h.handling.value,
             confidential=h.confidential,
             stream_seq=d.stream_seq,
-            receipt=None if answer is None else answer[0].msg_id,
+            receipt=None if answer is None else answer.header.msg_id,
         )
         return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
 
@@ -254,9 +264,10 @@ class NodeCore:
                 rejected_at=self.clock(),
             )  # fmt: skip
             try:
-                answer = self._seal_pair(
-                    rejection, [publisher], handling=HandlingCode.H0, in_reply_to=msg_id
-                )
+                answer = self._seal(
+                    rejection, [publisher], keep_copy=False, handling=HandlingCode.H0,
+                    in_reply_to=msg_id,
+                )  # fmt: skip
             except ComposeError:
                 answer = None  # the publisher has no key in the directory: record only
         first = self.store.record_rejection(
@@ -272,33 +283,9 @@ class NodeCore:
                 kind=kind,
                 publisher=publisher,
                 stream_seq=d.stream_seq,
-                rejection=None if answer is None else answer[0].msg_id,
+                rejection=None if answer is None else answer.header.msg_id,
             )
         return Verdict(Action.TERM, reason, detail, msg_id=msg_id, kind=kind)
-
-    def _record_answer(self, opened: OpenedEnvelope) -> None:
-        body, h = opened.body, opened.header
-        reason: str | None
-        detail: str | None
-        target: str | None
-        if isinstance(body, DeliveryReceipt):
-            status, reason, detail, target = "delivered", None, None, body.msg_id
-        elif isinstance(body, Rejection):
-            status, reason, detail, target = "rejected", body.reason.value, body.detail, body.msg_id
-        else:
-            return
-        if target is None:
-            return
-        self.store.record_answer(
-            msg_id=target, recipient=h.sender, status=status, reason=reason, detail=detail,
-            at=h.created_at, answer_msg_id=h.msg_id, envelope_sha256=body.envelope_sha256,
-        )  # fmt: skip
-        log.info(
-            "receipt_recorded" if status == "delivered" else "rejection_recorded",
-            msg_id=target,
-            recipient=h.sender,
-            reason=reason,
-        )
 
     def reply(
         self,
@@ -340,12 +327,14 @@ class NodeCore:
 
         Checked again against the directory, as of the time the message was stored.
         """
-        sealed = message.envelope if message.direction == "in" else message.local_copy
-        if sealed is None:
-            raise EnvelopeError(ReasonCode.MALFORMED, "no local copy of this message")
+        if message.direction == "out":
+            if message.local_copy is None:
+                raise ComposeError("the node's own receipts and rejections are not kept readable")
+            kid, wrapped = unpack_copy(message.local_copy)
+            return open_sender_copy(message.envelope, kid, wrapped, keys=self.keys)
         stored_at = datetime.fromisoformat(message.stored_at)
         return open_envelope(
-            sealed,
+            message.envelope,
             keys=self.keys,
             directory=self.directory,
             now=stored_at,
@@ -361,6 +350,18 @@ class NodeCore:
         self.store.record_open(msg_id, officer, self.clock())
         log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
         return message, opened
+
+
+def answer_outcome(opened: OpenedEnvelope) -> Outcome | None:
+    """What a received receipt or rejection says about one of our messages."""
+    body, h = opened.body, opened.header
+    if isinstance(body, DeliveryReceipt):
+        return Outcome(body.msg_id, h.sender, "delivered", None, None, h.created_at,
+                       h.msg_id, body.envelope_sha256)  # fmt: skip
+    if isinstance(body, Rejection) and body.msg_id is not None:
+        return Outcome(body.msg_id, h.sender, "rejected", body.reason.value, body.detail,
+                       h.created_at, h.msg_id, body.envelope_sha256)  # fmt: skip
+    return None
 
 
 def reason_text(code: str | None) -> str:

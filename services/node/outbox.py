@@ -76,7 +76,10 @@ class OutboxPublisher:
             self._wake.clear()
             due = self.store.due(time.time(), self.concurrency)
             if due:
-                await asyncio.gather(*(self._send(item) for item in due))
+                acks = await asyncio.gather(*(self._send(item) for item in due))
+                sent = [a for a in acks if a is not None]
+                if sent:  # one commit for the batch's PubAcks
+                    self.store.mark_sent(sent, self.clock())
                 continue
             # Sleep until the next retry is due, a new message is queued (in this process), or
             # the poll interval passes (queued by the CLI in another process).
@@ -86,7 +89,8 @@ class OutboxPublisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _send(self, item: OutboxItem) -> None:
+    async def _send(self, item: OutboxItem) -> tuple[str, str, int] | None:
+        """Publish one item; its (msg_id, recipient, sequence) on a PubAck, None if it failed."""
         subject = subjects.inbox_subject(item.recipient, self.party, item.msg_id)
         stream = subjects.inbox_stream(item.recipient)
         try:
@@ -106,8 +110,7 @@ class OutboxPublisher:
                 retry_in_s=round(delay, 2),
                 error=type(exc).__name__,
             )
-            return
-        self.store.mark_sent(item.msg_id, item.recipient, ack.seq, self.clock())
+            return None
         log.info(
             "message_sent",
             msg_id=item.msg_id,
@@ -115,3 +118,4 @@ class OutboxPublisher:
             stream_seq=ack.seq,
             duplicate=bool(getattr(ack, "duplicate", False)),
         )
+        return item.msg_id, item.recipient, ack.seq

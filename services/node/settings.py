@@ -7,7 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from schemas.base import PartyCode
 
@@ -18,6 +23,16 @@ _DEFAULT_FILES = {
     "directory": "directory.json",
     "store": "store.sqlite",
 }
+
+
+class _EnvironmentButHome(EnvSettingsSource):
+    """``CIFTA_NODE_*`` variables, except ``CIFTA_NODE_HOME``: that one only picks the home
+    (the CLI's default for ``--home``); it must not override the home a command was given."""
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        values.pop("home", None)
+        return values
 
 
 class NodeSettings(BaseSettings):
@@ -48,6 +63,9 @@ class NodeSettings(BaseSettings):
     retry_max_s: float = Field(default=30.0, gt=0)
     outbox_poll_s: float = Field(default=0.5, gt=0)
     require_pq_signature: bool = False
+    #: fsync every SQLite commit (survives power loss, slower); by default a commit survives a
+    #: crash of the process, not of the machine (services/node/store.py).
+    durable_commits: bool = False
     log_json: bool = True
     log_level: str = "INFO"
 
@@ -68,7 +86,7 @@ class NodeSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # The environment overrides the home's node.json (passed in as init values).
-        return env_settings, init_settings
+        return _EnvironmentButHome(settings_cls), init_settings
 
     @classmethod
     def load(cls, home: Path, **overrides: Any) -> NodeSettings:
@@ -85,6 +103,7 @@ class NodeSettings(BaseSettings):
         for name, filename in _DEFAULT_FILES.items():
             if name in data and Path(data[name]) == self.home / filename:
                 data.pop(name)
+        self.home.mkdir(parents=True, exist_ok=True)
         path = self.home / SETTINGS_FILE
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path

@@ -23,7 +23,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -92,11 +92,50 @@ _MIGRATIONS: dict[int, str] = {
         at               TEXT NOT NULL
     );
     """,
+    2: """
+    CREATE INDEX messages_by_hash ON messages (envelope_sha256);
+    """,
 }
 
 
 def iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A sealed message about to be stored and queued for its recipients."""
+
+    header: ProtectedHeader
+    envelope: bytes
+    envelope_sha256: str
+    local_copy: bytes | None  # our own copy of the content key (``pack_copy``)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a recipient's receipt or rejection says about one of our messages."""
+
+    msg_id: str
+    recipient: str
+    status: str  # delivered, rejected
+    reason: str | None
+    detail: str | None
+    at: datetime
+    answer_msg_id: str
+    envelope_sha256: str  # of the envelope the recipient got: must be the one we sent
+
+
+_KID_LEN = 32
+
+
+def pack_copy(kid: str, wrapped: bytes) -> bytes:
+    """The sender's copy of a content key, as stored: key id, then the wrapped key."""
+    return kid.encode("ascii") + wrapped
+
+
+def unpack_copy(blob: bytes) -> tuple[str, bytes]:
+    return blob[:_KID_LEN].decode("ascii"), blob[_KID_LEN:]
 
 
 @dataclass(frozen=True)
@@ -149,13 +188,16 @@ class RecipientStatus:
 class Store:
     """One node's SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, durable: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")  # a PubAck or an ack follows each commit
+        # WAL + NORMAL: a commit survives the process being killed (the fault tests do it); the
+        # last commits may be lost to a power cut, as the hub's own JetStream store would lose
+        # its unsynced writes. CIFTA_NODE_DURABLE_COMMITS turns FULL (fsync per commit) on.
+        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         self._db.execute("PRAGMA busy_timeout = 10000")  # the CLI and the node share the file
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
@@ -209,18 +251,10 @@ class Store:
             ),
         )  # fmt: skip
 
-    def add_outgoing(
-        self,
-        h: ProtectedHeader,
-        envelope: bytes,
-        envelope_sha256: str,
-        local_copy: bytes,
-        *,
-        now: datetime,
-    ) -> None:
+    def add_outgoing(self, out: Outgoing, *, now: datetime) -> None:
         """Store a sealed outgoing message and queue it for every recipient, in one transaction."""
         with self._tx() as db:
-            self._queue(db, h, envelope, envelope_sha256, local_copy, now=now)
+            self._queue(db, out, now=now)
 
     def add_incoming(
         self,
@@ -230,31 +264,27 @@ class Store:
         *,
         stored_at: datetime,
         stream_seq: int,
-        answer: tuple[ProtectedHeader, bytes, str, bytes] | None,
+        answer: Outgoing | None,
+        outcome: Outcome | None = None,
         now: datetime,
     ) -> None:
-        """Store an accepted envelope and, in the same transaction, queue our signed answer."""
+        """Store an accepted envelope and, in the same transaction, queue our signed receipt or
+        record the outcome the envelope reports (when it is a receipt or a rejection)."""
         with self._tx() as db:
             self._insert_message(
                 db, h, direction="in", envelope=envelope, envelope_sha256=envelope_sha256,
                 stored_at=stored_at, stream_seq=stream_seq,
             )  # fmt: skip
             if answer is not None:
-                self._queue(db, *answer, now=now)
+                self._queue(db, answer, now=now)
+            if outcome is not None:
+                self._record_outcome(db, outcome)
 
-    def _queue(
-        self,
-        db: sqlite3.Connection,
-        h: ProtectedHeader,
-        envelope: bytes,
-        sha: str,
-        local_copy: bytes,
-        *,
-        now: datetime,
-    ) -> None:
+    def _queue(self, db: sqlite3.Connection, out: Outgoing, *, now: datetime) -> None:
+        h = out.header
         self._insert_message(
-            db, h, direction="out", envelope=envelope, envelope_sha256=sha, stored_at=now,
-            local_copy=local_copy,
+            db, h, direction="out", envelope=out.envelope, envelope_sha256=out.envelope_sha256,
+            stored_at=now, local_copy=out.local_copy,
         )  # fmt: skip
         db.executemany(
             "INSERT INTO outbox (msg_id, recipient, state, next_attempt_at)"
@@ -273,7 +303,7 @@ class Store:
         reason: str,
         detail: str,
         now: datetime,
-        answer: tuple[ProtectedHeader, bytes, str, bytes] | None,
+        answer: Outgoing | None,
     ) -> bool:
         """Record that we refused the envelope at ``stream_seq`` (once) and queue our answer.
 
@@ -289,42 +319,31 @@ class Store:
                 " reason, detail, rejected_at, answer_msg_id) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     stream_seq, publisher, envelope_sha256, msg_id, kind, reason, detail,
-                    iso(now), None if answer is None else answer[0].msg_id,
+                    iso(now), None if answer is None else answer.header.msg_id,
                 ),
             )  # fmt: skip
             if answer is not None:
-                self._queue(db, *answer, now=now)
+                self._queue(db, answer, now=now)
             return True
 
     def mark_quarantined(self, stream_seq: int) -> None:
         with self._tx() as db:
             db.execute("UPDATE rejections SET quarantined = 1 WHERE stream_seq = ?", (stream_seq,))
 
-    def record_answer(
-        self,
-        *,
-        msg_id: str,
-        recipient: str,
-        status: str,
-        reason: str | None,
-        detail: str | None,
-        at: datetime,
-        answer_msg_id: str,
-        envelope_sha256: str,
-    ) -> bool:
-        """Record a recipient's receipt or rejection of one of our messages (first one wins)."""
-        with self._tx() as db:
-            sent = db.execute(
-                "SELECT envelope_sha256 FROM messages WHERE msg_id = ? AND direction = 'out'",
-                (msg_id,),
-            ).fetchone()
-            matches = sent is not None and sent[0] == envelope_sha256
-            cur = db.execute(
-                "INSERT OR IGNORE INTO deliveries (msg_id, recipient, status, reason, detail, at,"
-                " answer_msg_id, hash_matches) VALUES (?,?,?,?,?,?,?,?)",
-                (msg_id, recipient, status, reason, detail, iso(at), answer_msg_id, int(matches)),
-            )
-            return cur.rowcount == 1
+    @staticmethod
+    def _record_outcome(db: sqlite3.Connection, o: Outcome) -> None:
+        """A recipient's receipt or rejection of one of our messages (the first one counts)."""
+        sent = db.execute(
+            "SELECT envelope_sha256 FROM messages WHERE msg_id = ? AND direction = 'out'",
+            (o.msg_id,),
+        ).fetchone()
+        matches = sent is not None and sent[0] == o.envelope_sha256
+        db.execute(
+            "INSERT OR IGNORE INTO deliveries (msg_id, recipient, status, reason, detail, at,"
+            " answer_msg_id, hash_matches) VALUES (?,?,?,?,?,?,?,?)",
+            (o.msg_id, o.recipient, o.status, o.reason, o.detail, iso(o.at), o.answer_msg_id,
+             int(matches)),
+        )  # fmt: skip
 
     def record_open(self, msg_id: str, officer: str, now: datetime) -> None:
         with self._tx() as db:
@@ -355,12 +374,13 @@ class Store:
         ).fetchone()
         return None if row[0] is None else float(row[0])
 
-    def mark_sent(self, msg_id: str, recipient: str, stream_seq: int, now: datetime) -> None:
+    def mark_sent(self, acks: list[tuple[str, str, int]], now: datetime) -> None:
+        """Mark (msg_id, recipient, stream sequence) sent on their PubAcks, in one transaction."""
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE outbox SET state = 'sent', sent_at = ?, stream_seq = ?,"
                 " attempts = attempts + 1, last_error = NULL WHERE msg_id = ? AND recipient = ?",
-                (iso(now), stream_seq, msg_id, recipient),
+                [(iso(now), seq, msg_id, recipient) for msg_id, recipient, seq in acks],
             )
 
     def mark_retry(self, msg_id: str, recipient: str, error: str, next_attempt_at: float) -> None:
@@ -382,6 +402,14 @@ class Store:
             "SELECT envelope_sha256 FROM messages WHERE msg_id = ?", (msg_id,)
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def message_with_hash(self, envelope_sha256: str) -> tuple[str, str] | None:
+        """(msg_id, kind) of the stored message whose envelope has this hash, if any."""
+        row = self._db.execute(
+            "SELECT msg_id, kind FROM messages WHERE envelope_sha256 = ? LIMIT 1",
+            (envelope_sha256,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
 
     def has_message(self, msg_id: str) -> bool:
         return self.envelope_hash(msg_id) is not None

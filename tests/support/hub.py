@@ -76,7 +76,8 @@ class Hub:
         keys_path = home / "keys.json"
         if not keys_path.exists():
             self.keys[party].save(keys_path)
-        (home / "directory.json").write_text(self.home.directory_path.read_text())
+        if not (home / "directory.json").exists():  # a test may have given it its own
+            (home / "directory.json").write_text(self.home.directory_path.read_text())
         values: dict[str, object] = {
             "party": party,
             "home": home,

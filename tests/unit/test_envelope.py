@@ -391,3 +391,29 @@ def test_opening_uses_the_clock_it_is_given() -> None:
     )
     assert result.header.created_at == KEY_VALID_FROM
     assert json.loads(result.plaintext)["kind"] == "info.trafficking_routes"
+
+
+def test_sender_reads_what_it_sent_with_its_own_key_copy() -> None:
+    from services.core.envelope import open_sender_copy, seal_message
+
+    mex = party("MEX")
+    s = seal_message(
+        example_body("info.trafficking_routes"),
+        sender=mex,
+        recipients=[party("USA").current_encryption.public()],
+        handling=HandlingCode.H2,
+        now=NOW,
+        keep_sender_copy=True,
+    )
+    assert s.sender_copy is not None and s.header.recipients == ["USA"]
+    kid, wrapped = s.sender_copy
+    mine = open_sender_copy(s.envelope, kid, wrapped, keys=mex)
+    assert mine.body == example_body("info.trafficking_routes")
+    assert "MEX" not in s.envelope.decode()[s.envelope.decode().index('"recipients"') :]
+    with pytest.raises(EnvelopeError) as refused:  # the copy is MEX's alone
+        open_sender_copy(s.envelope, kid, wrapped, keys=party("USA"))
+    assert refused.value.reason is ReasonCode.NOT_A_RECIPIENT
+    tampered = with_header(s.envelope, handling="H0")
+    with pytest.raises(EnvelopeError) as refused:
+        open_sender_copy(tampered, kid, wrapped, keys=mex)
+    assert refused.value.reason is ReasonCode.BAD_SIGNATURE

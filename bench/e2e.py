@@ -1,0 +1,597 @@
+"""End-to-end throughput and latency of sealed messages, against raw JetStream and bare crypto.
+
+    make bench                   # the full table
+    python bench/e2e.py --quick
+
+One run, for 1 KB and 64 KB bodies (a legislative-measures report, built as in bench/crypto.py):
+
+* e2e msg/s: MEX composes (seals) N messages for USA inside the timed loop; the clock stops when
+  USA has stored all N *and* MEX has recorded all N of USA's receipts as delivered. The hub is a
+  real nats-server (accounts, imports, file-backed streams) and both nodes are real ``NodeRuntime``
+  instances (FastStream, SQLite stores), run in this process on one event loop, as the test suite
+  runs them (``tests/support``), with the node's deployed settings, not the tests' short timers.
+  So both nodes share one core (the hub has the other): e2e is bounded by what the two nodes do
+  together per message, not by one node's share of it.
+* p50/p99 ms: at a fixed offered load (``--rate-1k``, ``--rate-64k``), the wall time from the call
+  to ``compose`` at MEX to the return of USA's ``NodeCore.process`` with an ACK (the envelope
+  committed to USA's store). The receipt's way back is not in it.
+* raw JS msg/s: nats-py alone against a plain nats-server (no auth): publish N payloads of the
+  sealed envelope's size, 64 PubAcks in flight, into a file stream configured as an inbox, then
+  pull them through the node's consumer configuration (fetch 64) and ack each. No receipts.
+* e2e 2 proc: the same throughput run with USA's node in its own process (``cifta node run``), as
+  each state runs its node: MEX's node, USA's node and the hub each get a share of the CPUs.
+* crypto msg/s: 1 / the crypto the end-to-end path needs, alone on one core: MEX seals the message
+  (keeping its own key copy, as a node does), USA opens it and seals its receipt, MEX opens the
+  receipt. Also shown: the bare primitives of one message for one recipient, as bench/crypto.py
+  counts them (AES-256-GCM encrypt and decrypt, one HPKE wrap and unwrap, Ed25519 sign and
+  verify), and ``seal`` + ``open_envelope`` of the message alone.
+
+Ratios are e2e / raw JS and e2e / crypto. Nothing is asserted: it is a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import nats
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from schemas import Body, HandlingCode
+from schemas.protocol import DeliveryReceipt
+from schemas.registry import example_body
+from services.core.envelope import open_envelope, seal, seal_message
+from services.core.keys import NodeKeys
+from services.core.logs import configure
+from services.hub import provision, server
+from services.hub.config import MAX_PAYLOAD
+from services.node.app import NodeRuntime
+from services.node.core import Action, Delivery, Verdict
+from services.node.settings import NodeSettings
+from tests.support.hub import build_hub
+from tests.support.nodes import running_node
+
+CASE_ID = "MEX-BENCH-2026-0001"
+RECEIPT_KIND = DeliveryReceipt.KIND
+WAIT_S = 120.0  # give up on a phase after this long (reported, not raised)
+
+
+def load_crypto_bench() -> ModuleType:
+    """bench/crypto.py, loaded by path (bench is not a package): body_of, per_call, SUITE."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_crypto", Path(__file__).with_name("crypto.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cb = load_crypto_bench()
+
+
+@dataclass(frozen=True)
+class Size:
+    label: str
+    size: int
+    n: int  # messages for the throughput runs
+    rate: float  # offered load for the latency run, msg/s
+    n_latency: int
+
+
+@dataclass
+class Row:
+    label: str
+    envelope_bytes: int = 0
+    e2e: float = float("nan")
+    e2e_note: str = ""
+    e2e_split: float = float("nan")  # USA's node in its own process, as deployed
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    offered: float = float("nan")
+    raw: float = float("nan")
+    bare_s: float = float("nan")
+    envelope_s: float = float("nan")
+    protocol_s: float = float("nan")
+    problems: list[str] = field(default_factory=list)
+
+
+# -- the network ----------------------------------------------------------------------------------
+
+
+class Probe:
+    """Wraps both nodes' ``NodeCore.process``: sees each envelope stored at USA and each receipt
+    recorded at MEX as the call returns, i.e. after the store's transaction committed."""
+
+    def __init__(self, mex: NodeRuntime, usa: NodeRuntime) -> None:
+        self.stored: dict[str, float] = {}  # msg_id -> perf_counter when USA stored it
+        self.receipts = 0  # receipts MEX recorded
+        self.want = (0, 0)
+        self.done = asyncio.Event()
+        usa_process, mex_process = usa.core.process, mex.core.process
+
+        def at_usa(d: Delivery) -> Verdict:
+            verdict = usa_process(d)
+            if verdict.action is Action.ACK and not verdict.duplicate and verdict.msg_id:
+                self.stored[verdict.msg_id] = time.perf_counter()
+                self._check()
+            return verdict
+
+        def at_mex(d: Delivery) -> Verdict:
+            verdict = mex_process(d)
+            if (
+                verdict.action is Action.ACK
+                and not verdict.duplicate
+                and verdict.kind == RECEIPT_KIND
+            ):
+                self.receipts += 1
+                self._check()
+            return verdict
+
+        usa.core.process = at_usa  # type: ignore[method-assign]
+        mex.core.process = at_mex  # type: ignore[method-assign]
+
+    def expect(self, n: int) -> None:
+        """Start a phase: done once ``n`` envelopes are stored at USA and ``n`` receipts at MEX."""
+        self.stored.clear()
+        self.receipts = 0
+        self.want = (n, n)
+        self.done.clear()
+
+    def _check(self) -> None:
+        if len(self.stored) >= self.want[0] and self.receipts >= self.want[1]:
+            self.done.set()
+
+    async def wait(self) -> bool:
+        try:
+            await asyncio.wait_for(self.done.wait(), WAIT_S)
+        except TimeoutError:
+            return False
+        return True
+
+
+def compose(mex: NodeRuntime, body: Body) -> str:
+    header = mex.core.compose(body, ["USA"], handling=HandlingCode.H0, case_id=CASE_ID)
+    mex.outbox.wake()
+    return header.msg_id
+
+
+def check_delivered(mex: NodeRuntime, usa: NodeRuntime, ids: list[str]) -> list[str]:
+    """After a phase (untimed): every message stored at USA and marked delivered at MEX."""
+    missing = sum(not usa.store.has_message(m) for m in ids)
+    undelivered = sum(
+        [s.state for s in mex.store.recipient_statuses(m)] != ["delivered"] for m in ids
+    )
+    problems = []
+    if missing:
+        problems.append(f"{missing} of {len(ids)} not stored at USA")
+    if undelivered:
+        problems.append(f"{undelivered} of {len(ids)} not marked delivered at MEX")
+    return problems
+
+
+async def throughput(
+    mex: NodeRuntime, usa: NodeRuntime, probe: Probe, body: Body, n: int, row: Row
+) -> None:
+    probe.expect(n)
+    ids = []
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ids.append(compose(mex, body))
+        await asyncio.sleep(0)  # let the outbox and the consumers run between composes
+    complete = await probe.wait()
+    elapsed = time.perf_counter() - t0
+    done = min(len(probe.stored), probe.receipts)
+    row.e2e = done / elapsed
+    if not complete:
+        row.e2e_note = f"timed out: {done}/{n}"
+    row.problems += check_delivered(mex, usa, ids)
+
+
+async def latency(
+    mex: NodeRuntime, usa: NodeRuntime, probe: Probe, body: Body, n: int, rate: float, row: Row
+) -> None:
+    probe.expect(n)
+    composed: dict[str, float] = {}
+    t0 = time.perf_counter()
+    last = t0
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)  # the offered load's schedule
+        last = time.perf_counter()
+        composed[compose(mex, body)] = last
+    if not await probe.wait():
+        row.problems.append(f"latency run timed out: {len(probe.stored)}/{n} stored")
+    row.offered = (n - 1) / (last - t0) if n > 1 else rate
+    samples = sorted(probe.stored[m] - t for m, t in composed.items() if m in probe.stored)
+    if len(samples) >= 2:
+        cuts = statistics.quantiles(samples, n=100, method="inclusive")
+        row.p50_ms, row.p99_ms = statistics.median(samples) * 1e3, cuts[98] * 1e3
+    row.problems += check_delivered(mex, usa, list(composed))
+
+
+def node_overrides(fetch_timeout_s: float | None) -> dict[str, object]:
+    """The node's deployed settings (Hub.node_settings would give the tests' short timers)."""
+    names = (
+        "fetch_timeout_s",
+        "publish_timeout_s",
+        "outbox_poll_s",
+        "retry_initial_s",
+        "retry_max_s",
+    )
+    values: dict[str, object] = {n: NodeSettings.model_fields[n].default for n in names}
+    values.update(fetch_batch=64, publish_concurrency=64)
+    if fetch_timeout_s is not None:
+        values["fetch_timeout_s"] = fetch_timeout_s
+    return values
+
+
+async def run_network(
+    root: Path,
+    sizes: list[Size],
+    bodies: dict[str, Body],
+    rows: dict[str, Row],
+    overrides: dict[str, object],
+) -> None:
+    (root / "net").mkdir()
+    hub = build_hub(root / "net", states=("MEX", "USA"))
+    try:
+        hub.start()
+        await hub.provision()
+        async with (
+            running_node(hub, "MEX", root / "nodes", **overrides) as mex,
+            running_node(hub, "USA", root / "nodes", **overrides) as usa,
+        ):
+            probe = Probe(mex, usa)
+            warm = Row("warm-up")
+            await throughput(mex, usa, probe, bodies[sizes[0].label], 64, warm)
+            for s in sizes:
+                row = rows[s.label]
+                await throughput(mex, usa, probe, bodies[s.label], s.n, row)
+                await latency(mex, usa, probe, bodies[s.label], s.n_latency, s.rate, row)
+    finally:
+        hub.stop()
+
+
+async def run_network_split(
+    root: Path,
+    sizes: list[Size],
+    bodies: dict[str, Body],
+    rows: dict[str, Row],
+    overrides: dict[str, object],
+) -> None:
+    """Throughput with USA's node as its own process (``cifta node run``), as states deploy it:
+    MEX composes N in this process; the clock stops when MEX has all N receipts, which USA sends
+    only after storing each message."""
+    (root / "split").mkdir()
+    hub = build_hub(root / "split", states=("MEX", "USA"))
+    usa_proc = None
+    try:
+        hub.start()
+        await hub.provision()
+        settings = hub.node_settings("USA", root / "split-nodes", **overrides)
+        settings.save()
+        env = dict(os.environ, CIFTA_NODE_LOG_LEVEL="WARNING")
+        usa_proc = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "node", "run", "--home",
+             str(settings.home)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        async with running_node(hub, "MEX", root / "split-nodes", **overrides) as mex:
+            receipts = asyncio.Event()
+            counted = {"n": 0, "want": 0}
+            mex_process = mex.core.process
+
+            def at_mex(d: Delivery) -> Verdict:
+                verdict = mex_process(d)
+                if verdict.action is Action.ACK and not verdict.duplicate:
+                    counted["n"] += verdict.kind == RECEIPT_KIND
+                    if counted["n"] >= counted["want"]:
+                        receipts.set()
+                return verdict
+
+            mex.core.process = at_mex  # type: ignore[method-assign]
+            for s in [Size("warm-up", 1024, 64, 1, 1), *sizes]:
+                body = bodies.get(s.label, bodies[sizes[0].label])
+                counted.update(n=0, want=s.n)
+                receipts.clear()
+                t0 = time.perf_counter()
+                for _ in range(s.n):
+                    compose(mex, body)
+                    await asyncio.sleep(0)
+                with contextlib.suppress(TimeoutError):  # reported as a short count
+                    await asyncio.wait_for(receipts.wait(), WAIT_S)
+                if s.label in rows:
+                    rows[s.label].e2e_split = counted["n"] / (time.perf_counter() - t0)
+    finally:
+        if usa_proc is not None:
+            usa_proc.send_signal(signal.SIGTERM)
+            usa_proc.wait(timeout=30)
+        hub.stop()
+
+
+# -- raw JetStream --------------------------------------------------------------------------------
+
+
+async def raw_jetstream(url: str, index: int, payload_size: int, n: int) -> float:
+    """Publish ``n`` payloads (64 PubAcks in flight) into an inbox-like file stream, then pull and
+    ack them all through the node consumer's configuration; messages per second of the whole."""
+    policy = provision.Policy()
+    stream = f"RAW_{index}"
+    config = replace(
+        provision.inbox_config("USA", policy), name=stream, subjects=[f"raw.{index}.>"]
+    )
+    payload = os.urandom(payload_size)
+    nc = await nats.connect(url, allow_reconnect=False)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(config)
+        await js.add_consumer(stream, config=provision.node_consumer_config(policy))
+        psub = await js.pull_subscribe_bind("node", stream)
+        t0 = time.perf_counter()
+        for start in range(0, n, 64):
+            await asyncio.gather(
+                *(
+                    js.publish(
+                        f"raw.{index}.MEX.{i}",
+                        payload,
+                        stream=stream,
+                        headers={"Nats-Msg-Id": f"m{i}"},
+                        timeout=5.0,
+                    )
+                    for i in range(start, min(n, start + 64))
+                )
+            )
+        pulled = 0
+        while pulled < n:
+            for msg in await psub.fetch(64, timeout=2.0):
+                await msg.ack()
+                pulled += 1
+        await nc.flush()
+        return n / (time.perf_counter() - t0)
+    finally:
+        await nc.close()
+
+
+async def run_raw(root: Path, sizes: list[Size], rows: dict[str, Row]) -> None:
+    home = root / "raw"
+    home.mkdir()
+    conf = home / "nats.conf"
+    conf.write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "port": -1,
+                "max_payload": MAX_PAYLOAD,
+                "jetstream": {"store_dir": str(home / "jetstream")},
+            }
+        )
+    )
+    running = server.start(conf, run_dir=home / "run", log_file=home / "nats-server.log")
+    try:
+        for i, s in enumerate(sizes):
+            rows[s.label].raw = await raw_jetstream(
+                running.client_url, i, rows[s.label].envelope_bytes, s.n
+            )
+    finally:
+        server.stop(running.pid)
+
+
+# -- crypto ---------------------------------------------------------------------------------------
+
+
+def bare_cost(plaintext: bytes, sender: NodeKeys, me: NodeKeys, budget: float) -> float:
+    """Seconds per message of the bare primitives for one recipient, as bench/crypto.py counts."""
+    per_call, suite = cb.per_call, cb.SUITE
+    pub = me.current_encryption.public()
+    cek, iv = AESGCM.generate_key(256), os.urandom(12)
+    aes = AESGCM(cek)
+    ct = aes.encrypt(iv, plaintext, b"h" * 400)
+    wrapped = suite.encrypt(cek, pub.hpke_key(), info=b"i" * 120)
+    sig_msg = b"s" * (len(ct) + 400 + 1200)
+    sig = sender.signing.ed25519.sign(sig_msg)
+    verify_key = sender.signing.ed25519.public_key()
+    hpke_priv = me.current_encryption.hpke_key()
+    t = per_call(lambda: aes.encrypt(iv, plaintext, b"h" * 400), budget / 4)
+    t += per_call(lambda: aes.decrypt(iv, ct, b"h" * 400), budget / 4)
+    t += per_call(lambda: suite.encrypt(cek, pub.hpke_key(), info=b"i" * 120), budget / 4)
+    t += per_call(lambda: suite.decrypt(wrapped, hpke_priv, info=b"i" * 120), budget / 4)
+    t += per_call(lambda: sender.signing.ed25519.sign(sig_msg), budget / 4)
+    t += per_call(lambda: verify_key.verify(sig, sig_msg), budget / 4)
+    return float(t)
+
+
+def seal_open_cost(
+    body: Body, sender: NodeKeys, me: NodeKeys, budget: float
+) -> tuple[float, float]:
+    """Seconds per ``seal`` (one recipient) and per ``open_envelope`` at that recipient."""
+    directory = cb.Directory(sender)
+    now = datetime.now(UTC)
+    pubs = [me.current_encryption.public()]
+
+    def do_seal() -> bytes:
+        return seal(body, sender=sender, recipients=pubs, handling=HandlingCode.H0, now=now)
+
+    data = do_seal()
+
+    def do_open() -> object:
+        return open_envelope(data, keys=me, directory=directory, now=now)
+
+    return cb.per_call(do_seal, budget), cb.per_call(do_open, budget)
+
+
+def sender_copy_cost(body: Body, sender: NodeKeys, me: NodeKeys, budget: float) -> float:
+    """Seconds per ``seal_message`` keeping the sender's key copy, as a node seals for officers."""
+    pubs = [me.current_encryption.public()]
+    now = datetime.now(UTC)
+    return float(
+        cb.per_call(
+            lambda: seal_message(
+                body, sender=sender, recipients=pubs, handling=HandlingCode.H0, now=now,
+                keep_sender_copy=True,
+            ),
+            budget,
+        )
+    )  # fmt: skip
+
+
+def run_crypto(
+    sizes: list[Size], bodies: dict[str, Body], rows: dict[str, Row], budget: float
+) -> None:
+    mex, usa = NodeKeys.generate("MEX"), NodeKeys.generate("USA")
+    for s in sizes:
+        row, body = rows[s.label], bodies[s.label]
+        row.bare_s = bare_cost(body.model_dump_json().encode(), mex, usa, budget)
+        t_seal, t_open = seal_open_cost(body, mex, usa, budget)
+        row.envelope_s = t_seal + t_open
+        r_seal, r_open = seal_open_cost(example_body(RECEIPT_KIND), usa, mex, budget)
+        t_copy = sender_copy_cost(body, mex, usa, budget)
+        # MEX: the envelope with its own key copy; USA: open it, seal the receipt; MEX: open that
+        row.protocol_s = t_copy + t_open + r_seal + r_open
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+def envelope_size(body: Body) -> int:
+    """Bytes of the envelope a node sends for ``body`` to one recipient."""
+    mex, usa = NodeKeys.generate("MEX"), NodeKeys.generate("USA")
+    return len(
+        seal(
+            body, sender=mex, recipients=[usa.current_encryption.public()], handling=HandlingCode.H0
+        )
+    )
+
+
+def report(sizes: list[Size], rows: dict[str, Row], overrides: dict[str, object]) -> None:
+    print()
+    print("throughput, msg/s (e2e: sealed at MEX, stored at USA, USA's receipt recorded at MEX)")
+    header = (
+        f"{'body':>6} {'env B':>6} {'e2e 1 proc':>11} {'e2e 2 proc':>11} {'raw JS':>8} "
+        f"{'crypto':>8} {'e2e/raw':>8} {'e2e/crypto':>11} {'p50 ms':>7} {'p99 ms':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for s in sizes:
+        r = rows[s.label]
+        crypto = 1 / r.protocol_s
+        best = max(r.e2e, r.e2e_split)
+        print(
+            f"{s.label:>6} {r.envelope_bytes:>6} {r.e2e:11.0f} {r.e2e_split:11.0f} {r.raw:8.0f} "
+            f"{crypto:8.0f} {best / r.raw:8.3f} {best / crypto:11.2f} "
+            f"{r.p50_ms:7.1f} {r.p99_ms:7.1f}"
+        )
+    print()
+    print("  e2e 1 proc  both nodes in this process, on one event loop (one core)")
+    print("  e2e 2 proc  USA's node in its own process (`cifta node run`), as states deploy it")
+    print("  raw JS      nats-py publish + pull + ack of the same payload, no auth, no receipts")
+    print("  crypto      1 / the crypto of the e2e path alone, one core: MEX seals the message")
+    print("              (keeping its own key copy), USA opens it and seals the receipt, MEX opens")
+    print("              the receipt; no broker, no store")
+    print("  ratios use the better of the two e2e columns")
+    print()
+    print("crypto per message, microseconds:")
+    header = f"{'body':>6} {'bare prims':>11} {'seal+open':>10} {'e2e path':>9} {'bare msg/s':>11}"
+    print(header)
+    print("-" * len(header))
+    for s in sizes:
+        r = rows[s.label]
+        print(
+            f"{s.label:>6} {r.bare_s * 1e6:11.0f} {r.envelope_s * 1e6:10.0f} "
+            f"{r.protocol_s * 1e6:9.0f} {1 / r.bare_s:11.0f}"
+        )
+    print("  bare prims  AES-GCM enc+dec, HPKE wrap+unwrap, Ed25519 sign+verify, one recipient")
+    print("  seal+open   seal + open_envelope of the message: the envelope format on bare prims")
+    print("  e2e path    message and receipt, as in the crypto column above")
+    print()
+    for s in sizes:
+        r = rows[s.label]
+        note = f" ({r.e2e_note})" if r.e2e_note else ""
+        print(
+            f"  {s.label:>6}: e2e over {s.n} messages{note}; latency (compose at MEX to stored at"
+            f" USA, 1 proc) over {s.n_latency} messages offered at {s.rate:g}/s"
+            f" (achieved {r.offered:.0f}/s)"
+        )
+        for problem in r.problems:
+            print(f"          ! {problem}")
+    settings = [f"{k}={v}" for k, v in overrides.items()]
+    print(f"  node settings: {', '.join(settings[:4])},")
+    print(f"                 {', '.join(settings[4:])}")
+    small = rows[sizes[0].label]
+    ratio = max(small.e2e, small.e2e_split) * small.protocol_s
+    bare_ratio = max(small.e2e, small.e2e_split) * small.bare_s
+    verdict = "MET" if ratio >= 0.5 else "MISSED"
+    print()
+    print(
+        "Target: end-to-end throughput >= 0.5 x crypto-only rate for 1 KB:"
+        f" {verdict} (ratio {ratio:.2f}; against the bare primitives of one message alone,"
+        f" without the receipt: {bare_ratio:.2f})"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages, short crypto rounds")
+    parser.add_argument(
+        "--rate-1k", type=float, default=100.0, help="offered load for 1 KB latency, msg/s"
+    )
+    parser.add_argument(
+        "--rate-64k", type=float, default=50.0, help="offered load for 64 KB latency, msg/s"
+    )
+    parser.add_argument(
+        "--fetch-timeout",
+        type=float,
+        default=None,
+        help="the nodes' fetch_timeout_s (default: the node's)",
+    )
+    args = parser.parse_args()
+    configure(json=True, level="WARNING")
+    quick = args.quick
+    seconds = 2.0 if quick else 5.0  # of the latency runs
+    sizes = [
+        Size("1 KB", 1024, 300 if quick else 2000, args.rate_1k, int(args.rate_1k * seconds)),
+        Size("64 KB", 64 * 1024, 60 if quick else 300, args.rate_64k, int(args.rate_64k * seconds)),
+    ]
+    bodies: dict[str, Body] = {s.label: cb.body_of(s.size) for s in sizes}
+    rows = {s.label: Row(s.label) for s in sizes}
+    for s in sizes:
+        rows[s.label].envelope_bytes = envelope_size(bodies[s.label])
+    overrides = node_overrides(args.fetch_timeout)
+
+    print(f"CIFTA Exchange end-to-end benchmark ({os.cpu_count()} CPUs)")
+    print("MEX -> hub -> USA: sealed, stored, and the receipt recorded at MEX")
+    with tempfile.TemporaryDirectory(prefix="cifta-bench-") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        asyncio.run(run_network(root, sizes, bodies, rows, overrides))
+        asyncio.run(run_network_split(root, sizes, bodies, rows, overrides))
+        t1 = time.perf_counter()
+        asyncio.run(run_raw(root, sizes, rows))
+        t2 = time.perf_counter()
+    run_crypto(sizes, bodies, rows, 0.25 if quick else 0.5)
+    t3 = time.perf_counter()
+    report(sizes, rows, overrides)
+    print(f"  (network {t1 - t0:.1f} s, raw JetStream {t2 - t1:.1f} s, crypto {t3 - t2:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

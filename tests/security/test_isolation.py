@@ -1,0 +1,174 @@
+"""Isolation by the broker's real permissions: one state's node credentials against another's.
+
+Each denial is checked twice: the server reports a permissions violation for exactly that subject,
+and the attempt had no effect (nothing read, nothing stored, nothing deleted). Each test also does
+the permitted neighbour of the forbidden act, so that it cannot pass because nothing works at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import api
+
+from services.core import subjects
+from services.hub import provision
+from services.hub.credentials import PROVISION_USER
+from tests.support.hub import Hub
+
+pytestmark = pytest.mark.asyncio
+
+
+@dataclass
+class Connection:
+    nc: Client
+    violations: list[str] = field(default_factory=list)
+    _seen: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def violation(self, subject: str, timeout: float = 5.0) -> str:
+        """Wait for the server's permissions violation naming ``subject``."""
+
+        async def named() -> str:
+            while True:
+                for v in self.violations:
+                    # nats-py lower-cases the server's message
+                    if (
+                        "permissions violation for" in v.lower()
+                        and f'"{subject.lower()}"' in v.lower()
+                    ):
+                        return v
+                self._seen.clear()
+                await self._seen.wait()
+
+        return await asyncio.wait_for(named(), timeout)
+
+
+@asynccontextmanager
+async def as_node(hub: Hub, state: str) -> AsyncIterator[Connection]:
+    conn: Connection | None = None
+
+    async def on_error(exc: Exception) -> None:
+        assert conn is not None
+        conn.violations.append(str(exc))
+        conn._seen.set()
+
+    nc = await nats.connect(
+        hub.url, nkeys_seed=str(hub.home.node_seed(state)), error_cb=on_error,
+        allow_reconnect=False,
+    )  # fmt: skip
+    conn = Connection(nc)
+    try:
+        yield conn
+    finally:
+        await nc.close()
+
+
+async def stored(hub: Hub, state: str) -> int:
+    async with provision.connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
+        info = await nc.jetstream().stream_info(subjects.inbox_stream(state))
+        return info.state.messages
+
+
+async def test_a_state_cannot_subscribe_to_another_states_inbox(hub: Hub) -> None:
+    async with as_node(hub, "USA") as usa:
+        await usa.nc.subscribe("inbox.MEX.>")
+        await usa.nc.flush()
+        await usa.violation("inbox.MEX.>")
+        # nor to its own inbox subjects: it reads only through its consumer
+        await usa.nc.subscribe("inbox.USA.>")
+        await usa.violation("inbox.USA.>")
+
+
+async def test_a_state_cannot_read_another_states_stream_or_consumer(hub: Hub) -> None:
+    async with as_node(hub, "MEX") as mex:
+        ack = await mex.nc.jetstream().publish(
+            subjects.inbox_subject("USA", "MEX", "m1"), b"sealed", headers={"Nats-Msg-Id": "m1"}
+        )
+        assert ack.stream == "INBOX_USA"
+    async with as_node(hub, "COL") as col:
+        js = col.nc.jetstream()
+        with pytest.raises((nats.errors.TimeoutError, nats.js.errors.Error)):
+            sub = await js.pull_subscribe_bind("node", "INBOX_USA")
+            await sub.fetch(1, timeout=0.3)
+        await col.violation("$JS.API.CONSUMER.MSG.NEXT.INBOX_USA.node")
+        for api_subject in ("$JS.API.STREAM.MSG.GET.INBOX_USA", "$JS.API.DIRECT.GET.INBOX_USA"):
+            with pytest.raises(nats.errors.TimeoutError):
+                await col.nc.request(api_subject, b'{"seq":1}', timeout=0.3)
+            await col.violation(api_subject)
+    async with as_node(hub, "USA") as usa:  # the owner reads it through its consumer
+        sub = await usa.nc.jetstream().pull_subscribe_bind("node", "INBOX_USA")
+        [msg] = await sub.fetch(1, timeout=5)
+        assert msg.data == b"sealed"
+
+
+async def test_a_state_cannot_publish_as_another_state(hub: Hub) -> None:
+    async with as_node(hub, "COL") as col:
+        forged = subjects.inbox_subject("USA", "MEX", "forged")
+        with pytest.raises(nats.errors.TimeoutError):
+            await col.nc.jetstream().publish(forged, b"as MEX", timeout=0.3)
+        await col.violation(forged)
+        # publishing under its own name is what it may do
+        ack = await col.nc.jetstream().publish(subjects.inbox_subject("USA", "COL", "own"), b"x")
+        assert ack.stream == "INBOX_USA"
+    assert await stored(hub, "USA") == 1
+
+
+async def test_a_state_cannot_write_into_its_own_inbox_under_another_name(hub: Hub) -> None:
+    async with as_node(hub, "USA") as usa:
+        subject = subjects.inbox_subject("USA", "MEX", "self-forged")
+        with pytest.raises(nats.errors.TimeoutError):
+            await usa.nc.jetstream().publish(subject, b"as MEX", timeout=0.3)
+        await usa.violation(subject)
+    assert await stored(hub, "USA") == 0
+
+
+async def test_a_node_cannot_delete_or_purge_streams(hub: Hub) -> None:
+    async with as_node(hub, "MEX") as mex:
+        await mex.nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "keep"), b"x")
+    async with as_node(hub, "USA") as usa:
+        for action in ("STREAM.DELETE", "STREAM.PURGE", "STREAM.MSG.DELETE", "STREAM.UPDATE"):
+            for stream in ("INBOX_USA", "QUARANTINE_USA"):
+                api_subject = f"$JS.API.{action}.{stream}"
+                with pytest.raises(nats.errors.TimeoutError):
+                    await usa.nc.request(api_subject, b"{}", timeout=0.3)
+                await usa.violation(api_subject)
+    assert await stored(hub, "USA") == 1
+
+
+async def test_even_the_secretariat_cannot_purge_or_delete_messages_of_an_inbox(hub: Hub) -> None:
+    async with as_node(hub, "MEX") as mex:
+        await mex.nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "keep"), b"x")
+    async with provision.connect(hub.url, hub.home.user_seed("USA", PROVISION_USER)) as nc:
+        jsm = nc.jsm()
+        with pytest.raises(nats.js.errors.Error):
+            await jsm.purge_stream("INBOX_USA")
+        with pytest.raises(nats.js.errors.Error):
+            await jsm.delete_msg("INBOX_USA", 1)
+    assert await stored(hub, "USA") == 1
+
+
+async def test_a_node_cannot_create_change_or_delete_a_consumer(hub: Hub) -> None:
+    async with as_node(hub, "USA") as usa:
+        js = usa.nc.jetstream()
+        config = api.ConsumerConfig(durable_name="spy", ack_policy=api.AckPolicy.EXPLICIT)
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.add_consumer("INBOX_USA", config=config, timeout=0.3)
+        await usa.violation("$JS.API.CONSUMER.DURABLE.CREATE.INBOX_USA.spy")
+        for api_subject in (
+            "$JS.API.CONSUMER.CREATE.INBOX_USA",  # an ephemeral consumer
+            "$JS.API.CONSUMER.DELETE.INBOX_USA.node",
+            "$JS.API.CONSUMER.CREATE.INBOX_USA.node",
+            "$JS.API.STREAM.CREATE.STOLEN",
+        ):
+            with pytest.raises(nats.errors.TimeoutError):
+                await usa.nc.request(api_subject, b"{}", timeout=0.3)
+            await usa.violation(api_subject)
+        # reading its own consumer's info is allowed (and all it may know of the server)
+        info = await js.consumer_info("INBOX_USA", "node")
+        assert info.config.durable_name == "node"
