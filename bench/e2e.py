@@ -381,7 +381,8 @@ async def run_raw(root: Path, sizes: list[Size], rows: dict[str, Row]) -> None:
                 "host": "127.0.0.1",
                 "port": -1,
                 "max_payload": MAX_PAYLOAD,
-                "jetstream": {"store_dir": str(home / "jetstream")},
+                # the hub's own durability setting (services/hub/config.py)
+                "jetstream": {"store_dir": str(home / "jetstream"), "sync_interval": "always"},
             }
         )
     )

@@ -62,7 +62,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     home = _home(args)
     tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
     tls_key = Path(args.tls_key).resolve() if args.tls_key else None
-    path = home.render_config(Listen(args.host, args.port, tls_cert, tls_key))
+    listen = Listen(args.host, args.port, args.sync_interval, tls_cert, tls_key)
+    path = home.render_config(listen)
     print(f"rendered {path} from registry version {home.registry().version}")
     return 0
 
@@ -157,6 +158,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("render-config", help="render nats.conf from the registry")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4222, help="-1: any free port")
+    p.add_argument(
+        "--sync-interval",
+        default="always",
+        help="JetStream fsync: 'always' (default, one server) or e.g. '2m' (R3 cluster)",
+    )
     p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.set_defaults(func=cmd_render)

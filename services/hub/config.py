@@ -32,6 +32,10 @@ MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
 class Listen:
     host: str = "127.0.0.1"
     port: int = 4222  # -1: let the server pick a free port and write it to the ports file
+    #: JetStream's fsync interval: "always" (fsync before every PubAck) for a single server, whose
+    #: default two-minute interval would lose acknowledged messages to a power cut (nats-server
+    #: issue 7564); a three-server cluster with R3 streams may relax it, e.g. "2m".
+    sync_interval: str = "always"
     #: Server certificate and key (PEM). With them, clients must use TLS (``tls://``).
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -99,7 +103,11 @@ def render_config(
         "port": listen.port,
         "max_payload": MAX_PAYLOAD,
         # Inboxes are file streams; memory is only for the server's own use.
-        "jetstream": {"store_dir": str(store_dir), "max_memory_store": 256 * 1024 * 1024},
+        "jetstream": {
+            "store_dir": str(store_dir),
+            "max_memory_store": 256 * 1024 * 1024,
+            "sync_interval": listen.sync_interval,
+        },
         "system_account": SYSTEM_ACCOUNT,
         "accounts": accounts,
     }
