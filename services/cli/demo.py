@@ -107,8 +107,15 @@ class Demo:
     # -- the scenario ----------------------------------------------------------------------------
 
     def setup(self) -> None:
+        marker = self.workdir / ".cifta-demo"
+        looks_like_demo = marker.exists() or (self.workdir / "hub" / "registry.json").exists()
+        if self.workdir.exists() and any(self.workdir.iterdir()) and not looks_like_demo:
+            raise StepFailed(
+                f"{self.workdir} is not empty and not a demo directory; not touching it"
+            )
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir(parents=True)
+        marker.write_text("Created by `cifta demo`, which deletes and recreates this directory.\n")
         self.cifta("hub", "init", "--registry", str(self.registry))
         self.say(
             "The secretariat created the hub: registry of MEX, USA and COL, its own keys, "

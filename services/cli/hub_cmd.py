@@ -122,14 +122,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [
         (
             s.state, s.stored, s.pending, s.unacknowledged, s.lag, s.redelivered,
-            "online" if s.waiting_pulls else "offline",
+            "yes" if s.waiting_pulls else "no",
             s.last_seen.isoformat(timespec="seconds") if s.last_seen else "never",
             s.quarantined,
         )
         for s in statuses
     ]  # fmt: skip
-    headers = ["state", "stored", "pending", "unacked", "lag", "redelivered", "node", "last seen",
-               "quarantined"]  # fmt: skip
+    headers = ["state", "stored", "pending", "unacked", "lag", "redelivered", "pulling now",
+               "last delivery", "quarantined"]  # fmt: skip
     print(table(headers, rows))
     return 0
 

@@ -12,6 +12,7 @@ import getpass
 import json
 import os
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,10 @@ def cmd_node_init(args: argparse.Namespace) -> int:
         passphrase = os.environ.get(args.passphrase_env, "").encode() or None
         if passphrase is None:
             raise CliError(f"{args.passphrase_env} is not set")
+    if keys_path.exists():  # --force: keep the old keys, or every stored message is lost
+        kept = keys_path.with_name(f"keys.replaced-{int(time.time())}.json")
+        os.replace(keys_path, kept)
+        print(f"previous keys kept in {kept} (0600): stored messages still need them")
     keys = NodeKeys.generate(args.party, post_quantum_signature=args.post_quantum)
     keys.save(keys_path, passphrase)
     settings = NodeSettings(

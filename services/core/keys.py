@@ -214,6 +214,12 @@ class NodeKeys:
         kept = tuple(k for k in self.encryption if k.public().kid != kid)
         return NodeKeys(self.party, self.signing, kept, self.created_at)
 
+    def derive_secret(self, label: str) -> bytes:
+        """A 32-byte secret for ``label``, derived from the signing key: stable across restarts,
+        known to this party alone (e.g. the key of its publish deduplication ids)."""
+        seed = self.signing.ed25519.private_bytes_raw()
+        return hashlib.sha256(b"cifta-derive-v1\x00" + label.encode() + b"\x00" + seed).digest()
+
     def public_bundle(self) -> dict[str, Any]:
         """The public keys in the form the directory publishes."""
         return {
@@ -275,7 +281,8 @@ class NodeKeys:
             payload = json.dumps(_seal_with_passphrase(payload, passphrase)).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp.unlink(missing_ok=True)  # a leftover could have a wider mode than ours
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
         os.replace(tmp, path)

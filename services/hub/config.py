@@ -27,6 +27,11 @@ SECRETARIAT_USERS = {"SEC": "operator", AUDIT_ACCOUNT: "audit", SYSTEM_ACCOUNT: 
 #: Room for the NATS headers around the largest envelope the network accepts.
 MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
 
+GIB = 1024**3
+#: What one state's account may hold on the hub's disk (its inbox and quarantine streams), so that
+#: no state, by sending or by not reading, can fill the disk the others depend on.
+STATE_ACCOUNT_LIMITS = {"max_file": 10 * GIB, "max_mem": 64 * 1024**2, "max_streams": 4}
+
 
 @dataclass(frozen=True)
 class Listen:
@@ -63,7 +68,7 @@ def account_block(
 ) -> dict[str, object]:
     others = [s for s in registry.codes() if s != state]
     return {
-        "jetstream": "enabled",
+        "jetstream": STATE_ACCOUNT_LIMITS,
         "users": [
             {"nkey": users[(state, NODE_USER)], "permissions": node_permissions(state)},
             {"nkey": users[(state, PROVISION_USER)]},

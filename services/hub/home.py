@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -175,10 +176,30 @@ class HubHome:
             raise HubError("the hub has not been started") from None
 
     def reload(self) -> None:
+        """Apply the rendered config to the running server: no restart, connections kept.
+
+        Twice, each time waiting for the server to confirm: with nats-server 2.15.1 a reload
+        that adds an account resolves the new account's service imports against the existing
+        accounts' exports as they were *before* the reload, so the new state's publishes find
+        no inbox until a second reload (tests/integration/test_onboarding.py shows it).
+        """
         pid = self.running_pid()
         if pid is None:
             raise HubError("the hub is not running")
-        server.reload(pid)
+        for _ in range(2):
+            done = self._reloads_logged()
+            server.reload(pid)
+            deadline = time.monotonic() + 10
+            while self._reloads_logged() == done:
+                if time.monotonic() > deadline:
+                    raise HubError(f"the server did not confirm the reload; see {self.log_file}")
+                time.sleep(0.02)  # waiting for the server's own confirmation in its log
+
+    def _reloads_logged(self) -> int:
+        try:
+            return self.log_file.read_text(errors="replace").count("Reloaded server configuration")
+        except OSError:
+            return 0
 
     def stop(self) -> bool:
         pid = self.running_pid()

@@ -31,10 +31,15 @@ class Policy:
     duplicate_window_s: float = DAY  # a retried publish within a day is stored once
     inbox_max_age_s: float = 90 * DAY
     quarantine_max_age_s: float = 365 * DAY
-    max_deliver: int = 5
+    max_deliver: int = 10  # with the node's retry schedule, about two hours of attempts
     ack_wait_s: float = 30.0
     max_ack_pending: int = 256
     replicas: int = 1  # 3 on a three-server hub cluster
+    #: Within the account's 10 GiB (services/hub/config.py). A full inbox refuses new envelopes
+    #: (senders' outboxes keep them and retry); a full quarantine drops its oldest copies (the
+    #: node's store still records every refusal).
+    inbox_max_bytes: int = 8 * 1024**3
+    quarantine_max_bytes: int = 1024**3
 
 
 def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
@@ -45,6 +50,8 @@ def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
         max_age=policy.inbox_max_age_s,
+        max_bytes=policy.inbox_max_bytes,
+        discard=api.DiscardPolicy.NEW,
         max_msg_size=MAX_PAYLOAD,
         duplicate_window=policy.duplicate_window_s,
         num_replicas=policy.replicas,
@@ -61,6 +68,8 @@ def quarantine_config(state: str, policy: Policy) -> api.StreamConfig:
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
         max_age=policy.quarantine_max_age_s,
+        max_bytes=policy.quarantine_max_bytes,
+        discard=api.DiscardPolicy.OLD,
         max_msg_size=MAX_PAYLOAD,
         duplicate_window=policy.duplicate_window_s,
         num_replicas=policy.replicas,

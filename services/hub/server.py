@@ -72,7 +72,21 @@ def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0)
     raise ServerError(f"nats-server did not report its ports within {timeout}s; see {log_file}")
 
 
+def _is_nats_server(pid: int) -> bool:
+    """Whether ``pid`` is a nats-server (where /proc tells): a stale pid file may name another
+    process by now, which must never be signalled."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()  # no /proc on this system: cannot tell
+    except OSError:
+        return False
+    return b"nats-server" in cmdline.split(b"\x00", 1)[0]
+
+
 def is_running(pid: int) -> bool:
+    if not _is_nats_server(pid):
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
+from faststream.nats.message import NatsMessage as FastStreamNatsMessage
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
 
 from schemas import ReasonCode
 from services.core import subjects
-from services.core.directory import Directory
+from services.core.directory import Directory, DirectoryError
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
@@ -33,12 +38,40 @@ from services.node.store import Store
 log = get_logger("cifta.node")
 
 
+#: Seconds before a failed delivery is tried again, by attempt: long enough in total (about two
+#: hours over the default ten attempts) for a full disk or a locked store to be put right before
+#: an envelope is given up on as ``processing_failed``.
+RETRY_SCHEDULE_S = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+
+
+DIRECTORY_POLL_S = 1.0
+
+
+def retry_delay(attempt: int) -> float:
+    return RETRY_SCHEDULE_S[min(max(attempt, 1), len(RETRY_SCHEDULE_S)) - 1]
+
+
 def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
 def _header_value(text: str) -> str:
     return " ".join(text.split())[:300]  # NATS header values are single lines
+
+
+async def _parse_untrusted(msg: Msg) -> FastStreamNatsMessage:
+    """FastStream's message from a delivery, ignoring every header the sender set.
+
+    FastStream's own parser takes ``reply_to`` and ``content-type`` from message headers, which
+    the sender controls: a ``reply_to`` would make this node publish wherever the sender chose,
+    with this node's credentials, and a ``content-type`` would make decoding fail before the
+    handler could refuse the envelope. The node needs neither; it reads the raw bytes.
+    """
+    return FastStreamNatsMessage(raw_message=msg, body=msg.data)
+
+
+async def _decode_raw(msg: StreamMessage[Any]) -> bytes:
+    return bytes(msg.body)
 
 
 class NodeRuntime:
@@ -78,8 +111,11 @@ class NodeRuntime:
             retry_initial_s=settings.retry_initial_s,
             retry_max_s=settings.retry_max_s,
             poll_s=settings.outbox_poll_s,
+            dedup_secret=keys.derive_secret("publish-dedup"),
         )
         self._outbox_task: asyncio.Task[None] | None = None
+        self._directory_task: asyncio.Task[None] | None = None
+        self.max_deliver: int | None = settings.max_deliver
         self.processed = 0  # deliveries handled, for tests and the benchmark to wait on
         self._progress = asyncio.Condition()
 
@@ -103,6 +139,9 @@ class NodeRuntime:
             durable=subjects.NODE_CONSUMER,
             pull_sub=PullSub(batch_size=s.fetch_batch, timeout=s.fetch_timeout_s),
             ack_policy=AckPolicy.MANUAL,
+            parser=_parse_untrusted,
+            decoder=_decode_raw,
+            no_reply=True,  # never publish a handler result anywhere
         )(self._on_envelope)
         return broker
 
@@ -111,6 +150,7 @@ class NodeRuntime:
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
+        self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = None if connect_timeout is None else loop.time() + connect_timeout
@@ -125,9 +165,49 @@ class NodeRuntime:
                 delay = backoff(attempt, 0.5, 10.0)
                 log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
-        log.info("node_started", party=self.party, hub=self.settings.hub_url)
+        await self._learn_max_deliver()
+        log.info(
+            "node_started",
+            party=self.party,
+            hub=self.settings.hub_url,
+            max_deliver=self.max_deliver,
+        )
+
+    async def _learn_max_deliver(self) -> None:
+        """Take the consumer's own ``max_deliver``: the node must recognise the last attempt, or an
+        envelope it cannot process would be dropped by the server instead of quarantined."""
+        subject = (
+            f"$JS.API.CONSUMER.INFO.{subjects.inbox_stream(self.party)}.{subjects.NODE_CONSUMER}"
+        )
+        try:
+            reply = await self.broker.request(b"", subject, timeout=5)
+            value = int(json.loads(reply.body)["config"].get("max_deliver", -1))
+        except (NatsError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            log.warning("consumer_info_unavailable", error=type(exc).__name__)
+            return
+        self.max_deliver = value if value > 0 else None  # None: the server never gives up
+
+    async def _watch_directory(self) -> None:
+        """Pick up a new directory file (a state enrolled, a key rotated) without a restart."""
+        path = self.settings.directory_path
+        seen = path.stat().st_mtime_ns
+        while True:
+            await asyncio.sleep(DIRECTORY_POLL_S)
+            try:
+                mtime = path.stat().st_mtime_ns
+                if mtime == seen:
+                    continue
+                directory = Directory.load(path)
+            except (OSError, DirectoryError) as exc:  # half-written or damaged: keep the old one
+                log.error("directory_unreadable", error=str(exc))
+                continue
+            seen = mtime
+            self.core.directory = directory
+            log.info("directory_reloaded", version=directory.version, parties=directory.parties())
 
     async def stop(self) -> None:
+        if self._directory_task is not None:
+            self._directory_task.cancel()
         self.outbox.stop()
         if self._outbox_task is not None:
             await self._outbox_task
@@ -153,7 +233,7 @@ class NodeRuntime:
             stream=subjects.quarantine_stream(self.party),
             headers={
                 # one quarantine copy per inbox message, however often this runs
-                "Nats-Msg-Id": f"{subjects.inbox_stream(self.party)}-{d.stream_seq}",
+                "Nats-Msg-Id": f"{d.stream_seq}-{hashlib.sha256(d.data).hexdigest()[:32]}",
                 "Cifta-Reason": reason,
                 "Cifta-Detail": _header_value(verdict.detail),
                 "Cifta-Subject": d.subject,
@@ -161,7 +241,7 @@ class NodeRuntime:
             },
             timeout=self.settings.publish_timeout_s,
         )
-        self.store.mark_quarantined(d.stream_seq)
+        self.store.mark_quarantined(d.stream_seq, hashlib.sha256(d.data).hexdigest())
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -174,14 +254,18 @@ class NodeRuntime:
             stream_seq=meta.sequence.stream,
             num_delivered=meta.num_delivered,
             stored_at=meta.timestamp,
+            final=self.max_deliver is not None and meta.num_delivered >= self.max_deliver,
         )
         try:
             verdict = self.core.process(d)
-            if verdict.action is Action.TERM:
-                await self._quarantine(d, verdict)
-                await msg.reject()
-            else:
-                await msg.ack()
+            match verdict.action:
+                case Action.ACK:
+                    await msg.ack()
+                case Action.TERM:
+                    await self._quarantine(d, verdict)
+                    await msg.reject()
+                case Action.NAK:
+                    await msg.nack(delay=retry_delay(d.num_delivered))
             self.outbox.wake()  # a receipt or a rejection was queued
         except Exception as exc:
             await self._on_failure(msg, d, exc)
@@ -190,7 +274,7 @@ class NodeRuntime:
             self._progress.notify_all()
 
     async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
-        last = d.num_delivered >= self.settings.max_deliver
+        last = self.max_deliver is not None and d.num_delivered >= self.max_deliver
         log.error(
             "delivery_failed",
             stream_seq=d.stream_seq,
@@ -200,7 +284,7 @@ class NodeRuntime:
         )
         try:
             if not last:
-                await msg.nack(delay=backoff(d.num_delivered, 0.5, 30.0))
+                await msg.nack(delay=retry_delay(d.num_delivered))
                 return
             sha = hashlib.sha256(d.data).hexdigest()
             try:  # unverified, but enough for the publisher to know which message it was
@@ -238,7 +322,12 @@ async def run_forever(settings: NodeSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     start = asyncio.create_task(runtime.start())
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if start.done() and start.exception() is not None:
+        await runtime.stop()
+        raise start.exception()  # type: ignore[misc]
+    await stopping
     if not start.done():
         start.cancel()
     await runtime.stop()

@@ -62,6 +62,7 @@ class Delivery:
     stream_seq: int
     num_delivered: int
     stored_at: datetime  # the broker's storage time
+    final: bool = True  # the consumer will not deliver it again
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,7 @@ class NodeCore:
         """
         publisher = publisher_of(d.subject)
         sha = hashlib.sha256(d.data).hexdigest()
-        prior = self.store.rejection_at(d.stream_seq)
+        prior = self.store.rejection_at(d.stream_seq, sha)
         if prior is not None:  # refused before; the quarantine copy may not have been filed
             reason = ReasonCode(prior["reason"])
             return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
@@ -206,6 +207,20 @@ class NodeCore:
                 require_pq_signature=self.require_pq_signature,
             )
         except EnvelopeError as exc:
+            if exc.reason is ReasonCode.UNKNOWN_SENDER_KEY and not d.final:
+                # The broker let the publisher in, so it is enrolled; our copy of the directory
+                # may simply lag behind (a new state, a rotated key). Ask again later, and refuse
+                # only on the last delivery attempt.
+                log.warning("sender_key_not_yet_known", publisher=publisher, detail=exc.detail,
+                            attempt=d.num_delivered)  # fmt: skip
+                return Verdict(Action.NAK, exc.reason, exc.detail)
+            if exc.reason is ReasonCode.SCHEMA_INVALID:
+                # The validator's message may quote decrypted content: it goes to the sender
+                # sealed, and only its location into logs, the store and the quarantine header.
+                clear = exc.detail.split(":", 1)[0] + ": does not validate"
+                return self.reject(
+                    d, publisher, sha, exc.reason, clear, exc.header, sealed_detail=exc.detail
+                )
             return self.reject(d, publisher, sha, exc.reason, exc.detail, exc.header)
         h = opened.header
         if h.sender != publisher:
@@ -248,6 +263,8 @@ class NodeCore:
         reason: ReasonCode,
         detail: str,
         header: ProtectedHeader | None,
+        *,
+        sealed_detail: str | None = None,
     ) -> Verdict:
         """Record a refusal once, answer the publisher with a signed rejection, and say TERM.
 
@@ -260,8 +277,8 @@ class NodeCore:
         answer = None
         if publisher and not (kind or "").startswith(PROTOCOL_FAMILY):
             rejection = Rejection(
-                msg_id=msg_id, envelope_sha256=sha, reason=reason, detail=detail[:500],
-                rejected_at=self.clock(),
+                msg_id=msg_id, envelope_sha256=sha, reason=reason,
+                detail=(sealed_detail or detail)[:500], rejected_at=self.clock(),
             )  # fmt: skip
             try:
                 answer = self._seal(

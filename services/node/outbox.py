@@ -2,14 +2,21 @@
 
 Transactional outbox: a message is queued in the same SQLite transaction that stores it, and
 marked sent only on the recipient stream's PubAck. While the hub is unreachable each attempt fails
-and is retried with capped exponential backoff and jitter; ``Nats-Msg-Id = msg_id`` lets the
+and is retried with capped exponential backoff and jitter; the ``Nats-Msg-Id`` lets the
 recipient's stream drop the copy of a publish that did land before its PubAck was lost.
+
+The ``Nats-Msg-Id`` is not the msg_id itself: a recipient's inbox stream is shared by every
+sender, and any co-recipient learns a message's msg_id, so it could publish junk under that id
+first and have the real message dropped as a duplicate. It is an HMAC of the msg_id and recipient
+under a secret only this node holds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -50,6 +57,7 @@ class OutboxPublisher:
         retry_initial_s: float,
         retry_max_s: float,
         poll_s: float,
+        dedup_secret: bytes,
     ) -> None:
         self.store = store
         self.party = party
@@ -60,8 +68,14 @@ class OutboxPublisher:
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.poll_s = poll_s
+        self._dedup_secret = dedup_secret
         self._wake = asyncio.Event()
         self._stopping = False
+
+    def dedup_id(self, msg_id: str, recipient: str) -> str:
+        """The ``Nats-Msg-Id`` of one message to one recipient: the same on every retry."""
+        mac = hmac.new(self._dedup_secret, f"{recipient}\x00{msg_id}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:32]
 
     def wake(self) -> None:
         """Something was queued: look at the outbox now rather than at the next poll."""
@@ -72,32 +86,39 @@ class OutboxPublisher:
         self._wake.set()
 
     async def run(self) -> None:
+        """Drain the outbox until stopped; a failure of the store is logged and retried."""
         while not self._stopping:
-            self._wake.clear()
-            due = self.store.due(time.time(), self.concurrency)
-            if due:
-                acks = await asyncio.gather(*(self._send(item) for item in due))
-                sent = [a for a in acks if a is not None]
-                if sent:  # one commit for the batch's PubAcks
-                    self.store.mark_sent(sent, self.clock())
-                continue
-            # Sleep until the next retry is due, a new message is queued (in this process), or
-            # the poll interval passes (queued by the CLI in another process).
-            next_at = self.store.next_due_at()
-            wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+            try:
+                await self._drain_once()
+            except Exception as exc:  # the outbox must outlive a bad moment
+                log.error("outbox_failed", error=type(exc).__name__, retry_in_s=self.poll_s)
+                await asyncio.sleep(self.poll_s)
+
+    async def _drain_once(self) -> None:
+        self._wake.clear()
+        due = self.store.due(time.time(), self.concurrency)
+        if due:
+            acks = await asyncio.gather(*(self._send(item) for item in due))
+            sent = [a for a in acks if a is not None]
+            if sent:  # one commit for the batch's PubAcks
+                self.store.mark_sent(sent, self.clock())
+            return
+        # Sleep until the next retry is due, a new message is queued (in this process), or the
+        # poll interval passes (queued by the CLI in another process).
+        next_at = self.store.next_due_at()
+        wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def _send(self, item: OutboxItem) -> tuple[str, str, int] | None:
         """Publish one item; its (msg_id, recipient, sequence) on a PubAck, None if it failed."""
         subject = subjects.inbox_subject(item.recipient, self.party, item.msg_id)
         stream = subjects.inbox_stream(item.recipient)
+        headers = {"Nats-Msg-Id": self.dedup_id(item.msg_id, item.recipient)}
         try:
-            ack = await self.publish(
-                item.envelope, subject, stream, {"Nats-Msg-Id": item.msg_id}, self.timeout_s
-            )
-        except Exception as exc:
+            ack = await self.publish(item.envelope, subject, stream, headers, self.timeout_s)
+        except Exception as exc:  # every failure to publish is retried
             delay = backoff(item.attempts + 1, self.retry_initial_s, self.retry_max_s)
             self.store.mark_retry(
                 item.msg_id, item.recipient, f"{type(exc).__name__}: {exc}", time.time() + delay
@@ -111,11 +132,19 @@ class OutboxPublisher:
                 error=type(exc).__name__,
             )
             return None
+        duplicate = bool(getattr(ack, "duplicate", False))
+        if duplicate and item.attempts == 0:
+            # Nothing of ours went out under this id before: someone else's publish did.
+            log.error(
+                "publish_deduplicated_on_first_attempt",
+                msg_id=item.msg_id,
+                recipient=item.recipient,
+            )
         log.info(
             "message_sent",
             msg_id=item.msg_id,
             recipient=item.recipient,
             stream_seq=ack.seq,
-            duplicate=bool(getattr(ack, "duplicate", False)),
+            duplicate=duplicate,
         )
         return item.msg_id, item.recipient, ack.seq

@@ -52,9 +52,9 @@ class NodeSettings(BaseSettings):
     store: Path | None = None
     #: CA bundle to verify the hub's TLS certificate (``tls://`` URLs).
     tls_ca: Path | None = None
-    #: Must equal the consumer's max_deliver (``cifta hub provision``): on the last attempt an
-    #: envelope that cannot be processed is quarantined and terminated.
-    max_deliver: int = Field(default=5, ge=1)
+    #: Used until the node has read its consumer's own max_deliver from the hub at start: on the
+    #: last attempt an envelope that cannot be processed is quarantined and terminated.
+    max_deliver: int = Field(default=10, ge=1)
     fetch_batch: int = Field(default=64, ge=1, le=1024)
     fetch_timeout_s: float = Field(default=2.0, gt=0)
     publish_timeout_s: float = Field(default=5.0, gt=0)

@@ -12,6 +12,7 @@ interleave inside it.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,7 +24,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -94,6 +95,27 @@ _MIGRATIONS: dict[int, str] = {
     """,
     2: """
     CREATE INDEX messages_by_hash ON messages (envelope_sha256);
+    """,
+    # A refusal is identified by the stream sequence AND the envelope's hash: sequences start
+    # again if an inbox stream is ever recreated or restored from an older backup.
+    3: """
+    CREATE TABLE rejections_v3 (
+        stream_seq       INTEGER NOT NULL,
+        publisher        TEXT NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        msg_id           TEXT,
+        kind             TEXT,
+        reason           TEXT NOT NULL,
+        detail           TEXT NOT NULL,
+        rejected_at      TEXT NOT NULL,
+        answer_msg_id    TEXT,
+        quarantined      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (stream_seq, envelope_sha256)
+    );
+    INSERT INTO rejections_v3 SELECT stream_seq, publisher, envelope_sha256, msg_id, kind, reason,
+        detail, rejected_at, answer_msg_id, quarantined FROM rejections;
+    DROP TABLE rejections;
+    ALTER TABLE rejections_v3 RENAME TO rejections;
     """,
 }
 
@@ -190,6 +212,8 @@ class Store:
 
     def __init__(self, path: Path, *, durable: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # routing metadata and officers' names: owner only
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -311,7 +335,8 @@ class Store:
         """
         with self._tx() as db:
             if db.execute(
-                "SELECT 1 FROM rejections WHERE stream_seq = ?", (stream_seq,)
+                "SELECT 1 FROM rejections WHERE stream_seq = ? AND envelope_sha256 = ?",
+                (stream_seq, envelope_sha256),
             ).fetchone():
                 return False
             db.execute(
@@ -326,9 +351,13 @@ class Store:
                 self._queue(db, answer, now=now)
             return True
 
-    def mark_quarantined(self, stream_seq: int) -> None:
+    def mark_quarantined(self, stream_seq: int, envelope_sha256: str) -> None:
         with self._tx() as db:
-            db.execute("UPDATE rejections SET quarantined = 1 WHERE stream_seq = ?", (stream_seq,))
+            db.execute(
+                "UPDATE rejections SET quarantined = 1"
+                " WHERE stream_seq = ? AND envelope_sha256 = ?",
+                (stream_seq, envelope_sha256),
+            )
 
     @staticmethod
     def _record_outcome(db: sqlite3.Connection, o: Outcome) -> None:
@@ -469,9 +498,11 @@ class Store:
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
-    def rejection_at(self, stream_seq: int) -> dict[str, Any] | None:
+    def rejection_at(self, stream_seq: int, envelope_sha256: str) -> dict[str, Any] | None:
+        """The refusal of this very envelope at this sequence, if we refused it before."""
         row = self._db.execute(
-            "SELECT * FROM rejections WHERE stream_seq = ?", (stream_seq,)
+            "SELECT * FROM rejections WHERE stream_seq = ? AND envelope_sha256 = ?",
+            (stream_seq, envelope_sha256),
         ).fetchone()
         return None if row is None else dict(row)
 

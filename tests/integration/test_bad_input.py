@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 import nats
 import pytest
 
-from schemas import Body, ReasonCode
+from schemas import Body, HandlingCode, ReasonCode
 from schemas.protocol import Rejection
 from services.core import subjects
 from services.core.envelope import MAX_ENVELOPE_BYTES, peek_header
@@ -158,6 +158,10 @@ async def test_every_bad_envelope_gets_its_reason_a_quarantine_copy_and_a_signed
 ) -> None:
     import hashlib
 
+    # An unknown sender key is refused on the last delivery attempt only (the directory may lag
+    # behind the broker): two attempts keep the test short.
+    hub.policy = provision.Policy(max_deliver=2)
+    await hub.provision("USA")
     with_retired_mex_key(hub, tmp_path)
     cases = {name: (reason, build()) for name, (reason, build) in corpus(hub).items()}
     async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path) as usa:
@@ -186,9 +190,12 @@ async def test_every_bad_envelope_gets_its_reason_a_quarantine_copy_and_a_signed
         assert rejections_received(mex) == expected
 
         # nothing lost: every envelope in USA's inbox was stored or refused, none left pending
-        status = await hub.status("USA")
-        assert status.stored == len(cases) + 1
-        assert status.lag == 0 and usa.store.rejections() and status.quarantined == len(cases)
+        async def settled() -> bool:
+            status = await hub.status("USA")
+            return status.lag == 0 and status.quarantined == len(cases)
+
+        await eventually(settled, what="every envelope acknowledged or terminated")
+        assert (await hub.status("USA")).stored == len(cases) + 1
 
 
 async def test_replayed_msg_id_is_refused_and_an_identical_copy_is_stored_once(
@@ -241,3 +248,46 @@ async def test_a_delivery_that_keeps_failing_is_quarantined_after_the_last_attem
         assert mex.store.recipient_statuses(sent.msg_id)[0].reason == "processing_failed"
         assert list((await quarantined(hub, "USA")).values()) == ["processing_failed"]
         assert not usa.store.has_message(sent.msg_id)
+
+
+async def test_sender_set_headers_cannot_steer_the_recipient_node(hub: Hub, tmp_path: Path) -> None:
+    """FastStream would publish a handler's result to a ``reply_to`` header and decode by a
+    ``content-type`` header; both come from the sender, and the node must ignore them."""
+    async with running_node(hub, "USA", tmp_path) as usa:
+        raw = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
+        js = raw.jetstream()
+        steering = {
+            "reply_to": subjects.inbox_subject("COL", "USA", "forged"),
+            "content-type": "application/json",
+        }
+        await js.publish(subjects.inbox_subject("USA", "MEX", "h1"), b"\xff\xfenot json",
+                         headers=steering)  # fmt: skip
+        good = sealed(sender=hub.keys["MEX"], to=[hub.keys["USA"]], now=datetime.now(UTC))
+        await js.publish(subjects.inbox_subject("USA", "MEX", "h2"), good, headers=steering)
+        await raw.close()
+        await eventually(lambda: len(usa.store.messages(direction="in")) == 1, what="stored")
+        await eventually(lambda: len(usa.store.rejections()) == 1, what="refused, not dropped")
+        assert usa.store.rejections()[0]["reason"] == ReasonCode.MALFORMED.value
+    assert (await hub.status("COL")).stored == 0  # USA's node published nothing to COL
+
+
+async def test_a_co_recipient_cannot_suppress_a_message_by_squatting_its_msg_id(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """MEX learns the msg_id of COL's message to USA (say, as a co-recipient) and publishes junk
+    into USA's inbox under it first; COL's real message must still be stored."""
+    async with running_node(hub, "USA", tmp_path) as usa:
+        async with running_node(hub, "COL", tmp_path) as col:
+            col.outbox.stop()  # queue without sending, to let MEX go first
+            header = col.core.compose(
+                example_body("info.concealment_methods"), ["USA", "MEX"], handling=HandlingCode.H1
+            )
+        raw = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
+        for msg_id in (header.msg_id, f"USA\x00{header.msg_id}"):
+            await raw.jetstream().publish(
+                subjects.inbox_subject("USA", "MEX", "squat"), b"junk",
+                headers={"Nats-Msg-Id": msg_id},
+            )  # fmt: skip
+        await raw.close()
+        async with running_node(hub, "COL", tmp_path):
+            await eventually(lambda: usa.store.has_message(header.msg_id), what="COL's message")

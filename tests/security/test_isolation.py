@@ -172,3 +172,18 @@ async def test_a_node_cannot_create_change_or_delete_a_consumer(hub: Hub) -> Non
         # reading its own consumer's info is allowed (and all it may know of the server)
         info = await js.consumer_info("INBOX_USA", "node")
         assert info.config.durable_name == "node"
+
+
+async def test_the_account_wall_holds_even_for_a_states_unrestricted_user(hub: Hub) -> None:
+    """MEX's provisioning user may do anything in MEX's account, and still sees nothing of
+    USA's: another account's streams and subjects do not exist for it."""
+    async with provision.connect(hub.url, hub.home.user_seed("MEX", PROVISION_USER)) as nc:
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await nc.jetstream().stream_info("INBOX_USA")
+        sub = await nc.subscribe("inbox.USA.>")
+        await nc.flush()
+        async with as_node(hub, "COL") as col:
+            await col.nc.jetstream().publish(subjects.inbox_subject("USA", "COL", "x"), b"x")
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=0.5)
+    assert await stored(hub, "USA") == 1  # it was delivered where it belongs
