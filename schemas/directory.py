@@ -185,3 +185,52 @@ class RegistrationRequest(WireModel):
     signing_key: SigningKeyRecord
     encryption_key: EncryptionKeyRecord | None = None
     requested_at: Timestamp
+
+
+@record("directory.rotation_request")
+class RotationRequest(WireModel):
+    """A party asks to replace its keys: signed by its current signing key (continuity) and by
+    the new signing key, if there is one (possession)."""
+
+    model_config = examples(
+        {
+            "party": "MEX",
+            "encryption_key": None,
+            "signing_key": {"kid": "0" * 32, "valid_from": "2026-11-20T10:00:00Z", "ed25519": _ED},
+            "requested_at": "2026-11-20T10:00:00Z",
+        }
+    )
+
+    party: PartyCode
+    signing_key: SigningKeyRecord | None = None
+    encryption_key: EncryptionKeyRecord | None = None
+    requested_at: Timestamp
+
+    @model_validator(mode="after")
+    def _something(self) -> RotationRequest:
+        if self.signing_key is None and self.encryption_key is None:
+            raise ValueError("a rotation names at least one new key")
+        return self
+
+
+class RequestSignature(WireModel):
+    kid: KeyId
+    sig: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{86}$")]
+
+
+@record("directory.signed_request")
+class SignedRequest(WireModel):
+    """A registration or rotation request as handed to the secretariat: its JSON bytes and the
+    Ed25519 signatures over them."""
+
+    model_config = examples(
+        {
+            "kind": "registration",
+            "request": "eyJwYXJ0eSI6Ik1FWCJ9",
+            "signatures": [{"kid": "0" * 32, "sig": "A" * 86}],
+        }
+    )
+
+    kind: Literal["registration", "rotation"]
+    request: B64Bytes
+    signatures: Annotated[list[RequestSignature], Field(min_length=1, max_length=2)]

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot setup of the Docker deployment, with the same commands as `cifta demo`: the hub home,
-# then each state's node home, its enrolment at the hub, and the directory for every node.
+# then each state's node home and its registration in the directory.
 # Idempotent: what is already done is kept (keys are never regenerated), so it runs on every
 # `docker compose up`.
 set -eu
@@ -12,27 +12,6 @@ NODES="${CIFTA_NODES:-/var/cifta/nodes}"
 STATES="${CIFTA_STATES:-MEX USA COL}"
 HUB_URL="${CIFTA_NODE_HUB_URL:-nats://hub:4222}"
 
-# Whether the hub's registry holds exactly this node's public keys and the node holds the hub's
-# current seed for it: `cifta hub enrol` bumps the registry version every time, so only enrol
-# when something is missing or out of date.
-enrolled() {
-    python - "$HUB_HOME" "$NODES/$1" "$1" <<'PY'
-import json
-import sys
-from pathlib import Path
-
-hub, node, state = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-try:
-    registry = json.loads((hub / "registry.json").read_text())
-    keys = next((s.get("keys") for s in registry["states"] if s["code"] == state), None)
-    same_keys = keys == json.loads((node / "public.json").read_text())
-    same_seed = (node / "hub.nk").read_bytes() == (hub / "nkeys" / state / "node.nk").read_bytes()
-except (OSError, ValueError, KeyError):
-    sys.exit(1)
-sys.exit(0 if same_keys and same_seed else 1)
-PY
-}
-
 # Idempotent by itself: keeps the registry, keys and NKey seeds it finds.
 cifta hub init --registry deploy/registry.json
 
@@ -43,14 +22,16 @@ for STATE in $STATES; do
     else
         cifta node init --party "$STATE" --home "$NODE_HOME" --hub "$HUB_URL"
     fi
-    if enrolled "$STATE"; then
-        echo "$STATE is enrolled: credentials kept"
+    if [ -f "$NODE_HOME/root.json" ]; then
+        echo "$STATE is registered: its directory entry and credentials are kept"
     else
-        cifta hub enrol --public "$NODE_HOME/public.json" --out "$NODE_HOME"
+        # The state's registration request, and the secretariat's approval of it. In this demo
+        # deployment one script plays both parts; the key id is read from the node's own file
+        # where a real secretariat would have it read out over the telephone.
+        cifta directory register --home "$NODE_HOME" --details "deploy/states/$STATE.json" \
+            --out "$NODE_HOME/registration.json"
+        KID="$(cifta keys public "$NODE_HOME/keys.json" \
+            | python -c 'import json, sys; print(json.load(sys.stdin)["signing"]["kid"])')"
+        cifta directory approve "$NODE_HOME/registration.json" --confirm "$KID" --out "$NODE_HOME"
     fi
-done
-
-# The directory, now complete, to every node (rewriting it does not change its version).
-for STATE in $STATES; do
-    cifta hub directory --out "$NODES/$STATE/directory.json"
 done

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from services.core.directory import DirectoryTrust, RootPublicKey
 from services.node.store import Store
 
 STATES = ("MEX", "USA", "COL")
@@ -97,12 +98,36 @@ class Demo:
         finally:
             store.close()
 
+    def knowing(self, state: str, parties: tuple[str, ...]) -> Callable[[], bool]:
+        """A condition: ``state``'s node has verified the directory entries of ``parties``."""
+        home = self.node_home(state)
+
+        def knows() -> bool:
+            root = RootPublicKey.load(home / "root.json")
+            trust = DirectoryTrust(root, cache=home / "directory.json")
+            return set(parties) <= set(trust.directory().parties())
+
+        return knows
+
     def recipient_states(self, state: str, msg_id: str) -> dict[str, str]:
         store = Store(self.node_home(state) / "store.sqlite")
         try:
             return {s.recipient: s.state for s in store.recipient_statuses(msg_id)}
         finally:
             store.close()
+
+    def join(self, state: str) -> str:
+        """A state's node asks to join, the secretariat approves: the onboarding of one state."""
+        home = self.node_home(state)
+        self.cifta("node", "init", "--party", state, "--home", str(home))
+        request = home / "registration.json"
+        details = self.registry.parent / "states" / f"{state}.json"
+        self.cifta("directory", "register", "--home", str(home), "--details", str(details),
+                   "--out", str(request))  # fmt: skip
+        kid = json.loads(self.cifta("keys", "public", str(home / "keys.json")))["signing"]["kid"]
+        # (a real secretariat has the kid read out over the telephone before approving)
+        return self.cifta("directory", "approve", str(request), "--confirm", kid,
+                          "--out", str(home))  # fmt: skip
 
     # -- the scenario ----------------------------------------------------------------------------
 
@@ -122,19 +147,17 @@ class Demo:
             "and one NATS account and least-privilege user per state."
         )
         for state in STATES:
-            self.cifta("node", "init", "--party", state, "--home", str(self.node_home(state)))
-            public = self.node_home(state) / "public.json"
-            self.cifta("hub", "enrol", "--public", str(public), "--out", str(self.node_home(state)))
-        for state in STATES:  # the directory, now complete, to every node
-            self.cifta("hub", "directory", "--out", str(self.node_home(state) / "directory.json"))
+            self.join(state)
         self.say(
-            "MEX, USA and COL each generated their keys (ML-KEM-768+X25519, Ed25519) and "
-            "enrolled; each received its hub credentials and the directory."
+            "MEX, USA and COL each generated their keys (ML-KEM-768+X25519, Ed25519) and a "
+            "signed registration request; the secretariat confirmed each key id and approved "
+            "it: each directory entry is signed by the secretariat's root key."
         )
         self.cifta("hub", "render-config", "--port", "-1")
         url = self.cifta("hub", "start").strip().rsplit(" ", 1)[-1]
         self.env["CIFTA_NODE_HUB_URL"] = url
         self.cifta("hub", "provision")
+        self.cifta("directory", "publish")
         self.say(
             f"The hub is running at {url}, with INBOX_<state> (deny delete, deny purge), "
             "QUARANTINE_<state> and each node's durable consumer provisioned."
@@ -143,7 +166,12 @@ class Demo:
     def exchange(self) -> None:
         self.start_node("MEX")
         self.start_node("USA")
-        self.say("MEX's and USA's nodes are running; COL's node is offline.")
+        for state in ("MEX", "USA"):
+            self.wait_for(f"{state}'s node to follow the directory", self.knowing(state, STATES))
+        self.say(
+            "MEX's and USA's nodes are running and have verified every directory entry from "
+            "their own directory bucket; COL's node is offline."
+        )
 
         report = self.cifta("template", "info.trafficking_routes").encode()
         sent = json.loads(
@@ -235,6 +263,56 @@ class Demo:
             self.cifta("inbox", "--home", str(self.node_home("MEX")), "--all", "--case", CASE)
         )
 
+    def onboard_live(self) -> None:
+        """Brazil joins while the others run: approval, reload, provisioning, publication."""
+        pid = (self.hub_home / "run" / "nats-server.pid").read_text().strip()
+        applied = self.join("BRA")
+        self.say("Brazil joined while the network ran: its registration was approved, and:")
+        self.detail(applied)
+        if (self.hub_home / "run" / "nats-server.pid").read_text().strip() != pid:
+            raise StepFailed("the hub was restarted to onboard Brazil")
+        for state in ("MEX", "USA"):
+            self.wait_for(
+                f"{state}'s node to learn of Brazil from its directory bucket",
+                self.knowing(state, ("BRA",)),
+            )
+        self.say("MEX's node verified Brazil's signed entry from its own directory bucket:")
+        self.detail(
+            self.cifta(
+                "directory", "show", "BRA", "--lang", "pt", "--home", str(self.node_home("MEX"))
+            )
+        )
+        self.start_node("BRA")
+        body = self.cifta("template", "info.authorized_parties").encode()
+        sent = json.loads(
+            self.cifta(
+                "send",
+                "--home",
+                str(self.node_home("BRA")),
+                "--kind",
+                "info.authorized_parties",
+                "--to",
+                "MEX,USA",
+                "--handling",
+                "H0",
+                "--case",
+                "BRA-PF-2026-0007",
+                "--body",
+                "-",
+                "--json",
+                stdin=body,
+            )
+        )["msg_id"]
+        self.wait_for(
+            "both receipts at BRA",
+            lambda: set(self.recipient_states("BRA", sent).values()) == {"delivered"},
+        )
+        self.say(
+            f"Brazil's node sent its register of authorized dealers (Art. XIII.1.a) to MEX and "
+            f"USA ({sent}) and holds both signed receipts; the hub was never restarted "
+            f"(pid {pid})."
+        )
+
     def teardown(self) -> list[str]:
         problems = []
         for state, proc in self.nodes.items():
@@ -261,6 +339,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         demo.setup()
         demo.exchange()
+        demo.onboard_live()
     except StepFailed as exc:
         failed = exc
     except KeyboardInterrupt:

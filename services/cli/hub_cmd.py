@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 from pathlib import Path
 
 from services.cli.tables import dumps, table
 from services.hub import provision
 from services.hub.config import Listen
-from services.hub.credentials import PROVISION_USER, write_secret
-from services.hub.home import HubError, HubHome, load_bundle
+from services.hub.credentials import PROVISION_USER
+from services.hub.home import HubError, HubHome
 
 
 def _home(args: argparse.Namespace) -> HubHome:
@@ -31,30 +30,6 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(
         f"secretariat keys in {home.secretariat_keys} (0600); NATS user seeds in {home.nkeys_dir}"
     )
-    return 0
-
-
-def cmd_enrol(args: argparse.Namespace) -> int:
-    home = _home(args)
-    entry = home.enrol(load_bundle(Path(args.public)), name=args.name)
-    print(f"enrolled {entry.code} ({entry.name}); registry version {home.registry().version}")
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_secret(out / "hub.nk", home.node_seed(entry.code).read_bytes())
-        shutil.copyfile(home.directory_path, out / "directory.json")
-        print(f"onboarding bundle for {entry.code} in {out}: hub.nk (0600), directory.json")
-    print("next: cifta hub render-config, then reload (or start) and provision")
-    return 0
-
-
-def cmd_directory(args: argparse.Namespace) -> int:
-    home = _home(args)
-    path = home.write_directory()
-    if args.out:
-        shutil.copyfile(path, args.out)
-        path = Path(args.out)
-    print(f"directory version {home.registry().version} written to {path}")
     return 0
 
 
@@ -144,16 +119,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("init", help="create the hub home: registry, secretariat keys, NKeys")
     p.add_argument("--registry", default="deploy/registry.json")
     p.set_defaults(func=cmd_init)
-
-    p = cmds.add_parser("enrol", help="record a state's public keys and issue its credentials")
-    p.add_argument("--public", required=True, help="the state's public key bundle (JSON)")
-    p.add_argument("--name", help="the state's name, when it is new to the registry")
-    p.add_argument("--out", help="write the onboarding bundle (hub.nk, directory.json) here")
-    p.set_defaults(func=cmd_enrol)
-
-    p = cmds.add_parser("directory", help="write the directory of public keys")
-    p.add_argument("--out")
-    p.set_defaults(func=cmd_directory)
 
     p = cmds.add_parser("render-config", help="render nats.conf from the registry")
     p.add_argument("--host", default="127.0.0.1")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
@@ -180,6 +180,8 @@ class NodeKeys:
     signing: SigningKey
     encryption: tuple[EncryptionKey, ...]
     created_at: datetime | None = None
+    #: A new signing key asked for in a rotation, used once the directory publishes it.
+    pending_signing: SigningKey | None = None
     _by_kid: dict[str, EncryptionKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -207,12 +209,25 @@ class NodeKeys:
         """Rotate: a fresh encryption key becomes current; the old ones stay for the overlap."""
         fresh = EncryptionKey.generate(self.party)
         rest = self.encryption if keep_previous else ()
-        return NodeKeys(self.party, self.signing, (fresh, *rest), self.created_at)
+        return replace(self, encryption=(fresh, *rest))
 
     def without_encryption_key(self, kid: str) -> NodeKeys:
         """End an overlap: drop a retired encryption key."""
         kept = tuple(k for k in self.encryption if k.public().kid != kid)
-        return NodeKeys(self.party, self.signing, kept, self.created_at)
+        return replace(self, encryption=kept)
+
+    def with_pending_signing_key(self) -> NodeKeys:
+        """Rotate the signing key: a new one waits until the directory publishes it."""
+        post_quantum = self.signing.mldsa65 is not None
+        return replace(
+            self, pending_signing=SigningKey.generate(self.party, post_quantum=post_quantum)
+        )
+
+    def promote_pending_signing_key(self) -> NodeKeys:
+        """The directory now lists the pending signing key: sign with it from now on."""
+        if self.pending_signing is None:
+            return self
+        return replace(self, signing=self.pending_signing, pending_signing=None)
 
     def derive_secret(self, label: str) -> bytes:
         """A 32-byte secret for ``label``, derived from the signing key: stable across restarts,
@@ -232,10 +247,8 @@ class NodeKeys:
 
     def private_json(self) -> dict[str, Any]:
         """The key file's content (docs/envelope.md, "Key files"). Secret: never log it."""
-        sig: dict[str, Any] = {"ed25519": b64u(self.signing.ed25519.private_bytes_raw())}
-        if self.signing.mldsa65 is not None:
-            sig["mldsa65_seed"] = b64u(self.signing.mldsa65.private_bytes_raw())
-        return {
+        sig = _signing_json(self.signing)
+        out: dict[str, Any] = {
             "format": KEYFILE_FORMAT,
             "party": self.party,
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
@@ -248,19 +261,17 @@ class NodeKeys:
                 for k in self.encryption
             ],
         }
+        if self.pending_signing is not None:
+            out["pending_signing"] = _signing_json(self.pending_signing)
+        return out
 
     @classmethod
     def from_private_json(cls, data: dict[str, Any]) -> NodeKeys:
         if data.get("format") != KEYFILE_FORMAT:
             raise KeyFileError(f"unknown key file format {data.get('format')!r}")
         party = str(data["party"])
-        sig = data["signing"]
-        pq_seed = sig.get("mldsa65_seed")
-        signing = SigningKey(
-            party,
-            ed25519.Ed25519PrivateKey.from_private_bytes(unb64u(sig["ed25519"])),
-            None if pq_seed is None else mldsa.MLDSA65PrivateKey.from_seed_bytes(unb64u(pq_seed)),
-        )
+        signing = _signing_from_json(party, data["signing"])
+        pending = data.get("pending_signing")
         enc = tuple(
             EncryptionKey(
                 party,
@@ -271,7 +282,11 @@ class NodeKeys:
         )
         created = data.get("created_at")
         return cls(
-            party, signing, enc, None if created is None else datetime.fromisoformat(created)
+            party,
+            signing,
+            enc,
+            None if created is None else datetime.fromisoformat(created),
+            None if pending is None else _signing_from_json(party, pending),
         )
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:
@@ -305,6 +320,22 @@ class NodeKeys:
             return cls.from_private_json(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise KeyFileError(f"key file is damaged: {type(exc).__name__}") from exc
+
+
+def _signing_json(key: SigningKey) -> dict[str, Any]:
+    sig: dict[str, Any] = {"ed25519": b64u(key.ed25519.private_bytes_raw())}
+    if key.mldsa65 is not None:
+        sig["mldsa65_seed"] = b64u(key.mldsa65.private_bytes_raw())
+    return sig
+
+
+def _signing_from_json(party: str, sig: dict[str, Any]) -> SigningKey:
+    pq_seed = sig.get("mldsa65_seed")
+    return SigningKey(
+        party,
+        ed25519.Ed25519PrivateKey.from_private_bytes(unb64u(sig["ed25519"])),
+        None if pq_seed is None else mldsa.MLDSA65PrivateKey.from_seed_bytes(unb64u(pq_seed)),
+    )
 
 
 def _kek(passphrase: bytes, salt: bytes) -> bytes:

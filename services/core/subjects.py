@@ -61,3 +61,18 @@ def quarantine_subject(state: str, reason: str) -> str:
 
 def quarantine_filter(state: str) -> str:
     return f"quarantine.{_party(state)}.>"
+
+
+#: The key-value bucket, in every state's account, holding the signed directory entries.
+DIRECTORY_BUCKET = "DIRECTORY"
+DIRECTORY_STREAM = f"KV_{DIRECTORY_BUCKET}"
+
+
+def directory_publish_subject(state: str, party: str) -> str:
+    """Where the directory service puts ``party``'s entry into ``state``'s bucket: the secretariat
+    account imports each state's ``$KV.DIRECTORY.>`` under ``directory.<state>.>``."""
+    return f"directory.{_party(state)}.{_party(party)}"
+
+
+def directory_import_prefix(state: str) -> str:
+    return f"directory.{_party(state)}.>"

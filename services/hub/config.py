@@ -22,7 +22,16 @@ from services.hub.registry import Registry
 
 SYSTEM_ACCOUNT = "SYS"
 AUDIT_ACCOUNT = "AUDIT"
-SECRETARIAT_USERS = {"SEC": "operator", AUDIT_ACCOUNT: "audit", SYSTEM_ACCOUNT: "system"}
+SECRETARIAT_ACCOUNT = "SEC"
+DIRECTORY_USER = "directory"
+#: (account, user) of the secretariat's own users: its operator, the directory service (which
+#: alone may write the states' directory buckets), the audit service, the system account.
+SECRETARIAT_USERS = (
+    (SECRETARIAT_ACCOUNT, "operator"),
+    (SECRETARIAT_ACCOUNT, DIRECTORY_USER),
+    (AUDIT_ACCOUNT, "audit"),
+    (SYSTEM_ACCOUNT, "system"),
+)
 
 #: Room for the NATS headers around the largest envelope the network accepts.
 MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
@@ -49,6 +58,7 @@ class Listen:
 def node_permissions(state: str) -> dict[str, object]:
     """The least privilege a state's node needs, and nothing more."""
     stream, consumer = subjects.inbox_stream(state), subjects.NODE_CONSUMER
+    kv = subjects.DIRECTORY_STREAM
     return {
         "publish": {
             "allow": [
@@ -57,6 +67,15 @@ def node_permissions(state: str) -> dict[str, object]:
                 f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                 f"$JS.ACK.{stream}.{consumer}.>",
+                # read (watch and get) the directory bucket; writing it is the directory's alone
+                f"$JS.API.STREAM.INFO.{kv}",
+                f"$JS.API.STREAM.MSG.GET.{kv}",
+                f"$JS.API.DIRECT.GET.{kv}.>",
+                f"$JS.API.CONSUMER.CREATE.{kv}",
+                f"$JS.API.CONSUMER.CREATE.{kv}.>",
+                f"$JS.API.CONSUMER.INFO.{kv}.>",
+                f"$JS.API.CONSUMER.DELETE.{kv}.>",
+                f"$JS.FC.{kv}.>",
             ]
         },
         "subscribe": {"allow": ["_INBOX.>"]},
@@ -76,11 +95,23 @@ def account_block(
         "exports": [
             {"service": subjects.inbox_export(state, sender), "accounts": [sender]}
             for sender in others
-        ],
+        ]
+        + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}],
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
         ],
+    }
+
+
+def _secretariat_permissions(user: str) -> dict[str, object]:
+    if user != DIRECTORY_USER:
+        return {}
+    return {
+        "permissions": {
+            "publish": {"allow": ["directory.*.*"]},  # one entry, into one state's bucket
+            "subscribe": {"allow": ["_INBOX.>"]},
+        }
     }
 
 
@@ -95,10 +126,24 @@ def render_config(
     accounts: dict[str, object] = {
         state: account_block(registry, state, users) for state in registry.codes()
     }
-    for account, user in SECRETARIAT_USERS.items():
-        block: dict[str, object] = {"users": [{"nkey": users[(account, user)]}]}
+    for account in dict.fromkeys(a for a, _ in SECRETARIAT_USERS):
+        block: dict[str, object] = {
+            "users": [
+                {"nkey": users[(a, u)], **_secretariat_permissions(u)}
+                for a, u in SECRETARIAT_USERS
+                if a == account
+            ]
+        }
         if account != SYSTEM_ACCOUNT:
             block["jetstream"] = "enabled"
+        if account == SECRETARIAT_ACCOUNT:
+            block["imports"] = [
+                {
+                    "service": {"account": state, "subject": f"$KV.{subjects.DIRECTORY_BUCKET}.>"},
+                    "to": subjects.directory_import_prefix(state),
+                }
+                for state in registry.codes()
+            ]
         accounts[account] = block
     # nats-server's configuration format accepts JSON syntax; rendering it with json.dumps means
     # no value is ever interpolated into the file unquoted.

@@ -1,10 +1,11 @@
 """The hub home: the secretariat's working directory for one hub, and the operations on it.
 
 ```
-<home>/registry.json        the states served and their public keys (versioned)
+<home>/registry.json        the states the hub serves (versioned)
 <home>/keys/SEC.key.json    the secretariat's own party keys (0600)
+<home>/keys/root.key.json   the directory's root signing key (0600; keep it offline if you can)
+<home>/directory/entries/   the signed directory entries, one file per party
 <home>/nkeys/<ACCOUNT>/<user>.nk   NATS user seeds (0600)
-<home>/directory.json       the public keys of every enrolled party, as nodes read them
 <home>/nats.conf            rendered from the registry
 <home>/jetstream/           the JetStream store (back it up: docs/operations.md)
 <home>/run/                 pid, ports file, log
@@ -16,11 +17,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from services.core.directory import Directory, DirectoryEntry
 from services.core.keys import NodeKeys
 from services.hub import config, credentials, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
@@ -48,8 +47,16 @@ class HubHome:
         return self.root / "keys" / "SEC.key.json"
 
     @property
-    def directory_path(self) -> Path:
-        return self.root / "directory.json"
+    def root_key_file(self) -> Path:
+        return self.root / "keys" / "root.key.json"
+
+    @property
+    def directory_home(self) -> Path:
+        return self.root / "directory"
+
+    @property
+    def listen_file(self) -> Path:
+        return self.run_dir / "listen.json"
 
     @property
     def config_path(self) -> Path:
@@ -86,7 +93,6 @@ class HubHome:
         if not self.secretariat_keys.exists():
             NodeKeys.generate(registry.secretariat).save(self.secretariat_keys)
         self._ensure_users(registry)
-        self.write_directory()
         return registry
 
     def registry(self) -> Registry:
@@ -98,37 +104,24 @@ class HubHome:
         for state in registry.codes():
             credentials.ensure_user(self.nkeys_dir, state, NODE_USER)
             credentials.ensure_user(self.nkeys_dir, state, PROVISION_USER)
-        for account, user in config.SECRETARIAT_USERS.items():
+        for account, user in config.SECRETARIAT_USERS:
             credentials.ensure_user(self.nkeys_dir, account, user)
 
-    def enrol(self, bundle: dict[str, Any], name: str | None = None) -> StateEntry:
-        """Record a state's public keys (adding the state if new) and create its NATS users."""
-        code = str(bundle.get("party", ""))
+    def add_state(self, code: str, name: str) -> Registry:
+        """Serve ``code`` (if not served yet) and create its NATS users. Idempotent."""
         registry = self.registry()
-        existing = registry.state(code)
-        if existing is None and not name:
-            raise HubError(f"{code} is not in the registry; give its name to add it")
-        DirectoryEntry.from_bundle(bundle)  # refuse keys whose ids do not match
-        entry = StateEntry(code=code, name=name or existing.name, keys=bundle)  # type: ignore[union-attr]
-        if entry == existing:  # enrolling the same keys again changes nothing
-            self._ensure_users(registry)
-            return entry
-        registry = registry.with_state(entry)
-        registry.save(self.registry_path)
+        if registry.state(code) is None:
+            registry = registry.with_state(StateEntry(code=code, name=name))
+            registry.save(self.registry_path)
         self._ensure_users(registry)
-        self.write_directory()
-        return entry
+        return registry
 
-    def directory(self) -> Directory:
-        """The public keys of the secretariat and of every enrolled state."""
-        registry = self.registry()
-        sec = NodeKeys.load(self.secretariat_keys).public_bundle()
-        bundles = [sec] + [s.keys for s in registry.states if s.keys is not None]
-        return Directory.from_bundles(bundles, version=registry.version)
-
-    def write_directory(self) -> Path:
-        self.directory().save(self.directory_path)
-        return self.directory_path
+    def replace_node_credentials(self, state: str) -> Path:
+        """A new NKey for ``state``'s node user: the old seed stops working at the next reload."""
+        path = credentials.seed_path(self.nkeys_dir, state, NODE_USER)
+        path.unlink(missing_ok=True)
+        credentials.ensure_user(self.nkeys_dir, state, NODE_USER)
+        return path
 
     def node_seed(self, state: str) -> Path:
         return credentials.seed_path(self.nkeys_dir, state, NODE_USER)
@@ -138,7 +131,16 @@ class HubHome:
 
     # -- configuration and server ---------------------------------------------------------------
 
-    def render_config(self, listen: config.Listen) -> Path:
+    def render_config(self, listen: config.Listen | None = None) -> Path:
+        """Render nats.conf; with no ``listen``, with the settings of the previous rendering."""
+        if listen is None:
+            listen = self._previous_listen()
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.listen_file.write_text(
+                json.dumps({k: None if v is None else str(v) if isinstance(v, Path) else v
+                            for k, v in asdict(listen).items()})
+            )  # fmt: skip
         registry = self.registry()
         self._ensure_users(registry)
         users = {}
@@ -148,6 +150,16 @@ class HubHome:
         text = config.render_config(registry, users, store_dir=self.store_dir, listen=listen)
         self.config_path.write_text(text)
         return self.config_path
+
+    def _previous_listen(self) -> config.Listen:
+        try:
+            data = json.loads(self.listen_file.read_text())
+        except (OSError, ValueError):
+            return config.Listen()
+        for name in ("tls_cert", "tls_key"):
+            if data.get(name):
+                data[name] = Path(data[name])
+        return config.Listen(**data)
 
     def running_pid(self) -> int | None:
         try:
@@ -166,6 +178,12 @@ class HubHome:
             stale.unlink()
         running = server.start(self.config_path, run_dir=self.run_dir, log_file=self.log_file)
         self.pid_file.write_text(f"{running.pid}\n")
+        listen = self._previous_listen()
+        if listen.port == -1:  # keep the port the server picked for every later rendering
+            port = int(running.client_url.rsplit(":", 1)[1])
+            self.listen_file.write_text(json.dumps({**json.loads(self.listen_file.read_text()),
+                                                    "port": port}))  # fmt: skip
+            self.render_config()
         self.url_file.write_text(running.client_url + "\n")
         return running.client_url
 
@@ -208,10 +226,3 @@ class HubHome:
         server.stop(pid)
         self.pid_file.unlink(missing_ok=True)
         return True
-
-
-def load_bundle(path: Path) -> dict[str, Any]:
-    data = json.loads(path.read_text())
-    if not isinstance(data, dict):
-        raise HubError(f"{path} is not a public key bundle")
-    return data

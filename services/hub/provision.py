@@ -16,7 +16,7 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client
 from nats.js import api
-from nats.js.errors import NotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from services.core import subjects
 from services.hub.config import MAX_PAYLOAD
@@ -124,6 +124,7 @@ async def provision_state(
         await nc.jetstream().add_consumer(
             subjects.inbox_stream(state), config=node_consumer_config(policy)
         )
+        await ensure_directory_bucket(nc, policy)
 
 
 @dataclass(frozen=True)
@@ -166,3 +167,22 @@ async def state_status(url: str, seed: Path, state: str, tls_ca: Path | None = N
         last_seen=consumer.delivered.last_active if consumer.delivered else None,
         quarantined=quarantine.state.messages,
     )
+
+
+async def ensure_directory_bucket(nc: Client, policy: Policy) -> None:
+    """The state's ``DIRECTORY`` bucket: its copy of the signed directory, written by the
+    directory service through the secretariat's import, read by the node."""
+    js = nc.jetstream()
+    try:
+        await js.key_value(subjects.DIRECTORY_BUCKET)
+    except BucketNotFoundError:
+        await js.create_key_value(
+            api.KeyValueConfig(
+                bucket=subjects.DIRECTORY_BUCKET,
+                description="Signed directory entries, one key per party",
+                history=16,
+                storage=api.StorageType.FILE,
+                replicas=policy.replicas,
+                max_value_size=512 * 1024,
+            )
+        )

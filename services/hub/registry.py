@@ -1,7 +1,8 @@
 """The registry of states the hub serves: a versioned data file until the directory service lands.
 
 ``deploy/registry.json`` is the checked-in starting point; ``cifta hub init`` copies it into the hub
-home, where ``cifta hub enrol`` records each state's public keys and bumps the version.
+home; approving a new state's registration (``cifta directory approve``) adds it there and bumps
+the version. Which keys speak for each state is the directory's business, not the registry's.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,8 +26,6 @@ class StateEntry(BaseModel):
 
     code: CountryCode
     name: ShortText
-    #: The node's public keys (``NodeKeys.public_bundle()``), once the state has enrolled.
-    keys: dict[str, Any] | None = None
 
 
 class Registry(BaseModel):

@@ -26,9 +26,9 @@ from nats.errors import NoServersError
 
 from schemas import ReasonCode
 from services.core import subjects
-from services.core.directory import Directory, DirectoryError
+from services.core.directory import DirectoryTrust, Refusal, RootPublicKey
 from services.core.envelope import EnvelopeError, peek_header
-from services.core.keys import NodeKeys
+from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
 from services.node.outbox import OutboxPublisher, PubAck, backoff
@@ -44,7 +44,8 @@ log = get_logger("cifta.node")
 RETRY_SCHEDULE_S = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 
-DIRECTORY_POLL_S = 1.0
+DIRECTORY_RETRY_S = 2.0
+KEYS_POLL_S = 1.0
 
 
 def retry_delay(attempt: int) -> float:
@@ -90,11 +91,15 @@ class NodeRuntime:
             import os
 
             passphrase = os.environ[settings.passphrase_env].encode()
+        self._passphrase = passphrase
         keys = keys or NodeKeys.load(settings.keys_path, passphrase)
+        self.trust = DirectoryTrust(
+            RootPublicKey.load(settings.root_path), cache=settings.directory_path
+        )
         self.store = Store(settings.store_path, durable=settings.durable_commits)
         self.core = NodeCore(
             keys,
-            Directory.load(settings.directory_path),
+            self.trust.directory(),
             self.store,
             clock=clock,
             require_pq_signature=settings.require_pq_signature,
@@ -115,6 +120,7 @@ class NodeRuntime:
         )
         self._outbox_task: asyncio.Task[None] | None = None
         self._directory_task: asyncio.Task[None] | None = None
+        self._keys_task: asyncio.Task[None] | None = None
         self.max_deliver: int | None = settings.max_deliver
         self.processed = 0  # deliveries handled, for tests and the benchmark to wait on
         self._progress = asyncio.Condition()
@@ -151,6 +157,7 @@ class NodeRuntime:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
+        self._keys_task = asyncio.create_task(self._watch_keys(), name="keys")
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = None if connect_timeout is None else loop.time() + connect_timeout
@@ -188,26 +195,76 @@ class NodeRuntime:
         self.max_deliver = value if value > 0 else None  # None: the server never gives up
 
     async def _watch_directory(self) -> None:
-        """Pick up a new directory file (a state enrolled, a key rotated) without a restart."""
-        path = self.settings.directory_path
-        seen = path.stat().st_mtime_ns
+        """Follow the state's DIRECTORY bucket: every update verified before it is used."""
         while True:
-            await asyncio.sleep(DIRECTORY_POLL_S)
+            try:
+                kv = await self.broker.key_value(subjects.DIRECTORY_BUCKET, declare=False)
+                watcher = await kv.watchall()
+                async for update in watcher:
+                    if update is None or update.value is None or update.operation is not None:
+                        continue  # end of the initial values, or a delete marker
+                    self.directory_update(update.key, update.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the hub may be down: watch again later
+                log.warning("directory_watch_interrupted", error=type(exc).__name__)
+            await asyncio.sleep(DIRECTORY_RETRY_S)
+
+    async def _watch_keys(self) -> None:
+        """Take up new keys written by ``cifta directory rotate`` while the node runs."""
+        path = self.settings.keys_path
+        seen = path.stat().st_mtime_ns if path.exists() else 0
+        while True:
+            await asyncio.sleep(KEYS_POLL_S)  # a file poll: there is no event to wait on
             try:
                 mtime = path.stat().st_mtime_ns
                 if mtime == seen:
                     continue
-                directory = Directory.load(path)
-            except (OSError, DirectoryError) as exc:  # half-written or damaged: keep the old one
-                log.error("directory_unreadable", error=str(exc))
+                keys = NodeKeys.load(path, self._passphrase)
+            except (OSError, KeyFileError) as exc:
+                log.error("keys_unreadable", error=str(exc))
                 continue
             seen = mtime
-            self.core.directory = directory
-            log.info("directory_reloaded", version=directory.version, parties=directory.parties())
+            if keys.party != self.party:
+                log.error("keys_of_another_party", party=keys.party)
+                continue
+            self.core.keys = keys
+            self.outbox.set_dedup_secret(keys.derive_secret("publish-dedup"))
+            log.info("keys_reloaded", encryption=[k.public().kid for k in keys.encryption])
+            self._adopt_own_entry()
+
+    def directory_update(self, party: str, value: bytes) -> None:
+        """Take one published directory value: verify it, use it, or refuse it with an alert."""
+        result = self.trust.accept(party, value)
+        if isinstance(result, Refusal):
+            detail = f"{result.reason} for {result.party}"
+            log.error("directory_update_refused", party=result.party, reason=result.reason)
+            self.store.record_alert("directory", detail, self.core.clock())
+            return
+        if result is None:
+            return
+        self.core.directory = self.trust.directory()
+        log.info("directory_updated", party=result.party, version=result.version)
+        if result.party == self.party:
+            self._adopt_own_entry()
+
+    def _adopt_own_entry(self) -> None:
+        """Sign with a rotated signing key once the directory lists it as active."""
+        pending = self.core.keys.pending_signing
+        if pending is None:
+            return
+        if self.core.directory.active_signing_kid(self.party) != pending.public().kid:
+            return
+        keys = self.core.keys.promote_pending_signing_key()
+        keys.save(self.settings.keys_path, self._passphrase)
+        self.core.keys = keys
+        self.outbox.set_dedup_secret(keys.derive_secret("publish-dedup"))
+        log.info("signing_key_rotated", kid=keys.signing.public().kid)
 
     async def stop(self) -> None:
-        if self._directory_task is not None:
-            self._directory_task.cancel()
+        for task in (self._directory_task, self._keys_task):
+            if task is not None:
+                task.cancel()
         self.outbox.stop()
         if self._outbox_task is not None:
             await self._outbox_task

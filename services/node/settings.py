@@ -18,6 +18,7 @@ from schemas.base import PartyCode
 
 SETTINGS_FILE = "node.json"
 _DEFAULT_FILES = {
+    "root": "root.json",
     "credentials": "hub.nk",
     "keys": "keys.json",
     "directory": "directory.json",
@@ -46,6 +47,8 @@ class NodeSettings(BaseSettings):
     #: The node user's NKey seed file, from the secretariat's onboarding bundle.
     credentials: Path | None = None
     keys: Path | None = None
+    #: The secretariat's directory root key, pinned from the onboarding bundle.
+    root: Path | None = None
     #: Name of the environment variable holding the key file's passphrase, if it has one.
     passphrase_env: str | None = None
     directory: Path | None = None
@@ -113,6 +116,11 @@ class NodeSettings(BaseSettings):
     def credentials_path(self) -> Path:
         assert self.credentials is not None
         return self.credentials
+
+    @property
+    def root_path(self) -> Path:
+        assert self.root is not None
+        return self.root
 
     @property
     def keys_path(self) -> Path:

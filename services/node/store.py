@@ -24,7 +24,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -116,6 +116,13 @@ _MIGRATIONS: dict[int, str] = {
         detail, rejected_at, answer_msg_id, quarantined FROM rejections;
     DROP TABLE rejections;
     ALTER TABLE rejections_v3 RENAME TO rejections;
+    """,
+    4: """
+    CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
+        at               TEXT NOT NULL,   -- directory entry, for instance
+        source           TEXT NOT NULL,
+        detail           TEXT NOT NULL
+    );
     """,
 }
 
@@ -373,6 +380,17 @@ class Store:
             (o.msg_id, o.recipient, o.status, o.reason, o.detail, iso(o.at), o.answer_msg_id,
              int(matches)),
         )  # fmt: skip
+
+    def record_alert(self, source: str, detail: str, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO alerts (at, source, detail) VALUES (?, ?, ?)",
+                (iso(now), source, detail),
+            )
+
+    def alerts(self) -> list[tuple[str, str, str]]:
+        rows = self._db.execute("SELECT at, source, detail FROM alerts ORDER BY rowid").fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def record_open(self, msg_id: str, officer: str, now: datetime) -> None:
         with self._tx() as db:

@@ -7,8 +7,8 @@ files a quarantine copy, answers MEX with a signed rejection, and keeps running;
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -19,6 +19,7 @@ import pytest
 from schemas import Body, HandlingCode, ReasonCode
 from schemas.protocol import Rejection
 from services.core import subjects
+from services.core.directory import rotation_request
 from services.core.envelope import MAX_ENVELOPE_BYTES, peek_header
 from services.core.keys import NodeKeys
 from services.hub import provision
@@ -93,7 +94,7 @@ def corpus(hub: Hub) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
         ),
         "expired": (
             ReasonCode.EXPIRED,
-            lambda: good(now=now - timedelta(hours=2), expires_at=now - timedelta(hours=1)),
+            lambda: good(now=now - timedelta(minutes=30), expires_at=now - timedelta(minutes=10)),
         ),
         "future dated": (ReasonCode.FUTURE_DATED, lambda: good(now=now + timedelta(hours=1))),
         "wrong key": (
@@ -116,18 +117,19 @@ def corpus(hub: Hub) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
     }
 
 
-def with_retired_mex_key(hub: Hub, root: Path) -> None:
-    """USA's directory also lists a retired MEX signing key, revoked yesterday."""
-    path = root / "USA" / "directory.json"
-    hub.node_settings("USA", root)  # writes the home and its directory
-    data = json.loads(path.read_text())
-    entry = next(e for e in data["entries"] if e["party"] == "MEX")
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
-    entry["signing"].append(
-        {**RETIRED_MEX_KEY.signing.public().to_json(), "valid_from": "2020-01-01T00:00:00+00:00",
-         "valid_until": None, "revoked_at": yesterday}
-    )  # fmt: skip
-    path.write_text(json.dumps(data))
+async def with_retired_mex_key(hub: Hub) -> None:
+    """MEX's history in the directory: it signed with RETIRED_MEX_KEY, rotated to its current
+    key, and the old one was then revoked (compromised since yesterday)."""
+    current = hub.keys["MEX"]
+    old = NodeKeys("MEX", RETIRED_MEX_KEY.signing, current.encryption)
+    hub.register("MEX", old)
+    now = datetime.now(UTC)
+    rotation = rotation_request(replace(old, pending_signing=current.signing), now,
+                                new_encryption=False)  # fmt: skip
+    hub.directory.rotate(rotation)
+    hub.directory.revoke("MEX", RETIRED_MEX_KEY.signing.public().kid, now - timedelta(days=1))
+    hub.keys["MEX"] = current
+    await hub.publish_directory()
 
 
 async def quarantined(hub: Hub, state: str) -> dict[int, str]:
@@ -162,7 +164,7 @@ async def test_every_bad_envelope_gets_its_reason_a_quarantine_copy_and_a_signed
     # behind the broker): two attempts keep the test short.
     hub.policy = provision.Policy(max_deliver=2)
     await hub.provision("USA")
-    with_retired_mex_key(hub, tmp_path)
+    await with_retired_mex_key(hub)
     cases = {name: (reason, build()) for name, (reason, build) in corpus(hub).items()}
     async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path) as usa:
         raw = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))

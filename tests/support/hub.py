@@ -13,23 +13,56 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from services.core.directory import cache_document, registration_request
 from services.core.keys import NodeKeys
+from services.directory.service import DirectoryService
 from services.hub import provision
-from services.hub.config import Listen
+from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT, Listen
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
 from services.node.settings import NodeSettings
 
 STATES = ("MEX", "USA", "COL")
+APPROVED_AGO = timedelta(hours=1)
 NAMES = {"MEX": "Mexico", "USA": "United States of America", "COL": "Colombia", "BRA": "Brazil"}
+OFFICIAL = {
+    "MEX": ("Estados Unidos Mexicanos", "United Mexican States", "États-Unis du Mexique",
+            "Estados Unidos Mexicanos"),
+    "USA": ("Estados Unidos de América", "United States of America", "États-Unis d'Amérique",
+            "Estados Unidos da América"),
+    "COL": ("República de Colombia", "Republic of Colombia", "République de Colombie",
+            "República da Colômbia"),
+    "BRA": ("República Federativa del Brasil", "Federative Republic of Brazil",
+            "République fédérative du Brésil", "República Federativa do Brasil"),
+}  # fmt: skip
+
+
+def details(state: str) -> dict[str, object]:
+    """What a state's registration says of it: names, point of contact, one liaison contact."""
+    es, en, fr, pt = OFFICIAL[state]
+    return {
+        "names": {"es": es, "en": en, "fr": fr, "pt": pt},
+        "point_of_contact": f"National point of contact of {en}",
+        "contacts": [
+            {
+                "role": "liaison",
+                "name": f"Liaison officer {state}",
+                "position": "CIFTA liaison",
+                "email": f"cifta@{state.lower()}.example.org",
+                "languages": ["es", "en"],
+            }
+        ],
+    }
 
 
 @dataclass
 class Hub:
     home: HubHome
     keys: dict[str, NodeKeys]
+    directory: DirectoryService
     url: str = ""
     port: int = 0
     policy: provision.Policy = field(default_factory=provision.Policy)
@@ -60,9 +93,22 @@ class Hub:
         self.home.stop()
 
     async def provision(self, *states: str) -> None:
+        """Streams, consumer and directory bucket of ``states`` (all), and the directory in them."""
         for state in states or tuple(self.keys):
             seed = self.home.user_seed(state, PROVISION_USER)
             await provision.provision_state(self.url, seed, state, self.policy)
+        await self.publish_directory()
+
+    async def publish_directory(self) -> None:
+        seed = self.home.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
+        await self.directory.publish(self.url, seed, self.home.registry().codes())
+
+    def register(self, state: str, keys: NodeKeys | None = None) -> None:
+        """Register ``state`` in the directory (approved) and serve it on the hub."""
+        self.keys[state] = keys or NodeKeys.generate(state)
+        request = registration_request(self.keys[state], details(state), datetime.now(UTC))
+        self.directory.register(request)
+        self.home.add_state(state, NAMES[state])
 
     async def status(self, state: str) -> provision.StateStatus:
         return await provision.state_status(
@@ -76,8 +122,11 @@ class Hub:
         keys_path = home / "keys.json"
         if not keys_path.exists():
             self.keys[party].save(keys_path)
+        self.directory.root.save(home / "root.json")
         if not (home / "directory.json").exists():  # a test may have given it its own
-            (home / "directory.json").write_text(self.home.directory_path.read_text())
+            (home / "directory.json").write_text(
+                cache_document(self.directory.all_signed(), self.directory.root)
+            )
         values: dict[str, object] = {
             "party": party,
             "home": home,
@@ -110,10 +159,15 @@ def build_hub(root: Path, states: tuple[str, ...] = STATES) -> Hub:
     )
     home = HubHome(root / "hub")
     home.init(registry)
-    keys = {s: NodeKeys.generate(s) for s in states}
+    # The directory's clock runs an hour behind: every key was approved an hour ago, so a test
+    # can date an envelope in the recent past.
+    directory = DirectoryService.open(
+        home.directory_home, home.root_key_file, clock=lambda: datetime.now(UTC) - APPROVED_AGO
+    )
+    hub = Hub(home, {}, directory)
     for state in states:
-        home.enrol(keys[state].public_bundle())
-    return Hub(home, keys)
+        hub.register(state)
+    return hub
 
 
 async def eventually(

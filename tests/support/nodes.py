@@ -17,7 +17,9 @@ from tests.support.hub import Hub
 async def running_node(
     hub: Hub, party: str, root: Path, **overrides: object
 ) -> AsyncIterator[NodeRuntime]:
-    runtime = NodeRuntime(hub.node_settings(party, root, **overrides), keys=hub.keys[party])
+    # keys from the node's own key file (written from hub.keys on first use), so that what a
+    # rotation writes there is what the node uses when it starts again
+    runtime = NodeRuntime(hub.node_settings(party, root, **overrides))
     await runtime.start(connect_timeout=10)
     try:
         yield runtime

@@ -201,7 +201,7 @@ def parse_cifta(argv: list[str], where: str) -> argparse.Namespace:
 
 def command_path(args: argparse.Namespace) -> tuple[str, ...]:
     path = [args.command]
-    for attr in ("hub_command", "node_command", "keys_command"):
+    for attr in ("hub_command", "node_command", "keys_command", "directory_command"):
         if getattr(args, attr, None):
             path.append(getattr(args, attr))
     return tuple(path)
@@ -322,13 +322,14 @@ def test_every_cifta_command_in_the_scripts_is_a_real_entry_point() -> None:
 
 
 def test_docker_path_runs_the_same_steps_as_the_demo() -> None:
-    """hub init, node init, enrol, directory, render-config, provision, node run: as in demo.py."""
+    """hub init, node init, register, approve, render-config, provision, publish, node run."""
     steps = {command_path(parse_cifta(argv, where)) for where, argv in all_cifta_commands()}
     demo_steps = {
         ("hub", "init"),
         ("node", "init"),
-        ("hub", "enrol"),
-        ("hub", "directory"),
+        ("directory", "register"),
+        ("directory", "approve"),
+        ("directory", "publish"),
         ("hub", "render-config"),
         ("hub", "provision"),
         ("node", "run"),

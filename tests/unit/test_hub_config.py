@@ -31,14 +31,18 @@ def test_rendered_config_is_accepted_by_nats_server(tmp_path: Path) -> None:
 def test_each_state_exports_its_inbox_to_each_sender_alone(tmp_path: Path) -> None:
     accounts = rendered(tmp_path)["accounts"]
     usa = accounts["USA"]
-    assert {(e["service"], tuple(e["accounts"])) for e in usa["exports"]} == {
+    exports = {(e["service"], tuple(e["accounts"])) for e in usa["exports"]}
+    assert exports == {
         ("inbox.USA.MEX.>", ("MEX",)),
         ("inbox.USA.COL.>", ("COL",)),
+        ("$KV.DIRECTORY.>", ("SEC",)),  # the directory service alone writes USA's bucket
     }
     assert {i["service"]["subject"] for i in usa["imports"]} == {
         "inbox.MEX.USA.>",
         "inbox.COL.USA.>",
     }
+    sec_imports = {(i["service"]["account"], i["to"]) for i in accounts["SEC"]["imports"]}
+    assert sec_imports == {(s, f"directory.{s}.>") for s in ("MEX", "USA", "COL")}
 
 
 def test_secretariat_accounts_exist_with_the_system_account_declared(tmp_path: Path) -> None:
@@ -52,21 +56,26 @@ def test_node_user_may_not_touch_streams_consumers_or_other_inboxes() -> None:
     perms = node_permissions("USA")
     allowed = perms["publish"]["allow"]  # type: ignore[index]
     assert "inbox.*.USA.>" in allowed
-    assert not any("STREAM" in s or "CONSUMER.CREATE" in s or "DELETE" in s for s in allowed)
+    for forbidden in ("STREAM.CREATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.UPDATE",
+                      "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX", "$KV."):  # fmt: skip
+        assert not any(forbidden in s for s in allowed), forbidden
     assert not any(s.startswith("inbox.USA") for s in allowed)
     assert perms["subscribe"] == {"allow": ["_INBOX.>"]}
 
 
-def test_enrolling_bumps_the_registry_version_and_keeps_seeds_private(tmp_path: Path) -> None:
-    hub = build_hub(tmp_path)
-    assert hub.home.registry().version == 4  # 1, then one per enrolled state
-    seeds = list(hub.home.nkeys_dir.glob("*/*.nk"))
-    assert seeds and all(p.stat().st_mode & 0o077 == 0 for p in seeds)
-    assert all(s.keys is not None for s in hub.home.registry().states)
+def test_directory_user_may_only_put_entries_into_the_states_buckets(tmp_path: Path) -> None:
+    [directory] = [u for u in rendered(tmp_path)["accounts"]["SEC"]["users"] if "permissions" in u]
+    assert directory["permissions"]["publish"] == {"allow": ["directory.*.*"]}
 
 
-def test_enrolling_the_same_keys_again_changes_nothing(tmp_path: Path) -> None:
+def test_states_are_served_once_and_seeds_stay_private(tmp_path: Path) -> None:
     hub = build_hub(tmp_path)
     before = hub.home.registry()
-    hub.home.enrol(hub.keys["MEX"].public_bundle())
-    assert hub.home.registry() == before
+    assert before.version == 1 and before.codes() == ["MEX", "USA", "COL"]
+    hub.home.add_state("MEX", "Mexico")
+    assert hub.home.registry() == before  # serving a state again changes nothing
+    after = hub.home.add_state("BRA", "Brazil")
+    assert after.version == 2 and after.codes()[-1] == "BRA"
+    seeds = list(hub.home.nkeys_dir.glob("*/*.nk"))
+    assert seeds and all(p.stat().st_mode & 0o077 == 0 for p in seeds)
+    assert (hub.home.nkeys_dir / "BRA" / "node.nk").exists()
