@@ -187,3 +187,17 @@ async def test_the_account_wall_holds_even_for_a_states_unrestricted_user(hub: H
         with pytest.raises(nats.errors.TimeoutError):
             await sub.next_msg(timeout=0.5)
     assert await stored(hub, "USA") == 1  # it was delivered where it belongs
+
+
+async def test_a_node_reads_its_directory_bucket_and_cannot_write_it(hub: Hub) -> None:
+    async with as_node(hub, "USA") as usa:
+        kv = await usa.nc.jetstream().key_value("DIRECTORY")
+        entry = await kv.get("MEX")  # reading is what it is for
+        assert entry.value is not None and b"entry" in entry.value
+        with pytest.raises(nats.errors.TimeoutError):
+            await usa.nc.jetstream().publish("$KV.DIRECTORY.MEX", b"forged", timeout=0.3)
+        await usa.violation("$KV.DIRECTORY.MEX")
+    async with as_node(hub, "COL") as col:  # nor can another state reach USA's directory path
+        with pytest.raises(nats.errors.TimeoutError):
+            await col.nc.jetstream().publish("directory.USA.MEX", b"forged", timeout=0.3)
+        await col.violation("directory.USA.MEX")
