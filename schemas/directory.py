@@ -93,8 +93,10 @@ class EncryptionKeyRecord(_KeyValidity):
 
 
 class NodeKeysRecord(WireModel):
-    signing: Annotated[list[SigningKeyRecord], Field(min_length=1, max_length=8)]
-    encryption: Annotated[list[EncryptionKeyRecord], Field(min_length=1, max_length=8)]
+    # Every key a party ever had stays listed (retired or revoked): stored messages are checked
+    # again against them, and a revoked key must stay known as revoked.
+    signing: Annotated[list[SigningKeyRecord], Field(min_length=1, max_length=64)]
+    encryption: Annotated[list[EncryptionKeyRecord], Field(min_length=1, max_length=64)]
 
 
 _EXAMPLE_CONTACTS = [
@@ -195,6 +197,7 @@ class RotationRequest(WireModel):
     model_config = examples(
         {
             "party": "MEX",
+            "base_version": 3,
             "encryption_key": None,
             "signing_key": {"kid": "0" * 32, "valid_from": "2026-11-20T10:00:00Z", "ed25519": _ED},
             "requested_at": "2026-11-20T10:00:00Z",
@@ -202,6 +205,8 @@ class RotationRequest(WireModel):
     )
 
     party: PartyCode
+    #: The entry version the rotation was asked against: a request applies once, to that version.
+    base_version: Annotated[int, Field(ge=1)]
     signing_key: SigningKeyRecord | None = None
     encryption_key: EncryptionKeyRecord | None = None
     requested_at: Timestamp

@@ -31,11 +31,12 @@ from services.core.directory import (
     registration_request,
     rotation_request,
 )
+from services.core.files import write_secret
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService, details_of
 from services.hub import provision
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
-from services.hub.credentials import PROVISION_USER, write_secret
+from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubError, HubHome
 from services.node.settings import NodeSettings
 from services.node.store import Store
@@ -144,7 +145,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     else:
         entry = service.rotate(signed, timedelta(days=args.overlap_days))
         new_state = None
-    print(f"{party}: directory entry version {entry.version} signed")
+    print(f"{party}: directory entry version {entry.version} signed by root {service.root.kid}")
     for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args), new_state=new_state)):
         print(line)
     if signed.kind == "registration" and args.out:
@@ -230,10 +231,14 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     settings = _node(args)
     keys, passphrase = _keys(settings)
+    trust = DirectoryTrust(RootPublicKey.load(settings.root_path), cache=settings.directory_path)
+    version = trust.version_of(keys.party)
+    if version == 0:
+        raise DirectoryCliError(f"{keys.party} is not in this node's directory yet")
     if args.signing and keys.pending_signing is None:
         keys = keys.with_pending_signing_key()
     keys = keys.with_new_encryption_key(keep_previous=True)
-    signed = rotation_request(keys, datetime.now(UTC), new_encryption=True)
+    signed = rotation_request(keys, datetime.now(UTC), new_encryption=True, base_version=version)
     keys.save(settings.keys_path, passphrase)
     Path(args.out).write_text(signed.model_dump_json(indent=2) + "\n")
     print(f"new keys of {keys.party} saved (the previous ones are kept for the overlap)")

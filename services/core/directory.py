@@ -147,6 +147,11 @@ def _signing_key(party: str, r: SigningKeyRecord) -> SigningPublicKey:
     return SigningPublicKey.from_json(data)  # refuses a kid that does not match the key
 
 
+def encryption_key_of(party: str, r: EncryptionKeyRecord) -> EncryptionPublicKey:
+    """The key a record describes; ValueError if it does not parse or its kid does not match."""
+    return _encryption_key(party, r)
+
+
 def _encryption_key(party: str, r: EncryptionKeyRecord) -> EncryptionPublicKey:
     return EncryptionPublicKey.from_json(
         {"party": party, "kid": r.kid, "alg": r.alg, "mlkem768": r.mlkem768, "x25519": r.x25519}
@@ -171,7 +176,12 @@ class Directory:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
+    _encryption: dict[tuple[str, str], EncryptionPublicKey] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     def __post_init__(self) -> None:
+        """Parse every key once; ValueError if one does not match its kid."""
         for party, entry in self.entries.items():
             for r in entry.keys.signing if entry.keys else []:
                 self._signing[(party, r.kid)] = SenderKeyRecord(
@@ -180,6 +190,8 @@ class Directory:
                     valid_until=r.valid_until,
                     revoked_at=r.revoked_at,
                 )
+            for e in entry.keys.encryption if entry.keys else []:
+                self._encryption[(party, e.kid)] = _encryption_key(party, e)
 
     @property
     def version(self) -> int:
@@ -203,7 +215,15 @@ class Directory:
         ]
         if not usable:
             raise DirectoryError(f"{party} has no active encryption key")
-        return _encryption_key(party, max(usable, key=lambda r: r.valid_from))
+        return self._encryption[(party, max(usable, key=lambda r: r.valid_from).kid)]
+
+    def lists_as_active(self, party: str, kid: str) -> bool:
+        """Whether ``party``'s entry lists signing key ``kid`` with status active (whatever its
+        ``valid_from`` says of this machine's clock)."""
+        entry = self.entries.get(party)
+        if entry is None or entry.keys is None:
+            return False
+        return any(r.kid == kid and r.status is KeyStatus.ACTIVE for r in entry.keys.signing)
 
     def active_signing_kid(self, party: str, at: datetime | None = None) -> str | None:
         entry = self.entries.get(party)
@@ -248,8 +268,10 @@ class DirectoryTrust:
             raise DirectoryError(f"cannot read the directory cache {path}: {exc}") from exc
         for signed in items:  # verified again: the cache is a file anyone with access could edit
             entry = verify_entry(signed, self.root)
-            self._signed[entry.party] = signed
-            self._entries[entry.party] = entry
+            held = self._entries.get(entry.party)
+            if held is None or entry.version > held.version:
+                self._signed[entry.party] = signed
+                self._entries[entry.party] = entry
 
     def directory(self) -> Directory:
         return Directory(dict(self._entries))
@@ -280,6 +302,10 @@ class DirectoryTrust:
                 return None
             if entry.version <= held.version:
                 return Refusal(key, "older_version")
+        try:  # every key in it must parse and match its kid before anything is kept
+            Directory({**self._entries, key: entry})
+        except (ValueError, DirectoryError):
+            return Refusal(key, "malformed")
         self._signed[key] = signed
         self._entries[key] = entry
         self._save()
@@ -317,13 +343,18 @@ def _write_atomic(path: Path, text: str) -> None:
 REQUEST_DOMAIN = b"CIFTA-Exchange directory request v1\x00"
 
 
+def _request_input(kind: str, data: bytes) -> bytes:
+    """What a request's signatures cover: the domain, the kind, then the request bytes."""
+    return REQUEST_DOMAIN + kind.encode() + b"\x00" + data
+
+
 def sign_request(
     kind: str, request: RegistrationRequest | RotationRequest, signers: Iterable[SigningKey]
 ) -> SignedRequest:
     """A request as handed to the secretariat, signed by each of ``signers`` (Ed25519)."""
     data = request.model_dump_json(exclude_none=True).encode()
     signatures = [
-        RequestSignature(kid=s.public().kid, sig=b64u(s.ed25519.sign(REQUEST_DOMAIN + data)))
+        RequestSignature(kid=s.public().kid, sig=b64u(s.ed25519.sign(_request_input(kind, data))))
         for s in signers
     ]
     return SignedRequest(kind=kind, request=b64u(data), signatures=signatures)
@@ -355,7 +386,7 @@ def check_signature(signed: SignedRequest, party: str, record: SigningKeyRecord)
         return False
     key = _signing_key(party, record)
     try:
-        key.ed25519.verify(unb64u(sig.sig), REQUEST_DOMAIN + unb64u(signed.request))
+        key.ed25519.verify(unb64u(sig.sig), _request_input(signed.kind, unb64u(signed.request)))
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -377,7 +408,9 @@ def registration_request(
     return sign_request("registration", request, [keys.signing])
 
 
-def rotation_request(keys: NodeKeys, now: datetime, *, new_encryption: bool) -> SignedRequest:
+def rotation_request(
+    keys: NodeKeys, now: datetime, *, new_encryption: bool, base_version: int
+) -> SignedRequest:
     """A node's request to replace its keys: the new encryption key (the current one in
     ``keys``, when ``new_encryption``) and the pending signing key, if any; signed by the
     current signing key and by the new one."""
@@ -388,6 +421,7 @@ def rotation_request(keys: NodeKeys, now: datetime, *, new_encryption: bool) -> 
         signers.append(keys.pending_signing)
     request = RotationRequest(
         party=keys.party,
+        base_version=base_version,
         signing_key=new_signing,
         encryption_key=encryption_record(keys.current_encryption.public(), now)
         if new_encryption

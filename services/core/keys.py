@@ -295,8 +295,9 @@ class NodeKeys:
         if passphrase is not None:
             payload = json.dumps(_seal_with_passphrase(payload, passphrase)).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.unlink(missing_ok=True)  # a leftover could have a wider mode than ours
+        # A name of its own (two writers never share a temporary file), created 0600 from the
+        # start (O_EXCL: never a leftover with a wider mode).
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)

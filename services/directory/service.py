@@ -18,6 +18,7 @@ import nats
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import ValidationError
 
+from schemas.base import SECRETARIAT
 from schemas.directory import (
     Contact,
     DirectoryEntry,
@@ -31,11 +32,15 @@ from schemas.directory import (
 )
 from services.core import subjects
 from services.core.directory import (
+    Directory,
     DirectoryError,
     RootPublicKey,
     check_signature,
+    encryption_key_of,
+    encryption_record,
     open_request,
     sign_entry,
+    signing_record,
     verify_entry,
 )
 from services.core.keys import NodeKeys
@@ -71,11 +76,22 @@ class DirectoryService:
     def open(
         cls, home: Path, root_key_file: Path, *, passphrase: bytes | None = None, **kw: Any
     ) -> DirectoryService:
-        """The directory under ``home``, signing with the root key in ``root_key_file``."""
+        """The directory under ``home``, signing with the root key in ``root_key_file``.
+
+        The root key is never made here: a missing file is an error, not a reason to mint a root
+        no node pins (``cifta hub init`` creates it once).
+        """
         if not root_key_file.exists():
-            NodeKeys.generate("SEC").save(root_key_file, passphrase)
+            raise DirectoryError(f"no directory root key at {root_key_file}")
         root = NodeKeys.load(root_key_file, passphrase).signing.ed25519
         return cls(home, root, **kw)
+
+    @staticmethod
+    def create_root_key(root_key_file: Path, *, passphrase: bytes | None = None) -> None:
+        """Make the directory's root key, once (``cifta hub init``)."""
+        if root_key_file.exists():
+            raise DirectoryError(f"{root_key_file} exists: a root key is made once")
+        NodeKeys.generate(SECRETARIAT).save(root_key_file, passphrase)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -121,27 +137,40 @@ class DirectoryService:
         return DirectoryEntry.model_validate(data)
 
     def register(self, signed: SignedRequest) -> DirectoryEntry:
-        """Approve a registration: the first entry of a party, or a re-registration."""
+        """Approve a registration: a party's first entry, or a new start after every signing key
+        it had was revoked (its history is kept). Anything else is a rotation, which the current
+        key must sign."""
         request, _ = open_request(signed)
         if not isinstance(request, RegistrationRequest):
             raise DirectoryError("not a registration request")
+        if request.party == SECRETARIAT:
+            raise DirectoryError("the secretariat is not a State Party to register")
         if not check_signature(signed, request.party, request.signing_key):
             raise DirectoryError("the request is not signed by the key it registers")
         if request.encryption_key is None:
             raise DirectoryError("a registration names the node's encryption key")
         now = self.clock()
-        keys = NodeKeysRecord(
-            signing=[request.signing_key.model_copy(update={"valid_from": now})],
-            encryption=[request.encryption_key.model_copy(update={"valid_from": now})],
-        )
+        new_signing = request.signing_key.model_copy(update={"valid_from": now})
+        new_encryption = request.encryption_key.model_copy(update={"valid_from": now})
+        _check_keys(request.party, [new_signing], [new_encryption])
         held = self.entry(request.party)
+        signing, encryption = [new_signing], [new_encryption]
+        if held is not None and held.keys is not None:
+            if any(r.status is not KeyStatus.REVOKED for r in held.keys.signing):
+                raise DirectoryError(
+                    f"{request.party} is registered: new keys come by rotation, signed by its "
+                    "current key (or revoke that key first)"
+                )
+            _refuse_known_kids(held, [new_signing.kid, new_encryption.kid])
+            signing = [*held.keys.signing, new_signing]
+            encryption = [*[_retire(r, now) for r in held.keys.encryption], new_encryption]
         entry = DirectoryEntry(
             party=request.party,
             version=1 if held is None else held.version + 1,
             names=request.names,
             point_of_contact=request.point_of_contact,
             contacts=request.contacts,
-            keys=keys,
+            keys=NodeKeysRecord(signing=signing, encryption=encryption),
             updated_at=now,
         )
         self._store(entry)
@@ -156,6 +185,13 @@ class DirectoryService:
         held = self.entry(request.party)
         if held is None or held.keys is None:
             raise DirectoryError(f"{request.party} is not in the directory")
+        if request.base_version != held.version:
+            # A request applies once, to the version it was made against: a replayed or stale
+            # rotation cannot bring back keys that were replaced or revoked since.
+            raise DirectoryError(
+                f"the rotation was asked against version {request.base_version}, "
+                f"the entry is at {held.version}"
+            )
         now = self.clock()
         current = [
             r for r in held.keys.signing if r.status is KeyStatus.ACTIVE and r.valid_from <= now
@@ -166,6 +202,13 @@ class DirectoryService:
             signed, request.party, request.signing_key
         ):
             raise DirectoryError("the rotation is not signed by the new signing key")
+        new_kids = [r.kid for r in (request.signing_key, request.encryption_key) if r is not None]
+        _refuse_known_kids(held, new_kids)
+        _check_keys(
+            request.party,
+            [request.signing_key] if request.signing_key else [],
+            [request.encryption_key] if request.encryption_key else [],
+        )
         retire_at = now + overlap
         signing = list(held.keys.signing)
         encryption = list(held.keys.encryption)
@@ -176,14 +219,19 @@ class DirectoryService:
             encryption = [_retire(r, retire_at) for r in encryption]
             encryption.append(request.encryption_key.model_copy(update={"valid_from": now}))
         entry = self._next(
-            request.party,
-            keys=NodeKeysRecord(signing=signing[-8:], encryption=encryption[-8:]).model_dump(),
+            request.party, keys=NodeKeysRecord(signing=signing, encryption=encryption).model_dump()
         )
         self._store(entry)
         return entry
 
     def revoke(self, party: str, kid: str, at: datetime) -> DirectoryEntry:
-        """Revoke one key from ``at`` on (which may be in the past: compromised since)."""
+        """Revoke one key from ``at`` on, which may be in the past ("compromised since") but not
+        in the future: a revocation is recorded when it takes effect, and the state's broker
+        credential is cut at the same moment. Revoking again can only move ``at`` earlier."""
+        if at.tzinfo is None:
+            raise DirectoryError("give the revocation time with its time zone")
+        if at > self.clock() + timedelta(minutes=1):
+            raise DirectoryError("a revocation cannot take effect in the future: run it then")
         held = self.entry(party)
         if held is None or held.keys is None:
             raise DirectoryError(f"{party} is not in the directory")
@@ -195,7 +243,8 @@ class DirectoryService:
             for r in records:
                 if r.kid == kid:
                     found = True
-                    r = r.model_copy(update={"status": KeyStatus.REVOKED, "revoked_at": at})
+                    when = at if r.revoked_at is None else min(r.revoked_at, at)
+                    r = r.model_copy(update={"status": KeyStatus.REVOKED, "revoked_at": when})
                 out.append(r)
             return out
 
@@ -269,10 +318,55 @@ class DirectoryService:
         return count
 
 
+def _check_keys(party: str, signing: Sequence[Any], encryption: Sequence[Any]) -> None:
+    """Refuse to sign key records whose keys do not parse or whose kids do not match them."""
+    try:
+        Directory(
+            {
+                party: DirectoryEntry(
+                    party=party,
+                    version=1,
+                    names=OfficialNames(es="x", en="x", fr="x", pt="x"),
+                    point_of_contact="x",
+                    contacts=[],
+                    keys=NodeKeysRecord(
+                        signing=list(signing) or [_placeholder_signing()],
+                        encryption=list(encryption) or [_placeholder_encryption()],
+                    ),
+                    updated_at=datetime.now(UTC),
+                )
+            }
+        )
+        for r in encryption:
+            encryption_key_of(party, r)
+    except (ValueError, ValidationError) as exc:
+        raise DirectoryError(f"a key in the request is not valid: {exc}") from None
+
+
+def _placeholder_signing() -> Any:
+    return signing_record(NodeKeys.generate("SEC").signing.public(), datetime.now(UTC))
+
+
+def _placeholder_encryption() -> Any:
+    key = NodeKeys.generate("SEC").current_encryption.public()
+    return encryption_record(key, datetime.now(UTC))
+
+
+def _refuse_known_kids(held: DirectoryEntry, kids: Sequence[str]) -> None:
+    """A key once listed (current, retired or revoked) cannot be listed again as new."""
+    if held.keys is None:
+        return
+    known = {r.kid for r in (*held.keys.signing, *held.keys.encryption)}
+    again = [k for k in kids if k in known]
+    if again:
+        raise DirectoryError(f"key {again[0]} is already in {held.party}'s entry")
+
+
 def _retire(record: Any, at: datetime) -> Any:
     """A replaced key: still valid until ``at`` (the overlap), no longer the one to use."""
     if record.status is not KeyStatus.ACTIVE:
         return record
+    at = max(at, record.valid_from + timedelta(seconds=1))  # not before it ever was valid
     until = at if record.valid_until is None else min(record.valid_until, at)
     return record.model_copy(update={"status": KeyStatus.RETIRING, "valid_until": until})
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import nkeys
 
+from services.core.files import write_secret
+
 #: The state account's users: the node's least-privilege application user, and the secretariat's
 #: provisioning user that creates the account's streams and consumers.
 NODE_USER = "node"
@@ -50,14 +52,3 @@ def load_user(nkeys_dir: Path, account: str, user: str) -> UserKey:
     finally:
         keypair.wipe()
     return UserKey(account, user, path, public)
-
-
-def write_secret(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)  # a leftover could have a wider mode than ours
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)

@@ -92,6 +92,8 @@ class HubHome:
         registry = self.registry()
         if not self.secretariat_keys.exists():
             NodeKeys.generate(registry.secretariat).save(self.secretariat_keys)
+        if not self.root_key_file.exists():  # the directory's root of trust, made once
+            NodeKeys.generate(registry.secretariat).save(self.root_key_file)
         self._ensure_users(registry)
         return registry
 

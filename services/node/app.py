@@ -9,11 +9,14 @@ until the last delivery attempt, which is quarantined and terminated as ``proces
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import os
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from faststream import AckPolicy
@@ -28,6 +31,7 @@ from schemas import ReasonCode
 from services.core import subjects
 from services.core.directory import DirectoryTrust, Refusal, RootPublicKey
 from services.core.envelope import EnvelopeError, peek_header
+from services.core.files import write_secret
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
@@ -50,6 +54,14 @@ KEYS_POLL_S = 1.0
 
 def retry_delay(attempt: int) -> float:
     return RETRY_SCHEDULE_S[min(max(attempt, 1), len(RETRY_SCHEDULE_S)) - 1]
+
+
+def _dedup_secret(path: Path) -> bytes:
+    """This node's secret for publish deduplication ids: made once, kept across key rotations
+    (a retried publish must carry the same id before and after a rotation)."""
+    if not path.exists():
+        write_secret(path, os.urandom(32))
+    return path.read_bytes()
 
 
 def system_clock() -> datetime:
@@ -88,8 +100,6 @@ class NodeRuntime:
         self.settings = settings
         passphrase = None
         if settings.passphrase_env:
-            import os
-
             passphrase = os.environ[settings.passphrase_env].encode()
         self._passphrase = passphrase
         keys = keys or NodeKeys.load(settings.keys_path, passphrase)
@@ -116,10 +126,11 @@ class NodeRuntime:
             retry_initial_s=settings.retry_initial_s,
             retry_max_s=settings.retry_max_s,
             poll_s=settings.outbox_poll_s,
-            dedup_secret=keys.derive_secret("publish-dedup"),
+            dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
         )
         self._outbox_task: asyncio.Task[None] | None = None
         self._directory_task: asyncio.Task[None] | None = None
+        self._alerted: set[str] = set()
         self._keys_task: asyncio.Task[None] | None = None
         self.max_deliver: int | None = settings.max_deliver
         self.processed = 0  # deliveries handled, for tests and the benchmark to wait on
@@ -156,8 +167,8 @@ class NodeRuntime:
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
-        self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         self._keys_task = asyncio.create_task(self._watch_keys(), name="keys")
+        self._adopt_own_entry()  # a promotion a crash may have interrupted
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = None if connect_timeout is None else loop.time() + connect_timeout
@@ -173,11 +184,13 @@ class NodeRuntime:
                 log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
         await self._learn_max_deliver()
+        self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         log.info(
             "node_started",
             party=self.party,
             hub=self.settings.hub_url,
             max_deliver=self.max_deliver,
+            directory_root=self.trust.root.kid,
         )
 
     async def _learn_max_deliver(self) -> None:
@@ -197,6 +210,7 @@ class NodeRuntime:
     async def _watch_directory(self) -> None:
         """Follow the state's DIRECTORY bucket: every update verified before it is used."""
         while True:
+            watcher = None
             try:
                 kv = await self.broker.key_value(subjects.DIRECTORY_BUCKET, declare=False)
                 watcher = await kv.watchall()
@@ -208,6 +222,10 @@ class NodeRuntime:
                 raise
             except Exception as exc:  # the hub may be down: watch again later
                 log.warning("directory_watch_interrupted", error=type(exc).__name__)
+            finally:
+                if watcher is not None:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()  # type: ignore[no-untyped-call]
             await asyncio.sleep(DIRECTORY_RETRY_S)
 
     async def _watch_keys(self) -> None:
@@ -229,9 +247,11 @@ class NodeRuntime:
                 log.error("keys_of_another_party", party=keys.party)
                 continue
             self.core.keys = keys
-            self.outbox.set_dedup_secret(keys.derive_secret("publish-dedup"))
             log.info("keys_reloaded", encryption=[k.public().kid for k in keys.encryption])
-            self._adopt_own_entry()
+            try:
+                self._adopt_own_entry()
+            except (OSError, KeyFileError) as exc:
+                log.error("signing_key_promotion_failed", error=str(exc))
 
     def directory_update(self, party: str, value: bytes) -> None:
         """Take one published directory value: verify it, use it, or refuse it with an alert."""
@@ -239,26 +259,34 @@ class NodeRuntime:
         if isinstance(result, Refusal):
             detail = f"{result.reason} for {result.party}"
             log.error("directory_update_refused", party=result.party, reason=result.reason)
-            self.store.record_alert("directory", detail, self.core.clock())
+            fingerprint = hashlib.sha256(value).hexdigest()
+            if fingerprint not in self._alerted:  # a re-watch replays the same stale value
+                self._alerted.add(fingerprint)
+                self.store.record_alert("directory", detail, self.core.clock())
             return
         if result is None:
             return
         self.core.directory = self.trust.directory()
         log.info("directory_updated", party=result.party, version=result.version)
         if result.party == self.party:
-            self._adopt_own_entry()
+            try:
+                self._adopt_own_entry()
+            except (OSError, KeyFileError) as exc:
+                log.error("signing_key_promotion_failed", error=str(exc))
 
     def _adopt_own_entry(self) -> None:
-        """Sign with a rotated signing key once the directory lists it as active."""
+        """Sign with a rotated signing key once the directory lists it as active (its
+        ``valid_from`` is the secretariat's clock, not this one's)."""
         pending = self.core.keys.pending_signing
         if pending is None:
             return
-        if self.core.directory.active_signing_kid(self.party) != pending.public().kid:
+        if not self.core.directory.lists_as_active(self.party, pending.public().kid):
             return
-        keys = self.core.keys.promote_pending_signing_key()
+        # From the file, not memory: ``cifta directory rotate`` may have written newer keys.
+        on_disk = NodeKeys.load(self.settings.keys_path, self._passphrase)
+        keys = on_disk.promote_pending_signing_key()
         keys.save(self.settings.keys_path, self._passphrase)
         self.core.keys = keys
-        self.outbox.set_dedup_secret(keys.derive_secret("publish-dedup"))
         log.info("signing_key_rotated", kid=keys.signing.public().kid)
 
     async def stop(self) -> None:

@@ -8,7 +8,6 @@ files a quarantine copy, answers MEX with a signed rejection, and keeps running;
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -29,15 +28,13 @@ from tests.builders import as_json, example_body, flip_byte, sealed, to_bytes, w
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
 
-RETIRED_MEX_KEY = NodeKeys.generate("MEX")
-
 
 class _UnheardOf(Body):
     KIND: ClassVar[str] = "info.unheard_of"
     kind: Literal["info.unheard_of"] = "info.unheard_of"
 
 
-def corpus(hub: Hub) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
+def corpus(hub: Hub, retired: NodeKeys) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
     mex, usa, col = hub.keys["MEX"], hub.keys["USA"], hub.keys["COL"]
     now = datetime.now(UTC)
 
@@ -65,7 +62,7 @@ def corpus(hub: Hub) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
         ),
         "revoked sender key": (
             ReasonCode.REVOKED_SENDER_KEY,
-            lambda: sealed(sender=RETIRED_MEX_KEY, to=[usa], now=now),
+            lambda: sealed(sender=retired, to=[usa], now=now),
         ),
         "missing signature": (
             ReasonCode.MISSING_SIGNATURE,
@@ -117,19 +114,20 @@ def corpus(hub: Hub) -> dict[str, tuple[ReasonCode, Callable[[], bytes]]]:
     }
 
 
-async def with_retired_mex_key(hub: Hub) -> None:
-    """MEX's history in the directory: it signed with RETIRED_MEX_KEY, rotated to its current
-    key, and the old one was then revoked (compromised since yesterday)."""
-    current = hub.keys["MEX"]
-    old = NodeKeys("MEX", RETIRED_MEX_KEY.signing, current.encryption)
-    hub.register("MEX", old)
+async def with_retired_mex_key(hub: Hub) -> NodeKeys:
+    """MEX's history in the directory: it rotated its signing key, and the replaced key was then
+    revoked (compromised since yesterday). Returns the revoked key's keys."""
+    retired = hub.keys["MEX"]
+    rotating = retired.with_pending_signing_key()
     now = datetime.now(UTC)
-    rotation = rotation_request(replace(old, pending_signing=current.signing), now,
-                                new_encryption=False)  # fmt: skip
-    hub.directory.rotate(rotation)
-    hub.directory.revoke("MEX", RETIRED_MEX_KEY.signing.public().kid, now - timedelta(days=1))
-    hub.keys["MEX"] = current
+    version = hub.directory.entry("MEX").version  # type: ignore[union-attr]
+    hub.directory.rotate(
+        rotation_request(rotating, now, new_encryption=False, base_version=version)
+    )
+    hub.directory.revoke("MEX", retired.signing.public().kid, now - timedelta(days=1))
+    hub.keys["MEX"] = rotating.promote_pending_signing_key()
     await hub.publish_directory()
+    return retired
 
 
 async def quarantined(hub: Hub, state: str) -> dict[int, str]:
@@ -164,8 +162,8 @@ async def test_every_bad_envelope_gets_its_reason_a_quarantine_copy_and_a_signed
     # behind the broker): two attempts keep the test short.
     hub.policy = provision.Policy(max_deliver=2)
     await hub.provision("USA")
-    await with_retired_mex_key(hub)
-    cases = {name: (reason, build()) for name, (reason, build) in corpus(hub).items()}
+    retired = await with_retired_mex_key(hub)
+    cases = {name: (reason, build()) for name, (reason, build) in corpus(hub, retired).items()}
     async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path) as usa:
         raw = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
         js = raw.jetstream()

@@ -50,6 +50,7 @@ async def test_forged_and_replayed_entries_are_refused_with_an_alert(
             lambda: usa.core.directory.entries["MEX"].point_of_contact == "Fiscalía General",
             what="the update",
         )
+        DirectoryService.create_root_key(tmp_path / "impostor.key.json")
         impostor = DirectoryService.open(tmp_path / "impostor", tmp_path / "impostor.key.json")
         impostor.register(
             registration_request(NodeKeys.generate("MEX"), details("MEX"), datetime.now(UTC))
@@ -175,13 +176,16 @@ async def test_signing_key_rotation_overlaps_and_the_node_switches_when_publishe
 async def test_a_node_starts_from_its_cached_directory_while_the_hub_is_down(
     hub: Hub, tmp_path: Path
 ) -> None:
-    async with running_node(hub, "USA", tmp_path):
-        pass  # USA's node has run once: its directory cache is on disk
+    async with running_node(hub, "USA", tmp_path) as usa:
+        hub.directory.update_contacts("MEX", {"point_of_contact": "Guardia Nacional"})
+        await hub.publish_directory()  # an update only the running node's watch can bring
+        await eventually(lambda: usa.core.directory.entries["MEX"].version == 2)
     hub.kill()
     node = NodeRuntime(hub.node_settings("USA", tmp_path), keys=hub.keys["USA"])
     starting = asyncio.create_task(node.start())
     try:
         assert node.core.directory.parties() == ["COL", "MEX", "USA"]
+        assert node.core.directory.entries["MEX"].point_of_contact == "Guardia Nacional"
         queued = node.core.compose(example_body("info.concealment_methods"), ["MEX", "COL"],
                                    handling=HandlingCode.H0)  # fmt: skip
         assert not starting.done()  # still waiting for the hub
