@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench bench-crypto clean
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench: $(STAMP)
 
 bench-crypto: $(STAMP)
 	$(BIN)/python bench/crypto.py
+
+bench-audit: $(STAMP)
+	$(BIN)/python bench/audit.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo

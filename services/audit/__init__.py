@@ -1,0 +1,1 @@
+"""The audit service: every message and its handling, in a tamper-evident RFC 9162 log."""

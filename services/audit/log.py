@@ -1,0 +1,252 @@
+"""The audit log in SQLite: one leaf per event, the tree's complete subtrees, signed checkpoints
+and the witnesses' cosignatures.
+
+A leaf is the event's canonical JSON (metadata only, never a body). Appending is idempotent on
+the event's identity, so a redelivered message or a restart adds nothing twice. ``verify``
+recomputes the whole tree from the leaves and checks every stored node and every checkpoint: an
+edited row is found.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from schemas.audit import AuditEvent
+from services.core.checkpoint import (
+    Checkpoint,
+    NoteError,
+    parse_checkpoint,
+    sign_checkpoint,
+    signed_by,
+)
+from services.core.merkle import MemoryStore, MerkleTree, leaf_hash
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS leaves (
+    idx          INTEGER PRIMARY KEY,
+    identity     TEXT NOT NULL UNIQUE,   -- what makes the event the same event
+    leaf         BLOB NOT NULL,          -- the event's canonical JSON
+    msg_id       TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    recipients   TEXT NOT NULL,          -- comma-separated party codes
+    actor        TEXT NOT NULL,
+    event        TEXT NOT NULL,
+    occurred_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS leaves_msg ON leaves (msg_id);
+CREATE TABLE IF NOT EXISTS nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cosignatures (
+    size INTEGER NOT NULL, witness TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (size, witness)
+);
+"""
+
+
+def identity_of(event: AuditEvent) -> str:
+    """An event's identity: the same fact reported twice is one leaf."""
+    return event.event_id
+
+
+class SqliteNodes:
+    """The tree's complete subtrees, in the log's SQLite file."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        row = db.execute("SELECT COUNT(*) FROM nodes WHERE level = 0").fetchone()
+        self._size = int(row[0])
+
+    def size(self) -> int:
+        return self._size
+
+    def get(self, level: int, index: int) -> bytes:
+        row = self.db.execute(
+            "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        if row is None:
+            raise KeyError((level, index))
+        return bytes(row[0])
+
+    def put(self, level: int, index: int, value: bytes) -> None:
+        self.db.execute(
+            "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, value)
+        )
+        if level == 0:
+            self._size += 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something ``verify`` found wrong."""
+
+    what: str
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = FULL")
+        self.db.executescript(SCHEMA)
+        self.nodes = SqliteNodes(self.db)
+        self.tree = MerkleTree(self.nodes)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Append several events in one transaction (they all land, or none)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            self.nodes = SqliteNodes(self.db)
+            self.tree = MerkleTree(self.nodes)
+            raise
+        self.db.execute("COMMIT")
+
+    @property
+    def size(self) -> int:
+        return self.tree.size
+
+    def append(self, event: AuditEvent) -> tuple[int, bool]:
+        """Add the event's leaf unless it is already there; (its index, whether it is new)."""
+        identity = identity_of(event)
+        row = self.db.execute("SELECT idx FROM leaves WHERE identity = ?", (identity,)).fetchone()
+        if row is not None:
+            return int(row[0]), False
+        leaf = event.model_dump_json(exclude_none=True).encode()
+        own_tx = not self.db.in_transaction
+        if own_tx:
+            self.db.execute("BEGIN IMMEDIATE")
+        try:
+            index = self.tree.append_hash(leaf_hash(leaf))
+            self.db.execute(
+                "INSERT INTO leaves (idx, identity, leaf, msg_id, sender, recipients, actor, event,"
+                " occurred_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (index, identity, leaf, event.msg_id, event.sender, ",".join(event.recipients),
+                 event.actor, event.event.value, event.occurred_at.isoformat()),
+            )  # fmt: skip
+        except BaseException:
+            if own_tx:
+                self.db.execute("ROLLBACK")
+                self.nodes = SqliteNodes(self.db)
+                self.tree = MerkleTree(self.nodes)
+            raise
+        if own_tx:
+            self.db.execute("COMMIT")
+        return index, True
+
+    def leaf(self, index: int) -> bytes:
+        row = self.db.execute("SELECT leaf FROM leaves WHERE idx = ?", (index,)).fetchone()
+        if row is None:
+            raise KeyError(index)
+        return bytes(row[0])
+
+    def leaves_of(self, msg_id: str) -> list[tuple[int, AuditEvent]]:
+        rows = self.db.execute(
+            "SELECT idx, leaf FROM leaves WHERE msg_id = ? ORDER BY idx", (msg_id,)
+        ).fetchall()
+        return [(int(i), AuditEvent.model_validate_json(leaf)) for i, leaf in rows]
+
+    def events(self, party: str | None = None) -> list[tuple[int, AuditEvent]]:
+        """Every event, or those of messages ``party`` sent or received."""
+        if party is None:
+            rows = self.db.execute("SELECT idx, leaf FROM leaves ORDER BY idx").fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT idx, leaf FROM leaves WHERE sender = ? OR ',' || recipients || ',' LIKE ?"
+                " ORDER BY idx",
+                (party, f"%,{party},%"),
+            ).fetchall()
+        return [(int(i), AuditEvent.model_validate_json(leaf)) for i, leaf in rows]
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def checkpoint(self, origin: str, key: ed25519.Ed25519PrivateKey) -> Checkpoint:
+        """Sign and store the current tree head (once per size)."""
+        size = self.size
+        latest = self.latest_checkpoint()
+        if latest is not None and latest.size == size:
+            return latest
+        cp = sign_checkpoint(origin, size, self.tree.root(size), origin, key)
+        self.db.execute(
+            "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)", (size, cp.note)
+        )
+        return cp
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        row = self.db.execute("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+        return None if row is None else parse_checkpoint(row[0])
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self.db.execute("SELECT note FROM checkpoints ORDER BY size").fetchall()
+        return [parse_checkpoint(r[0]) for r in rows]
+
+    def add_cosignature(self, size: int, witness: str, note: str) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO cosignatures (size, witness, note) VALUES (?, ?, ?)",
+            (size, witness, note),
+        )
+
+    def cosignatures(self) -> list[tuple[int, str, str]]:
+        rows = self.db.execute(
+            "SELECT size, witness, note FROM cosignatures ORDER BY size"
+        ).fetchall()
+        return [(int(s), str(w), str(n)) for s, w, n in rows]
+
+    # -- verification --------------------------------------------------------------------------
+
+    def verify(
+        self,
+        origin: str,
+        log_key: ed25519.Ed25519PublicKey,
+        witnesses: dict[str, ed25519.Ed25519PublicKey] | None = None,
+    ) -> list[Problem]:
+        """Recompute the whole tree from the leaves; check every node, checkpoint and
+        cosignature. An empty list means the log is intact."""
+        problems: list[Problem] = []
+        fresh = MerkleTree(MemoryStore())
+        rows = self.db.execute("SELECT idx, leaf FROM leaves ORDER BY idx").fetchall()
+        for expected, (idx, leaf) in enumerate(rows):
+            if idx != expected:
+                problems.append(Problem(f"leaf {expected} is missing"))
+                break
+            fresh.append(bytes(leaf))
+        stored = self.db.execute("SELECT level, idx, hash FROM nodes").fetchall()
+        for level, idx, h in stored:
+            try:
+                if fresh.store.get(level, idx) != bytes(h):
+                    problems.append(Problem(f"node ({level}, {idx}) does not match its leaves"))
+            except IndexError:
+                problems.append(Problem(f"node ({level}, {idx}) has no leaves"))
+        for cp_row in self.db.execute("SELECT size, note FROM checkpoints").fetchall():
+            size, note = int(cp_row[0]), str(cp_row[1])
+            try:
+                cp = parse_checkpoint(note)
+            except NoteError:
+                problems.append(Problem(f"checkpoint {size} does not parse"))
+                continue
+            if not signed_by(note, origin, log_key):
+                problems.append(Problem(f"checkpoint {size} is not signed by the log"))
+            if cp.size > fresh.size or fresh.root(cp.size) != cp.root:
+                problems.append(Problem(f"checkpoint {size} does not match the leaves"))
+        for size, witness, note in self.cosignatures():
+            key = (witnesses or {}).get(witness)
+            if key is None:
+                continue
+            if not signed_by(note, witness, key):
+                problems.append(Problem(f"cosignature of {witness} on {size} does not verify"))
+            elif parse_checkpoint(note).root != (fresh.root(size) if size <= fresh.size else b""):
+                problems.append(Problem(f"{witness} cosigned a root the leaves do not give"))
+        return problems

@@ -1,0 +1,108 @@
+"""The audit log in SQLite: idempotent appends, checkpoints, and tampering found by verify."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from schemas.audit import AuditEvent, EventType
+from services.audit.log import AuditLog
+from services.core.checkpoint import cosign
+from services.core.encoding import uuid7
+from services.core.merkle import leaf_hash, verify_inclusion
+
+ORIGIN = "cifta-exchange.example.org/audit"
+
+
+def event(n: int, kind: EventType = EventType.STORED) -> AuditEvent:
+    return AuditEvent(
+        event_id=uuid7(), event=kind, msg_id=uuid7(), kind="info.trafficking_routes",
+        sender="MEX", recipients=["USA", "COL"], actor="USA", handling="H2", confidential=True,
+        envelope_sha256=hashlib.sha256(bytes([n])).hexdigest(),
+        signature_sha256=hashlib.sha256(b"s" + bytes([n])).hexdigest(),
+        occurred_at=datetime.now(UTC),
+    )  # fmt: skip
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> AuditLog:
+    return AuditLog(tmp_path / "audit.sqlite")
+
+
+def test_an_event_reported_twice_is_one_leaf(log: AuditLog) -> None:
+    e = event(1)
+    assert log.append(e) == (0, True)
+    assert log.append(e) == (0, False)
+    assert log.size == 1
+
+
+def test_the_log_survives_a_reopen_and_keeps_growing(tmp_path: Path) -> None:
+    first = AuditLog(tmp_path / "a.sqlite")
+    for i in range(5):
+        first.append(event(i))
+    root = first.tree.root()
+    first.close()
+    again = AuditLog(tmp_path / "a.sqlite")
+    assert again.size == 5 and again.tree.root() == root
+    again.append(event(9))
+    assert again.tree.root(5) == root
+
+
+def test_inclusion_proofs_come_from_the_stored_tree(log: AuditLog) -> None:
+    events = [event(i) for i in range(11)]
+    for e in events:
+        log.append(e)
+    for i in range(11):
+        leaf = log.leaf(i)
+        assert verify_inclusion(
+            leaf_hash(leaf), i, 11, log.tree.inclusion_proof(i), log.tree.root()
+        )
+
+
+def test_verify_finds_an_edited_row_a_forged_checkpoint_and_a_false_cosignature(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    witness = ed25519.Ed25519PrivateKey.generate()
+    for i in range(6):
+        log.append(event(i))
+    cp = log.checkpoint(ORIGIN, key)
+    log.add_cosignature(cp.size, "witness/MEX", cosign(cp.note, "witness/MEX", witness))
+    witnesses = {"witness/MEX": witness.public_key()}
+    assert log.verify(ORIGIN, key.public_key(), witnesses) == []
+
+    db = sqlite3.connect(tmp_path / "audit.sqlite")  # someone with the file edits a leaf
+    leaf = db.execute("SELECT leaf FROM leaves WHERE idx = 2").fetchone()[0]
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 2", (leaf.replace(b"H2", b"H0"),))
+    db.commit()
+    problems = [p.what for p in log.verify(ORIGIN, key.public_key(), witnesses)]
+    assert "node (0, 2) does not match its leaves" in problems
+    assert f"checkpoint {cp.size} does not match the leaves" in problems
+    assert "witness/MEX cosigned a root the leaves do not give" in problems
+
+    other = ed25519.Ed25519PrivateKey.generate()
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 2", (leaf,))
+    forged = log.tree.root()
+    from services.core.checkpoint import sign_checkpoint
+
+    db.execute("UPDATE checkpoints SET note = ? WHERE size = ?",
+               (sign_checkpoint(ORIGIN, 6, forged, ORIGIN, other).note, cp.size))  # fmt: skip
+    db.commit()
+    assert [p.what for p in log.verify(ORIGIN, key.public_key(), witnesses)] == [
+        "checkpoint 6 is not signed by the log"
+    ]
+
+
+def test_a_states_records_are_the_messages_it_sent_or_received(log: AuditLog) -> None:
+    mine = event(1)
+    others = event(2).model_copy(update={"sender": "BRA", "recipients": ["ARG"], "actor": "ARG"})
+    log.append(mine)
+    log.append(others)
+    assert [e.event_id for _, e in log.events("COL")] == [mine.event_id]
+    assert [e.event_id for _, e in log.events("ARG")] == [others.event_id]
+    assert len(log.events()) == 2
