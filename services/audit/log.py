@@ -119,9 +119,10 @@ class AuditLog:
     def size(self) -> int:
         return self.tree.size
 
-    def append(self, event: AuditEvent) -> tuple[int, bool]:
-        """Add the event's leaf unless it is already there; (its index, whether it is new)."""
-        identity = identity_of(event)
+    def append(self, event: AuditEvent, identity: str | None = None) -> tuple[int, bool]:
+        """Add the event's leaf unless one with the same identity is there (its event_id by
+        default); (its index, whether it is new)."""
+        identity = identity or identity_of(event)
         row = self.db.execute("SELECT idx FROM leaves WHERE identity = ?", (identity,)).fetchone()
         if row is not None:
             return int(row[0]), False

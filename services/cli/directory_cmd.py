@@ -22,6 +22,7 @@ from typing import Any
 
 from schemas.directory import ContactRole, DirectoryEntry, SignedRequest
 from services.cli.tables import dumps, table
+from services.core import subjects
 from services.core.directory import (
     DirectoryError,
     DirectoryTrust,
@@ -38,6 +39,7 @@ from services.hub import provision
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubError, HubHome
+from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
 from services.node.store import Store
 
@@ -109,7 +111,9 @@ async def apply_to_hub(
     if new_state is not None:
         seed = hub.user_seed(new_state, PROVISION_USER)
         await provision.provision_state(url, seed, new_state, tls_ca=tls_ca)
-        done.append(f"{new_state} provisioned")
+        audit_seed = hub.user_seed("AUDIT", "audit")
+        await provision.provision_audit(url, audit_seed, hub.registry().codes(), tls_ca=tls_ca)
+        done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
     states = hub.registry().codes()
     seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
     puts = await service.publish(url, seed, states, tls_ca=tls_ca)
@@ -122,6 +126,8 @@ def write_bundle(hub: HubHome, service: DirectoryService, state: str, out: Path)
     out.mkdir(parents=True, exist_ok=True)
     write_secret(out / "hub.nk", hub.node_seed(state).read_bytes())
     service.root.save(out / "root.json")
+    audit = NodeKeys.load(hub.audit_key_file).signing.ed25519.public_key()
+    AuditKey(subjects.AUDIT_ORIGIN, audit).save(out / "audit.json")
     (out / "directory.json").write_text(cache_document(service.all_signed(), service.root))
 
 

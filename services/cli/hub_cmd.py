@@ -75,6 +75,9 @@ def cmd_provision(args: argparse.Namespace) -> int:
             seed = home.user_seed(state, PROVISION_USER)
             await provision.provision_state(args.url or home.url(), seed, state, policy, _ca(args))
             print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
+        seed = home.user_seed("AUDIT", "audit")
+        await provision.provision_audit(args.url or home.url(), seed, home.registry().codes())
+        print("provisioned AUDIT: every inbox sourced, the nodes' events, consumer audit")
 
     asyncio.run(run())
     return 0

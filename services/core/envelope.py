@@ -553,3 +553,15 @@ def open_sender_copy(data: bytes, kid: str, wrapped: bytes, *, keys: NodeKeys) -
     except (UnknownKindError, ValidationError) as exc:
         raise EnvelopeError(ReasonCode.SCHEMA_INVALID, _first_error(exc), header=h) from None
     return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())
+
+
+def verify_sender(
+    data: bytes, *, directory: KeyLookup, stored_at: datetime | None = None
+) -> tuple[ProtectedHeader, bytes]:
+    """Checks 1 to 3 only (structure, sender key, signatures), for a party that cannot decrypt
+    (the audit service). Returns the header and the Ed25519 signature bytes."""
+    p = _parse(data)
+    key = _check_sender_key(p.header, directory, stored_at)
+    _check_signatures(p, key, require_pq=False)
+    ed = next(s.sig for s in p.envelope.signatures if s.alg == ED25519)
+    return p.header, unb64u(ed)

@@ -76,3 +76,36 @@ def directory_publish_subject(state: str, party: str) -> str:
 
 def directory_import_prefix(state: str) -> str:
     return f"directory.{_party(state)}.>"
+
+
+# -- audit -------------------------------------------------------------------------------------
+
+#: The AUDIT account's stream: every inbox, sourced across accounts, and the nodes' events.
+AUDIT_STREAM = "AUDIT"
+AUDIT_CONSUMER = "audit"
+AUDIT_ORIGIN = "cifta-exchange/audit"
+
+
+def audit_events_subject(state: str, event_id: str) -> str:
+    """Where ``state``'s node files one signed event (a service the AUDIT account exports)."""
+    if not _TOKEN.fullmatch(event_id):
+        raise ValueError(f"not a subject token: {event_id!r}")
+    return f"audit.events.{_party(state)}.{event_id}"
+
+
+def audit_events_export(state: str) -> str:
+    return f"audit.events.{_party(state)}.>"
+
+
+def audit_query_subject(party: str) -> str:
+    """Where ``party`` asks the audit service: for proofs, its records, to file a cosignature."""
+    return f"audit.query.{_party(party)}"
+
+
+def audit_source_api(state: str) -> str:
+    """The prefix under which the AUDIT account reaches ``state``'s JetStream API to source it."""
+    return f"$JS.{_party(state)}.API"
+
+
+def audit_source_deliver(state: str) -> str:
+    return f"deliver.audit.{_party(state)}"

@@ -76,6 +76,9 @@ def node_permissions(state: str) -> dict[str, object]:
                 f"$JS.API.CONSUMER.INFO.{kv}.>",
                 f"$JS.API.CONSUMER.DELETE.{kv}.>",
                 f"$JS.FC.{kv}.>",
+                # its signed events and its questions to the audit service
+                subjects.audit_events_export(state),
+                subjects.audit_query_subject(state),
             ]
         },
         "subscribe": {"allow": ["_INBOX.>"]},
@@ -96,12 +99,55 @@ def account_block(
             {"service": subjects.inbox_export(state, sender), "accounts": [sender]}
             for sender in others
         ]
-        + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}],
+        + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}]
+        + _audit_source_exports(state),
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
+        ]
+        + [
+            {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_events_export(state)}},
+            {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
         ],
     }
+
+
+def _audit_source_exports(state: str) -> list[dict[str, object]]:
+    """What the AUDIT account needs to source ``state``'s inbox stream (design section 5: a
+    cross-account source, not a service import re-exported as a stream, nats-server 8338)."""
+    stream = subjects.inbox_stream(state)
+    only_audit = {"accounts": [AUDIT_ACCOUNT]}
+    return [
+        {"service": f"$JS.API.CONSUMER.CREATE.{stream}", **only_audit},
+        {"service": f"$JS.API.CONSUMER.CREATE.{stream}.>", **only_audit},
+        {"service": f"$JS.FC.{stream}.>", **only_audit},
+        {"stream": f"{subjects.audit_source_deliver(state)}.>", **only_audit},
+    ]
+
+
+def _audit_imports(states: list[str]) -> list[dict[str, object]]:
+    imports: list[dict[str, object]] = []
+    for state in states:
+        stream, api = subjects.inbox_stream(state), subjects.audit_source_api(state)
+        imports += [
+            {"service": {"account": state, "subject": f"$JS.API.CONSUMER.CREATE.{stream}"},
+             "to": f"{api}.CONSUMER.CREATE.{stream}"},
+            {"service": {"account": state, "subject": f"$JS.API.CONSUMER.CREATE.{stream}.>"},
+             "to": f"{api}.CONSUMER.CREATE.{stream}.>"},
+            {"service": {"account": state, "subject": f"$JS.FC.{stream}.>"}},
+            {"stream": {"account": state, "subject": f"{subjects.audit_source_deliver(state)}.>"}},
+        ]  # fmt: skip
+    return imports
+
+
+def _audit_exports(states: list[str]) -> list[dict[str, object]]:
+    exports: list[dict[str, object]] = []
+    for state in states:
+        exports += [
+            {"service": subjects.audit_events_export(state), "accounts": [state]},
+            {"service": subjects.audit_query_subject(state), "accounts": [state]},
+        ]
+    return exports
 
 
 def _secretariat_permissions(user: str) -> dict[str, object]:
@@ -136,6 +182,9 @@ def render_config(
         }
         if account != SYSTEM_ACCOUNT:
             block["jetstream"] = "enabled"
+        if account == AUDIT_ACCOUNT:
+            block["imports"] = _audit_imports(registry.codes())
+            block["exports"] = _audit_exports(registry.codes())
         if account == SECRETARIAT_ACCOUNT:
             block["imports"] = [
                 {

@@ -51,6 +51,14 @@ class HubHome:
         return self.root / "keys" / "root.key.json"
 
     @property
+    def audit_key_file(self) -> Path:
+        return self.root / "keys" / "audit.key.json"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.root / "audit" / "audit.sqlite"
+
+    @property
     def directory_home(self) -> Path:
         return self.root / "directory"
 
@@ -92,6 +100,8 @@ class HubHome:
         registry = self.registry()
         if not self.secretariat_keys.exists():
             NodeKeys.generate(registry.secretariat).save(self.secretariat_keys)
+        if not self.audit_key_file.exists():  # signs the audit log's checkpoints
+            NodeKeys.generate(registry.secretariat).save(self.audit_key_file)
         if not self.root_key_file.exists():  # the directory's root of trust, made once
             NodeKeys.generate(registry.secretariat).save(self.root_key_file)
         self._ensure_users(registry)

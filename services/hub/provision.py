@@ -186,3 +186,49 @@ async def ensure_directory_bucket(nc: Client, policy: Policy) -> None:
                 max_value_size=512 * 1024,
             )
         )
+
+
+def audit_stream_config(states: list[str], policy: Policy) -> api.StreamConfig:
+    """The AUDIT account's stream: every inbox sourced across accounts, and the nodes' events."""
+    return api.StreamConfig(
+        name=subjects.AUDIT_STREAM,
+        description="Every inbox, sourced, and the nodes' signed events: the audit log's input",
+        subjects=["audit.events.>"],
+        sources=[
+            api.StreamSource(
+                name=subjects.inbox_stream(state),
+                external=api.ExternalStream(
+                    api=subjects.audit_source_api(state),
+                    deliver=subjects.audit_source_deliver(state),
+                ),
+            )
+            for state in states
+        ],
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        max_age=policy.inbox_max_age_s,
+        duplicate_window=policy.duplicate_window_s,
+        num_replicas=policy.replicas,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+async def provision_audit(
+    url: str, seed: Path, states: list[str], policy: Policy = Policy(), tls_ca: Path | None = None
+) -> None:
+    """Create or update the AUDIT stream (with a source per state) and the audit consumer."""
+    async with connect(url, seed, tls_ca) as nc:
+        await _ensure_stream(nc, audit_stream_config(states, policy))
+        await nc.jetstream().add_consumer(
+            subjects.AUDIT_STREAM,
+            config=api.ConsumerConfig(
+                durable_name=subjects.AUDIT_CONSUMER,
+                description="The audit service: never gives up on a record",
+                ack_policy=api.AckPolicy.EXPLICIT,
+                deliver_policy=api.DeliverPolicy.ALL,
+                ack_wait=policy.ack_wait_s,
+                max_deliver=-1,
+                max_ack_pending=1024,
+            ),
+        )

@@ -28,12 +28,14 @@ from nats.errors import Error as NatsError
 from nats.errors import NoServersError
 
 from schemas import ReasonCode
+from schemas.audit import EventType
 from services.core import subjects
 from services.core.directory import DirectoryTrust, Refusal, RootPublicKey
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.files import write_secret
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
+from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.settings import NodeSettings
@@ -129,6 +131,16 @@ class NodeRuntime:
             dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
         )
         self._outbox_task: asyncio.Task[None] | None = None
+        self._audit_tasks: list[asyncio.Task[None]] = []
+        self.events = EventPublisher(
+            self.store, self.party, self._publish_event, settings.outbox_poll_s
+        )
+        self.witness: Witness | None = None
+        if settings.audit_key_path.exists():
+            self.witness = Witness(
+                self.store, self.party, AuditKey.load(settings.audit_key_path),
+                lambda: self.core.keys.signing, self._ask_audit, clock,
+            )  # fmt: skip
         self._directory_task: asyncio.Task[None] | None = None
         self._alerted: set[str] = set()
         self._keys_task: asyncio.Task[None] | None = None
@@ -185,6 +197,13 @@ class NodeRuntime:
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
         await self._learn_max_deliver()
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
+        self._audit_tasks = [asyncio.create_task(self.events.run(), name="audit-events")]
+        if self.witness is not None:
+            self._audit_tasks.append(
+                asyncio.create_task(
+                    self.witness.run(self.settings.witness_interval_s), name="witness"
+                )
+            )
         log.info(
             "node_started",
             party=self.party,
@@ -290,7 +309,7 @@ class NodeRuntime:
         log.info("signing_key_rotated", kid=keys.signing.public().kid)
 
     async def stop(self) -> None:
-        for task in (self._directory_task, self._keys_task):
+        for task in (self._directory_task, self._keys_task, *self._audit_tasks):
             if task is not None:
                 task.cancel()
         self.outbox.stop()
@@ -310,6 +329,19 @@ class NodeRuntime:
         )
         return ack
 
+    async def _publish_event(self, data: bytes, subject: str, headers: dict[str, str]) -> None:
+        await self.broker.publish(
+            data, subject, stream=subjects.AUDIT_STREAM, headers=headers,
+            timeout=self.settings.publish_timeout_s,
+        )  # fmt: skip
+
+    async def _ask_audit(self, request: dict[str, Any]) -> dict[str, Any]:
+        reply = await self.broker.request(
+            json.dumps(request).encode(), subjects.audit_query_subject(self.party), timeout=10
+        )
+        answer = json.loads(reply.body)
+        return answer if isinstance(answer, dict) else {}
+
     async def _quarantine(self, d: Delivery, verdict: Verdict) -> None:
         reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
         await self.broker.publish(
@@ -327,6 +359,12 @@ class NodeRuntime:
             timeout=self.settings.publish_timeout_s,
         )
         self.store.mark_quarantined(d.stream_seq, hashlib.sha256(d.data).hexdigest())
+        try:
+            header = peek_header(d.data)
+        except EnvelopeError:
+            return  # too damaged to name a message: the node's own record is all there is
+        event = self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)
+        self.store.queue_events([event], self.core.clock())
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -352,6 +390,7 @@ class NodeRuntime:
                 case Action.NAK:
                     await msg.nack(delay=retry_delay(d.num_delivered))
             self.outbox.wake()  # a receipt or a rejection was queued
+            self.events.wake()
         except Exception as exc:
             await self._on_failure(msg, d, exc)
         async with self._progress:

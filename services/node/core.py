@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import Enum
 
 from schemas import Body, HandlingCode, ReasonCode
+from schemas.audit import EventType
 from schemas.protocol import DeliveryReceipt, Rejection
 from schemas.reasons import REASON_TEXT
 from services.core.directory import Directory, DirectoryError
@@ -26,6 +27,7 @@ from services.core.envelope import (
     peek_header,
     seal_message,
 )
+from services.core.events import make_event, sign_event, signature_digest
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
 from services.node.store import (
@@ -164,10 +166,33 @@ class NodeCore:
         sha = hashlib.sha256(sealed.envelope).hexdigest()
         return Outgoing(sealed.header, sealed.envelope, sha, copy)
 
-    def _queue(self, body: Body, to: Sequence[str], **options: object) -> ProtectedHeader:
+    def event(
+        self,
+        kind: EventType,
+        header: ProtectedHeader,
+        envelope: bytes,
+        *,
+        officer: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[str, bytes]:
+        """A signed audit event about one message, ready for the audit outbox."""
+        ev = make_event(
+            kind, header, actor=self.party, envelope_sha256=hashlib.sha256(envelope).hexdigest(),
+            signature_sha256=signature_digest(envelope), at=self.clock(), officer=officer,
+            reason=reason,
+        )  # fmt: skip
+        return ev.event_id, sign_event(ev, self.keys.signing)
+
+    def _queue(
+        self,
+        body: Body,
+        to: Sequence[str],
+        events: Sequence[tuple[str, bytes]] = (),
+        **options: object,
+    ) -> ProtectedHeader:
         out = self._seal(body, to, keep_copy=True, **options)
         header, envelope = out.header, out.envelope
-        self.store.add_outgoing(out, now=self.clock())
+        self.store.add_outgoing(out, now=self.clock(), events=events)
         log.info(
             "message_queued",
             msg_id=header.msg_id,
@@ -228,7 +253,7 @@ class NodeCore:
             detail = f"signed by {h.sender}, published by {publisher}"
             return self.reject(d, publisher, sha, ReasonCode.SENDER_MISMATCH, detail, h)
 
-        answer, outcome = None, None
+        answer, outcome, events = None, None, []
         if h.kind.startswith(PROTOCOL_FAMILY):
             outcome = answer_outcome(opened)  # a receipt or rejection of one of ours
         else:
@@ -237,10 +262,11 @@ class NodeCore:
                 receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
                 in_reply_to=h.msg_id, case_id=h.case_id,
             )  # fmt: skip
+            events.append(self.event(EventType.DELIVERED, h, d.data))
         # one transaction: the envelope, and our receipt queued, or the outcome it reports
         self.store.add_incoming(
             h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq, answer=answer,
-            outcome=outcome, now=self.clock(),
+            outcome=outcome, now=self.clock(), events=events,
         )  # fmt: skip
         log.info(
             "envelope_stored",
@@ -287,9 +313,13 @@ class NodeCore:
                 )  # fmt: skip
             except ComposeError:
                 answer = None  # the publisher has no key in the directory: record only
+        events = []
+        if header is not None:  # an envelope too damaged to name a message: recorded here only
+            events.append(self.event(EventType.REJECTED, header, d.data, reason=reason.value))
         first = self.store.record_rejection(
             stream_seq=d.stream_seq, publisher=publisher, envelope_sha256=sha, msg_id=msg_id,
             kind=kind, reason=reason.value, detail=detail, now=self.clock(), answer=answer,
+            events=events,
         )  # fmt: skip
         if first:
             log.warning(
@@ -327,9 +357,13 @@ class NodeCore:
         if handling is None:  # the answer keeps the restrictions of what it answers
             handling = HandlingCode(original.handling)
             handling_note = handling_note or peek_header(original.envelope).handling_note
-        return self.compose(
+        if body.KIND.startswith(PROTOCOL_FAMILY):
+            raise ComposeError("receipts and rejections are sent by the node itself")
+        replied = self.event(EventType.REPLIED, peek_header(original.envelope), original.envelope)
+        return self._queue(
             body,
             to,
+            events=[replied],
             handling=handling,
             confidential=original.confidential if confidential is None else confidential,
             handling_note=handling_note,
@@ -364,7 +398,8 @@ class NodeCore:
         if message is None:
             raise KeyError(msg_id)
         opened = self.open_stored(message)
-        self.store.record_open(msg_id, officer, self.clock())
+        event = self.event(EventType.OPENED, opened.header, message.envelope, officer=officer)
+        self.store.record_open(msg_id, officer, self.clock(), events=[event])
         log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
         return message, opened
 

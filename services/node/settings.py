@@ -19,6 +19,7 @@ from schemas.base import PartyCode
 SETTINGS_FILE = "node.json"
 _DEFAULT_FILES = {
     "root": "root.json",
+    "audit_key": "audit.json",
     "credentials": "hub.nk",
     "keys": "keys.json",
     "directory": "directory.json",
@@ -49,6 +50,9 @@ class NodeSettings(BaseSettings):
     keys: Path | None = None
     #: The secretariat's directory root key, pinned from the onboarding bundle.
     root: Path | None = None
+    #: The audit log's checkpoint key, pinned from the onboarding bundle (no file: no witness).
+    audit_key: Path | None = None
+    witness_interval_s: float = Field(default=30.0, gt=0)
     #: Name of the environment variable holding the key file's passphrase, if it has one.
     passphrase_env: str | None = None
     directory: Path | None = None
@@ -121,6 +125,11 @@ class NodeSettings(BaseSettings):
     def root_path(self) -> Path:
         assert self.root is not None
         return self.root
+
+    @property
+    def audit_key_path(self) -> Path:
+        assert self.audit_key is not None
+        return self.audit_key
 
     @property
     def keys_path(self) -> Path:

@@ -15,7 +15,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -116,6 +116,20 @@ _MIGRATIONS: dict[int, str] = {
         detail, rejected_at, answer_msg_id, quarantined FROM rejections;
     DROP TABLE rejections;
     ALTER TABLE rejections_v3 RENAME TO rejections;
+    """,
+    5: """
+    CREATE TABLE audit_outbox (          -- signed events for the audit service, with their fact
+        event_id         TEXT PRIMARY KEY,
+        payload          BLOB NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL
+    );
+    CREATE INDEX audit_outbox_due ON audit_outbox (state, next_attempt_at);
+    CREATE TABLE witnessed (             -- the latest audit checkpoint this node verified
+        size             INTEGER NOT NULL,
+        note             TEXT NOT NULL
+    );
     """,
     4: """
     CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
@@ -282,10 +296,13 @@ class Store:
             ),
         )  # fmt: skip
 
-    def add_outgoing(self, out: Outgoing, *, now: datetime) -> None:
+    def add_outgoing(
+        self, out: Outgoing, *, now: datetime, events: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         """Store a sealed outgoing message and queue it for every recipient, in one transaction."""
         with self._tx() as db:
             self._queue(db, out, now=now)
+            self._queue_events(db, events, now)
 
     def add_incoming(
         self,
@@ -298,6 +315,7 @@ class Store:
         answer: Outgoing | None,
         outcome: Outcome | None = None,
         now: datetime,
+        events: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         """Store an accepted envelope and, in the same transaction, queue our signed receipt or
         record the outcome the envelope reports (when it is a receipt or a rejection)."""
@@ -310,6 +328,7 @@ class Store:
                 self._queue(db, answer, now=now)
             if outcome is not None:
                 self._record_outcome(db, outcome)
+            self._queue_events(db, events, now)
 
     def _queue(self, db: sqlite3.Connection, out: Outgoing, *, now: datetime) -> None:
         h = out.header
@@ -335,6 +354,7 @@ class Store:
         detail: str,
         now: datetime,
         answer: Outgoing | None,
+        events: Sequence[tuple[str, bytes]] = (),
     ) -> bool:
         """Record that we refused the envelope at ``stream_seq`` (once) and queue our answer.
 
@@ -356,6 +376,7 @@ class Store:
             )  # fmt: skip
             if answer is not None:
                 self._queue(db, answer, now=now)
+            self._queue_events(db, events, now)
             return True
 
     def mark_quarantined(self, stream_seq: int, envelope_sha256: str) -> None:
@@ -392,8 +413,11 @@ class Store:
         rows = self._db.execute("SELECT at, source, detail FROM alerts ORDER BY rowid").fetchall()
         return [(r[0], r[1], r[2]) for r in rows]
 
-    def record_open(self, msg_id: str, officer: str, now: datetime) -> None:
+    def record_open(
+        self, msg_id: str, officer: str, now: datetime, events: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         with self._tx() as db:
+            self._queue_events(db, events, now)
             db.execute(
                 "INSERT INTO opens (msg_id, officer, at) VALUES (?, ?, ?)",
                 (msg_id, officer, iso(now)),
@@ -402,6 +426,58 @@ class Store:
                 "UPDATE messages SET first_read_at = ? WHERE msg_id = ? AND first_read_at IS NULL",
                 (iso(now), msg_id),
             )
+
+    @staticmethod
+    def _queue_events(
+        db: sqlite3.Connection, events: Sequence[tuple[str, bytes]], now: datetime
+    ) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO audit_outbox (event_id, payload, state, next_attempt_at)"
+            " VALUES (?, ?, 'pending', ?)",
+            [(event_id, payload, now.timestamp()) for event_id, payload in events],
+        )
+
+    def queue_events(self, events: Sequence[tuple[str, bytes]], now: datetime) -> None:
+        with self._tx() as db:
+            self._queue_events(db, events, now)
+
+    def due_events(self, now: float, limit: int) -> list[tuple[str, bytes, int]]:
+        rows = self._db.execute(
+            "SELECT event_id, payload, attempts FROM audit_outbox WHERE state = 'pending'"
+            " AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(str(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    def event_sent(self, event_ids: Sequence[str]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE audit_outbox SET state = 'sent' WHERE event_id = ?",
+                [(e,) for e in event_ids],
+            )
+
+    def event_retry(self, event_id: str, next_attempt_at: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE audit_outbox SET attempts = attempts + 1, next_attempt_at = ?"
+                " WHERE event_id = ?",
+                (next_attempt_at, event_id),
+            )
+
+    def pending_events(self) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM audit_outbox WHERE state = 'pending'"
+        ).fetchone()
+        return int(row[0])
+
+    def witnessed(self) -> str | None:
+        row = self._db.execute("SELECT note FROM witnessed ORDER BY size DESC LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
+    def set_witnessed(self, size: int, note: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM witnessed")
+            db.execute("INSERT INTO witnessed (size, note) VALUES (?, ?)", (size, note))
 
     # -- the outbox ------------------------------------------------------------------------------
 

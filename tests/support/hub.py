@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from services.core import subjects
 from services.core.directory import cache_document, registration_request
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService
@@ -23,6 +24,7 @@ from services.hub import provision
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT, Listen
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
+from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
 
 STATES = ("MEX", "USA", "COL")
@@ -97,7 +99,13 @@ class Hub:
         for state in states or tuple(self.keys):
             seed = self.home.user_seed(state, PROVISION_USER)
             await provision.provision_state(self.url, seed, state, self.policy)
+        audit_seed = self.home.user_seed("AUDIT", "audit")
+        await provision.provision_audit(self.url, audit_seed, self.home.registry().codes())
         await self.publish_directory()
+
+    def audit_key(self) -> AuditKey:
+        key = NodeKeys.load(self.home.audit_key_file).signing.ed25519.public_key()
+        return AuditKey(subjects.AUDIT_ORIGIN, key)
 
     async def publish_directory(self) -> None:
         seed = self.home.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
@@ -123,6 +131,7 @@ class Hub:
         if not keys_path.exists():
             self.keys[party].save(keys_path)
         self.directory.root.save(home / "root.json")
+        self.audit_key().save(home / "audit.json")
         if not (home / "directory.json").exists():  # a test may have given it its own
             (home / "directory.json").write_text(
                 cache_document(self.directory.all_signed(), self.directory.root)

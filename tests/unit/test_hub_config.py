@@ -31,15 +31,17 @@ def test_rendered_config_is_accepted_by_nats_server(tmp_path: Path) -> None:
 def test_each_state_exports_its_inbox_to_each_sender_alone(tmp_path: Path) -> None:
     accounts = rendered(tmp_path)["accounts"]
     usa = accounts["USA"]
-    exports = {(e["service"], tuple(e["accounts"])) for e in usa["exports"]}
-    assert exports == {
-        ("inbox.USA.MEX.>", ("MEX",)),
-        ("inbox.USA.COL.>", ("COL",)),
-        ("$KV.DIRECTORY.>", ("SEC",)),  # the directory service alone writes USA's bucket
-    }
+    inbox = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "inbox" in str(e)}
+    assert inbox == {("inbox.USA.MEX.>", ("MEX",)), ("inbox.USA.COL.>", ("COL",))}
+    others = [e for e in usa["exports"] if "inbox" not in str(e)]
+    # the directory service writes its bucket; the audit service sources its inbox stream
+    assert {tuple(e["accounts"]) for e in others} == {("SEC",), ("AUDIT",)}
+    assert {"service": "$KV.DIRECTORY.>", "accounts": ["SEC"]} in others
     assert {i["service"]["subject"] for i in usa["imports"]} == {
         "inbox.MEX.USA.>",
         "inbox.COL.USA.>",
+        "audit.events.USA.>",  # its signed events, to the audit service
+        "audit.query.USA",  # its questions to the audit service
     }
     sec_imports = {(i["service"]["account"], i["to"]) for i in accounts["SEC"]["imports"]}
     assert sec_imports == {(s, f"directory.{s}.>") for s in ("MEX", "USA", "COL")}

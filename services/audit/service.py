@@ -1,0 +1,243 @@
+"""The audit service as a FastStream application.
+
+- Reads the ``AUDIT`` stream: every state's inbox, sourced across accounts (one ``stored`` leaf per
+  envelope per recipient, once its sender's signature verified: the service cannot decrypt), and
+  the events the nodes file, each signed by its node. Appends are idempotent, so a redelivery or a
+  restart adds nothing twice; the message is acknowledged after the leaf is committed.
+- Signs a checkpoint when the tree has grown and the interval has passed, or every N leaves.
+- Answers questions on ``audit.query.<party>``: the latest checkpoint, consistency proofs, the
+  trail of a message with inclusion proofs, a state's own records (and nothing of others'), and
+  takes witnesses' cosignatures and alarms. ``SEC`` (the secretariat, in the AUDIT account) sees
+  all metadata.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from faststream import AckPolicy
+from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
+
+from schemas.audit import EventType
+from services.audit.log import AuditLog
+from services.core import subjects
+from services.core.checkpoint import NoteError, parse_checkpoint, signed_by
+from services.core.envelope import EnvelopeError, KeyLookup, verify_sender
+from services.core.events import EventError, digest, make_event, open_event
+from services.core.logs import get_logger
+
+log = get_logger("cifta.audit")
+
+SECRETARIAT = "SEC"
+
+
+@dataclass
+class AuditSettings:
+    url: str
+    seed: str
+    origin: str = subjects.AUDIT_ORIGIN
+    checkpoint_every_s: float = 5.0
+    checkpoint_every_leaves: int = 1000
+    fetch_batch: int = 256
+
+
+class AuditService:
+    def __init__(
+        self,
+        log_: AuditLog,
+        key: ed25519.Ed25519PrivateKey,
+        directory: Callable[[], KeyLookup],
+        settings: AuditSettings,
+    ) -> None:
+        self.log = log_
+        self.key = key
+        self.directory = directory
+        self.settings = settings
+        self._last_checkpoint = 0.0
+        self._since_checkpoint = 0
+        self.alarms: list[tuple[str, str]] = []
+        self.broker = NatsBroker(
+            settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
+            max_reconnect_attempts=-1, name="cifta-audit",
+        )  # fmt: skip
+        self.broker.subscriber(
+            ">",  # the consumer exists already (cifta hub provision): every record it holds
+            stream=JStream(subjects.AUDIT_STREAM, declare=False),
+            durable=subjects.AUDIT_CONSUMER,
+            pull_sub=PullSub(batch_size=settings.fetch_batch, timeout=1.0),
+            ack_policy=AckPolicy.MANUAL,
+            no_reply=True,
+        )(self._on_record)
+        self.broker.subscriber("audit.query.*")(self._on_query)
+        self._timer: asyncio.Task[None] | None = None
+        self.appended = 0
+
+    async def start(self) -> None:
+        await self.broker.start()
+        self._timer = asyncio.create_task(self._checkpoint_timer())
+        log.info("audit_started", size=self.log.size)
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        await self.broker.stop()
+        self.log.close()
+
+    # -- recording -------------------------------------------------------------------------------
+
+    async def _on_record(self, msg: NatsMessage) -> None:
+        raw = msg.raw_message
+        try:
+            new = self.record(raw.subject, raw.data, raw.metadata.timestamp)
+        except Exception as exc:  # never stop on one record; it comes back (max_deliver unlimited)
+            log.error("audit_record_failed", error=type(exc).__name__, subject=raw.subject)
+            await msg.nack(delay=1.0)
+            return
+        await msg.ack()
+        if new:
+            self.appended += 1
+            self._since_checkpoint += 1
+            if self._since_checkpoint >= self.settings.checkpoint_every_leaves:
+                self.checkpoint()
+
+    def record(self, subject: str, data: bytes, stored_at: datetime) -> bool:
+        """Append the leaf one stream record stands for; whether it was new."""
+        parts = subject.split(".")
+        if parts[0] == "inbox" and len(parts) >= 4:
+            recipient = parts[1]
+            try:
+                header, signature = verify_sender(
+                    data, directory=self.directory(), stored_at=stored_at
+                )
+            except EnvelopeError as exc:
+                # The recipient's node refuses it and files a `rejected` event with the reason.
+                log.warning(
+                    "stored_envelope_unverified", recipient=recipient, reason=exc.reason.value
+                )
+                return False
+            sha = digest(data)
+            event = make_event(
+                EventType.STORED, header, actor=recipient, envelope_sha256=sha,
+                signature_sha256=digest(signature), at=stored_at,
+            )  # fmt: skip
+            _, new = self.log.append(event, identity=f"stored/{recipient}/{sha}")
+            return new
+        if parts[:2] == ["audit", "events"] and len(parts) >= 4:
+            try:
+                event = open_event(data, parts[2], self.directory())
+            except EventError as exc:
+                log.warning("node_event_refused", party=parts[2], error=str(exc))
+                return False
+            _, new = self.log.append(event)
+            return new
+        log.warning("audit_record_unknown", subject=subject)
+        return False
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def checkpoint(self) -> str | None:
+        if self.log.size == 0:
+            return None
+        cp = self.log.checkpoint(self.settings.origin, self.key)
+        self._since_checkpoint = 0
+        self._last_checkpoint = time.monotonic()
+        log.info("checkpoint_signed", size=cp.size)
+        return cp.note
+
+    async def _checkpoint_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_every_s)
+            latest = self.log.latest_checkpoint()
+            if self.log.size and (latest is None or latest.size < self.log.size):
+                self.checkpoint()
+
+    # -- questions --------------------------------------------------------------------------------
+
+    async def _on_query(self, body: bytes, msg: NatsMessage) -> bytes:
+        asker = msg.raw_message.subject.rsplit(".", 1)[-1]
+        try:
+            request = json.loads(body)
+            answer = self.answer(asker, request)
+        except (ValueError, KeyError, TypeError) as exc:
+            answer = {"error": f"bad request: {type(exc).__name__}"}
+        return json.dumps(answer).encode()
+
+    def answer(self, asker: str, request: dict[str, Any]) -> dict[str, Any]:
+        op = request.get("op")
+        latest = self.log.latest_checkpoint()
+        if op == "checkpoint":
+            return {"note": None if latest is None else latest.note}
+        if op == "consistency":
+            old, new = int(request["old"]), int(request["new"])
+            path = self.log.tree.consistency_proof(old, new)
+            return {"path": [h.hex() for h in path]}
+        if op == "trail":
+            return self._trail(asker, str(request["msg_id"]))
+        if op == "records":
+            party = None if asker == SECRETARIAT else asker
+            return {"events": [json.loads(e.model_dump_json(exclude_none=True))
+                               for _, e in self.log.events(party)]}  # fmt: skip
+        if op == "cosign":
+            return self._cosign(asker, str(request["note"]))
+        if op == "alarm":
+            self.alarms.append((asker, str(request.get("detail", ""))[:500]))
+            self.log.db.execute(
+                "CREATE TABLE IF NOT EXISTS alarms (at TEXT, witness TEXT, detail TEXT)"
+            )
+            self.log.db.execute(
+                "INSERT INTO alarms VALUES (?, ?, ?)",
+                (datetime.now(UTC).isoformat(), asker, str(request.get("detail", ""))[:500]),
+            )
+            log.error("witness_alarm", witness=asker, detail=request.get("detail"))
+            return {"ok": True}
+        return {"error": f"unknown op {op!r}"}
+
+    def _trail(self, asker: str, msg_id: str) -> dict[str, Any]:
+        latest = self.log.latest_checkpoint()
+        events = self.log.leaves_of(msg_id)
+        if not events:
+            return {"error": "no such message"}
+        first = events[0][1]
+        if asker != SECRETARIAT and asker not in {first.sender, *first.recipients}:
+            return {"error": "not a message of yours"}
+        if latest is None:
+            return {"error": "no checkpoint yet"}
+        out = []
+        for index, _event in events:
+            if index >= latest.size:
+                continue  # not yet under a checkpoint: proven by the next one
+            out.append({
+                "index": index,
+                "leaf": base64.b64encode(self.log.leaf(index)).decode(),
+                "path": [h.hex() for h in self.log.tree.inclusion_proof(index, latest.size)],
+            })  # fmt: skip
+        return {"checkpoint": latest.note, "events": out}
+
+    def _cosign(self, witness: str, note: str) -> dict[str, Any]:
+        try:
+            cp = parse_checkpoint(note)
+        except NoteError:
+            return {"error": "not a checkpoint"}
+        name = f"witness/{witness}"
+        record_ok = False
+        directory = self.directory()
+        kid_lookup = getattr(directory, "active_signing_kid", None)
+        kid = kid_lookup(witness) if kid_lookup else None
+        record = directory.signing_key(witness, kid) if kid else None
+        if record is not None:
+            record_ok = signed_by(note, name, record.key.ed25519)
+        if not record_ok:
+            return {"error": "not cosigned by the witness's key"}
+        if cp.size > self.log.size or self.log.tree.root(cp.size) != cp.root:
+            return {"error": "the cosigned root is not this log's"}
+        self.log.add_cosignature(cp.size, name, note)
+        log.info("checkpoint_cosigned", witness=witness, size=cp.size)
+        return {"ok": True}
