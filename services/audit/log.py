@@ -9,11 +9,13 @@ edited row is found.
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
@@ -171,6 +173,29 @@ class AuditLog:
                 (party, f"%,{party},%"),
             ).fetchall()
         return [(int(i), AuditEvent.model_validate_json(leaf)) for i, leaf in rows]
+
+    def trail(self, msg_id: str, party: str | None) -> dict[str, Any]:
+        """A message's events with inclusion proofs against the latest checkpoint; only for a
+        party that sent or received it (``party`` None: the secretariat, who sees all)."""
+        latest = self.latest_checkpoint()
+        events = self.leaves_of(msg_id)
+        if not events:
+            return {"error": "no such message"}
+        first = events[0][1]
+        if party is not None and party not in {first.sender, *first.recipients}:
+            return {"error": "not a message of yours"}
+        if latest is None:
+            return {"error": "no checkpoint yet"}
+        proven = [
+            {
+                "index": index,
+                "leaf": base64.b64encode(self.leaf(index)).decode(),
+                "path": [h.hex() for h in self.tree.inclusion_proof(index, latest.size)],
+            }
+            for index, _ in events
+            if index < latest.size  # later events are proven by the next checkpoint
+        ]
+        return {"checkpoint": latest.note, "events": proven}
 
     # -- checkpoints ---------------------------------------------------------------------------
 

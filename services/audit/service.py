@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from faststream import AckPolicy
+from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 
 from schemas.audit import EventType
@@ -47,6 +47,10 @@ class AuditSettings:
     checkpoint_every_s: float = 5.0
     checkpoint_every_leaves: int = 1000
     fetch_batch: int = 256
+
+
+async def _raw(msg: StreamMessage[Any]) -> bytes:
+    return bytes(msg.body)
 
 
 class AuditService:
@@ -76,7 +80,8 @@ class AuditService:
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
         )(self._on_record)
-        self.broker.subscriber("audit.query.*")(self._on_query)
+        # the raw bytes: a state's headers (content-type) must not decide how they are read
+        self.broker.subscriber("audit.query.*", decoder=_raw)(self._on_query)
         self._timer: asyncio.Task[None] | None = None
         self.appended = 0
 
@@ -201,25 +206,7 @@ class AuditService:
         return {"error": f"unknown op {op!r}"}
 
     def _trail(self, asker: str, msg_id: str) -> dict[str, Any]:
-        latest = self.log.latest_checkpoint()
-        events = self.log.leaves_of(msg_id)
-        if not events:
-            return {"error": "no such message"}
-        first = events[0][1]
-        if asker != SECRETARIAT and asker not in {first.sender, *first.recipients}:
-            return {"error": "not a message of yours"}
-        if latest is None:
-            return {"error": "no checkpoint yet"}
-        out = []
-        for index, _event in events:
-            if index >= latest.size:
-                continue  # not yet under a checkpoint: proven by the next one
-            out.append({
-                "index": index,
-                "leaf": base64.b64encode(self.log.leaf(index)).decode(),
-                "path": [h.hex() for h in self.log.tree.inclusion_proof(index, latest.size)],
-            })  # fmt: skip
-        return {"checkpoint": latest.note, "events": out}
+        return self.log.trail(msg_id, None if asker == SECRETARIAT else asker)
 
     def _cosign(self, witness: str, note: str) -> dict[str, Any]:
         try:

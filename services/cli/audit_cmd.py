@@ -1,0 +1,259 @@
+"""``cifta audit ...``: run the audit service, verify the log, follow a message, report.
+
+The secretariat's side works on the hub home (``--hub-home``): ``run``, ``verify``, ``report``,
+and ``trail`` with every event. A state's side (``--home``, its node home) asks the audit service
+for the trail of one of its messages and checks every proof itself against the checkpoint, whose
+signature it checks with the audit key it pinned.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import signal
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import nats
+
+from schemas.audit import AuditEvent, EventType
+from services.audit.log import AuditLog
+from services.audit.service import AuditService, AuditSettings
+from services.cli.tables import dumps, table
+from services.core import subjects
+from services.core.checkpoint import NoteError, split_note, verify_checkpoint
+from services.core.directory import Directory, DirectoryTrust
+from services.core.keys import NodeKeys
+from services.core.logs import configure
+from services.core.merkle import leaf_hash, verify_inclusion
+from services.directory.service import DirectoryService
+from services.hub.home import HubHome
+from services.node.auditing import AuditKey
+from services.node.settings import NodeSettings
+
+
+class AuditCliError(Exception):
+    pass
+
+
+def _hub(args: argparse.Namespace) -> HubHome:
+    return HubHome(Path(args.hub_home))
+
+
+def _directory_of(hub: HubHome) -> Directory:
+    service = DirectoryService.open(hub.directory_home, hub.root_key_file)
+    trust = DirectoryTrust(service.root)
+    trust.seed(service.all_signed())
+    return trust.directory()
+
+
+def _audit_private(hub: HubHome) -> Any:
+    return NodeKeys.load(hub.audit_key_file).signing.ed25519
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The audit service, until SIGINT or SIGTERM."""
+    hub = _hub(args)
+    configure(json=True, level=args.log_level)
+    seen: dict[str, Any] = {"mtime": None, "directory": None}
+    entries = hub.directory_home / "entries"
+
+    def directory() -> Directory:  # the secretariat's directory, read again when it changes
+        mtime = max((p.stat().st_mtime_ns for p in entries.glob("*.json")), default=0)
+        if mtime != seen["mtime"]:
+            seen["directory"], seen["mtime"] = _directory_of(hub), mtime
+        return seen["directory"]  # type: ignore[no-any-return]
+
+    settings = AuditSettings(
+        url=args.url or hub.url(),
+        seed=str(hub.user_seed("AUDIT", "audit")),
+        checkpoint_every_s=args.checkpoint_every,
+    )
+    service = AuditService(AuditLog(hub.audit_log_path), _audit_private(hub), directory, settings)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service.start()
+        await stop.wait()
+        await service.stop()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    log = AuditLog(hub.audit_log_path)
+    try:
+        directory = _directory_of(hub)
+        witnesses = {}
+        for party in directory.parties():
+            kid = directory.active_signing_kid(party)
+            record = directory.signing_key(party, kid) if kid else None
+            if record is not None:
+                witnesses[f"witness/{party}"] = record.key.ed25519
+        audit_key = _audit_private(hub).public_key()
+        problems = log.verify(subjects.AUDIT_ORIGIN, audit_key, witnesses)
+        checkpoints = log.checkpoints()
+        cosigned = log.cosignatures()
+        alarms = (
+            log.db.execute("SELECT at, witness, detail FROM alarms").fetchall()
+            if log.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alarms'").fetchone()
+            else []
+        )
+    finally:
+        log.close()
+    print(f"{log.size} leaves recomputed; {len(checkpoints)} checkpoints; "
+          f"{len(cosigned)} cosignatures")  # fmt: skip
+    for size, witness, _ in cosigned[-5:]:
+        print(f"  checkpoint {size} cosigned by {witness}")
+    for at, witness, detail in alarms:
+        print(f"ALARM from {witness} at {at}: {detail}")
+    if problems:
+        for p in problems:
+            print(f"PROBLEM: {p.what}")
+        return 1
+    print("the log is intact: every node, checkpoint signature and cosignature verifies")
+    return 1 if alarms else 0
+
+
+async def _ask(settings: NodeSettings, request: dict[str, Any]) -> dict[str, Any]:
+    nc = await nats.connect(settings.hub_url, nkeys_seed=str(settings.credentials_path))
+    try:
+        reply = await nc.request(
+            subjects.audit_query_subject(settings.party), json.dumps(request).encode(), timeout=10
+        )
+    finally:
+        await nc.close()
+    answer = json.loads(reply.data)
+    if "error" in answer:
+        raise AuditCliError(answer["error"])
+    return dict(answer)
+
+
+def check_trail(answer: dict[str, Any], audit_key: AuditKey) -> list[tuple[AuditEvent, int, bool]]:
+    """Every event of a trail with whether its inclusion proof verifies against the checkpoint
+    (whose signature is checked first)."""
+    try:
+        cp = verify_checkpoint(answer["checkpoint"], audit_key.origin, audit_key.key)
+    except NoteError as exc:
+        raise AuditCliError(f"the checkpoint does not verify: {exc}") from None
+    out = []
+    for item in answer["events"]:
+        leaf = base64.b64decode(item["leaf"])
+        path = [bytes.fromhex(h) for h in item["path"]]
+        ok = verify_inclusion(leaf_hash(leaf), item["index"], cp.size, path, cp.root)
+        out.append((AuditEvent.model_validate_json(leaf), int(item["index"]), ok))
+    return out
+
+
+def cmd_trail(args: argparse.Namespace) -> int:
+    if args.home:
+        settings = NodeSettings.load(Path(args.home))
+        answer = asyncio.run(_ask(settings, {"op": "trail", "msg_id": args.msg_id}))
+        audit_key = AuditKey.load(settings.audit_key_path)
+    else:
+        hub = _hub(args)
+        log = AuditLog(hub.audit_log_path)
+        try:
+            answer = log.trail(args.msg_id, None)
+        finally:
+            log.close()
+        if "error" in answer:
+            raise AuditCliError(answer["error"])
+        audit_key = AuditKey(subjects.AUDIT_ORIGIN, _audit_private(hub).public_key())
+    checked = check_trail(answer, audit_key)
+    _, signatures = split_note(answer["checkpoint"])
+    size = answer["checkpoint"].split("\n")[1]
+    if args.json:
+        print(dumps([{**json.loads(e.model_dump_json(exclude_none=True)), "index": i,
+                      "proof_verified": ok} for e, i, ok in checked]))  # fmt: skip
+        return 0 if all(ok for *_, ok in checked) else 1
+    rows = [
+        (i, e.occurred_at.isoformat(timespec="seconds"), e.event.value, e.actor,
+         e.officer or e.reason or "", "verified" if ok else "FAILED")
+        for e, i, ok in checked
+    ]  # fmt: skip
+    print(table(["leaf", "at", "event", "by", "officer / reason", "inclusion proof"], rows))
+    names = ", ".join(s.name for s in signatures)
+    print(f"checkpoint of {size} leaves signed by the audit log; signatures: {names}")
+    return 0 if checked and all(ok for *_, ok in checked) else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    hub = _hub(args)
+    log = AuditLog(hub.audit_log_path)
+    try:
+        events = [e for _, e in log.events(args.state)]
+    finally:
+        log.close()
+    since = datetime.fromisoformat(args.since) if args.since else None
+    until = datetime.fromisoformat(args.until) if args.until else None
+    events = [
+        e for e in events
+        if (since is None or e.occurred_at >= since) and (until is None or e.occurred_at < until)
+    ]  # fmt: skip
+    stored_all = [e for e in events if e.event is EventType.STORED]
+    stored = [e for e in stored_all if not e.kind.startswith("protocol.")]
+    by_family = Counter((e.kind.split(".")[0], e.handling.value) for e in stored)
+    report: dict[str, Any] = {
+        "state": args.state or "all",
+        "messages": len({e.msg_id for e in stored}),
+        "by_family_and_handling": {f"{f} {h}": n for (f, h), n in sorted(by_family.items())},
+        "confidential": len({e.msg_id for e in stored if e.confidential}),
+        "disclosure_notices": sum(1 for e in events if e.event is EventType.DISCLOSURE_NOTIFIED),
+        "rejections": Counter(
+            e.reason.value for e in events if e.event is EventType.REJECTED and e.reason
+        ),
+        "opened": sum(1 for e in events if e.event is EventType.OPENED),
+        "receipts_and_rejections": len({e.msg_id for e in stored_all})
+        - len({e.msg_id for e in stored}),
+    }
+    if args.json:
+        print(dumps(report))
+        return 0
+    print(f"audit report for {report['state']}: {report['messages']} messages, "
+          f"{report['confidential']} confidential, {report['opened']} openings, "
+          f"{report['disclosure_notices']} disclosure notices")  # fmt: skip
+    rows = [(k, v) for k, v in report["by_family_and_handling"].items()]
+    print(table(["family handling", "messages"], rows))
+    if report["rejections"]:
+        print(table(["rejection reason", "count"], list(report["rejections"].items())))
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    import os
+
+    a = sub.add_parser("audit", help="the tamper-evident audit log")
+    a.add_argument("--hub-home", default=os.environ.get("CIFTA_HUB_HOME", "var/hub"))
+    cmds = a.add_subparsers(dest="audit_command", required=True)
+    p = cmds.add_parser("run", help="run the audit service")
+    p.add_argument("--url")
+    p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(func=cmd_run)
+    p = cmds.add_parser("verify", help="recompute the tree; check checkpoints and cosignatures")
+    p.set_defaults(func=cmd_verify)
+    p = cmds.add_parser("trail", help="a message's life, each event with its proof checked")
+    p.add_argument("msg_id")
+    p.add_argument("--home", default=os.environ.get("CIFTA_NODE_HOME"),
+                   help="ask as this node (otherwise: the secretariat's log)")  # fmt: skip
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_trail)
+    p = cmds.add_parser("report", help="per state and period: messages, handling, rejections")
+    p.add_argument("--state")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+
+ERRORS = (AuditCliError,)

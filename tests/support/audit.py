@@ -1,0 +1,49 @@
+"""The audit service for tests: in this event loop, or as its own process (to be killed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+from services.audit.log import AuditLog
+from services.audit.service import AuditService, AuditSettings
+from services.cli.audit_cmd import _directory_of
+from services.core.keys import NodeKeys
+from tests.support.hub import Hub
+
+
+@asynccontextmanager
+async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncIterator[AuditService]:
+    settings = AuditSettings(
+        url=hub.url, seed=str(hub.home.user_seed("AUDIT", "audit")),
+        checkpoint_every_s=checkpoint_every_s,
+    )  # fmt: skip
+    key = NodeKeys.load(hub.home.audit_key_file).signing.ed25519
+    directory = _directory_of(hub.home)
+    service = AuditService(AuditLog(hub.home.audit_log_path), key, lambda: directory, settings)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.stop()
+
+
+@contextmanager
+def audit_process(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
+    """``cifta audit run`` as its own process, so that it can be SIGKILLed."""
+    log = (hub.home.root / "audit.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli.main", "audit", "--hub-home", str(hub.home.root),
+         "run", "--url", hub.url, "--checkpoint-every", "0.2", "--log-level", "WARNING"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
+    )  # fmt: skip
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        log.close()
