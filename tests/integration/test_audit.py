@@ -49,8 +49,9 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
             title = example_body("info.trafficking_routes").model_dump()["title"].encode()
             assert all(title not in audit.log.leaf(i) for i in range(audit.log.size))
 
+            both = {"witness/MEX", "witness/USA"}
             await eventually(
-                lambda: {w for _, w, _ in audit.log.cosignatures()} == {"witness/MEX", "witness/USA"},
+                lambda: {w for _, w, _ in audit.log.cosignatures()} == both,
                 what="both nodes witnessing",
             )
         size = audit.log.size
