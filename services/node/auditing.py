@@ -125,6 +125,7 @@ class Witness:
         self.signing = signing
         self.request = request
         self.clock = clock
+        self._raised: set[str] = set()
 
     @property
     def name(self) -> str:
@@ -165,6 +166,9 @@ class Witness:
         return f"cosignature refused: {reply.get('error')}"
 
     async def _alarm(self, detail: str) -> str:
+        if detail in self._raised:  # once per finding, not once per round
+            return f"alarm: {detail}"
+        self._raised.add(detail)
         log.error("audit_log_alarm", detail=detail)
         self.store.record_alert("audit", detail, self.clock())
         try:

@@ -100,7 +100,9 @@ class Hub:
             seed = self.home.user_seed(state, PROVISION_USER)
             await provision.provision_state(self.url, seed, state, self.policy)
         audit_seed = self.home.user_seed("AUDIT", "audit")
-        await provision.provision_audit(self.url, audit_seed, self.home.registry().codes())
+        await provision.provision_audit(
+            self.url, audit_seed, self.home.registry().codes(), self.policy
+        )
         await self.publish_directory()
 
     def audit_key(self) -> AuditKey:
