@@ -11,8 +11,8 @@ from schemas import HandlingCode
 from schemas.registry import example_body
 from services.audit.log import AuditLog
 from services.cli.main import main
-from services.hub import provision
 from services.core.merkle import MerkleTree, leaf_hash
+from services.hub import provision
 from tests.support.audit import audit_process, running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
