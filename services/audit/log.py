@@ -195,7 +195,8 @@ class AuditLog:
             for index, _ in events
             if index < latest.size  # later events are proven by the next checkpoint
         ]
-        return {"checkpoint": latest.note, "events": proven}
+        witnesses = [w for size, w, _ in self.cosignatures() if size == latest.size]
+        return {"checkpoint": latest.note, "events": proven, "witnesses": witnesses}
 
     # -- checkpoints ---------------------------------------------------------------------------
 

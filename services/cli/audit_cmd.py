@@ -183,7 +183,8 @@ def cmd_trail(args: argparse.Namespace) -> int:
     ]  # fmt: skip
     print(table(["leaf", "at", "event", "by", "officer / reason", "inclusion proof"], rows))
     names = ", ".join(s.name for s in signatures)
-    print(f"checkpoint of {size} leaves signed by the audit log; signatures: {names}")
+    witnesses = ", ".join(answer.get("witnesses", [])) or "no witness yet"
+    print(f"checkpoint of {size} leaves signed by {names}; cosigned by {witnesses}")
     return 0 if checked and all(ok for *_, ok in checked) else 1
 
 

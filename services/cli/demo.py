@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from services.audit.log import AuditLog
 from services.core.directory import DirectoryTrust, RootPublicKey
 from services.node.store import Store
 
@@ -39,7 +40,9 @@ class Demo:
         self.registry = registry
         self.hub_home = workdir / "hub"
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
-        self.env = dict(os.environ, CIFTA_HUB_HOME=str(self.hub_home))
+        self.env = dict(
+            os.environ, CIFTA_HUB_HOME=str(self.hub_home), CIFTA_NODE_WITNESS_INTERVAL_S="1"
+        )
         self.step_no = 0
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -59,6 +62,26 @@ class Demo:
         if done.returncode != 0:
             raise StepFailed(f"`cifta {' '.join(args)}` failed: {done.stderr.decode().strip()}")
         return done.stdout.decode()
+
+    def start_audit(self) -> None:
+        log = (self.hub_home / "audit.log").open("ab")
+        self.nodes["AUDIT"] = subprocess.Popen(
+            [sys.executable, "-m", "services.cli.main", "audit", "run", "--checkpoint-every", "1",
+             "--log-level", "WARNING"],
+            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+        )  # fmt: skip
+
+    def audit_state(self, msg_id: str) -> tuple[int, int, set[str]]:
+        """(events of the message, of them under the latest checkpoint, who cosigned it)."""
+        log = AuditLog(self.hub_home / "audit" / "audit.sqlite")
+        try:
+            events = log.leaves_of(msg_id)
+            latest = log.latest_checkpoint()
+            size = 0 if latest is None else latest.size
+            cosigners = {w for s, w, _ in log.cosignatures() if s == size}
+            return len(events), sum(1 for i, _ in events if i < size), cosigners
+        finally:
+            log.close()
 
     def node_home(self, state: str) -> Path:
         return self.workdir / "nodes" / state
@@ -158,12 +181,13 @@ class Demo:
         self.env["CIFTA_NODE_HUB_URL"] = url
         self.cifta("hub", "provision")
         self.cifta("directory", "publish")
+        self.start_audit()
         self.say(
             f"The hub is running at {url}, with INBOX_<state> (deny delete, deny purge), "
             "QUARANTINE_<state> and each node's durable consumer provisioned."
         )
 
-    def exchange(self) -> None:
+    def exchange(self) -> str:
         self.start_node("MEX")
         self.start_node("USA")
         for state in ("MEX", "USA"):
@@ -262,6 +286,7 @@ class Demo:
         self.detail(
             self.cifta("inbox", "--home", str(self.node_home("MEX")), "--all", "--case", CASE)
         )
+        return str(msg_id)
 
     def onboard_live(self) -> None:
         """Brazil joins while the others run: approval, reload, provisioning, publication."""
@@ -313,6 +338,23 @@ class Demo:
             f"(pid {pid})."
         )
 
+    def audit_trail(self, msg_id: str) -> None:
+        """The report's life in the audit log, proven, under a checkpoint the nodes witnessed."""
+        want = 6  # stored at USA and COL, delivered by both, opened at USA, replied by USA
+
+        def witnessed() -> bool:
+            n, proven, cosigners = self.audit_state(msg_id)
+            return n >= want and proven == n and {"witness/MEX", "witness/USA"} <= cosigners
+
+        self.wait_for("the report's life under a checkpoint witnessed by MEX and USA", witnessed)
+        self.say(
+            "The audit log holds the report's life, never its content; MEX's node fetched "
+            "each event's inclusion proof and verified it against the signed checkpoint:"
+        )
+        self.detail(self.cifta("audit", "trail", msg_id, "--home", str(self.node_home("MEX"))))
+        self.say("The secretariat recomputed the whole log and checked every signature:")
+        self.detail(self.cifta("audit", "verify"))
+
     def teardown(self) -> list[str]:
         problems = []
         for state, proc in self.nodes.items():
@@ -338,8 +380,9 @@ def run(args: argparse.Namespace) -> int:
     failed: Any = None
     try:
         demo.setup()
-        demo.exchange()
+        report = demo.exchange()
         demo.onboard_live()
+        demo.audit_trail(report)
     except StepFailed as exc:
         failed = exc
     except KeyboardInterrupt:
