@@ -111,7 +111,7 @@ class AuditService:
             self.appended += 1
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.settings.checkpoint_every_leaves:
-                self.checkpoint()
+                await self.publish_checkpoint()
 
     def record(self, subject: str, data: bytes, stored_at: datetime) -> bool:
         """Append the leaf one stream record stands for; whether it was new."""
@@ -162,7 +162,16 @@ class AuditService:
             await asyncio.sleep(self.settings.checkpoint_every_s)
             latest = self.log.latest_checkpoint()
             if self.log.size and (latest is None or latest.size < self.log.size):
-                self.checkpoint()
+                await self.publish_checkpoint()
+
+    async def publish_checkpoint(self) -> None:
+        """Sign, store, and publish on the subject every state may read."""
+        note = self.checkpoint()
+        if note is not None:
+            try:
+                await self.broker.publish(note.encode(), subjects.AUDIT_CHECKPOINTS)
+            except Exception as exc:  # stored and served on request all the same
+                log.warning("checkpoint_not_published", error=type(exc).__name__)
 
     # -- questions --------------------------------------------------------------------------------
 

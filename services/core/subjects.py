@@ -84,6 +84,8 @@ def directory_import_prefix(state: str) -> str:
 AUDIT_STREAM = "AUDIT"
 AUDIT_CONSUMER = "audit"
 AUDIT_ORIGIN = "cifta-exchange/audit"
+#: Where the audit service publishes each checkpoint it signs: every state may subscribe.
+AUDIT_CHECKPOINTS = "audit.checkpoints"
 
 
 def audit_events_subject(state: str, event_id: str) -> str:

@@ -81,7 +81,7 @@ def node_permissions(state: str) -> dict[str, object]:
                 subjects.audit_query_subject(state),
             ]
         },
-        "subscribe": {"allow": ["_INBOX.>"]},
+        "subscribe": {"allow": ["_INBOX.>", subjects.AUDIT_CHECKPOINTS]},
     }
 
 
@@ -108,6 +108,7 @@ def account_block(
         + [
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_events_export(state)}},
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
+            {"stream": {"account": AUDIT_ACCOUNT, "subject": subjects.AUDIT_CHECKPOINTS}},
         ],
     }
 
@@ -141,7 +142,7 @@ def _audit_imports(states: list[str]) -> list[dict[str, object]]:
 
 
 def _audit_exports(states: list[str]) -> list[dict[str, object]]:
-    exports: list[dict[str, object]] = []
+    exports: list[dict[str, object]] = [{"stream": subjects.AUDIT_CHECKPOINTS, "accounts": states}]
     for state in states:
         exports += [
             {"service": subjects.audit_events_export(state), "accounts": [state]},

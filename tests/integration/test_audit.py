@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ from schemas.audit import EventType
 from schemas.registry import example_body
 from services.audit.log import AuditLog
 from services.cli.main import main
+from services.core import subjects
+from services.core.checkpoint import verify_checkpoint
+from tests.builders import sealed
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
@@ -75,3 +79,29 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
     assert main(["audit", "--hub-home", str(hub.home.root), "verify"]) == 0
     report = main(["audit", "--hub-home", str(hub.home.root), "report", "--state", "MEX"])
     assert report == 0 and "2 messages" in capsys.readouterr().out
+
+
+async def test_checkpoints_are_published_where_every_state_can_read_them(hub: Hub) -> None:
+    import nats
+
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+    readers = []
+    async def keep(msg: nats.aio.msg.Msg) -> None:
+        got.put_nowait(msg.data)
+
+    for party in ("MEX", "COL"):
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed(party)))
+        await nc.subscribe("audit.checkpoints", cb=keep)
+        readers.append(nc)
+    async with running_audit(hub) as audit:
+        raw = readers[0].jetstream()
+        envelope = sealed(sender=hub.keys["MEX"], to=[hub.keys["USA"]], now=datetime.now(UTC))
+        await raw.publish(subjects.inbox_subject("USA", "MEX", "x"), envelope)
+        notes = [await asyncio.wait_for(got.get(), 10) for _ in range(2)]  # MEX's and COL's
+        root = audit.log.tree.root(1)
+    for nc in readers:
+        await nc.close()
+    key = hub.audit_key()
+    for note in notes:
+        cp = verify_checkpoint(note.decode(), key.origin, key.key)
+        assert cp.size == 1 and cp.root == root

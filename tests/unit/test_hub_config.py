@@ -37,12 +37,14 @@ def test_each_state_exports_its_inbox_to_each_sender_alone(tmp_path: Path) -> No
     # the directory service writes its bucket; the audit service sources its inbox stream
     assert {tuple(e["accounts"]) for e in others} == {("SEC",), ("AUDIT",)}
     assert {"service": "$KV.DIRECTORY.>", "accounts": ["SEC"]} in others
-    assert {i["service"]["subject"] for i in usa["imports"]} == {
+    assert {i["service"]["subject"] for i in usa["imports"] if "service" in i} == {
         "inbox.MEX.USA.>",
         "inbox.COL.USA.>",
         "audit.events.USA.>",  # its signed events, to the audit service
         "audit.query.USA",  # its questions to the audit service
     }
+    streams = {i["stream"]["subject"] for i in usa["imports"] if "stream" in i}
+    assert streams == {"audit.checkpoints"}  # the checkpoints, as the audit log publishes them
     sec_imports = {(i["service"]["account"], i["to"]) for i in accounts["SEC"]["imports"]}
     assert sec_imports == {(s, f"directory.{s}.>") for s in ("MEX", "USA", "COL")}
 
@@ -62,7 +64,7 @@ def test_node_user_may_not_touch_streams_consumers_or_other_inboxes() -> None:
                       "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX", "$KV."):  # fmt: skip
         assert not any(forbidden in s for s in allowed), forbidden
     assert not any(s.startswith("inbox.USA") for s in allowed)
-    assert perms["subscribe"] == {"allow": ["_INBOX.>"]}
+    assert perms["subscribe"] == {"allow": ["_INBOX.>", "audit.checkpoints"]}
 
 
 def test_directory_user_may_only_put_entries_into_the_states_buckets(tmp_path: Path) -> None:
