@@ -86,6 +86,7 @@ async def test_checkpoints_are_published_where_every_state_can_read_them(hub: Hu
 
     got: asyncio.Queue[bytes] = asyncio.Queue()
     readers = []
+
     async def keep(msg: nats.aio.msg.Msg) -> None:
         got.put_nowait(msg.data)
 
