@@ -121,9 +121,16 @@ class AuditLog:
     def size(self) -> int:
         return self.tree.size
 
-    def append(self, event: AuditEvent, identity: str | None = None) -> tuple[int, bool]:
+    def append(
+        self,
+        event: AuditEvent,
+        identity: str | None = None,
+        parties: tuple[str, list[str]] | None = None,
+    ) -> tuple[int, bool]:
         """Add the event's leaf unless one with the same identity is there (its event_id by
-        default); (its index, whether it is new)."""
+        default); (its index, whether it is new). ``parties`` (sender, recipients) files it
+        under other parties than the event names (for access: who may see it)."""
+        sender, recipients = parties or (event.sender, event.recipients)
         identity = identity or identity_of(event)
         row = self.db.execute("SELECT idx FROM leaves WHERE identity = ?", (identity,)).fetchone()
         if row is not None:
@@ -137,7 +144,7 @@ class AuditLog:
             self.db.execute(
                 "INSERT INTO leaves (idx, identity, leaf, msg_id, sender, recipients, actor, event,"
                 " occurred_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (index, identity, leaf, event.msg_id, event.sender, ",".join(event.recipients),
+                (index, identity, leaf, event.msg_id, sender, ",".join(recipients),
                  event.actor, event.event.value, event.occurred_at.isoformat()),
             )  # fmt: skip
         except BaseException:
@@ -149,6 +156,14 @@ class AuditLog:
         if own_tx:
             self.db.execute("COMMIT")
         return index, True
+
+    def stored_leaf(self, envelope_sha256: str) -> AuditEvent | None:
+        """The ``stored`` event of an envelope, built from its verified signed header."""
+        row = self.db.execute(
+            "SELECT leaf FROM leaves WHERE identity LIKE ? LIMIT 1",
+            (f"stored/%/{envelope_sha256}",),
+        ).fetchone()
+        return None if row is None else AuditEvent.model_validate_json(row[0])
 
     def leaf(self, index: int) -> bytes:
         row = self.db.execute("SELECT leaf FROM leaves WHERE idx = ?", (index,)).fetchone()
@@ -181,8 +196,7 @@ class AuditLog:
         events = self.leaves_of(msg_id)
         if not events:
             return {"error": "no such message"}
-        first = events[0][1]
-        if party is not None and party not in {first.sender, *first.recipients}:
+        if party is not None and party not in self._parties_of(msg_id):
             return {"error": "not a message of yours"}
         if latest is None:
             return {"error": "no checkpoint yet"}
@@ -197,6 +211,16 @@ class AuditLog:
         ]
         witnesses = [w for size, w, _ in self.cosignatures() if size == latest.size]
         return {"checkpoint": latest.note, "events": proven, "witnesses": witnesses}
+
+    def _parties_of(self, msg_id: str) -> set[str]:
+        """Who may see a message's trail: as its leaves are filed (stored leaves: the signed
+        envelope's sender and recipients; an unverified report: its reporter alone)."""
+        parties: set[str] = set()
+        for sender, recipients in self.db.execute(
+            "SELECT sender, recipients FROM leaves WHERE msg_id = ?", (msg_id,)
+        ):
+            parties |= {sender, *recipients.split(",")}
+        return parties
 
     # -- checkpoints ---------------------------------------------------------------------------
 
@@ -244,12 +268,22 @@ class AuditLog:
         cosignature. An empty list means the log is intact."""
         problems: list[Problem] = []
         fresh = MerkleTree(MemoryStore())
-        rows = self.db.execute("SELECT idx, leaf FROM leaves ORDER BY idx").fetchall()
-        for expected, (idx, leaf) in enumerate(rows):
+        rows = self.db.execute(
+            "SELECT idx, leaf, msg_id, actor, event, occurred_at FROM leaves ORDER BY idx"
+        ).fetchall()
+        for expected, (idx, leaf, msg_id, actor, kind, at) in enumerate(rows):
             if idx != expected:
                 problems.append(Problem(f"leaf {expected} is missing"))
                 break
             fresh.append(bytes(leaf))
+            event = AuditEvent.model_validate_json(leaf)  # the columns must say what it says
+            if (msg_id, actor, kind, at) != (
+                event.msg_id,
+                event.actor,
+                event.event.value,
+                event.occurred_at.isoformat(),
+            ):
+                problems.append(Problem(f"leaf {idx}'s index columns differ from the leaf"))
         stored = self.db.execute("SELECT level, idx, hash FROM nodes").fetchall()
         for level, idx, h in stored:
             try:
@@ -271,6 +305,7 @@ class AuditLog:
         for size, witness, note in self.cosignatures():
             key = (witnesses or {}).get(witness)
             if key is None:
+                problems.append(Problem(f"a cosignature by {witness}, not a known witness"))
                 continue
             if not signed_by(note, witness, key):
                 problems.append(Problem(f"cosignature of {witness} on {size} does not verify"))

@@ -26,6 +26,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 
+from schemas import ReasonCode
 from schemas.audit import EventType
 from services.audit.log import AuditLog
 from services.core import subjects
@@ -37,6 +38,10 @@ from services.core.logs import get_logger
 log = get_logger("cifta.audit")
 
 SECRETARIAT = "SEC"
+
+
+class NotYet(Exception):
+    """A record whose context (its sender's key, its stored envelope) is not there yet."""
 
 
 @dataclass
@@ -102,6 +107,10 @@ class AuditService:
         raw = msg.raw_message
         try:
             new = self.record(raw.subject, raw.data, raw.metadata.timestamp)
+        except NotYet as exc:  # its context is not in the log yet: ask again a little later
+            log.info("audit_record_deferred", subject=raw.subject, why=str(exc))
+            await msg.nack(delay=1.0)
+            return
         except Exception as exc:  # never stop on one record; it comes back (max_deliver unlimited)
             log.error("audit_record_failed", error=type(exc).__name__, subject=raw.subject)
             await msg.nack(delay=1.0)
@@ -117,16 +126,23 @@ class AuditService:
         """Append the leaf one stream record stands for; whether it was new."""
         parts = subject.split(".")
         if parts[0] == "inbox" and len(parts) >= 4:
-            recipient = parts[1]
+            recipient, publisher = parts[1], parts[2]
             try:
                 header, signature = verify_sender(
                     data, directory=self.directory(), stored_at=stored_at
                 )
             except EnvelopeError as exc:
+                if exc.reason is ReasonCode.UNKNOWN_SENDER_KEY:
+                    raise NotYet("the sender's key is not in this directory yet") from None
                 # The recipient's node refuses it and files a `rejected` event with the reason.
                 log.warning(
                     "stored_envelope_unverified", recipient=recipient, reason=exc.reason.value
                 )
+                return False
+            if header.sender != publisher or recipient not in header.recipients:
+                # relayed by another state, or dropped into an inbox it does not address: the
+                # recipient's node refuses it (sender_mismatch, not_a_recipient) and says so
+                log.warning("stored_envelope_misplaced", recipient=recipient, publisher=publisher)
                 return False
             sha = digest(data)
             event = make_event(
@@ -136,13 +152,36 @@ class AuditService:
             _, new = self.log.append(event, identity=f"stored/{recipient}/{sha}")
             return new
         if parts[:2] == ["audit", "events"] and len(parts) >= 4:
+            actor = parts[2]
             try:
-                event = open_event(data, parts[2], self.directory())
+                event = open_event(data, actor, self.directory())
             except EventError as exc:
-                log.warning("node_event_refused", party=parts[2], error=str(exc))
+                log.warning("node_event_refused", party=actor, error=str(exc))
                 return False
-            _, new = self.log.append(event)
-            return new
+            stored = self.log.stored_leaf(event.envelope_sha256)
+            if stored is not None:
+                # The message's metadata is what its signed envelope said when stored, not what
+                # the event claims; and only its sender or a recipient reports on it.
+                if actor not in {stored.sender, *stored.recipients}:
+                    log.warning("node_event_refused", party=actor, error="not a party to it")
+                    return False
+                if (event.msg_id, event.sender, event.recipients) != (
+                    stored.msg_id,
+                    stored.sender,
+                    stored.recipients,
+                ):
+                    log.warning("node_event_refused", party=actor, error="metadata differs")
+                    return False
+                _, new = self.log.append(event, identity=f"{actor}/{event.event_id}")
+                return new
+            if event.event in (EventType.REJECTED, EventType.QUARANTINED):
+                # An envelope that never verified: recorded as the actor reports it, and filed
+                # under the actor alone (its claims about others prove nothing).
+                _, new = self.log.append(
+                    event, identity=f"{actor}/{event.event_id}", parties=(actor, [actor])
+                )
+                return new
+            raise NotYet(f"no stored envelope {event.envelope_sha256[:12]} yet")
         log.warning("audit_record_unknown", subject=subject)
         return False
 
@@ -160,9 +199,12 @@ class AuditService:
     async def _checkpoint_timer(self) -> None:
         while True:
             await asyncio.sleep(self.settings.checkpoint_every_s)
-            latest = self.log.latest_checkpoint()
-            if self.log.size and (latest is None or latest.size < self.log.size):
-                await self.publish_checkpoint()
+            try:
+                latest = self.log.latest_checkpoint()
+                if self.log.size and (latest is None or latest.size < self.log.size):
+                    await self.publish_checkpoint()
+            except Exception as exc:  # the next interval tries again
+                log.error("checkpoint_failed", error=repr(exc))
 
     async def publish_checkpoint(self) -> None:
         """Sign, store, and publish on the subject every state may read."""
@@ -197,8 +239,10 @@ class AuditService:
             return self._trail(asker, str(request["msg_id"]))
         if op == "records":
             party = None if asker == SECRETARIAT else asker
+            limit = max(1, min(int(request.get("limit", 500)), 5000))  # the latest ones
+            events = self.log.events(party)[-limit:]
             return {"events": [json.loads(e.model_dump_json(exclude_none=True))
-                               for _, e in self.log.events(party)]}  # fmt: skip
+                               for _, e in events]}  # fmt: skip
         if op == "cosign":
             return self._cosign(asker, str(request["note"]))
         if op == "alarm":
@@ -215,6 +259,9 @@ class AuditService:
         return {"error": f"unknown op {op!r}"}
 
     def _trail(self, asker: str, msg_id: str) -> dict[str, Any]:
+        latest = self.log.latest_checkpoint()
+        if latest is None or latest.size < self.log.size:
+            self.checkpoint()  # a trail is proven against a checkpoint that covers all of it
         return self.log.trail(msg_id, None if asker == SECRETARIAT else asker)
 
     def _cosign(self, witness: str, note: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import base64
 import json
 import signal
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             record = directory.signing_key(party, kid) if kid else None
             if record is not None:
                 witnesses[f"witness/{party}"] = record.key.ed25519
-        audit_key = _audit_private(hub).public_key()
+        audit_key = (
+            AuditKey.load(Path(args.audit_key)).key  # pinned: not read from the same home
+            if args.audit_key
+            else _audit_private(hub).public_key()
+        )
         problems = log.verify(subjects.AUDIT_ORIGIN, audit_key, witnesses)
         checkpoints = log.checkpoints()
         cosigned = log.cosignatures()
@@ -138,7 +142,9 @@ async def _ask(settings: NodeSettings, request: dict[str, Any]) -> dict[str, Any
     return dict(answer)
 
 
-def check_trail(answer: dict[str, Any], audit_key: AuditKey) -> list[tuple[AuditEvent, int, bool]]:
+def check_trail(
+    answer: dict[str, Any], audit_key: AuditKey, msg_id: str
+) -> list[tuple[AuditEvent, int, bool]]:
     """Every event of a trail with whether its inclusion proof verifies against the checkpoint
     (whose signature is checked first)."""
     try:
@@ -149,8 +155,9 @@ def check_trail(answer: dict[str, Any], audit_key: AuditKey) -> list[tuple[Audit
     for item in answer["events"]:
         leaf = base64.b64decode(item["leaf"])
         path = [bytes.fromhex(h) for h in item["path"]]
+        event = AuditEvent.model_validate_json(leaf)
         ok = verify_inclusion(leaf_hash(leaf), item["index"], cp.size, path, cp.root)
-        out.append((AuditEvent.model_validate_json(leaf), int(item["index"]), ok))
+        out.append((event, int(item["index"]), ok and event.msg_id == msg_id))
     return out
 
 
@@ -169,7 +176,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
         if "error" in answer:
             raise AuditCliError(answer["error"])
         audit_key = AuditKey(subjects.AUDIT_ORIGIN, _audit_private(hub).public_key())
-    checked = check_trail(answer, audit_key)
+    checked = check_trail(answer, audit_key, args.msg_id)
     _, signatures = split_note(answer["checkpoint"])
     size = answer["checkpoint"].split("\n")[1]
     if args.json:
@@ -188,6 +195,14 @@ def cmd_trail(args: argparse.Namespace) -> int:
     return 0 if checked and all(ok for *_, ok in checked) else 1
 
 
+def _aware(text: str | None) -> datetime | None:
+    """An ISO 8601 date or time; UTC when it says no time zone."""
+    if not text:
+        return None
+    t = datetime.fromisoformat(text)
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     hub = _hub(args)
     log = AuditLog(hub.audit_log_path)
@@ -195,8 +210,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         events = [e for _, e in log.events(args.state)]
     finally:
         log.close()
-    since = datetime.fromisoformat(args.since) if args.since else None
-    until = datetime.fromisoformat(args.until) if args.until else None
+    since = _aware(args.since)
+    until = _aware(args.until)
     events = [
         e for e in events
         if (since is None or e.occurred_at >= since) and (until is None or e.occurred_at < until)
@@ -242,6 +257,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_run)
     p = cmds.add_parser("verify", help="recompute the tree; check checkpoints and cosignatures")
+    p.add_argument("--audit-key", help="the audit key file to check against (as nodes pin it)")
     p.set_defaults(func=cmd_verify)
     p = cmds.add_parser("trail", help="a message's life, each event with its proof checked")
     p.add_argument("msg_id")

@@ -144,7 +144,7 @@ def verify_inclusion(
     leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes
 ) -> bool:
     """Whether ``path`` proves leaf hash ``leaf`` at ``index`` in the tree of ``size``/``root``."""
-    if index >= size:
+    if not 0 <= index < size:
         return False
     fn, sn, r = index, size - 1, leaf
     for p in path:

@@ -358,13 +358,13 @@ class NodeRuntime:
             },
             timeout=self.settings.publish_timeout_s,
         )
-        self.store.mark_quarantined(d.stream_seq, hashlib.sha256(d.data).hexdigest())
         try:
             header = peek_header(d.data)
+            events = [self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)]
         except EnvelopeError:
-            return  # too damaged to name a message: the node's own record is all there is
-        event = self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)
-        self.store.queue_events([event], self.core.clock())
+            events = []  # too damaged to name a message: the node's own record is all there is
+        sha = hashlib.sha256(d.data).hexdigest()
+        self.store.mark_quarantined(d.stream_seq, sha, events)  # the fact and its event together
 
     # -- consuming -----------------------------------------------------------------------------
 

@@ -154,7 +154,8 @@ class Witness:
             path = [bytes.fromhex(h) for h in proof.get("path", [])]
             if not verify_consistency(held.size, new.size, held.root, new.root, path):
                 return await self._alarm(
-                    f"the log of size {new.size} does not extend the one of size {held.size}"
+                    f"the log of size {new.size} does not extend the one of size {held.size}",
+                    key=f"fork from {held.size}:{held.root.hex()}",
                 )
         self.store.set_witnessed(new.size, note)
         cosigned = cosign(note, self.name, self.signing().ed25519)
@@ -165,10 +166,10 @@ class Witness:
         log.warning("cosignature_refused", size=new.size, error=reply.get("error"))
         return f"cosignature refused: {reply.get('error')}"
 
-    async def _alarm(self, detail: str) -> str:
-        if detail in self._raised:  # once per finding, not once per round
+    async def _alarm(self, detail: str, key: str | None = None) -> str:
+        if (key or detail) in self._raised:  # once per finding, not once per round
             return f"alarm: {detail}"
-        self._raised.add(detail)
+        self._raised.add(key or detail)
         log.error("audit_log_alarm", detail=detail)
         self.store.record_alert("audit", detail, self.clock())
         try:

@@ -379,8 +379,11 @@ class Store:
             self._queue_events(db, events, now)
             return True
 
-    def mark_quarantined(self, stream_seq: int, envelope_sha256: str) -> None:
+    def mark_quarantined(
+        self, stream_seq: int, envelope_sha256: str, events: Sequence[tuple[str, bytes]] = ()
+    ) -> None:
         with self._tx() as db:
+            self._queue_events(db, events, datetime.now(UTC))
             db.execute(
                 "UPDATE rejections SET quarantined = 1"
                 " WHERE stream_seq = ? AND envelope_sha256 = ?",

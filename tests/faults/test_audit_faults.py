@@ -18,6 +18,11 @@ from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
 
 REPORT = example_body("info.concealment_methods")
+#: The first leaf of a message handled H1: lowering it to H0 is the edit an insider would want.
+H1_LEAF = (
+    "SELECT idx, leaf FROM leaves WHERE instr(leaf, CAST('\"H1\"' AS BLOB)) > 0"
+    " ORDER BY idx LIMIT 1"
+)
 FAST = {"witness_interval_s": 0.3}
 
 
@@ -83,8 +88,8 @@ async def test_audit_away_while_messages_flow_catches_up(hub: Hub, tmp_path: Pat
 def rewrite_history(path: Path) -> None:
     """What an insider with the file could do: edit a leaf and recompute every node over it."""
     db = sqlite3.connect(path)
-    leaf = db.execute("SELECT leaf FROM leaves WHERE idx = 1").fetchone()[0]
-    db.execute("UPDATE leaves SET leaf = ? WHERE idx = 1", (leaf.replace(b'"H1"', b'"H0"'),))
+    idx, leaf = db.execute(H1_LEAF).fetchone()
+    db.execute("UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b'"H1"', b'"H0"'), idx))
     tree = MerkleTree()
     for (data,) in db.execute("SELECT leaf FROM leaves ORDER BY idx"):
         tree.append_hash(leaf_hash(bytes(data)))
@@ -111,8 +116,10 @@ async def test_an_edited_log_is_found_by_verify_and_by_the_witnesses(
             await eventually(lambda: len(audit.log.cosignatures()) >= 2, what="witnessed")
         # a clumsy edit: one leaf changed, nothing else
         db = sqlite3.connect(hub.home.audit_log_path)
-        leaf = db.execute("SELECT leaf FROM leaves WHERE idx = 1").fetchone()[0]
-        db.execute("UPDATE leaves SET leaf = ? WHERE idx = 1", (leaf.replace(b'"H1"', b'"H0"'),))
+        idx, leaf = db.execute(H1_LEAF).fetchone()
+        db.execute(
+            "UPDATE leaves SET leaf = ? WHERE idx = ?", (leaf.replace(b'"H1"', b'"H0"'), idx)
+        )
         db.commit()
         db.close()
         assert main(["audit", "--hub-home", str(hub.home.root), "verify"]) == 1

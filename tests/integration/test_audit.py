@@ -14,6 +14,7 @@ from services.audit.log import AuditLog
 from services.cli.main import main
 from services.core import subjects
 from services.core.checkpoint import verify_checkpoint
+from services.hub import provision
 from tests.builders import sealed
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
@@ -59,8 +60,17 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
                 what="both nodes witnessing",
             )
         size = audit.log.size
-        async with running_node(hub, "USA", tmp_path, **WITNESS):  # a restart adds nothing twice
-            await asyncio.sleep(0)  # one turn of the loop; the count below is the check
+        async with running_node(
+            hub, "USA", tmp_path, **WITNESS
+        ) as again:  # restarted: nothing twice
+            await eventually(lambda: again.store.pending_events() == 0, what="events all filed")
+
+            async def audit_caught_up() -> bool:
+                async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+                    info = await nc.jetstream().consumer_info("AUDIT", "audit")
+                return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
+
+            await eventually(audit_caught_up, what="the audit service caught up")
         assert events_of(audit.log, sent.msg_id) == expected
         assert audit.log.size == size
 

@@ -106,3 +106,30 @@ def test_a_states_records_are_the_messages_it_sent_or_received(log: AuditLog) ->
     assert [e.event_id for _, e in log.events("COL")] == [mine.event_id]
     assert [e.event_id for _, e in log.events("ARG")] == [others.event_id]
     assert len(log.events()) == 2
+
+
+def test_verify_flags_unknown_witnesses_bad_cosignatures_and_edited_columns(
+    log: AuditLog, tmp_path: Path
+) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    witness, impostor = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
+    for i in range(3):
+        log.append(event(i))
+    cp = log.checkpoint(ORIGIN, key)
+    log.add_cosignature(cp.size, "witness/MEX", cosign(cp.note, "witness/MEX", impostor))
+    log.add_cosignature(cp.size, "witness/ZZZ", cosign(cp.note, "witness/ZZZ", impostor))
+    db = sqlite3.connect(tmp_path / "audit.sqlite")
+    db.execute("UPDATE leaves SET actor = 'COL' WHERE idx = 0")  # widen who sees it
+    db.commit()
+    problems = {
+        p.what for p in log.verify(ORIGIN, key.public_key(), {"witness/MEX": witness.public_key()})
+    }
+    assert problems == {
+        "cosignature of witness/MEX on 3 does not verify",
+        "a cosignature by witness/ZZZ, not a known witness",
+        "leaf 0's index columns differ from the leaf",
+    }
+
+
+def test_an_inclusion_proof_for_a_negative_index_is_refused() -> None:
+    assert not verify_inclusion(leaf_hash(b"x"), -1, 1, [], leaf_hash(b"x"))
