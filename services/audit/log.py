@@ -192,12 +192,18 @@ class AuditLog:
     def trail(self, msg_id: str, party: str | None) -> dict[str, Any]:
         """A message's events with inclusion proofs against the latest checkpoint; only for a
         party that sent or received it (``party`` None: the secretariat, who sees all)."""
-        latest = self.latest_checkpoint()
         events = self.leaves_of(msg_id)
         if not events:
             return {"error": "no such message"}
         if party is not None and party not in self._parties_of(msg_id):
             return {"error": "not a message of yours"}
+        # the checkpoint to prove it against: one that covers every event of the message, the
+        # latest the witnesses cosigned if there is one
+        need = max(i for i, _ in events) + 1
+        covering = [c for c in self.checkpoints() if c.size >= need]
+        cosigned = {size for size, _, _ in self.cosignatures()}
+        witnessed = [c for c in covering if c.size in cosigned]
+        latest = witnessed[-1] if witnessed else (covering[-1] if covering else None)
         if latest is None:
             return {"error": "no checkpoint yet"}
         proven = [
