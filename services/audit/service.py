@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
+from nats.aio.msg import Msg
 
 from schemas import ReasonCode
 from schemas.audit import EventType
@@ -54,8 +55,8 @@ class AuditSettings:
     fetch_batch: int = 256
 
 
-async def _raw(msg: StreamMessage[Any]) -> bytes:
-    return bytes(msg.body)
+async def _raw(msg: StreamMessage[Any]) -> Any:
+    return msg.body  # bytes, or a batch's list of bytes: never decoded by a header
 
 
 class AuditService:
@@ -81,10 +82,12 @@ class AuditService:
             ">",  # the consumer exists already (cifta hub provision): every record it holds
             stream=JStream(subjects.AUDIT_STREAM, declare=False),
             durable=subjects.AUDIT_CONSUMER,
-            pull_sub=PullSub(batch_size=settings.fetch_batch, timeout=1.0),
+            # a fetched batch is appended in one transaction, then acknowledged
+            pull_sub=PullSub(batch_size=settings.fetch_batch, timeout=0.2, batch=True),
             ack_policy=AckPolicy.MANUAL,
             no_reply=True,
-        )(self._on_record)
+            decoder=_raw,  # the bytes as stored: a sender's headers decide nothing here
+        )(self._on_records)
         # the raw bytes: a state's headers (content-type) must not decide how they are read
         self.broker.subscriber("audit.query.*", decoder=_raw)(self._on_query)
         self._timer: asyncio.Task[None] | None = None
@@ -103,22 +106,33 @@ class AuditService:
 
     # -- recording -------------------------------------------------------------------------------
 
-    async def _on_record(self, msg: NatsMessage) -> None:
-        raw = msg.raw_message
+    async def _on_records(self, msg: NatsMessage) -> None:
+        """One fetched batch: appended in one SQLite transaction, acknowledged after it commits.
+        A record whose context is not there yet is asked for again a little later."""
+        raws: list[Msg] = list(msg.raw_message)  # type: ignore[call-overload]
+        deferred: set[int] = set()
+        new = 0
         try:
-            new = self.record(raw.subject, raw.data, raw.metadata.timestamp)
-        except NotYet as exc:  # its context is not in the log yet: ask again a little later
-            log.info("audit_record_deferred", subject=raw.subject, why=str(exc))
-            await msg.nack(delay=1.0)
+            with self.log.batch():
+                for n, raw in enumerate(raws):
+                    try:
+                        new += self.record(raw.subject, raw.data, raw.metadata.timestamp)
+                    except NotYet as exc:
+                        log.info("audit_record_deferred", subject=raw.subject, why=str(exc))
+                        deferred.add(n)
+        except Exception as exc:  # the batch comes back (max_deliver unlimited): never stop
+            log.error("audit_batch_failed", error=type(exc).__name__, records=len(raws))
+            for raw in raws:
+                await raw.nak(delay=1.0)
             return
-        except Exception as exc:  # never stop on one record; it comes back (max_deliver unlimited)
-            log.error("audit_record_failed", error=type(exc).__name__, subject=raw.subject)
-            await msg.nack(delay=1.0)
-            return
-        await msg.ack()
+        for n, raw in enumerate(raws):
+            if n in deferred:
+                await raw.nak(delay=1.0)
+            else:
+                await raw.ack()
         if new:
-            self.appended += 1
-            self._since_checkpoint += 1
+            self.appended += new
+            self._since_checkpoint += new
             if self._since_checkpoint >= self.settings.checkpoint_every_leaves:
                 await self.publish_checkpoint()
 

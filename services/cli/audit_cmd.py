@@ -72,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         url=args.url or hub.url(),
         seed=str(hub.user_seed("AUDIT", "audit")),
         checkpoint_every_s=args.checkpoint_every,
+        fetch_batch=args.fetch_batch,
     )
     service = AuditService(AuditLog(hub.audit_log_path), _audit_private(hub), directory, settings)
 
@@ -254,6 +255,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("run", help="run the audit service")
     p.add_argument("--url")
     p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
+    p.add_argument("--fetch-batch", type=int, default=256, help="records per transaction")
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(func=cmd_run)
     p = cmds.add_parser("verify", help="recompute the tree; check checkpoints and cosignatures")

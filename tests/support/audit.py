@@ -37,7 +37,8 @@ def audit_process(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
     log = (hub.home.root / "audit.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "services.cli.main", "audit", "--hub-home", str(hub.home.root),
-         "run", "--url", hub.url, "--checkpoint-every", "0.2", "--log-level", "WARNING"],
+         "run", "--url", hub.url, "--checkpoint-every", "0.2", "--log-level", "WARNING",
+         "--fetch-batch", "16"],  # small batches: a kill lands mid-stream
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
     )  # fmt: skip
     try:
