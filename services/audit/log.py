@@ -268,7 +268,8 @@ class AuditLog:
         self,
         origin: str,
         log_key: ed25519.Ed25519PublicKey,
-        witnesses: dict[str, ed25519.Ed25519PublicKey] | None = None,
+        witnesses: dict[str, ed25519.Ed25519PublicKey | list[ed25519.Ed25519PublicKey]]
+        | None = None,
     ) -> list[Problem]:
         """Recompute the whole tree from the leaves; check every node, checkpoint and
         cosignature. An empty list means the log is intact."""
@@ -309,11 +310,12 @@ class AuditLog:
             if cp.size > fresh.size or fresh.root(cp.size) != cp.root:
                 problems.append(Problem(f"checkpoint {size} does not match the leaves"))
         for size, witness, note in self.cosignatures():
-            key = (witnesses or {}).get(witness)
-            if key is None:
+            known = (witnesses or {}).get(witness)
+            if known is None:
                 problems.append(Problem(f"a cosignature by {witness}, not a known witness"))
                 continue
-            if not signed_by(note, witness, key):
+            keys = known if isinstance(known, list) else [known]  # a witness may have rotated
+            if not any(signed_by(note, witness, k) for k in keys):
                 problems.append(Problem(f"cosignature of {witness} on {size} does not verify"))
             elif parse_checkpoint(note).root != (fresh.root(size) if size <= fresh.size else b""):
                 problems.append(Problem(f"{witness} cosigned a root the leaves do not give"))

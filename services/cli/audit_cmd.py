@@ -94,12 +94,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     log = AuditLog(hub.audit_log_path)
     try:
         directory = _directory_of(hub)
-        witnesses = {}
-        for party in directory.parties():
-            kid = directory.active_signing_kid(party)
-            record = directory.signing_key(party, kid) if kid else None
-            if record is not None:
-                witnesses[f"witness/{party}"] = record.key.ed25519
+        witnesses: dict[str, Any] = {}
+        for party in directory.parties():  # every signing key a party ever had: rotations
+            entry = directory.entries[party]
+            keys = [
+                directory.signing_key(party, r.kid)
+                for r in (entry.keys.signing if entry.keys else [])
+            ]
+            witnesses[f"witness/{party}"] = [k.key.ed25519 for k in keys if k is not None]
         audit_key = (
             AuditKey.load(Path(args.audit_key)).key  # pinned: not read from the same home
             if args.audit_key
