@@ -1,0 +1,158 @@
+"""Licensed transfers (Art. IX) as a pure state machine, kept by every party to the transfer.
+
+notified -> (every confirmation present) authorized -> dispatched -> received [-> discrepancy]
+A refusal by the importing state or a transit state stops it (IX.2, IX.3): the exporting node
+refuses to dispatch until the importing state has confirmed its licence and every transit state
+has authorized the transit. After the expected arrival without a receipt confirmation the
+exporting node raises an overdue-receipt alert, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from enum import StrEnum
+
+from schemas.transfers import Decision, TransferNotice
+from services.node.workflows.tracing import IllegalTransition
+
+
+class Stage(StrEnum):
+    NOTIFIED = "notified"
+    AUTHORIZED = "authorized"  # every confirmation present: may be dispatched
+    REFUSED = "refused"  # the importing or a transit state refused
+    DISPATCHED = "dispatched"
+    RECEIVED = "received"  # the receipt confirmation matches what was dispatched
+    DISCREPANCY = "discrepancy"  # received, with quantities that differ
+
+
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    exporter: str
+    importer: str
+    transit: tuple[str, ...]
+    expected_arrival: date
+    dispatched: dict[int, int] = field(default_factory=dict)  # line -> quantity
+    stage: Stage = Stage.NOTIFIED
+    import_confirmed: bool = False
+    transit_authorized: frozenset[str] = frozenset()
+    refused_by: str | None = None
+    received: dict[int, int] = field(default_factory=dict)
+    overdue_alerted: bool = False
+
+    @property
+    def missing_confirmations(self) -> list[str]:
+        missing = [] if self.import_confirmed else [self.importer]
+        return missing + [t for t in self.transit if t not in self.transit_authorized]
+
+
+# -- events and effects ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmed:
+    """An import licence confirmation (from the importer) or transit authorization."""
+
+    by: str
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    by: str
+    lines: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Received:
+    by: str
+    lines: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Tick:
+    now: datetime
+
+
+Event = Confirmed | Dispatched | Received | Tick
+
+
+@dataclass(frozen=True)
+class SendDiscrepancy:
+    """The importing node reports what differs (line, expected, received)."""
+
+    to: str
+    lines: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True)
+class AlertReceiptOverdue:
+    transfer_id: str
+    days_overdue: int
+
+
+Effect = SendDiscrepancy | AlertReceiptOverdue
+
+
+def notified(notice: TransferNotice, exporter: str) -> Transfer:
+    importer = notice.importer.country
+    return Transfer(
+        transfer_id=notice.transfer_id,
+        exporter=exporter,
+        importer=importer,
+        transit=tuple(notice.transit_states),
+        expected_arrival=notice.expected_arrival,
+        dispatched={i.line: i.quantity for i in notice.items},
+    )
+
+
+def apply(t: Transfer, event: Event) -> tuple[Transfer, list[Effect]]:
+    match event:
+        case Confirmed(by=by, decision=decision):
+            return _confirmed(t, by, decision), []
+        case Dispatched(by=by, lines=lines):
+            if by != t.exporter:
+                raise IllegalTransition(f"only the exporting state ({t.exporter}) dispatches")
+            if t.stage is not Stage.AUTHORIZED:
+                missing = ", ".join(t.missing_confirmations) or t.stage.value
+                # Art. IX.2 and IX.3: no dispatch before the import licence is confirmed and
+                # every transit state has authorized the transit
+                raise IllegalTransition(f"not authorized for dispatch: waiting for {missing}")
+            return replace(t, stage=Stage.DISPATCHED, dispatched=dict(lines)), []
+        case Received(by=by, lines=lines):
+            if by != t.importer:
+                raise IllegalTransition(f"only the importing state ({t.importer}) confirms receipt")
+            if t.stage is not Stage.DISPATCHED:
+                raise IllegalTransition(f"nothing dispatched to receive ({t.stage.value})")
+            diff = tuple(
+                (line, expected, lines.get(line, 0))
+                for line, expected in sorted(t.dispatched.items())
+                if lines.get(line, 0) != expected
+            ) + tuple((line, 0, q) for line, q in sorted(lines.items()) if line not in t.dispatched)
+            stage = Stage.DISCREPANCY if diff else Stage.RECEIVED
+            effects: list[Effect] = [SendDiscrepancy(t.exporter, diff)] if diff else []
+            return replace(t, stage=stage, received=dict(lines)), effects
+        case Tick(now=now):
+            if t.stage is Stage.DISPATCHED and not t.overdue_alerted:
+                days = (now.date() - t.expected_arrival).days
+                if days >= 1:  # the day after the expected arrival, without a receipt
+                    return replace(t, overdue_alerted=True), [
+                        AlertReceiptOverdue(t.transfer_id, days)
+                    ]
+            return t, []
+    raise IllegalTransition(f"unknown event {event!r}")
+
+
+def _confirmed(t: Transfer, by: str, decision: Decision) -> Transfer:
+    if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED):
+        raise IllegalTransition(f"confirmations come before dispatch ({t.stage.value})")
+    if by != t.importer and by not in t.transit:
+        raise IllegalTransition(f"{by} is neither the importing nor a transit state")
+    if decision is Decision.REFUSED:
+        return replace(t, stage=Stage.REFUSED, refused_by=by)
+    if by == t.importer:
+        t = replace(t, import_confirmed=True)
+    else:
+        t = replace(t, transit_authorized=t.transit_authorized | {by})
+    return replace(t, stage=Stage.NOTIFIED if t.missing_confirmations else Stage.AUTHORIZED)
