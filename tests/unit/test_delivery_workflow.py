@@ -1,0 +1,87 @@
+"""The controlled-delivery workflow (Art. XVIII): consent case by case, custody, closure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
+from services.node.workflows.controlled_delivery import (
+    Closed,
+    Consented,
+    Declined,
+    HandedOver,
+    Intercepted,
+    Phase,
+    apply,
+    proposed,
+)
+from services.node.workflows.tracing import IllegalTransition
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+ROUTE = [("COL", "PAN"), ("PAN", "MEX")]
+
+
+def op():  # type: ignore[no-untyped-def]
+    return proposed("CD-2026-014", "COL", ["COL", "PAN", "MEX"], ROUTE)
+
+
+def active():  # type: ignore[no-untyped-def]
+    o = apply(op(), Consented("PAN", T0))
+    return apply(o, Consented("MEX", T0 + timedelta(hours=1)))
+
+
+def test_active_only_with_every_consent() -> None:
+    o = apply(op(), Consented("PAN", T0))
+    assert o.phase is Phase.PROPOSED and o.awaiting == ["MEX"]
+    with pytest.raises(IllegalTransition, match="not active"):
+        apply(o, HandedOver("COL", "PAN", T0, True))
+    assert active().phase is Phase.ACTIVE
+
+
+def test_one_decline_ends_it() -> None:
+    o = apply(apply(op(), Consented("PAN", T0)), Declined("MEX", T0))
+    assert o.phase is Phase.DECLINED and o.declined_by == "MEX"
+    with pytest.raises(IllegalTransition, match="before the operation"):
+        apply(o, Consented("MEX", T0))
+
+
+def test_custody_follows_the_route_and_the_timeline_records_everything() -> None:
+    o = apply(active(), HandedOver("COL", "PAN", T0 + timedelta(days=1), True))
+    o = apply(o, Intercepted("PAN", InterceptionDecision.ITEMS_SUBSTITUTED, T0 + timedelta(days=1)))
+    o = apply(o, HandedOver("PAN", "MEX", T0 + timedelta(days=2), False))
+    o = apply(o, Closed("COL", ClosureOutcome.INTERDICTED, T0 + timedelta(days=3)))
+    assert o.phase is Phase.CLOSED and o.custody == "MEX"
+    assert [line.split(" ", 1)[1] for line in o.timeline] == [
+        "by COL",
+        "consent of PAN",
+        "consent of MEX",
+        "active: every participant consented",
+        "custody COL -> PAN, seals intact",
+        "interception by PAN: items_substituted",
+        "custody PAN -> MEX, SEALS NOT INTACT",
+        "closed: interdicted",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "error"),
+    [
+        (Consented("BRA", T0), "not a participant"),
+        (Consented("COL", T0), "not a participant"),  # the proposer does not consent to itself
+        (HandedOver("PAN", "MEX", T0, True), "does not hold"),
+        (HandedOver("COL", "MEX", T0, True), "not a leg"),
+        (Intercepted("MEX", InterceptionDecision.CONTINUE_INTACT, T0), "does not hold"),
+        (Closed("PAN", ClosureOutcome.COMPLETED, T0), "proposing state"),
+    ],
+)
+def test_illegal_transitions_are_refused(event: object, error: str) -> None:
+    o = active() if not isinstance(event, Consented) else op()
+    with pytest.raises(IllegalTransition, match=error):
+        apply(o, event)  # type: ignore[arg-type]
+
+
+def test_a_route_through_a_state_not_asked_is_refused() -> None:
+    with pytest.raises(IllegalTransition, match="not asked: PAN"):
+        proposed("CD-1", "COL", ["COL", "MEX"], ROUTE)
