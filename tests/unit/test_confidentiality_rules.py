@@ -1,0 +1,46 @@
+"""Article XII as the node enforces it: forwarding, judicial use, disclosure notices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from schemas import HandlingCode
+from schemas.confidentiality import ConsentDecision, IntendedUse
+from services.node.workflows.confidentiality import Consent, Received, may_export, may_forward
+
+T0 = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def received(handling: HandlingCode, confidential: bool = False, **kw: object) -> Received:
+    return Received("MEX", handling, confidential, **kw)  # type: ignore[arg-type]
+
+
+def test_an_h2_message_cannot_be_forwarded_without_consent() -> None:
+    refused = may_forward(received(HandlingCode.H2), ["COL"], T0)
+    assert refused is not None and "H2" in refused.rule and "ask MEX" in refused.remedy
+    assert may_forward(received(HandlingCode.H0), ["COL"], T0) is None
+
+
+def test_consent_covers_the_recipients_it_names_until_it_lapses() -> None:
+    consent = Consent(IntendedUse.ONWARD_SHARING, ConsentDecision.GRANTED, frozenset({"COL"}),
+                      valid_until=T0 + timedelta(days=30))  # fmt: skip
+    m = received(HandlingCode.H2, consents=(consent,))
+    assert may_forward(m, ["COL"], T0) is None
+    assert may_forward(m, ["COL", "BRA"], T0) is not None  # BRA was not in the consent
+    assert may_forward(m, ["COL"], T0 + timedelta(days=31)) is not None  # lapsed
+    refused = Consent(IntendedUse.ONWARD_SHARING, ConsentDecision.REFUSED, frozenset({"COL"}))
+    assert may_forward(received(HandlingCode.H2, consents=(refused,)), ["COL"], T0) is not None
+
+
+def test_h1_judicial_use_needs_permission() -> None:
+    assert may_export(received(HandlingCode.H1), judicial=True, at=T0) is not None
+    assert may_export(received(HandlingCode.H1), judicial=False, at=T0) is None
+    permit = Consent(IntendedUse.JUDICIAL_USE, ConsentDecision.GRANTED_WITH_CONDITIONS)
+    assert may_export(received(HandlingCode.H1, consents=(permit,)), judicial=True, at=T0) is None
+
+
+def test_a_confidential_message_is_disclosed_only_after_a_disclosure_notice() -> None:
+    refused = may_export(received(HandlingCode.H0, True), judicial=False, at=T0)
+    assert refused is not None and "disclosure notice" in refused.remedy
+    notified = received(HandlingCode.H0, True, disclosure_notice_sent=True)
+    assert may_export(notified, judicial=False, at=T0) is None
