@@ -88,15 +88,24 @@ class EventPublisher:
             self._wake.clear()
             try:
                 due = self.store.due_events(time.time(), 128)
+                results = await asyncio.gather(
+                    *(
+                        self.publish(
+                            payload,
+                            subjects.audit_events_subject(self.party, event_id),
+                            {"Nats-Msg-Id": event_id},
+                        )
+                        for event_id, payload, _ in due
+                    ),
+                    return_exceptions=True,  # the hub or the audit stream away: those later
+                )
                 sent = []
-                for event_id, payload, attempts in due:
-                    subject = subjects.audit_events_subject(self.party, event_id)
-                    try:
-                        await self.publish(payload, subject, {"Nats-Msg-Id": event_id})
-                        sent.append(event_id)
-                    except Exception:  # the hub or the audit stream is away: later
+                for (event_id, _, attempts), result in zip(due, results, strict=True):
+                    if isinstance(result, BaseException):
                         retry = time.time() + backoff(attempts + 1, 0.5, 30.0)
                         self.store.event_retry(event_id, retry)
+                    else:
+                        sent.append(event_id)
                 if sent:
                     self.store.event_sent(sent)
                 if due:
