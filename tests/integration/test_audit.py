@@ -45,8 +45,14 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
             usa.events.wake()
             expected = [("delivered", "USA"), ("opened", "USA"), ("replied", "USA"),
                         ("stored", "USA")]  # fmt: skip
-            await eventually(lambda: events_of(audit.log, sent.msg_id) == expected,
-                             what="the report's life in the log")  # fmt: skip
+            try:
+                await eventually(
+                    lambda: events_of(audit.log, sent.msg_id) == expected,
+                    timeout=60,
+                    what="the report's life in the log",
+                )
+            except AssertionError:
+                raise AssertionError(f"the log holds {events_of(audit.log, sent.msg_id)}") from None
             await eventually(lambda: mex.store.has_message(reply.msg_id))
             opened = [e for _, e in audit.log.leaves_of(sent.msg_id) if e.event is EventType.OPENED]
             assert opened[0].officer == "hsi.analyst.04"
