@@ -4,8 +4,8 @@
     python bench/audit.py --quick    # 10^4 and 10^5
 
 For each size N, in the same run: appending events to the SQLite log one committed transaction
-per record (the worst case), and N events in transactions of 10,000 (the service commits each
-fetched batch, up to 256), the same N leaves into
+per record (as the service does), and N events in transactions of 10,000 (what batching would
+give), the same N leaves into
 an in-memory tree, an
 inclusion proof and a consistency proof generated from the SQLite log and verified, each averaged
 over many random leaves; and the raw SHA-256 rate of the machine on 64-byte inputs, for scale
@@ -137,9 +137,9 @@ def main() -> int:
                 f"{r['con_us']:>12.1f} {r['con_v_us']:>12.1f}"
             )
     print(
-        "\n'1 tx' = one committed transaction per record (the first 5,000 records): the worst"
-        " case, a service fed one record per fetch; 'batch' = 10,000 per transaction (the service"
-        " commits each fetched batch, up to 256 records); 'vs SHA-256' = batched"
+        "\n'1 tx' = one committed transaction per record (the first 5,000 records), as the"
+        " service appends; 'batch' = 10,000 per transaction, what batching would give;"
+        " 'vs SHA-256' = batched"
         " appends per second / raw hashes per second (an append costs two hashes on average,"
         " plus its SQLite rows and the event's JSON)."
     )
