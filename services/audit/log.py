@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS alarms (at TEXT NOT NULL, witness TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cosignatures (
     size INTEGER NOT NULL, witness TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (size, witness)
 );
@@ -255,6 +257,16 @@ class AuditLog:
             "INSERT OR REPLACE INTO cosignatures (size, witness, note) VALUES (?, ?, ?)",
             (size, witness, note),
         )
+
+    def add_alarm(self, witness: str, detail: str, at: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO alarms (at, witness, detail) VALUES (?, ?, ?)",
+            (at.isoformat(), witness, detail),
+        )
+
+    def alarms(self) -> list[tuple[str, str, str]]:
+        rows = self.db.execute("SELECT at, witness, detail FROM alarms ORDER BY rowid").fetchall()
+        return [(str(a), str(w), str(d)) for a, w, d in rows]
 
     def cosignatures(self) -> list[tuple[int, str, str]]:
         rows = self.db.execute(

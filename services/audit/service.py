@@ -72,7 +72,6 @@ class AuditService:
         self.settings = settings
         self._last_checkpoint = 0.0
         self._since_checkpoint = 0
-        self.alarms: list[tuple[str, str]] = []
         self.broker = NatsBroker(
             settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit",
@@ -92,7 +91,6 @@ class AuditService:
         # the raw bytes: a state's headers (content-type) must not decide how they are read
         self.broker.subscriber("audit.query.*", decoder=_raw)(self._on_query)
         self._timer: asyncio.Task[None] | None = None
-        self.appended = 0
 
     async def start(self) -> None:
         await self.broker.start()
@@ -123,7 +121,6 @@ class AuditService:
             return
         await msg.ack()
         if new:
-            self.appended += 1
             self._since_checkpoint += 1
             if self._since_checkpoint >= self.settings.checkpoint_every_leaves:
                 await self.publish_checkpoint()
@@ -252,15 +249,9 @@ class AuditService:
         if op == "cosign":
             return self._cosign(asker, str(request["note"]))
         if op == "alarm":
-            self.alarms.append((asker, str(request.get("detail", ""))[:500]))
-            self.log.db.execute(
-                "CREATE TABLE IF NOT EXISTS alarms (at TEXT, witness TEXT, detail TEXT)"
-            )
-            self.log.db.execute(
-                "INSERT INTO alarms VALUES (?, ?, ?)",
-                (datetime.now(UTC).isoformat(), asker, str(request.get("detail", ""))[:500]),
-            )
-            log.error("witness_alarm", witness=asker, detail=request.get("detail"))
+            detail = str(request.get("detail", ""))[:500]
+            self.log.add_alarm(asker, detail, datetime.now(UTC))
+            log.error("witness_alarm", witness=asker, detail=detail)
             return {"ok": True}
         return {"error": f"unknown op {op!r}"}
 

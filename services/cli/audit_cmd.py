@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import signal
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,13 +60,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     """The audit service, until SIGINT or SIGTERM."""
     hub = _hub(args)
     configure(json=True, level=args.log_level)
-    seen: dict[str, Any] = {"mtime": None, "directory": None}
+    seen: dict[str, Any] = {"mtime": None, "directory": None, "checked": 0.0}
     entries = hub.directory_home / "entries"
 
     def directory() -> Directory:  # the secretariat's directory, read again when it changes
-        mtime = max((p.stat().st_mtime_ns for p in entries.glob("*.json")), default=0)
-        if mtime != seen["mtime"]:
-            seen["directory"], seen["mtime"] = _directory_of(hub), mtime
+        now = time.monotonic()
+        if now - seen["checked"] >= 1.0:  # one look at the files a second, not one per record
+            seen["checked"] = now
+            mtime = max((p.stat().st_mtime_ns for p in entries.glob("*.json")), default=0)
+            if mtime != seen["mtime"]:
+                seen["directory"], seen["mtime"] = _directory_of(hub), mtime
         return seen["directory"]  # type: ignore[no-any-return]
 
     settings = AuditSettings(
@@ -110,11 +114,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         problems = log.verify(subjects.AUDIT_ORIGIN, audit_key, witnesses)
         checkpoints = log.checkpoints()
         cosigned = log.cosignatures()
-        alarms = (
-            log.db.execute("SELECT at, witness, detail FROM alarms").fetchall()
-            if log.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'alarms'").fetchone()
-            else []
-        )
+        alarms = log.alarms()
     finally:
         log.close()
     print(f"{log.size} leaves recomputed; {len(checkpoints)} checkpoints; "

@@ -13,7 +13,6 @@ party, signed by the secretariat's root key (design section 6, directory).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +36,7 @@ from schemas.directory import (
 )
 from services.core.encoding import b64u, unb64u
 from services.core.envelope import SenderKeyRecord
+from services.core.files import write_atomic
 from services.core.keys import (
     KEM_ALG,
     EncryptionPublicKey,
@@ -147,9 +147,14 @@ def _signing_key(party: str, r: SigningKeyRecord) -> SigningPublicKey:
     return SigningPublicKey.from_json(data)  # refuses a kid that does not match the key
 
 
-def encryption_key_of(party: str, r: EncryptionKeyRecord) -> EncryptionPublicKey:
-    """The key a record describes; ValueError if it does not parse or its kid does not match."""
-    return _encryption_key(party, r)
+def check_key_records(
+    party: str, signing: Iterable[SigningKeyRecord], encryption: Iterable[EncryptionKeyRecord]
+) -> None:
+    """ValueError if a record's key does not parse or its kid does not match the key."""
+    for s in signing:
+        _signing_key(party, s)
+    for e in encryption:
+        _encryption_key(party, e)
 
 
 def _encryption_key(party: str, r: EncryptionKeyRecord) -> EncryptionPublicKey:
@@ -332,10 +337,7 @@ class DirectoryTrust:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text.encode())
 
 
 # -- registration and rotation requests ---------------------------------------------------------

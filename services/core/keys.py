@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from services.core.encoding import b64u, unb64u
+from services.core.files import write_secret
 
 ED25519 = "Ed25519"
 MLDSA65 = "ML-DSA-65"
@@ -229,12 +230,6 @@ class NodeKeys:
             return self
         return replace(self, signing=self.pending_signing, pending_signing=None)
 
-    def derive_secret(self, label: str) -> bytes:
-        """A 32-byte secret for ``label``, derived from the signing key: stable across restarts,
-        known to this party alone (e.g. the key of its publish deduplication ids)."""
-        seed = self.signing.ed25519.private_bytes_raw()
-        return hashlib.sha256(b"cifta-derive-v1\x00" + label.encode() + b"\x00" + seed).digest()
-
     def public_bundle(self) -> dict[str, Any]:
         """The public keys in the form the directory publishes."""
         return {
@@ -294,14 +289,7 @@ class NodeKeys:
         payload = json.dumps(self.private_json()).encode()
         if passphrase is not None:
             payload = json.dumps(_seal_with_passphrase(payload, passphrase)).encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # A name of its own (two writers never share a temporary file), created 0600 from the
-        # start (O_EXCL: never a leftover with a wider mode).
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
+        write_secret(path, payload)
 
     @classmethod
     def load(cls, path: Path, passphrase: bytes | None = None) -> NodeKeys:

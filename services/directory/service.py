@@ -32,17 +32,15 @@ from schemas.directory import (
 )
 from services.core import subjects
 from services.core.directory import (
-    Directory,
     DirectoryError,
     RootPublicKey,
+    check_key_records,
     check_signature,
-    encryption_key_of,
-    encryption_record,
     open_request,
     sign_entry,
-    signing_record,
     verify_entry,
 )
+from services.core.files import write_atomic
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
 
@@ -121,10 +119,7 @@ class DirectoryService:
         if held is not None and entry.version <= held.version:
             raise DirectoryError(f"version {entry.version} of {entry.party} is not newer")
         signed = sign_entry(entry, self._root)
-        path = self.entries_dir / f"{entry.party}.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(signed.model_dump_json())
-        tmp.replace(path)
+        write_atomic(self.entries_dir / f"{entry.party}.json", signed.model_dump_json().encode())
         log.info("directory_entry_signed", party=entry.party, version=entry.version)
         return signed
 
@@ -321,35 +316,9 @@ class DirectoryService:
 def _check_keys(party: str, signing: Sequence[Any], encryption: Sequence[Any]) -> None:
     """Refuse to sign key records whose keys do not parse or whose kids do not match them."""
     try:
-        Directory(
-            {
-                party: DirectoryEntry(
-                    party=party,
-                    version=1,
-                    names=OfficialNames(es="x", en="x", fr="x", pt="x"),
-                    point_of_contact="x",
-                    contacts=[],
-                    keys=NodeKeysRecord(
-                        signing=list(signing) or [_placeholder_signing()],
-                        encryption=list(encryption) or [_placeholder_encryption()],
-                    ),
-                    updated_at=datetime.now(UTC),
-                )
-            }
-        )
-        for r in encryption:
-            encryption_key_of(party, r)
-    except (ValueError, ValidationError) as exc:
+        check_key_records(party, signing, encryption)
+    except ValueError as exc:
         raise DirectoryError(f"a key in the request is not valid: {exc}") from None
-
-
-def _placeholder_signing() -> Any:
-    return signing_record(NodeKeys.generate("SEC").signing.public(), datetime.now(UTC))
-
-
-def _placeholder_encryption() -> Any:
-    key = NodeKeys.generate("SEC").current_encryption.public()
-    return encryption_record(key, datetime.now(UTC))
 
 
 def _refuse_known_kids(held: DirectoryEntry, kids: Sequence[str]) -> None:

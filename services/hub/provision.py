@@ -42,39 +42,42 @@ class Policy:
     quarantine_max_bytes: int = 1024**3
 
 
-def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
+def _kept_stream(policy: Policy, **config: object) -> api.StreamConfig:
+    """A file stream nobody may delete from or purge: what every stream of the hub is."""
     return api.StreamConfig(
+        storage=api.StorageType.FILE,
+        retention=api.RetentionPolicy.LIMITS,
+        duplicate_window=policy.duplicate_window_s,
+        num_replicas=policy.replicas,
+        deny_delete=True,
+        deny_purge=True,
+        **config,  # type: ignore[arg-type]
+    )
+
+
+def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
+    return _kept_stream(
+        policy,
         name=subjects.inbox_stream(state),
         description=f"Envelopes addressed to {state}",
         subjects=[subjects.inbox_filter(state)],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS,
         max_age=policy.inbox_max_age_s,
         max_bytes=policy.inbox_max_bytes,
         discard=api.DiscardPolicy.NEW,
         max_msg_size=MAX_PAYLOAD,
-        duplicate_window=policy.duplicate_window_s,
-        num_replicas=policy.replicas,
-        deny_delete=True,
-        deny_purge=True,
     )
 
 
 def quarantine_config(state: str, policy: Policy) -> api.StreamConfig:
-    return api.StreamConfig(
+    return _kept_stream(
+        policy,
         name=subjects.quarantine_stream(state),
         description=f"What {state}'s node could not accept, with the reason",
         subjects=[subjects.quarantine_filter(state)],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS,
         max_age=policy.quarantine_max_age_s,
         max_bytes=policy.quarantine_max_bytes,
         discard=api.DiscardPolicy.OLD,
         max_msg_size=MAX_PAYLOAD,
-        duplicate_window=policy.duplicate_window_s,
-        num_replicas=policy.replicas,
-        deny_delete=True,
-        deny_purge=True,
     )
 
 
@@ -190,7 +193,8 @@ async def ensure_directory_bucket(nc: Client, policy: Policy) -> None:
 
 def audit_stream_config(states: list[str], policy: Policy) -> api.StreamConfig:
     """The AUDIT account's stream: every inbox sourced across accounts, and the nodes' events."""
-    return api.StreamConfig(
+    return _kept_stream(
+        policy,
         name=subjects.AUDIT_STREAM,
         description="Every inbox, sourced, and the nodes' signed events: the audit log's input",
         subjects=["audit.events.>"],
@@ -204,13 +208,7 @@ def audit_stream_config(states: list[str], policy: Policy) -> api.StreamConfig:
             )
             for state in states
         ],
-        storage=api.StorageType.FILE,
-        retention=api.RetentionPolicy.LIMITS,
         max_age=policy.inbox_max_age_s,
-        duplicate_window=policy.duplicate_window_s,
-        num_replicas=policy.replicas,
-        deny_delete=True,
-        deny_purge=True,
     )
 
 

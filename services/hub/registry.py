@@ -8,13 +8,13 @@ the version. Which keys speak for each state is the directory's business, not th
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.base import CountryCode, PartyCode, ShortText
+from services.core.files import write_atomic
 
 REGISTRY_FORMAT = "cifta-registry-v1"
 
@@ -60,6 +60,4 @@ class Registry(BaseModel):
         return cls.model_validate_json(path.read_bytes())
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n")
-        os.replace(tmp, path)
+        write_atomic(path, (json.dumps(self.model_dump(mode="json"), indent=2) + "\n").encode())

@@ -72,9 +72,6 @@ class OutboxPublisher:
         self._wake = asyncio.Event()
         self._stopping = False
 
-    def set_dedup_secret(self, secret: bytes) -> None:
-        self._dedup_secret = secret
-
     def dedup_id(self, msg_id: str, recipient: str) -> str:
         """The ``Nats-Msg-Id`` of one message to one recipient: the same on every retry."""
         mac = hmac.new(self._dedup_secret, f"{recipient}\x00{msg_id}".encode(), hashlib.sha256)

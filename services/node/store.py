@@ -440,10 +440,6 @@ class Store:
             [(event_id, payload, now.timestamp()) for event_id, payload in events],
         )
 
-    def queue_events(self, events: Sequence[tuple[str, bytes]], now: datetime) -> None:
-        with self._tx() as db:
-            self._queue_events(db, events, now)
-
     def due_events(self, now: float, limit: int) -> list[tuple[str, bytes, int]]:
         rows = self._db.execute(
             "SELECT event_id, payload, attempts FROM audit_outbox WHERE state = 'pending'"

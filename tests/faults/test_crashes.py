@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from services.node.app import NodeRuntime
 from services.node.store import Store
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
+from tests.support.processes import cifta_process
 
 REPORT = example_body("info.concealment_methods")
 
@@ -93,18 +93,9 @@ def node_process(hub: Hub, party: str, root: Path) -> Iterator[subprocess.Popen[
     """``cifta node run`` as its own process, so that it can be SIGKILLed."""
     settings = hub.node_settings(party, root)
     settings.save()
-    log = (settings.home / "node.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "node", "run", "--home", str(settings.home)],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )  # fmt: skip
-    try:
+    home = settings.home
+    with cifta_process(["node", "run", "--home", str(home)], home / "node.log") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        log.close()
 
 
 async def test_node_killed_mid_batch_stores_every_message_once(hub: Hub, tmp_path: Path) -> None:

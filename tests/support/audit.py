@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
@@ -13,6 +11,7 @@ from services.audit.service import AuditService, AuditSettings
 from services.cli.audit_cmd import _directory_of
 from services.core.keys import NodeKeys
 from tests.support.hub import Hub
+from tests.support.processes import cifta_process
 
 
 @asynccontextmanager
@@ -34,17 +33,8 @@ async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncItera
 @contextmanager
 def audit_process(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
     """``cifta audit run`` as its own process, so that it can be SIGKILLed."""
-    log = (hub.home.root / "audit.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli.main", "audit", "--hub-home", str(hub.home.root),
-         "run", "--url", hub.url, "--checkpoint-every", "0.2", "--log-level", "WARNING",
-         "--fetch-batch", "16"],  # small batches: a kill lands mid-stream
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )  # fmt: skip
-    try:
+    args = ["audit", "--hub-home", str(hub.home.root), "run", "--url", hub.url,
+            "--checkpoint-every", "0.2", "--log-level", "WARNING",
+            "--fetch-batch", "16"]  # fmt: skip
+    with cifta_process(args, hub.home.root / "audit.log") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        log.close()
