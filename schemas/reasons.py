@@ -39,11 +39,20 @@ class ReasonCode(StrEnum):
     # 9. transport, checked by the node around the envelope (not part of open_envelope)
     SENDER_MISMATCH = "sender_mismatch"
     PROCESSING_FAILED = "processing_failed"
+    # 10. the Convention's procedures, checked by the node against the case it belongs to
+    ILLEGAL_TRANSITION = "illegal_transition"
 
 
 #: Codes the node decides around the envelope, from the broker's facts (who published it, how
 #: often it was delivered). The envelope's own checks produce every other code.
 TRANSPORT_REASONS = frozenset({ReasonCode.SENDER_MISMATCH, ReasonCode.PROCESSING_FAILED})
+
+#: Codes the node decides from the state of the procedure a message belongs to (tracing, a
+#: licensed transfer, a controlled delivery, Article XII consent).
+PROCEDURE_REASONS = frozenset({ReasonCode.ILLEGAL_TRANSITION})
+
+#: Every code decided outside ``open_envelope``.
+NODE_REASONS = TRANSPORT_REASONS | PROCEDURE_REASONS
 
 
 #: One sentence per reason code, for people reading a rejection.
@@ -66,4 +75,8 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.SCHEMA_INVALID: "the body does not validate against its kind's schema",
     ReasonCode.SENDER_MISMATCH: "the envelope's sender is not the state whose credentials sent it",
     ReasonCode.PROCESSING_FAILED: "the node could not process the envelope in any delivery attempt",
+    ReasonCode.ILLEGAL_TRANSITION: (
+        "the message does not fit the state of its procedure (an answer to a request never made,"
+        " a dispatch before every confirmation, a party that does not take part)"
+    ),
 }

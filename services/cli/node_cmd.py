@@ -63,7 +63,10 @@ def _core(args: argparse.Namespace) -> NodeCore:
         ).directory()
     except (KeyFileError, DirectoryError) as exc:
         raise CliError(str(exc)) from None
-    return NodeCore(keys, directory, Store(s.store_path), clock=app.system_clock)
+    return NodeCore(
+        keys, directory, Store(s.store_path), clock=app.system_clock,
+        tracing_policy=s.tracing_policy(),
+    )  # fmt: skip
 
 
 def _officer(args: argparse.Namespace) -> str:

@@ -115,6 +115,7 @@ class NodeRuntime:
             self.store,
             clock=clock,
             require_pq_signature=settings.require_pq_signature,
+            tracing_policy=settings.tracing_policy(),
         )
         self.party = keys.party
         self.broker = self._broker()
@@ -131,6 +132,7 @@ class NodeRuntime:
             dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
         )
         self._outbox_task: asyncio.Task[None] | None = None
+        self._casework_task: asyncio.Task[None] | None = None
         self._audit_tasks: list[asyncio.Task[None]] = []
         self.events = EventPublisher(
             self.store, self.party, self._publish_event, settings.outbox_poll_s
@@ -179,6 +181,9 @@ class NodeRuntime:
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
+        # deadlines that fell due while the node was down fire now, hub or no hub: what they send
+        # waits in the outbox
+        self._casework_task = asyncio.create_task(self._casework_timer(), name="casework")
         self._keys_task = asyncio.create_task(self._watch_keys(), name="keys")
         self._adopt_own_entry()  # a promotion a crash may have interrupted
         attempt = 0
@@ -211,6 +216,17 @@ class NodeRuntime:
             max_deliver=self.max_deliver,
             directory_root=self.trust.root.kid,
         )
+
+    async def _casework_timer(self) -> None:
+        """The procedures' deadlines: at start, then every ``casework_tick_s``."""
+        while True:
+            try:
+                if self.core.tick():
+                    self.outbox.wake()
+                    self.events.wake()
+            except Exception as exc:  # a locked store, say: try again at the next tick
+                log.error("casework_tick_failed", error=type(exc).__name__)
+            await asyncio.sleep(self.settings.casework_tick_s)  # a timer, not a wait for a result
 
     async def _learn_max_deliver(self) -> None:
         """Take the consumer's own ``max_deliver``: the node must recognise the last attempt, or an
@@ -309,7 +325,12 @@ class NodeRuntime:
         log.info("signing_key_rotated", kid=keys.signing.public().kid)
 
     async def stop(self) -> None:
-        for task in (self._directory_task, self._keys_task, *self._audit_tasks):
+        for task in (
+            self._directory_task,
+            self._keys_task,
+            self._casework_task,
+            *self._audit_tasks,
+        ):
             if task is not None:
                 task.cancel()
         self.outbox.stop()

@@ -30,6 +30,7 @@ from services.core.envelope import (
 from services.core.events import make_event, sign_event, signature_digest
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
+from services.node.casework import Casework, Effects, IllegalTransition, NotYet
 from services.node.store import (
     Outcome,
     Outgoing,
@@ -39,6 +40,8 @@ from services.node.store import (
     pack_copy,
     unpack_copy,
 )
+from services.node.workflows import confidentiality as art12
+from services.node.workflows.tracing import DEFAULT_POLICY, TracingPolicy
 
 log = get_logger("cifta.node")
 
@@ -46,7 +49,16 @@ PROTOCOL_FAMILY = "protocol."
 
 
 class ComposeError(Exception):
-    """A message could not be composed: unknown recipient, sending to oneself, bad options."""
+    """A message could not be composed: unknown recipient, sending to oneself, bad options, a
+    step its procedure does not allow."""
+
+
+class Article12Refusal(ComposeError):
+    """Article XII forbids this forwarding or export for now; the message says what lifts it."""
+
+    def __init__(self, refused: art12.Refused) -> None:
+        super().__init__(f"{refused.rule}. To proceed: {refused.remedy}")
+        self.refused = refused
 
 
 class Action(Enum):
@@ -98,6 +110,7 @@ class NodeCore:
         *,
         clock: Callable[[], datetime],
         require_pq_signature: bool = False,
+        tracing_policy: TracingPolicy = DEFAULT_POLICY,
     ) -> None:
         self.party = keys.party
         self.keys = keys
@@ -105,6 +118,7 @@ class NodeCore:
         self.store = store
         self.clock = clock
         self.require_pq_signature = require_pq_signature
+        self.casework = Casework(keys.party, store, tracing_policy)
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -190,9 +204,16 @@ class NodeCore:
         events: Sequence[tuple[str, bytes]] = (),
         **options: object,
     ) -> ProtectedHeader:
-        out = self._seal(body, to, keep_copy=True, **options)
-        header, envelope = out.header, out.envelope
-        self.store.add_outgoing(out, now=self.clock(), events=events)
+        with self.store.transaction():  # the message, its procedure's state, what follows
+            out = self._seal(body, to, keep_copy=True, **options)
+            header, envelope = out.header, out.envelope
+            try:
+                effects = self.casework.sent(header, body)
+            except IllegalTransition as exc:
+                raise ComposeError(f"{header.kind}: {exc}") from None
+            events = [*events, *self._noted(effects)]
+            self.store.add_outgoing(out, now=self.clock(), events=events)
+            self._carry_out(effects)
         log.info(
             "message_queued",
             msg_id=header.msg_id,
@@ -263,11 +284,25 @@ class NodeCore:
                 in_reply_to=h.msg_id, case_id=h.case_id,
             )  # fmt: skip
             events.append(self.event(EventType.DELIVERED, h, d.data))
-        # one transaction: the envelope, and our receipt queued, or the outcome it reports
-        self.store.add_incoming(
-            h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq, answer=answer,
-            outcome=outcome, now=self.clock(), events=events,
-        )  # fmt: skip
+        try:
+            # one transaction: the envelope, the state of its procedure, and our receipt
+            # queued (or the outcome it reports)
+            with self.store.transaction():
+                self.casework.received(h, opened.body)
+                self.store.add_incoming(
+                    h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq,
+                    answer=answer, outcome=outcome, now=self.clock(), events=events,
+                )  # fmt: skip
+        except NotYet as exc:
+            if not d.final:  # the message it depends on may still be on its way here
+                log.info("envelope_out_of_sequence", msg_id=h.msg_id, kind=h.kind,
+                         detail=str(exc), attempt=d.num_delivered)  # fmt: skip
+                return Verdict(Action.NAK, ReasonCode.ILLEGAL_TRANSITION, str(exc), h.msg_id,
+                               h.kind)  # fmt: skip
+            detail = f"{exc} (after {d.num_delivered} delivery attempts)"
+            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, detail, h)
+        except IllegalTransition as exc:
+            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, str(exc), h)
         log.info(
             "envelope_stored",
             msg_id=h.msg_id,
@@ -371,6 +406,95 @@ class NodeCore:
             in_reply_to=original.msg_id,
         )
 
+    # -- the Convention's procedures --------------------------------------------------------------
+
+    def _noted(self, effects: Effects) -> list[tuple[str, bytes]]:
+        """The audit events of Art. XII steps, each about the message it concerns."""
+        out = []
+        for n in effects.noted:
+            subject = self.store.message(n.subject_msg_id)
+            if subject is not None:
+                out.append(self.event(n.event, peek_header(subject.envelope), subject.envelope))
+        return out
+
+    def _carry_out(self, effects: Effects) -> None:
+        """Send what a procedure asks to send, and raise its alerts (inside the caller's
+        transaction)."""
+        for alert in effects.alerts:
+            self.store.record_alert("casework", alert, self.clock())
+            log.warning("casework_alert", detail=alert)
+        for f in effects.follow_ups:
+            self._queue(
+                f.body, f.to, handling=f.handling, confidential=f.confidential,
+                case_id=f.case_id, in_reply_to=f.in_reply_to,
+            )  # fmt: skip
+
+    def tick(self) -> int:
+        """Act on the deadlines that fell due (reminders, overdue notices, overdue receipts);
+        returns how many messages it queued."""
+        with self.store.transaction():
+            effects = self.casework.tick(self.clock())
+            self._carry_out(effects)
+        return len(effects.follow_ups)
+
+    def forward(self, msg_id: str, to: Sequence[str], officer: str) -> ProtectedHeader:
+        """Share a received message with other states, as Art. XII allows: an H2 message only
+        with its originator's consent for those states. The copy keeps its handling."""
+        message = self.store.message(msg_id)
+        if message is None:
+            raise ComposeError(f"no message {msg_id}")
+        if message.direction != "in":
+            raise ComposeError(f"{msg_id} was sent by this node: send it again instead")
+        if not message.kind.startswith("info."):
+            raise ComposeError(
+                "only information exchanges (info.*) are forwarded; a procedure's messages go to "
+                "its parties"
+            )
+        view = self.casework.received_view(msg_id)
+        assert view is not None
+        refused = art12.may_forward(view, to, self.clock())
+        if refused is not None:
+            log.warning("forward_refused", msg_id=msg_id, to=list(to), rule=refused.rule)
+            raise Article12Refusal(refused)
+        opened = self.open_stored(message)
+        h = opened.header
+        event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer,
+                           reason="to " + ",".join(to))  # fmt: skip
+        return self._queue(
+            opened.body, to, events=[event], handling=h.handling, confidential=h.confidential,
+            handling_note=h.handling_note, case_id=h.case_id,
+        )  # fmt: skip
+
+    def export(self, msg_id: str, officer: str, *, judicial: bool) -> OpenedEnvelope:
+        """Take a received message out of the network (a file for a court or another agency), as
+        Art. XII allows; recorded as an audit event."""
+        message = self.store.message(msg_id)
+        if message is None:
+            raise ComposeError(f"no message {msg_id}")
+        opened = self.open_stored(message)
+        view = self.casework.received_view(msg_id)
+        if view is not None:  # what we sent ourselves is ours to export
+            refused = art12.may_export(view, judicial=judicial, at=self.clock())
+            if refused is not None:
+                log.warning("export_refused", msg_id=msg_id, judicial=judicial, rule=refused.rule)
+                raise Article12Refusal(refused)
+        event = self.event(EventType.EXPORTED, opened.header, message.envelope, officer=officer,
+                           reason="judicial use" if judicial else None)  # fmt: skip
+        self.store.add_events([event], self.clock())
+        log.info("message_exported", msg_id=msg_id, judicial=judicial, officer=officer)
+        return opened
+
+    def rebuild_casework(self) -> tuple[int, int]:
+        """Make the procedures' state again from the stored messages; (applied, skipped)."""
+        from services.node.casework import FAMILIES
+
+        with self.store.transaction():
+            messages = self.store.messages_of_families(FAMILIES)
+            opened = [self.open_stored(m) for m in messages]
+            result = self.casework.replay((o.header, o.body) for o in opened)
+        log.info("casework_rebuilt", applied=result[0], skipped=result[1])
+        return result
+
     # -- reading ---------------------------------------------------------------------------------
 
     def open_stored(self, message: StoredMessage) -> OpenedEnvelope:
@@ -425,4 +549,13 @@ def reason_text(code: str | None) -> str:
         return code
 
 
-__all__ = ["Action", "ComposeError", "Delivery", "NodeCore", "Verdict", "iso", "reason_text"]
+__all__ = [
+    "Action",
+    "Article12Refusal",
+    "ComposeError",
+    "Delivery",
+    "NodeCore",
+    "Verdict",
+    "iso",
+    "reason_text",
+]

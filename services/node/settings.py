@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic_settings import (
 )
 
 from schemas.base import PartyCode
+from services.node.workflows.tracing import TracingPolicy
 
 SETTINGS_FILE = "node.json"
 _DEFAULT_FILES = {
@@ -73,6 +75,12 @@ class NodeSettings(BaseSettings):
     #: fsync every SQLite commit (survives power loss, slower); by default a commit survives a
     #: crash of the process, not of the machine (services/node/store.py).
     durable_commits: bool = False
+    #: Tracing due dates by priority (Art. XIII.3): published practice asks an answer within 24
+    #: hours for an urgent request and within 7 days for a routine one.
+    tracing_urgent_hours: float = Field(default=24.0, gt=0)
+    tracing_routine_days: float = Field(default=7.0, gt=0)
+    #: How often the node looks at its procedures' deadlines (and once at every start).
+    casework_tick_s: float = Field(default=60.0, gt=0)
     log_json: bool = True
     log_level: str = "INFO"
 
@@ -114,6 +122,12 @@ class NodeSettings(BaseSettings):
         path = self.home / SETTINGS_FILE
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
+
+    def tracing_policy(self) -> TracingPolicy:
+        return TracingPolicy(
+            urgent=timedelta(hours=self.tracing_urgent_hours),
+            routine=timedelta(days=self.tracing_routine_days),
+        )
 
     # convenience accessors with the defaults applied (typed non-optional)
     @property

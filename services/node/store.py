@@ -24,7 +24,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -130,6 +130,21 @@ _MIGRATIONS: dict[int, str] = {
         size             INTEGER NOT NULL,
         note             TEXT NOT NULL
     );
+    """,
+    # The Convention's procedures (services/node/casework.py): one row per tracing request and
+    # requested state, licensed transfer, controlled delivery, and received message under Art. XII
+    # consent. Derived from the messages: `cifta node rebuild-casework` makes it again from them.
+    6: """
+    CREATE TABLE casework (
+        family           TEXT NOT NULL,   -- tracing, transfer, delivery, confidentiality
+        key              TEXT NOT NULL,
+        state            TEXT NOT NULL,   -- JSON of the workflow's state
+        open             INTEGER NOT NULL, -- it still has deadlines to watch
+        case_id          TEXT,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (family, key)
+    );
+    CREATE INDEX casework_open ON casework (open, family);
     """,
     4: """
     CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
@@ -252,6 +267,10 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction; inside :meth:`transaction`, a part of that one."""
+        if self._db.in_transaction:
+            yield self._db  # the outer transaction commits or rolls back
+            return
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -259,6 +278,13 @@ class Store:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several store operations as one transaction (the write lock taken at once, so another
+        process sharing the file, such as the officer's CLI, cannot interleave)."""
+        with self._tx():
+            yield
 
     def _migrate(self) -> None:
         with self._tx() as db:
@@ -411,6 +437,51 @@ class Store:
                 "INSERT INTO alerts (at, source, detail) VALUES (?, ?, ?)",
                 (iso(now), source, detail),
             )
+
+    # -- casework -----------------------------------------------------------------------------
+
+    def case(self, family: str, key: str) -> tuple[str, str | None] | None:
+        """(state JSON, case_id) of one workflow."""
+        row = self._db.execute(
+            "SELECT state, case_id FROM casework WHERE family = ? AND key = ?", (family, key)
+        ).fetchone()
+        return None if row is None else (str(row[0]), row[1])
+
+    def put_case(
+        self, family: str, key: str, state: str, *, open: bool, case_id: str | None, now: datetime
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO casework (family, key, state, open, case_id, updated_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT (family, key) DO UPDATE SET"
+                " state = excluded.state, open = excluded.open, updated_at = excluded.updated_at",
+                (family, key, state, int(open), case_id, iso(now)),
+            )
+
+    def cases(self, family: str, *, open_only: bool = False) -> list[tuple[str, str, str | None]]:
+        """(key, state JSON, case_id) of a family's workflows, oldest first."""
+        sql = "SELECT key, state, case_id FROM casework WHERE family = ?"
+        if open_only:
+            sql += " AND open = 1"
+        rows = self._db.execute(sql + " ORDER BY rowid", (family,)).fetchall()
+        return [(str(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def clear_cases(self) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM casework")
+
+    def messages_of_families(self, families: Sequence[str]) -> list[StoredMessage]:
+        """Every stored message of these families, in the order they were created."""
+        where = " OR ".join("kind LIKE ?" for _ in families)
+        rows = self._db.execute(
+            f"SELECT * FROM messages WHERE {where} ORDER BY created_at, msg_id",  # noqa: S608
+            [f"{f}.%" for f in families],
+        ).fetchall()
+        return [StoredMessage.from_row(r) for r in rows]
+
+    def add_events(self, events: Sequence[tuple[str, bytes]], now: datetime) -> None:
+        with self._tx() as db:
+            self._queue_events(db, events, now)
 
     def alerts(self) -> list[tuple[str, str, str]]:
         rows = self._db.execute("SELECT at, source, detail FROM alerts ORDER BY rowid").fetchall()

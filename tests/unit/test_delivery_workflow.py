@@ -24,7 +24,7 @@ ROUTE = [("COL", "PAN"), ("PAN", "MEX")]
 
 
 def op():  # type: ignore[no-untyped-def]
-    return proposed("CD-2026-014", "COL", ["COL", "PAN", "MEX"], ROUTE)
+    return proposed("CD-2026-014", "COL", ["COL", "PAN", "MEX"], ROUTE, T0 - timedelta(hours=1))
 
 
 def active():  # type: ignore[no-untyped-def]
@@ -53,8 +53,8 @@ def test_custody_follows_the_route_and_the_timeline_records_everything() -> None
     o = apply(o, HandedOver("PAN", "MEX", T0 + timedelta(days=2), False))
     o = apply(o, Closed("COL", ClosureOutcome.INTERDICTED, T0 + timedelta(days=3)))
     assert o.phase is Phase.CLOSED and o.custody == "MEX"
-    assert [line.split(" ", 1)[1] for line in o.timeline] == [
-        "by COL",
+    assert [what for *_, what in o.timeline] == [
+        "proposed by COL",
         "consent of PAN",
         "consent of MEX",
         "active: every participant consented",

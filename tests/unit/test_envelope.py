@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 import pytest
 
 from schemas import BODY_MODELS, Body, HandlingCode, ReasonCode
-from schemas.reasons import TRANSPORT_REASONS
+from schemas.reasons import NODE_REASONS
 from services.core.encoding import b64u, unb64u
 from services.core.envelope import (
     MAX_ENVELOPE_BYTES,
@@ -377,7 +377,7 @@ REASON_CASES: dict[ReasonCode, Callable[[], tuple[bytes, dict[str, Any]]]] = {
 }
 
 
-@pytest.mark.parametrize("reason", sorted(set(ReasonCode) - TRANSPORT_REASONS), ids=str)
+@pytest.mark.parametrize("reason", sorted(set(ReasonCode) - NODE_REASONS), ids=str)
 def test_each_envelope_reason_code_is_produced_by_its_own_failure(reason: ReasonCode) -> None:
     assert reason in REASON_CASES, f"no failure produces {reason}"
     data, kwargs = REASON_CASES[reason]()

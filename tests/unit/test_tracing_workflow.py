@@ -63,13 +63,23 @@ def test_an_answer_without_acknowledgement_acknowledges_too() -> None:
     assert t.acknowledged_at == T0 and t.status is Status.ANSWERED
 
 
+def test_an_acknowledgement_overtaken_by_the_answer_is_absorbed() -> None:
+    t = file("m1", REQUEST, "MEX", "USA", T0)
+    t, _ = apply(t, Answered("USA", Outcome.FOUND, T0 + timedelta(hours=2)))
+    t, _ = apply(t, Acknowledged("USA", T0 + timedelta(hours=1)))  # sent first, arrived second
+    assert t.status is Status.ANSWERED and t.acknowledged_at == T0 + timedelta(hours=1)
+
+
 @pytest.mark.parametrize(
     ("events", "error"),
     [
         ([Acknowledged("COL", T0)], "COL was not asked"),
         ([Answered("AUT", Outcome.FOUND, T0)], "AUT was not asked"),
         ([Acknowledged("USA", T0), Acknowledged("USA", T0)], "already acknowledged"),
-        ([Answered("USA", Outcome.FOUND, T0), Acknowledged("USA", T0)], "already answered"),
+        (
+            [Answered("USA", Outcome.FOUND, T0), Acknowledged("USA", T0 + timedelta(hours=1))],
+            "already answered",
+        ),
         ([Answered("USA", Outcome.FOUND, T0), Answered("USA", Outcome.FOUND, T0)], "already"),
     ],
 )

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, mlkem, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas import ReasonCode
-from schemas.reasons import TRANSPORT_REASONS
+from schemas.reasons import NODE_REASONS
 from services.core.envelope import (
     EnvelopeError,
     ProtectedHeader,
@@ -88,7 +88,7 @@ def test_vector_opens_as_expected(name: str) -> None:
 
 def test_vectors_cover_every_reason_code_but_oversized() -> None:
     produced = {v["expect"].get("reason") for v in DOC["vectors"]}
-    envelope_codes = {r.value for r in ReasonCode if r not in TRANSPORT_REASONS}
+    envelope_codes = {r.value for r in ReasonCode if r not in NODE_REASONS}
     missing = envelope_codes - produced - {ReasonCode.OVERSIZED.value}
     assert not missing, f"no vector for {sorted(missing)}"
 

@@ -2,17 +2,19 @@
 
 proposed -> (each participant consents, case by case) active -> hand-overs, interceptions ->
 closed. One decline ends it before it starts. Messages go to the operation's participants only,
-so every participant applies the same events and holds the same timeline.
+so every participant applies the same events and holds the same timeline: its entries are dated by
+the events themselves and kept in date order, whatever order the messages arrived in.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
-from services.node.workflows.tracing import IllegalTransition
+from services.node.workflows.errors import IllegalTransition, NotYet
 
 
 class Phase(StrEnum):
@@ -32,8 +34,10 @@ class Operation:
     consents: frozenset[str] = frozenset()
     declined_by: str | None = None
     custody: str | None = None  # who holds the consignment now
-    timeline: tuple[str, ...] = field(default_factory=tuple)
+    #: (when, rank, what happened) in date order; at one instant, in the order of the procedure
+    timeline: tuple[tuple[datetime, int, str], ...] = field(default_factory=tuple)
     outcome: ClosureOutcome | None = None
+    consented_at: datetime | None = None  # the latest consent so far
 
     @property
     def awaiting(self) -> list[str]:
@@ -78,55 +82,66 @@ Event = Consented | Declined | HandedOver | Intercepted | Closed
 
 
 def proposed(
-    operation_id: str, proposer: str, participants: list[str], route: list[tuple[str, str]]
+    operation_id: str,
+    proposer: str,
+    participants: list[str],
+    route: list[tuple[str, str]],
+    at: datetime | None = None,
 ) -> Operation:
     if proposer not in participants:
         raise IllegalTransition("the proposing state takes part in its operation")
     outside = {s for leg in route for s in leg} - set(participants)
     if outside:
         raise IllegalTransition(f"the route crosses states not asked: {', '.join(sorted(outside))}")
-    return Operation(
-        operation_id, proposer, tuple(participants), tuple(route), custody=route[0][0],
-        timeline=(f"proposed by {proposer}",),
-    )  # fmt: skip
+    for (_, to), (frm, _) in itertools.pairwise(route):
+        if to != frm:
+            raise IllegalTransition(f"the route breaks between {to} and {frm}")
+    op = Operation(operation_id, proposer, tuple(participants), tuple(route), custody=route[0][0])
+    return op if at is None else _log(op, f"proposed by {proposer}", at)
 
 
 def apply(op: Operation, event: Event) -> Operation:
     """The operation after ``event``; IllegalTransition says why an event cannot be taken."""
     match event:
         case Consented(by=by, at=at) | Declined(by=by, at=at):
+            if by not in op.participants or by == op.proposer:
+                raise IllegalTransition(f"{by} is not a participant asked for consent")
             if op.phase is not Phase.PROPOSED:
                 raise IllegalTransition(f"consent is asked before the operation ({op.phase.value})")
             if by not in op.awaiting:
-                raise IllegalTransition(f"{by} is not a participant awaited for consent")
+                raise IllegalTransition(f"{by} has already consented")
             if isinstance(event, Declined):  # Art. XVIII: case by case; one no ends it
                 return _log(
                     replace(op, phase=Phase.DECLINED, declined_by=by), f"declined by {by}", at
                 )
-            op = _log(replace(op, consents=op.consents | {by}), f"consent of {by}", at)
-            if not op.awaiting:
+            latest = max(at, op.consented_at or at)
+            op = replace(op, consents=op.consents | {by}, consented_at=latest)
+            op = _log(op, f"consent of {by}", at)
+            if not op.awaiting:  # dated by the last consent, wherever it arrived last
                 op = _log(
-                    replace(op, phase=Phase.ACTIVE), "active: every participant consented", at
+                    replace(op, phase=Phase.ACTIVE), "active: every participant consented", latest
                 )
             return op
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
-            _active(op)
             if (src, dst) not in op.route:
                 raise IllegalTransition(f"{src} to {dst} is not a leg of the route")
+            _active(op)
             if op.custody != src:
-                raise IllegalTransition(f"{src} does not hold the consignment ({op.custody} does)")
+                _custody(op, src)
             seals = "seals intact" if intact else "SEALS NOT INTACT"
             return _log(replace(op, custody=dst), f"custody {src} -> {dst}, {seals}", at)
         case Intercepted(by=by, decision=decision, at=at):
             _active(op)
             if by != op.custody:
-                raise IllegalTransition(f"{by} does not hold the consignment ({op.custody} does)")
+                _custody(op, by)
             return _log(op, f"interception by {by}: {decision.value}", at)
         case Closed(by=by, outcome=outcome, at=at):
-            if op.phase is not Phase.ACTIVE:
-                raise IllegalTransition(f"only an active operation is closed ({op.phase.value})")
             if by != op.proposer:
                 raise IllegalTransition(f"the proposing state ({op.proposer}) closes it")
+            if op.phase is Phase.PROPOSED:
+                raise NotYet("only an active operation is closed (proposed)")
+            if op.phase is not Phase.ACTIVE:
+                raise IllegalTransition(f"only an active operation is closed ({op.phase.value})")
             return _log(
                 replace(op, phase=Phase.CLOSED, outcome=outcome), f"closed: {outcome.value}", at
             )
@@ -134,9 +149,28 @@ def apply(op: Operation, event: Event) -> Operation:
 
 
 def _active(op: Operation) -> None:
+    if op.phase is Phase.PROPOSED:  # the last consent may still be on its way here
+        raise NotYet("the operation is not active (proposed)")
     if op.phase is not Phase.ACTIVE:
         raise IllegalTransition(f"the operation is not active ({op.phase.value})")
 
 
+def _custody(op: Operation, claimed: str) -> None:
+    """``claimed`` acts as the holder of the consignment, but ``op.custody`` holds it: later on the
+    route, the hand-over to it may still be on its way here; otherwise it is wrong."""
+    holders = [op.route[0][0], *(dst for _, dst in op.route)]
+    later = holders[holders.index(op.custody) + 1 :] if op.custody in holders else []
+    error = NotYet if claimed in later else IllegalTransition
+    raise error(f"{claimed} does not hold the consignment ({op.custody} does)")
+
+
+_RANK = ("proposed", "consent", "declined", "active", "custody", "interception", "closed")
+
+
 def _log(op: Operation, what: str, at: datetime) -> Operation:
-    return replace(op, timeline=(*op.timeline, f"{at.isoformat(timespec='minutes')} {what}"))
+    rank = next(i for i, word in enumerate(_RANK) if what.startswith(word))
+    return replace(op, timeline=tuple(sorted((*op.timeline, (at, rank, what)))))
+
+
+def timeline_lines(op: Operation) -> list[str]:
+    return [f"{at.isoformat(timespec='seconds')} {what}" for at, _, what in op.timeline]

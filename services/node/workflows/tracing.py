@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from schemas.tracing import Outcome, Priority, TracingRequest
+from services.node.workflows.errors import IllegalTransition, NotYet
 
-
-class IllegalTransition(Exception):
-    """An event the trace cannot take in its present state; the message says why."""
+__all__ = ["IllegalTransition", "NotYet"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +35,10 @@ class TracingPolicy:
 
     def due(self, priority: Priority, filed_at: datetime) -> datetime:
         return filed_at + self.period(priority)
+
+
+#: Published practice: 24 hours for an urgent request, 7 days for a routine one.
+DEFAULT_POLICY = TracingPolicy()
 
 
 def requested_states(request: TracingRequest, named: Sequence[str], requester: str) -> list[str]:
@@ -136,15 +139,18 @@ def file(
     requested: str,
     filed_at: datetime,
     policy: TracingPolicy = TracingPolicy(),
+    *,
+    stated: bool = False,
 ) -> Trace:
-    """A new trace of a request just sent. Its due date follows from its priority."""
+    """A new trace of a request. Its due date follows from its priority under ``policy``, or,
+    with ``stated``, is the one the request states (as the requested state receives it)."""
     return Trace(
         request_msg_id=request_msg_id,
         requester=requester,
         requested=requested,
         priority=request.priority,
         filed_at=filed_at,
-        due_at=policy.due(request.priority, filed_at),
+        due_at=request.due_at if stated else policy.due(request.priority, filed_at),
     )
 
 
@@ -155,6 +161,9 @@ def apply(
     match event:
         case Acknowledged(by=by, at=at):
             _from_requested(trace, by)
+            if trace.status is Status.ANSWERED and trace.answered_at and at <= trace.answered_at:
+                # sent before the answer, arrived after it: the answer already acknowledged it
+                return replace(trace, acknowledged_at=min(at, trace.acknowledged_at or at)), []
             if trace.status is not Status.FILED:
                 raise IllegalTransition(f"the request was already {trace.status.value}")
             return replace(trace, status=Status.ACKNOWLEDGED, acknowledged_at=at), []

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from schemas.transfers import Decision, TransferNotice
-from services.node.workflows.tracing import IllegalTransition
+from services.node.workflows.errors import IllegalTransition, NotYet
 
 
 class Stage(StrEnum):
@@ -114,22 +114,30 @@ def apply(t: Transfer, event: Event) -> tuple[Transfer, list[Effect]]:
         case Dispatched(by=by, lines=lines):
             if by != t.exporter:
                 raise IllegalTransition(f"only the exporting state ({t.exporter}) dispatches")
-            if t.stage is not Stage.AUTHORIZED:
-                missing = ", ".join(t.missing_confirmations) or t.stage.value
+            if t.stage is Stage.NOTIFIED:
+                missing = ", ".join(t.missing_confirmations)
                 # Art. IX.2 and IX.3: no dispatch before the import licence is confirmed and
-                # every transit state has authorized the transit
-                raise IllegalTransition(f"not authorized for dispatch: waiting for {missing}")
+                # every transit state has authorized the transit (at another party, the last
+                # confirmation may still be on its way: not yet)
+                raise NotYet(f"not authorized for dispatch: waiting for {missing}")
+            if t.stage is not Stage.AUTHORIZED:
+                raise IllegalTransition(f"not authorized for dispatch: {_stage(t)}")
             return replace(t, stage=Stage.DISPATCHED, dispatched=dict(lines)), []
         case Received(by=by, lines=lines):
             if by != t.importer:
                 raise IllegalTransition(f"only the importing state ({t.importer}) confirms receipt")
+            if t.stage in (Stage.NOTIFIED, Stage.AUTHORIZED):
+                raise NotYet(f"nothing dispatched to receive ({t.stage.value})")
             if t.stage is not Stage.DISPATCHED:
-                raise IllegalTransition(f"nothing dispatched to receive ({t.stage.value})")
+                raise IllegalTransition(f"nothing dispatched to receive ({_stage(t)})")
+            extra = sorted(set(lines) - set(t.dispatched))
+            if extra:
+                raise IllegalTransition(f"line {extra[0]} was not dispatched")
             diff = tuple(
                 (line, expected, lines.get(line, 0))
                 for line, expected in sorted(t.dispatched.items())
                 if lines.get(line, 0) != expected
-            ) + tuple((line, 0, q) for line, q in sorted(lines.items()) if line not in t.dispatched)
+            )
             stage = Stage.DISCREPANCY if diff else Stage.RECEIVED
             effects: list[Effect] = [SendDiscrepancy(t.exporter, diff)] if diff else []
             return replace(t, stage=stage, received=dict(lines)), effects
@@ -144,11 +152,18 @@ def apply(t: Transfer, event: Event) -> tuple[Transfer, list[Effect]]:
     raise IllegalTransition(f"unknown event {event!r}")
 
 
+def _stage(t: Transfer) -> str:
+    return f"refused by {t.refused_by}" if t.stage is Stage.REFUSED else t.stage.value
+
+
 def _confirmed(t: Transfer, by: str, decision: Decision) -> Transfer:
-    if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED):
-        raise IllegalTransition(f"confirmations come before dispatch ({t.stage.value})")
     if by != t.importer and by not in t.transit:
         raise IllegalTransition(f"{by} is neither the importing nor a transit state")
+    if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED):
+        raise IllegalTransition(f"confirmations come before dispatch ({_stage(t)})")
+    answered = t.import_confirmed if by == t.importer else by in t.transit_authorized
+    if answered:
+        raise IllegalTransition(f"{by} has already confirmed")
     if decision is Decision.REFUSED:
         return replace(t, stage=Stage.REFUSED, refused_by=by)
     if by == t.importer:
