@@ -3,8 +3,12 @@
 The secretariat sets up a hub for MEX, USA and COL; each state initialises its node; MEX sends a
 trafficking-routes report (Art. XIII.1.c, H2, confidential) to USA and COL while COL's node is
 offline; USA reads it; COL's node starts later and still receives it; both signed receipts reach
-MEX; USA replies in the same case. Every step is a real process (nats-server, three
-``cifta node run``, and one ``cifta`` command per officer action). Exits non-zero if a step fails.
+MEX; USA replies in the same case. Brazil joins live. Then the Convention's procedures: a tracing
+request answered (Art. XIII.3), a licensed transfer from notice to receipt confirmation (Art. IX),
+a controlled delivery from proposal to closure (Art. XVIII), and a forwarding that Art. XII
+refuses until the originator consents; each with its audit trail. Every step is a real process
+(nats-server, the nodes' ``cifta node run``, and one ``cifta`` command per officer action). Exits
+non-zero if a step fails.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 
 from services.audit.log import AuditLog
 from services.core.directory import DirectoryTrust, RootPublicKey
+from services.node.casework import Casework
 from services.node.store import Store
 
 STATES = ("MEX", "USA", "COL")
@@ -62,6 +67,14 @@ class Demo:
         if done.returncode != 0:
             raise StepFailed(f"`cifta {' '.join(args)}` failed: {done.stderr.decode().strip()}")
         return done.stdout.decode()
+
+    def refused(self, *args: str) -> str:
+        """Run one ``cifta`` command that must be refused; its error message."""
+        cmd = [sys.executable, "-m", "services.cli.main", *args]
+        done = subprocess.run(cmd, capture_output=True, env=self.env, check=False)  # noqa: S603
+        if done.returncode == 0:
+            raise StepFailed(f"`cifta {' '.join(args)}` was not refused")
+        return done.stderr.decode()
 
     def start_audit(self) -> None:
         log = (self.hub_home / "audit.log").open("ab")
@@ -131,6 +144,27 @@ class Demo:
             return set(parties) <= set(trust.directory().parties())
 
         return knows
+
+    def casework(self, state: str) -> Casework:
+        return Casework(state, Store(self.node_home(state) / "store.sqlite"))
+
+    def storing(self, state: str, msg_id: str) -> Callable[[], bool]:
+        return lambda: self.stored(state, msg_id)
+
+    def holding(self, state: str, custodian: str) -> Callable[[], bool]:
+        """A condition: ``state``'s node sees ``custodian`` holding the operation's consignment."""
+        return lambda: self.casework(state).all_operations()[0].custody == custodian
+
+    def home(self, state: str) -> str:
+        return str(self.node_home(state))
+
+    def template(self, kind: str) -> dict[str, Any]:
+        return dict(json.loads(self.cifta("template", kind)))
+
+    def queued(self, *args: str, body: dict[str, Any] | None = None) -> str:
+        """Run an officer's command that queues a message; its msg_id."""
+        stdin = None if body is None else json.dumps(body).encode()
+        return str(json.loads(self.cifta(*args, "--json", stdin=stdin))["msg_id"])
 
     def recipient_states(self, state: str, msg_id: str) -> dict[str, str]:
         store = Store(self.node_home(state) / "store.sqlite")
@@ -338,6 +372,191 @@ class Demo:
             f"(pid {pid})."
         )
 
+    # -- the Convention's procedures --------------------------------------------------------------
+
+    def tracing(self) -> str:
+        """MEX traces a pistol seized in Culiacán: made in Austria, last imported into the USA."""
+        request = self.template("tracing.request")
+        mex, usa = self.home("MEX"), self.home("USA")
+        out = self.cifta(
+            "trace", "new", "--home", mex, "--body", "-", "--priority", "urgent",
+            "--justification", "Linked to an ongoing homicide investigation; suspects in custody",
+            "--case", "FGR-SIN-2026-1187", stdin=json.dumps(request).encode(),
+        )  # fmt: skip
+        req_id = out.split()[2]
+        self.say(
+            "MEX filed an urgent tracing request (Art. XIII.3) for a pistol seized in Culiacán; "
+            "with no state named, it went to the country of last legal import:"
+        )
+        self.detail(out)
+        self.wait_for("USA to store the tracing request", lambda: self.stored("USA", req_id))
+        self.cifta("trace", "respond", "--home", usa, req_id, "--ack", "--reference",
+                   "NTC-2026-448120")  # fmt: skip
+        answer = self.template("tracing.response") | {"request_msg_id": req_id}
+        resp_id = self.queued("trace", "respond", "--home", usa, req_id, "--body", "-", body=answer)
+        self.wait_for("USA's answer at MEX", lambda: self.stored("MEX", resp_id))
+        self.say(
+            "USA acknowledged it, then answered: found, with the chain of transfers from the "
+            "Austrian maker to the last retail sale in Arizona. MEX's view, and the response times "
+            "the Conference of States Parties asks about:"
+        )
+        self.detail(self.cifta("trace", "list", "--home", mex))
+        self.detail(self.cifta("trace", "stats", "--home", mex))
+        return req_id
+
+    def transfer(self) -> str:
+        """USA licenses pistols and ammunition for Colombia, by air through Mexico City."""
+        notice = self.template("transfer.notice") | {"transit_states": ["MEX"]}
+        usa, col, mex = self.home("USA"), self.home("COL"), self.home("MEX")
+        tid = notice["transfer_id"]
+        notice_id = self.queued("transfer", "new", "--home", usa, "--body", "-", body=notice)
+        self.say(
+            f"USA notified COL (importing) and MEX (transit) of transfer {tid}: export licence, "
+            "import licence, 200 pistols and 100,000 cartridges (Art. IX)."
+        )
+        for state in ("COL", "MEX"):
+            self.wait_for(f"{state} to store the notice", self.storing(state, notice_id))
+        refused = self.refused("transfer", "dispatch", "--home", usa, tid, "--carrier",
+                               "Avianca Cargo", "--document", "AWB 134-55120033")  # fmt: skip
+        self.say("USA's officer tried to dispatch at once; the node refused (Art. IX.2, IX.3):")
+        self.detail(refused)
+        ids = [
+            self.queued("transfer", "confirm", "--home", col, tid, "--officer",
+                        "Cap. Laura Rincón|Jefe de control de importaciones|DCCA"),
+            self.queued("transfer", "confirm", "--home", mex, tid, "--number",
+                        "SEDENA-DGRFAE-TR-2026-3310", "--officer",
+                        "Lic. Jorge Salas|Autorizaciones de tránsito|SEDENA"),
+        ]  # fmt: skip
+        self.wait_for("both confirmations at USA", lambda: all(self.stored("USA", i) for i in ids))
+        dispatch = self.queued("transfer", "dispatch", "--home", usa, tid, "--carrier",
+                               "Avianca Cargo", "--document", "AWB 134-55120033",
+                               "--seal", "US-CBP-88412")  # fmt: skip
+        self.say(
+            "COL confirmed its import licence and MEX authorized the transit; USA's node then "
+            "let it dispatch:"
+        )
+        self.detail(self.cifta("transfer", "list", "--home", usa))
+        self.wait_for("the dispatch notice at COL", lambda: self.stored("COL", dispatch))
+        receipt = self.queued("transfer", "receive", "--home", col, tid, "--place",
+                              "Bogotá, El Dorado cargo terminal", "--line", "2=99000",
+                              "--remark", "2=one case of 1,000 cartridges missing on arrival",
+                              "--officer", "Cap. Laura Rincón|Jefe de control|DCCA")  # fmt: skip
+
+        def reported() -> bool:
+            ts = self.casework("USA").all_transfers()
+            return self.stored("USA", receipt) and ts[0].stage.value == "discrepancy"
+
+        self.wait_for("COL's receipt confirmation and discrepancy at USA", reported)
+        self.say(
+            "COL confirmed receipt with the quantities received (Art. IX.4); one case short, so "
+            "its node also sent a discrepancy report. USA's view:"
+        )
+        self.detail(self.cifta("transfer", "list", "--home", usa))
+        return receipt
+
+    def controlled_delivery(self) -> str:
+        """COL proposes to follow a container from Cartagena through Mexico to Texas."""
+        proposal = self.template("delivery.proposal") | {
+            "operation_id": "CD-COL-2026-044",
+            "participants": ["COL", "MEX", "USA"],
+            "route": [
+                {"from_state": "COL", "to_state": "MEX", "border_crossing":
+                 "Cartagena to Manzanillo (sea)", "mode": "sea"},
+                {"from_state": "MEX", "to_state": "USA", "border_crossing": "Laredo",
+                 "mode": "road"},
+            ],
+            "contact": {"name": "My. Andrés Cárdenas", "position": "Jefe de entregas vigiladas",
+                        "agency": "Policía Nacional de Colombia, DIJIN"},
+        }  # fmt: skip
+        op = proposal["operation_id"]
+        col, mex, usa = self.home("COL"), self.home("MEX"), self.home("USA")
+        prop_id = self.queued("delivery", "propose", "--home", col, "--body", "-", body=proposal)
+        for state in ("MEX", "USA"):
+            self.wait_for(f"{state} to store the proposal", self.storing(state, prop_id))
+        for home, officer in (
+            (mex, "Cmdte. Sergio Ibarra||Guardia Nacional"),
+            (usa, "SA M. Okafor|Group supervisor|HSI"),
+        ):
+            self.queued("delivery", "consent", "--home", home, op, "--officer", officer)
+
+        def active(state: str) -> Callable[[], bool]:
+            return lambda: self.casework(state).all_operations()[0].phase.value == "active"
+
+        for state in ("COL", "MEX", "USA"):
+            self.wait_for(f"the operation to be active at {state}", active(state))
+        self.say(
+            f"COL proposed controlled delivery {op} (Art. XVIII) to MEX and USA; each consented, "
+            "case by case, and the operation became active at every participant."
+        )
+        self.queued("delivery", "handover", "--home", col, op, "--from", "COL", "--to", "MEX",
+                    "--place", "Port of Manzanillo, berth 14", "--container", "MSCU 7781230",
+                    "--seal", "CO-DIAN-2210984")  # fmt: skip
+        self.wait_for("MEX to hold the consignment", self.holding("MEX", "MEX"))
+        inventory = self.workdir / "inventory.json"
+        replicas = {"line": 1, "category": "firearm", "quantity": 40,
+                    "description": "rifles replaced by inert replicas"}  # fmt: skip
+        inventory.write_text(json.dumps([replicas]))
+        self.queued("delivery", "intercept", "--home", mex, op, "--decision",
+                    "items_substituted", "--inventory", str(inventory),
+                    "--new-seal", "MX-GN-2026-55120")  # fmt: skip
+        self.queued("delivery", "handover", "--home", mex, op, "--from", "MEX", "--to", "USA",
+                    "--place", "Laredo, World Trade Bridge",
+                    "--seal", "MX-GN-2026-55120")  # fmt: skip
+        self.wait_for("USA to hold the consignment", self.holding("COL", "USA"))
+        closure = self.queued("delivery", "close", "--home", col, op, "--outcome", "interdicted",
+                              "--summary", "Receivers identified in Laredo, TX; four arrests; "
+                              "replicas recovered.")  # fmt: skip
+
+        def closed(state: str) -> Callable[[], bool]:
+            return lambda: self.casework(state).all_operations()[0].phase.value == "closed"
+
+        for state in ("MEX", "USA"):
+            self.wait_for(f"the closure at {state}", closed(state))
+        timelines = {s: self.cifta("delivery", "timeline", "--home", self.home(s), op)
+                     for s in ("COL", "MEX", "USA")}  # fmt: skip
+        if len(set(timelines.values())) != 1:
+            raise StepFailed("the participants do not hold the same timeline")
+        self.say(
+            "Custody passed COL -> MEX at Manzanillo, MEX substituted the rifles, custody passed "
+            "MEX -> USA at Laredo, and COL closed the operation. COL, MEX and USA hold the same "
+            "timeline:"
+        )
+        self.detail(timelines["COL"])
+        return closure
+
+    def confidentiality(self, report: str) -> str:
+        """USA wants to share MEX's H2 report with Brazil: Art. XII says ask MEX first."""
+        usa, mex = self.home("USA"), self.home("MEX")
+        refused = self.refused("forward", "--home", usa, report, "--to", "BRA", "--officer",
+                               "Special Agent D. Whitfield")  # fmt: skip
+        self.say("USA tried to forward MEX's H2 report to Brazil; its node refused (Art. XII):")
+        self.detail(refused)
+        ask = self.queued("consent", "request", "--home", usa, report, "--use", "onward_sharing",
+                          "--to", "BRA", "--purpose", "The route ends at a port Brazil's "
+                          "federal police watch.")  # fmt: skip
+        self.wait_for("the consent request at MEX", lambda: self.stored("MEX", ask))
+        answer = self.queued("consent", "answer", "--home", mex, ask, "--decision", "granted")
+        self.wait_for("MEX's consent at USA", lambda: self.stored("USA", answer))
+        fwd = self.queued("forward", "--home", usa, report, "--to", "BRA", "--officer",
+                          "Special Agent D. Whitfield")  # fmt: skip
+        self.wait_for("the forwarded report at BRA", lambda: self.stored("BRA", fwd))
+        self.say(
+            "USA asked MEX for consent to share with Brazil, MEX granted it, and USA's node "
+            f"forwarded the report ({fwd}), keeping its H2 handling."
+        )
+        return report
+
+    def trail(self, what: str, msg_id: str, want: int) -> None:
+        """One message's life in the audit log, under a witnessed checkpoint."""
+
+        def witnessed() -> bool:
+            n, proven, cosigners = self.audit_state(msg_id)
+            return n >= want and proven == n and bool(cosigners)
+
+        self.wait_for(f"the audit trail of {what}", witnessed)
+        self.say(f"The audit trail of {what}, each event proven against the signed checkpoint:")
+        self.detail(self.cifta("audit", "trail", msg_id, "--home", str(self.node_home("MEX"))))
+
     def audit_trail(self, msg_id: str) -> None:
         """The report's life in the audit log, proven, under a checkpoint the nodes witnessed."""
         want = 6  # stored at USA and COL, delivered by both, opened at USA, replied by USA
@@ -383,6 +602,14 @@ def run(args: argparse.Namespace) -> int:
         report = demo.exchange()
         demo.onboard_live()
         demo.audit_trail(report)
+        request = demo.tracing()
+        demo.trail("the tracing request", request, 3)  # stored, delivered, replied (x2) at USA
+        receipt = demo.transfer()
+        demo.trail("COL's receipt confirmation", receipt, 4)  # stored, delivered at USA and MEX
+        closure = demo.controlled_delivery()
+        demo.trail("the closure of the controlled delivery", closure, 4)
+        demo.confidentiality(report)
+        demo.trail("MEX's report, now with its Art. XII steps", report, 9)
     except StepFailed as exc:
         failed = exc
     except KeyboardInterrupt:

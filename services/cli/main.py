@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.cli import audit_cmd, demo, directory_cmd, hub_cmd, node_cmd
+from services.cli import audit_cmd, casework_cmd, demo, directory_cmd, hub_cmd, node_cmd
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hub_cmd.add_parser(sub)
     node_cmd.add_parsers(sub)
+    casework_cmd.add_parsers(sub)
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
 
@@ -84,7 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
     try:
         return int(args.func(args))
-    except (*hub_cmd.ERRORS, *node_cmd.ERRORS, *directory_cmd.ERRORS, *audit_cmd.ERRORS) as exc:
+    except (
+        *hub_cmd.ERRORS,
+        *node_cmd.ERRORS,
+        *directory_cmd.ERRORS,
+        *audit_cmd.ERRORS,
+        *casework_cmd.ERRORS,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

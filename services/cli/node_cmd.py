@@ -123,6 +123,12 @@ def cmd_node_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from services.cli.casework_cmd import cmd_rebuild
+
+    return cmd_rebuild(args)
+
+
 def cmd_node_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(json=settings.log_json, level=settings.log_level)
@@ -316,6 +322,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = cmds.add_parser("run", help="run the node until SIGINT or SIGTERM")
     p.add_argument("--home", default=home)
     p.set_defaults(func=cmd_node_run)
+    p = cmds.add_parser(
+        "rebuild-casework",
+        help="make the procedures' state (traces, transfers, deliveries, consents) again from "
+        "the stored messages",
+    )
+    p.add_argument("--home", default=home)
+    p.set_defaults(func=_rebuild)
 
     def officer(name: str, text: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = sub.add_parser(name, help=text)

@@ -454,12 +454,12 @@ class NodeCore:
         assert view is not None
         refused = art12.may_forward(view, to, self.clock())
         if refused is not None:
-            log.warning("forward_refused", msg_id=msg_id, to=list(to), rule=refused.rule)
+            log.info("forward_refused", msg_id=msg_id, to=list(to), rule=refused.rule)
             raise Article12Refusal(refused)
         opened = self.open_stored(message)
         h = opened.header
-        event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer,
-                           reason="to " + ",".join(to))  # fmt: skip
+        # the copy's own events (sent, stored, delivered) say where it went
+        event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer)
         return self._queue(
             opened.body, to, events=[event], handling=h.handling, confidential=h.confidential,
             handling_note=h.handling_note, case_id=h.case_id,
@@ -476,10 +476,9 @@ class NodeCore:
         if view is not None:  # what we sent ourselves is ours to export
             refused = art12.may_export(view, judicial=judicial, at=self.clock())
             if refused is not None:
-                log.warning("export_refused", msg_id=msg_id, judicial=judicial, rule=refused.rule)
+                log.info("export_refused", msg_id=msg_id, judicial=judicial, rule=refused.rule)
                 raise Article12Refusal(refused)
-        event = self.event(EventType.EXPORTED, opened.header, message.envelope, officer=officer,
-                           reason="judicial use" if judicial else None)  # fmt: skip
+        event = self.event(EventType.EXPORTED, opened.header, message.envelope, officer=officer)
         self.store.add_events([event], self.clock())
         log.info("message_exported", msg_id=msg_id, judicial=judicial, officer=officer)
         return opened

@@ -39,6 +39,10 @@ OFFICIAL = {
             "República da Colômbia"),
     "BRA": ("República Federativa del Brasil", "Federative Republic of Brazil",
             "République fédérative du Brésil", "República Federativa do Brasil"),
+    "PAN": ("República de Panamá", "Republic of Panama", "République du Panama",
+            "República do Panamá"),
+    "GTM": ("República de Guatemala", "Republic of Guatemala", "République du Guatemala",
+            "República da Guatemala"),
 }  # fmt: skip
 
 

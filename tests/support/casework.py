@@ -1,0 +1,162 @@
+"""Nodes' cores over their own SQLite stores, exchanging envelopes without a broker, on one clock.
+
+For the procedures' unit tests: what a node queues, :meth:`Network.deliver` hands to each
+recipient's ``NodeCore.process`` exactly as the node's inbox handler would (subject naming the
+publisher, a stream sequence, the delivery count), and the recipients' receipts and rejections back.
+The broker's part is covered by the integration tests; here time and order are the test's to set.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from services.core.directory import DirectoryTrust, registration_request
+from services.core.envelope import peek_header
+from services.core.keys import NodeKeys
+from services.directory.service import DirectoryService
+from services.node.core import Action, Delivery, NodeCore, Verdict
+from services.node.store import Store
+from services.node.workflows.tracing import DEFAULT_POLICY, TracingPolicy
+from tests.builders import party
+from tests.support.hub import details
+
+T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One delivery and what the recipient's node decided."""
+
+    sender: str
+    recipient: str
+    kind: str
+    msg_id: str
+    verdict: Verdict
+
+
+#: Which queued (sender, recipient, kind) to hold back in this round of deliveries.
+Hold = Callable[[str, str, str], bool]
+
+
+@dataclass
+class Network:
+    tmp: Path
+    clock: Clock
+    policy: TracingPolicy = DEFAULT_POLICY
+    max_deliver: int = 3
+    cores: dict[str, NodeCore] = field(default_factory=dict)
+    _seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        tmp: Path,
+        parties: Iterable[str],
+        clock: Clock | None = None,
+        policy: TracingPolicy = DEFAULT_POLICY,
+    ) -> Network:
+        clock = clock or Clock()
+        DirectoryService.create_root_key(tmp / "root.key.json")
+        service = DirectoryService.open(tmp / "dir", tmp / "root.key.json", clock=lambda: T0)
+        keys: dict[str, NodeKeys] = {}
+        for code in parties:
+            keys[code] = party(code)
+            service.register(registration_request(keys[code], details(code), T0))
+        trust = DirectoryTrust(service.root)
+        for code in keys:
+            signed = service.signed(code)
+            assert signed is not None
+            trust.accept(code, signed.model_dump_json().encode())
+        net = cls(tmp, clock, policy)
+        for code, k in keys.items():
+            net.cores[code] = net._core(k, trust)
+        return net
+
+    def _core(self, keys: NodeKeys, trust: DirectoryTrust) -> NodeCore:
+        store = Store(self.tmp / f"{keys.party}.sqlite")
+        return NodeCore(
+            keys, trust.directory(), store, clock=self.clock, tracing_policy=self.policy
+        )
+
+    def __getitem__(self, code: str) -> NodeCore:
+        return self.cores[code]
+
+    def restart(self, code: str) -> NodeCore:
+        """The node's process stops and starts again: a new core over the same store file."""
+        old = self.cores[code]
+        old.store.close()
+        store = Store(old.store.path)
+        self.cores[code] = NodeCore(
+            old.keys, old.directory, store, clock=self.clock, tracing_policy=self.policy
+        )
+        return self.cores[code]
+
+    def deliver(self, hold: Hold | None = None, *, rounds: int = 20) -> list[Handled]:
+        """Deliver everything queued (and what that makes the recipients send), in rounds, until
+        nothing is left but what ``hold`` holds back. An envelope a node asks for again (NAK) is
+        delivered again in the next round, up to ``max_deliver`` times."""
+        handled: list[Handled] = []
+        for _ in range(rounds):
+            moved = False
+            for sender, core in list(self.cores.items()):
+                for item in core.store.due(float("inf"), 10_000):
+                    h = peek_header(item.envelope)
+                    if hold is not None and hold(sender, item.recipient, h.kind):
+                        continue
+                    moved = True
+                    handled.append(self._hand(sender, item.recipient, item.msg_id, item.envelope))
+            if not moved:
+                break
+        return handled
+
+    def _hand(self, sender: str, recipient: str, msg_id: str, envelope: bytes) -> Handled:
+        attempt = self._attempts.get((msg_id, recipient), 0) + 1
+        self._attempts[(msg_id, recipient)] = attempt
+        seq = next(self._seq)
+        verdict = self.cores[recipient].process(
+            Delivery(
+                subject=f"inbox.{recipient}.{sender}.{msg_id}",
+                data=envelope,
+                stream_seq=seq,
+                num_delivered=attempt,
+                stored_at=self.clock(),
+                final=attempt >= self.max_deliver,
+            )
+        )
+        if verdict.action is not Action.NAK:  # published and settled: off the sender's outbox
+            self.cores[sender].store.mark_sent([(msg_id, recipient, seq)], self.clock())
+        h = peek_header(envelope)
+        return Handled(sender, recipient, h.kind, msg_id, verdict)
+
+    def inject(
+        self, sender: str, recipient: str, envelope: bytes, *, final: bool = True
+    ) -> Verdict:
+        """Hand ``recipient`` an envelope as if ``sender``'s account had published it."""
+        h = peek_header(envelope)
+        return self.cores[recipient].process(
+            Delivery(
+                subject=f"inbox.{recipient}.{sender}.{h.msg_id}",
+                data=envelope,
+                stream_seq=next(self._seq),
+                num_delivered=1,
+                stored_at=self.clock(),
+                final=final,
+            )
+        )
