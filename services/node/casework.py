@@ -208,16 +208,29 @@ class Casework:
             effects.follow_ups = []  # a received message never makes this node send by itself
         return effects
 
-    def tick(self, now: datetime) -> Effects:
-        """Time passes: the deadlines this node watches, each acted on once, even if they fell due
-        while the node was down."""
+    def watched(self) -> list[tuple[str, str]]:
+        """(family, key) of the cases whose deadlines this node watches: the traces it asked,
+        the transfers it exports, while they are open."""
+        out = []
+        for key, data, _ in self.store.cases(TRACING, open_only=True):
+            if _load(tracing.Trace, data).requester == self.party:
+                out.append((TRACING, key))
+        for key, data, _ in self.store.cases(TRANSFER, open_only=True):
+            if _load(transfers.Transfer, data).exporter == self.party:
+                out.append((TRANSFER, key))
+        return out
+
+    def tick(self, family: str, key: str, now: datetime) -> Effects:
+        """Time passes for one case: what its deadlines ask, each acted on once, even if they fell
+        due while the node was down (inside the caller's transaction)."""
         effects = Effects()
-        for row_key, data, case_id in self.store.cases(TRACING, open_only=True):
-            trace = _load(tracing.Trace, data)
-            if trace.requester != self.party:
-                continue
-            trace, due = tracing.apply(trace, tracing.Tick(now), self.policy)
-            self._put(TRACING, row_key, trace, open=trace.open, case_id=case_id, at=now)
+        row = self.store.case(family, key)
+        if row is None:
+            return effects
+        data, case_id = row
+        if family == TRACING:
+            trace, due = tracing.apply(_load(tracing.Trace, data), tracing.Tick(now), self.policy)
+            self._put(TRACING, key, trace, open=trace.open, case_id=case_id, at=now)
             for e in due:
                 body: Body
                 if isinstance(e, tracing.SendReminder):
@@ -231,12 +244,9 @@ class Casework:
                 effects.follow_ups.append(
                     FollowUp(body, (e.to,), HandlingCode.H1, False, case_id, e.request_msg_id)
                 )
-        for row_key, data, case_id in self.store.cases(TRANSFER, open_only=True):
-            t = _load(transfers.Transfer, data)
-            if t.exporter != self.party:
-                continue
-            t, due_t = transfers.apply(t, transfers.Tick(now))
-            self._put(TRANSFER, row_key, t, open=_transfer_open(t), case_id=case_id, at=now)
+        elif family == TRANSFER:
+            t, due_t = transfers.apply(_load(transfers.Transfer, data), transfers.Tick(now))
+            self._put(TRANSFER, key, t, open=_transfer_open(t), case_id=case_id, at=now)
             for a in due_t:
                 if isinstance(a, transfers.AlertReceiptOverdue):
                     effects.alerts.append(
@@ -287,12 +297,17 @@ class Casework:
             # sent by the requester to the requested state
             state = h.recipients[0] if mine else self.party
             key = _trace_key(body.request_msg_id, state)
+            if not mine and self.store.case(TRACING, key) is None:
+                # the request itself may still be on its way here
+                raise NotYet(f"no tracing request {body.request_msg_id} to {state}")
             trace = self._trace(key, body.request_msg_id, state)
             if h.sender != trace.requester:
                 raise IllegalTransition(f"only the requesting state ({trace.requester}) reminds")
             _addressed(h, [trace.requested], "a reminder")
             if mine and not trace.open:
                 raise IllegalTransition("the request was already answered")
+            if isinstance(body, TracingOverdue) and h.created_at < trace.due_at:
+                raise IllegalTransition(f"the request is not due until {trace.due_at.isoformat()}")
             if isinstance(body, TracingReminder):
                 trace = replace(trace, reminders_sent=max(trace.reminders_sent, body.sequence))
             else:
@@ -333,6 +348,7 @@ class Casework:
         if isinstance(body, ReceiptOverdue):
             if h.sender != t.exporter:
                 raise IllegalTransition(f"only the exporting state ({t.exporter}) raises it")
+            _addressed(h, _others(t, h.sender), "a message of this transfer")
             if t.stage in (transfers.Stage.NOTIFIED, transfers.Stage.AUTHORIZED):
                 raise (IllegalTransition if mine else NotYet)("the transfer was not dispatched")
             if mine and t.stage is not transfers.Stage.DISPATCHED:
@@ -403,16 +419,20 @@ class Casework:
     ) -> tuple[str, transfers.Transfer]:
         """The transfer a message names: by its id, among those both its sender and this node are
         parties to (two exporters may use the same id; the recipients then tell them apart)."""
-        found = []
+        found, known = [], []
         for key, data, _ in self.store.cases(TRANSFER):
             t = _load(transfers.Transfer, data)
             parties = _parties(t)
-            if t.transfer_id == transfer_id and h.sender in parties and self.party in parties:
-                found.append((key, t))
+            if t.transfer_id == transfer_id and self.party in parties:
+                known.append(t)
+                if h.sender in parties:
+                    found.append((key, t))
         if len(found) > 1:
             found = [(k, t) for k, t in found if t.exporter in {h.sender, *h.recipients}]
         if len(found) == 1:
             return found[0]
+        if not found and known and all(t.exporter in h.recipients for t in known):
+            raise IllegalTransition(f"{h.sender} is not a party to transfer {transfer_id}")
         if not found:
             # the notice is sent by the exporter: another party's message can overtake it
             raise (IllegalTransition if mine else NotYet)(f"no transfer {transfer_id} notified")
@@ -450,7 +470,7 @@ class Casework:
             event = cd.Closed(h.sender, body.outcome, body.closed_at)
         else:
             raise IllegalTransition(f"{h.kind} is not part of a controlled delivery")
-        op = cd.apply(op, event)
+        op = cd.apply(op, event, crossing=not mine)
         open_ = op.phase in (cd.Phase.PROPOSED, cd.Phase.ACTIVE)
         self._put(DELIVERY, key, op, open=open_, case_id=self.case_id(DELIVERY, key), at=at)
         return Effects()
@@ -458,15 +478,19 @@ class Casework:
     def _find_operation(
         self, operation_id: str, h: ProtectedHeader, mine: bool
     ) -> tuple[str, cd.Operation]:
-        found = []
+        found, known = [], []
         for key, data, _ in self.store.cases(DELIVERY):
             op = _load(cd.Operation, data)
-            if op.operation_id == operation_id and {h.sender, self.party} <= set(op.participants):
-                found.append((key, op))
+            if op.operation_id == operation_id and self.party in op.participants:
+                known.append(op)
+                if h.sender in op.participants:
+                    found.append((key, op))
         if len(found) > 1:
             found = [(k, o) for k, o in found if o.proposer in {h.sender, *h.recipients}]
         if len(found) == 1:
             return found[0]
+        if not found and known and all(o.proposer in h.recipients for o in known):
+            raise IllegalTransition(f"{h.sender} does not take part in operation {operation_id}")
         if not found:
             raise (IllegalTransition if mine else NotYet)(f"no operation {operation_id} proposed")
         raise IllegalTransition(f"operation id {operation_id} is ambiguous")

@@ -431,11 +431,19 @@ class NodeCore:
 
     def tick(self) -> int:
         """Act on the deadlines that fell due (reminders, overdue notices, overdue receipts);
-        returns how many messages it queued."""
-        with self.store.transaction():
-            effects = self.casework.tick(self.clock())
-            self._carry_out(effects)
-        return len(effects.follow_ups)
+        returns how many messages it queued. One transaction per case: a case whose message
+        cannot be sent (a party gone from the directory) does not hold up the others."""
+        queued = 0
+        for family, key in self.casework.watched():
+            try:
+                with self.store.transaction():
+                    effects = self.casework.tick(family, key, self.clock())
+                    self._carry_out(effects)
+            except (ComposeError, IllegalTransition) as exc:
+                log.error("deadline_not_acted_on", family=family, case=key, error=str(exc))
+                continue
+            queued += len(effects.follow_ups)
+        return queued
 
     def forward(self, msg_id: str, to: Sequence[str], officer: str) -> ProtectedHeader:
         """Share a received message with other states, as Art. XII allows: an H2 message only

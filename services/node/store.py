@@ -365,7 +365,8 @@ class Store:
         db.executemany(
             "INSERT INTO outbox (msg_id, recipient, state, next_attempt_at)"
             " VALUES (?, ?, 'pending', ?)",
-            [(h.msg_id, r, now.timestamp()) for r in h.recipients],
+            # due at once, on the publisher's own time (never a test's or a message's clock)
+            [(h.msg_id, r, time.time()) for r in h.recipients],
         )
 
     def record_rejection(
@@ -471,10 +472,12 @@ class Store:
             db.execute("DELETE FROM casework")
 
     def messages_of_families(self, families: Sequence[str]) -> list[StoredMessage]:
-        """Every stored message of these families, in the order they were created."""
+        """Every stored message of these families, in the order this node took them (sent or
+        accepted): the order its procedures saw them in. Not by ``created_at``, which is each
+        sender's own clock and may put an answer before its request."""
         where = " OR ".join("kind LIKE ?" for _ in families)
         rows = self._db.execute(
-            f"SELECT * FROM messages WHERE {where} ORDER BY created_at, msg_id",  # noqa: S608
+            f"SELECT * FROM messages WHERE {where} ORDER BY rowid",  # noqa: S608
             [f"{f}.%" for f in families],
         ).fetchall()
         return [StoredMessage.from_row(r) for r in rows]
@@ -508,7 +511,7 @@ class Store:
         db.executemany(
             "INSERT OR IGNORE INTO audit_outbox (event_id, payload, state, next_attempt_at)"
             " VALUES (?, ?, 'pending', ?)",
-            [(event_id, payload, now.timestamp()) for event_id, payload in events],
+            [(event_id, payload, time.time()) for event_id, payload in events],
         )
 
     def due_events(self, now: float, limit: int) -> list[tuple[str, bytes, int]]:

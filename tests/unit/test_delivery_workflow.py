@@ -43,8 +43,31 @@ def test_active_only_with_every_consent() -> None:
 def test_one_decline_ends_it() -> None:
     o = apply(apply(op(), Consented("PAN", T0)), Declined("MEX", T0))
     assert o.phase is Phase.DECLINED and o.declined_by == "MEX"
-    with pytest.raises(IllegalTransition, match="before the operation"):
+    with pytest.raises(IllegalTransition, match="MEX has already answered"):
         apply(o, Consented("MEX", T0))
+    with pytest.raises(IllegalTransition, match="PAN has already answered"):
+        apply(o, Declined("PAN", T0))
+
+
+def test_answers_crossing_a_decline_end_the_same_at_every_participant() -> None:
+    declined_first = apply(
+        apply(op(), Declined("MEX", T0 + timedelta(hours=1))), Consented("PAN", T0)
+    )
+    consented_first = apply(
+        apply(op(), Consented("PAN", T0)), Declined("MEX", T0 + timedelta(hours=1))
+    )
+    assert declined_first == consented_first and declined_first.phase is Phase.DECLINED
+    # two declines crossing: the earlier one is the decline, wherever it arrived first
+    a = apply(apply(op(), Declined("MEX", T0 + timedelta(hours=2))), Declined("PAN", T0))
+    b = apply(apply(op(), Declined("PAN", T0)), Declined("MEX", T0 + timedelta(hours=2)))
+    assert a == b and a.declined_by == "PAN"
+
+
+def test_a_proposal_is_withdrawn_by_aborting_it_and_nothing_else_closes_it_early() -> None:
+    o = apply(op(), Closed("COL", ClosureOutcome.ABORTED, T0))
+    assert o.phase is Phase.CLOSED and o.outcome is ClosureOutcome.ABORTED
+    with pytest.raises(IllegalTransition, match="only an active operation is closed"):
+        apply(op(), Closed("COL", ClosureOutcome.COMPLETED, T0))
 
 
 def test_custody_follows_the_route_and_the_timeline_records_everything() -> None:

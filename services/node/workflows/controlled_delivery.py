@@ -34,14 +34,20 @@ class Operation:
     consents: frozenset[str] = frozenset()
     declined_by: str | None = None
     custody: str | None = None  # who holds the consignment now
+    #: (when, to_state) of every hand-over taken, in date order
+    handovers: tuple[tuple[datetime, str], ...] = ()
     #: (when, rank, what happened) in date order; at one instant, in the order of the procedure
     timeline: tuple[tuple[datetime, int, str], ...] = field(default_factory=tuple)
     outcome: ClosureOutcome | None = None
     consented_at: datetime | None = None  # the latest consent so far
+    declines: tuple[tuple[datetime, str], ...] = ()  # (when, who), in date order
+    closed_at: datetime | None = None
 
     @property
     def awaiting(self) -> list[str]:
-        return [p for p in self.participants if p != self.proposer and p not in self.consents]
+        """Participants that have neither consented nor declined."""
+        answered = self.consents | {who for _, who in self.declines}
+        return [p for p in self.participants if p != self.proposer and p not in answered]
 
 
 @dataclass(frozen=True)
@@ -100,24 +106,32 @@ def proposed(
     return op if at is None else _log(op, f"proposed by {proposer}", at)
 
 
-def apply(op: Operation, event: Event) -> Operation:
-    """The operation after ``event``; IllegalTransition says why an event cannot be taken."""
+def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
+    """The operation after ``event``; IllegalTransition says why an event cannot be taken.
+
+    With ``crossing`` (another participant's message), a step dated before the decline or the
+    closure that ended the operation is taken into its timeline: it crossed that message on the
+    way. An officer's own step after the end is refused (``crossing=False``).
+    """
     match event:
         case Consented(by=by, at=at) | Declined(by=by, at=at):
             if by not in op.participants or by == op.proposer:
                 raise IllegalTransition(f"{by} is not a participant asked for consent")
-            if op.phase is not Phase.PROPOSED:
-                raise IllegalTransition(f"consent is asked before the operation ({op.phase.value})")
             if by not in op.awaiting:
-                raise IllegalTransition(f"{by} has already consented")
-            if isinstance(event, Declined):  # Art. XVIII: case by case; one no ends it
-                return _log(
-                    replace(op, phase=Phase.DECLINED, declined_by=by), f"declined by {by}", at
-                )
+                raise IllegalTransition(f"{by} has already answered")
+            declined = isinstance(event, Declined)
+            what = f"declined by {by}" if declined else f"consent of {by}"
+            if op.phase is not Phase.PROPOSED and not (crossing and _crossed(op, at)):
+                raise IllegalTransition(f"consent is asked before the operation ({op.phase.value})")
+            if declined:  # Art. XVIII: case by case; one no ends it (the earliest, if several)
+                declines = tuple(sorted((*op.declines, (at, by))))
+                op = replace(op, declines=declines, declined_by=declines[0][1])
+                phase = Phase.CLOSED if op.phase is Phase.CLOSED else Phase.DECLINED
+                return _log(replace(op, phase=phase), what, at)
             latest = max(at, op.consented_at or at)
-            op = replace(op, consents=op.consents | {by}, consented_at=latest)
-            op = _log(op, f"consent of {by}", at)
-            if not op.awaiting:  # dated by the last consent, wherever it arrived last
+            op = _log(replace(op, consents=op.consents | {by}, consented_at=latest), what, at)
+            if not op.awaiting and op.phase is Phase.PROPOSED:
+                # dated by the last consent, wherever it arrived last
                 op = _log(
                     replace(op, phase=Phase.ACTIVE), "active: every participant consented", latest
                 )
@@ -125,43 +139,71 @@ def apply(op: Operation, event: Event) -> Operation:
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
             if (src, dst) not in op.route:
                 raise IllegalTransition(f"{src} to {dst} is not a leg of the route")
-            _active(op)
+            _active(op, at if crossing else None)
             if op.custody != src:
                 _custody(op, src)
             seals = "seals intact" if intact else "SEALS NOT INTACT"
-            return _log(replace(op, custody=dst), f"custody {src} -> {dst}, {seals}", at)
+            handovers = tuple(sorted((*op.handovers, (at, dst))))
+            op = replace(op, custody=dst, handovers=handovers)
+            return _log(op, f"custody {src} -> {dst}, {seals}", at)
         case Intercepted(by=by, decision=decision, at=at):
-            _active(op)
-            if by != op.custody:
-                _custody(op, by)
+            _active(op, at if crossing else None)
+            # judged by who held it then: the next hand-over may have been reported here first
+            holder = _holder(op, at)
+            if by != holder:
+                _custody(op, by, holder)
             return _log(op, f"interception by {by}: {decision.value}", at)
         case Closed(by=by, outcome=outcome, at=at):
             if by != op.proposer:
                 raise IllegalTransition(f"the proposing state ({op.proposer}) closes it")
-            if op.phase is Phase.PROPOSED:
-                raise NotYet("only an active operation is closed (proposed)")
-            if op.phase is not Phase.ACTIVE:
+            withdrawn = op.phase is Phase.PROPOSED and outcome is ClosureOutcome.ABORTED
+            if op.phase is Phase.PROPOSED and not withdrawn:
+                raise NotYet("only an active operation is closed, or a proposal aborted (proposed)")
+            if op.phase is not Phase.ACTIVE and not withdrawn:
                 raise IllegalTransition(f"only an active operation is closed ({op.phase.value})")
-            return _log(
-                replace(op, phase=Phase.CLOSED, outcome=outcome), f"closed: {outcome.value}", at
-            )
+            op = replace(op, phase=Phase.CLOSED, outcome=outcome, closed_at=at)
+            return _log(op, f"closed: {outcome.value}", at)
     raise IllegalTransition(f"unknown event {event!r}")
 
 
-def _active(op: Operation) -> None:
+def _crossed(op: Operation, at: datetime) -> bool:
+    """Another participant's step that crossed the message that ended the operation, taken into
+    the timeline so that every participant holds the same one: after a decline, any answer to the
+    proposal (its author had not heard of the decline; nothing can start anyway); after a
+    closure, a step dated before it."""
+    if op.phase is Phase.DECLINED:
+        return True
+    return op.phase is Phase.CLOSED and op.closed_at is not None and at < op.closed_at
+
+
+def _active(op: Operation, at: datetime | None = None) -> None:
+    ran = op.phase is Phase.CLOSED and not op.awaiting  # closed after it was active
+    if ran and at is not None and _crossed(op, at):
+        return  # a step taken before the closure crossed it
     if op.phase is Phase.PROPOSED:  # the last consent may still be on its way here
         raise NotYet("the operation is not active (proposed)")
     if op.phase is not Phase.ACTIVE:
         raise IllegalTransition(f"the operation is not active ({op.phase.value})")
 
 
-def _custody(op: Operation, claimed: str) -> None:
-    """``claimed`` acts as the holder of the consignment, but ``op.custody`` holds it: later on the
-    route, the hand-over to it may still be on its way here; otherwise it is wrong."""
+def _holder(op: Operation, at: datetime) -> str:
+    """Who held the consignment at ``at``, by the hand-overs taken so far."""
+    holder = op.route[0][0]
+    for when, dst in op.handovers:
+        if when <= at:
+            holder = dst
+    return holder
+
+
+def _custody(op: Operation, claimed: str, holder: str | None = None) -> None:
+    """``claimed`` acts as the holder of the consignment, but ``holder`` (by default the present
+    one) holds it: later on the route, the hand-over to it may still be on its way here;
+    otherwise it is wrong."""
+    holder = holder or op.custody
     holders = [op.route[0][0], *(dst for _, dst in op.route)]
-    later = holders[holders.index(op.custody) + 1 :] if op.custody in holders else []
+    later = holders[holders.index(holder) + 1 :] if holder in holders else []
     error = NotYet if claimed in later else IllegalTransition
-    raise error(f"{claimed} does not hold the consignment ({op.custody} does)")
+    raise error(f"{claimed} does not hold the consignment ({holder} does)")
 
 
 _RANK = ("proposed", "consent", "declined", "active", "custody", "interception", "closed")
