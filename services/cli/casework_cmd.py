@@ -145,7 +145,9 @@ def cmd_trace_new(args: argparse.Namespace) -> int:
     assert isinstance(body, TracingRequest)
     priority = Priority(args.priority) if args.priority else body.priority
     justification = args.justification or body.urgency_justification
-    filed = _now()
+    now = core.clock()
+    filed = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the header dates it
+    core.clock = lambda: filed  # the request is filed, and due, from the moment it is sealed
     due = core.casework.policy.due(priority, filed)
     try:
         body = TracingRequest.model_validate(
@@ -635,26 +637,34 @@ def cmd_forward(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     core = _core(args)
-    opened = core.export(args.msg_id, _officer(args), judicial=args.judicial)
-    h = opened.header
-    record = {
-        "exported_at": iso(_now()),
-        "exported_by": _officer(args),
-        "judicial_use": args.judicial,
-        "msg_id": h.msg_id,
-        "kind": h.kind,
-        "sender": h.sender,
-        "recipients": h.recipients,
-        "created_at": iso(h.created_at),
-        "handling": h.handling.value,
-        "handling_note": h.handling_note,
-        "confidential": h.confidential,
-        "body": json.loads(opened.plaintext),
-    }
     out = Path(args.out)
+    # the file first (never overwritten): the export is recorded only once it can be written
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    try:
+        opened = core.export(args.msg_id, _officer(args), judicial=args.judicial)
+        h = opened.header
+        record = {
+            "exported_at": iso(_now()),
+            "exported_by": _officer(args),
+            "judicial_use": args.judicial,
+            "msg_id": h.msg_id,
+            "kind": h.kind,
+            "sender": h.sender,
+            "recipients": h.recipients,
+            "created_at": iso(h.created_at),
+            "handling": h.handling.value,
+            "handling_note": h.handling_note,
+            "confidential": h.confidential,
+            "body": json.loads(opened.plaintext),
+        }
+        with os.fdopen(fd, "w") as f:
+            fd = -1
+            f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        out.unlink(missing_ok=True)
+        raise
     print(f"exported {h.kind} {h.msg_id} to {out} (0600); recorded in the audit log")
     return 0
 
@@ -694,7 +704,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
             p.add_argument("--confidential", action="store_true",
                            help="ask for Article XII confidentiality")  # fmt: skip
         if officer:
-            p.add_argument("--officer", help='"Name|Position|Agency" (default: CIFTA_OFFICER)')
+            p.add_argument(
+                "--officer",
+                help='"Name|Position|Agency" (default: CIFTA_OFFICER, else the login name)',
+            )
         return p
 
     # tracing

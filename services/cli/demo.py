@@ -603,7 +603,7 @@ def run(args: argparse.Namespace) -> int:
         demo.onboard_live()
         demo.audit_trail(report)
         request = demo.tracing()
-        demo.trail("the tracing request", request, 3)  # stored, delivered, replied (x2) at USA
+        demo.trail("the tracing request", request, 4)  # stored, delivered, replied twice at USA
         receipt = demo.transfer()
         demo.trail("COL's receipt confirmation", receipt, 4)  # stored, delivered at USA and MEX
         closure = demo.controlled_delivery()

@@ -445,7 +445,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         p.add_argument("--lang", choices=LANGUAGES, default="en")
         p.set_defaults(func=func)
 
-    p = cmd("alerts", "a state: refused directory updates (forged, replayed)", node=True)
+    p = cmd(
+        "alerts",
+        "a node's alerts: refused directory updates, audit alarms, overdue receipts",
+        node=True,
+    )
     p.set_defaults(func=cmd_alerts)
     p = cmd("template", "an example of the details a registration needs")
     p.set_defaults(func=cmd_template)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import Body, HandlingCode
 from schemas.audit import EventType
@@ -203,7 +203,13 @@ class Casework:
         }.get(family)
         if handler is None:
             return Effects()
-        effects = handler(h, body, mine)
+        try:
+            effects = handler(h, body, mine)
+        except ValidationError as exc:  # a follow-up the step would need cannot be built
+            fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
+            raise IllegalTransition(
+                f"{h.kind}: its follow-up would not validate ({fields})"
+            ) from None
         if not mine:
             effects.follow_ups = []  # a received message never makes this node send by itself
         return effects
@@ -384,10 +390,10 @@ class Casework:
                 )
             else:
                 raise IllegalTransition(f"{h.kind} is not part of a transfer")
-            t, fx = transfers.apply(t, event)
+            t, fx = transfers.apply(t, event, crossing=not mine)
             if isinstance(body, DispatchNotice):
                 t = replace(t, expected_arrival=body.expected_arrival)
-            for e in fx:
+            for e in fx if mine else []:  # the importer's node reports; the others only record
                 if isinstance(e, transfers.SendDiscrepancy) and isinstance(
                     body, ReceiptConfirmation
                 ):
@@ -467,7 +473,8 @@ class Casework:
         elif isinstance(body, Interception):
             event = cd.Intercepted(h.sender, body.decision, body.decided_at)
         elif isinstance(body, DeliveryClosure):
-            event = cd.Closed(h.sender, body.outcome, body.closed_at)
+            # never later than it was sent: a closure dated ahead would take steps "before" it
+            event = cd.Closed(h.sender, body.outcome, min(body.closed_at, at))
         else:
             raise IllegalTransition(f"{h.kind} is not part of a controlled delivery")
         op = cd.apply(op, event, crossing=not mine)
@@ -553,6 +560,13 @@ class Casework:
             ok = m is not None and m.direction == "out" and holder in m.recipients
             if not ok:
                 raise IllegalTransition(f"{subject_id} is not a message of ours sent to {holder}")
+            original = self.store.original_of(subject_id)
+            if original is not None:  # its provider decides, not the state that forwarded it
+                source = self.store.message(original)
+                provider = source.sender if source is not None else "its provider"
+                raise IllegalTransition(
+                    f"{subject_id} is a forwarded copy of message {original}: ask {provider}"
+                )
         if m is not None and m.kind.startswith("protocol."):
             raise IllegalTransition("receipts and rejections are not subject to Art. XII")
 
@@ -567,7 +581,11 @@ class Casework:
             handling=HandlingCode(m.handling),
             confidential=m.confidential,
             consents=record.consents if record else (),
-            disclosure_notice_sent=bool(record and record.notices),
+            disclosure_notice_delivered=any(
+                s.state == "delivered"
+                for n in (record.notices if record else ())
+                for s in self.store.recipient_statuses(n)
+            ),
         )
 
     def handling_record(self, msg_id: str, holder: str) -> Handling | None:
@@ -643,7 +661,7 @@ def _diff(t: transfers.Transfer) -> list[tuple[int, int, int]]:
 def _discrepancy_narrative(body: ReceiptConfirmation) -> str:
     remarks = [f"line {x.line}: {x.remarks}" for x in body.lines if x.remarks]
     text = f"Quantities received at {body.place} differ from the dispatch notice."
-    return " ".join([text, *remarks])
+    return " ".join([text, *remarks])[:20_000]  # the schema's LongText
 
 
 def is_casework(kind: str) -> bool:

@@ -293,16 +293,20 @@ class NodeCore:
                     h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq,
                     answer=answer, outcome=outcome, now=self.clock(), events=events,
                 )  # fmt: skip
-        except NotYet as exc:
-            if not d.final:  # the message it depends on may still be on its way here
-                log.info("envelope_out_of_sequence", msg_id=h.msg_id, kind=h.kind,
-                         detail=str(exc), attempt=d.num_delivered)  # fmt: skip
-                return Verdict(Action.NAK, ReasonCode.ILLEGAL_TRANSITION, str(exc), h.msg_id,
-                               h.kind)  # fmt: skip
-            detail = f"{exc} (after {d.num_delivered} delivery attempts)"
-            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, detail, h)
         except IllegalTransition as exc:
-            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, str(exc), h)
+            # What the procedure says (ids, parties, lines) is the case's business: it goes to
+            # the sender sealed; logs, the store and the quarantine header get the kind only.
+            clear = f"{h.kind} does not fit the state of its procedure"
+            if isinstance(exc, NotYet) and not d.final:
+                # the message it depends on may still be on its way here
+                log.info("envelope_out_of_sequence", msg_id=h.msg_id, kind=h.kind,
+                         attempt=d.num_delivered)  # fmt: skip
+                return Verdict(Action.NAK, ReasonCode.ILLEGAL_TRANSITION, clear, h.msg_id, h.kind)
+            sealed = str(exc)
+            if isinstance(exc, NotYet):
+                sealed += f" (after {d.num_delivered} delivery attempts)"
+            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, clear, h,
+                               sealed_detail=sealed)  # fmt: skip
         log.info(
             "envelope_stored",
             msg_id=h.msg_id,
@@ -468,10 +472,13 @@ class NodeCore:
         h = opened.header
         # the copy's own events (sent, stored, delivered) say where it went
         event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer)
-        return self._queue(
-            opened.body, to, events=[event], handling=h.handling, confidential=h.confidential,
-            handling_note=h.handling_note, case_id=h.case_id,
-        )  # fmt: skip
+        with self.store.transaction():
+            copy = self._queue(
+                opened.body, to, events=[event], handling=h.handling,
+                confidential=h.confidential, handling_note=h.handling_note, case_id=h.case_id,
+            )  # fmt: skip
+            self.store.add_forward(copy.msg_id, msg_id, officer, self.clock())
+        return copy
 
     def export(self, msg_id: str, officer: str, *, judicial: bool) -> OpenedEnvelope:
         """Take a received message out of the network (a file for a court or another agency), as
@@ -480,8 +487,9 @@ class NodeCore:
         if message is None:
             raise ComposeError(f"no message {msg_id}")
         opened = self.open_stored(message)
-        view = self.casework.received_view(msg_id)
-        if view is not None:  # what we sent ourselves is ours to export
+        # a forwarded copy is exported under the rules of the message it copies
+        view = self.casework.received_view(self.store.original_of(msg_id) or msg_id)
+        if view is not None:  # what we wrote ourselves is ours to export
             refused = art12.may_export(view, judicial=judicial, at=self.clock())
             if refused is not None:
                 log.info("export_refused", msg_id=msg_id, judicial=judicial, rule=refused.rule)
@@ -495,12 +503,20 @@ class NodeCore:
         """Make the procedures' state again from the stored messages; (applied, skipped)."""
         from services.node.casework import FAMILIES
 
+        opened, unreadable = [], 0
         with self.store.transaction():
-            messages = self.store.messages_of_families(FAMILIES)
-            opened = [self.open_stored(m) for m in messages]
-            result = self.casework.replay((o.header, o.body) for o in opened)
-        log.info("casework_rebuilt", applied=result[0], skipped=result[1])
-        return result
+            for m in self.store.messages_of_families(FAMILIES):
+                try:
+                    o = self.open_stored(m)
+                except (EnvelopeError, ComposeError) as exc:
+                    # a key since lost, say: the rest is rebuilt, the operator told
+                    log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
+                    unreadable += 1
+                    continue
+                opened.append((o.header, o.body))
+            applied, skipped = self.casework.replay(opened)
+        log.info("casework_rebuilt", applied=applied, skipped=skipped, unreadable=unreadable)
+        return applied, skipped + unreadable
 
     # -- reading ---------------------------------------------------------------------------------
 

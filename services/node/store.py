@@ -24,7 +24,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -145,6 +145,17 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (family, key)
     );
     CREATE INDEX casework_open ON casework (open, family);
+    """,
+    # Copies this node forwarded under Art. XII, and the received message each copies: the copy's
+    # envelope does not say it (its sender is this node), so the rules and the originator of the
+    # original follow the copy from here (an export of the copy, a consent asked about it).
+    7: """
+    CREATE TABLE forwards (
+        copy_msg_id      TEXT PRIMARY KEY REFERENCES messages (msg_id),
+        original_msg_id  TEXT NOT NULL REFERENCES messages (msg_id),
+        officer          TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
     """,
     4: """
     CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
@@ -274,10 +285,11 @@ class Store:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # never leave one open: the next would join it silently
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -481,6 +493,22 @@ class Store:
             [f"{f}.%" for f in families],
         ).fetchall()
         return [StoredMessage.from_row(r) for r in rows]
+
+    def add_forward(
+        self, copy_msg_id: str, original_msg_id: str, officer: str, now: datetime
+    ) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO forwards (copy_msg_id, original_msg_id, officer, at) VALUES (?,?,?,?)",
+                (copy_msg_id, original_msg_id, officer, iso(now)),
+            )
+
+    def original_of(self, copy_msg_id: str) -> str | None:
+        """The received message a forwarded copy copies, if it is one."""
+        row = self._db.execute(
+            "SELECT original_msg_id FROM forwards WHERE copy_msg_id = ?", (copy_msg_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     def add_events(self, events: Sequence[tuple[str, bytes]], now: datetime) -> None:
         with self._tx() as db:

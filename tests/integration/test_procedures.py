@@ -21,7 +21,7 @@ from services.core.events import open_event
 from services.node.app import NodeRuntime
 from services.node.store import Store
 from tests.support.hub import Hub, eventually
-from tests.support.nodes import running_node
+from tests.support.nodes import delivered_to, running_node
 
 
 def cifta(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -246,11 +246,12 @@ async def test_article_xii_forwarding_consent_disclosure_and_export(
         assert code == 2 and "disclosure notice" in err and not out.exists()  # confidential
         notice = queued(capsys, "disclose", "--home", usa, h1.msg_id, "--to", "District court",
                         "--legal-basis", "subpoena 44/2026", "--scope", "section 2")  # fmt: skip
+        # MEX is told before the disclosure: its receipt of the notice is what lets it happen
+        await eventually(lambda: delivered_to(usa_node, notice) == {"MEX"}, what="the notice")
         code, _, err = cifta(capsys, "export", "--home", usa, h1.msg_id, "--out", str(out))
         assert code == 0, err
         assert stat.S_IMODE(out.stat().st_mode) == 0o600
         assert json.loads(out.read_text())["body"]["kind"] == "info.concealment_methods"
-        await eventually(lambda: mex_node.store.has_message(notice), what="the notice at MEX")
         events = {e for e, _ in _events(usa_node)}
         assert {"consent_requested", "forwarded", "disclosure_notified", "exported"} <= events
         assert ("consent_answered", h2.msg_id) in set(_events(mex_node))

@@ -103,7 +103,9 @@ def assert_rejected(
     before = casework(core)
     verdict = net.inject(sender, recipient, data, final=final)
     assert (verdict.action, verdict.reason) == (Action.TERM, ReasonCode.ILLEGAL_TRANSITION)
-    assert re.search(match, verdict.detail), verdict.detail
+    # the node's logs, store and quarantine header say only which kind did not fit ...
+    kind = peek_header(data).kind
+    assert verdict.detail == f"{kind} does not fit the state of its procedure"
     assert casework(core) == before
     assert core.store.message(msg_id) is None
     [row] = [r for r in core.store.rejections() if r["msg_id"] == msg_id]
@@ -118,6 +120,8 @@ def assert_rejected(
     rejection = net[sender].open_stored(got).body  # signature checked against the directory
     assert isinstance(rejection, Rejection)
     assert (rejection.msg_id, rejection.reason) == (msg_id, ReasonCode.ILLEGAL_TRANSITION)
+    # ... and the sender, sealed, why
+    assert re.search(match, rejection.detail or ""), rejection.detail
     return verdict
 
 

@@ -181,10 +181,14 @@ def test_exporting_a_confidential_message_needs_a_disclosure_notice_first(net: N
     subject = supply(net, H1, confidential=True)
     refused = refusal(lambda: net["USA"].export(subject, "ausa.whitman", judicial=False))
     assert "asked for confidentiality" in refused.refused.rule
-    assert refused.refused.remedy == "send MEX a disclosure notice before disclosing"
+    assert refused.refused.remedy == (
+        "send MEX a disclosure notice, and wait for its receipt, before disclosing"
+    )
 
     notice = make("confidentiality.disclosure_notice", subject_msg_id=subject)
     net["USA"].reply(subject, notice)
+    # queued is not told: MEX has not got it yet
+    refusal(lambda: net["USA"].export(subject, "ausa.whitman", judicial=False))
     assert actions(net.deliver(), "confidentiality.disclosure_notice") == [Action.ACK]
     assert net["USA"].export(subject, "ausa.whitman", judicial=False).header.msg_id == subject
     record = net["MEX"].casework.handling_record(subject, "USA")
@@ -230,3 +234,22 @@ def test_each_art12_step_is_audited_naming_the_message_it_concerns(net: Network)
         "hsi.analyst.04",
         "ausa.whitman",
     )
+
+
+def test_a_forwarded_copy_keeps_the_rules_and_the_provider_of_the_message_it_copies(
+    net: Network,
+) -> None:
+    subject = supply(net, H1, confidential=True)
+    ask(net, subject, "onward_sharing", ("COL",))
+    request = [m.msg_id for m in net["USA"].store.messages(kind="confidentiality.consent_request")]
+    answer(net, request[0], subject, "granted")
+    copy = net["USA"].forward(subject, ["COL"], "hsi.analyst.04").msg_id
+    net.deliver()
+    # the copy is USA's outgoing message, but exporting it is exporting MEX's information
+    refused = refusal(lambda: net["USA"].export(copy, "ausa.whitman", judicial=True))
+    assert "H1" in refused.refused.rule and "ask MEX" in refused.refused.remedy
+    # COL asks USA (the copy's sender) for consent to share it further: only MEX can give it
+    body = make("confidentiality.consent_request", subject_msg_id=copy, use="onward_sharing",
+                proposed_recipients=["BRA"])  # fmt: skip
+    data = envelope(net, "COL", ["USA"], body)
+    assert_rejected(net, "COL", "USA", data, f"forwarded copy of message {subject}: ask MEX")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from schemas import HandlingCode
+from schemas.controlled_delivery import DeliveryClosure
 from services.node.core import Action
 from services.node.workflows import controlled_delivery as cd
 from services.node.workflows.controlled_delivery import Phase
@@ -37,8 +38,12 @@ def net(tmp_path: Path) -> Network:
 
 
 def send(net: Network, by: str, kind: str, to: list[str] | None = None, **changes: Any) -> str:
-    """``by``'s officer sends a message of the operation (to every other participant)."""
-    return net[by].compose(make(kind, **changes), to or OTHERS[by], handling=H1).msg_id
+    """``by``'s officer sends a message of the operation (to every other participant). A closure
+    is sent when it happened: the clock moves on to its ``closed_at`` if it is behind."""
+    body = make(kind, **changes)
+    if isinstance(body, DeliveryClosure):
+        net.clock.now = max(net.clock.now, body.closed_at)
+    return net[by].compose(body, to or OTHERS[by], handling=H1).msg_id
 
 
 def operation(net: Network, party: str) -> cd.Operation:

@@ -280,9 +280,12 @@ def test_a_message_still_out_of_sequence_at_its_last_delivery_attempt_is_rejecte
     ]
     [row] = net["PAN"].store.rejections()
     assert (row["msg_id"], row["reason"]) == (cid, "illegal_transition")
-    assert "no transfer USA-DDTC-2026-00731 notified (after 3 delivery attempts)" in row["detail"]
-    statuses = {s.recipient: s.state for s in net["COL"].store.recipient_statuses(cid)}
-    assert statuses == {"USA": "delivered", "PAN": "rejected"}
+    assert row["detail"] == "transfer.import_confirmation does not fit the state of its procedure"
+    statuses = {s.recipient: s for s in net["COL"].store.recipient_statuses(cid)}
+    assert {r: s.state for r, s in statuses.items()} == {"USA": "delivered", "PAN": "rejected"}
+    # COL, the sender, is told why (sealed in PAN's signed rejection)
+    detail = statuses["PAN"].detail or ""
+    assert "no transfer USA-DDTC-2026-00731 notified (after 3 delivery attempts)" in detail
     assert net["PAN"].store.message(cid) is None
 
 

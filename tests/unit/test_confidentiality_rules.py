@@ -42,5 +42,24 @@ def test_h1_judicial_use_needs_permission() -> None:
 def test_a_confidential_message_is_disclosed_only_after_a_disclosure_notice() -> None:
     refused = may_export(received(HandlingCode.H0, True), judicial=False, at=T0)
     assert refused is not None and "disclosure notice" in refused.remedy
-    notified = received(HandlingCode.H0, True, disclosure_notice_sent=True)
+    notified = received(HandlingCode.H0, True, disclosure_notice_delivered=True)
     assert may_export(notified, judicial=False, at=T0) is None
+
+
+def test_a_confidential_message_is_forwarded_only_with_consent_and_never_back_to_its_source() -> (
+    None
+):
+    refused = may_forward(received(HandlingCode.H0, True), ["COL"], T0)
+    assert refused is not None and "confidentiality" in refused.rule
+    consent = Consent(IntendedUse.ONWARD_SHARING, ConsentDecision.GRANTED, frozenset({"COL"}))
+    assert may_forward(received(HandlingCode.H0, True, consents=(consent,)), ["COL"], T0) is None
+    assert may_forward(received(HandlingCode.H0), ["MEX"], T0) is not None  # its own
+
+
+def test_an_h2_message_leaves_the_network_only_with_the_providers_consent() -> None:
+    refused = may_export(received(HandlingCode.H2), judicial=False, at=T0)
+    assert refused is not None and "H2" in refused.rule and "onward_sharing" in refused.remedy
+    judicial = Consent(IntendedUse.JUDICIAL_USE, ConsentDecision.GRANTED)
+    m = received(HandlingCode.H2, consents=(judicial,))
+    assert may_export(m, judicial=True, at=T0) is None
+    assert may_export(m, judicial=False, at=T0) is not None  # permission for court use only

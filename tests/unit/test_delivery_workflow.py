@@ -108,3 +108,25 @@ def test_illegal_transitions_are_refused(event: object, error: str) -> None:
 def test_a_route_through_a_state_not_asked_is_refused() -> None:
     with pytest.raises(IllegalTransition, match="not asked: PAN"):
         proposed("CD-1", "COL", ["COL", "MEX"], ROUTE)
+
+
+def test_an_abort_crossing_the_last_consent_ends_the_same_at_every_participant() -> None:
+    abort = Closed("COL", ClosureOutcome.ABORTED, T0 + timedelta(minutes=30))
+    late_consent = Consented("MEX", T0 + timedelta(hours=1))  # sent before MEX heard of it
+    # at MEX: its consent made the operation active, then the abort arrived
+    at_mex = apply(apply(apply(op(), Consented("PAN", T0)), late_consent, crossing=False), abort)
+    # at COL and PAN: the abort, then MEX's consent crossing it
+    at_col = apply(apply(apply(op(), Consented("PAN", T0)), abort), late_consent)
+    assert at_mex == at_col and at_col.phase is Phase.CLOSED
+    assert "active: every participant consented" not in [w for *_, w in at_col.timeline]
+
+
+def test_an_abort_crossing_a_decline_ends_the_same_at_every_participant() -> None:
+    abort = Closed("COL", ClosureOutcome.ABORTED, T0 + timedelta(hours=1))
+    decline = Declined("PAN", T0 + timedelta(hours=2))
+    at_col = apply(apply(op(), abort), decline)  # the decline crossed the abort
+    at_pan = apply(apply(op(), decline, crossing=False), abort)
+    assert at_col == at_pan and at_col.phase is Phase.CLOSED and at_col.declined_by == "PAN"
+    # but an operation that was never active is not closed as completed
+    with pytest.raises(IllegalTransition, match="only an active operation is closed"):
+        apply(apply(op(), decline), Closed("COL", ClosureOutcome.COMPLETED, T0))

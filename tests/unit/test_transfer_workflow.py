@@ -58,8 +58,30 @@ def test_a_refusal_stops_the_transfer() -> None:
     assert t.stage is Stage.REFUSED and t.refused_by == importer
     with pytest.raises(IllegalTransition):
         apply(t, Dispatched("USA", t.dispatched))
-    with pytest.raises(IllegalTransition, match="before dispatch"):
+    with pytest.raises(IllegalTransition, match="already confirmed"):
         apply(t, Confirmed(importer, Decision.AUTHORIZED))
+
+
+def test_answers_crossing_a_refusal_leave_every_party_with_the_same_transfer() -> None:
+    t, importer, transit = start()
+    refused_first, _ = apply(t, Confirmed(importer, Decision.REFUSED))
+    # the transit state authorized before it heard of the refusal: recorded, still refused
+    with pytest.raises(IllegalTransition, match="before dispatch"):
+        apply(refused_first, Confirmed(transit[0], Decision.AUTHORIZED))  # its own officer, after
+    refused_first, _ = apply(
+        refused_first, Confirmed(transit[0], Decision.AUTHORIZED), crossing=True
+    )
+    authorized_first, _ = apply(t, Confirmed(transit[0], Decision.AUTHORIZED))
+    authorized_first, _ = apply(
+        authorized_first, Confirmed(importer, Decision.REFUSED), crossing=True
+    )
+    assert refused_first == authorized_first and refused_first.stage is Stage.REFUSED
+    # two refusals crossing: the same one named at every party
+    a, _ = apply(t, Confirmed(importer, Decision.REFUSED))
+    a, _ = apply(a, Confirmed(transit[0], Decision.REFUSED), crossing=True)
+    b, _ = apply(t, Confirmed(transit[0], Decision.REFUSED))
+    b, _ = apply(b, Confirmed(importer, Decision.REFUSED), crossing=True)
+    assert a == b and a.refused_by == min(importer, transit[0])
 
 
 def test_receipt_matching_the_dispatch_closes_it_and_a_difference_is_reported() -> None:

@@ -51,18 +51,25 @@ class Received:
     handling: HandlingCode
     confidential: bool
     consents: tuple[Consent, ...] = ()
-    disclosure_notice_sent: bool = False
+    #: a disclosure notice reached the originator (its signed receipt is in)
+    disclosure_notice_delivered: bool = False
 
 
 def may_forward(m: Received, to: Iterable[str], at: datetime) -> Refused | None:
     """Whether the message may be forwarded to ``to`` now; None when it may."""
     recipients = [r for r in to if r != m.originator]
-    if m.handling is HandlingCode.H2 and not any(
-        c.covers(IntendedUse.ONWARD_SHARING, recipients, at) for c in m.consents
-    ):
+    if not recipients:
+        return Refused("nothing to forward", f"{m.originator} sent it: it has it")
+    consented = any(c.covers(IntendedUse.ONWARD_SHARING, recipients, at) for c in m.consents)
+    if m.handling is HandlingCode.H2 and not consented:
         return Refused(
             "Art. XII, handling H2: not to be disseminated further without the provider's "
             "permission",
+            f"ask {m.originator} for consent to share with {', '.join(recipients)}",
+        )
+    if m.confidential and not consented:
+        return Refused(
+            "Art. XII: the supplier asked for confidentiality",
             f"ask {m.originator} for consent to share with {', '.join(recipients)}",
         )
     return None
@@ -70,19 +77,23 @@ def may_forward(m: Received, to: Iterable[str], at: datetime) -> Refused | None:
 
 def may_export(m: Received, *, judicial: bool, at: datetime) -> Refused | None:
     """Whether the message may be exported (disclosed outside the network); None when it may."""
-    if (
-        judicial
-        and m.handling is HandlingCode.H1
-        and not any(c.covers(IntendedUse.JUDICIAL_USE, [], at) for c in m.consents)
-    ):
+    use = IntendedUse.JUDICIAL_USE if judicial else IntendedUse.ONWARD_SHARING
+    permitted = any(c.covers(use, [], at) for c in m.consents)
+    if judicial and m.handling is HandlingCode.H1 and not permitted:
         return Refused(
             "Art. XII, handling H1: not to be disclosed in judicial proceedings without the "
             "provider's permission",
             f"ask {m.originator} for permission for judicial use",
         )
-    if m.confidential and not m.disclosure_notice_sent:
+    if m.handling is HandlingCode.H2 and not permitted:
+        return Refused(
+            "Art. XII, handling H2: not to be disseminated further without the provider's "
+            "permission",
+            f"ask {m.originator} for consent ({use.value})",
+        )
+    if m.confidential and not m.disclosure_notice_delivered:
         return Refused(
             "Art. XII: the supplier asked for confidentiality",
-            f"send {m.originator} a disclosure notice before disclosing",
+            f"send {m.originator} a disclosure notice, and wait for its receipt, before disclosing",
         )
     return None

@@ -109,9 +109,12 @@ def proposed(
 def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
     """The operation after ``event``; IllegalTransition says why an event cannot be taken.
 
-    With ``crossing`` (another participant's message), a step dated before the decline or the
-    closure that ended the operation is taken into its timeline: it crossed that message on the
-    way. An officer's own step after the end is refused (``crossing=False``).
+    With ``crossing`` (another participant's message), a step that crossed the message ending
+    the operation is taken into its timeline: an answer to the proposal after a decline or an
+    abort (nothing can start anyway), a hand-over or interception dated before the closure. An
+    officer's own step after the end is refused (``crossing=False``). Phase, the decline that
+    counts and the moment it became active follow from the events' dates, not from the order
+    they arrived in, so every participant holding the same events holds the same operation.
     """
     match event:
         case Consented(by=by, at=at) | Declined(by=by, at=at):
@@ -119,23 +122,17 @@ def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
                 raise IllegalTransition(f"{by} is not a participant asked for consent")
             if by not in op.awaiting:
                 raise IllegalTransition(f"{by} has already answered")
-            declined = isinstance(event, Declined)
-            what = f"declined by {by}" if declined else f"consent of {by}"
-            if op.phase is not Phase.PROPOSED and not (crossing and _crossed(op, at)):
+            ended = op.phase in (Phase.DECLINED, Phase.CLOSED)
+            if op.phase is not Phase.PROPOSED and not (crossing and ended):
                 raise IllegalTransition(f"consent is asked before the operation ({op.phase.value})")
-            if declined:  # Art. XVIII: case by case; one no ends it (the earliest, if several)
-                declines = tuple(sorted((*op.declines, (at, by))))
-                op = replace(op, declines=declines, declined_by=declines[0][1])
-                phase = Phase.CLOSED if op.phase is Phase.CLOSED else Phase.DECLINED
-                return _log(replace(op, phase=phase), what, at)
-            latest = max(at, op.consented_at or at)
-            op = _log(replace(op, consents=op.consents | {by}, consented_at=latest), what, at)
-            if not op.awaiting and op.phase is Phase.PROPOSED:
-                # dated by the last consent, wherever it arrived last
-                op = _log(
-                    replace(op, phase=Phase.ACTIVE), "active: every participant consented", latest
-                )
-            return op
+            if isinstance(event, Declined):  # Art. XVIII: case by case; one no ends it
+                op = replace(op, declines=tuple(sorted((*op.declines, (at, by)))))
+                op = _log(op, f"declined by {by}", at)
+            else:
+                latest = max(at, op.consented_at or at)
+                op = replace(op, consents=op.consents | {by}, consented_at=latest)
+                op = _log(op, f"consent of {by}", at)
+            return _derive(op)
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
             if (src, dst) not in op.route:
                 raise IllegalTransition(f"{src} to {dst} is not a leg of the route")
@@ -156,30 +153,54 @@ def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
         case Closed(by=by, outcome=outcome, at=at):
             if by != op.proposer:
                 raise IllegalTransition(f"the proposing state ({op.proposer}) closes it")
-            withdrawn = op.phase is Phase.PROPOSED and outcome is ClosureOutcome.ABORTED
-            if op.phase is Phase.PROPOSED and not withdrawn:
+            aborted = outcome is ClosureOutcome.ABORTED  # also withdraws a proposal
+            if op.phase is Phase.PROPOSED and not aborted:
                 raise NotYet("only an active operation is closed, or a proposal aborted (proposed)")
-            if op.phase is not Phase.ACTIVE and not withdrawn:
+            if op.phase is Phase.CLOSED or (op.phase is Phase.DECLINED and not aborted):
                 raise IllegalTransition(f"only an active operation is closed ({op.phase.value})")
-            op = replace(op, phase=Phase.CLOSED, outcome=outcome, closed_at=at)
-            return _log(op, f"closed: {outcome.value}", at)
+            op = replace(op, outcome=outcome, closed_at=at)
+            return _derive(_log(op, f"closed: {outcome.value}", at))
     raise IllegalTransition(f"unknown event {event!r}")
 
 
-def _crossed(op: Operation, at: datetime) -> bool:
-    """Another participant's step that crossed the message that ended the operation, taken into
-    the timeline so that every participant holds the same one: after a decline, any answer to the
-    proposal (its author had not heard of the decline; nothing can start anyway); after a
-    closure, a step dated before it."""
-    if op.phase is Phase.DECLINED:
-        return True
-    return op.phase is Phase.CLOSED and op.closed_at is not None and at < op.closed_at
+_ACTIVE = "active: every participant consented"
+
+
+def _ran(op: Operation) -> bool:
+    """Every participant consented, no one declined, and before any closure."""
+    everyone = not op.awaiting and not op.declines
+    return everyone and (
+        op.closed_at is None or (op.consented_at is not None and op.consented_at < op.closed_at)
+    )
+
+
+def _derive(op: Operation) -> Operation:
+    """Phase, the decline that counts and the 'active' entry, from the events' dates."""
+    if op.outcome is not None:
+        phase = Phase.CLOSED
+    elif op.declines:
+        phase = Phase.DECLINED
+    elif not op.awaiting:
+        phase = Phase.ACTIVE
+    else:
+        phase = Phase.PROPOSED
+    timeline = [e for e in op.timeline if e[2] != _ACTIVE]
+    if _ran(op) and op.consented_at is not None:
+        # dated by the last consent, wherever it arrived last
+        timeline.append((op.consented_at, _RANK.index("active"), _ACTIVE))
+    return replace(
+        op,
+        phase=phase,
+        declined_by=op.declines[0][1] if op.declines else None,
+        timeline=tuple(sorted(timeline)),
+    )
 
 
 def _active(op: Operation, at: datetime | None = None) -> None:
-    ran = op.phase is Phase.CLOSED and not op.awaiting  # closed after it was active
-    if ran and at is not None and _crossed(op, at):
-        return  # a step taken before the closure crossed it
+    if op.phase is Phase.CLOSED and at is not None and _ran(op):
+        assert op.closed_at is not None
+        if at < op.closed_at:
+            return  # a step taken before the closure crossed it
     if op.phase is Phase.PROPOSED:  # the last consent may still be on its way here
         raise NotYet("the operation is not active (proposed)")
     if op.phase is not Phase.ACTIVE:

@@ -37,7 +37,8 @@ class Transfer:
     stage: Stage = Stage.NOTIFIED
     import_confirmed: bool = False
     transit_authorized: frozenset[str] = frozenset()
-    refused_by: str | None = None
+    refused_by: str | None = None  # the first of ``refusals`` by code: the same at every party
+    refusals: frozenset[str] = frozenset()
     received: dict[int, int] = field(default_factory=dict)
     overdue_alerted: bool = False
 
@@ -107,10 +108,13 @@ def notified(notice: TransferNotice, exporter: str) -> Transfer:
     )
 
 
-def apply(t: Transfer, event: Event) -> tuple[Transfer, list[Effect]]:
+def apply(t: Transfer, event: Event, *, crossing: bool = False) -> tuple[Transfer, list[Effect]]:
+    """The transfer after ``event`` and what to do because of it. With ``crossing`` (another
+    party's message), a confirmation or refusal that crossed a refusal is recorded, so that
+    every party holds the same transfer; an officer's own after a known refusal is refused."""
     match event:
         case Confirmed(by=by, decision=decision):
-            return _confirmed(t, by, decision), []
+            return _confirmed(t, by, decision, crossing), []
         case Dispatched(by=by, lines=lines):
             if by != t.exporter:
                 raise IllegalTransition(f"only the exporting state ({t.exporter}) dispatches")
@@ -156,18 +160,22 @@ def _stage(t: Transfer) -> str:
     return f"refused by {t.refused_by}" if t.stage is Stage.REFUSED else t.stage.value
 
 
-def _confirmed(t: Transfer, by: str, decision: Decision) -> Transfer:
+def _confirmed(t: Transfer, by: str, decision: Decision, crossing: bool = False) -> Transfer:
     if by != t.importer and by not in t.transit:
         raise IllegalTransition(f"{by} is neither the importing nor a transit state")
-    if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED):
-        raise IllegalTransition(f"confirmations come before dispatch ({_stage(t)})")
     answered = t.import_confirmed if by == t.importer else by in t.transit_authorized
-    if answered:
+    if answered or by in t.refusals:
         raise IllegalTransition(f"{by} has already confirmed")
+    crossed = crossing and t.stage is Stage.REFUSED
+    if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED) and not crossed:
+        raise IllegalTransition(f"confirmations come before dispatch ({_stage(t)})")
     if decision is Decision.REFUSED:
-        return replace(t, stage=Stage.REFUSED, refused_by=by)
+        refusals = t.refusals | {by}
+        return replace(t, stage=Stage.REFUSED, refusals=refusals, refused_by=min(refusals))
     if by == t.importer:
         t = replace(t, import_confirmed=True)
     else:
         t = replace(t, transit_authorized=t.transit_authorized | {by})
+    if t.stage is Stage.REFUSED:
+        return t
     return replace(t, stage=Stage.NOTIFIED if t.missing_confirmations else Stage.AUTHORIZED)
