@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from schemas import Body, HandlingCode
 from schemas.base import Officer
@@ -58,6 +58,8 @@ from services.node.core import NodeCore
 from services.node.store import iso
 from services.node.workflows import controlled_delivery as cd
 from services.node.workflows import tracing, transfers
+
+_C = TypeVar("_C")
 
 # -- shared ----------------------------------------------------------------------------------------
 
@@ -288,15 +290,20 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
 
 
 def _transfer(core: NodeCore, transfer_id: str, exporter: str | None) -> transfers.Transfer:
-    found = [
-        t
-        for t in core.casework.all_transfers()
-        if t.transfer_id == transfer_id and (exporter is None or t.exporter == exporter)
-    ]
+    return _one(
+        [t for t in core.casework.all_transfers() if t.transfer_id == transfer_id],
+        lambda t: t.exporter, exporter, f"transfer {transfer_id}", "--exporter",
+    )  # fmt: skip
+
+
+def _one(cases: list[_C], owner_of: Callable[[_C], str], owner: str | None, what: str,
+         option: str) -> _C:  # fmt: skip
+    """The one case of this id (of ``owner``, when several states used the id)."""
+    found = [c for c in cases if owner is None or owner_of(c) == owner]
     if not found:
-        raise CliError(f"no transfer {transfer_id}" + (f" from {exporter}" if exporter else ""))
+        raise CliError(f"no {what}" + (f" of {owner}" if owner else ""))
     if len(found) > 1:
-        raise CliError(f"transfer {transfer_id} exists from several exporters: pass --exporter")
+        raise CliError(f"{what} exists from several states: pass {option}")
     return found[0]
 
 
@@ -449,16 +456,10 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
 
 
 def _operation(core: NodeCore, operation_id: str, proposer: str | None) -> cd.Operation:
-    found = [
-        o
-        for o in core.casework.all_operations()
-        if o.operation_id == operation_id and (proposer is None or o.proposer == proposer)
-    ]
-    if not found:
-        raise CliError(f"no operation {operation_id}")
-    if len(found) > 1:
-        raise CliError(f"operation {operation_id} was proposed by several states: pass --proposer")
-    return found[0]
+    return _one(
+        [o for o in core.casework.all_operations() if o.operation_id == operation_id],
+        lambda o: o.proposer, proposer, f"operation {operation_id}", "--proposer",
+    )  # fmt: skip
 
 
 def _send_op(core: NodeCore, args: argparse.Namespace, op: cd.Operation, body: Body) -> int:

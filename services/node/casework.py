@@ -423,26 +423,47 @@ class Casework:
     def _find_transfer(
         self, transfer_id: str, h: ProtectedHeader, mine: bool
     ) -> tuple[str, transfers.Transfer]:
-        """The transfer a message names: by its id, among those both its sender and this node are
-        parties to (two exporters may use the same id; the recipients then tell them apart)."""
+        return self._find(
+            TRANSFER, transfers.Transfer, transfer_id, h, mine,
+            id_of=lambda t: t.transfer_id, owner_of=lambda t: t.exporter, parties_of=_parties,
+            noun="transfer", missing=f"no transfer {transfer_id} notified",
+        )  # fmt: skip
+
+    def _find(
+        self,
+        family: str,
+        kind: type[_T],
+        case_id: str,
+        h: ProtectedHeader,
+        mine: bool,
+        *,
+        id_of: Callable[[_T], str],
+        owner_of: Callable[[_T], str],
+        parties_of: Callable[[_T], Iterable[str]],
+        noun: str,
+        missing: str,
+    ) -> tuple[str, _T]:
+        """The case a message names by its id, among those both its sender and this node are
+        parties to (two states may use the same id; the recipients then tell them apart: the
+        case's owner, its exporter or proposer, is among them or sent it)."""
         found, known = [], []
-        for key, data, _ in self.store.cases(TRANSFER):
-            t = _load(transfers.Transfer, data)
-            parties = _parties(t)
-            if t.transfer_id == transfer_id and self.party in parties:
-                known.append(t)
+        for key, data, _ in self.store.cases(family):
+            case = _load(kind, data)
+            parties = set(parties_of(case))
+            if id_of(case) == case_id and self.party in parties:
+                known.append(case)
                 if h.sender in parties:
-                    found.append((key, t))
+                    found.append((key, case))
         if len(found) > 1:
-            found = [(k, t) for k, t in found if t.exporter in {h.sender, *h.recipients}]
+            found = [(k, c) for k, c in found if owner_of(c) in {h.sender, *h.recipients}]
         if len(found) == 1:
             return found[0]
-        if not found and known and all(t.exporter in h.recipients for t in known):
-            raise IllegalTransition(f"{h.sender} is not a party to transfer {transfer_id}")
+        if not found and known and all(owner_of(c) in h.recipients for c in known):
+            raise IllegalTransition(f"{h.sender} is not a party to {noun} {case_id}")
         if not found:
-            # the notice is sent by the exporter: another party's message can overtake it
-            raise (IllegalTransition if mine else NotYet)(f"no transfer {transfer_id} notified")
-        raise IllegalTransition(f"transfer id {transfer_id} is ambiguous")
+            # the case is opened by its owner: another party's message can overtake that one
+            raise (IllegalTransition if mine else NotYet)(missing)
+        raise IllegalTransition(f"{noun} id {case_id} is ambiguous")
 
     # -- controlled deliveries (Art. XVIII) ------------------------------------------------------
 
@@ -485,22 +506,12 @@ class Casework:
     def _find_operation(
         self, operation_id: str, h: ProtectedHeader, mine: bool
     ) -> tuple[str, cd.Operation]:
-        found, known = [], []
-        for key, data, _ in self.store.cases(DELIVERY):
-            op = _load(cd.Operation, data)
-            if op.operation_id == operation_id and self.party in op.participants:
-                known.append(op)
-                if h.sender in op.participants:
-                    found.append((key, op))
-        if len(found) > 1:
-            found = [(k, o) for k, o in found if o.proposer in {h.sender, *h.recipients}]
-        if len(found) == 1:
-            return found[0]
-        if not found and known and all(o.proposer in h.recipients for o in known):
-            raise IllegalTransition(f"{h.sender} does not take part in operation {operation_id}")
-        if not found:
-            raise (IllegalTransition if mine else NotYet)(f"no operation {operation_id} proposed")
-        raise IllegalTransition(f"operation id {operation_id} is ambiguous")
+        return self._find(
+            DELIVERY, cd.Operation, operation_id, h, mine,
+            id_of=lambda o: o.operation_id, owner_of=lambda o: o.proposer,
+            parties_of=lambda o: o.participants, noun="operation",
+            missing=f"no operation {operation_id} proposed",
+        )  # fmt: skip
 
     # -- confidentiality (Art. XII) --------------------------------------------------------------
 

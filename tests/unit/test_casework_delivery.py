@@ -227,7 +227,7 @@ def test_a_consent_from_a_state_not_participating_is_refused_and_rejected(net: N
     # MEX proposed the operation it knows by this id and BRA is not in it: refused at once
     data = envelope(net, "BRA", OTHERS["BRA"], consent)
     assert_rejected(
-        net, "BRA", "MEX", data, "BRA does not take part in operation CD-MEX-2026-019", final=False
+        net, "BRA", "MEX", data, "BRA is not a party to operation CD-MEX-2026-019", final=False
     )
 
 
