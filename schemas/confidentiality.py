@@ -58,8 +58,9 @@ class DisclosureNotice(Body):
 
 
 class IntendedUse(StrEnum):
-    ONWARD_SHARING = "onward_sharing"
+    ONWARD_SHARING = "onward_sharing"  # with the other States Parties named
     JUDICIAL_USE = "judicial_use"
+    EXTERNAL_DISCLOSURE = "external_disclosure"  # out of the network, to an authority at home
 
 
 @body

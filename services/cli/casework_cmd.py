@@ -53,7 +53,7 @@ from schemas.transfers import (
 )
 from services.cli.node_cmd import CliError, _core, _officer, _read_body
 from services.cli.tables import dumps, table
-from services.core.envelope import ProtectedHeader
+from services.core.envelope import OpenedEnvelope, ProtectedHeader
 from services.node.core import NodeCore
 from services.node.store import iso
 from services.node.workflows import controlled_delivery as cd
@@ -639,14 +639,13 @@ def cmd_forward(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     core = _core(args)
     out = Path(args.out)
-    # the file first (never overwritten): the export is recorded only once it can be written
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        opened = core.export(args.msg_id, _officer(args), judicial=args.judicial)
+    officer = _officer(args)
+
+    def write(opened: OpenedEnvelope) -> None:
         h = opened.header
         record = {
             "exported_at": iso(_now()),
-            "exported_by": _officer(args),
+            "exported_by": officer,
             "judicial_use": args.judicial,
             "msg_id": h.msg_id,
             "kind": h.kind,
@@ -658,14 +657,19 @@ def cmd_export(args: argparse.Namespace) -> int:
             "confidential": h.confidential,
             "body": json.loads(opened.plaintext),
         }
-        with os.fdopen(fd, "w") as f:
-            fd = -1
-            f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        out.unlink(missing_ok=True)
-        raise
+        # never overwrites; on disk (fsync) before the export is recorded
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException:
+            out.unlink(missing_ok=True)
+            raise
+
+    opened = core.export(args.msg_id, officer, judicial=args.judicial, write=write)
+    h = opened.header
     print(f"exported {h.kind} {h.msg_id} to {out} (0600); recorded in the audit log")
     return 0
 

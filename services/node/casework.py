@@ -495,10 +495,16 @@ class Casework:
             event = cd.Intercepted(h.sender, body.decision, body.decided_at)
         elif isinstance(body, DeliveryClosure):
             # never later than it was sent: a closure dated ahead would take steps "before" it
-            event = cd.Closed(h.sender, body.outcome, min(body.closed_at, at))
+            closed_at = min(body.closed_at, at)
+            last = max(when for when, _, _ in op.timeline) if op.timeline else None
+            if mine and last is not None and closed_at < last:
+                raise IllegalTransition(
+                    f"the closure is dated before the operation's last step ({last.isoformat()})"
+                )
+            event = cd.Closed(h.sender, body.outcome, closed_at)
         else:
             raise IllegalTransition(f"{h.kind} is not part of a controlled delivery")
-        op = cd.apply(op, event, crossing=not mine)
+        op = cd.apply(op, event, crossing=not mine, sender=h.sender)
         open_ = op.phase in (cd.Phase.PROPOSED, cd.Phase.ACTIVE)
         self._put(DELIVERY, key, op, open=open_, case_id=self.case_id(DELIVERY, key), at=at)
         return Effects()

@@ -480,9 +480,17 @@ class NodeCore:
             self.store.add_forward(copy.msg_id, msg_id, officer, self.clock())
         return copy
 
-    def export(self, msg_id: str, officer: str, *, judicial: bool) -> OpenedEnvelope:
+    def export(
+        self,
+        msg_id: str,
+        officer: str,
+        *,
+        judicial: bool,
+        write: Callable[[OpenedEnvelope], None] | None = None,
+    ) -> OpenedEnvelope:
         """Take a received message out of the network (a file for a court or another agency), as
-        Art. XII allows; recorded as an audit event."""
+        Art. XII allows. ``write`` puts it where it goes; the export is recorded as an audit
+        event once that succeeded (a failed write leaves no export on record)."""
         message = self.store.message(msg_id)
         if message is None:
             raise ComposeError(f"no message {msg_id}")
@@ -494,6 +502,8 @@ class NodeCore:
             if refused is not None:
                 log.info("export_refused", msg_id=msg_id, judicial=judicial, rule=refused.rule)
                 raise Article12Refusal(refused)
+        if write is not None:
+            write(opened)
         event = self.event(EventType.EXPORTED, opened.header, message.envelope, officer=officer)
         self.store.add_events([event], self.clock())
         log.info("message_exported", msg_id=msg_id, judicial=judicial, officer=officer)

@@ -191,7 +191,9 @@ def mixed_history(net: Network) -> dict[str, str]:
     step("GTM", make("delivery.consent"), ["MEX", "USA"])
     step("USA", make("delivery.consent"), ["MEX", "GTM"])
     step("GTM", make("delivery.handover"), ["MEX", "USA"])
-    step("MEX", make("delivery.closure"), ["GTM", "USA"])
+    closure = make("delivery.closure")
+    net.clock.now = closure.closed_at  # type: ignore[attr-defined]  # closed when it happened
+    step("MEX", closure, ["GTM", "USA"])
 
     ids["info"] = step("MEX", make("info.trafficking_routes"), ["USA"], handling=HandlingCode.H2)
     ask = make("confidentiality.consent_request", subject_msg_id=ids["info"])

@@ -199,6 +199,9 @@ def test_each_art12_step_is_audited_naming_the_message_it_concerns(net: Network)
     subject = supply(net, H2, confidential=True)
     request = ask(net, subject, "onward_sharing", ("COL",))
     answer(net, request, subject, "granted")
+    # sharing with COL is not taking it out of the network: that is asked for on its own
+    refusal(lambda: net["USA"].export(subject, "ausa.whitman", judicial=False))
+    answer(net, ask(net, subject, "external_disclosure"), subject, "granted")
     net["USA"].reply(subject, make("confidentiality.disclosure_notice", subject_msg_id=subject))
     net.deliver()
     net["USA"].forward(subject, ["COL"], "hsi.analyst.04")
@@ -215,13 +218,14 @@ def test_each_art12_step_is_audited_naming_the_message_it_concerns(net: Network)
     at_mex = [e for e in events(net["MEX"]) if e.event in art12]
     assert sorted(e.event for e in at_usa) == sorted(
         [
-            EventType.CONSENT_REQUESTED,
+            EventType.CONSENT_REQUESTED,  # onward sharing
+            EventType.CONSENT_REQUESTED,  # external disclosure
             EventType.DISCLOSURE_NOTIFIED,
             EventType.FORWARDED,
             EventType.EXPORTED,
         ]
     )
-    assert [e.event for e in at_mex] == [EventType.CONSENT_ANSWERED]
+    assert [e.event for e in at_mex] == [EventType.CONSENT_ANSWERED] * 2
     for e in at_usa + at_mex:
         assert (e.msg_id, e.kind, e.sender, e.recipients) == (
             subject,
@@ -253,3 +257,16 @@ def test_a_forwarded_copy_keeps_the_rules_and_the_provider_of_the_message_it_cop
                 proposed_recipients=["BRA"])  # fmt: skip
     data = envelope(net, "COL", ["USA"], body)
     assert_rejected(net, "COL", "USA", data, f"forwarded copy of message {subject}: ask MEX")
+
+
+def test_an_export_that_could_not_be_written_is_not_on_record(net: Network) -> None:
+    subject = supply(net, H1)
+
+    def disk_full(_: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space"):
+        net["USA"].export(subject, "ausa.whitman", judicial=False, write=disk_full)
+    assert EventType.EXPORTED not in {e.event for e in events(net["USA"])}
+    net["USA"].export(subject, "ausa.whitman", judicial=False, write=lambda _: None)
+    assert EventType.EXPORTED in {e.event for e in events(net["USA"])}

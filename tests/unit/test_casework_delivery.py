@@ -318,3 +318,14 @@ def test_a_message_after_the_closure_is_refused_and_rejected(
     assert_refused_to_officer(net[by], error, lambda: send(net, by, kind, **changes))
     data = envelope(net, by, OTHERS[by], make(kind, **changes))
     assert_rejected(net, by, "GTM", data, error)
+
+
+def test_an_officer_cannot_date_a_closure_before_the_operations_last_step(net: Network) -> None:
+    active(net)
+    send(net, "GTM", "delivery.handover", **handover("GTM", "MEX", 6))
+    net.deliver()
+    assert_refused_to_officer(
+        net["MEX"],
+        r"the closure is dated before the operation's last step \(2026-12-03T06:00",
+        lambda: send(net, "MEX", "delivery.closure", closed_at="2026-12-02T00:00:00Z"),
+    )

@@ -58,7 +58,12 @@ def test_a_confidential_message_is_forwarded_only_with_consent_and_never_back_to
 
 def test_an_h2_message_leaves_the_network_only_with_the_providers_consent() -> None:
     refused = may_export(received(HandlingCode.H2), judicial=False, at=T0)
-    assert refused is not None and "H2" in refused.rule and "onward_sharing" in refused.remedy
+    assert refused is not None and "H2" in refused.rule and "external_disclosure" in refused.remedy
+    sharing = Consent(IntendedUse.ONWARD_SHARING, ConsentDecision.GRANTED, frozenset({"COL"}))
+    # a consent to share with COL does not let it out of the network to anyone
+    assert may_export(received(HandlingCode.H2, consents=(sharing,)), judicial=False, at=T0)
+    outside = Consent(IntendedUse.EXTERNAL_DISCLOSURE, ConsentDecision.GRANTED)
+    assert may_export(received(HandlingCode.H2, consents=(outside,)), judicial=False, at=T0) is None
     judicial = Consent(IntendedUse.JUDICIAL_USE, ConsentDecision.GRANTED)
     m = received(HandlingCode.H2, consents=(judicial,))
     assert may_export(m, judicial=True, at=T0) is None

@@ -17,7 +17,7 @@ from services.node.workflows.controlled_delivery import (
     apply,
     proposed,
 )
-from services.node.workflows.tracing import IllegalTransition
+from services.node.workflows.errors import IllegalTransition, NotYet
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 ROUTE = [("COL", "PAN"), ("PAN", "MEX")]
@@ -130,3 +130,28 @@ def test_an_abort_crossing_a_decline_ends_the_same_at_every_participant() -> Non
     # but an operation that was never active is not closed as completed
     with pytest.raises(IllegalTransition, match="only an active operation is closed"):
         apply(apply(op(), decline), Closed("COL", ClosureOutcome.COMPLETED, T0))
+
+
+def test_a_hand_over_crossing_an_abort_is_taken_at_every_participant_whatever_its_date() -> None:
+    # MEX's consent (10:30) makes the operation active at MEX, which hands over at 12:00 before
+    # COL's abort of 11:00 (sent before MEX's consent reached COL) arrives
+    consent = Consented("MEX", T0 + timedelta(minutes=150))
+    abort = Closed("COL", ClosureOutcome.ABORTED, T0 + timedelta(hours=3))
+    handover = HandedOver("COL", "PAN", T0 + timedelta(hours=4), True)
+    base = apply(op(), Consented("PAN", T0))
+    at_mex = apply(apply(apply(base, consent, crossing=False), handover, crossing=False), abort)
+    at_col = apply(apply(apply(base, abort), consent), handover, sender="PAN")
+    assert at_mex == at_col and at_col.custody == "PAN"
+    # but the proposer's own steps must be dated before its own closure
+    with pytest.raises(IllegalTransition, match="not active"):
+        apply(apply(apply(base, consent), abort), handover, sender="COL")
+
+
+def test_a_step_reaching_a_closed_operation_before_the_last_consent_waits_for_it() -> None:
+    abort = Closed("COL", ClosureOutcome.ABORTED, T0 + timedelta(hours=3))
+    handover = HandedOver("COL", "PAN", T0 + timedelta(hours=2), True)
+    closed = apply(apply(op(), Consented("PAN", T0)), abort)
+    with pytest.raises(NotYet):  # MEX's consent, dated before the abort, may be on its way
+        apply(closed, handover, sender="PAN")
+    ran = apply(closed, Consented("MEX", T0 + timedelta(hours=1)))
+    assert apply(ran, handover, sender="PAN").custody == "PAN"

@@ -77,7 +77,8 @@ def may_forward(m: Received, to: Iterable[str], at: datetime) -> Refused | None:
 
 def may_export(m: Received, *, judicial: bool, at: datetime) -> Refused | None:
     """Whether the message may be exported (disclosed outside the network); None when it may."""
-    use = IntendedUse.JUDICIAL_USE if judicial else IntendedUse.ONWARD_SHARING
+    # a consent to share with named States Parties is not a consent to take it out of the network
+    use = IntendedUse.JUDICIAL_USE if judicial else IntendedUse.EXTERNAL_DISCLOSURE
     permitted = any(c.covers(use, [], at) for c in m.consents)
     if judicial and m.handling is HandlingCode.H1 and not permitted:
         return Refused(

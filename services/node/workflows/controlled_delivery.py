@@ -106,13 +106,18 @@ def proposed(
     return op if at is None else _log(op, f"proposed by {proposer}", at)
 
 
-def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
+def apply(
+    op: Operation, event: Event, *, crossing: bool = True, sender: str | None = None
+) -> Operation:
     """The operation after ``event``; IllegalTransition says why an event cannot be taken.
 
     With ``crossing`` (another participant's message), a step that crossed the message ending
     the operation is taken into its timeline: an answer to the proposal after a decline or an
     abort (nothing can start anyway), a hand-over or interception dated before the closure. An
-    officer's own step after the end is refused (``crossing=False``). Phase, the decline that
+    officer's own step after the end is refused (``crossing=False``). A hand-over or interception
+    that reaches a participant after the closure is taken whatever its date, since its sender's
+    node refuses its own steps once it knows of the closure, unless ``sender`` is the proposer:
+    its steps must be dated before its own closure. Phase, the decline that
     counts and the moment it became active follow from the events' dates, not from the order
     they arrived in, so every participant holding the same events holds the same operation.
     """
@@ -136,7 +141,7 @@ def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
             if (src, dst) not in op.route:
                 raise IllegalTransition(f"{src} to {dst} is not a leg of the route")
-            _active(op, at if crossing else None)
+            _active(op, at if crossing else None, sender == op.proposer)
             if op.custody != src:
                 _custody(op, src)
             seals = "seals intact" if intact else "SEALS NOT INTACT"
@@ -144,7 +149,7 @@ def apply(op: Operation, event: Event, *, crossing: bool = True) -> Operation:
             op = replace(op, custody=dst, handovers=handovers)
             return _log(op, f"custody {src} -> {dst}, {seals}", at)
         case Intercepted(by=by, decision=decision, at=at):
-            _active(op, at if crossing else None)
+            _active(op, at if crossing else None, sender == op.proposer)
             # judged by who held it then: the next hand-over may have been reported here first
             holder = _holder(op, at)
             if by != holder:
@@ -196,11 +201,14 @@ def _derive(op: Operation) -> Operation:
     )
 
 
-def _active(op: Operation, at: datetime | None = None) -> None:
-    if op.phase is Phase.CLOSED and at is not None and _ran(op):
+def _active(op: Operation, at: datetime | None = None, by_proposer: bool = False) -> None:
+    """``at`` is given for another participant's step (it may have crossed the closure)."""
+    if op.phase is Phase.CLOSED and at is not None:
+        if not op.declines and op.awaiting:  # closed here before the last consent arrived
+            raise NotYet("the operation is not active (closed before every consent arrived)")
         assert op.closed_at is not None
-        if at < op.closed_at:
-            return  # a step taken before the closure crossed it
+        if _ran(op) and (not by_proposer or at < op.closed_at):
+            return  # a step that crossed the closure
     if op.phase is Phase.PROPOSED:  # the last consent may still be on its way here
         raise NotYet("the operation is not active (proposed)")
     if op.phase is not Phase.ACTIVE:
