@@ -439,9 +439,9 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
             detail = f"refused by {t.refused_by}"
         elif t.stage is transfers.Stage.DISCREPANCY:
             detail = "; ".join(
-                f"line {n}: {q} dispatched, {t.received.get(n, 0)} received"
-                for n, q in sorted(t.dispatched.items()) if t.received.get(n, 0) != q
-            )  # fmt: skip
+                f"line {n}: {q} dispatched, {r} received"
+                for n, q, r in transfers.discrepancies(t.dispatched, t.received)
+            )
         elif t.stage is transfers.Stage.DISPATCHED and t.overdue_alerted:
             detail = "RECEIPT OVERDUE"
         else:

@@ -90,6 +90,14 @@ def _hub_url(hub: HubHome, args: argparse.Namespace) -> str | None:
     return hub.url() if hub.running_pid() is not None else None
 
 
+def _apply(
+    hub: HubHome, service: DirectoryService, args: argparse.Namespace, new_state: str | None = None
+) -> None:
+    """``apply_to_hub`` for a command, saying what was done."""
+    for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args), new_state=new_state)):
+        print(line)
+
+
 async def apply_to_hub(
     hub: HubHome,
     service: DirectoryService,
@@ -135,7 +143,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     hub = _hub(args)
     service = _service(hub)
     signed = SignedRequest.model_validate_json(Path(args.request).read_bytes())
-    request, _ = open_request(signed)
+    request = open_request(signed)
     party = request.party
     if signed.kind == "registration":
         kid = request.signing_key.kid  # type: ignore[union-attr]
@@ -152,8 +160,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         entry = service.rotate(signed, timedelta(days=args.overlap_days))
         new_state = None
     print(f"{party}: directory entry version {entry.version} signed by root {service.root.kid}")
-    for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args), new_state=new_state)):
-        print(line)
+    _apply(hub, service, args, new_state=new_state)
     if signed.kind == "registration" and args.out:
         write_bundle(hub, service, party, Path(args.out))
         print(f"onboarding bundle in {args.out}: hub.nk (0600), root.json, directory.json")
@@ -178,8 +185,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
         if args.out:
             write_bundle(hub, service, args.party, Path(args.out))
             print(f"new credential for {args.party} in {args.out}/hub.nk")
-    for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args))):
-        print(line)
+    _apply(hub, service, args)
     return 0
 
 
@@ -188,16 +194,14 @@ def cmd_update_contacts(args: argparse.Namespace) -> int:
     service = _service(hub)
     entry = service.update_contacts(args.party, details_of(Path(args.details)))
     print(f"{args.party}: contacts updated (version {entry.version})")
-    for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args))):
-        print(line)
+    _apply(hub, service, args)
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     hub = _hub(args)
     service = _service(hub)
-    for line in asyncio.run(apply_to_hub(hub, service, _hub_url(hub, args))):
-        print(line)
+    _apply(hub, service, args)
     return 0
 
 

@@ -92,7 +92,7 @@ class RootPublicKey:
             raise DirectoryError(f"cannot read the pinned root key {path}: {exc}") from exc
 
     def save(self, path: Path) -> None:
-        _write_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
+        write_atomic(path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
 
 
 def sign_entry(entry: DirectoryEntry, root: ed25519.Ed25519PrivateKey) -> SignedDirectoryEntry:
@@ -104,15 +104,19 @@ def sign_entry(entry: DirectoryEntry, root: ed25519.Ed25519PrivateKey) -> Signed
     )
 
 
+class SignatureError(DirectoryError):
+    """An entry the pinned root key did not sign."""
+
+
 def verify_entry(signed: SignedDirectoryEntry, root: RootPublicKey) -> DirectoryEntry:
     """The entry, if the pinned root key signed it; DirectoryError otherwise."""
     if signed.root_kid != root.kid:
-        raise DirectoryError(f"signed by another root key ({signed.root_kid})")
+        raise SignatureError(f"signed by another root key ({signed.root_kid})")
     data = unb64u(signed.entry)
     try:
         root.key.verify(unb64u(signed.signature), ENTRY_DOMAIN + data)
     except (InvalidSignature, ValueError):
-        raise DirectoryError("the root signature does not verify") from None
+        raise SignatureError("the root signature does not verify") from None
     try:
         return DirectoryEntry.model_validate_json(data)
     except ValidationError as exc:
@@ -198,11 +202,6 @@ class Directory:
             for e in entry.keys.encryption if entry.keys else []:
                 self._encryption[(party, e.kid)] = _encryption_key(party, e)
 
-    @property
-    def version(self) -> int:
-        """The sum of entry versions: grows with every accepted update (for logs)."""
-        return sum(e.version for e in self.entries.values())
-
     def parties(self) -> list[str]:
         return sorted(self.entries)
 
@@ -214,13 +213,10 @@ class Directory:
         entry = self.entries.get(party)
         if entry is None or entry.keys is None:
             raise DirectoryError(f"{party} is not in the directory")
-        at = at or datetime.now(UTC)
-        usable = [
-            r for r in entry.keys.encryption if r.status is KeyStatus.ACTIVE and usable_at(r, at)
-        ]
-        if not usable:
+        kid = _newest_active(entry.keys.encryption, at)
+        if kid is None:
             raise DirectoryError(f"{party} has no active encryption key")
-        return self._encryption[(party, max(usable, key=lambda r: r.valid_from).kid)]
+        return self._encryption[(party, kid)]
 
     def lists_as_active(self, party: str, kid: str) -> bool:
         """Whether ``party``'s entry lists signing key ``kid`` with status active (whatever its
@@ -234,11 +230,16 @@ class Directory:
         entry = self.entries.get(party)
         if entry is None or entry.keys is None:
             return None
-        at = at or datetime.now(UTC)
-        usable = [
-            r for r in entry.keys.signing if r.status is KeyStatus.ACTIVE and usable_at(r, at)
-        ]
-        return max(usable, key=lambda r: r.valid_from).kid if usable else None
+        return _newest_active(entry.keys.signing, at)
+
+
+def _newest_active(
+    records: Iterable[SigningKeyRecord | EncryptionKeyRecord], at: datetime | None
+) -> str | None:
+    """The kid of the newest active record usable at ``at`` (now by default)."""
+    at = at or datetime.now(UTC)
+    usable = [r for r in records if r.status is KeyStatus.ACTIVE and usable_at(r, at)]
+    return max(usable, key=lambda r: r.valid_from).kid if usable else None
 
 
 # -- trusting updates ---------------------------------------------------------------------------
@@ -260,6 +261,7 @@ class DirectoryTrust:
         self.cache = cache
         self._signed: dict[str, SignedDirectoryEntry] = {}
         self._entries: dict[str, DirectoryEntry] = {}
+        self._directory = Directory({})
         if cache is not None and cache.exists():
             self._load_cache(cache)
 
@@ -272,14 +274,20 @@ class DirectoryTrust:
         except (OSError, ValueError, KeyError, ValidationError) as exc:
             raise DirectoryError(f"cannot read the directory cache {path}: {exc}") from exc
         for signed in items:  # verified again: the cache is a file anyone with access could edit
-            entry = verify_entry(signed, self.root)
-            held = self._entries.get(entry.party)
-            if held is None or entry.version > held.version:
-                self._signed[entry.party] = signed
-                self._entries[entry.party] = entry
+            self._take(signed, verify_entry(signed, self.root))
+        self._directory = Directory(dict(self._entries))
+
+    def _take(self, signed: SignedDirectoryEntry, entry: DirectoryEntry) -> bool:
+        """Hold ``entry`` if it is newer than what is held for its party."""
+        if entry.version <= self.version_of(entry.party):
+            return False
+        self._signed[entry.party] = signed
+        self._entries[entry.party] = entry
+        return True
 
     def directory(self) -> Directory:
-        return Directory(dict(self._entries))
+        """Every verified entry, its keys parsed (built once per accepted change)."""
+        return self._directory
 
     def version_of(self, party: str) -> int:
         entry = self._entries.get(party)
@@ -294,11 +302,10 @@ class DirectoryTrust:
         try:
             signed = SignedDirectoryEntry.model_validate_json(value)
             entry = verify_entry(signed, self.root)
-        except (ValidationError, DirectoryError, ValueError) as exc:
-            reason = (
-                "bad_signature" if "signature" in str(exc) or "root" in str(exc) else "malformed"
-            )
-            return Refusal(key, reason)
+        except SignatureError:
+            return Refusal(key, "bad_signature")
+        except (ValidationError, DirectoryError, ValueError):
+            return Refusal(key, "malformed")
         if entry.party != key:
             return Refusal(key, "wrong_party")
         held = self._entries.get(key)
@@ -308,36 +315,25 @@ class DirectoryTrust:
             if entry.version <= held.version:
                 return Refusal(key, "older_version")
         try:  # every key in it must parse and match its kid before anything is kept
-            Directory({**self._entries, key: entry})
+            self._directory = Directory({**self._entries, key: entry})
         except (ValueError, DirectoryError):
             return Refusal(key, "malformed")
-        self._signed[key] = signed
-        self._entries[key] = entry
+        self._take(signed, entry)
         self._save()
         return entry
 
     def _save(self) -> None:
         if self.cache is None:
             return
-        data = {
-            "format": CACHE_FORMAT,
-            "root_kid": self.root.kid,
-            "entries": [self._signed[p].model_dump() for p in sorted(self._signed)],
-        }
-        _write_atomic(self.cache, json.dumps(data, indent=1) + "\n")
+        signed = [self._signed[p] for p in sorted(self._signed)]
+        write_atomic(self.cache, cache_document(signed, self.root).encode())
 
     def seed(self, signed_entries: Iterable[SignedDirectoryEntry]) -> None:
         """Accept entries handed over out of band (an onboarding bundle), verified like any."""
         for signed in signed_entries:
-            entry = verify_entry(signed, self.root)
-            if entry.version > self.version_of(entry.party):
-                self._signed[entry.party] = signed
-                self._entries[entry.party] = entry
+            self._take(signed, verify_entry(signed, self.root))
+        self._directory = Directory(dict(self._entries))
         self._save()
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    write_atomic(path, text.encode())
 
 
 # -- registration and rotation requests ---------------------------------------------------------
@@ -362,13 +358,10 @@ def sign_request(
     return SignedRequest(kind=kind, request=b64u(data), signatures=signatures)
 
 
-def open_request(signed: SignedRequest) -> tuple[RegistrationRequest | RotationRequest, set[str]]:
-    """The request and the key ids whose signatures were checked against keys it names.
-
-    A registration must be signed by the signing key it registers (proof of possession). A
-    rotation's signatures are returned as key ids; the directory checks that one is the party's
-    current key and, when a new signing key is named, that it signed too.
-    """
+def open_request(signed: SignedRequest) -> RegistrationRequest | RotationRequest:
+    """The request, parsed; its signatures are checked by the directory (``check_signature``):
+    a registration by the signing key it registers (proof of possession), a rotation by the
+    party's current key and, when a new signing key is named, by that one too."""
     data = unb64u(signed.request)
     try:
         request: RegistrationRequest | RotationRequest = (
@@ -378,7 +371,7 @@ def open_request(signed: SignedRequest) -> tuple[RegistrationRequest | RotationR
         )
     except ValidationError as exc:
         raise DirectoryError(f"the request does not validate: {exc.errors()[0]['msg']}") from None
-    return request, {s.kid for s in signed.signatures}
+    return request
 
 
 def check_signature(signed: SignedRequest, party: str, record: SigningKeyRecord) -> bool:

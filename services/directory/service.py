@@ -135,7 +135,7 @@ class DirectoryService:
         """Approve a registration: a party's first entry, or a new start after every signing key
         it had was revoked (its history is kept). Anything else is a rotation, which the current
         key must sign."""
-        request, _ = open_request(signed)
+        request = open_request(signed)
         if not isinstance(request, RegistrationRequest):
             raise DirectoryError("not a registration request")
         if request.party == SECRETARIAT:
@@ -174,7 +174,7 @@ class DirectoryService:
     def rotate(self, signed: SignedRequest, overlap: timedelta = DEFAULT_OVERLAP) -> DirectoryEntry:
         """Approve a key rotation: new keys active now; the replaced ones retire after
         ``overlap`` (messages sealed to or signed with them still open until then)."""
-        request, _ = open_request(signed)
+        request = open_request(signed)
         if not isinstance(request, RotationRequest):
             raise DirectoryError("not a rotation request")
         held = self.entry(request.party)

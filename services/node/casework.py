@@ -368,7 +368,7 @@ class Casework:
             if t.stage is not transfers.Stage.DISCREPANCY:
                 raise IllegalTransition(f"the receipt matched the dispatch ({t.stage.value})")
             reported = {(x.line, x.quantity_expected, x.quantity_received) for x in body.lines}
-            if reported != set(_diff(t)):
+            if reported != set(transfers.discrepancies(t.dispatched, t.received)):
                 raise IllegalTransition("the report does not match the receipt confirmation")
             _addressed(h, _others(t, h.sender), "a message of this transfer")
         else:
@@ -665,14 +665,6 @@ def _transfer_open(t: transfers.Transfer) -> bool:
     return t.stage in (transfers.Stage.NOTIFIED, transfers.Stage.AUTHORIZED) or (
         t.stage is transfers.Stage.DISPATCHED and not t.overdue_alerted
     )
-
-
-def _diff(t: transfers.Transfer) -> list[tuple[int, int, int]]:
-    return [
-        (line, expected, t.received.get(line, 0))
-        for line, expected in sorted(t.dispatched.items())
-        if t.received.get(line, 0) != expected
-    ]
 
 
 def _discrepancy_narrative(body: ReceiptConfirmation) -> str:

@@ -19,7 +19,6 @@ from services.node.workflows.tracing import (
     TracingPolicy,
     apply,
     file,
-    replay,
     requested_states,
     stats,
 )
@@ -119,16 +118,6 @@ def test_deadlines_that_fell_due_while_the_node_was_down_fire_once_at_the_next_t
 def test_an_answered_trace_sends_nothing_more() -> None:
     t, _ = apply(file("m1", REQUEST, "MEX", "USA", T0), Answered("USA", Outcome.FOUND, T0))
     assert apply(t, Tick(T0 + timedelta(days=30)))[1] == []
-
-
-def test_a_trace_is_rebuilt_from_its_messages() -> None:
-    events = [
-        Acknowledged("USA", T0 + timedelta(hours=1)),
-        Acknowledged("USA", T0 + timedelta(hours=1)),  # a duplicate in the record
-        Answered("USA", Outcome.FOUND, T0 + timedelta(days=2)),
-    ]
-    rebuilt = replay(file("m1", REQUEST, "MEX", "USA", T0), events)
-    assert rebuilt.status is Status.ANSWERED and rebuilt.answered_at == T0 + timedelta(days=2)
 
 
 def test_statistics_per_state() -> None:

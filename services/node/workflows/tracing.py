@@ -209,17 +209,6 @@ def _deadlines(trace: Trace, now: datetime, policy: TracingPolicy) -> tuple[Trac
     return trace, effects
 
 
-def replay(trace: Trace, events: Iterable[Event], policy: TracingPolicy = TracingPolicy()) -> Trace:
-    """Rebuild a trace from its messages (the store lost): apply them in order, effects dropped
-    (they were sent the first time)."""
-    for event in events:
-        try:
-            trace, _ = apply(trace, event, policy)
-        except IllegalTransition:
-            continue  # a duplicate in the record: the state it would have made is there
-    return trace
-
-
 # -- statistics: "prompt and accurate responses" -------------------------------------------------
 
 

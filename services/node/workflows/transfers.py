@@ -137,11 +137,7 @@ def apply(t: Transfer, event: Event, *, crossing: bool = False) -> tuple[Transfe
             extra = sorted(set(lines) - set(t.dispatched))
             if extra:
                 raise IllegalTransition(f"line {extra[0]} was not dispatched")
-            diff = tuple(
-                (line, expected, lines.get(line, 0))
-                for line, expected in sorted(t.dispatched.items())
-                if lines.get(line, 0) != expected
-            )
+            diff = discrepancies(t.dispatched, lines)
             stage = Stage.DISCREPANCY if diff else Stage.RECEIVED
             effects: list[Effect] = [SendDiscrepancy(t.exporter, diff)] if diff else []
             return replace(t, stage=stage, received=dict(lines)), effects
@@ -154,6 +150,17 @@ def apply(t: Transfer, event: Event, *, crossing: bool = False) -> tuple[Transfe
                     ]
             return t, []
     raise IllegalTransition(f"unknown event {event!r}")
+
+
+def discrepancies(
+    dispatched: dict[int, int], received: dict[int, int]
+) -> tuple[tuple[int, int, int], ...]:
+    """(line, dispatched, received) of every line received in another quantity."""
+    return tuple(
+        (line, expected, received.get(line, 0))
+        for line, expected in sorted(dispatched.items())
+        if received.get(line, 0) != expected
+    )
 
 
 def _stage(t: Transfer) -> str:
