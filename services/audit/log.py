@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS leaves (
     occurred_at  TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS leaves_msg ON leaves (msg_id);
+-- the envelope hash that ends a `stored/<recipient>/<sha256>` identity: node events are
+-- attributed by it, one lookup per event (a LIKE on the identity would scan the whole log)
+CREATE INDEX IF NOT EXISTS leaves_by_sha ON leaves (substr(identity, -64));
 CREATE TABLE IF NOT EXISTS nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
@@ -162,8 +165,8 @@ class AuditLog:
     def stored_leaf(self, envelope_sha256: str) -> AuditEvent | None:
         """The ``stored`` event of an envelope, built from its verified signed header."""
         row = self.db.execute(
-            "SELECT leaf FROM leaves WHERE identity LIKE ? LIMIT 1",
-            (f"stored/%/{envelope_sha256}",),
+            "SELECT leaf FROM leaves WHERE substr(identity, -64) = ? AND identity LIKE ? LIMIT 1",
+            (envelope_sha256, f"stored/%/{envelope_sha256}"),
         ).fetchone()
         return None if row is None else AuditEvent.model_validate_json(row[0])
 

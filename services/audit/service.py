@@ -127,9 +127,9 @@ class AuditService:
 
     def record(self, subject: str, data: bytes, stored_at: datetime) -> bool:
         """Append the leaf one stream record stands for; whether it was new."""
-        parts = subject.split(".")
-        if parts[0] == "inbox" and len(parts) >= 4:
-            recipient, publisher = parts[1], parts[2]
+        inbox = subjects.parse_inbox(subject)
+        if inbox is not None:
+            recipient, publisher = inbox
             try:
                 header, signature = verify_sender(
                     data, directory=self.directory(), stored_at=stored_at
@@ -154,6 +154,7 @@ class AuditService:
             )  # fmt: skip
             _, new = self.log.append(event, identity=f"stored/{recipient}/{sha}")
             return new
+        parts = subject.split(".")
         if parts[:2] == ["audit", "events"] and len(parts) >= 4:
             actor = parts[2]
             try:

@@ -153,6 +153,7 @@ class OpenedEnvelope:
     body: Body
     plaintext: bytes
     envelope_hash: str  # SHA-256 hex of the envelope bytes as received
+    signature_sha256: str  # SHA-256 hex of its Ed25519 signature (what audit events name)
 
 
 # --- the byte structures both sides compute ---------------------------------------------------
@@ -507,24 +508,40 @@ def open_envelope(
         raise refuse(ReasonCode.REPLAY, f"msg_id {h.msg_id}")
 
     _, kid, wrapped = next(s for s in p.stanzas if s[0] == keys.party)
-    own = keys.encryption_key(kid)
-    if own is None:
-        raise refuse(ReasonCode.DECRYPTION_FAILED, f"no private key {kid}")
-    try:
-        cek = _SUITE.decrypt(
-            wrapped, own.hpke_key(), info=wrap_info(h.msg_id, keys.party, kid, p.protected)
-        )
-        plaintext = AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
-    except (InvalidTag, ValueError):
-        raise refuse(ReasonCode.DECRYPTION_FAILED) from None
-
+    plaintext = _decrypt(p, keys, kid, wrapped, refuse)
     try:
         body = parse_body(h.kind, plaintext)
     except UnknownKindError:
         raise refuse(ReasonCode.UNKNOWN_KIND, h.kind) from None
     except ValidationError as exc:
         raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
-    return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())
+    return _opened(p, data, body, plaintext)
+
+
+def _decrypt(
+    p: _Parsed, keys: NodeKeys, kid: str, wrapped: bytes, refuse: Callable[..., EnvelopeError]
+) -> bytes:
+    """Unwrap the content key with our key ``kid`` and decrypt the body (check 7)."""
+    own = keys.encryption_key(kid)
+    if own is None:
+        raise refuse(ReasonCode.DECRYPTION_FAILED, f"no private key {kid}")
+    try:
+        info = wrap_info(p.header.msg_id, keys.party, kid, p.protected)
+        cek = _SUITE.decrypt(wrapped, own.hpke_key(), info=info)
+        return AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
+    except (InvalidTag, ValueError):
+        raise refuse(ReasonCode.DECRYPTION_FAILED) from None
+
+
+def _ed25519_signature(p: _Parsed) -> bytes:
+    return unb64u(next(s.sig for s in p.envelope.signatures if s.alg == ED25519))
+
+
+def _opened(p: _Parsed, data: bytes, body: Body, plaintext: bytes) -> OpenedEnvelope:
+    return OpenedEnvelope(
+        p.header, body, plaintext, hashlib.sha256(data).hexdigest(),
+        hashlib.sha256(_ed25519_signature(p)).hexdigest(),
+    )  # fmt: skip
 
 
 def open_sender_copy(data: bytes, kid: str, wrapped: bytes, *, keys: NodeKeys) -> OpenedEnvelope:
@@ -538,21 +555,16 @@ def open_sender_copy(data: bytes, kid: str, wrapped: bytes, *, keys: NodeKeys) -
     if h.sender != keys.party:
         raise EnvelopeError(ReasonCode.NOT_A_RECIPIENT, "not sealed by this party", header=h)
     _check_signatures(p, keys.signing.public(), require_pq=False)
-    own = keys.encryption_key(kid)
-    if own is None:
-        raise EnvelopeError(ReasonCode.DECRYPTION_FAILED, f"no private key {kid}", header=h)
-    try:
-        cek = _SUITE.decrypt(
-            wrapped, own.hpke_key(), info=wrap_info(h.msg_id, keys.party, kid, p.protected)
-        )
-        plaintext = AESGCM(cek).decrypt(p.iv, p.ciphertext, p.protected)
-    except (InvalidTag, ValueError):
-        raise EnvelopeError(ReasonCode.DECRYPTION_FAILED, header=h) from None
+
+    def refuse(reason: ReasonCode, detail: str = "") -> EnvelopeError:
+        return EnvelopeError(reason, detail, header=h)
+
+    plaintext = _decrypt(p, keys, kid, wrapped, refuse)
     try:
         body = parse_body(h.kind, plaintext)
     except (UnknownKindError, ValidationError) as exc:
-        raise EnvelopeError(ReasonCode.SCHEMA_INVALID, _first_error(exc), header=h) from None
-    return OpenedEnvelope(h, body, plaintext, hashlib.sha256(data).hexdigest())
+        raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
+    return _opened(p, data, body, plaintext)
 
 
 def verify_sender(
@@ -563,5 +575,4 @@ def verify_sender(
     p = _parse(data)
     key = _check_sender_key(p.header, directory, stored_at)
     _check_signatures(p, key, require_pq=False)
-    ed = next(s.sig for s in p.envelope.signatures if s.alg == ED25519)
-    return p.header, unb64u(ed)
+    return p.header, _ed25519_signature(p)

@@ -39,12 +39,14 @@ def inbox_export(recipient: str, sender: str) -> str:
     return f"inbox.{_party(recipient)}.{_party(sender)}.>"
 
 
-def sender_of(subject: str) -> str:
-    """The sending party of an inbox subject, as the broker's permissions guarantee it."""
+def parse_inbox(subject: str) -> tuple[str, str] | None:
+    """(recipient, publisher) of an inbox subject ``inbox.<recipient>.<publisher>.<msg_id>``:
+    the broker's imports let an account publish only under its own code, so the publisher is a
+    fact, not a claim (design section 5). None for any other subject."""
     parts = subject.split(".")
-    if len(parts) != 4 or parts[0] != "inbox":
-        raise ValueError(f"not an inbox subject: {subject!r}")
-    return _party(parts[2])
+    if len(parts) < 4 or parts[0] != "inbox":
+        return None
+    return parts[1], parts[2]
 
 
 def quarantine_stream(state: str) -> str:

@@ -365,13 +365,14 @@ class NodeRuntime:
 
     async def _quarantine(self, d: Delivery, verdict: Verdict) -> None:
         reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
+        sha = hashlib.sha256(d.data).hexdigest()
         await self.broker.publish(
             d.data,
             subjects.quarantine_subject(self.party, reason),
             stream=subjects.quarantine_stream(self.party),
             headers={
                 # one quarantine copy per inbox message, however often this runs
-                "Nats-Msg-Id": f"{d.stream_seq}-{hashlib.sha256(d.data).hexdigest()[:32]}",
+                "Nats-Msg-Id": f"{d.stream_seq}-{sha[:32]}",
                 "Cifta-Reason": reason,
                 "Cifta-Detail": _header_value(verdict.detail),
                 "Cifta-Subject": d.subject,
@@ -384,7 +385,6 @@ class NodeRuntime:
             events = [self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)]
         except EnvelopeError:
             events = []  # too damaged to name a message: the node's own record is all there is
-        sha = hashlib.sha256(d.data).hexdigest()
         self.store.mark_quarantined(d.stream_seq, sha, events)  # the fact and its event together
 
     # -- consuming -----------------------------------------------------------------------------
@@ -419,7 +419,7 @@ class NodeRuntime:
             self._progress.notify_all()
 
     async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
-        last = self.max_deliver is not None and d.num_delivered >= self.max_deliver
+        last = d.final
         log.error(
             "delivery_failed",
             stream_seq=d.stream_seq,

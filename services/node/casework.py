@@ -65,7 +65,7 @@ from schemas.transfers import (
     TransitAuthorization,
 )
 from services.core.envelope import ProtectedHeader
-from services.node.store import Store
+from services.node.store import Store, StoredMessage
 from services.node.workflows import confidentiality as art12
 from services.node.workflows import controlled_delivery as cd
 from services.node.workflows import tracing, transfers
@@ -162,8 +162,16 @@ class Casework:
         return None if row is None else _load(kind, row[0])
 
     def _put(
-        self, family: str, key: str, state: object, *, open: bool, case_id: str | None, at: datetime
+        self,
+        family: str,
+        key: str,
+        state: object,
+        *,
+        open: bool,
+        at: datetime,
+        case_id: str | None = None,
     ) -> None:
+        """Save a case; ``case_id`` is set when it is opened and kept on every update."""
         self.store.put_case(family, key, _dump(state), open=open, case_id=case_id, now=at)
 
     def _all(self, family: str, kind: type[_T], open_only: bool = False) -> list[_T]:
@@ -236,7 +244,7 @@ class Casework:
         data, case_id = row
         if family == TRACING:
             trace, due = tracing.apply(_load(tracing.Trace, data), tracing.Tick(now), self.policy)
-            self._put(TRACING, key, trace, open=trace.open, case_id=case_id, at=now)
+            self._put(TRACING, key, trace, open=trace.open, at=now)
             for e in due:
                 body: Body
                 if isinstance(e, tracing.SendReminder):
@@ -252,7 +260,7 @@ class Casework:
                 )
         elif family == TRANSFER:
             t, due_t = transfers.apply(_load(transfers.Transfer, data), transfers.Tick(now))
-            self._put(TRANSFER, key, t, open=_transfer_open(t), case_id=case_id, at=now)
+            self._put(TRANSFER, key, t, open=_transfer_open(t), at=now)
             for a in due_t:
                 if isinstance(a, transfers.AlertReceiptOverdue):
                     effects.alerts.append(
@@ -328,7 +336,7 @@ class Casework:
         return trace
 
     def _save_trace(self, key: str, trace: tracing.Trace, at: datetime) -> None:
-        self._put(TRACING, key, trace, open=trace.open, case_id=self.case_id(TRACING, key), at=at)
+        self._put(TRACING, key, trace, open=trace.open, at=at)
 
     # -- licensed transfers (Art. IX) ------------------------------------------------------------
 
@@ -416,8 +424,7 @@ class Casework:
                             h.msg_id,
                         )
                     )
-        self._put(TRANSFER, key, t, open=_transfer_open(t), case_id=self.case_id(TRANSFER, key),
-                  at=h.created_at)  # fmt: skip
+        self._put(TRANSFER, key, t, open=_transfer_open(t), at=h.created_at)
         return effects
 
     def _find_transfer(
@@ -447,7 +454,7 @@ class Casework:
         parties to (two states may use the same id; the recipients then tell them apart: the
         case's owner, its exporter or proposer, is among them or sent it)."""
         found, known = [], []
-        for key, data, _ in self.store.cases(family):
+        for key, data, _ in self.store.cases(family, key_suffix=f"/{case_id}"):
             case = _load(kind, data)
             parties = set(parties_of(case))
             if id_of(case) == case_id and self.party in parties:
@@ -506,7 +513,7 @@ class Casework:
             raise IllegalTransition(f"{h.kind} is not part of a controlled delivery")
         op = cd.apply(op, event, crossing=not mine, sender=h.sender)
         open_ = op.phase in (cd.Phase.PROPOSED, cd.Phase.ACTIVE)
-        self._put(DELIVERY, key, op, open=open_, case_id=self.case_id(DELIVERY, key), at=at)
+        self._put(DELIVERY, key, op, open=open_, at=at)
         return Effects()
 
     def _find_operation(
@@ -587,12 +594,11 @@ class Casework:
         if m is not None and m.kind.startswith("protocol."):
             raise IllegalTransition("receipts and rejections are not subject to Art. XII")
 
-    def received_view(self, msg_id: str) -> art12.Received | None:
+    def received_view(self, m: StoredMessage) -> art12.Received | None:
         """What Art. XII's rules need to know of a received message, or None if it was sent."""
-        m = self.store.message(msg_id)
-        if m is None or m.direction != "in":
+        if m.direction != "in":
             return None
-        record = self._get(CONFIDENTIALITY, f"{msg_id}/{self.party}", Handling)
+        record = self.handling_record(m.msg_id, self.party)
         return art12.Received(
             originator=m.sender,
             handling=HandlingCode(m.handling),

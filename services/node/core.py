@@ -17,6 +17,7 @@ from schemas import Body, HandlingCode, ReasonCode
 from schemas.audit import EventType
 from schemas.protocol import DeliveryReceipt, Rejection
 from schemas.reasons import REASON_TEXT
+from services.core import subjects
 from services.core.directory import Directory, DirectoryError
 from services.core.envelope import (
     EnvelopeError,
@@ -90,13 +91,9 @@ class Verdict:
 
 
 def publisher_of(subject: str) -> str:
-    """The account that published an inbox subject ``inbox.<recipient>.<publisher>.<msg_id>``.
-
-    The broker's imports let an account publish only under its own code, so this is a fact, not a
-    claim (design section 5).
-    """
-    parts = subject.split(".")
-    return parts[2] if len(parts) >= 4 and parts[0] == "inbox" else ""
+    """The account that published an inbox subject (empty for any other subject)."""
+    parsed = subjects.parse_inbox(subject)
+    return "" if parsed is None else parsed[1]
 
 
 class NodeCore:
@@ -188,12 +185,17 @@ class NodeCore:
         *,
         officer: str | None = None,
         reason: str | None = None,
+        opened: OpenedEnvelope | None = None,
     ) -> tuple[str, bytes]:
-        """A signed audit event about one message, ready for the audit outbox."""
+        """A signed audit event about one message, ready for the audit outbox (its digests from
+        ``opened`` when the envelope was just opened, else computed from ``envelope``)."""
+        if opened is not None:
+            digests = opened.envelope_hash, opened.signature_sha256
+        else:
+            digests = hashlib.sha256(envelope).hexdigest(), signature_digest(envelope)
         ev = make_event(
-            kind, header, actor=self.party, envelope_sha256=hashlib.sha256(envelope).hexdigest(),
-            signature_sha256=signature_digest(envelope), at=self.clock(), officer=officer,
-            reason=reason,
+            kind, header, actor=self.party, envelope_sha256=digests[0],
+            signature_sha256=digests[1], at=self.clock(), officer=officer, reason=reason,
         )  # fmt: skip
         return ev.event_id, sign_event(ev, self.keys.signing)
 
@@ -283,7 +285,7 @@ class NodeCore:
                 receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
                 in_reply_to=h.msg_id, case_id=h.case_id,
             )  # fmt: skip
-            events.append(self.event(EventType.DELIVERED, h, d.data))
+            events.append(self.event(EventType.DELIVERED, h, d.data, opened=opened))
         try:
             # one transaction: the envelope, the state of its procedure, and our receipt
             # queued (or the outcome it reports)
@@ -393,12 +395,13 @@ class NodeCore:
         else:
             to = list(original.recipients)
         to = [p for p in dict.fromkeys(to) if p != self.party]
+        answered = peek_header(original.envelope)
         if handling is None:  # the answer keeps the restrictions of what it answers
             handling = HandlingCode(original.handling)
-            handling_note = handling_note or peek_header(original.envelope).handling_note
+            handling_note = handling_note or answered.handling_note
         if body.KIND.startswith(PROTOCOL_FAMILY):
             raise ComposeError("receipts and rejections are sent by the node itself")
-        replied = self.event(EventType.REPLIED, peek_header(original.envelope), original.envelope)
+        replied = self.event(EventType.REPLIED, answered, original.envelope)
         return self._queue(
             body,
             to,
@@ -462,7 +465,7 @@ class NodeCore:
                 "only information exchanges (info.*) are forwarded; a procedure's messages go to "
                 "its parties"
             )
-        view = self.casework.received_view(msg_id)
+        view = self.casework.received_view(message)
         assert view is not None
         refused = art12.may_forward(view, to, self.clock())
         if refused is not None:
@@ -471,7 +474,7 @@ class NodeCore:
         opened = self.open_stored(message)
         h = opened.header
         # the copy's own events (sent, stored, delivered) say where it went
-        event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer)
+        event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer, opened=opened)
         with self.store.transaction():
             copy = self._queue(
                 opened.body, to, events=[event], handling=h.handling,
@@ -496,7 +499,9 @@ class NodeCore:
             raise ComposeError(f"no message {msg_id}")
         opened = self.open_stored(message)
         # a forwarded copy is exported under the rules of the message it copies
-        view = self.casework.received_view(self.store.original_of(msg_id) or msg_id)
+        original = self.store.original_of(msg_id)
+        source = self.store.message(original) if original is not None else message
+        view = None if source is None else self.casework.received_view(source)
         if view is not None:  # what we wrote ourselves is ours to export
             refused = art12.may_export(view, judicial=judicial, at=self.clock())
             if refused is not None:
@@ -504,8 +509,10 @@ class NodeCore:
                 raise Article12Refusal(refused)
         if write is not None:
             write(opened)
-        event = self.event(EventType.EXPORTED, opened.header, message.envelope, officer=officer)
-        self.store.add_events([event], self.clock())
+        event = self.event(
+            EventType.EXPORTED, opened.header, message.envelope, officer=officer, opened=opened
+        )
+        self.store.add_events([event])
         log.info("message_exported", msg_id=msg_id, judicial=judicial, officer=officer)
         return opened
 
@@ -555,7 +562,9 @@ class NodeCore:
         if message is None:
             raise KeyError(msg_id)
         opened = self.open_stored(message)
-        event = self.event(EventType.OPENED, opened.header, message.envelope, officer=officer)
+        event = self.event(
+            EventType.OPENED, opened.header, message.envelope, officer=officer, opened=opened
+        )
         self.store.record_open(msg_id, officer, self.clock(), events=[event])
         log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
         return message, opened

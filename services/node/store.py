@@ -340,7 +340,7 @@ class Store:
         """Store a sealed outgoing message and queue it for every recipient, in one transaction."""
         with self._tx() as db:
             self._queue(db, out, now=now)
-            self._queue_events(db, events, now)
+            self._queue_events(db, events)
 
     def add_incoming(
         self,
@@ -366,7 +366,7 @@ class Store:
                 self._queue(db, answer, now=now)
             if outcome is not None:
                 self._record_outcome(db, outcome)
-            self._queue_events(db, events, now)
+            self._queue_events(db, events)
 
     def _queue(self, db: sqlite3.Connection, out: Outgoing, *, now: datetime) -> None:
         h = out.header
@@ -415,14 +415,14 @@ class Store:
             )  # fmt: skip
             if answer is not None:
                 self._queue(db, answer, now=now)
-            self._queue_events(db, events, now)
+            self._queue_events(db, events)
             return True
 
     def mark_quarantined(
         self, stream_seq: int, envelope_sha256: str, events: Sequence[tuple[str, bytes]] = ()
     ) -> None:
         with self._tx() as db:
-            self._queue_events(db, events, datetime.now(UTC))
+            self._queue_events(db, events)
             db.execute(
                 "UPDATE rejections SET quarantined = 1"
                 " WHERE stream_seq = ? AND envelope_sha256 = ?",
@@ -471,12 +471,19 @@ class Store:
                 (family, key, state, int(open), case_id, iso(now)),
             )
 
-    def cases(self, family: str, *, open_only: bool = False) -> list[tuple[str, str, str | None]]:
-        """(key, state JSON, case_id) of a family's workflows, oldest first."""
+    def cases(
+        self, family: str, *, open_only: bool = False, key_suffix: str | None = None
+    ) -> list[tuple[str, str, str | None]]:
+        """(key, state JSON, case_id) of a family's workflows, oldest first; with ``key_suffix``,
+        only those whose key ends with it (``<owner>/<id>``: the cases of one id)."""
         sql = "SELECT key, state, case_id FROM casework WHERE family = ?"
+        args: list[object] = [family]
         if open_only:
             sql += " AND open = 1"
-        rows = self._db.execute(sql + " ORDER BY rowid", (family,)).fetchall()
+        if key_suffix is not None:
+            sql += " AND substr(key, -?) = ?"
+            args += [len(key_suffix), key_suffix]
+        rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
         return [(str(r[0]), str(r[1]), r[2]) for r in rows]
 
     def clear_cases(self) -> None:
@@ -510,9 +517,9 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def add_events(self, events: Sequence[tuple[str, bytes]], now: datetime) -> None:
+    def add_events(self, events: Sequence[tuple[str, bytes]]) -> None:
         with self._tx() as db:
-            self._queue_events(db, events, now)
+            self._queue_events(db, events)
 
     def alerts(self) -> list[tuple[str, str, str]]:
         rows = self._db.execute("SELECT at, source, detail FROM alerts ORDER BY rowid").fetchall()
@@ -522,7 +529,7 @@ class Store:
         self, msg_id: str, officer: str, now: datetime, events: Sequence[tuple[str, bytes]] = ()
     ) -> None:
         with self._tx() as db:
-            self._queue_events(db, events, now)
+            self._queue_events(db, events)
             db.execute(
                 "INSERT INTO opens (msg_id, officer, at) VALUES (?, ?, ?)",
                 (msg_id, officer, iso(now)),
@@ -533,9 +540,7 @@ class Store:
             )
 
     @staticmethod
-    def _queue_events(
-        db: sqlite3.Connection, events: Sequence[tuple[str, bytes]], now: datetime
-    ) -> None:
+    def _queue_events(db: sqlite3.Connection, events: Sequence[tuple[str, bytes]]) -> None:
         db.executemany(
             "INSERT OR IGNORE INTO audit_outbox (event_id, payload, state, next_attempt_at)"
             " VALUES (?, ?, 'pending', ?)",
@@ -704,7 +709,3 @@ class Store:
     def rejections(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM rejections ORDER BY stream_seq").fetchall()
         return [dict(r) for r in rows]
-
-
-def now_utc() -> datetime:
-    return datetime.fromtimestamp(time.time(), UTC)

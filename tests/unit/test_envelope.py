@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,6 +19,7 @@ from services.core.envelope import (
     open_envelope,
     peek_header,
 )
+from services.core.events import signature_digest
 from services.core.keys import NodeKeys
 from tests.builders import (
     KEY_VALID_FROM,
@@ -52,6 +54,13 @@ def test_every_kind_round_trips_through_seal_and_open(kind: str) -> None:
     result = opened(sealed(body))
     assert result.body == body
     assert result.header.kind == kind
+
+
+def test_an_opened_envelope_names_the_digests_audit_events_carry() -> None:
+    data = sealed()
+    result = opened(data)
+    assert result.envelope_hash == hashlib.sha256(data).hexdigest()
+    assert result.signature_sha256 == signature_digest(data)
 
 
 def test_every_recipient_of_a_multi_recipient_envelope_opens_the_same_body() -> None:
