@@ -51,9 +51,12 @@ from schemas.transfers import (
     TransferNotice,
     TransitAuthorization,
 )
+from services.cli.audit_cmd import _aware as _when
 from services.cli.node_cmd import CliError, _core, _officer, _read_body
 from services.cli.tables import dumps, table
-from services.core.envelope import OpenedEnvelope, ProtectedHeader
+from services.core.envelope import OpenedEnvelope, ProtectedHeader, header_time
+from services.core.files import write_new
+from services.node.casework import DELIVERY, TRANSFER, operation_key, transfer_key
 from services.node.core import NodeCore
 from services.node.store import iso
 from services.node.workflows import controlled_delivery as cd
@@ -70,13 +73,6 @@ def _now() -> datetime:
 
 def _states(text: str | None) -> list[str]:
     return [p.strip().upper() for p in (text or "").split(",") if p.strip()]
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _officer_body(core: NodeCore, args: argparse.Namespace) -> Officer:
@@ -147,9 +143,7 @@ def cmd_trace_new(args: argparse.Namespace) -> int:
     assert isinstance(body, TracingRequest)
     priority = Priority(args.priority) if args.priority else body.priority
     justification = args.justification or body.urgency_justification
-    now = core.clock()
-    filed = now.replace(microsecond=now.microsecond // 1000 * 1000)  # as the header dates it
-    core.clock = lambda: filed  # the request is filed, and due, from the moment it is sealed
+    filed = header_time(core.clock())  # the request is filed, and due, from its sealing
     due = core.casework.policy.due(priority, filed)
     try:
         body = TracingRequest.model_validate(
@@ -170,7 +164,7 @@ def cmd_trace_new(args: argparse.Namespace) -> int:
             f"{', '.join(off)} (country of manufacture or of last import) is not on the network:"
             " name the state to ask with --to"
         )
-    header = core.compose(body, on_network, case_id=args.case, **_handling(args))
+    header = core.compose(body, on_network, case_id=args.case, created_at=filed, **_handling(args))
     note = f"due {_short(due)} UTC ({priority.value})"
     if off:
         note += f"; not on the network, not asked: {', '.join(off)}"
@@ -354,15 +348,15 @@ def cmd_transfer_confirm(args: argparse.Namespace) -> int:
             raise CliError(f"{core.party} is neither the importing nor a transit state")
     except ValueError as exc:
         raise CliError(f"the confirmation is not valid: {exc}") from None
-    header = core.compose(
-        body, _to_transfer(core, t), case_id=core.casework.case_id("transfer", _tkey(t)),
-        in_reply_to=notice_id, **_handling(args),
-    )  # fmt: skip
-    return _queued(args, header)
+    return _queued(args, _compose_transfer(core, args, t, body, in_reply_to=notice_id))
 
 
-def _tkey(t: transfers.Transfer) -> str:
-    return f"{t.exporter}/{t.transfer_id}"
+def _compose_transfer(
+    core: NodeCore, args: argparse.Namespace, t: transfers.Transfer, body: Body, **options: Any
+) -> ProtectedHeader:
+    """Queue a message of transfer ``t`` for its other parties, in its case."""
+    case_id = core.casework.case_id(TRANSFER, transfer_key(t.exporter, t.transfer_id))
+    return core.compose(body, _to_transfer(core, t), case_id=case_id, **options, **_handling(args))
 
 
 def cmd_transfer_dispatch(args: argparse.Namespace) -> int:
@@ -381,11 +375,7 @@ def cmd_transfer_dispatch(args: argparse.Namespace) -> int:
         expected_arrival=date.fromisoformat(args.arrival) if args.arrival else t.expected_arrival,
         seal_ids=args.seal or [],
     )
-    header = core.compose(
-        body, _to_transfer(core, t), case_id=core.casework.case_id("transfer", _tkey(t)),
-        **_handling(args),
-    )  # fmt: skip
-    return _queued(args, header)
+    return _queued(args, _compose_transfer(core, args, t, body))
 
 
 def cmd_transfer_receive(args: argparse.Namespace) -> int:
@@ -403,10 +393,7 @@ def cmd_transfer_receive(args: argparse.Namespace) -> int:
         ],
         officer=_officer_body(core, args),
     )
-    header = core.compose(
-        body, _to_transfer(core, t), case_id=core.casework.case_id("transfer", _tkey(t)),
-        **_handling(args),
-    )  # fmt: skip
+    header = _compose_transfer(core, args, t, body)
     after = _transfer(core, args.transfer_id, t.exporter)
     extra = "quantities differ: discrepancy report queued" if after.stage.value == (
         "discrepancy"
@@ -464,7 +451,7 @@ def _operation(core: NodeCore, operation_id: str, proposer: str | None) -> cd.Op
 
 def _send_op(core: NodeCore, args: argparse.Namespace, op: cd.Operation, body: Body) -> int:
     to = [p for p in op.participants if p != core.party]
-    case_id = core.casework.case_id("delivery", f"{op.proposer}/{op.operation_id}")
+    case_id = core.casework.case_id(DELIVERY, operation_key(op.proposer, op.operation_id))
     return _queued(args, core.compose(body, to, case_id=case_id, **_handling(args)))
 
 
@@ -657,16 +644,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             "confidential": h.confidential,
             "body": json.loads(opened.plaintext),
         }
-        # never overwrites; on disk (fsync) before the export is recorded
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        except BaseException:
-            out.unlink(missing_ok=True)
-            raise
+        # never overwrites; on disk before the export is recorded
+        write_new(out, (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode())
 
     opened = core.export(args.msg_id, officer, judicial=args.judicial, write=write)
     h = opened.header

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from services.audit.log import AuditLog
-from services.core.directory import DirectoryTrust, RootPublicKey
 from services.node.casework import Casework
+from services.node.settings import NodeSettings
 from services.node.store import Store
 
 STATES = ("MEX", "USA", "COL")
@@ -45,6 +45,7 @@ class Demo:
         self.registry = registry
         self.hub_home = workdir / "hub"
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
+        self.stores: dict[str, Store] = {}
         self.env = dict(
             os.environ, CIFTA_HUB_HOME=str(self.hub_home), CIFTA_NODE_WITNESS_INTERVAL_S="1"
         )
@@ -127,26 +128,26 @@ class Demo:
                 raise StepFailed(f"timed out after {TIMEOUT_S:.0f}s waiting for {what}")
             time.sleep(0.1)  # polling the node's store: a condition with a deadline
 
+    def store(self, state: str) -> Store:
+        """``state``'s node store, opened once and read while the node writes it (WAL)."""
+        if state not in self.stores:
+            self.stores[state] = Store(self.node_home(state) / "store.sqlite")
+        return self.stores[state]
+
     def stored(self, state: str, msg_id: str) -> bool:
-        store = Store(self.node_home(state) / "store.sqlite")
-        try:
-            return store.has_message(msg_id)
-        finally:
-            store.close()
+        return self.store(state).has_message(msg_id)
 
     def knowing(self, state: str, parties: tuple[str, ...]) -> Callable[[], bool]:
         """A condition: ``state``'s node has verified the directory entries of ``parties``."""
-        home = self.node_home(state)
+        settings = NodeSettings.load(self.node_home(state))
 
         def knows() -> bool:
-            root = RootPublicKey.load(home / "root.json")
-            trust = DirectoryTrust(root, cache=home / "directory.json")
-            return set(parties) <= set(trust.directory().parties())
+            return set(parties) <= set(settings.directory_trust().directory().parties())
 
         return knows
 
     def casework(self, state: str) -> Casework:
-        return Casework(state, Store(self.node_home(state) / "store.sqlite"))
+        return Casework(state, self.store(state))
 
     def storing(self, state: str, msg_id: str) -> Callable[[], bool]:
         return lambda: self.stored(state, msg_id)
@@ -167,11 +168,7 @@ class Demo:
         return str(json.loads(self.cifta(*args, "--json", stdin=stdin))["msg_id"])
 
     def recipient_states(self, state: str, msg_id: str) -> dict[str, str]:
-        store = Store(self.node_home(state) / "store.sqlite")
-        try:
-            return {s.recipient: s.state for s in store.recipient_statuses(msg_id)}
-        finally:
-            store.close()
+        return {s.recipient: s.state for s in self.store(state).recipient_statuses(msg_id)}
 
     def join(self, state: str) -> str:
         """A state's node asks to join, the secretariat approves: the onboarding of one state."""
@@ -575,6 +572,8 @@ class Demo:
         self.detail(self.cifta("audit", "verify"))
 
     def teardown(self) -> list[str]:
+        for store in self.stores.values():
+            store.close()
         problems = []
         for state, proc in self.nodes.items():
             if proc.poll() is None:

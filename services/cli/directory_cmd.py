@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from schemas.directory import ContactRole, DirectoryEntry, SignedRequest
+from services.cli import node_cmd
 from services.cli.tables import dumps, table
 from services.core import subjects
 from services.core.directory import (
     DirectoryError,
-    DirectoryTrust,
-    RootPublicKey,
     cache_document,
     open_request,
     registration_request,
@@ -35,9 +34,7 @@ from services.core.directory import (
 from services.core.files import write_secret
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService, details_of
-from services.hub import provision
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
-from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubError, HubHome
 from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
@@ -117,10 +114,7 @@ async def apply_to_hub(
     if url is None:
         return [*done, "hub not running: run `cifta directory publish` once it is"]
     if new_state is not None:
-        seed = hub.user_seed(new_state, PROVISION_USER)
-        await provision.provision_state(url, seed, new_state, tls_ca=tls_ca)
-        audit_seed = hub.user_seed("AUDIT", "audit")
-        await provision.provision_audit(url, audit_seed, hub.registry().codes(), tls_ca=tls_ca)
+        await hub.provision(url, [new_state], tls_ca=tls_ca)
         done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
     states = hub.registry().codes()
     seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
@@ -215,16 +209,11 @@ def cmd_root(args: argparse.Namespace) -> int:
 # -- a state's side -----------------------------------------------------------------------------
 
 
-def _node(args: argparse.Namespace) -> NodeSettings:
-    if not args.home:
-        raise DirectoryCliError("no node home: pass --home or set CIFTA_NODE_HOME")
-    return NodeSettings.load(Path(args.home))
+_node = node_cmd._settings
 
 
 def _keys(settings: NodeSettings) -> tuple[NodeKeys, bytes | None]:
-    passphrase = None
-    if settings.passphrase_env:
-        passphrase = os.environ[settings.passphrase_env].encode()
+    passphrase = node_cmd._passphrase(settings)
     return NodeKeys.load(settings.keys_path, passphrase), passphrase
 
 
@@ -241,7 +230,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     settings = _node(args)
     keys, passphrase = _keys(settings)
-    trust = DirectoryTrust(RootPublicKey.load(settings.root_path), cache=settings.directory_path)
+    trust = settings.directory_trust()
     version = trust.version_of(keys.party)
     if version == 0:
         raise DirectoryCliError(f"{keys.party} is not in this node's directory yet")
@@ -258,9 +247,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def _entries(args: argparse.Namespace) -> list[DirectoryEntry]:
     if args.home:
-        s = _node(args)
-        trust = DirectoryTrust(RootPublicKey.load(s.root_path), cache=s.directory_path)
-        return [trust.directory().entries[p] for p in trust.directory().parties()]
+        directory = _node(args).directory_trust().directory()
+        return [directory.entries[p] for p in directory.parties()]
     return _service(_hub(args)).entries()
 
 

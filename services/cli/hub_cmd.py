@@ -70,16 +70,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
     states = args.state or home.registry().codes()
     policy = provision.Policy(max_deliver=args.max_deliver, replicas=args.replicas)
 
-    async def run() -> None:
-        for state in states:
-            seed = home.user_seed(state, PROVISION_USER)
-            await provision.provision_state(args.url or home.url(), seed, state, policy, _ca(args))
-            print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
-        seed = home.user_seed("AUDIT", "audit")
-        await provision.provision_audit(args.url or home.url(), seed, home.registry().codes())
-        print("provisioned AUDIT: every inbox sourced, the nodes' events, consumer audit")
-
-    asyncio.run(run())
+    asyncio.run(home.provision(args.url or home.url(), states, policy, _ca(args)))
+    for state in states:
+        print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
+    print("provisioned AUDIT: every inbox sourced, the nodes' events, consumer audit")
     return 0
 
 

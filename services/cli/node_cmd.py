@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from schemas import BODY_MODELS, HandlingCode, parse_body
 from schemas.registry import UnknownKindError, example_body
 from services.cli.tables import dumps, table
-from services.core.directory import DirectoryError, DirectoryTrust, RootPublicKey
+from services.core.directory import DirectoryError
 from services.core.envelope import EnvelopeError
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
@@ -58,9 +58,7 @@ def _core(args: argparse.Namespace) -> NodeCore:
     s = _settings(args)
     try:
         keys = NodeKeys.load(s.keys_path, _passphrase(s))
-        directory = DirectoryTrust(
-            RootPublicKey.load(s.root_path), cache=s.directory_path
-        ).directory()
+        directory = s.directory_trust().directory()
     except (KeyFileError, DirectoryError) as exc:
         raise CliError(str(exc)) from None
     return NodeCore(

@@ -317,6 +317,12 @@ def seal_message(
     return Sealed(envelope, parsed, copy)
 
 
+def header_time(t: datetime) -> datetime:
+    """``t`` as a header carries it (UTC, to the millisecond)."""
+    t = t.astimezone(UTC)
+    return t.replace(microsecond=t.microsecond // 1000 * 1000)
+
+
 def _iso(t: datetime) -> str:
     if t.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")

@@ -1,4 +1,5 @@
-"""Files written whole or not at all: a temporary file of their own, then an atomic rename."""
+"""Files written whole or not at all: a temporary file of their own, then an atomic rename; or a
+new file that must not exist yet."""
 
 from __future__ import annotations
 
@@ -19,3 +20,17 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
 def write_secret(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, mode 0600, in a directory only its owner enters."""
     write_atomic(path, data, 0o600)
+
+
+def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create ``path`` holding ``data``, synced to disk; FileExistsError if it exists (it is
+    never overwritten), and no file left behind if the write fails."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise

@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.core.keys import NodeKeys
-from services.hub import config, credentials, server
+from services.hub import config, credentials, provision, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
 
@@ -140,6 +141,21 @@ class HubHome:
 
     def user_seed(self, account: str, user: str) -> Path:
         return credentials.seed_path(self.nkeys_dir, account, user)
+
+    async def provision(
+        self,
+        url: str,
+        states: Iterable[str],
+        policy: provision.Policy = provision.DEFAULT_POLICY,
+        tls_ca: Path | None = None,
+    ) -> None:
+        """Streams and node consumer of each of ``states``, then the AUDIT stream (sourcing every
+        registered state's inbox) and its consumer, with each account's provisioning user."""
+        for state in states:
+            seed = self.user_seed(state, PROVISION_USER)
+            await provision.provision_state(url, seed, state, policy, tls_ca)
+        audit_seed = self.user_seed("AUDIT", "audit")
+        await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
 
     # -- configuration and server ---------------------------------------------------------------
 

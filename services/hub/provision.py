@@ -42,6 +42,9 @@ class Policy:
     quarantine_max_bytes: int = 1024**3
 
 
+DEFAULT_POLICY = Policy()
+
+
 def _kept_stream(policy: Policy, **config: object) -> api.StreamConfig:
     """A file stream nobody may delete from or purge: what every stream of the hub is."""
     return api.StreamConfig(
@@ -118,7 +121,7 @@ async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
 
 
 async def provision_state(
-    url: str, seed: Path, state: str, policy: Policy = Policy(), tls_ca: Path | None = None
+    url: str, seed: Path, state: str, policy: Policy = DEFAULT_POLICY, tls_ca: Path | None = None
 ) -> None:
     """Create or update ``state``'s inbox, quarantine and node consumer. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
@@ -213,7 +216,11 @@ def audit_stream_config(states: list[str], policy: Policy) -> api.StreamConfig:
 
 
 async def provision_audit(
-    url: str, seed: Path, states: list[str], policy: Policy = Policy(), tls_ca: Path | None = None
+    url: str,
+    seed: Path,
+    states: list[str],
+    policy: Policy = DEFAULT_POLICY,
+    tls_ca: Path | None = None,
 ) -> None:
     """Create or update the AUDIT stream (with a source per state) and the audit consumer."""
     async with connect(url, seed, tls_ca) as nc:

@@ -30,7 +30,7 @@ from nats.errors import NoServersError
 from schemas import ReasonCode
 from schemas.audit import EventType
 from services.core import subjects
-from services.core.directory import DirectoryTrust, Refusal, RootPublicKey
+from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.files import write_secret
 from services.core.keys import KeyFileError, NodeKeys
@@ -105,9 +105,7 @@ class NodeRuntime:
             passphrase = os.environ[settings.passphrase_env].encode()
         self._passphrase = passphrase
         keys = keys or NodeKeys.load(settings.keys_path, passphrase)
-        self.trust = DirectoryTrust(
-            RootPublicKey.load(settings.root_path), cache=settings.directory_path
-        )
+        self.trust = settings.directory_trust()
         self.store = Store(settings.store_path, durable=settings.durable_commits)
         self.core = NodeCore(
             keys,

@@ -349,7 +349,7 @@ class Casework:
                 )
             t = transfers.notified(body, h.sender)
             _addressed(h, _others(t, h.sender), "a transfer notice")
-            key = _transfer_key(t.exporter, t.transfer_id)
+            key = transfer_key(t.exporter, t.transfer_id)
             if self.store.case(TRANSFER, key) is not None:
                 raise IllegalTransition(f"transfer {t.transfer_id} was already notified")
             self._put(TRANSFER, key, t, open=True, case_id=h.case_id or t.transfer_id,
@@ -482,7 +482,7 @@ class Casework:
                 [(leg.from_state, leg.to_state) for leg in body.route], at,
             )  # fmt: skip
             _addressed(h, _others_op(op, h.sender), "a proposal")
-            key = _op_key(op.proposer, op.operation_id)
+            key = operation_key(op.proposer, op.operation_id)
             if self.store.case(DELIVERY, key) is not None:
                 raise IllegalTransition(f"operation {op.operation_id} was already proposed")
             self._put(DELIVERY, key, op, open=True, case_id=h.case_id or op.operation_id, at=at)
@@ -637,11 +637,13 @@ def _trace_key(request_msg_id: str, state: str) -> str:
     return f"{request_msg_id}/{state}"
 
 
-def _transfer_key(exporter: str, transfer_id: str) -> str:
+def transfer_key(exporter: str, transfer_id: str) -> str:
+    """A transfer's key in the store: its id is the exporter's, unique only with it."""
     return f"{exporter}/{transfer_id}"
 
 
-def _op_key(proposer: str, operation_id: str) -> str:
+def operation_key(proposer: str, operation_id: str) -> str:
+    """An operation's key in the store: its id is the proposer's, unique only with it."""
     return f"{proposer}/{operation_id}"
 
 

@@ -130,8 +130,11 @@ class NodeCore:
         case_id: str | None = None,
         in_reply_to: str | None = None,
         expires_at: datetime | None = None,
+        created_at: datetime | None = None,
     ) -> ProtectedHeader:
-        """Seal ``body`` for ``to`` and queue it in the outbox; return its header."""
+        """Seal ``body`` for ``to`` and queue it in the outbox; return its header. The header is
+        dated ``created_at`` (by default, now): a body that states times computed from its own
+        creation (a tracing request's due date) is sealed at that very instant."""
         if body.KIND.startswith(PROTOCOL_FAMILY):
             raise ComposeError("receipts and rejections are sent by the node itself")
         return self._queue(
@@ -143,6 +146,7 @@ class NodeCore:
             case_id=case_id,
             in_reply_to=in_reply_to,
             expires_at=expires_at,
+            now=created_at,
         )
 
     def _seal(
@@ -162,12 +166,13 @@ class NodeCore:
             keys = [self.directory.encryption_key(r) for r in recipients]
         except DirectoryError as exc:
             raise ComposeError(str(exc)) from None
+        now = options.pop("now", None) or self.clock()
         try:
             sealed = seal_message(
                 body,
                 sender=self.keys,
                 recipients=keys,
-                now=self.clock(),
+                now=now,  # type: ignore[arg-type]
                 keep_sender_copy=keep_copy,
                 **options,  # type: ignore[arg-type]
             )

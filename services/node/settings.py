@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from schemas.base import PartyCode
+from services.core.directory import DirectoryTrust, RootPublicKey
 from services.node.workflows.tracing import TracingPolicy
 
 SETTINGS_FILE = "node.json"
@@ -122,6 +123,10 @@ class NodeSettings(BaseSettings):
         path = self.home / SETTINGS_FILE
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
+
+    def directory_trust(self) -> DirectoryTrust:
+        """The node's verified directory: its pinned root key and its cache."""
+        return DirectoryTrust(RootPublicKey.load(self.root_path), cache=self.directory_path)
 
     def tracing_policy(self) -> TracingPolicy:
         return TracingPolicy(

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.core.directory import DirectoryTrust, registration_request
+from services.core.directory import Directory, DirectoryTrust, registration_request
 from services.core.envelope import peek_header
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService
 from services.node.core import Action, Delivery, NodeCore, Verdict
-from services.node.store import Store
+from services.node.store import OutboxItem, Store
 from services.node.workflows.tracing import DEFAULT_POLICY, TracingPolicy
 from tests.builders import party
 from tests.support.hub import details
@@ -80,20 +80,15 @@ class Network:
             keys[code] = party(code)
             service.register(registration_request(keys[code], details(code), T0))
         trust = DirectoryTrust(service.root)
-        for code in keys:
-            signed = service.signed(code)
-            assert signed is not None
-            trust.accept(code, signed.model_dump_json().encode())
+        trust.seed(service.all_signed())
         net = cls(tmp, clock, policy)
         for code, k in keys.items():
-            net.cores[code] = net._core(k, trust)
+            net.cores[code] = net._core(k, trust.directory())
         return net
 
-    def _core(self, keys: NodeKeys, trust: DirectoryTrust) -> NodeCore:
+    def _core(self, keys: NodeKeys, directory: Directory) -> NodeCore:
         store = Store(self.tmp / f"{keys.party}.sqlite")
-        return NodeCore(
-            keys, trust.directory(), store, clock=self.clock, tracing_policy=self.policy
-        )
+        return NodeCore(keys, directory, store, clock=self.clock, tracing_policy=self.policy)
 
     def __getitem__(self, code: str) -> NodeCore:
         return self.cores[code]
@@ -102,10 +97,7 @@ class Network:
         """The node's process stops and starts again: a new core over the same store file."""
         old = self.cores[code]
         old.store.close()
-        store = Store(old.store.path)
-        self.cores[code] = NodeCore(
-            old.keys, old.directory, store, clock=self.clock, tracing_policy=self.policy
-        )
+        self.cores[code] = self._core(old.keys, old.directory)
         return self.cores[code]
 
     def deliver(self, hold: Hold | None = None, *, rounds: int = 20) -> list[Handled]:
@@ -117,46 +109,43 @@ class Network:
             moved = False
             for sender, core in list(self.cores.items()):
                 for item in core.store.due(float("inf"), 10_000):
-                    h = peek_header(item.envelope)
-                    if hold is not None and hold(sender, item.recipient, h.kind):
+                    kind = peek_header(item.envelope).kind
+                    if hold is not None and hold(sender, item.recipient, kind):
                         continue
                     moved = True
-                    handled.append(self._hand(sender, item.recipient, item.msg_id, item.envelope))
+                    handled.append(self._hand(sender, item.recipient, kind, item))
             if not moved:
                 break
         return handled
 
-    def _hand(self, sender: str, recipient: str, msg_id: str, envelope: bytes) -> Handled:
-        attempt = self._attempts.get((msg_id, recipient), 0) + 1
-        self._attempts[(msg_id, recipient)] = attempt
-        seq = next(self._seq)
-        verdict = self.cores[recipient].process(
-            Delivery(
-                subject=f"inbox.{recipient}.{sender}.{msg_id}",
-                data=envelope,
-                stream_seq=seq,
-                num_delivered=attempt,
-                stored_at=self.clock(),
-                final=attempt >= self.max_deliver,
-            )
+    def _hand(self, sender: str, recipient: str, kind: str, item: OutboxItem) -> Handled:
+        key = (item.msg_id, recipient)
+        self._attempts[key] = attempt = self._attempts.get(key, 0) + 1
+        delivery = self._delivery(
+            sender, recipient, item.envelope, attempt, attempt >= self.max_deliver
         )
+        verdict = self.cores[recipient].process(delivery)
         if verdict.action is not Action.NAK:  # published and settled: off the sender's outbox
-            self.cores[sender].store.mark_sent([(msg_id, recipient, seq)], self.clock())
-        h = peek_header(envelope)
-        return Handled(sender, recipient, h.kind, msg_id, verdict)
+            self.cores[sender].store.mark_sent(
+                [(item.msg_id, recipient, delivery.stream_seq)], self.clock()
+            )
+        return Handled(sender, recipient, kind, item.msg_id, verdict)
+
+    def _delivery(
+        self, sender: str, recipient: str, envelope: bytes, attempt: int, final: bool
+    ) -> Delivery:
+        """The envelope as ``recipient``'s inbox consumer delivers it, published by ``sender``."""
+        return Delivery(
+            subject=f"inbox.{recipient}.{sender}.{peek_header(envelope).msg_id}",
+            data=envelope,
+            stream_seq=next(self._seq),
+            num_delivered=attempt,
+            stored_at=self.clock(),
+            final=final,
+        )
 
     def inject(
         self, sender: str, recipient: str, envelope: bytes, *, final: bool = True
     ) -> Verdict:
         """Hand ``recipient`` an envelope as if ``sender``'s account had published it."""
-        h = peek_header(envelope)
-        return self.cores[recipient].process(
-            Delivery(
-                subject=f"inbox.{recipient}.{sender}.{h.msg_id}",
-                data=envelope,
-                stream_seq=next(self._seq),
-                num_delivered=1,
-                stored_at=self.clock(),
-                final=final,
-            )
-        )
+        return self.cores[recipient].process(self._delivery(sender, recipient, envelope, 1, final))

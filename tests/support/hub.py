@@ -100,13 +100,7 @@ class Hub:
 
     async def provision(self, *states: str) -> None:
         """Streams, consumer and directory bucket of ``states`` (all), and the directory in them."""
-        for state in states or tuple(self.keys):
-            seed = self.home.user_seed(state, PROVISION_USER)
-            await provision.provision_state(self.url, seed, state, self.policy)
-        audit_seed = self.home.user_seed("AUDIT", "audit")
-        await provision.provision_audit(
-            self.url, audit_seed, self.home.registry().codes(), self.policy
-        )
+        await self.home.provision(self.url, states or tuple(self.keys), self.policy)
         await self.publish_directory()
 
     def audit_key(self) -> AuditKey:

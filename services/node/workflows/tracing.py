@@ -138,7 +138,7 @@ def file(
     requester: str,
     requested: str,
     filed_at: datetime,
-    policy: TracingPolicy = TracingPolicy(),
+    policy: TracingPolicy = DEFAULT_POLICY,
     *,
     stated: bool = False,
 ) -> Trace:
@@ -155,7 +155,7 @@ def file(
 
 
 def apply(
-    trace: Trace, event: Event, policy: TracingPolicy = TracingPolicy()
+    trace: Trace, event: Event, policy: TracingPolicy = DEFAULT_POLICY
 ) -> tuple[Trace, list[Effect]]:
     """The trace after ``event``, and what the requesting node must send because of it."""
     match event:
