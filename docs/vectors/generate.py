@@ -24,7 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
-from schemas import BODY_MODELS, Body, HandlingCode  # noqa: E402
+from schemas import Body, HandlingCode  # noqa: E402
+from schemas.registry import example_body  # noqa: E402
 from services.core.encoding import b64u, unb64u  # noqa: E402
 from services.core.envelope import _SUITE, seal, signature_input, wrap_info  # noqa: E402
 from services.core.keys import NodeKeys  # noqa: E402
@@ -39,10 +40,7 @@ def iso(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def example(kind: str) -> Body:
-    extra = BODY_MODELS[kind].model_config["json_schema_extra"]
-    assert isinstance(extra, dict)
-    return BODY_MODELS[kind].model_validate(extra["examples"][0])
+example = example_body
 
 
 class _UnheardOf(Body):

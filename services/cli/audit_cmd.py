@@ -56,6 +56,11 @@ def _audit_private(hub: HubHome) -> Any:
     return NodeKeys.load(hub.audit_key_file).signing.ed25519
 
 
+def audit_public(hub: HubHome) -> AuditKey:
+    """The key the audit log's checkpoints verify with, as the nodes pin it."""
+    return AuditKey(subjects.AUDIT_ORIGIN, _audit_private(hub).public_key())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The audit service, until SIGINT or SIGTERM."""
     hub = _hub(args)
@@ -178,7 +183,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
             log.close()
         if "error" in answer:
             raise AuditCliError(answer["error"])
-        audit_key = AuditKey(subjects.AUDIT_ORIGIN, _audit_private(hub).public_key())
+        audit_key = audit_public(hub)
     checked = check_trail(answer, audit_key, args.msg_id)
     _, signatures = split_note(answer["checkpoint"])
     size = answer["checkpoint"].split("\n")[1]

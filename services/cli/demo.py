@@ -61,29 +61,36 @@ class Demo:
         for line in text.rstrip().splitlines():
             print(f"      {line}", flush=True)
 
-    def cifta(self, *args: str, stdin: bytes | None = None) -> str:
-        """Run one ``cifta`` command as a separate process; fail the step if it fails."""
+    def run_cifta(self, args: tuple[str, ...], stdin: bytes | None = None) -> Any:
+        """One ``cifta`` command as a separate process, as an officer or operator runs it."""
         cmd = [sys.executable, "-m", "services.cli.main", *args]
-        done = subprocess.run(cmd, input=stdin, capture_output=True, env=self.env, check=False)  # noqa: S603
+        return subprocess.run(cmd, input=stdin, capture_output=True, env=self.env, check=False)  # noqa: S603
+
+    def cifta(self, *args: str, stdin: bytes | None = None) -> str:
+        """Run one ``cifta`` command; fail the step if it fails."""
+        done = self.run_cifta(args, stdin)
         if done.returncode != 0:
             raise StepFailed(f"`cifta {' '.join(args)}` failed: {done.stderr.decode().strip()}")
-        return done.stdout.decode()
+        return str(done.stdout.decode())
 
     def refused(self, *args: str) -> str:
         """Run one ``cifta`` command that must be refused; its error message."""
-        cmd = [sys.executable, "-m", "services.cli.main", *args]
-        done = subprocess.run(cmd, capture_output=True, env=self.env, check=False)  # noqa: S603
+        done = self.run_cifta(args)
         if done.returncode == 0:
             raise StepFailed(f"`cifta {' '.join(args)}` was not refused")
-        return done.stderr.decode()
+        return str(done.stderr.decode())
+
+    def spawn(self, name: str, log: Path, *args: str) -> None:
+        """Start a long-running ``cifta`` process (a node, the audit service) logging to ``log``."""
+        with log.open("ab") as out:  # the child keeps its own descriptor
+            self.nodes[name] = subprocess.Popen(  # noqa: S603
+                [sys.executable, "-m", "services.cli.main", *args],
+                stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+            )  # fmt: skip
 
     def start_audit(self) -> None:
-        log = (self.hub_home / "audit.log").open("ab")
-        self.nodes["AUDIT"] = subprocess.Popen(
-            [sys.executable, "-m", "services.cli.main", "audit", "run", "--checkpoint-every", "1",
-             "--log-level", "WARNING"],
-            stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
-        )  # fmt: skip
+        self.spawn("AUDIT", self.hub_home / "audit.log", "audit", "run", "--checkpoint-every",
+                   "1", "--log-level", "WARNING")  # fmt: skip
 
     def audit_state(self, msg_id: str) -> tuple[int, int, set[str]]:
         """(events of the message, of them under the latest checkpoint, who cosigned it)."""
@@ -101,22 +108,8 @@ class Demo:
         return self.workdir / "nodes" / state
 
     def start_node(self, state: str) -> None:
-        log = (self.node_home(state) / "node.log").open("ab")
-        self.nodes[state] = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "services.cli.main",
-                "node",
-                "run",
-                "--home",
-                str(self.node_home(state)),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        )
+        home = self.node_home(state)
+        self.spawn(state, home / "node.log", "node", "run", "--home", str(home))
 
     def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
         deadline = time.monotonic() + TIMEOUT_S

@@ -22,8 +22,8 @@ from typing import Any
 
 from schemas.directory import ContactRole, DirectoryEntry, SignedRequest
 from services.cli import node_cmd
+from services.cli.audit_cmd import audit_public
 from services.cli.tables import dumps, table
-from services.core import subjects
 from services.core.directory import (
     DirectoryError,
     cache_document,
@@ -36,7 +36,6 @@ from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService, details_of
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
 from services.hub.home import HubError, HubHome
-from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
 from services.node.store import Store
 
@@ -128,8 +127,7 @@ def write_bundle(hub: HubHome, service: DirectoryService, state: str, out: Path)
     out.mkdir(parents=True, exist_ok=True)
     write_secret(out / "hub.nk", hub.node_seed(state).read_bytes())
     service.root.save(out / "root.json")
-    audit = NodeKeys.load(hub.audit_key_file).signing.ed25519.public_key()
-    AuditKey(subjects.AUDIT_ORIGIN, audit).save(out / "audit.json")
+    audit_public(hub).save(out / "audit.json")
     (out / "directory.json").write_text(cache_document(service.all_signed(), service.root))
 
 

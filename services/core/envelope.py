@@ -284,16 +284,14 @@ def seal_message(
 
     cek, iv = AESGCM.generate_key(256), os.urandom(_IV_LEN)
     ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
-    stanzas = [
-        (
-            r.party,
-            r.kid,
-            _SUITE.encrypt(
-                cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
-            ),
+
+    def wrap(r: EncryptionPublicKey) -> bytes:
+        """The content key for ``r`` (HPKE, bound to this message, party, key and header)."""
+        return _SUITE.encrypt(
+            cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
         )
-        for r in recipients
-    ]
+
+    stanzas = [(r.party, r.kid, wrap(r)) for r in recipients]
     to_sign = signature_input(protected, iv, ciphertext, stanzas)
     signatures = [{"alg": ED25519, "sig": b64u(sig_key.ed25519.sign(to_sign))}]
     if sig_key.mldsa65 is not None:
@@ -312,8 +310,7 @@ def seal_message(
     copy = None
     if keep_sender_copy:
         own = sender.current_encryption.public()
-        info = wrap_info(header["msg_id"], sender.party, own.kid, protected)
-        copy = (own.kid, _SUITE.encrypt(cek, own.hpke_key(), info=info))
+        copy = (own.kid, wrap(own))
     return Sealed(envelope, parsed, copy)
 
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from pydantic import ValidationError
 
@@ -43,6 +42,7 @@ from services.core.directory import (
 from services.core.files import write_atomic
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
+from services.hub.provision import connect
 
 log = get_logger("cifta.directory")
 
@@ -284,31 +284,17 @@ class DirectoryService:
         tls_ca: Path | None = None,
     ) -> int:
         """Put the signed entries of ``parties`` (all by default) into each state's bucket."""
-        import ssl
-
         wanted = None if parties is None else set(parties)
-        signed = [
-            s
-            for s in self.all_signed()
-            if wanted is None or verify_entry(s, self.root).party in wanted
-        ]
-        tls = None
-        if tls_ca is not None or url.startswith("tls://"):
-            tls = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
-        nc = await nats.connect(
-            url, nkeys_seed=str(seed), name="cifta-directory", allow_reconnect=False, tls=tls
-        )
+        signed = [(verify_entry(s, self.root).party, s.model_dump_json().encode())
+                  for s in self.all_signed()]  # fmt: skip
+        signed = [(party, value) for party, value in signed if wanted is None or party in wanted]
         count = 0
-        try:
+        async with connect(url, seed, tls_ca, name="cifta-directory") as nc:
             js = nc.jetstream()
             for state in states:
-                for s in signed:
-                    party = verify_entry(s, self.root).party
-                    subject = subjects.directory_publish_subject(state, party)
-                    await js.publish(subject, s.model_dump_json().encode())
+                for party, value in signed:
+                    await js.publish(subjects.directory_publish_subject(state, party), value)
                     count += 1
-        finally:
-            await nc.close()
         log.info("directory_published", entries=len(signed), puts=count)
         return count
 

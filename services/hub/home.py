@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from services.core.keys import NodeKeys
+from services.directory.service import DirectoryService
 from services.hub import config, credentials, provision, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
@@ -104,7 +105,7 @@ class HubHome:
         if not self.audit_key_file.exists():  # signs the audit log's checkpoints
             NodeKeys.generate(registry.secretariat).save(self.audit_key_file)
         if not self.root_key_file.exists():  # the directory's root of trust, made once
-            NodeKeys.generate(registry.secretariat).save(self.root_key_file)
+            DirectoryService.create_root_key(self.root_key_file)
         self._ensure_users(registry)
         return registry
 

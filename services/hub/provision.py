@@ -97,13 +97,14 @@ def node_consumer_config(policy: Policy) -> api.ConsumerConfig:
 
 
 @asynccontextmanager
-async def connect(url: str, seed: Path, tls_ca: Path | None = None) -> AsyncIterator[Client]:
+async def connect(
+    url: str, seed: Path, tls_ca: Path | None = None, name: str = "cifta-hub-provision"
+) -> AsyncIterator[Client]:
+    """One short connection of a secretariat tool, as the NKey user of ``seed``."""
     tls = None
     if tls_ca is not None or url.startswith("tls://"):
         tls = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
-    nc = await nats.connect(
-        url, nkeys_seed=str(seed), name="cifta-hub-provision", allow_reconnect=False, tls=tls
-    )
+    nc = await nats.connect(url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls)
     try:
         yield nc
     finally:

@@ -46,13 +46,10 @@ class Registry(BaseModel):
 
     def with_state(self, entry: StateEntry) -> Registry:
         """A new version with ``entry`` added, or replacing the state's previous entry."""
-        others = [s for s in self.states if s.code != entry.code]
-        states = sorted(
-            [*others, entry],
-            key=lambda s: (
-                self.codes().index(s.code) if s.code in self.codes() else len(self.states)
-            ),
-        )
+        if entry.code in self.codes():  # in its place
+            states = [entry if s.code == entry.code else s for s in self.states]
+        else:
+            states = [*self.states, entry]
         return self.model_copy(update={"version": self.version + 1, "states": states})
 
     @classmethod

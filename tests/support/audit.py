@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager, contextmanager
 
 from services.audit.log import AuditLog
 from services.audit.service import AuditService, AuditSettings
-from services.cli.audit_cmd import _directory_of
-from services.core.keys import NodeKeys
+from services.cli.audit_cmd import _audit_private, _directory_of
 from tests.support.hub import Hub
 from tests.support.processes import cifta_process
 
@@ -20,7 +19,7 @@ async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncItera
         url=hub.url, seed=str(hub.home.user_seed("AUDIT", "audit")),
         checkpoint_every_s=checkpoint_every_s,
     )  # fmt: skip
-    key = NodeKeys.load(hub.home.audit_key_file).signing.ed25519
+    key = _audit_private(hub.home)
     directory = _directory_of(hub.home)
     service = AuditService(AuditLog(hub.home.audit_log_path), key, lambda: directory, settings)
     await service.start()

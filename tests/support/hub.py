@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from services.core import subjects
+from services.cli.audit_cmd import audit_public
 from services.core.directory import cache_document, registration_request
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService
@@ -104,8 +104,7 @@ class Hub:
         await self.publish_directory()
 
     def audit_key(self) -> AuditKey:
-        key = NodeKeys.load(self.home.audit_key_file).signing.ed25519.public_key()
-        return AuditKey(subjects.AUDIT_ORIGIN, key)
+        return audit_public(self.home)
 
     async def publish_directory(self) -> None:
         seed = self.home.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
