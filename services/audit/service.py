@@ -232,8 +232,8 @@ class AuditService:
 
     def answer(self, asker: str, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
-        latest = self.log.latest_checkpoint()
         if op == "checkpoint":
+            latest = self.log.latest_checkpoint()
             return {"note": None if latest is None else latest.note}
         if op == "consistency":
             old, new = int(request["old"]), int(request["new"])

@@ -99,13 +99,14 @@ class EventPublisher:
                     ),
                     return_exceptions=True,  # the hub or the audit stream away: those later
                 )
-                sent = []
+                sent, retries = [], []
                 for (event_id, _, attempts), result in zip(due, results, strict=True):
                     if isinstance(result, BaseException):
-                        retry = time.time() + backoff(attempts + 1, 0.5, 30.0)
-                        self.store.event_retry(event_id, retry)
+                        retries.append((event_id, time.time() + backoff(attempts + 1, 0.5, 30.0)))
                     else:
                         sent.append(event_id)
+                if retries:
+                    self.store.events_retry(retries)
                 if sent:
                     self.store.event_sent(sent)
                 if due:

@@ -98,10 +98,13 @@ class OutboxPublisher:
         self._wake.clear()
         due = self.store.due(time.time(), self.concurrency)
         if due:
-            acks = await asyncio.gather(*(self._send(item) for item in due))
-            sent = [a for a in acks if a is not None]
+            results = await asyncio.gather(*(self._send(item) for item in due))
+            sent = [r for r in results if len(r) == 3]
+            retries = [r for r in results if len(r) == 4]
             if sent:  # one commit for the batch's PubAcks
                 self.store.mark_sent(sent, self.clock())
+            if retries:  # and one for its failures
+                self.store.mark_retry(retries)
             return
         # Sleep until the next retry is due, a new message is queued (in this process), or the
         # poll interval passes (queued by the CLI in another process).
@@ -111,8 +114,9 @@ class OutboxPublisher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
-    async def _send(self, item: OutboxItem) -> tuple[str, str, int] | None:
-        """Publish one item; its (msg_id, recipient, sequence) on a PubAck, None if it failed."""
+    async def _send(self, item: OutboxItem) -> tuple[str, str, int] | tuple[str, str, str, float]:
+        """Publish one item: (msg_id, recipient, sequence) on a PubAck, or (msg_id, recipient,
+        error, next attempt) if it failed."""
         subject = subjects.inbox_subject(item.recipient, self.party, item.msg_id)
         stream = subjects.inbox_stream(item.recipient)
         headers = {"Nats-Msg-Id": self.dedup_id(item.msg_id, item.recipient)}
@@ -120,9 +124,6 @@ class OutboxPublisher:
             ack = await self.publish(item.envelope, subject, stream, headers, self.timeout_s)
         except Exception as exc:  # every failure to publish is retried
             delay = backoff(item.attempts + 1, self.retry_initial_s, self.retry_max_s)
-            self.store.mark_retry(
-                item.msg_id, item.recipient, f"{type(exc).__name__}: {exc}", time.time() + delay
-            )
             log.warning(
                 "publish_failed",
                 msg_id=item.msg_id,
@@ -131,7 +132,8 @@ class OutboxPublisher:
                 retry_in_s=round(delay, 2),
                 error=type(exc).__name__,
             )
-            return None
+            error = f"{type(exc).__name__}: {exc}"
+            return item.msg_id, item.recipient, error, time.time() + delay
         duplicate = bool(getattr(ack, "duplicate", False))
         if duplicate and item.attempts == 0:
             # Nothing of ours went out under this id before: someone else's publish did.

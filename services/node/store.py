@@ -562,12 +562,13 @@ class Store:
                 [(e,) for e in event_ids],
             )
 
-    def event_retry(self, event_id: str, next_attempt_at: float) -> None:
+    def events_retry(self, retries: Sequence[tuple[str, float]]) -> None:
+        """(event_id, next attempt) of events a round could not publish, in one commit."""
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE audit_outbox SET attempts = attempts + 1, next_attempt_at = ?"
                 " WHERE event_id = ?",
-                (next_attempt_at, event_id),
+                [(at, event_id) for event_id, at in retries],
             )
 
     def pending_events(self) -> int:
@@ -612,12 +613,14 @@ class Store:
                 [(iso(now), seq, msg_id, recipient) for msg_id, recipient, seq in acks],
             )
 
-    def mark_retry(self, msg_id: str, recipient: str, error: str, next_attempt_at: float) -> None:
+    def mark_retry(self, retries: Sequence[tuple[str, str, str, float]]) -> None:
+        """(msg_id, recipient, error, next attempt) of publishes a round could not make, in one
+        commit (while the hub is down, a round fails whole)."""
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
                 " WHERE msg_id = ? AND recipient = ? AND state = 'pending'",
-                (error[:500], next_attempt_at, msg_id, recipient),
+                [(e[:500], at, msg_id, recipient) for msg_id, recipient, e, at in retries],
             )
 
     # -- reading ---------------------------------------------------------------------------------
