@@ -43,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,7 +65,7 @@ from services.hub.config import MAX_PAYLOAD
 from services.node.app import NodeRuntime
 from services.node.core import Action, Delivery, Verdict
 from services.node.settings import NodeSettings
-from tests.support.hub import build_hub
+from tests.support.hub import Hub, build_hub
 from tests.support.nodes import running_node
 
 CASE_ID = "MEX-BENCH-2026-0001"
@@ -251,22 +252,29 @@ async def run_network(
     rows: dict[str, Row],
     overrides: dict[str, object],
 ) -> None:
-    (root / "net").mkdir()
-    hub = build_hub(root / "net", states=("MEX", "USA"))
+    async with (
+        started_hub(root / "net") as hub,
+        running_node(hub, "MEX", root / "nodes", **overrides) as mex,
+        running_node(hub, "USA", root / "nodes", **overrides) as usa,
+    ):
+        probe = Probe(mex, usa)
+        warm = Row("warm-up")
+        await throughput(mex, usa, probe, bodies[sizes[0].label], 64, warm)
+        for s in sizes:
+            row = rows[s.label]
+            await throughput(mex, usa, probe, bodies[s.label], s.n, row)
+            await latency(mex, usa, probe, bodies[s.label], s.n_latency, s.rate, row)
+
+
+@contextlib.asynccontextmanager
+async def started_hub(root: Path) -> AsyncIterator[Hub]:
+    """A hub for MEX and USA in ``root``, started and provisioned; stopped afterwards."""
+    root.mkdir()
+    hub = build_hub(root, states=("MEX", "USA"))
     try:
         hub.start()
         await hub.provision()
-        async with (
-            running_node(hub, "MEX", root / "nodes", **overrides) as mex,
-            running_node(hub, "USA", root / "nodes", **overrides) as usa,
-        ):
-            probe = Probe(mex, usa)
-            warm = Row("warm-up")
-            await throughput(mex, usa, probe, bodies[sizes[0].label], 64, warm)
-            for s in sizes:
-                row = rows[s.label]
-                await throughput(mex, usa, probe, bodies[s.label], s.n, row)
-                await latency(mex, usa, probe, bodies[s.label], s.n_latency, s.rate, row)
+        yield hub
     finally:
         hub.stop()
 
@@ -281,12 +289,20 @@ async def run_network_split(
     """Throughput with USA's node as its own process (``cifta node run``), as states deploy it:
     MEX composes N in this process; the clock stops when MEX has all N receipts, which USA sends
     only after storing each message."""
-    (root / "split").mkdir()
-    hub = build_hub(root / "split", states=("MEX", "USA"))
+    async with started_hub(root / "split") as hub:
+        await _split(hub, root, sizes, bodies, rows, overrides)
+
+
+async def _split(
+    hub: Hub,
+    root: Path,
+    sizes: list[Size],
+    bodies: dict[str, Body],
+    rows: dict[str, Row],
+    overrides: dict[str, object],
+) -> None:
     usa_proc = None
     try:
-        hub.start()
-        await hub.provision()
         settings = hub.node_settings("USA", root / "split-nodes", **overrides)
         settings.save()
         env = dict(os.environ, CIFTA_NODE_LOG_LEVEL="WARNING")
@@ -325,7 +341,6 @@ async def run_network_split(
         if usa_proc is not None:
             usa_proc.send_signal(signal.SIGTERM)
             usa_proc.wait(timeout=30)
-        hub.stop()
 
 
 # -- raw JetStream --------------------------------------------------------------------------------
