@@ -28,6 +28,7 @@ from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
 from services.node import app
 from services.node.core import ComposeError, NodeCore, reason_text
+from services.node.lockfile import AlreadyRunning
 from services.node.settings import NodeSettings
 from services.node.store import Store, StoredMessage
 
@@ -42,7 +43,12 @@ def _settings(args: argparse.Namespace) -> NodeSettings:
     home = Path(args.home)
     if not (home / "node.json").exists():
         raise CliError(f"{home} is not a node home: run `cifta node init` first")
-    return NodeSettings.load(home)
+    try:
+        return NodeSettings.load(home)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CliError(f"{home}/node.json or CIFTA_NODE_*: {where}: {first['msg']}") from None
 
 
 def _passphrase(settings: NodeSettings) -> bytes | None:
@@ -131,6 +137,29 @@ def cmd_node_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure(json=settings.log_json, level=settings.log_level)
     asyncio.run(app.run_forever(settings))
+    return 0
+
+
+def cmd_node_recover(args: argparse.Namespace) -> int:
+    from services.node.recovery import OUTCOMES, recover
+
+    settings = _settings(args)
+    if args.from_seq < 1 or (args.to_seq is not None and args.to_seq < args.from_seq):
+        raise CliError(
+            f"--from-seq {args.from_seq} --to-seq {args.to_seq}: expected 1 <= from <= to"
+        )
+    found = asyncio.run(recover(settings, from_seq=args.from_seq, to_seq=args.to_seq))
+    if args.json:
+        print(dumps(found.to_json()))
+        return 0
+    print(f"read {found.scanned} envelopes of {settings.party}'s inbox stream", end="")
+    if found.scanned:
+        print(f" (sequences {found.first_seq} to {found.last_seq})", end="")
+    print()
+    for outcome in OUTCOMES:
+        print(f"  {outcome.replace('_', ' '):<16} {found.outcomes[outcome]}")
+    if found.outcomes["stored"] or found.outcomes["refused"]:
+        print("receipts, rejections and audit events are queued: they leave when the node runs")
     return 0
 
 
@@ -321,6 +350,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--home", default=home)
     p.set_defaults(func=cmd_node_run)
     p = cmds.add_parser(
+        "recover",
+        help="take again what the hub's inbox stream still holds (idempotent; the node must be "
+        "stopped)",
+    )
+    p.add_argument("--home", default=home)
+    p.add_argument("--from-seq", type=int, default=1, help="first stream sequence to read")
+    p.add_argument("--to-seq", type=int, help="last stream sequence to read (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_node_recover)
+    p = cmds.add_parser(
         "rebuild-casework",
         help="make the procedures' state (traces, transfers, deliveries, consents) again from "
         "the stored messages",
@@ -374,4 +413,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_template)
 
 
-ERRORS = (CliError, ComposeError, EnvelopeError, KeyFileError, DirectoryError, OSError)
+ERRORS = (
+    CliError, ComposeError, EnvelopeError, KeyFileError, DirectoryError, OSError, AlreadyRunning,
+)  # fmt: skip

@@ -215,6 +215,17 @@ class Directory:
             raise DirectoryError(f"{party} is not in the directory")
         kid = _newest_active(entry.keys.encryption, at)
         if kid is None:
+            now = at or datetime.now(UTC)
+            later = [
+                r.valid_from
+                for r in entry.keys.encryption
+                if r.status is KeyStatus.ACTIVE and r.valid_from > now
+            ]
+            if later:  # the key exists: this machine's clock says it is not valid yet
+                raise DirectoryError(
+                    f"{party}'s encryption key is valid from {min(later).isoformat()}, and this "
+                    f"machine's clock reads {now.isoformat(timespec='seconds')}: check the clock"
+                )
             raise DirectoryError(f"{party} has no active encryption key")
         return self._encryption[(party, kid)]
 

@@ -26,6 +26,17 @@ class _Stderr:
         sys.stderr.flush()
 
 
+LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def log_level(value: str) -> str:
+    """A log level as the logging module names it, whatever its case; a clear error if unknown."""
+    name = value.strip().upper()
+    if name.lower() not in LEVELS:
+        raise ValueError(f"log level {value!r} is not one of {', '.join(LEVELS)}")
+    return name
+
+
 def configure(*, json: bool = True, level: str = "INFO") -> None:
     renderer: Any = (
         structlog.processors.JSONRenderer()
@@ -40,7 +51,7 @@ def configure(*, json: bool = True, level: str = "INFO") -> None:
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(log_level(level))),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )

@@ -67,6 +67,9 @@ def node_permissions(state: str) -> dict[str, object]:
                 f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                 f"$JS.ACK.{stream}.{consumer}.>",
+                # read its own inbox by sequence (`cifta node recover`); the stream allows direct
+                # gets, and no other state's stream is named here
+                f"$JS.API.DIRECT.GET.{stream}",
                 # read (watch and get) the directory bucket; writing it is the directory's alone
                 f"$JS.API.STREAM.INFO.{kv}",
                 f"$JS.API.STREAM.MSG.GET.{kv}",

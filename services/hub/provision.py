@@ -68,6 +68,7 @@ def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
         max_bytes=policy.inbox_max_bytes,
         discard=api.DiscardPolicy.NEW,
         max_msg_size=MAX_PAYLOAD,
+        allow_direct=True,  # the node reads it by sequence to recover (`cifta node recover`)
     )
 
 

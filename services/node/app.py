@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import ssl
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,10 +37,13 @@ from services.core.files import write_secret
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
-from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
+from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict, publisher_of
+from services.node.health import StoreGate
+from services.node.lockfile import HomeLock
 from services.node.outbox import OutboxPublisher, PubAck, backoff
+from services.node.parking import DeferralBudget
 from services.node.settings import NodeSettings
-from services.node.store import Store
+from services.node.store import Store, iso
 
 log = get_logger("cifta.node")
 
@@ -52,6 +56,10 @@ RETRY_SCHEDULE_S = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 
 DIRECTORY_RETRY_S = 2.0
 KEYS_POLL_S = 1.0
+#: The longest the parking lot waits between looks when nothing wakes it.
+PARKING_POLL_S = 5.0
+#: While the hub cannot be reached, one line this often (and at each new kind of failure).
+CONNECT_REPORT_S = 30.0
 
 
 def retry_delay(attempt: int) -> float:
@@ -68,6 +76,13 @@ def _dedup_secret(path: Path) -> bytes:
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def server_time(text: str) -> datetime:
+    """nats-server's RFC 3339 time with nanoseconds, to a datetime (microseconds)."""
+    stamp, _, fraction = text.rstrip("Z").partition(".")
+    micros = (fraction + "000000")[:6]
+    return datetime.fromisoformat(f"{stamp}.{micros}+00:00")
 
 
 def _header_value(text: str) -> str:
@@ -106,7 +121,11 @@ class NodeRuntime:
         self._passphrase = passphrase
         keys = keys or NodeKeys.load(settings.keys_path, passphrase)
         self.trust = settings.directory_trust()
-        self.store = Store(settings.store_path, durable=settings.durable_commits)
+        self.store = Store(
+            settings.store_path,
+            durable=settings.durable_commits,
+            busy_timeout_s=settings.store_busy_timeout_s,
+        )
         self.core = NodeCore(
             keys,
             self.trust.directory(),
@@ -114,7 +133,17 @@ class NodeRuntime:
             clock=clock,
             require_pq_signature=settings.require_pq_signature,
             tracing_policy=settings.tracing_policy(),
+            deferral=DeferralBudget(
+                settings.park_max_per_sender,
+                settings.park_max_bytes_per_sender,
+                settings.park_max_age_s,
+            ),
+            clock_tolerance_s=settings.clock_tolerance_s,
         )
+        self.gate = StoreGate(self.store, settings.store_probe_s)
+        self.connected = asyncio.Event()  # the outboxes publish only while it is set
+        self._connect_errors: tuple[str, float] = ("", 0.0)
+        self._clock_alarm = False
         self.party = keys.party
         self.broker = self._broker()
         self.outbox = OutboxPublisher(
@@ -128,13 +157,18 @@ class NodeRuntime:
             retry_max_s=settings.retry_max_s,
             poll_s=settings.outbox_poll_s,
             dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
+            ready=self._ready,
+            on_error=self._background_failed,
         )
         self._outbox_task: asyncio.Task[None] | None = None
         self._casework_task: asyncio.Task[None] | None = None
         self._audit_tasks: list[asyncio.Task[None]] = []
         self.events = EventPublisher(
-            self.store, self.party, self._publish_event, settings.outbox_poll_s
+            self.store, self.party, self._publish_event, settings.outbox_poll_s, ready=self._ready
         )
+        self._parking_task: asyncio.Task[None] | None = None
+        self._parking_wake = asyncio.Event()
+        self._clock_task: asyncio.Task[None] | None = None
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -160,6 +194,10 @@ class NodeRuntime:
             allow_reconnect=True,
             max_reconnect_attempts=-1,
             reconnect_time_wait=1,
+            connect_timeout=5,
+            error_cb=self._on_connection_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
         )
         broker.subscriber(
@@ -174,6 +212,40 @@ class NodeRuntime:
         )(self._on_envelope)
         return broker
 
+    # -- the connection ---------------------------------------------------------------------------
+
+    async def _on_connection_error(self, exc: Exception) -> None:
+        """nats-py's error callback: a failed connect, a refused credential, a lost socket. Said
+        at warning with the hub's URL, once per kind of failure and then every half minute."""
+        what = f"{type(exc).__name__}: {exc}"[:200]
+        last, at = self._connect_errors
+        now = asyncio.get_running_loop().time()
+        if what != last or now - at >= CONNECT_REPORT_S:
+            self._connect_errors = (what, now)
+            log.warning("hub_connection_failed", hub=self.settings.hub_url, error=what)
+
+    async def _on_disconnected(self) -> None:
+        if self.connected.is_set():
+            self.connected.clear()
+            log.warning("hub_disconnected", hub=self.settings.hub_url)
+
+    async def _on_reconnected(self) -> None:
+        self.connected.set()
+        self._connect_errors = ("", 0.0)
+        log.warning("hub_reconnected", hub=self.settings.hub_url)
+
+    async def _ready(self) -> None:
+        """Until the hub is connected and the store writes: what the outboxes wait for."""
+        while not (self.connected.is_set() and self.gate.healthy):
+            await self.connected.wait()
+            await self.gate.wait()
+
+    def _background_failed(self, where: str, exc: Exception) -> None:
+        """A background loop's failure: a failing store closes the gate (and says so once);
+        anything else is logged by name."""
+        if not self.gate.check(exc):
+            log.error(f"{where}_failed", error=type(exc).__name__)
+
     # -- lifecycle --------------------------------------------------------------------------------
 
     async def start(self, *, connect_timeout: float | None = None) -> None:
@@ -184,21 +256,32 @@ class NodeRuntime:
         self._casework_task = asyncio.create_task(self._casework_timer(), name="casework")
         self._keys_task = asyncio.create_task(self._watch_keys(), name="keys")
         self._adopt_own_entry()  # a promotion a crash may have interrupted
+        self._parking_task = asyncio.create_task(self._parking_loop(), name="parking")
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = None if connect_timeout is None else loop.time() + connect_timeout
+        log.info("hub_connecting", hub=self.settings.hub_url)
         while True:
             try:
-                await self.broker.start()
+                # nats-py retries forever inside (max_reconnect_attempts=-1), reporting each
+                # failure to _on_connection_error; a deadline is for tests and tools
+                remaining = None if deadline is None else max(0.1, deadline - loop.time())
+                await asyncio.wait_for(self.broker.start(), remaining)
                 break
             except (NoServersError, OSError, NatsError, TimeoutError) as exc:
                 attempt += 1
                 if deadline is not None and loop.time() > deadline:
                     raise
                 delay = backoff(attempt, 0.5, 10.0)
-                log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                log.warning("hub_unreachable", hub=self.settings.hub_url,
+                            error=type(exc).__name__, retry_in_s=round(delay, 2))  # fmt: skip
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
-        await self._learn_max_deliver()
+        self.connected.set()
+        info = await self._consumer_info()
+        self._learn_max_deliver(info)
+        if info is not None:
+            self._check_clock(*info)
+        self._clock_task = asyncio.create_task(self._clock_watch(), name="clock")
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         self._audit_tasks = [asyncio.create_task(self.events.run(), name="audit-events")]
         if self.witness is not None:
@@ -226,19 +309,73 @@ class NodeRuntime:
                 log.error("casework_tick_failed", error=type(exc).__name__)
             await asyncio.sleep(self.settings.casework_tick_s)  # a timer, not a wait for a result
 
-    async def _learn_max_deliver(self) -> None:
-        """Take the consumer's own ``max_deliver``: the node must recognise the last attempt, or an
-        envelope it cannot process would be dropped by the server instead of quarantined."""
+    async def _consumer_info(self) -> tuple[dict[str, Any], datetime, datetime] | None:
+        """The node consumer's info from the hub, with this clock's readings before and after
+        the request (the reply's ``ts`` is the server's clock)."""
         subject = (
             f"$JS.API.CONSUMER.INFO.{subjects.inbox_stream(self.party)}.{subjects.NODE_CONSUMER}"
         )
         try:
+            sent = self.core.clock()
             reply = await self.broker.request(b"", subject, timeout=5)
-            value = int(json.loads(reply.body)["config"].get("max_deliver", -1))
-        except (NatsError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            log.warning("consumer_info_unavailable", error=type(exc).__name__)
+            received = self.core.clock()
+            info = json.loads(reply.body)
+            if not isinstance(info, dict) or "config" not in info:
+                raise ValueError("not a consumer info")
+        except (NatsError, TimeoutError, ValueError) as exc:
+            log.warning("consumer_info_unavailable", hub=self.settings.hub_url,
+                        error=type(exc).__name__)  # fmt: skip
+            return None
+        return info, sent, received
+
+    def _learn_max_deliver(self, answer: tuple[dict[str, Any], datetime, datetime] | None) -> None:
+        """Take the consumer's own ``max_deliver``: the node must recognise the last attempt, or an
+        envelope it cannot process would be dropped by the server instead of quarantined."""
+        if answer is None:
+            return
+        try:
+            value = int(answer[0]["config"].get("max_deliver", -1))
+        except (ValueError, TypeError, AttributeError):
             return
         self.max_deliver = value if value > 0 else None  # None: the server never gives up
+
+    # -- the clock --------------------------------------------------------------------------------
+
+    async def _clock_watch(self) -> None:
+        """Compare this clock with the hub's, now and then (design section 5: a node whose clock
+        is off dates messages others refuse)."""
+        while True:
+            await asyncio.sleep(self.settings.clock_check_s)  # a timer, not a wait for a result
+            info = await self._consumer_info()
+            if info is not None:
+                try:
+                    self._check_clock(*info)
+                except Exception as exc:  # the store may be failing: next time
+                    self._background_failed("clock_check", exc)
+
+    def _check_clock(self, info: dict[str, Any], sent: datetime, received: datetime) -> None:
+        """Record this clock's offset from the hub's; past the tolerance, alarm (once per
+        episode): ``NodeCore`` then refuses to date messages."""
+        try:
+            hub_time = server_time(str(info["ts"]))
+        except (KeyError, ValueError):
+            log.warning("hub_time_unavailable", hub=self.settings.hub_url)
+            return
+        midpoint = sent + (received - sent) / 2
+        offset = (midpoint - hub_time).total_seconds()
+        value = {"offset_s": round(offset, 3), "hub_time": iso(hub_time),
+                 "round_trip_s": round((received - sent).total_seconds(), 4)}  # fmt: skip
+        self.store.set_state(CLOCK_STATE, value, received)
+        if abs(offset) > self.settings.clock_tolerance_s:
+            if not self._clock_alarm:
+                self._clock_alarm = True
+                problem = self.core.clock_problem() or f"clock offset {offset:.0f} s"
+                self.store.record_alert("clock", problem, received)
+                log.error("clock_skewed", offset_s=round(offset, 1), hub_time=iso(hub_time),
+                          tolerance_s=self.settings.clock_tolerance_s)  # fmt: skip
+        elif self._clock_alarm:
+            self._clock_alarm = False
+            log.warning("clock_within_tolerance", offset_s=round(offset, 1))
 
     async def _watch_directory(self) -> None:
         """Follow the state's DIRECTORY bucket: every update verified before it is used."""
@@ -301,6 +438,9 @@ class NodeRuntime:
             return
         self.core.directory = self.trust.directory()
         log.info("directory_updated", party=result.party, version=result.version)
+        # an envelope parked for want of a key may open now
+        if self.core.parking.wake(reason=ReasonCode.UNKNOWN_SENDER_KEY.value):
+            self._parking_wake.set()
         if result.party == self.party:
             try:
                 self._adopt_own_entry()
@@ -327,10 +467,13 @@ class NodeRuntime:
             self._directory_task,
             self._keys_task,
             self._casework_task,
+            self._parking_task,
+            self._clock_task,
             *self._audit_tasks,
         ):
             if task is not None:
                 task.cancel()
+        self.gate.stop()
         self.outbox.stop()
         if self._outbox_task is not None:
             await self._outbox_task
@@ -361,7 +504,7 @@ class NodeRuntime:
         answer = json.loads(reply.body)
         return answer if isinstance(answer, dict) else {}
 
-    async def _quarantine(self, d: Delivery, verdict: Verdict) -> None:
+    async def quarantine(self, d: Delivery, verdict: Verdict) -> None:
         reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
         sha = hashlib.sha256(d.data).hexdigest()
         await self.broker.publish(
@@ -398,20 +541,28 @@ class NodeRuntime:
             stored_at=meta.timestamp,
             final=self.max_deliver is not None and meta.num_delivered >= self.max_deliver,
         )
-        try:
-            verdict = self.core.process(d)
-            match verdict.action:
-                case Action.ACK:
-                    await msg.ack()
-                case Action.TERM:
-                    await self._quarantine(d, verdict)
-                    await msg.reject()
-                case Action.NAK:
-                    await msg.nack(delay=retry_delay(d.num_delivered))
-            self.outbox.wake()  # a receipt or a rejection was queued
-            self.events.wake()
-        except Exception as exc:
-            await self._on_failure(msg, d, exc)
+        heartbeat = raw.in_progress
+        while True:
+            await self.gate.wait(heartbeat)  # a failing store holds deliveries, spends no attempt
+            try:
+                verdict = self.core.process(d)
+                match verdict.action:
+                    case Action.ACK:
+                        await msg.ack()
+                    case Action.TERM:
+                        await self.quarantine(d, verdict)
+                        await msg.reject()
+                    case Action.NAK:
+                        await msg.nack(delay=retry_delay(d.num_delivered))
+                self.outbox.wake()  # a receipt or a rejection was queued
+                self.events.wake()
+                if verdict.action is Action.ACK and not verdict.duplicate:
+                    self._parking_wake.set()  # a parked step may have been waiting for this one
+            except Exception as exc:
+                if self.gate.check(exc):
+                    continue  # the store, not the envelope: once it writes, the same delivery
+                await self._on_failure(msg, d, exc)
+            break
         async with self._progress:
             self.processed += 1
             self._progress.notify_all()
@@ -438,7 +589,7 @@ class NodeRuntime:
                 d, publisher_of(d.subject), sha, ReasonCode.PROCESSING_FAILED,
                 f"{type(exc).__name__} in {d.num_delivered} attempts", header,
             )  # fmt: skip
-            await self._quarantine(d, verdict)
+            await self.quarantine(d, verdict)
             await msg.reject()
         except Exception as again:
             # The envelope stays in the inbox stream (limits retention, deny_delete): nothing is
@@ -446,6 +597,39 @@ class NodeRuntime:
             log.error(
                 "delivery_left_in_stream", stream_seq=d.stream_seq, error=type(again).__name__
             )
+
+    # -- the parking lot ---------------------------------------------------------------------------
+
+    async def _parking_loop(self) -> None:
+        """Try parked envelopes again when due or woken; quarantine those refused at last."""
+        while True:
+            self._parking_wake.clear()
+            await self._ready()
+            try:
+                results = self.core.retry_parked()
+            except Exception as exc:
+                self._background_failed("parking", exc)
+                await asyncio.sleep(PARKING_POLL_S)  # the gate is closed or the failure logged
+                continue
+            for parked, d, verdict in results:
+                if verdict.action is not Action.TERM:
+                    continue
+                try:
+                    await self.quarantine(d, verdict)
+                    self.core.parking.release(parked)
+                except Exception as exc:  # the hub away: refused already, quarantined later
+                    self.core.parking.retry_later(parked, verdict.detail)
+                    log.warning("parked_quarantine_failed", stream_seq=d.stream_seq,
+                                error=type(exc).__name__)  # fmt: skip
+            if results:
+                self.outbox.wake()
+                self.events.wake()
+                continue
+            next_at = self.core.parking.next_due_at()
+            wait = PARKING_POLL_S if next_at is None else min(PARKING_POLL_S, next_at - time.time())
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._parking_wake.wait(), wait)
 
     async def wait_processed(self, count: int, timeout: float) -> None:
         """Wait until this runtime has handled ``count`` deliveries (tests, benchmarks)."""
@@ -457,9 +641,13 @@ class NodeRuntime:
 
 async def run_forever(settings: NodeSettings) -> None:
     """``cifta node run``: start, then run until SIGINT or SIGTERM, then stop cleanly."""
+    with HomeLock(settings.home):
+        await _run_until_signalled(NodeRuntime(settings))
+
+
+async def _run_until_signalled(runtime: NodeRuntime) -> None:
     import signal
 
-    runtime = NodeRuntime(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

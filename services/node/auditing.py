@@ -73,11 +73,19 @@ Request = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 class EventPublisher:
     """Publishes the queued events to ``audit.events.<party>.<event id>``."""
 
-    def __init__(self, store: Store, party: str, publish: Publish, poll_s: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        party: str,
+        publish: Publish,
+        poll_s: float,
+        ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.store = store
         self.party = party
         self.publish = publish
         self.poll_s = poll_s
+        self._ready = ready
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -86,6 +94,8 @@ class EventPublisher:
     async def run(self) -> None:
         while True:
             self._wake.clear()
+            if self._ready is not None:  # connected to the hub, and the store writes
+                await self._ready()
             try:
                 due = self.store.due_events(time.time(), 128)
                 results = await asyncio.gather(

@@ -8,9 +8,10 @@ and carries out the :class:`Verdict`: acknowledge, or quarantine and terminate, 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from schemas import Body, HandlingCode, ReasonCode
@@ -32,6 +33,13 @@ from services.core.events import make_event, sign_event, signature_digest
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
 from services.node.casework import Casework, Effects, IllegalTransition, NotYet
+from services.node.parking import (
+    DEFAULT_DEFERRAL,
+    DeferralBudget,
+    Parked,
+    ParkingLot,
+    SpentBudgets,
+)
 from services.node.store import (
     Outcome,
     Outgoing,
@@ -62,6 +70,19 @@ class Article12Refusal(ComposeError):
         self.refused = refused
 
 
+class ClockError(ComposeError):
+    """This node's clock is too far from the hub's to date a message others will accept."""
+
+
+#: A message's date the recipients refuse (future_dated, expired): a receipt refused for one of
+#: these is answered, so that the node whose clock is wrong hears of it (design section 5).
+DATE_REASONS = frozenset({ReasonCode.FUTURE_DATED, ReasonCode.EXPIRED})
+RECEIPT_KIND = "protocol.receipt"
+CLOCK_STATE = "clock_offset"
+#: A measurement of the clock older than this says nothing of the clock now.
+CLOCK_MEASUREMENT_TTL = timedelta(hours=24)
+
+
 class Action(Enum):
     ACK = "ack"  # stored (or already stored): done
     TERM = "term"  # refused for good: quarantine a copy first, then terminate
@@ -78,6 +99,7 @@ class Delivery:
     num_delivered: int
     stored_at: datetime  # the broker's storage time
     final: bool = True  # the consumer will not deliver it again
+    parked: bool = False  # tried again from the node's parking lot, not delivered by the hub
 
 
 @dataclass(frozen=True)
@@ -88,6 +110,7 @@ class Verdict:
     msg_id: str | None = None
     kind: str | None = None
     duplicate: bool = False
+    deferred: bool = False  # acknowledged at the hub, parked here to be tried again
 
 
 def publisher_of(subject: str) -> str:
@@ -108,6 +131,8 @@ class NodeCore:
         clock: Callable[[], datetime],
         require_pq_signature: bool = False,
         tracing_policy: TracingPolicy = DEFAULT_POLICY,
+        deferral: DeferralBudget = DEFAULT_DEFERRAL,
+        clock_tolerance_s: float = 120.0,
     ) -> None:
         self.party = keys.party
         self.keys = keys
@@ -116,6 +141,9 @@ class NodeCore:
         self.clock = clock
         self.require_pq_signature = require_pq_signature
         self.casework = Casework(keys.party, store, tracing_policy)
+        self.parking = ParkingLot(store, deferral)
+        self._budget_spent = SpentBudgets()
+        self.clock_tolerance_s = clock_tolerance_s
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -162,11 +190,11 @@ class NodeCore:
             raise ComposeError("no recipient")
         if self.party in recipients:
             raise ComposeError("a node does not send to itself")
+        now = options.pop("now", None) or self.clock()
         try:
-            keys = [self.directory.encryption_key(r) for r in recipients]
+            keys = [self.directory.encryption_key(r, now) for r in recipients]  # type: ignore[arg-type]
         except DirectoryError as exc:
             raise ComposeError(str(exc)) from None
-        now = options.pop("now", None) or self.clock()
         try:
             sealed = seal_message(
                 body,
@@ -211,6 +239,9 @@ class NodeCore:
         events: Sequence[tuple[str, bytes]] = (),
         **options: object,
     ) -> ProtectedHeader:
+        problem = self.clock_problem()
+        if problem is not None:
+            raise ClockError(problem)
         with self.store.transaction():  # the message, its procedure's state, what follows
             out = self._seal(body, to, keep_copy=True, **options)
             header, envelope = out.header, out.envelope
@@ -232,6 +263,23 @@ class NodeCore:
         )
         return header
 
+    def clock_problem(self) -> str | None:
+        """Why this node must not date messages now: its clock, as last measured against the
+        hub's by the running node, is further off than the tolerance (None: it is not)."""
+        measured = self.store.state(CLOCK_STATE)
+        if measured is None:
+            return None
+        value, at = measured
+        offset = float(value["offset_s"])
+        if abs(offset) <= self.clock_tolerance_s or self.clock() - at > CLOCK_MEASUREMENT_TTL:
+            return None
+        side = "ahead of" if offset > 0 else "behind"
+        return (
+            f"this node's clock is {abs(offset):.0f} s {side} the hub's (measured {iso(at)}; "
+            f"tolerance {self.clock_tolerance_s:.0f} s): set it right (NTP) before sending, "
+            "other states would refuse what it dates"
+        )
+
     # -- receiving -------------------------------------------------------------------------------
 
     def process(self, d: Delivery) -> Verdict:
@@ -248,6 +296,8 @@ class NodeCore:
         known = self.store.message_with_hash(sha)
         if known is not None:  # the same bytes again: a redelivery, or a publish retried late
             return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
+        if not d.parked and self.parking.holds(d.stream_seq, sha):  # parked, then redelivered
+            return Verdict(Action.ACK, duplicate=True, deferred=True)
 
         try:
             opened = open_envelope(
@@ -262,11 +312,17 @@ class NodeCore:
         except EnvelopeError as exc:
             if exc.reason is ReasonCode.UNKNOWN_SENDER_KEY and not d.final:
                 # The broker let the publisher in, so it is enrolled; our copy of the directory
-                # may simply lag behind (a new state, a rotated key). Ask again later, and refuse
-                # only on the last delivery attempt.
-                log.warning("sender_key_not_yet_known", publisher=publisher, detail=exc.detail,
-                            attempt=d.num_delivered)  # fmt: skip
-                return Verdict(Action.NAK, exc.reason, exc.detail)
+                # may simply lag behind (a new state, a rotated key). Try again later, and refuse
+                # only at the end of the publisher's deferral budget.
+                return self._defer(d, publisher, sha, exc.reason, exc.detail, exc.header)
+            if exc.reason in DATE_REASONS and exc.header is not None \
+                    and exc.header.kind == RECEIPT_KIND:  # fmt: skip
+                self.store.record_alert(
+                    "clock",
+                    f"{publisher}'s receipt {exc.header.msg_id} refused as {exc.reason.value} "
+                    f"({exc.detail}): {publisher}'s clock or this node's is wrong",
+                    self.clock(),
+                )
             if exc.reason is ReasonCode.SCHEMA_INVALID:
                 # The validator's message may quote decrypted content: it goes to the sender
                 # sealed, and only its location into logs, the store and the quarantine header.
@@ -284,6 +340,7 @@ class NodeCore:
         answer, outcome, events = None, None, []
         if h.kind.startswith(PROTOCOL_FAMILY):
             outcome = answer_outcome(opened)  # a receipt or rejection of one of ours
+            self._alert_if_receipt_refused(outcome)
         else:
             receipt = DeliveryReceipt(msg_id=h.msg_id, envelope_sha256=sha, stored_at=d.stored_at)
             answer = self._seal(
@@ -300,15 +357,15 @@ class NodeCore:
                     h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq,
                     answer=answer, outcome=outcome, now=self.clock(), events=events,
                 )  # fmt: skip
+                if h.case_id is not None:  # a step parked for want of this one may go on now
+                    self.parking.wake(case_id=h.case_id)
         except IllegalTransition as exc:
             # What the procedure says (ids, parties, lines) is the case's business: it goes to
             # the sender sealed; logs, the store and the quarantine header get the kind only.
             clear = f"{h.kind} does not fit the state of its procedure"
             if isinstance(exc, NotYet) and not d.final:
                 # the message it depends on may still be on its way here
-                log.info("envelope_out_of_sequence", msg_id=h.msg_id, kind=h.kind,
-                         attempt=d.num_delivered)  # fmt: skip
-                return Verdict(Action.NAK, ReasonCode.ILLEGAL_TRANSITION, clear, h.msg_id, h.kind)
+                return self._defer(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, clear, h)
             sealed = str(exc)
             if isinstance(exc, NotYet):
                 sealed += f" (after {d.num_delivered} delivery attempts)"
@@ -327,6 +384,58 @@ class NodeCore:
         )
         return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
 
+    def _defer(
+        self,
+        d: Delivery,
+        publisher: str,
+        sha: str,
+        reason: ReasonCode,
+        detail: str,
+        header: ProtectedHeader | None,
+    ) -> Verdict:
+        """Park what cannot be decided yet (design section 5): out of the hub's shared in-flight
+        window, within the publisher's own budget; refused at once when that budget is spent."""
+        msg_id, kind = (header.msg_id, header.kind) if header is not None else (None, None)
+        if d.parked:  # tried again from the lot, still undecided: the caller reschedules it
+            return Verdict(Action.NAK, reason, detail, msg_id, kind)
+        if not self.parking.room_for(publisher, len(d.data)):
+            b = self.parking.budget
+            spent = (
+                f"{detail}; {publisher}'s deferral budget at this node is spent "
+                f"({b.max_per_sender} envelopes, {b.max_bytes_per_sender} bytes)"
+            )
+            # A flood is summarised: one log line, and one signed rejection, per state and
+            # minute; each envelope is still recorded, quarantined and audited.
+            first = self._budget_spent.note(publisher)
+            return self.reject(d, publisher, sha, reason, spent, header, quiet=True, reply=first)
+        self.parking.park(
+            stream_seq=d.stream_seq, envelope_sha256=sha, publisher=publisher,
+            subject=d.subject, data=d.data, stored_at=d.stored_at, reason=reason.value,
+            detail=detail, case_id=None if header is None else header.case_id,
+        )  # fmt: skip
+        log.debug("envelope_parked", reason=reason.value, msg_id=msg_id, kind=kind,
+                  publisher=publisher, stream_seq=d.stream_seq)  # fmt: skip
+        return Verdict(Action.ACK, reason, detail, msg_id, kind, deferred=True)
+
+    def retry_parked(self, limit: int = 64) -> list[tuple[Parked, Delivery, Verdict]]:
+        """Try the parked envelopes that are due again: stored ones leave the lot, undecided ones
+        are rescheduled, and refused ones (TERM) are the caller's to quarantine and release."""
+        now = time.time()
+        out = []
+        for p in self.parking.due(now, limit):
+            d = Delivery(
+                subject=p.subject, data=p.data, stream_seq=p.stream_seq,
+                num_delivered=p.attempts + 1, stored_at=p.stored_at,
+                final=p.expired(self.parking.budget, now), parked=True,
+            )  # fmt: skip
+            verdict = self.process(d)
+            if verdict.action is Action.NAK:
+                self.parking.retry_later(p, verdict.detail)
+            elif verdict.action is Action.ACK:
+                self.parking.release(p)
+            out.append((p, d, verdict))
+        return out
+
     def reject(
         self,
         d: Delivery,
@@ -337,6 +446,8 @@ class NodeCore:
         header: ProtectedHeader | None,
         *,
         sealed_detail: str | None = None,
+        quiet: bool = False,
+        reply: bool = True,
     ) -> Verdict:
         """Record a refusal once, answer the publisher with a signed rejection, and say TERM.
 
@@ -346,8 +457,14 @@ class NodeCore:
         """
         msg_id = header.msg_id if header is not None else None
         kind = header.kind if header is not None else None
+        # A rejection is never answered (two nodes must not bounce them); a receipt only when
+        # refused for its date, so that its sender learns that a clock is wrong.
+        answerable = reply and (
+            not (kind or "").startswith(PROTOCOL_FAMILY)
+            or (kind == RECEIPT_KIND and reason in DATE_REASONS)
+        )
         answer = None
-        if publisher and not (kind or "").startswith(PROTOCOL_FAMILY):
+        if publisher and answerable:
             rejection = Rejection(
                 msg_id=msg_id, envelope_sha256=sha, reason=reason,
                 detail=(sealed_detail or detail)[:500], rejected_at=self.clock(),
@@ -367,7 +484,7 @@ class NodeCore:
             kind=kind, reason=reason.value, detail=detail, now=self.clock(), answer=answer,
             events=events,
         )  # fmt: skip
-        if first:
+        if first and not quiet:
             log.warning(
                 "envelope_rejected",
                 reason=reason.value,
@@ -379,6 +496,22 @@ class NodeCore:
                 rejection=None if answer is None else answer.header.msg_id,
             )
         return Verdict(Action.TERM, reason, detail, msg_id=msg_id, kind=kind)
+
+    def _alert_if_receipt_refused(self, outcome: Outcome | None) -> None:
+        """A recipient refused one of this node's receipts for its date: this clock is suspect."""
+        if outcome is None or outcome.status != "rejected" or outcome.reason is None:
+            return
+        if ReasonCode(outcome.reason) not in DATE_REASONS:
+            return
+        ours = self.store.message(outcome.msg_id)
+        if ours is not None and ours.kind == RECEIPT_KIND:
+            detail = (
+                f"{outcome.recipient} refused this node's receipt {outcome.msg_id} as "
+                f"{outcome.reason}: check this node's clock"
+            )
+            self.store.record_alert("clock", detail, self.clock())
+            log.error("receipt_refused_for_its_date", msg_id=outcome.msg_id,
+                      recipient=outcome.recipient, reason=outcome.reason)  # fmt: skip
 
     def reply(
         self,

@@ -58,6 +58,8 @@ class OutboxPublisher:
         retry_max_s: float,
         poll_s: float,
         dedup_secret: bytes,
+        ready: Callable[[], Awaitable[None]] | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
         self.store = store
         self.party = party
@@ -69,8 +71,13 @@ class OutboxPublisher:
         self.retry_max_s = retry_max_s
         self.poll_s = poll_s
         self._dedup_secret = dedup_secret
+        self._ready = ready
+        self._on_error = on_error
         self._wake = asyncio.Event()
         self._stopping = False
+        #: (msg_id, recipient) published and acknowledged by the hub but not yet marked sent
+        #: (the store failed): publishing them again is no one else's doing
+        self._unrecorded: set[tuple[str, str]] = set()
 
     def dedup_id(self, msg_id: str, recipient: str) -> str:
         """The ``Nats-Msg-Id`` of one message to one recipient: the same on every retry."""
@@ -88,10 +95,15 @@ class OutboxPublisher:
     async def run(self) -> None:
         """Drain the outbox until stopped; a failure of the store is logged and retried."""
         while not self._stopping:
+            if self._ready is not None:  # connected to the hub, and the store writes
+                await self._ready()
             try:
                 await self._drain_once()
             except Exception as exc:  # the outbox must outlive a bad moment
-                log.error("outbox_failed", error=type(exc).__name__, retry_in_s=self.poll_s)
+                if self._on_error is not None:
+                    self._on_error("outbox", exc)
+                else:
+                    log.error("outbox_failed", error=type(exc).__name__, retry_in_s=self.poll_s)
                 await asyncio.sleep(self.poll_s)
 
     async def _drain_once(self) -> None:
@@ -102,7 +114,10 @@ class OutboxPublisher:
             sent = [r for r in results if len(r) == 3]
             retries = [r for r in results if len(r) == 4]
             if sent:  # one commit for the batch's PubAcks
+                keys = [(msg_id, recipient) for msg_id, recipient, _ in sent]
+                self._unrecorded.update(keys)
                 self.store.mark_sent(sent, self.clock())
+                self._unrecorded.difference_update(keys)
             if retries:  # and one for its failures
                 self.store.mark_retry(retries)
             return
@@ -135,7 +150,8 @@ class OutboxPublisher:
             error = f"{type(exc).__name__}: {exc}"
             return item.msg_id, item.recipient, error, time.time() + delay
         duplicate = bool(getattr(ack, "duplicate", False))
-        if duplicate and item.attempts == 0:
+        if duplicate and item.attempts == 0 and (item.msg_id, item.recipient) \
+                not in self._unrecorded:  # fmt: skip
             # Nothing of ours went out under this id before: someone else's publish did.
             log.error(
                 "publish_deduplicated_on_first_attempt",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -17,6 +17,7 @@ from pydantic_settings import (
 
 from schemas.base import PartyCode
 from services.core.directory import DirectoryTrust, RootPublicKey
+from services.core.logs import log_level
 from services.node.workflows.tracing import TracingPolicy
 
 SETTINGS_FILE = "node.json"
@@ -82,8 +83,27 @@ class NodeSettings(BaseSettings):
     tracing_routine_days: float = Field(default=7.0, gt=0)
     #: How often the node looks at its procedures' deadlines (and once at every start).
     casework_tick_s: float = Field(default=60.0, gt=0)
+    #: Deferral (services/node/parking.py): what one publishing state may have parked here at
+    #: once, and for how long, before its envelopes are refused with their reason code.
+    park_max_per_sender: int = Field(default=100, ge=1)
+    park_max_bytes_per_sender: int = Field(default=16 * 1024 * 1024, ge=1024)
+    park_max_age_s: float = Field(default=2 * 3600.0, gt=0)
+    #: The clock (services/node/app.py): compared with the hub's at start and this often; past
+    #: the tolerance the node alarms and refuses to date messages. Well inside the five minutes
+    #: receivers allow, so the alarm comes before others refuse what this node sends.
+    clock_check_s: float = Field(default=60.0, gt=0)
+    clock_tolerance_s: float = Field(default=120.0, gt=0)
+    #: The store (services/node/health.py): how long a write waits for another process's lock,
+    #: and how often a failing store is probed.
+    store_busy_timeout_s: float = Field(default=10.0, gt=0)
+    store_probe_s: float = Field(default=1.0, gt=0)
     log_json: bool = True
     log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        return log_level(value)
 
     @model_validator(mode="after")
     def _paths_in_home(self) -> NodeSettings:

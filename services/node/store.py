@@ -11,6 +11,7 @@ interleave inside it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -24,7 +25,7 @@ from typing import Any
 
 from services.core.envelope import ProtectedHeader
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -157,6 +158,34 @@ _MIGRATIONS: dict[int, str] = {
         at               TEXT NOT NULL
     );
     """,
+    # Deliveries that cannot be decided yet (services/node/parking.py), acknowledged at the hub
+    # and kept here under their publisher's budget; and facts the node keeps about itself (its
+    # clock's offset from the hub's, measured by the running node, read by every command).
+    8: """
+    CREATE TABLE parked (
+        stream_seq       INTEGER NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        publisher        TEXT NOT NULL,   -- the account that published it (a broker fact)
+        subject          TEXT NOT NULL,
+        data             BLOB NOT NULL,
+        stored_at        TEXT NOT NULL,   -- the hub's storage time
+        reason           TEXT NOT NULL,   -- why it waits: unknown_sender_key, illegal_transition
+        detail           TEXT NOT NULL,
+        case_id          TEXT,            -- from the clear header, to wake it when its case moves
+        attempts         INTEGER NOT NULL,
+        parked_at        REAL NOT NULL,   -- Unix seconds
+        next_attempt_at  REAL NOT NULL,
+        PRIMARY KEY (stream_seq, envelope_sha256)
+    );
+    CREATE INDEX parked_due ON parked (next_attempt_at);
+    CREATE INDEX parked_publisher ON parked (publisher);
+    CREATE INDEX parked_case ON parked (case_id);
+    CREATE TABLE node_state (
+        name             TEXT PRIMARY KEY,
+        value            TEXT NOT NULL,   -- JSON
+        at               TEXT NOT NULL
+    );
+    """,
     4: """
     CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
         at               TEXT NOT NULL,   -- directory entry, for instance
@@ -257,7 +286,7 @@ class RecipientStatus:
 class Store:
     """One node's SQLite file."""
 
-    def __init__(self, path: Path, *, durable: bool = False) -> None:
+    def __init__(self, path: Path, *, durable: bool = False, busy_timeout_s: float = 10.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():  # routing metadata and officers' names: owner only
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -269,12 +298,59 @@ class Store:
         # last commits may be lost to a power cut, as the hub's own JetStream store would lose
         # its unsynced writes. CIFTA_NODE_DURABLE_COMMITS turns FULL (fsync per commit) on.
         self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
-        self._db.execute("PRAGMA busy_timeout = 10000")  # the CLI and the node share the file
+        # the CLI and the node share the file: wait that long for the other's write lock
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA foreign_keys = ON")
         self._migrate()
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the node's other tables' repositories (reads)."""
+        return self._db
+
+    def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One transaction, or a part of the enclosing one (for the other repositories)."""
+        return self._tx()
+
+    def probe(self) -> bool:
+        """Whether the store can take a write now: a write transaction on a connection of its
+        own, with a short wait for the lock, so that a failing store is told apart from a
+        message that fails."""
+        try:
+            probe = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
+        except sqlite3.Error:
+            return False
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute(
+                "INSERT OR REPLACE INTO node_state (name, value, at) VALUES ('probe', '1', ?)",
+                (iso(datetime.now(UTC)),),
+            )
+            probe.execute("COMMIT")
+            return True
+        except sqlite3.Error:
+            return False
+        finally:
+            probe.close()
+
+    def set_state(self, name: str, value: object, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO node_state (name, value, at) VALUES (?, ?, ?)",
+                (name, json.dumps(value), iso(now)),
+            )
+
+    def state(self, name: str) -> tuple[Any, datetime] | None:
+        """A fact the node keeps about itself, and when it was written."""
+        row = self._db.execute(
+            "SELECT value, at FROM node_state WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            return None
+        return json.loads(row[0]), datetime.fromisoformat(row[1].replace("Z", "+00:00"))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

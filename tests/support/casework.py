@@ -19,6 +19,7 @@ from services.core.envelope import peek_header
 from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService
 from services.node.core import Action, Delivery, NodeCore, Verdict
+from services.node.parking import DeferralBudget
 from services.node.store import OutboxItem, Store
 from services.node.workflows.tracing import DEFAULT_POLICY, TracingPolicy
 from tests.builders import party
@@ -88,7 +89,10 @@ class Network:
 
     def _core(self, keys: NodeKeys, directory: Directory) -> NodeCore:
         store = Store(self.tmp / f"{keys.party}.sqlite")
-        return NodeCore(keys, directory, store, clock=self.clock, tracing_policy=self.policy)
+        return NodeCore(
+            keys, directory, store, clock=self.clock, tracing_policy=self.policy,
+            deferral=DeferralBudget(max_attempts=self.max_deliver),
+        )  # fmt: skip
 
     def __getitem__(self, code: str) -> NodeCore:
         return self.cores[code]
@@ -102,11 +106,21 @@ class Network:
 
     def deliver(self, hold: Hold | None = None, *, rounds: int = 20) -> list[Handled]:
         """Deliver everything queued (and what that makes the recipients send), in rounds, until
-        nothing is left but what ``hold`` holds back. An envelope a node asks for again (NAK) is
-        delivered again in the next round, up to ``max_deliver`` times."""
+        nothing is left but what ``hold`` holds back. Each round first tries again what each node
+        parked (as its parking lot would when due), then hands over what the outboxes hold; a
+        parked envelope is tried up to ``max_deliver`` times in all."""
         handled: list[Handled] = []
         for _ in range(rounds):
             moved = False
+            for code, core in self.cores.items():
+                core.parking.wake()  # due now: the lot's schedule is the node's, not the test's
+                for p, _d, verdict in core.retry_parked():
+                    moved = moved or verdict.action is not Action.NAK
+                    kind = peek_header(p.data).kind
+                    handled.append(Handled(p.publisher, code, kind, peek_header(p.data).msg_id,
+                                           verdict))  # fmt: skip
+                    if verdict.action is Action.TERM:
+                        core.parking.release(p)  # refused: the node quarantines, then forgets
             for sender, core in list(self.cores.items()):
                 for item in core.store.due(float("inf"), 10_000):
                     kind = peek_header(item.envelope).kind
@@ -125,7 +139,7 @@ class Network:
             sender, recipient, item.envelope, attempt, attempt >= self.max_deliver
         )
         verdict = self.cores[recipient].process(delivery)
-        if verdict.action is not Action.NAK:  # published and settled: off the sender's outbox
+        if verdict.action is not Action.NAK:  # settled at the hub: off the sender's outbox
             self.cores[sender].store.mark_sent(
                 [(item.msg_id, recipient, delivery.stream_seq)], self.clock()
             )

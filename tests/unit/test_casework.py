@@ -70,9 +70,18 @@ def envelope(
     )
 
 
-def actions(handled: Iterable[Handled], kind: str, recipient: str | None = None) -> list[Action]:
+#: What a node does with an envelope it cannot decide yet: acknowledged at the hub and parked in
+#: its own store, to be tried again (services/node/parking.py).
+PARKED = "parked"
+
+
+def actions(
+    handled: Iterable[Handled], kind: str, recipient: str | None = None
+) -> list[Action | str]:
+    """What each delivery of ``kind`` came to: ACK, TERM, PARKED, or NAK (tried again from the
+    lot, still undecided)."""
     return [
-        h.verdict.action
+        PARKED if h.verdict.deferred and not h.verdict.duplicate else h.verdict.action
         for h in handled
         if h.kind == kind and (recipient is None or h.recipient == recipient)
     ]

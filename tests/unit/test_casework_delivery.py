@@ -16,6 +16,7 @@ from services.node.workflows import controlled_delivery as cd
 from services.node.workflows.controlled_delivery import Phase
 from tests.support.casework import Network
 from tests.unit.test_casework import (
+    PARKED,
     actions,
     assert_refused_to_officer,
     assert_rejected,
@@ -205,11 +206,11 @@ def test_a_handover_arriving_before_the_last_consent_waits_for_it(net: Network) 
     assert [operation(net, p).phase for p in ("MEX", "GTM")] == [Phase.ACTIVE, Phase.PROPOSED]
     send(net, "MEX", "delivery.handover", **handover("GTM", "MEX", 6))
     handled = net.deliver(hold=lambda *item: item == late, rounds=1)
-    assert actions(handled, "delivery.handover", "GTM") == [Action.NAK]
+    assert actions(handled, "delivery.handover", "GTM") == [PARKED]
     assert operation(net, "GTM").custody == "GTM"
 
-    net.deliver(hold=only_to(*late))
-    assert actions(net.deliver(), "delivery.handover", "GTM") == [Action.ACK]
+    handled = net.deliver(hold=only_to(*late))
+    assert actions(handled, "delivery.handover", "GTM") == [Action.NAK, Action.ACK]
     assert {operation(net, p).custody for p in PARTICIPANTS} == {"MEX"}
     assert net["GTM"].store.rejections() == []
 

@@ -17,6 +17,7 @@ from services.node.workflows import transfers
 from services.node.workflows.transfers import Stage
 from tests.support.casework import Network
 from tests.unit.test_casework import (
+    PARKED,
     actions,
     assert_refused_to_officer,
     assert_rejected,
@@ -237,12 +238,13 @@ def test_a_dispatch_overtaking_the_import_confirmation_at_the_transit_state_wait
     assert transfer(net, "PAN").missing_confirmations == ["COL"]
     send(net, "USA", "transfer.dispatch")  # the exporter has every confirmation
     handled = net.deliver(hold=lambda *item: item == late, rounds=1)
-    assert actions(handled, "transfer.dispatch", "PAN") == [Action.NAK]
+    assert actions(handled, "transfer.dispatch", "PAN") == [PARKED]
     assert transfer(net, "PAN").stage is Stage.NOTIFIED
 
-    net.deliver(hold=only_to(*late))
-    assert actions(net.deliver(), "transfer.dispatch", "PAN") == [Action.ACK]
+    handled = net.deliver(hold=only_to(*late))  # the confirmation arrives: the lot moves on
+    assert actions(handled, "transfer.dispatch", "PAN") == [Action.NAK, Action.ACK]
     assert stages(net) == [Stage.DISPATCHED] * 3
+    assert list(net["PAN"].parking) == []
     assert net["PAN"].store.rejections() == []
 
 
@@ -252,11 +254,11 @@ def test_a_confirmation_overtaking_the_notice_waits_for_it(net: Network) -> None
     net.deliver(hold=lambda *item: item == late)
     send(net, "COL", "transfer.import_confirmation")
     handled = net.deliver(hold=lambda *item: item == late, rounds=1)
-    assert actions(handled, "transfer.import_confirmation", "PAN") == [Action.NAK]
+    assert actions(handled, "transfer.import_confirmation", "PAN") == [PARKED]
     assert net["PAN"].casework.all_transfers() == []
 
-    net.deliver(hold=only_to(*late))
-    assert actions(net.deliver(), "transfer.import_confirmation", "PAN") == [Action.ACK]
+    handled = net.deliver(hold=only_to(*late))
+    assert actions(handled, "transfer.import_confirmation", "PAN") == [Action.NAK, Action.ACK]
     assert transfer(net, "PAN").import_confirmed
     assert net["PAN"].store.rejections() == []
 
@@ -274,10 +276,11 @@ def test_a_message_still_out_of_sequence_at_its_last_delivery_attempt_is_rejecte
     cid = send(net, "COL", "transfer.import_confirmation")
     handled = net.deliver(hold=never)
     assert actions(handled, "transfer.import_confirmation", "PAN") == [
-        Action.NAK,
+        PARKED,
         Action.NAK,
         Action.TERM,
     ]
+    assert list(net["PAN"].parking) == []  # refused at the end of its attempts, not kept
     [row] = net["PAN"].store.rejections()
     assert (row["msg_id"], row["reason"]) == (cid, "illegal_transition")
     assert row["detail"] == "transfer.import_confirmation does not fit the state of its procedure"

@@ -1,0 +1,211 @@
+"""Deliveries that cannot be decided yet, parked in the node's own store instead of the hub's
+in-flight window.
+
+An envelope signed with a key this node's directory does not list yet, or a procedure step whose
+predecessor has not arrived, may become acceptable later. Asking the hub to deliver it again
+(NAK) would keep it in the consumer's shared window of unacknowledged messages, where a few
+hundred of them, from one state, stop every other state's traffic (``max_ack_pending``). So the
+node acknowledges it at the hub and keeps it here, under a budget of the *publishing* account (a
+broker fact, not a header claim): at most ``max_per_sender`` envelopes and ``max_bytes_per_sender``
+bytes each, for at most ``max_age_s``. It is tried again on a schedule, when the directory changes
+and when a message of its case arrives; at the end of its budget it is refused with its reason
+code, quarantined and recorded, like any refusal. A publisher over its budget has its new
+deferrable envelopes refused at once: its flood costs it, no one else.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.core.logs import get_logger
+from services.node.store import Store, iso
+
+log = get_logger("cifta.node")
+
+#: Seconds before a parked envelope is tried again, by attempt: about two hours in all, long
+#: enough for a directory update to reach this node or a crossing message to arrive.
+RETRY_SCHEDULE_S = (1.0, 5.0, 30.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class DeferralBudget:
+    """What one publishing state may have parked at a node at once."""
+
+    max_per_sender: int = 100
+    max_bytes_per_sender: int = 16 * 1024 * 1024
+    max_age_s: float = 2 * 3600.0
+    #: tries in all, the first included: the hub's ``max_deliver`` of a deferrable envelope
+    max_attempts: int = len(RETRY_SCHEDULE_S) + 1
+
+
+DEFAULT_DEFERRAL = DeferralBudget()
+
+
+@dataclass(frozen=True)
+class Parked:
+    stream_seq: int
+    envelope_sha256: str
+    publisher: str
+    subject: str
+    data: bytes
+    stored_at: datetime
+    reason: str
+    detail: str
+    case_id: str | None
+    attempts: int
+    parked_at: float
+
+    def expired(self, budget: DeferralBudget, now: float) -> bool:
+        """Whether this is its last chance: refused if it cannot be decided now."""
+        return now - self.parked_at >= budget.max_age_s or self.attempts + 1 >= budget.max_attempts
+
+
+class SpentBudgets:
+    """One warning (and one signed rejection) per publisher and minute while its deferral budget
+    is spent, with the count refused since the last one: a flood of thousands is a few lines in
+    the log and a few answers on the hub, not thousands."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self._since: dict[str, tuple[float, int]] = {}
+
+    def note(self, publisher: str) -> bool:
+        """Count one refusal; True for the first of the minute (the one that is reported)."""
+        now = time.monotonic()
+        last, count = self._since.get(publisher, (float("-inf"), 0))
+        count += 1
+        if now - last >= self.every_s:
+            log.warning("deferral_budget_spent", publisher=publisher, refused=count,
+                        action="its deferrable envelopes are refused at once")  # fmt: skip
+            self._since[publisher] = (now, 0)
+            return True
+        self._since[publisher] = (last, count)
+        return False
+
+
+def next_delay(attempts: int) -> float:
+    return RETRY_SCHEDULE_S[min(max(attempts, 1), len(RETRY_SCHEDULE_S)) - 1]
+
+
+class ParkingLot:
+    """The ``parked`` table of a node's store."""
+
+    def __init__(self, store: Store, budget: DeferralBudget) -> None:
+        self.store = store
+        self.budget = budget
+
+    def holds(self, stream_seq: int, envelope_sha256: str) -> bool:
+        row = self.store.db.execute(
+            "SELECT 1 FROM parked WHERE stream_seq = ? AND envelope_sha256 = ?",
+            (stream_seq, envelope_sha256),
+        ).fetchone()
+        return row is not None
+
+    def room_for(self, publisher: str, size: int) -> bool:
+        """Whether ``publisher``'s budget takes one more envelope of ``size`` bytes."""
+        count, used = self.store.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM parked WHERE publisher = ?",
+            (publisher,),
+        ).fetchone()
+        return bool(
+            count < self.budget.max_per_sender and used + size <= self.budget.max_bytes_per_sender
+        )
+
+    def park(
+        self,
+        *,
+        stream_seq: int,
+        envelope_sha256: str,
+        publisher: str,
+        subject: str,
+        data: bytes,
+        stored_at: datetime,
+        reason: str,
+        detail: str,
+        case_id: str | None,
+    ) -> None:
+        now = time.time()
+        with self.store.tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO parked (stream_seq, envelope_sha256, publisher, subject,"
+                " data, stored_at, reason, detail, case_id, attempts, parked_at, next_attempt_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
+                (
+                    stream_seq, envelope_sha256, publisher, subject, data, iso(stored_at),
+                    reason, detail[:500], case_id, now, now + next_delay(1),
+                ),
+            )  # fmt: skip
+
+    def due(self, now: float, limit: int = 64) -> list[Parked]:
+        rows = self.store.db.execute(
+            "SELECT * FROM parked WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [_parked(r) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        row = self.store.db.execute("SELECT MIN(next_attempt_at) FROM parked").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def wake(self, *, reason: str | None = None, case_id: str | None = None) -> int:
+        """Make parked envelopes due now: those waiting for ``reason``, or of ``case_id``."""
+        where, args = [], []
+        if reason is not None:
+            where.append("reason = ?")
+            args.append(reason)
+        if case_id is not None:
+            where.append("case_id = ?")
+            args.append(case_id)
+        sql = "UPDATE parked SET next_attempt_at = ?"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.store.tx() as db:
+            return int(db.execute(sql, (time.time(), *args)).rowcount)
+
+    def retry_later(self, p: Parked, detail: str) -> None:
+        attempts = p.attempts + 1
+        with self.store.tx() as db:
+            db.execute(
+                "UPDATE parked SET attempts = ?, next_attempt_at = ?, detail = ?"
+                " WHERE stream_seq = ? AND envelope_sha256 = ?",
+                (attempts, time.time() + next_delay(attempts), detail[:500], p.stream_seq,
+                 p.envelope_sha256),
+            )  # fmt: skip
+
+    def release(self, p: Parked) -> None:
+        """Forget a parked envelope once it is decided (stored, or refused and quarantined)."""
+        with self.store.tx() as db:
+            db.execute(
+                "DELETE FROM parked WHERE stream_seq = ? AND envelope_sha256 = ?",
+                (p.stream_seq, p.envelope_sha256),
+            )
+
+    def by_publisher(self) -> dict[str, int]:
+        rows = self.store.db.execute(
+            "SELECT publisher, COUNT(*) FROM parked GROUP BY publisher ORDER BY publisher"
+        ).fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def __iter__(self) -> Iterator[Parked]:
+        rows = self.store.db.execute("SELECT * FROM parked ORDER BY stream_seq").fetchall()
+        return iter([_parked(r) for r in rows])
+
+
+def _parked(row: object) -> Parked:
+    r = dict(row)  # type: ignore[call-overload]
+    return Parked(
+        stream_seq=int(r["stream_seq"]),
+        envelope_sha256=str(r["envelope_sha256"]),
+        publisher=str(r["publisher"]),
+        subject=str(r["subject"]),
+        data=bytes(r["data"]),
+        stored_at=datetime.fromisoformat(r["stored_at"].replace("Z", "+00:00")),
+        reason=str(r["reason"]),
+        detail=str(r["detail"]),
+        case_id=r["case_id"],
+        attempts=int(r["attempts"]),
+        parked_at=float(r["parked_at"]),
+    )
