@@ -39,6 +39,7 @@ from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict, publisher_of
 from services.node.health import StoreGate
+from services.node.inbox import InboxBatcher
 from services.node.lockfile import HomeLock
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.parking import DeferralBudget
@@ -141,6 +142,7 @@ class NodeRuntime:
             clock_tolerance_s=settings.clock_tolerance_s,
         )
         self.gate = StoreGate(self.store, settings.store_probe_s)
+        self.inbox = InboxBatcher(self.core.process_batch, window_s=settings.group_commit_s)
         self.connected = asyncio.Event()  # the outboxes publish only while it is set
         self._connect_errors: tuple[str, float] = ("", 0.0)
         self._clock_alarm = False
@@ -478,6 +480,7 @@ class NodeRuntime:
         if self._outbox_task is not None:
             await self._outbox_task
         await self.broker.stop()
+        await self.inbox.stop()
         self.store.close()
         log.info("node_stopped", party=self.party)
 
@@ -545,7 +548,7 @@ class NodeRuntime:
         while True:
             await self.gate.wait(heartbeat)  # a failing store holds deliveries, spends no attempt
             try:
-                verdict = self.core.process(d)
+                verdict = await self.inbox.decide(d)  # committed with its group, then acked
                 match verdict.action:
                     case Action.ACK:
                         await msg.ack()

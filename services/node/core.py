@@ -384,6 +384,20 @@ class NodeCore:
         )
         return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
 
+    def process_batch(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception]:
+        """:meth:`process` for a group of deliveries in one transaction (group commit), each in
+        a savepoint of it, so that a delivery that fails is undone alone. A failing commit fails
+        them all (the caller acknowledges nothing it was not told is committed)."""
+        out: list[Verdict | Exception] = []
+        with self.store.transaction():
+            for d in deliveries:
+                try:
+                    with self.store.savepoint():
+                        out.append(self.process(d))
+                except Exception as exc:  # the caller decides: the store's fault or this one's
+                    out.append(exc)
+        return out
+
     def _defer(
         self,
         d: Delivery,

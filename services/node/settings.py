@@ -97,6 +97,9 @@ class NodeSettings(BaseSettings):
     #: and how often a failing store is probed.
     store_busy_timeout_s: float = Field(default=10.0, gt=0)
     store_probe_s: float = Field(default=1.0, gt=0)
+    #: Group commit (services/node/inbox.py): deliveries arriving within this window are stored
+    #: in one transaction, each acknowledged after it commits.
+    group_commit_s: float = Field(default=0.002, ge=0)
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -368,6 +368,24 @@ class Store:
             raise
 
     @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the enclosing transaction that is undone alone if it fails (one message of
+        a group commit), or a transaction of its own outside one."""
+        if not self._db.in_transaction:
+            with self._tx():
+                yield
+            return
+        self._db.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:  # some failures (a full disk) end the transaction
+                self._db.execute("ROLLBACK TO part")
+                self._db.execute("RELEASE part")
+            raise
+        self._db.execute("RELEASE part")
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """Several store operations as one transaction (the write lock taken at once, so another
         process sharing the file, such as the officer's CLI, cannot interleave)."""
