@@ -27,7 +27,7 @@ from services.core.envelope import EnvelopeError
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
 from services.node import app
-from services.node.core import ComposeError, NodeCore, reason_text
+from services.node.core import ComposeError, NodeCore, RebuildRefused, reason_text
 from services.node.settings import NodeSettings
 from services.node.store import Store, StoredMessage
 
@@ -374,4 +374,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_template)
 
 
-ERRORS = (CliError, ComposeError, EnvelopeError, KeyFileError, DirectoryError, OSError)
+ERRORS = (
+    CliError,
+    ComposeError,
+    EnvelopeError,
+    KeyFileError,
+    DirectoryError,
+    RebuildRefused,
+    OSError,
+)
