@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hmac
 import io
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +66,9 @@ ROLES = {
 }
 
 
+KEY_ID = re.compile(r"[0-9a-f]{32}")
+
+
 class DirectoryCliError(Exception):
     pass
 
@@ -76,8 +81,7 @@ def _hub(args: argparse.Namespace) -> HubHome:
 
 
 def _service(hub: HubHome) -> DirectoryService:
-    hub.registry()  # fails clearly when there is no hub home
-    return DirectoryService.open(hub.directory_home, hub.root_key_file)
+    return hub.directory_service()
 
 
 def _hub_url(hub: HubHome, args: argparse.Namespace) -> str | None:
@@ -131,6 +135,29 @@ def write_bundle(hub: HubHome, service: DirectoryService, state: str, out: Path)
     (out / "directory.json").write_text(cache_document(service.all_signed(), service.root))
 
 
+def _check_confirmation(typed: str | None, kid: str, party: str) -> None:
+    """The signing key id the secretariat was read out of band must be the request's.
+
+    Never says what the expected id is: the check is worth something only if the id comes from
+    the state by telephone, not from this program's error message.
+    """
+    if not typed:
+        raise DirectoryCliError(
+            f"--confirm is missing: pass the signing key id {party} read to you out of band "
+            f"(32 hexadecimal characters)"
+        )
+    spoken = "".join(typed.split()).replace("-", "").lower()  # as read aloud: groups, any case
+    if not KEY_ID.fullmatch(spoken):
+        raise DirectoryCliError(
+            f"--confirm {typed!r} is not a key id: expected 32 hexadecimal characters (0-9, a-f)"
+        )
+    if not hmac.compare_digest(spoken, kid):
+        raise DirectoryCliError(
+            f"--confirm {typed!r} does not match the signing key id in this request: check it "
+            f"again with {party} out of band; the request is not approved"
+        )
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     hub = _hub(args)
     service = _service(hub)
@@ -138,11 +165,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
     request = open_request(signed)
     party = request.party
     if signed.kind == "registration":
-        kid = request.signing_key.kid  # type: ignore[union-attr]
-        if args.confirm != kid:
-            raise DirectoryCliError(
-                f"confirm the signing key id with {party} out of band, then pass --confirm {kid}"
-            )
+        _check_confirmation(args.confirm, request.signing_key.kid, party)  # type: ignore[union-attr]
         known = hub.registry().state(party)
         name = args.name or (known.name if known else request.names.en)  # type: ignore[union-attr]
         entry = service.register(signed)
@@ -155,7 +178,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
     _apply(hub, service, args, new_state=new_state)
     if signed.kind == "registration" and args.out:
         write_bundle(hub, service, party, Path(args.out))
-        print(f"onboarding bundle in {args.out}: hub.nk (0600), root.json, directory.json")
+        print(f"onboarding bundle in {args.out}: {node_cmd.bundle_files()}")
+        print(f"send it to {party} encrypted; {party} puts these files into its node home")
     return 0
 
 
