@@ -131,7 +131,9 @@ class Runner:
         elif args[:1] == ["status"]:
             self.until(args, desk, lambda done: "delivered" in done.stdout)
         elif args[:2] == ["audit", "trail"]:
-            self.until(args, desk, lambda done: done.returncode == 0 and "stored" in done.stdout)
+            # proven (exit 0) and holding the hub's and the recipient's leaves
+            self.until(args, desk, lambda done: done.returncode == 0
+                       and {"stored", "delivered"} <= set(done.stdout.split()))  # fmt: skip
         else:
             done = self.cifta(args, desk)
             assert done.returncode == 0, f"`cifta {' '.join(args)}` failed: {done.stderr}"
