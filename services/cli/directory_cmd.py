@@ -22,6 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nats.errors import Error as NatsError
+from pydantic import ValidationError
+
 from schemas.directory import ContactRole, DirectoryEntry, SignedRequest
 from services.cli import node_cmd
 from services.cli.audit_cmd import audit_public
@@ -116,12 +119,22 @@ async def apply_to_hub(
             done.append("configuration reloaded (no restart)")
     if url is None:
         return [*done, "hub not running: run `cifta directory publish` once it is"]
-    if new_state is not None:
-        await hub.provision(url, [new_state], tls_ca=tls_ca)
-        done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
-    states = hub.registry().codes()
-    seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
-    puts = await service.publish(url, seed, states, tls_ca=tls_ca)
+    try:
+        if new_state is not None:
+            await hub.provision(url, [new_state], tls_ca=tls_ca)
+            done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
+        states = hub.registry().codes()
+        seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
+        puts = await service.publish(url, seed, states, tls_ca=tls_ca)
+    except (NatsError, TimeoutError) as exc:
+        # The directory and the registry are already changed: what is left is the hub's part,
+        # which the operator can finish once the server's reason is dealt with (for example
+        # "insufficient storage resources available" in its log: each state reserves its quota).
+        again = f"`cifta hub provision --state {new_state}`, then " if new_state else ""
+        raise DirectoryCliError(
+            f"approved, but the hub refused to apply it ({type(exc).__name__}); see "
+            f"{hub.log_file} for the server's reason, then run {again}`cifta directory publish`"
+        ) from None
     done.append(f"directory published to {len(states)} states ({puts} entries)")
     return done
 
@@ -161,7 +174,13 @@ def _check_confirmation(typed: str | None, kid: str, party: str) -> None:
 def cmd_approve(args: argparse.Namespace) -> int:
     hub = _hub(args)
     service = _service(hub)
-    signed = SignedRequest.model_validate_json(Path(args.request).read_bytes())
+    try:
+        signed = SignedRequest.model_validate_json(Path(args.request).read_bytes())
+    except ValidationError:
+        raise DirectoryCliError(
+            f"{args.request} is not a signed request (from `cifta directory register` or "
+            "`cifta directory rotate`)"
+        ) from None
     request = open_request(signed)
     party = request.party
     if signed.kind == "registration":
@@ -175,11 +194,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
         entry = service.rotate(signed, timedelta(days=args.overlap_days))
         new_state = None
     print(f"{party}: directory entry version {entry.version} signed by root {service.root.kid}")
-    _apply(hub, service, args, new_state=new_state)
-    if signed.kind == "registration" and args.out:
+    if signed.kind == "registration" and args.out:  # before the hub: approval is done by now
         write_bundle(hub, service, party, Path(args.out))
         print(f"onboarding bundle in {args.out}: {node_cmd.bundle_files()}")
         print(f"send it to {party} encrypted; {party} puts these files into its node home")
+    _apply(hub, service, args, new_state=new_state)
     return 0
 
 

@@ -5,17 +5,22 @@ onboarding bundle (audit.json included) refuses to start."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from services.cli.main import main
+from services.cli.node_cmd import BUNDLE_FILES
 from services.core.directory import registration_request
 from services.core.keys import NodeKeys
+from services.hub import config
 from services.hub.home import PASSPHRASE_ENV, HubHome
 from tests.support.hub import Hub, details
 
@@ -137,3 +142,46 @@ def test_node_init_names_every_file_of_the_bundle(tmp_path: Path) -> None:
     done = cifta("node", "init", "--party", "PAN", "--home", str(tmp_path / "PAN"))
     assert done.returncode == 0, done.stderr
     assert "(hub.nk, root.json, audit.json, directory.json)" in done.stdout
+
+
+async def test_approve_that_the_hub_refuses_to_provision_says_what_is_left_to_do(
+    hub: Hub, request_of_pan: tuple[Path, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # the new state's quota larger than the hub's disk, as a sixth state's 10 GiB is on a disk
+    # with 50 GiB free: the real server refuses JetStream to that account alone
+    rendered = config.account_block
+
+    def oversized_for_panama(registry: Any, state: str, users: Any) -> dict[str, object]:
+        block = rendered(registry, state, users)
+        if state == "PAN":
+            block["jetstream"] = {**config.STATE_ACCOUNT_LIMITS, "max_file": 2**60}
+        return block
+
+    monkeypatch.setattr(config, "account_block", oversized_for_panama)
+    request, kid = request_of_pan
+    bundle = tmp_path / "bundle"
+    code = await asyncio.to_thread(main, [
+        "directory", "--hub-home", str(hub.home.root), "approve", str(request), "--confirm", kid,
+        "--name", "Panama", "--out", str(bundle),
+    ])  # fmt: skip
+    _, err = capsys.readouterr()
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert "approved, but the hub refused to apply it" in line
+    assert str(hub.home.log_file) in line
+    assert "`cifta hub provision --state PAN`, then `cifta directory publish`" in line
+    # what does not need the hub is done: the entry signed, the bundle written
+    assert hub.directory.entry("PAN") is not None
+    assert sorted(p.name for p in bundle.iterdir()) == sorted(BUNDLE_FILES)
+    assert "insufficient storage resources" in hub.home.log_file.read_text()
+
+
+def test_approve_of_a_file_that_is_not_a_request_says_so_in_one_line(
+    hub_home: Hub, tmp_path: Path
+) -> None:
+    stray = tmp_path / "details.json"
+    stray.write_text(json.dumps(details("PAN")))  # the form, sent instead of the request
+    line = one_line_error(cifta("directory", "--hub-home", str(hub_home.home.root), "approve",
+                                str(stray), "--confirm", "0" * 32))  # fmt: skip
+    assert f"{stray} is not a signed request" in line
