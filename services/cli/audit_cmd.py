@@ -28,10 +28,8 @@ from services.cli.tables import dumps, table
 from services.core import subjects
 from services.core.checkpoint import NoteError, split_note, verify_checkpoint
 from services.core.directory import Directory, DirectoryTrust
-from services.core.keys import NodeKeys
 from services.core.logs import configure
 from services.core.merkle import leaf_hash, verify_inclusion
-from services.directory.service import DirectoryService
 from services.hub.home import HubHome
 from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
@@ -46,14 +44,14 @@ def _hub(args: argparse.Namespace) -> HubHome:
 
 
 def _directory_of(hub: HubHome) -> Directory:
-    service = DirectoryService.open(hub.directory_home, hub.root_key_file)
+    service = hub.directory_service()
     trust = DirectoryTrust(service.root)
     trust.seed(service.all_signed())
     return trust.directory()
 
 
 def _audit_private(hub: HubHome) -> Any:
-    return NodeKeys.load(hub.audit_key_file).signing.ed25519
+    return hub.load_key(hub.audit_key_file).signing.ed25519
 
 
 def audit_public(hub: HubHome) -> AuditKey:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from services.audit.log import AuditLog
+from services.hub.home import PASSPHRASE_ENV
 from services.node.casework import Casework
 from services.node.settings import NodeSettings
 from services.node.store import Store
@@ -49,6 +51,9 @@ class Demo:
         self.env = dict(
             os.environ, CIFTA_HUB_HOME=str(self.hub_home), CIFTA_NODE_WITNESS_INTERVAL_S="1"
         )
+        # the secretariat's keys sealed as in production, under a passphrase made for this run
+        # (the demo recreates its directory every time) unless one is given
+        self.env.setdefault(PASSPHRASE_ENV, secrets.token_urlsafe(24))
         self.step_no = 0
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -12,13 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hmac
 import io
 import json
 import os
+import re
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from nats.errors import Error as NatsError
+from pydantic import ValidationError
 
 from schemas.directory import ContactRole, DirectoryEntry, SignedRequest
 from services.cli import node_cmd
@@ -64,6 +69,9 @@ ROLES = {
 }
 
 
+KEY_ID = re.compile(r"[0-9a-f]{32}")
+
+
 class DirectoryCliError(Exception):
     pass
 
@@ -76,8 +84,7 @@ def _hub(args: argparse.Namespace) -> HubHome:
 
 
 def _service(hub: HubHome) -> DirectoryService:
-    hub.registry()  # fails clearly when there is no hub home
-    return DirectoryService.open(hub.directory_home, hub.root_key_file)
+    return hub.directory_service()
 
 
 def _hub_url(hub: HubHome, args: argparse.Namespace) -> str | None:
@@ -112,12 +119,22 @@ async def apply_to_hub(
             done.append("configuration reloaded (no restart)")
     if url is None:
         return [*done, "hub not running: run `cifta directory publish` once it is"]
-    if new_state is not None:
-        await hub.provision(url, [new_state], tls_ca=tls_ca)
-        done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
-    states = hub.registry().codes()
-    seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
-    puts = await service.publish(url, seed, states, tls_ca=tls_ca)
+    try:
+        if new_state is not None:
+            await hub.provision(url, [new_state], tls_ca=tls_ca)
+            done.append(f"{new_state} provisioned, and its inbox sourced into the audit stream")
+        states = hub.registry().codes()
+        seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
+        puts = await service.publish(url, seed, states, tls_ca=tls_ca)
+    except (NatsError, TimeoutError) as exc:
+        # The directory and the registry are already changed: what is left is the hub's part,
+        # which the operator can finish once the server's reason is dealt with (for example
+        # "insufficient storage resources available" in its log: each state reserves its quota).
+        again = f"`cifta hub provision --state {new_state}`, then " if new_state else ""
+        raise DirectoryCliError(
+            f"approved, but the hub refused to apply it ({type(exc).__name__}); see "
+            f"{hub.log_file} for the server's reason, then run {again}`cifta directory publish`"
+        ) from None
     done.append(f"directory published to {len(states)} states ({puts} entries)")
     return done
 
@@ -131,18 +148,43 @@ def write_bundle(hub: HubHome, service: DirectoryService, state: str, out: Path)
     (out / "directory.json").write_text(cache_document(service.all_signed(), service.root))
 
 
+def _check_confirmation(typed: str | None, kid: str, party: str) -> None:
+    """The signing key id the secretariat was read out of band must be the request's.
+
+    Never says what the expected id is: the check is worth something only if the id comes from
+    the state by telephone, not from this program's error message.
+    """
+    if not typed:
+        raise DirectoryCliError(
+            f"--confirm is missing: pass the signing key id {party} read to you out of band "
+            f"(32 hexadecimal characters)"
+        )
+    spoken = "".join(typed.split()).replace("-", "").lower()  # as read aloud: groups, any case
+    if not KEY_ID.fullmatch(spoken):
+        raise DirectoryCliError(
+            f"--confirm {typed!r} is not a key id: expected 32 hexadecimal characters (0-9, a-f)"
+        )
+    if not hmac.compare_digest(spoken, kid):
+        raise DirectoryCliError(
+            f"--confirm {typed!r} does not match the signing key id in this request: check it "
+            f"again with {party} out of band; the request is not approved"
+        )
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
     hub = _hub(args)
     service = _service(hub)
-    signed = SignedRequest.model_validate_json(Path(args.request).read_bytes())
+    try:
+        signed = SignedRequest.model_validate_json(Path(args.request).read_bytes())
+    except ValidationError:
+        raise DirectoryCliError(
+            f"{args.request} is not a signed request (from `cifta directory register` or "
+            "`cifta directory rotate`)"
+        ) from None
     request = open_request(signed)
     party = request.party
     if signed.kind == "registration":
-        kid = request.signing_key.kid  # type: ignore[union-attr]
-        if args.confirm != kid:
-            raise DirectoryCliError(
-                f"confirm the signing key id with {party} out of band, then pass --confirm {kid}"
-            )
+        _check_confirmation(args.confirm, request.signing_key.kid, party)  # type: ignore[union-attr]
         known = hub.registry().state(party)
         name = args.name or (known.name if known else request.names.en)  # type: ignore[union-attr]
         entry = service.register(signed)
@@ -152,10 +194,11 @@ def cmd_approve(args: argparse.Namespace) -> int:
         entry = service.rotate(signed, timedelta(days=args.overlap_days))
         new_state = None
     print(f"{party}: directory entry version {entry.version} signed by root {service.root.kid}")
-    _apply(hub, service, args, new_state=new_state)
-    if signed.kind == "registration" and args.out:
+    if signed.kind == "registration" and args.out:  # before the hub: approval is done by now
         write_bundle(hub, service, party, Path(args.out))
-        print(f"onboarding bundle in {args.out}: hub.nk (0600), root.json, directory.json")
+        print(f"onboarding bundle in {args.out}: {node_cmd.bundle_files()}")
+        print(f"send it to {party} encrypted; {party} puts these files into its node home")
+    _apply(hub, service, args, new_state=new_state)
     return 0
 
 

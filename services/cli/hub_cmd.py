@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 from pathlib import Path
 
 from services.cli.tables import dumps, table
 from services.hub import provision
 from services.hub.config import Listen
 from services.hub.credentials import PROVISION_USER
-from services.hub.home import HubError, HubHome
+from services.hub.home import PASSPHRASE_ENV, HubError, HubHome
 
 
 def _home(args: argparse.Namespace) -> HubHome:
@@ -30,6 +31,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(
         f"secretariat keys in {home.secretariat_keys} (0600); NATS user seeds in {home.nkeys_dir}"
     )
+    if home.key_passphrase is None:
+        print(
+            f"warning: {PASSPHRASE_ENV} is not set, so new key files were written unsealed; "
+            "set it before `cifta hub init` to seal them",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -27,10 +27,19 @@ from services.core.envelope import EnvelopeError
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
 from services.node import app
-from services.node.core import ComposeError, NodeCore, reason_text
+from services.node.core import ComposeError, NodeCore, RebuildRefused, reason_text
 from services.node.lockfile import AlreadyRunning
 from services.node.settings import NodeSettings
 from services.node.store import Store, StoredMessage
+
+#: What the secretariat's onboarding bundle holds and the node needs before it runs: its hub
+#: credential, the directory root key it pins, the audit log's checkpoint key it witnesses with,
+#: and the directory so far (docs/operations.md, section 2.2).
+BUNDLE_FILES = ("hub.nk", "root.json", "audit.json", "directory.json")
+
+
+def bundle_files() -> str:
+    return ", ".join(BUNDLE_FILES)
 
 
 class CliError(Exception):
@@ -123,7 +132,10 @@ def cmd_node_init(args: argparse.Namespace) -> int:
     public = home / "public.json"
     public.write_text(json.dumps(keys.public_bundle(), indent=2) + "\n")
     print(f"node home {home} for {args.party}: keys.json (0600), node.json, public.json")
-    print(f"send {public} to the secretariat; put the hub.nk and directory.json it returns here")
+    print(
+        f"next: `cifta directory register --home {home} ...`; send the request to the secretariat "
+        f"and put the onboarding bundle it returns ({bundle_files()}) into {home}"
+    )
     return 0
 
 
@@ -133,8 +145,26 @@ def _rebuild(args: argparse.Namespace) -> int:
     return cmd_rebuild(args)
 
 
+def _missing_bundle_files(settings: NodeSettings) -> list[str]:
+    paths = {
+        "hub.nk": settings.credentials_path,
+        "root.json": settings.root_path,
+        "audit.json": settings.audit_key_path,
+        "directory.json": settings.directory_path,
+    }
+    return [name for name in BUNDLE_FILES if not paths[name].exists()]
+
+
 def cmd_node_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    missing = _missing_bundle_files(settings)
+    if missing:
+        # Without audit.json the node would run but never witness the audit log, and nobody
+        # would notice: refuse, as for the files it cannot run without at all.
+        raise CliError(
+            f"{settings.home} lacks {', '.join(missing)} of the onboarding bundle "
+            f"({bundle_files()}): put the files the secretariat sent into the node home"
+        )
     configure(json=settings.log_json, level=settings.log_level)
     asyncio.run(app.run_forever(settings))
     return 0
@@ -414,5 +444,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 ERRORS = (
-    CliError, ComposeError, EnvelopeError, KeyFileError, DirectoryError, OSError, AlreadyRunning,
+    CliError, ComposeError, EnvelopeError, KeyFileError, DirectoryError, RebuildRefused, OSError,
+    AlreadyRunning,
 )  # fmt: skip

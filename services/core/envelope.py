@@ -547,17 +547,26 @@ def _opened(p: _Parsed, data: bytes, body: Body, plaintext: bytes) -> OpenedEnve
     )  # fmt: skip
 
 
-def open_sender_copy(data: bytes, kid: str, wrapped: bytes, *, keys: NodeKeys) -> OpenedEnvelope:
+def open_sender_copy(
+    data: bytes,
+    kid: str,
+    wrapped: bytes,
+    *,
+    keys: NodeKeys,
+    signer: SigningPublicKey | None = None,
+) -> OpenedEnvelope:
     """Read an envelope this party sealed, with the key copy ``seal_message`` kept for it.
 
     Checks the structure and this party's own signature (no directory needed: the key is ours),
-    then unwraps the content key from the sender copy and decrypts.
+    then unwraps the content key from the sender copy and decrypts. ``signer`` is the signing
+    key to verify against when it is not the current one (the key the header names, from the
+    party's key history, for a message sent before a rotation).
     """
     p = _parse(data)
     h = p.header
     if h.sender != keys.party:
         raise EnvelopeError(ReasonCode.NOT_A_RECIPIENT, "not sealed by this party", header=h)
-    _check_signatures(p, keys.signing.public(), require_pq=False)
+    _check_signatures(p, signer or keys.signing.public(), require_pq=False)
 
     def refuse(reason: ReasonCode, detail: str = "") -> EnvelopeError:
         return EnvelopeError(reason, detail, header=h)

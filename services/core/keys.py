@@ -4,6 +4,12 @@ the public form the directory publishes.
 Each party holds one *signing* key (Ed25519, with an optional ML-DSA-65 co-signing key) and one or
 more *encryption* keys (ML-KEM-768 + X25519 for HPKE ``MLKEM768_X25519``): more than one only
 during a rotation overlap, when messages sealed to the previous key must still open.
+
+It also keeps its *key history*: the public halves of the signing keys it signed with before a
+rotation, and the encryption keys it no longer publishes. A node's store holds what it sent and
+received under those keys for years; without them its own messages stop opening after a rotation.
+Replaced signing keys keep their public half only: verifying what the node signed needs no more,
+and a private key that is never used again is one less to leak.
 """
 
 from __future__ import annotations
@@ -183,12 +189,17 @@ class NodeKeys:
     created_at: datetime | None = None
     #: A new signing key asked for in a rotation, used once the directory publishes it.
     pending_signing: SigningKey | None = None
+    #: The public halves of the signing keys replaced by a rotation, newest first.
+    previous_signing: tuple[SigningPublicKey, ...] = ()
+    #: Encryption keys no longer published, kept to open the messages stored under them.
+    retired_encryption: tuple[EncryptionKey, ...] = ()
     _by_kid: dict[str, EncryptionKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.encryption:
             raise ValueError("a party needs at least one encryption key")
-        object.__setattr__(self, "_by_kid", {k.public().kid: k for k in self.encryption})
+        held = (*self.retired_encryption, *self.encryption)  # a current key wins a kid clash
+        object.__setattr__(self, "_by_kid", {k.public().kid: k for k in held})
 
     @classmethod
     def generate(cls, party: str, *, post_quantum_signature: bool = False) -> NodeKeys:
@@ -203,8 +214,17 @@ class NodeKeys:
         return self.encryption[0]
 
     def encryption_key(self, kid: str) -> EncryptionKey | None:
-        """The private encryption key with this id, if this party still holds it."""
+        """The private encryption key with this id, if this party still holds it (published or
+        retired)."""
         return self._by_kid.get(kid)
+
+    def signing_public_key(self, kid: str) -> SigningPublicKey | None:
+        """The public signing key with this id: the current one or one this party signed with
+        before a rotation; None if it never held it."""
+        for key in (self.signing.public(), *self.previous_signing):
+            if key.kid == kid:
+                return key
+        return None
 
     def with_new_encryption_key(self, keep_previous: bool = True) -> NodeKeys:
         """Rotate: a fresh encryption key becomes current; the old ones stay for the overlap."""
@@ -213,9 +233,18 @@ class NodeKeys:
         return replace(self, encryption=(fresh, *rest))
 
     def without_encryption_key(self, kid: str) -> NodeKeys:
-        """End an overlap: drop a retired encryption key."""
+        """Destroy an encryption key for good (published or retired): what was sealed to it no
+        longer opens here. To end an overlap, :meth:`retire_encryption_key` instead."""
         kept = tuple(k for k in self.encryption if k.public().kid != kid)
-        return replace(self, encryption=kept)
+        retired = tuple(k for k in self.retired_encryption if k.public().kid != kid)
+        return replace(self, encryption=kept, retired_encryption=retired)
+
+    def retire_encryption_key(self, kid: str) -> NodeKeys:
+        """End an overlap: stop publishing an encryption key, and keep it in the history so that
+        the messages stored under it still open."""
+        gone = tuple(k for k in self.encryption if k.public().kid == kid)
+        kept = tuple(k for k in self.encryption if k.public().kid != kid)
+        return replace(self, encryption=kept, retired_encryption=(*gone, *self.retired_encryption))
 
     def with_pending_signing_key(self) -> NodeKeys:
         """Rotate the signing key: a new one waits until the directory publishes it."""
@@ -225,10 +254,14 @@ class NodeKeys:
         )
 
     def promote_pending_signing_key(self) -> NodeKeys:
-        """The directory now lists the pending signing key: sign with it from now on."""
+        """The directory now lists the pending signing key: sign with it from now on, and keep
+        the replaced key's public half to verify what was signed with it."""
         if self.pending_signing is None:
             return self
-        return replace(self, signing=self.pending_signing, pending_signing=None)
+        previous = (self.signing.public(), *self.previous_signing)
+        return replace(
+            self, signing=self.pending_signing, pending_signing=None, previous_signing=previous
+        )
 
     def public_bundle(self) -> dict[str, Any]:
         """The public keys in the form the directory publishes."""
@@ -248,16 +281,14 @@ class NodeKeys:
             "party": self.party,
             "created_at": None if self.created_at is None else self.created_at.isoformat(),
             "signing": sig,
-            "encryption": [
-                {
-                    "mlkem768_seed": b64u(k.mlkem768.private_bytes_raw()),
-                    "x25519": b64u(k.x25519.private_bytes_raw()),
-                }
-                for k in self.encryption
-            ],
+            "encryption": [_encryption_json(k) for k in self.encryption],
         }
         if self.pending_signing is not None:
             out["pending_signing"] = _signing_json(self.pending_signing)
+        if self.previous_signing:
+            out["previous_signing"] = [_public_signing_json(k) for k in self.previous_signing]
+        if self.retired_encryption:
+            out["retired_encryption"] = [_encryption_json(k) for k in self.retired_encryption]
         return out
 
     @classmethod
@@ -267,21 +298,15 @@ class NodeKeys:
         party = str(data["party"])
         signing = _signing_from_json(party, data["signing"])
         pending = data.get("pending_signing")
-        enc = tuple(
-            EncryptionKey(
-                party,
-                mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64u(e["mlkem768_seed"])),
-                x25519.X25519PrivateKey.from_private_bytes(unb64u(e["x25519"])),
-            )
-            for e in data["encryption"]
-        )
         created = data.get("created_at")
         return cls(
             party,
             signing,
-            enc,
+            tuple(_encryption_from_json(party, e) for e in data["encryption"]),
             None if created is None else datetime.fromisoformat(created),
             None if pending is None else _signing_from_json(party, pending),
+            tuple(_public_signing_from_json(party, k) for k in data.get("previous_signing", [])),
+            tuple(_encryption_from_json(party, e) for e in data.get("retired_encryption", [])),
         )
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:
@@ -324,6 +349,33 @@ def _signing_from_json(party: str, sig: dict[str, Any]) -> SigningKey:
         party,
         ed25519.Ed25519PrivateKey.from_private_bytes(unb64u(sig["ed25519"])),
         None if pq_seed is None else mldsa.MLDSA65PrivateKey.from_seed_bytes(unb64u(pq_seed)),
+    )
+
+
+def _public_signing_json(key: SigningPublicKey) -> dict[str, str]:
+    # no kid: it is worked out from the key when read, so a file cannot name a key wrongly
+    out = {"ed25519": b64u(key.ed25519.public_bytes_raw())}
+    if key.mldsa65 is not None:
+        out["mldsa65"] = b64u(key.mldsa65.public_bytes_raw())
+    return out
+
+
+def _public_signing_from_json(party: str, data: dict[str, Any]) -> SigningPublicKey:
+    return SigningPublicKey.from_json({"party": party, **data})
+
+
+def _encryption_json(key: EncryptionKey) -> dict[str, str]:
+    return {
+        "mlkem768_seed": b64u(key.mlkem768.private_bytes_raw()),
+        "x25519": b64u(key.x25519.private_bytes_raw()),
+    }
+
+
+def _encryption_from_json(party: str, data: dict[str, Any]) -> EncryptionKey:
+    return EncryptionKey(
+        party,
+        mlkem.MLKEM768PrivateKey.from_seed_bytes(unb64u(data["mlkem768_seed"])),
+        x25519.X25519PrivateKey.from_private_bytes(unb64u(data["x25519"])),
     )
 
 

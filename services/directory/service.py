@@ -40,7 +40,7 @@ from services.core.directory import (
     verify_entry,
 )
 from services.core.files import write_atomic
-from services.core.keys import NodeKeys
+from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.hub.provision import connect
 
@@ -81,7 +81,10 @@ class DirectoryService:
         """
         if not root_key_file.exists():
             raise DirectoryError(f"no directory root key at {root_key_file}")
-        root = NodeKeys.load(root_key_file, passphrase).signing.ed25519
+        try:
+            root = NodeKeys.load(root_key_file, passphrase).signing.ed25519
+        except KeyFileError as exc:
+            raise DirectoryError(f"directory root key {root_key_file.name}: {exc}") from None
         return cls(home, root, **kw)
 
     @staticmethod

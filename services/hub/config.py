@@ -39,7 +39,10 @@ MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
 GIB = 1024**3
 #: What one state's account may hold on the hub's disk (its inbox and quarantine streams), so that
 #: no state, by sending or by not reading, can fill the disk the others depend on.
-STATE_ACCOUNT_LIMITS = {"max_file": 10 * GIB, "max_mem": 64 * 1024**2, "max_streams": 4}
+#: No memory: every stream of a state is a file stream, and each account's memory limit is
+#: reserved against the server's max_memory_store (256 MiB), so that 64 MiB each refused JetStream
+#: to the fifth state ("insufficient memory resources available", 10028).
+STATE_ACCOUNT_LIMITS = {"max_file": 10 * GIB, "max_mem": 0, "max_streams": 4}
 
 
 @dataclass(frozen=True)

@@ -4,28 +4,38 @@
 <home>/registry.json        the states the hub serves (versioned)
 <home>/keys/SEC.key.json    the secretariat's own party keys (0600)
 <home>/keys/root.key.json   the directory's root signing key (0600; keep it offline if you can)
+<home>/keys/audit.key.json  the audit log's checkpoint key (0600)
 <home>/directory/entries/   the signed directory entries, one file per party
 <home>/nkeys/<ACCOUNT>/<user>.nk   NATS user seeds (0600)
 <home>/nats.conf            rendered from the registry
 <home>/jetstream/           the JetStream store (back it up: docs/operations.md)
 <home>/run/                 pid, ports file, log
 ```
+
+The three key files are sealed like a node's (scrypt + AES-256-GCM, ``services/core/keys.py``)
+under the passphrase in ``CIFTA_HUB_KEY_PASSPHRASE`` when it is set at ``init``; every command
+that signs with one of them needs the same variable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from services.core.keys import NodeKeys
+from services.core.keys import KeyFileError, NodeKeys
 from services.directory.service import DirectoryService
 from services.hub import config, credentials, provision, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
+
+#: The environment variable holding the passphrase the secretariat's key files are sealed under.
+PASSPHRASE_ENV = "CIFTA_HUB_KEY_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
 
 
 class HubError(Exception):
@@ -100,14 +110,42 @@ class HubHome:
         if not self.registry_path.exists():
             shutil.copyfile(registry_source, self.registry_path)
         registry = self.registry()
+        passphrase = self.key_passphrase
         if not self.secretariat_keys.exists():
-            NodeKeys.generate(registry.secretariat).save(self.secretariat_keys)
+            NodeKeys.generate(registry.secretariat).save(self.secretariat_keys, passphrase)
         if not self.audit_key_file.exists():  # signs the audit log's checkpoints
-            NodeKeys.generate(registry.secretariat).save(self.audit_key_file)
+            NodeKeys.generate(registry.secretariat).save(self.audit_key_file, passphrase)
         if not self.root_key_file.exists():  # the directory's root of trust, made once
-            DirectoryService.create_root_key(self.root_key_file)
+            DirectoryService.create_root_key(self.root_key_file, passphrase=passphrase)
         self._ensure_users(registry)
         return registry
+
+    # -- the secretariat's keys -----------------------------------------------------------------
+
+    @property
+    def key_passphrase(self) -> bytes | None:
+        """The passphrase of the key files, from ``CIFTA_HUB_KEY_PASSPHRASE`` (None if unset)."""
+        value = os.environ.get(PASSPHRASE_ENV)
+        return value.encode() if value else None
+
+    def load_key(self, path: Path) -> NodeKeys:
+        """One of the secretariat's key files, opened with the passphrase if it is sealed."""
+        try:
+            return NodeKeys.load(path, self.key_passphrase)
+        except FileNotFoundError:
+            raise HubError(f"no key file {path}: run `cifta hub init` first") from None
+        except KeyFileError as exc:
+            if self.key_passphrase is None and "passphrase" in str(exc):
+                raise HubError(
+                    f"{path.name} is sealed with a passphrase: set {PASSPHRASE_ENV} to it"
+                ) from None
+            raise HubError(f"{path.name}: {exc} ({PASSPHRASE_ENV})") from None
+
+    def directory_service(self, **kw: Any) -> DirectoryService:
+        """The directory, signing with the root key (opened with the passphrase)."""
+        self.registry()  # fails clearly when there is no hub home
+        root = self.load_key(self.root_key_file).signing.ed25519
+        return DirectoryService(self.directory_home, root, **kw)
 
     def registry(self) -> Registry:
         if not self.registry_path.exists():

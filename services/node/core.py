@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -81,6 +82,21 @@ RECEIPT_KIND = "protocol.receipt"
 CLOCK_STATE = "clock_offset"
 #: A measurement of the clock older than this says nothing of the clock now.
 CLOCK_MEASUREMENT_TTL = timedelta(hours=24)
+
+
+class RebuildRefused(Exception):
+    """A rebuild of the procedures would drop messages this node sent; nothing was changed."""
+
+    def __init__(self, why: Counter[str]) -> None:
+        count = sum(why.values())
+        reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(why.items()))
+        super().__init__(
+            f"casework not rebuilt: {count} message(s) this node sent cannot be opened "
+            f"({reasons}), and the procedures they started would be lost. Nothing was changed; "
+            "restore the key file that holds their keys (a keys.replaced-*.json, a backup) and "
+            "run it again"
+        )
+        self.count = count
 
 
 class Action(Enum):
@@ -669,10 +685,14 @@ class NodeCore:
         return opened
 
     def rebuild_casework(self) -> tuple[int, int]:
-        """Make the procedures' state again from the stored messages; (applied, skipped)."""
+        """Make the procedures' state again from the stored messages; (applied, skipped).
+
+        Raises :class:`RebuildRefused`, changing nothing, when any message this node sent cannot
+        be opened: the procedures it started would silently vanish. A received message that no
+        longer opens is skipped and counted (it was checked when it arrived)."""
         from services.node.casework import FAMILIES
 
-        opened, unreadable = [], 0
+        opened, unreadable, own = [], 0, Counter[str]()
         with self.store.transaction():
             for m in self.store.messages_of_families(FAMILIES):
                 try:
@@ -680,9 +700,13 @@ class NodeCore:
                 except (EnvelopeError, ComposeError) as exc:
                     # a key since lost, say: the rest is rebuilt, the operator told
                     log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
+                    if m.direction == "out":
+                        own[exc.reason.value if isinstance(exc, EnvelopeError) else str(exc)] += 1
                     unreadable += 1
                     continue
                 opened.append((o.header, o.body))
+            if own:  # before replay clears anything: the transaction changes nothing
+                raise RebuildRefused(own)
             applied, skipped = self.casework.replay(opened)
         log.info("casework_rebuilt", applied=applied, skipped=skipped, unreadable=unreadable)
         return applied, skipped + unreadable
@@ -698,7 +722,16 @@ class NodeCore:
             if message.local_copy is None:
                 raise ComposeError("the node's own receipts and rejections are not kept readable")
             kid, wrapped = unpack_copy(message.local_copy)
-            return open_sender_copy(message.envelope, kid, wrapped, keys=self.keys)
+            # verified against the key the header names: the current one, or one this node
+            # signed with before a rotation (its key history)
+            named = peek_header(message.envelope).sender_kid
+            signer = self.keys.signing_public_key(named)
+            if signer is None:
+                raise EnvelopeError(
+                    ReasonCode.UNKNOWN_SENDER_KEY,
+                    f"signed with key {named}, which is not in this node's key history",
+                )
+            return open_sender_copy(message.envelope, kid, wrapped, keys=self.keys, signer=signer)
         stored_at = datetime.fromisoformat(message.stored_at)
         return open_envelope(
             message.envelope,
@@ -749,6 +782,7 @@ __all__ = [
     "ComposeError",
     "Delivery",
     "NodeCore",
+    "RebuildRefused",
     "Verdict",
     "iso",
     "reason_text",

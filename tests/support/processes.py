@@ -11,11 +11,13 @@ from pathlib import Path
 
 
 @contextmanager
-def cifta_process(args: Sequence[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def cifta_process(
+    args: Sequence[str], log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", *args],
-            stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ),
+            stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ if env is None else env),
         )  # fmt: skip
         try:
             yield proc

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from services.core.encoding import b64u
 from services.core.keys import (
     EncryptionPublicKey,
     KeyFileError,
@@ -82,3 +83,27 @@ def test_rotation_keeps_the_previous_encryption_key_until_dropped() -> None:
     assert rotated.current_encryption.public().kid != old_kid
     assert rotated.encryption_key(old_kid) is not None
     assert rotated.without_encryption_key(old_kid).encryption_key(old_kid) is None
+
+
+def test_key_history_survives_the_sealed_key_file(tmp_path: Path) -> None:
+    keys = NodeKeys.generate("MEX", post_quantum_signature=True)
+    first_sig, first_enc = keys.signing.public(), keys.current_encryption.public().kid
+    keys = keys.with_pending_signing_key().promote_pending_signing_key()
+    keys = keys.with_new_encryption_key().retire_encryption_key(first_enc)
+    path = tmp_path / "MEX.key.json"
+    keys.save(path, passphrase=b"pass")
+    loaded = NodeKeys.load(path, passphrase=b"pass")
+    assert loaded.signing_public_key(first_sig.kid) == first_sig
+    assert loaded.signing_public_key(keys.signing.public().kid) is not None
+    assert loaded.encryption_key(first_enc) is not None
+    # retired: kept to open what is stored, no longer published
+    assert first_enc not in {k["kid"] for k in loaded.public_bundle()["encryption"]}
+    assert b"mldsa65" not in path.read_bytes()
+
+
+def test_a_replaced_signing_key_keeps_only_its_public_half() -> None:
+    old = NodeKeys.generate("MEX")
+    keys = old.with_pending_signing_key().promote_pending_signing_key()
+    history = keys.private_json()["previous_signing"]
+    assert history == [{"ed25519": b64u(old.signing.ed25519.public_key().public_bytes_raw())}]
+    assert keys.signing_public_key("0" * 32) is None
