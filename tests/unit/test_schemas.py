@@ -43,7 +43,10 @@ FAMILY_KINDS = {
 def example(name: str) -> dict[str, Any]:
     extra = ALL_MODELS[name].model_config.get("json_schema_extra")
     assert isinstance(extra, dict) and extra.get("examples"), f"{name} has no example"
-    return json.loads(json.dumps(extra["examples"][0]))
+    data = json.loads(json.dumps(extra["examples"][0]))
+    if name in BODY_MODELS:  # a body on the wire names its kind and version
+        return {"kind": name, "schema_version": 1, **data}
+    return data
 
 
 def test_every_family_of_the_design_has_its_kinds() -> None:
