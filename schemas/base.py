@@ -68,7 +68,10 @@ PartyCode = Annotated[
 #: The RFC 3339 section 5.6 profile bodies and records use: "T" and "Z" in capitals, seconds
 #: always, at most six fraction digits (microseconds, so every receiver compares the same
 #: instants), "Z" or a numeric offset. A leap second (:60) is not a valid time.
-TIMESTAMP_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
 _TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
 
 

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from schemas import Body, HandlingCode, ReasonCode, UnknownKindError
 from schemas.registry import open_body
 from services.core.encoding import b64u, uuid7

@@ -181,13 +181,11 @@ def _check_algorithms(outer: dict[str, Any], header: dict[str, Any]) -> None:
     enc = header.get("enc")
     if isinstance(enc, str) and enc != ENC_ALG:
         raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, "key wrap algorithm in enc")
-    sigs = header.get("sigs")
-    named = [a for a in sigs if isinstance(a, str)] if isinstance(sigs, list) else []
-    signatures = outer.get("signatures")
+    sigs, signatures = header.get("sigs"), outer.get("signatures")
+    named: list[object] = list(sigs) if isinstance(sigs, list) else []
     if isinstance(signatures, list):
         named += [s.get("alg") for s in signatures if isinstance(s, dict)]
-    named = [a for a in named if isinstance(a, str)]
-    if any(a not in SIG_LENGTHS for a in named):
+    if any(isinstance(a, str) and a not in SIG_LENGTHS for a in named):
         raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, "signature algorithm")
 
 
@@ -247,7 +245,7 @@ def _decode(env: _Envelope, header: ProtectedHeader, protected: bytes) -> Parsed
     ]
     if len({s.alg for s in env.signatures}) != len(env.signatures):
         raise bad("duplicate signature algorithm")
-    signatures = {
+    signatures: dict[str, bytes] = {
         s.alg: decode(s.sig, f"{s.alg} signature", SIG_LENGTHS[s.alg]) for s in env.signatures
     }
     return Parsed(protected, header, iv, ciphertext, stanzas, signatures)
