@@ -245,17 +245,17 @@ def unique_lines(items: list[Item]) -> list[Item]:
 
 #: What the published schemas say of an item list beyond JSON Schema's vocabulary (which can make
 #: whole items unique, not one member of them); docs/envelope.md section 10 makes it normative.
-_UNIQUE_LINES: dict[str, Any] = {
+UNIQUE_LINES: dict[str, Any] = {
     "description": "Consignment lines; no two items share a line number.",
     "x-cifta-unique-member": "line",
 }
 #: A bounded list of consignment lines with unique line numbers.
 Items = Annotated[
     list[Item],
-    Field(min_length=1, max_length=500, json_schema_extra=_UNIQUE_LINES),
+    Field(min_length=1, max_length=500, json_schema_extra=UNIQUE_LINES),
     AfterValidator(unique_lines),
 ]
 #: The same, possibly empty.
 MaybeItems = Annotated[
-    list[Item], Field(max_length=500, json_schema_extra=_UNIQUE_LINES), AfterValidator(unique_lines)
+    list[Item], Field(max_length=500, json_schema_extra=UNIQUE_LINES), AfterValidator(unique_lines)
 ]
