@@ -31,7 +31,9 @@ from services.core.envelope import _SUITE, seal, signature_input, wrap_info  # n
 from services.core.keys import NodeKeys, SigningKey  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-import cases  # noqa: E402
+import cases_checks  # noqa: E402
+import cases_structure  # noqa: E402
+from vector_world import World  # noqa: E402
 
 OUT = Path(__file__).with_name("envelope-v1.json")
 NOW = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -217,12 +219,22 @@ def main() -> int:
     )
     v.valid("proposal-h3", "controlled-delivery proposal USA to MEX, H3 with its note", h3, "MEX")
 
-    world = cases.World(
+    world = World(
         mex=mex, mex_next=mex_next, usa=usa, usa_before=usa_before, col=col, bra=bra, arg=arg,
         now=NOW, created=CREATED, rotated=ROTATED, base=base, routes=routes, receipt=receipt,
         h3=h3, unheard_of=_UnheardOf(), iso=iso,
     )  # fmt: skip
-    cases.add_all(v, world)
+    # Every invalid case, in the order of the checks of docs/envelope.md section 11.
+    for group in (
+        cases_structure.outer,
+        cases_structure.encodings,
+        cases_structure.header_types,
+        cases_structure.algorithms,
+        cases_checks.signatures,
+        cases_checks.keys_and_time,
+        cases_checks.bodies,
+    ):
+        group(v, world)
 
     doc = {
         "format": "cifta-exchange-envelope-vectors",
