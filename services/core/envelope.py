@@ -216,6 +216,8 @@ def seal_message(
         raise ValueError("one encryption key per recipient")
     if handling is HandlingCode.H3 and not handling_note:
         raise ValueError("H3 needs the restriction stated in handling_note")
+    if handling is not HandlingCode.H3 and handling_note is not None:
+        raise ValueError(f"a handling note goes with H3 only, not with {handling.value}")
     created = (now or datetime.now(UTC)).astimezone(UTC)
     sig_key = sender.signing
     header: dict[str, Any] = {
