@@ -22,6 +22,7 @@ def signatures(v: Sink, w: World) -> None:
     f = Forger(w)
     env, pq = envelope_json(w.base), envelope_json(w.receipt)
     bra_header = header_of(pq)
+    receipt_body = example_body("protocol.receipt").model_dump_json().encode()
     other_pq = mldsa.MLDSA65PrivateKey.generate()
     ed_only_kid = key_id("sig", w.bra.signing.ed25519.public_key().public_bytes_raw())
     cases: list[tuple[str, str, bytes, str]] = [
@@ -98,15 +99,33 @@ def signatures(v: Sink, w: World) -> None:
             "missing_signature",
         ),
         (
+            "sigs-without-ed25519",
+            'BRA declares sigs ["ML-DSA-65"] and signs with ML-DSA-65 alone',
+            f(
+                header=bra_header,
+                sigs=["ML-DSA-65"],
+                algs=("ML-DSA-65",),
+                signer=w.bra,
+                body=receipt_body,
+            ),
+            "missing_signature",
+        ),
+        (
             "pq-downgrade",
             'BRA, with an ML-DSA-65 key in the directory, sends sigs ["Ed25519"], validly signed',
-            f(header=bra_header, sigs=["Ed25519"], signer=w.bra),
+            f(header=bra_header, sigs=["Ed25519"], signer=w.bra, body=receipt_body),
             "missing_signature",
         ),
         (
             "pq-downgrade-ed25519-kid",
             "BRA's sender_kid computed over its Ed25519 key alone, Ed25519 only",
-            f(header=bra_header, sigs=["Ed25519"], sender_kid=ed_only_kid, signer=w.bra),
+            f(
+                header=bra_header,
+                sigs=["Ed25519"],
+                sender_kid=ed_only_kid,
+                signer=w.bra,
+                body=receipt_body,
+            ),
             "unknown_sender_key",
         ),
         (
@@ -118,6 +137,19 @@ def signatures(v: Sink, w: World) -> None:
     ]
     for name, description, data, reason in cases:
         v.refused(name, description, data, reason)
+    reversed_sigs = f(
+        header=bra_header,
+        sigs=["ML-DSA-65", "Ed25519"],
+        algs=("ML-DSA-65", "Ed25519"),
+        signer=w.bra,
+        body=receipt_body,
+    )
+    v.valid(
+        "sigs-any-order",
+        'BRA with sigs ["ML-DSA-65","Ed25519"]: the order is free',
+        reversed_sigs,
+        "USA",
+    )
     other = seal(
         example_body("tracing.request"),
         sender=w.mex,

@@ -53,6 +53,12 @@ def envelope_json(data: bytes) -> dict[str, Any]:
     return dict(json.loads(data))
 
 
+def _msg_id_of(fields: dict[str, Any], original: dict[str, Any]) -> str:
+    """The msg_id the key wrap binds: the forged header's own, when it has a string one."""
+    msg_id = fields.get("msg_id")
+    return msg_id if isinstance(msg_id, str) else str(original["msg_id"])
+
+
 class Forger:
     """Forged variants of the base tracing request (MEX to USA, H1, expiring)."""
 
@@ -79,7 +85,7 @@ class Forger:
             forge(
                 compact(fields) if protected is None else protected,
                 self.body if body is None else body,
-                msg_id=self.header["msg_id"],
+                msg_id=_msg_id_of(fields, header or self.header),
                 signer=(signer or self.w.mex).signing,
                 recipients=to or [self.w.usa.current_encryption.public()],
                 algs=algs,
