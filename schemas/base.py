@@ -12,7 +12,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, cast
 
-import pycountry
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -25,12 +24,14 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from schemas.countries import ISO_3166_1_ALPHA3
+
 SCHEMA_VERSION = 1
 
 #: The Technical Secretariat (OAS General Secretariat) is a party on the network with this code.
 SECRETARIAT = "SEC"
 
-_ISO_ALPHA3 = frozenset(c.alpha_3 for c in pycountry.countries)
+_ISO_ALPHA3 = ISO_3166_1_ALPHA3
 
 
 def _check_iso_alpha3(code: str) -> str:
@@ -47,7 +48,7 @@ def _check_party(code: str) -> str:
 
 _Alpha3 = Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 
-#: The ISO 3166-1 alpha-3 codes in force, as pycountry ships them; published in the schemas.
+#: The ISO 3166-1 alpha-3 codes (schemas/countries.py), in order; published in the schemas.
 COUNTRY_CODES: tuple[str, ...] = tuple(sorted(_ISO_ALPHA3))
 #: Every valid party code: a country, or the secretariat.
 PARTY_CODES: tuple[str, ...] = tuple(sorted((*_ISO_ALPHA3, SECRETARIAT)))
