@@ -220,3 +220,24 @@ def test_peek_header_refuses_what_opening_refuses_in_check_one() -> None:
     with pytest.raises(EnvelopeError) as info:
         peek_header(with_header(sealed(), confidential="yes"))
     assert info.value.reason is ReasonCode.MALFORMED
+
+
+# Each header member, with values of every JSON type it does not have: none may be coerced.
+_REPLY_TO = "0193a0b2-7c1e-7a4b-8f00-000000000002"
+_STRING_FIELDS = ("msg_id", "kind", "sender", "sender_kid", "created_at", "expires_at",
+                  "handling", "case_id", "in_reply_to", "enc")  # fmt: skip
+_WRONG_TYPES: dict[str, list[Any]] = {
+    **{f: [1, 1.5, True, ["x"], {"x": 1}] for f in _STRING_FIELDS},
+    "v": [True, 1.0, "1", [1], {"v": 1}],
+    "confidential": [1, 0, "true", "false", [True], {"x": True}],
+    "recipients": ["USA", 1, True, {"USA": 1}, [1], [["USA"]]],
+    "sigs": ["Ed25519", 1, True, {"Ed25519": 1}, [1]],
+}
+
+
+@pytest.mark.parametrize(
+    ("member", "value"), [(m, v) for m, vs in _WRONG_TYPES.items() for v in vs], ids=repr
+)
+def test_no_header_member_is_coerced_from_another_json_type(member: str, value: Any) -> None:
+    data = sealed(case_id="MX-1", expires_at=NOW + timedelta(days=1), in_reply_to=_REPLY_TO)
+    assert refused(with_header(data, **{member: value})) is ReasonCode.MALFORMED
