@@ -7,19 +7,31 @@ bounded where they are declared. Bodies (what travels encrypted inside an envelo
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, cast
 
-import pycountry
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 from pydantic.fields import FieldInfo
+
+from schemas.countries import ISO_3166_1_ALPHA3
 
 SCHEMA_VERSION = 1
 
 #: The Technical Secretariat (OAS General Secretariat) is a party on the network with this code.
 SECRETARIAT = "SEC"
 
-_ISO_ALPHA3 = frozenset(c.alpha_3 for c in pycountry.countries)
+_ISO_ALPHA3 = ISO_3166_1_ALPHA3
 
 
 def _check_iso_alpha3(code: str) -> str:
@@ -36,13 +48,50 @@ def _check_party(code: str) -> str:
 
 _Alpha3 = Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=r"^[A-Z]{3}$")]
 
-#: A country by its ISO 3166-1 alpha-3 code (``MEX``, ``USA``, ``COL``).
-CountryCode = Annotated[_Alpha3, AfterValidator(_check_iso_alpha3)]
-#: A party on the network: a State by its ISO 3166-1 alpha-3 code, or ``SEC`` for the secretariat.
-PartyCode = Annotated[_Alpha3, AfterValidator(_check_party)]
+#: The ISO 3166-1 alpha-3 codes (schemas/countries.py), in order; published in the schemas.
+COUNTRY_CODES: tuple[str, ...] = tuple(sorted(_ISO_ALPHA3))
+#: Every valid party code: a country, or the secretariat.
+PARTY_CODES: tuple[str, ...] = tuple(sorted((*_ISO_ALPHA3, SECRETARIAT)))
 
-#: A timezone-aware instant; naive datetimes are rejected.
-Timestamp = AwareDatetime
+#: A country by its ISO 3166-1 alpha-3 code (``MEX``, ``USA``, ``COL``).
+CountryCode = Annotated[
+    _Alpha3,
+    AfterValidator(_check_iso_alpha3),
+    WithJsonSchema({"type": "string", "enum": list(COUNTRY_CODES)}),
+]
+#: A party on the network: a State by its ISO 3166-1 alpha-3 code, or ``SEC`` for the secretariat.
+PartyCode = Annotated[
+    _Alpha3,
+    AfterValidator(_check_party),
+    WithJsonSchema({"type": "string", "enum": list(PARTY_CODES)}),
+]
+
+#: The RFC 3339 section 5.6 profile bodies and records use: "T" and "Z" in capitals, seconds
+#: always, at most six fraction digits (microseconds, so every receiver compares the same
+#: instants), "Z" or a numeric offset. A leap second (:60) is not a valid time.
+TIMESTAMP_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_TIMESTAMP = re.compile(TIMESTAMP_PATTERN)
+
+
+def _rfc3339(value: object) -> object:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        raise ValueError(
+            "a timestamp carries its timezone: YYYY-MM-DDTHH:MM:SS[.ffffff]Z or +HH:MM"
+        )
+    return datetime.fromisoformat(value)  # ValueError for a day, time or offset out of range
+
+
+#: A timezone-aware instant in the profile above; naive datetimes and numbers are rejected.
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
 
 #: Short free text (names, titles, identifiers).
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -195,7 +244,19 @@ def unique_lines(items: list[Item]) -> list[Item]:
     return items
 
 
+#: What the published schemas say of an item list beyond JSON Schema's vocabulary (which can make
+#: whole items unique, not one member of them); docs/envelope.md section 10 makes it normative.
+UNIQUE_LINES: dict[str, Any] = {
+    "description": "Consignment lines; no two items share a line number.",
+    "x-cifta-unique-member": "line",
+}
 #: A bounded list of consignment lines with unique line numbers.
-Items = Annotated[list[Item], Field(min_length=1, max_length=500), AfterValidator(unique_lines)]
+Items = Annotated[
+    list[Item],
+    Field(min_length=1, max_length=500, json_schema_extra=UNIQUE_LINES),
+    AfterValidator(unique_lines),
+]
 #: The same, possibly empty.
-MaybeItems = Annotated[list[Item], Field(max_length=500), AfterValidator(unique_lines)]
+MaybeItems = Annotated[
+    list[Item], Field(max_length=500, json_schema_extra=UNIQUE_LINES), AfterValidator(unique_lines)
+]

@@ -108,7 +108,10 @@ class DeliveryProposal(Body):
     )
 
     operation_id: CaseId
-    participants: Annotated[list[CountryCode], Field(min_length=2, max_length=20)]
+    participants: Annotated[
+        list[CountryCode],
+        Field(min_length=2, max_length=20, json_schema_extra={"uniqueItems": True}),
+    ]
     route: Annotated[list[Leg], Field(min_length=1, max_length=20)]
     consignment: Consignment
     window: Window

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from schemas import BODY_MODELS, RECORD_MODELS, SCHEMA_VERSION
+from schemas.base import PARTY_CODES
 from schemas.reasons import REASON_TEXT
+from schemas.registry import REQUIRED_BODY_MEMBERS
 
 OUT = Path(__file__).parent / "json"
 _ID_BASE = "https://cifta-exchange.org/schemas/v1/"
@@ -24,6 +26,16 @@ def rendered() -> dict[str, str]:
     files: dict[str, Any] = {}
     for kind, model in sorted(BODY_MODELS.items()):
         schema = model.model_json_schema()
+        # The models default kind and schema_version for senders; a received body must carry them.
+        required = list(schema.get("required", []))
+        schema["required"] = [
+            *REQUIRED_BODY_MEMBERS,
+            *(r for r in required if r not in REQUIRED_BODY_MEMBERS),
+        ]
+        if "examples" in schema:  # as they travel: every body names its kind and version
+            schema["examples"] = [
+                {"kind": kind, "schema_version": SCHEMA_VERSION, **e} for e in schema["examples"]
+            ]
         schema = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": f"{_ID_BASE}{kind}.schema.json",
@@ -43,6 +55,8 @@ def rendered() -> dict[str, str]:
         "kinds": sorted(BODY_MODELS),
         "records": sorted(RECORD_MODELS),
         "reason_codes": {code.value: text for code, text in REASON_TEXT.items()},
+        "regex_dialect": "ECMA-262",
+        "party_codes": list(PARTY_CODES),
     }
     return {
         name: json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=False) + "\n"

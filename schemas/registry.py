@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from schemas.base import Body
+from schemas.wirejson import WireJSONError, loads_strict
 
 
 class UnknownKindError(ValueError):
@@ -53,6 +54,30 @@ def parse_body(kind: str, data: bytes) -> Body:
     except KeyError:
         raise UnknownKindError(kind) from None
     return model.model_validate_json(data)
+
+
+#: Members every received body carries (docs/envelope.md section 10), whatever its kind.
+REQUIRED_BODY_MEMBERS = ("kind", "schema_version")
+
+
+def open_body(kind: str, data: bytes) -> Body:
+    """Validate a received body of ``kind`` exactly as the published JSON Schema does.
+
+    Strict JSON (no BOM, no duplicate member at any depth), an object carrying ``kind`` and
+    ``schema_version``, and no coercion (``true`` is not an integer, a number is not a time).
+    Raise UnknownKindError, WireJSONError or pydantic's ValidationError (all ValueErrors).
+    """
+    try:
+        model = BODY_MODELS[kind]
+    except KeyError:
+        raise UnknownKindError(kind) from None
+    raw = loads_strict(data)
+    if not isinstance(raw, dict):
+        raise WireJSONError("a body is a JSON object")
+    missing = [m for m in REQUIRED_BODY_MEMBERS if m not in raw]
+    if missing:
+        raise WireJSONError(f"body without {' and '.join(missing)}")
+    return model.model_validate_json(data, strict=True)
 
 
 def example_body(kind: str) -> Body:

@@ -15,6 +15,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, model_validator
 
 from schemas.base import (
+    UNIQUE_LINES,
     Body,
     CaseId,
     CountryCode,
@@ -106,7 +107,9 @@ class TransferNotice(Body):
     importer: Trader
     export_licence: Licence
     import_licence: Licence
-    transit_states: Annotated[list[CountryCode], Field(max_length=20)] = []
+    transit_states: Annotated[
+        list[CountryCode], Field(max_length=20, json_schema_extra={"uniqueItems": True})
+    ] = []
     items: Items
     expected_dispatch: dt.date
     expected_arrival: dt.date
@@ -248,7 +251,9 @@ class ReceiptConfirmation(Body):
     transfer_id: CaseId
     received_at: Timestamp
     place: ShortText
-    lines: Annotated[list[ReceivedLine], Field(min_length=1, max_length=500)]
+    lines: Annotated[
+        list[ReceivedLine], Field(min_length=1, max_length=500, json_schema_extra=UNIQUE_LINES)
+    ]
     officer: Officer
 
     @model_validator(mode="after")

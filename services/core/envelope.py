@@ -24,17 +24,27 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from schemas import Body, HandlingCode, ReasonCode, UnknownKindError, parse_body
-from schemas.base import CaseId, MessageId, PartyCode, Timestamp
-from schemas.reasons import REASON_TEXT
-from services.core.encoding import b64u, unb64u, uuid7
+from schemas import Body, HandlingCode, ReasonCode, UnknownKindError
+from schemas.registry import open_body
+from services.core.encoding import b64u, uuid7
+from services.core.envelope_format import (
+    ENC_ALG,
+    IV_LEN,
+    MAX_ENVELOPE_BYTES,
+    MAX_RECIPIENTS,
+    VERSION,
+    EnvelopeError,
+    Parsed,
+    ProtectedHeader,
+    first_error,
+    parse,
+)
 from services.core.keys import (
     ED25519,
     MLDSA65,
@@ -43,88 +53,37 @@ from services.core.keys import (
     SigningPublicKey,
 )
 
-VERSION = 1
-ENC_ALG = "HPKE-Base-MLKEM768X25519-HKDFSHA256-A256GCM"
+__all__ = [
+    "ENC_ALG",
+    "MAX_CLOCK_SKEW",
+    "MAX_ENVELOPE_BYTES",
+    "MAX_RECIPIENTS",
+    "VERSION",
+    "EnvelopeError",
+    "KeyLookup",
+    "OpenedEnvelope",
+    "ProtectedHeader",
+    "Sealed",
+    "SenderKeyRecord",
+    "header_time",
+    "open_envelope",
+    "open_sender_copy",
+    "peek_header",
+    "seal",
+    "seal_message",
+    "signature_input",
+    "verify_sender",
+    "wrap_info",
+]
+
 CONTENT_ALG = "A256GCM"
 SIG_DOMAIN = b"CIFTA-Exchange envelope v1 signature\x00"
 WRAP_DOMAIN = b"CIFTA-Exchange envelope v1 key wrap\x00"
-
-MAX_ENVELOPE_BYTES = 8 * 1024 * 1024
-MAX_RECIPIENTS = 64
 MAX_CLOCK_SKEW = timedelta(minutes=5)
-_IV_LEN, _CEK_LEN, _WRAPPED_LEN = 12, 32, 1168
 
+# RFC 9180 section 7 ids: KEM 0x647A (X-Wing, draft-connolly-cfrg-xwing-kem-06), KDF 0x0001
+# (HKDF-SHA256), AEAD 0x0002 (AES-256-GCM).
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-
-KeyId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
-SigAlg = Literal["Ed25519", "ML-DSA-65"]
-
-
-class EnvelopeError(Exception):
-    """An envelope was refused. ``reason`` is the machine-readable code of the first failed check.
-
-    ``header`` is the parsed protected header when parsing got that far (so a rejection can be
-    addressed), and ``sender_verified`` says whether the signature had been checked by then.
-    """
-
-    def __init__(
-        self,
-        reason: ReasonCode,
-        detail: str = "",
-        *,
-        header: ProtectedHeader | None = None,
-        sender_verified: bool = False,
-    ) -> None:
-        self.reason = reason
-        self.detail = detail or REASON_TEXT[reason]
-        self.header = header
-        self.sender_verified = sender_verified
-        super().__init__(f"{reason.value}: {self.detail}")
-
-
-class ProtectedHeader(BaseModel):
-    """The signed clear header: routing and handling metadata, never content."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    v: Literal[1]
-    msg_id: MessageId
-    kind: Annotated[str, StringConstraints(pattern=r"^[a-z_]+\.[a-z_]+$", max_length=64)]
-    sender: PartyCode
-    sender_kid: KeyId
-    recipients: Annotated[list[PartyCode], Field(min_length=1, max_length=MAX_RECIPIENTS)]
-    created_at: Timestamp
-    expires_at: Timestamp | None = None
-    handling: HandlingCode
-    handling_note: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
-    confidential: bool
-    case_id: CaseId | None = None
-    in_reply_to: MessageId | None = None
-    enc: Literal["HPKE-Base-MLKEM768X25519-HKDFSHA256-A256GCM"]
-    sigs: Annotated[list[SigAlg], Field(min_length=1, max_length=2)]
-
-
-class _Stanza(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    party: PartyCode
-    kid: KeyId
-    enc: str
-
-
-class _Signature(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    alg: SigAlg
-    sig: str
-
-
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    v: int
-    protected: str
-    iv: str
-    ciphertext: str
-    recipients: Annotated[list[_Stanza], Field(min_length=1, max_length=MAX_RECIPIENTS)]
-    signatures: Annotated[list[_Signature], Field(max_length=2)]
 
 
 @dataclass(frozen=True)
@@ -257,6 +216,8 @@ def seal_message(
         raise ValueError("one encryption key per recipient")
     if handling is HandlingCode.H3 and not handling_note:
         raise ValueError("H3 needs the restriction stated in handling_note")
+    if handling is not HandlingCode.H3 and handling_note is not None:
+        raise ValueError(f"a handling note goes with H3 only, not with {handling.value}")
     created = (now or datetime.now(UTC)).astimezone(UTC)
     sig_key = sender.signing
     header: dict[str, Any] = {
@@ -282,7 +243,7 @@ def seal_message(
     parsed = ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
     protected = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
 
-    cek, iv = AESGCM.generate_key(256), os.urandom(_IV_LEN)
+    cek, iv = AESGCM.generate_key(256), os.urandom(IV_LEN)
     ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
 
     def wrap(r: EncryptionPublicKey) -> bytes:
@@ -329,109 +290,9 @@ def _iso(t: datetime) -> str:
 # --- opening ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Parsed:
-    envelope: _Envelope
-    protected: bytes
-    header: ProtectedHeader
-    iv: bytes
-    ciphertext: bytes
-    stanzas: list[tuple[str, str, bytes]]  # (party, kid, wrapped key), decoded once
-
-
 def peek_header(data: bytes) -> ProtectedHeader:
     """Parse the envelope's structure and header WITHOUT verifying anything (routing, audit)."""
-    return _parse(data).header
-
-
-def _parse(data: bytes) -> _Parsed:
-    """Check 1: structure and version."""
-    if len(data) > MAX_ENVELOPE_BYTES:
-        raise EnvelopeError(ReasonCode.OVERSIZED, f"{len(data)} bytes > {MAX_ENVELOPE_BYTES}")
-    try:  # fast path: a well-formed envelope parses in one step
-        fast = _Envelope.model_validate_json(data, strict=True)
-    except ValidationError:
-        fast = None
-    env = fast if fast is not None and fast.v == VERSION else _parse_outer_slowly(data)
-    try:
-        protected = unb64u(env.protected)
-        iv, ciphertext = unb64u(env.iv), unb64u(env.ciphertext)
-        header_raw = json.loads(protected, object_pairs_hook=_no_duplicate_members)
-    except ValueError as exc:
-        raise EnvelopeError(ReasonCode.MALFORMED, _first_error(exc)) from None
-    if isinstance(header_raw, dict) and None in header_raw.values():
-        raise EnvelopeError(ReasonCode.MALFORMED, "header: optional members are omitted, not null")
-    if isinstance(header_raw, dict) and header_raw.get("v") != VERSION:
-        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, "header version")
-    if isinstance(header_raw, dict) and header_raw.get("enc", ENC_ALG) != ENC_ALG:
-        raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, f"enc {header_raw.get('enc')!r}")
-    try:
-        header = ProtectedHeader.model_validate(header_raw)
-    except ValidationError as exc:
-        raise EnvelopeError(ReasonCode.MALFORMED, "header: " + _first_error(exc)) from None
-    stanzas = _check_structure(env, header, iv)
-    return _Parsed(env, protected, header, iv, ciphertext, stanzas)
-
-
-def _parse_outer_slowly(data: bytes) -> _Envelope:
-    """The outer structure, step by step, to say precisely what is wrong with it."""
-    try:
-        raw = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise EnvelopeError(ReasonCode.MALFORMED, "not JSON") from None
-    if not isinstance(raw, dict):
-        raise EnvelopeError(ReasonCode.MALFORMED, "not a JSON object")
-    version = raw.get("v")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise EnvelopeError(ReasonCode.MALFORMED, "no integer version field v")
-    if version != VERSION:
-        raise EnvelopeError(ReasonCode.UNSUPPORTED_VERSION, f"version {version}")
-    try:
-        return _Envelope.model_validate(raw, strict=True)
-    except ValidationError as exc:
-        raise EnvelopeError(ReasonCode.MALFORMED, _first_error(exc)) from None
-
-
-def _no_duplicate_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The signed header must mean one thing to every parser: no member name twice."""
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise ValueError("duplicate member name in the protected header")
-    return obj
-
-
-def _check_structure(
-    env: _Envelope, header: ProtectedHeader, iv: bytes
-) -> list[tuple[str, str, bytes]]:
-    def bad(detail: str) -> EnvelopeError:
-        return EnvelopeError(ReasonCode.MALFORMED, detail, header=header)
-
-    if len(iv) != _IV_LEN:
-        raise bad("iv must be 12 bytes")
-    if len(set(header.recipients)) != len(header.recipients):
-        raise bad("duplicate recipient in header")
-    if [s.party for s in env.recipients] != header.recipients:
-        raise bad("recipient stanzas do not match the header's recipients, in order")
-    stanzas = []
-    for s in env.recipients:
-        try:
-            wrapped = unb64u(s.enc)
-        except ValueError:
-            raise bad(f"stanza for {s.party}: enc is not base64url") from None
-        if len(wrapped) != _WRAPPED_LEN:
-            raise bad(f"stanza for {s.party}: wrapped key must be {_WRAPPED_LEN} bytes")
-        stanzas.append((s.party, s.kid, wrapped))
-    if len({s.alg for s in env.signatures}) != len(env.signatures):
-        raise bad("duplicate signature algorithm")
-    return stanzas
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        return f"{loc}: {err['msg']}" if loc else str(err["msg"])
-    return str(exc)
+    return parse(data).header
 
 
 def _check_sender_key(
@@ -454,25 +315,28 @@ def _check_sender_key(
     return record.key
 
 
-def _check_signatures(p: _Parsed, key: SigningPublicKey, require_pq: bool) -> None:
-    """Check 3: every signature the header declares is present and verifies."""
+def _check_signatures(p: Parsed, key: SigningPublicKey, require_pq: bool) -> None:
+    """Check 3: every signature the header declares is present and verifies, and the
+    post-quantum one is declared whenever the sender's directory key has an ML-DSA-65 part."""
     h = p.header
     declared = set(h.sigs)
-    present = {s.alg: s.sig for s in p.envelope.signatures}
-    if ED25519 not in declared or (require_pq and MLDSA65 not in declared):
+    # No downgrade: a forger of Ed25519 (the threat ML-DSA-65 is there for) could otherwise
+    # declare Ed25519 alone for a sender whose directory record carries an ML-DSA-65 key.
+    need_pq = require_pq or key.mldsa65 is not None
+    if ED25519 not in declared or (need_pq and MLDSA65 not in declared):
         raise EnvelopeError(
             ReasonCode.MISSING_SIGNATURE, "required algorithm not declared", header=h
         )
-    if set(present) != declared:
+    if set(p.signatures) != declared:
         raise EnvelopeError(ReasonCode.MISSING_SIGNATURE, "declared signatures absent", header=h)
+    if MLDSA65 in declared and key.mldsa65 is None:
+        raise EnvelopeError(ReasonCode.BAD_SIGNATURE, "no ML-DSA-65 key on file", header=h)
     to_verify = signature_input(p.protected, p.iv, p.ciphertext, p.stanzas)
     try:
-        key.ed25519.verify(unb64u(present[ED25519]), to_verify)
-        if MLDSA65 in present:
-            if key.mldsa65 is None:
-                raise EnvelopeError(ReasonCode.BAD_SIGNATURE, "no ML-DSA-65 key on file", header=h)
-            key.mldsa65.verify(unb64u(present[MLDSA65]), to_verify)
-    except (InvalidSignature, ValueError):
+        key.ed25519.verify(p.signatures[ED25519], to_verify)
+        if key.mldsa65 is not None:
+            key.mldsa65.verify(p.signatures[MLDSA65], to_verify)
+    except InvalidSignature:
         raise EnvelopeError(ReasonCode.BAD_SIGNATURE, header=h) from None
 
 
@@ -493,7 +357,7 @@ def open_envelope(
     unwrap and decrypt; body schema.
     """
     now = now or datetime.now(UTC)
-    p = _parse(data)
+    p = parse(data)
     h = p.header
     sender_key = _check_sender_key(h, directory, stored_at)
     _check_signatures(p, sender_key, require_pq_signature)
@@ -513,16 +377,16 @@ def open_envelope(
     _, kid, wrapped = next(s for s in p.stanzas if s[0] == keys.party)
     plaintext = _decrypt(p, keys, kid, wrapped, refuse)
     try:
-        body = parse_body(h.kind, plaintext)
+        body = open_body(h.kind, plaintext)
     except UnknownKindError:
         raise refuse(ReasonCode.UNKNOWN_KIND, h.kind) from None
-    except ValidationError as exc:
-        raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
+    except ValueError as exc:  # ValidationError, WireJSONError
+        raise refuse(ReasonCode.SCHEMA_INVALID, first_error(exc)) from None
     return _opened(p, data, body, plaintext)
 
 
 def _decrypt(
-    p: _Parsed, keys: NodeKeys, kid: str, wrapped: bytes, refuse: Callable[..., EnvelopeError]
+    p: Parsed, keys: NodeKeys, kid: str, wrapped: bytes, refuse: Callable[..., EnvelopeError]
 ) -> bytes:
     """Unwrap the content key with our key ``kid`` and decrypt the body (check 7)."""
     own = keys.encryption_key(kid)
@@ -536,11 +400,11 @@ def _decrypt(
         raise refuse(ReasonCode.DECRYPTION_FAILED) from None
 
 
-def _ed25519_signature(p: _Parsed) -> bytes:
-    return unb64u(next(s.sig for s in p.envelope.signatures if s.alg == ED25519))
+def _ed25519_signature(p: Parsed) -> bytes:
+    return p.signatures[ED25519]
 
 
-def _opened(p: _Parsed, data: bytes, body: Body, plaintext: bytes) -> OpenedEnvelope:
+def _opened(p: Parsed, data: bytes, body: Body, plaintext: bytes) -> OpenedEnvelope:
     return OpenedEnvelope(
         p.header, body, plaintext, hashlib.sha256(data).hexdigest(),
         hashlib.sha256(_ed25519_signature(p)).hexdigest(),
@@ -562,7 +426,7 @@ def open_sender_copy(
     key to verify against when it is not the current one (the key the header names, from the
     party's key history, for a message sent before a rotation).
     """
-    p = _parse(data)
+    p = parse(data)
     h = p.header
     if h.sender != keys.party:
         raise EnvelopeError(ReasonCode.NOT_A_RECIPIENT, "not sealed by this party", header=h)
@@ -573,9 +437,9 @@ def open_sender_copy(
 
     plaintext = _decrypt(p, keys, kid, wrapped, refuse)
     try:
-        body = parse_body(h.kind, plaintext)
-    except (UnknownKindError, ValidationError) as exc:
-        raise refuse(ReasonCode.SCHEMA_INVALID, _first_error(exc)) from None
+        body = open_body(h.kind, plaintext)
+    except ValueError as exc:  # UnknownKindError, ValidationError, WireJSONError
+        raise refuse(ReasonCode.SCHEMA_INVALID, first_error(exc)) from None
     return _opened(p, data, body, plaintext)
 
 
@@ -584,7 +448,7 @@ def verify_sender(
 ) -> tuple[ProtectedHeader, bytes]:
     """Checks 1 to 3 only (structure, sender key, signatures), for a party that cannot decrypt
     (the audit service). Returns the header and the Ed25519 signature bytes."""
-    p = _parse(data)
+    p = parse(data)
     key = _check_sender_key(p.header, directory, stored_at)
     _check_signatures(p, key, require_pq=False)
     return p.header, _ed25519_signature(p)

@@ -50,6 +50,17 @@ def key_id(purpose: str, public_bytes: bytes) -> str:
     return digest.hexdigest()[:32]
 
 
+def signing_key_id(ed25519_raw: bytes, mldsa65_raw: bytes | None = None) -> str:
+    """The id of a signing key: over the Ed25519 key and, when there is one, the ML-DSA-65 key.
+
+    Officers compare this id over the telephone before a key is approved, so it must
+    authenticate every public key a signature is checked with: a post-quantum key left out of it
+    could be swapped unseen. Both keys have fixed lengths (32 and 1952 bytes), so the plain
+    concatenation is unambiguous, and an Ed25519-only key keeps the id it always had.
+    """
+    return key_id("sig", ed25519_raw + (mldsa65_raw or b""))
+
+
 @dataclass(frozen=True)
 class SigningPublicKey:
     """A party's public signing key as the directory publishes it."""
@@ -60,7 +71,8 @@ class SigningPublicKey:
 
     @cached_property
     def kid(self) -> str:
-        return key_id("sig", self.ed25519.public_bytes_raw())
+        pq = None if self.mldsa65 is None else self.mldsa65.public_bytes_raw()
+        return signing_key_id(self.ed25519.public_bytes_raw(), pq)
 
     def to_json(self) -> dict[str, str]:
         out = {

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schemas.wirejson import WireJSONError, loads_strict
 from services.core.encoding import b64u, unb64u, uuid7
 
 
@@ -35,3 +36,24 @@ def test_uuid7_has_version_7_variant_10_and_the_given_time() -> None:
 
 def test_uuid7_values_differ_within_one_millisecond() -> None:
     assert len({uuid7(unix_ms=1) for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b'\xef\xbb\xbf{"a":1}', "byte order mark"),
+        (b'{"a":1,"a":1}', "duplicate"),
+        (b'{"a":[{"b":1,"b":2}]}', "duplicate"),
+        (b'{"a":NaN}', "NaN"),
+        (b'{"a":"\xff"}', "UTF-8"),
+        (b'{"a":1} {"a":1}', "not JSON"),
+    ],
+    ids=["bom", "duplicate", "nested-duplicate", "nan", "not-utf8", "two-texts"],
+)
+def test_received_json_is_parsed_strictly(data: bytes, why: str) -> None:
+    with pytest.raises(WireJSONError, match=why):
+        loads_strict(data)
+
+
+def test_strict_json_reads_ordinary_json() -> None:
+    assert loads_strict('{"a":[1,{"b":"é"}]}'.encode()) == {"a": [1, {"b": "é"}]}

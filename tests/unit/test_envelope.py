@@ -175,7 +175,11 @@ HEADER_TAMPERS: list[tuple[str, Any, ReasonCode]] = [
     ("created_at", "2026-11-24T14:00:00.000Z", ReasonCode.BAD_SIGNATURE),
     ("expires_at", "2027-11-24T14:00:00.000Z", ReasonCode.BAD_SIGNATURE),
     ("handling", "H0", ReasonCode.BAD_SIGNATURE),
-    ("handling_note", "relaxed", ReasonCode.BAD_SIGNATURE),
+    (
+        "handling_note",
+        "relaxed",
+        ReasonCode.MALFORMED,
+    ),  # a note without H3 (see test_envelope_strict)
     ("confidential", False, ReasonCode.BAD_SIGNATURE),
     ("case_id", "OTHER-CASE", ReasonCode.BAD_SIGNATURE),
     ("in_reply_to", "0193a0b2-7c1e-7a4b-8f00-000000000002", ReasonCode.BAD_SIGNATURE),

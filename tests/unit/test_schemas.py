@@ -11,7 +11,10 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import BODY_MODELS, RECORD_MODELS, parse_body
 from schemas import generate as schema_files
-from schemas.registry import UnknownKindError
+from schemas.base import PARTY_CODES
+from schemas.registry import UnknownKindError, open_body
+from schemas.wirejson import WireJSONError
+from tests.unit.envelope_from_spec import published_validator
 
 ALL_MODELS: dict[str, type[BaseModel]] = {**BODY_MODELS, **RECORD_MODELS}
 
@@ -43,7 +46,10 @@ FAMILY_KINDS = {
 def example(name: str) -> dict[str, Any]:
     extra = ALL_MODELS[name].model_config.get("json_schema_extra")
     assert isinstance(extra, dict) and extra.get("examples"), f"{name} has no example"
-    return json.loads(json.dumps(extra["examples"][0]))
+    data = json.loads(json.dumps(extra["examples"][0]))
+    if name in BODY_MODELS:  # a body on the wire names its kind and version
+        return {"kind": name, "schema_version": 1, **data}
+    return data
 
 
 def test_every_family_of_the_design_has_its_kinds() -> None:
@@ -201,3 +207,77 @@ def test_body_carries_its_kind_and_a_body_of_another_kind_fails() -> None:
     assert dumped["kind"] == "tracing.reminder"
     with pytest.raises(ValidationError, match=r"tracing\.overdue"):
         parse_body("tracing.overdue", json.dumps(dumped).encode())
+
+
+# --- a received body: what the published schema refuses, the node refuses ------------------------
+
+RECEIPT = {
+    "kind": "protocol.receipt",
+    "schema_version": 1,
+    "msg_id": "019ab5c2-7d10-7a3e-8f21-5c9d0e4b6a71",
+    "envelope_sha256": "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592",
+    "stored_at": "2026-11-24T15:00:01.250Z",
+}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"kind": None},
+        {"schema_version": None},
+        {"schema_version": True},
+        {"stored_at": 1795532401},
+        {"stored_at": "2026-11-24 15:00:01Z"},
+        {"stored_at": "2026-11-24T15:00:01"},
+        {"stored_at": "2026-11-24T15:00:01.250Z\n"},
+        {"stored_at": "2026-11-24T15:00:01.2500000Z"},
+    ],
+    ids=str,
+)
+def test_received_body_refused_by_the_published_schema_is_refused_by_the_node(
+    change: dict[str, Any],
+) -> None:
+    body = {k: v for k, v in (RECEIPT | change).items() if v is not None}
+    assert not published_validator("protocol.receipt").is_valid(body)
+    with pytest.raises(ValueError):
+        open_body("protocol.receipt", json.dumps(body).encode())
+
+
+def test_received_body_the_published_schema_accepts_opens() -> None:
+    assert published_validator("protocol.receipt").is_valid(RECEIPT)
+    assert open_body("protocol.receipt", json.dumps(RECEIPT).encode()).kind == "protocol.receipt"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbf" + json.dumps(RECEIPT).encode(),
+        json.dumps(RECEIPT)
+        .encode()
+        .replace(b'"schema_version": 1', b'"schema_version": 1, "schema_version": 1'),
+        b"[]",
+    ],
+    ids=["bom", "duplicate-member", "array"],
+)
+def test_received_body_that_is_not_strict_json_or_not_an_object_is_refused(data: bytes) -> None:
+    with pytest.raises(WireJSONError):
+        open_body("protocol.receipt", data)
+
+
+def test_published_schemas_require_kind_and_schema_version_of_every_body() -> None:
+    for kind in BODY_MODELS:
+        schema = json.loads((schema_files.OUT / f"{kind}.schema.json").read_text())
+        assert schema["required"][:2] == ["kind", "schema_version"], kind
+
+
+def test_published_schemas_enumerate_the_country_codes_the_node_accepts() -> None:
+    index = json.loads((schema_files.OUT / "index.json").read_text())
+    assert "SEC" in index["party_codes"]
+    assert set(index["party_codes"]) == set(PARTY_CODES)
+    tracing = json.dumps(json.loads((schema_files.OUT / "tracing.request.schema.json").read_text()))
+    assert '"XXX"' not in tracing and '"AUT"' in tracing
+
+
+def test_item_list_with_repeated_line_numbers_carries_the_published_rule() -> None:
+    schema = json.loads((schema_files.OUT / "transfer.notice.schema.json").read_text())
+    assert schema["properties"]["items"]["x-cifta-unique-member"] == "line"
