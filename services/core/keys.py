@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from services.core.encoding import b64u, unb64u
 from services.core.files import write_secret
+from services.core.oprf import LookupKeys
 
 ED25519 = "Ed25519"
 MLDSA65 = "ML-DSA-65"
@@ -183,6 +184,8 @@ class NodeKeys:
     created_at: datetime | None = None
     #: A new signing key asked for in a rotation, used once the directory publishes it.
     pending_signing: SigningKey | None = None
+    #: The blind record lookup's OPRF key and records-register key (docs/lookup.md).
+    lookup: LookupKeys | None = None
     _by_kid: dict[str, EncryptionKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -196,6 +199,7 @@ class NodeKeys:
             party,
             SigningKey.generate(party, post_quantum=post_quantum_signature),
             (EncryptionKey.generate(party),),
+            lookup=LookupKeys.generate(),
         )
 
     @property
@@ -258,6 +262,8 @@ class NodeKeys:
         }
         if self.pending_signing is not None:
             out["pending_signing"] = _signing_json(self.pending_signing)
+        if self.lookup is not None:
+            out["lookup"] = self.lookup.to_json()
         return out
 
     @classmethod
@@ -276,12 +282,14 @@ class NodeKeys:
             for e in data["encryption"]
         )
         created = data.get("created_at")
+        lookup = data.get("lookup")
         return cls(
             party,
             signing,
             enc,
             None if created is None else datetime.fromisoformat(created),
             None if pending is None else _signing_from_json(party, pending),
+            None if lookup is None else LookupKeys.from_json(lookup),
         )
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:

@@ -37,7 +37,9 @@ from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
+from services.node.lookup_service import Budget, LookupResponder, attach
 from services.node.outbox import OutboxPublisher, PubAck, backoff
+from services.node.records import REGISTER_FILE, Register
 from services.node.settings import NodeSettings
 from services.node.store import Store
 
@@ -135,6 +137,13 @@ class NodeRuntime:
         self.events = EventPublisher(
             self.store, self.party, self._publish_event, settings.outbox_poll_s
         )
+        # blind record lookup: this node's evaluation endpoint (docs/lookup.md)
+        self.register = Register(settings.home / REGISTER_FILE, keys.lookup)
+        self.lookup = LookupResponder(
+            self.party, lambda: self.core.keys, self.register, self._file_events, clock,
+            Budget(settings.lookup_budget, settings.lookup_window_s),
+        )  # fmt: skip
+        attach(self.broker, self.lookup)
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -336,6 +345,7 @@ class NodeRuntime:
             await self._outbox_task
         await self.broker.stop()
         self.store.close()
+        self.register.close()
         log.info("node_stopped", party=self.party)
 
     # -- publishing ----------------------------------------------------------------------------
@@ -353,6 +363,10 @@ class NodeRuntime:
             data, subject, stream=subjects.AUDIT_STREAM, headers=headers,
             timeout=self.settings.publish_timeout_s,
         )  # fmt: skip
+
+    def _file_events(self, events: list[tuple[str, bytes]]) -> None:
+        self.store.add_events(events)
+        self.events.wake()
 
     async def _ask_audit(self, request: dict[str, Any]) -> dict[str, Any]:
         reply = await self.broker.request(

@@ -82,6 +82,13 @@ class NodeSettings(BaseSettings):
     tracing_routine_days: float = Field(default=7.0, gt=0)
     #: How often the node looks at its procedures' deadlines (and once at every start).
     casework_tick_s: float = Field(default=60.0, gt=0)
+    #: Blind record lookup (docs/lookup.md, section 7): evaluations this node answers for one
+    #: asking state within ``lookup_window_s``; past it, ``lookup_over_budget``. Serial numbers
+    #: are guessable, so this budget and the audit trail are the defence against enumeration.
+    lookup_budget: int = Field(default=500, ge=0)
+    lookup_window_s: float = Field(default=24 * 3600.0, gt=0)
+    #: The false-positive rate this state's published filter is built for.
+    lookup_fp_rate: float = Field(default=1e-6, gt=0, lt=0.5)
     log_json: bool = True
     log_level: str = "INFO"
 
