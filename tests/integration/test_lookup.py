@@ -13,13 +13,12 @@ import pytest
 from schemas import ReasonCode
 from schemas.audit import EventType
 from schemas.lookup import EvaluationReply, EvaluationRequest
+from services.audit.service import AuditService
 from services.core import subjects
 from services.core.encoding import b64u, unb64u
-from services.core.events import open_event
 from services.core.logs import configure
 from services.core.normalise import Firearm, firearm
 from services.core.oprf import LookupKeys
-from services.hub import provision
 from services.node.app import NodeRuntime
 from services.node.lookup_client import (
     Outcome,
@@ -29,7 +28,9 @@ from services.node.lookup_client import (
     lookup_from_home,
     republish,
 )
+from services.node.lookup_service import LOOKUP_KIND
 from services.node.records import REGISTER_FILE, Category, Register
+from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
 
@@ -147,21 +148,15 @@ async def test_no_store_or_log_of_the_answering_nodes_or_the_hub_holds_the_seria
             assert form.lower() not in data.lower(), f"{form!r} found in {where}"
 
 
-async def _audit_events(hub: Hub, state: str) -> list[object]:
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.AUDIT_STREAM)
-        directory = hub.node_settings(state, hub.home.root.parent).directory_trust().directory()
-        events = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(subjects.AUDIT_STREAM, seq)
-            if msg.subject.startswith(f"audit.events.{state}."):
-                events.append(open_event(msg.data or b"", state, directory))
-        return events
+def _lookup_events(audit: AuditService) -> list[tuple[EventType, str, ReasonCode | None]]:
+    return sorted(
+        ((e.event, e.sender, e.reason) for _, e in audit.log.events() if e.kind == LOOKUP_KIND),
+        key=str,
+    )
 
 
 async def test_an_asker_over_its_budget_is_refused_and_recorded(hub: Hub, tmp_path: Path) -> None:
-    async with network(hub, tmp_path, budgets={"USA": 2}) as nodes:
+    async with running_audit(hub) as audit, network(hub, tmp_path, budgets={"USA": 2}) as nodes:
         await hold(hub, nodes["USA"], GLOCK)
         await hold(hub, nodes["COL"], GLOCK)
         for _ in range(2):
@@ -176,18 +171,18 @@ async def test_an_asker_over_its_budget_is_refused_and_recorded(hub: Hub, tmp_pa
         assert stats.evaluated_by_asker == {"MEX": 2, "COL": 1}
         assert stats.refused_by_asker == {"MEX": 1}
 
-        async def filed() -> bool:
-            return len(await _audit_events(hub, "USA")) >= 4
-
-        await eventually(filed, what="USA's lookup events in the audit stream")
-    events = await _audit_events(hub, "USA")
-    looked = [(e.event, e.sender, e.reason) for e in events if e.kind == "lookup.evaluation"]
-    assert sorted(looked, key=str) == sorted(
-        [(EventType.LOOKUP_EVALUATED, "MEX", None)] * 2
-        + [(EventType.LOOKUP_EVALUATED, "COL", None)]
-        + [(EventType.REJECTED, "MEX", ReasonCode.LOOKUP_OVER_BUDGET)],
-        key=str,
-    )
+        # in the audit log: USA's events (who asked, when) and COL's, signed by each
+        expected = sorted(
+            [(EventType.LOOKUP_EVALUATED, "MEX", None)] * 5  # 2 at USA, 3 at COL
+            + [(EventType.LOOKUP_EVALUATED, "COL", None)]
+            + [(EventType.REJECTED, "MEX", ReasonCode.LOOKUP_OVER_BUDGET)],
+            key=str,
+        )
+        await eventually(
+            lambda: _lookup_events(audit) == expected, what=f"lookup events, {expected}"
+        )
+        actors = {e.actor for _, e in audit.log.events() if e.kind == LOOKUP_KIND}
+        assert actors == {"USA", "COL"}
 
 
 async def test_a_proof_from_the_wrong_key_is_refused(hub: Hub, tmp_path: Path) -> None:
