@@ -27,6 +27,14 @@ _LOOK_ALIKES = str.maketrans({"O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", 
                               "S": "5", "G": "6", "B": "8"})  # fmt: skip
 
 
+#: Company-form words dropped from the end of a make, so that a register's ``Glock Ges.m.b.H.``
+#: meets an officer's ``Glock`` (and ``Sturm, Ruger & Co., Inc.`` meets ``Sturm Ruger``).
+LEGAL_FORMS = frozenset(
+    {"AB", "AG", "AS", "BV", "CO", "CORP", "CORPORATION", "COMPANY", "GESMBH", "GMBH", "INC",
+     "KG", "LLC", "LTD", "LTDA", "NV", "OY", "PLC", "SA", "SADECV", "SAS", "SPA", "SRL"}
+)  # fmt: skip
+
+
 class MarkError(ValueError):
     """A mark that cannot be normalised: ``field`` names it, ``problem`` says why."""
 
@@ -75,8 +83,13 @@ def _checked(field: str, raw: str, value: str, *, required: bool) -> str:
 
 
 def normalise_make(raw: str) -> str:
-    """The manufacturer's name: folded (``Smith & Wesson`` -> ``SMITHWESSON``)."""
-    return _checked("make", raw, fold(raw), required=True)
+    """The manufacturer's name: each space-separated word folded, company-form words
+    (:data:`LEGAL_FORMS`) dropped from the end while a word stays, the rest joined
+    (``Smith & Wesson Inc.`` -> ``SMITHWESSON``; ``Glock Ges.m.b.H.`` -> ``GLOCK``)."""
+    words = [w for w in (fold(part) for part in raw.split()) if w]
+    while len(words) > 1 and words[-1] in LEGAL_FORMS:
+        words.pop()
+    return _checked("make", raw, "".join(words), required=True)
 
 
 def normalise_model(raw: str) -> str:

@@ -12,6 +12,7 @@ from services.core.keys import NodeKeys
 from services.core.lookup_filter import (
     BloomFilter,
     FilterError,
+    _positions,
     open_filter,
     parameters,
     sign_filter,
@@ -93,3 +94,23 @@ def test_a_tampered_filter_is_refused() -> None:
     value[40] ^= 1
     with pytest.raises(FilterError):
         open_filter(bytes(value), "MEX", lambda kid: keys.signing.public())
+
+
+def test_the_specs_vector() -> None:
+    """docs/lookup.md, section 8: marks, lookup input, OPRF output, Bloom positions and bits."""
+    keys = LookupKeys(bytes.fromhex("a3" * 32), bytes(32))
+    assert keys.public().raw.hex() == (
+        "ca1bec44a7d2fe867a59cbc9d4c1a2d1b05567151817a4bca76e93aece0b0950"
+    )
+    assert keys.public().kid == "52fc1352db494ca5ce6fa9b1fad6614f"
+    data = firearm("Glock Ges.m.b.H.", "G19 Gen5", "9x19mm", "bxkm-417").lookup_input()
+    assert data.hex() == "63696674612d6c6f6f6b75702d763100474c4f434b0038584b4d343137"
+    y = keys.output(data)
+    assert y.hex() == (
+        "dfc872eacfa6377df45e96ae75929943599cb6e2a942c4af204183384da3260b"
+        "e375f73324b94d882cc4765af2554507eba07e82bc30e9fbe8f5155a60b2eee4"
+    )
+    # h1 = 16125264818631751549, h2 = 17608677269106235715: with m = 64 and k = 3, bits 61, 0, 3
+    assert _positions(y, 64, 3) == [61, 0, 3]
+    assert y in BloomFilter(64, 3, bytes.fromhex("0900000000000020"))
+    assert y not in BloomFilter(64, 3, bytes.fromhex("0900000000000000"))

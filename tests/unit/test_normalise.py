@@ -32,8 +32,10 @@ SERIAL_VECTORS = [
 ]
 MAKE_VECTORS = [
     ("Glock", "GLOCK"),
-    ("Glock Ges.m.b.H.", "GLOCKGESMBH"),
+    ("Glock Ges.m.b.H.", "GLOCK"),
     ("Smith & Wesson", "SMITHWESSON"),
+    ("Sturm, Ruger & Co., Inc.", "STURMRUGER"),
+    ("S.A.", "SA"),  # a make of company-form words alone keeps its last one
     ("Bérétta", "BERETTA"),
     ("FN Herstal", "FNHERSTAL"),
 ]
