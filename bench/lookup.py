@@ -44,8 +44,14 @@ from services.core.normalise import firearm
 from services.core.oprf import LookupKeys, blind, finalize
 from services.hub import config
 from services.hub.provision import Policy
-from services.node.lookup_client import build_filter, connect, lookup, publish_filter
-from services.node.lookup_service import Budget, LookupResponder, attach
+from services.node.lookup_client import (
+    build_filter,
+    connect,
+    lookup,
+    open_connection,
+    publish_filter,
+)
+from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
 from services.node.records import REGISTER_FILE, Register
 from tests.support import hub as hub_support
 from tests.support.hub import Hub, build_hub
@@ -125,24 +131,20 @@ def network_hub(root: Path) -> Hub:
 
 async def answering(hub: Hub, root: Path, state: str, records: int) -> nats.aio.client.Client:
     """``state``'s evaluation endpoint on its own connection, and its filter published."""
-    from faststream.nats import NatsBroker, NatsNKey
-
     settings = hub.node_settings(state, root)
     keys = hub.keys[state]
     register = Register(settings.home / REGISTER_FILE, keys.lookup)
     responder = LookupResponder(state, lambda: keys, register, lambda events: None,
                                 lambda: datetime.now(UTC), Budget(10**9, 3600.0))  # fmt: skip
-    broker = NatsBroker(hub.url, security=NatsNKey(seed_file=settings.credentials_path),
-                        logger=None)  # fmt: skip
-    attach(broker, responder)
-    await broker.start()
-    async with connect(settings) as nc:
-        await publish_filter(nc, state, build_filter(keys, inputs(records, state), 1e-6, NOW))
-    return broker  # type: ignore[return-value]
+    nc = await open_connection(settings, f"{state}-lookup", reconnect=False)
+    await EvaluationEndpoint(responder).serve(nc)
+    async with connect(settings) as pub:
+        await publish_filter(pub, state, build_filter(keys, inputs(records, state), 1e-6, NOW))
+    return nc
 
 
 async def run_lookups(hub: Hub, root: Path, records: int, rounds: int) -> list[float]:
-    brokers = [await answering(hub, root, s, records) for s in STATES if s != "MEX"]
+    endpoints = [await answering(hub, root, s, records) for s in STATES if s != "MEX"]
     settings = hub.node_settings("MEX", root)
     directory = settings.directory_trust().directory()
     held = firearm("Glock", "", "", "S7")  # not held: every state answers no_hit
@@ -156,8 +158,8 @@ async def run_lookups(hub: Hub, root: Path, records: int, rounds: int) -> list[f
                 times.append(time.perf_counter() - t)
                 assert len(answers) == len(STATES) - 1
     finally:
-        for b in brokers:
-            await b.stop()  # type: ignore[attr-defined]
+        for nc in endpoints:
+            await nc.close()
     return times
 
 

@@ -23,6 +23,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 from faststream.nats.message import NatsMessage as FastStreamNatsMessage
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
@@ -37,7 +38,8 @@ from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import Action, Delivery, NodeCore, Verdict, publisher_of
-from services.node.lookup_service import Budget, LookupResponder, attach
+from services.node.lookup_client import open_connection
+from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.records import REGISTER_FILE, Register
 from services.node.settings import NodeSettings
@@ -143,7 +145,8 @@ class NodeRuntime:
             self.party, lambda: self.core.keys, self.register, self._file_events, clock,
             Budget(settings.lookup_budget, settings.lookup_window_s),
         )  # fmt: skip
-        attach(self.broker, self.lookup)
+        self.endpoint = EvaluationEndpoint(self.lookup)
+        self._lookup_nc: NatsClient | None = None
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -208,6 +211,12 @@ class NodeRuntime:
                 log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
         await self._learn_max_deliver()
+        # the evaluation endpoint, on its own connection: answered by its own tasks, fairly
+        # between asking states (services/node/lookup_service.py)
+        self._lookup_nc = await open_connection(
+            self.settings, f"{self.party}-lookup", reconnect=True
+        )
+        await self.endpoint.serve(self._lookup_nc)
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         self._audit_tasks = [asyncio.create_task(self.events.run(), name="audit-events")]
         if self.witness is not None:
@@ -343,6 +352,9 @@ class NodeRuntime:
         self.outbox.stop()
         if self._outbox_task is not None:
             await self._outbox_task
+        await self.endpoint.close()
+        if self._lookup_nc is not None:
+            await self._lookup_nc.close()
         await self.broker.stop()
         self.store.close()
         self.register.close()

@@ -62,21 +62,28 @@ class StateAnswer:
     fp_rate: float | None = None
 
 
-@asynccontextmanager
-async def connect(settings: NodeSettings, name: str = "cifta-lookup") -> AsyncIterator[Client]:
-    """A short connection as the node's own user (the CLI asks and publishes through it)."""
+async def open_connection(settings: NodeSettings, name: str, *, reconnect: bool) -> Client:
+    """A connection to the hub as the node's own user."""
     tls = None
     if settings.tls_ca is not None or settings.hub_url.startswith("tls://"):
         ca = str(settings.tls_ca) if settings.tls_ca else None
         tls = ssl.create_default_context(cafile=ca)
-    nc = await nats.connect(
+    return await nats.connect(
         settings.hub_url,
         nkeys_seed=str(settings.credentials_path),
         name=name,
-        allow_reconnect=False,
+        allow_reconnect=reconnect,
+        max_reconnect_attempts=-1 if reconnect else 0,
+        reconnect_time_wait=1,
         connect_timeout=5,
         tls=tls,
     )
+
+
+@asynccontextmanager
+async def connect(settings: NodeSettings, name: str = "cifta-lookup") -> AsyncIterator[Client]:
+    """A short connection as the node's own user (the CLI asks and publishes through it)."""
+    nc = await open_connection(settings, name, reconnect=False)
     try:
         yield nc
     finally:

@@ -45,7 +45,8 @@ CREATE TABLE register_log (            -- who changed or read the register, and 
 CREATE TABLE evaluations (             -- answering side: who asked, when, what became of it
     at           REAL NOT NULL,
     asker        TEXT NOT NULL,
-    outcome      TEXT NOT NULL CHECK (outcome IN ('evaluated', 'refused'))
+    outcome      TEXT NOT NULL CHECK (outcome IN ('evaluated', 'refused')),
+    count        INTEGER NOT NULL DEFAULT 1  -- a flood's refusals, written in aggregate
 );
 CREATE INDEX evaluations_asker ON evaluations (asker, at);
 CREATE TABLE lookups (                 -- asking side: counts only, never the firearm
@@ -109,6 +110,8 @@ class Register:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute("PRAGMA busy_timeout = 10000")  # the CLI and the node share the file
+        # as the node's store: a commit survives the process being killed, not a power cut
+        self._db.execute("PRAGMA synchronous = NORMAL")
         with self._tx() as db:
             if db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 for statement in _SCHEMA.split(";"):
@@ -180,7 +183,7 @@ class Register:
         with self._tx() as db:
             rows = db.execute(
                 "SELECT record_id, category, sealed, added_at, added_by FROM records"
-                " ORDER BY added_at, record_id"
+                " ORDER BY rowid"  # the order they were added in
             ).fetchall()
             _log(db, officer, "read", len(rows), now)
         return [self._open(*row) for row in rows]
@@ -201,30 +204,17 @@ class Register:
 
     # -- counters ------------------------------------------------------------------------------
 
-    def evaluations_since(self, asker: str, since: float) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM evaluations WHERE asker = ? AND at >= ? AND outcome = ?",
+    def evaluation_times(self, asker: str, since: float) -> list[float]:
+        """When ``asker``'s evaluations since ``since`` were made, oldest first."""
+        rows = self._db.execute(
+            "SELECT at FROM evaluations WHERE asker = ? AND at >= ? AND outcome = ? ORDER BY at",
             (asker, since, "evaluated"),
-        ).fetchone()
-        return int(row[0])
+        )
+        return [float(at) for (at,) in rows]
 
-    def refusals_since(self, asker: str, since: float) -> int:
-        row = self._db.execute(
-            "SELECT count(*) FROM evaluations WHERE asker = ? AND at >= ? AND outcome = ?",
-            (asker, since, "refused"),
-        ).fetchone()
-        return int(row[0])
-
-    def oldest_evaluation_since(self, asker: str, since: float) -> float | None:
-        row = self._db.execute(
-            "SELECT min(at) FROM evaluations WHERE asker = ? AND at >= ? AND outcome = ?",
-            (asker, since, "evaluated"),
-        ).fetchone()
-        return None if row[0] is None else float(row[0])
-
-    def record_evaluation(self, asker: str, at: float, outcome: str) -> None:
+    def record_evaluation(self, asker: str, at: float, outcome: str, count: int = 1) -> None:
         with self._tx() as db:
-            db.execute("INSERT INTO evaluations VALUES (?, ?, ?)", (at, asker, outcome))
+            db.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?)", (at, asker, outcome, count))
 
     def record_lookup(self, officer: str, at: float, asked: int, hits: int) -> None:
         with self._tx() as db:
@@ -233,7 +223,7 @@ class Register:
     def statistics(self) -> Statistics:
         by: dict[str, dict[str, int]] = {"evaluated": {}, "refused": {}}
         for asker, outcome, n in self._db.execute(
-            "SELECT asker, outcome, count(*) FROM evaluations GROUP BY asker, outcome"
+            "SELECT asker, outcome, sum(count) FROM evaluations GROUP BY asker, outcome"
         ):
             by[outcome][asker] = n
         made, hits = self._db.execute(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +17,6 @@ from schemas.lookup import EvaluationReply, EvaluationRequest
 from services.audit.service import AuditService
 from services.core import subjects
 from services.core.encoding import b64u, unb64u
-from services.core.logs import configure
 from services.core.normalise import Firearm, firearm
 from services.core.oprf import LookupKeys
 from services.node.app import NodeRuntime
@@ -33,6 +33,7 @@ from services.node.records import REGISTER_FILE, Category, Register
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
+from tests.support.processes import cifta_process
 
 pytestmark = pytest.mark.asyncio
 
@@ -113,36 +114,44 @@ async def test_a_lookup_finds_exactly_the_states_holding_the_record(
         assert nodes["MEX"].register.statistics().lookups_with_hits == 3
 
 
-async def _lookup_once(hub: Hub, root: Path) -> None:
-    async with network(hub, root) as nodes:
-        await hold(hub, nodes["USA"], GLOCK)
-        await hold(hub, nodes["COL"])
-        assert hits(await ask(nodes["MEX"], GLOCK)) == ["USA"]
-
-
 def _files(root: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
 
 
 async def test_no_store_or_log_of_the_answering_nodes_or_the_hub_holds_the_serial(
-    hub: Hub, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    hub: Hub, tmp_path: Path
 ) -> None:
-    configure(json=True, level="DEBUG")  # every line the nodes write, searched below
-    try:
-        await _lookup_once(hub, tmp_path)
-    finally:
-        configure(json=True, level="WARNING")
-    logs = capfd.readouterr()
+    """USA and COL run as deployed (``cifta node run``, logging at INFO into their log files)."""
+    await hold_offline(hub, "USA", tmp_path, GLOCK)
+    await hold_offline(hub, "COL", tmp_path)
+    logs = {party: tmp_path / f"{party}.log" for party in ("USA", "COL")}
+    with ExitStack() as stack:
+        procs = []
+        for party, log in logs.items():
+            hub.node_settings(party, tmp_path, log_level="INFO").save()
+            home = str(tmp_path / party)
+            procs.append(stack.enter_context(cifta_process(["node", "run", "--home", home], log)))
+        async with running_node(hub, "MEX", tmp_path) as mex:
+
+            async def answered() -> bool:
+                outcomes = {a.party: a.outcome for a in await ask(mex, GLOCK)}
+                return outcomes == {"USA": Outcome.HIT, "COL": Outcome.NO_HIT}
+
+            await eventually(answered, what="USA's hit and COL's miss, from the running nodes")
+        for proc in procs:  # a clean stop (SIGTERM), as an operator stops a node
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
     forms = [b"BXKM-417", b"BXKM417", b"8XKM417", b"bxkm"]
     haystacks = {
         "USA's home": _files(tmp_path / "USA"),  # it holds the record itself, sealed
         "COL's home": _files(tmp_path / "COL"),
         "the hub": _files(hub.home.root),
-        "the logs": (logs.out + logs.err).encode(),
+        "USA's log": logs["USA"].read_bytes(),
+        "COL's log": logs["COL"].read_bytes(),
     }
-    # searched where the lookup went: the filters in the hub's store, the register at USA
+    # searched where the lookup went: the filters in the hub's store, the answers in the logs
     assert subjects.LOOKUP_BUCKET.encode() in haystacks["the hub"]
-    assert b"lookup_evaluated" in haystacks["the logs"]
+    assert b"lookup_evaluated" in haystacks["USA's log"] and b"MEX" in haystacks["COL's log"]
     for where, data in haystacks.items():
         for form in forms:
             assert form.lower() not in data.lower(), f"{form!r} found in {where}"
