@@ -170,6 +170,21 @@ def cmd_records_publish(args: argparse.Namespace) -> int:
     return 0 if message.startswith("filter of") else 1
 
 
+def cmd_records_rotate_key(args: argparse.Namespace) -> int:
+    """A new OPRF key: saved in the key file (a running node takes it up within a second), then
+    the filter rebuilt under it and published. Lookups in between fail their proof check."""
+    settings = _settings(args)
+    keys = _keys(settings)
+    assert keys.lookup is not None
+    keys = replace(keys, lookup=keys.lookup.with_new_oprf_key())
+    keys.save(settings.keys_path, _passphrase(settings))
+    assert keys.lookup is not None
+    print(f"new OPRF key {keys.lookup.public().kid}")
+    message = _publish(settings, keys, _register(settings, keys))
+    print(message)
+    return 0 if message.startswith("filter of") else 1
+
+
 def cmd_records_stats(args: argparse.Namespace) -> int:
     settings = _settings(args)
     stats = Register(settings.home / REGISTER_FILE, None).statistics()
@@ -262,6 +277,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_records_remove)
     p = command(group, "publish", "rebuild the filter from the register and publish it")
     p.set_defaults(func=cmd_records_publish)
+    p = command(group, "rotate-key", "replace the OPRF key and publish the filter under it")
+    p.set_defaults(func=cmd_records_rotate_key)
     p = command(group, "stats", "lookup counts: by asking state, and this node's own")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_records_stats)

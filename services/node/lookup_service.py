@@ -241,6 +241,8 @@ class EvaluationEndpoint:
                 await msg.respond(self.responder.answer(asker, msg.data))
             except (NatsError, OSError, sqlite3.Error) as exc:  # the asker times out and retries
                 log.error("lookup_answer_failed", asker=asker, error=type(exc).__name__)
+            except Exception as exc:  # a defect must not stall this asker's queue for good
+                log.error("lookup_answer_failed", asker=asker, error=repr(exc))
             await asyncio.sleep(0)  # let the other askers' workers take their turn
 
     async def close(self) -> None:

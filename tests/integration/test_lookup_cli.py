@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from services.cli.main import main
-from tests.support.hub import Hub
+from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node
 
 pytestmark = pytest.mark.asyncio
@@ -93,6 +93,17 @@ async def test_records_then_a_lookup_that_becomes_a_tracing_request(
             capsys, "lookup", "--home", mex, "--make", "Glock", "--serial", "BXKM417"
         )
         assert code == 0 and "holds a record: no state" in out
+
+        # USA replaces its OPRF key: its running node takes it up, its filter follows
+        code, out, _ = await cifta(capsys, "records", "rotate-key", "--home", usa)
+        assert code == 0 and "new OPRF key" in out and "filter of 1 record(s) published" in out
+
+        async def beretta_found() -> bool:
+            code, out, _ = await cifta(capsys, "lookup", "--home", mex, "--make", "Beretta",
+                                       "--serial", "BER4512")  # fmt: skip
+            return code == 0 and "holds a record: USA" in out
+
+        await eventually(beretta_found, what="a hit under USA's new key")
 
         code, _, err = await cifta(
             capsys, "lookup", "--home", mex, "--make", "Glock", "--serial", "-"
