@@ -213,10 +213,7 @@ class NodeRuntime:
         await self._learn_max_deliver()
         # the evaluation endpoint, on its own connection: answered by its own tasks, fairly
         # between asking states (services/node/lookup_service.py)
-        self._lookup_nc = await open_connection(
-            self.settings, f"{self.party}-lookup", reconnect=True
-        )
-        await self.endpoint.serve(self._lookup_nc)
+        await self._serve_lookups()
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         self._audit_tasks = [asyncio.create_task(self.events.run(), name="audit-events")]
         if self.witness is not None:
@@ -232,6 +229,21 @@ class NodeRuntime:
             max_deliver=self.max_deliver,
             directory_root=self.trust.root.kid,
         )
+
+    async def _serve_lookups(self) -> None:
+        """Open the endpoint's connection (retrying while the hub is down) and subscribe."""
+        attempt = 0
+        while self._lookup_nc is None:
+            try:
+                self._lookup_nc = await open_connection(
+                    self.settings, f"cifta-node-{self.party}-lookup", reconnect=True
+                )
+            except (NoServersError, OSError, NatsError, TimeoutError) as exc:
+                attempt += 1
+                delay = backoff(attempt, 0.5, 10.0)
+                log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
+        await self.endpoint.serve(self._lookup_nc)
 
     async def _casework_timer(self) -> None:
         """The procedures' deadlines: at start, then every ``casework_tick_s``."""
