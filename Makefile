@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit clean
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-crypto: $(STAMP)
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit.py
+
+bench-lookup: $(STAMP)
+	$(BIN)/python bench/lookup.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo

@@ -10,6 +10,7 @@ from schemas import (  # noqa: F401  (importing a family registers its kinds)
     controlled_delivery,
     directory,
     information,
+    lookup,
     protocol,
     tracing,
     transfers,

@@ -44,6 +44,9 @@ class EventType(StrEnum):
     EXPORTED = "exported"
     REJECTED = "rejected"
     QUARANTINED = "quarantined"
+    #: A blind record lookup evaluated for the ``sender`` (docs/lookup.md): who asked and when,
+    #: never what; refused ones are ``rejected`` events with a ``lookup_*`` reason.
+    LOOKUP_EVALUATED = "lookup_evaluated"
 
 
 @record("audit.event")

@@ -41,6 +41,10 @@ class ReasonCode(StrEnum):
     PROCESSING_FAILED = "processing_failed"
     # 10. the Convention's procedures, checked by the node against the case it belongs to
     ILLEGAL_TRANSITION = "illegal_transition"
+    # 11. blind record lookup (docs/lookup.md): an answering node refuses an evaluation request
+    LOOKUP_OVER_BUDGET = "lookup_over_budget"
+    LOOKUP_MALFORMED = "lookup_malformed"
+    LOOKUP_UNAVAILABLE = "lookup_unavailable"
 
 
 #: Codes the node decides around the envelope, from the broker's facts (who published it, how
@@ -51,8 +55,13 @@ TRANSPORT_REASONS = frozenset({ReasonCode.SENDER_MISMATCH, ReasonCode.PROCESSING
 #: licensed transfer, a controlled delivery, Article XII consent).
 PROCEDURE_REASONS = frozenset({ReasonCode.ILLEGAL_TRANSITION})
 
+#: Codes an answering node gives an evaluation request of a blind record lookup.
+LOOKUP_REASONS = frozenset(
+    {ReasonCode.LOOKUP_OVER_BUDGET, ReasonCode.LOOKUP_MALFORMED, ReasonCode.LOOKUP_UNAVAILABLE}
+)
+
 #: Every code decided outside ``open_envelope``.
-NODE_REASONS = TRANSPORT_REASONS | PROCEDURE_REASONS
+NODE_REASONS = TRANSPORT_REASONS | PROCEDURE_REASONS | LOOKUP_REASONS
 
 
 #: One sentence per reason code, for people reading a rejection.
@@ -79,4 +88,7 @@ REASON_TEXT: dict[ReasonCode, str] = {
         "the message does not fit the state of its procedure (an answer to a request never made,"
         " a dispatch before every confirmation, a party that does not take part)"
     ),
+    ReasonCode.LOOKUP_OVER_BUDGET: "the asking state has used up its lookup budget for now",
+    ReasonCode.LOOKUP_MALFORMED: "the lookup request is not a well-formed evaluation request",
+    ReasonCode.LOOKUP_UNAVAILABLE: "this state answers no lookups (it holds no lookup key)",
 }

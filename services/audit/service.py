@@ -37,6 +37,10 @@ from services.core.logs import get_logger
 
 log = get_logger("cifta.audit")
 
+#: Events a node files about no stored envelope: a refusal of one that never verified, and a
+#: blind lookup's evaluation (docs/lookup.md), which has none.
+_WITHOUT_ENVELOPE = (EventType.REJECTED, EventType.QUARANTINED, EventType.LOOKUP_EVALUATED)
+
 SECRETARIAT = "SEC"
 
 
@@ -178,8 +182,9 @@ class AuditService:
                     return False
                 _, new = self.log.append(event, identity=f"{actor}/{event.event_id}")
                 return new
-            if event.event in (EventType.REJECTED, EventType.QUARANTINED):
-                # An envelope that never verified: recorded as the actor reports it, and filed
+            if event.event in _WITHOUT_ENVELOPE:
+                # An envelope that never verified, or a lookup evaluation (which has none):
+                # recorded as the actor reports it, and filed
                 # under the actor alone (its claims about others prove nothing).
                 _, new = self.log.append(
                     event, identity=f"{actor}/{event.event_id}", parties=(actor, [actor])

@@ -6,7 +6,9 @@ offline; USA reads it; COL's node starts later and still receives it; both signe
 MEX; USA replies in the same case. Brazil joins live. Then the Convention's procedures: a tracing
 request answered (Art. XIII.3), a licensed transfer from notice to receipt confirmation (Art. IX),
 a controlled delivery from proposal to closure (Art. XVIII), and a forwarding that Art. XII
-refuses until the originator consents; each with its audit trail. Every step is a real process
+refuses until the originator consents; each with its audit trail. Last, a blind record lookup
+finds the one state holding a record of a seized pistol and becomes a tracing request to it.
+Every step is a real process
 (nats-server, the nodes' ``cifta node run``, and one ``cifta`` command per officer action). Exits
 non-zero if a step fails.
 """
@@ -367,6 +369,43 @@ class Demo:
             f"(pid {pid})."
         )
 
+    # -- blind record lookup (docs/lookup.md) ------------------------------------------------------
+
+    def lookup(self) -> None:
+        """COL holds a record of a pistol; MEX finds it without telling anyone what it asked."""
+        records = self.workdir / "col-records.csv"
+        records.write_text(
+            "make,model,calibre,serial,category,reference\n"
+            "Sig Sauer,P320,9x19mm,58C-207741,lost_stolen,DIJIN-2025-3390\n"
+            "Colt,M1911A1,.45 ACP,CP 110452,seized,DIJIN-2026-0071\n"
+        )
+        self.cifta("records", "import", "--home", self.home("COL"), str(records))
+        for state in ("MEX", "USA"):
+            self.cifta("records", "publish", "--home", self.home(state))
+        self.say(
+            "COL flagged two records for blind lookup; every state published its signed filter of "
+            "OPRF outputs (RFC 9497) to the hub, which cannot read a serial number in it."
+        )
+        request = self.workdir / "lookup-trace.json"
+        out = self.cifta(
+            "lookup", "--home", self.home("MEX"), "--make", "SIG SAUER", "--model", "P320",
+            "--calibre", "9mm", "--serial", "58c 2O7741", "--trace", str(request),
+        )  # fmt: skip
+        self.say(
+            "A MEX officer asked every state at once about a seized pistol (serial typed with a "
+            "letter O): each evaluated a blinded value it cannot read, and only MEX learned who "
+            "holds a record:"
+        )
+        self.detail(out)
+        sent = self.cifta("trace", "new", "--home", self.home("MEX"), "--body", str(request),
+                          "--to", "COL", "--case", "FGR-SIN-2026-1300")  # fmt: skip
+        req_id = sent.split()[2]
+        self.wait_for("COL to store the tracing request", lambda: self.stored("COL", req_id))
+        self.say("The hit became a tracing request to COL (Art. XIII.3), sealed as any other:")
+        self.detail(sent)
+        self.say("COL's lookup counts (who asked, how often; never what):")
+        self.detail(self.cifta("records", "stats", "--home", self.home("COL")))
+
     # -- the Convention's procedures --------------------------------------------------------------
 
     def tracing(self) -> str:
@@ -607,6 +646,7 @@ def run(args: argparse.Namespace) -> int:
         demo.trail("the closure of the controlled delivery", closure, 4)
         demo.confidentiality(report)
         demo.trail("MEX's report, now with its Art. XII steps", report, 9)
+        demo.lookup()
     except StepFailed as exc:
         failed = exc
     except KeyboardInterrupt:

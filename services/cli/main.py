@@ -9,7 +9,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from services.cli import audit_cmd, casework_cmd, demo, directory_cmd, hub_cmd, node_cmd
+from services.cli import (
+    audit_cmd,
+    casework_cmd,
+    demo,
+    directory_cmd,
+    hub_cmd,
+    lookup_cmd,
+    node_cmd,
+)
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
 
@@ -72,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     casework_cmd.add_parsers(sub)
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
+    lookup_cmd.add_parsers(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")

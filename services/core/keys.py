@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from services.core.encoding import b64u, unb64u
 from services.core.files import write_secret
+from services.core.oprf import LookupKeys
 
 ED25519 = "Ed25519"
 MLDSA65 = "ML-DSA-65"
@@ -205,6 +206,8 @@ class NodeKeys:
     previous_signing: tuple[SigningPublicKey, ...] = ()
     #: Encryption keys no longer published, kept to open the messages stored under them.
     retired_encryption: tuple[EncryptionKey, ...] = ()
+    #: The blind record lookup's OPRF key and records-register key (docs/lookup.md).
+    lookup: LookupKeys | None = None
     _by_kid: dict[str, EncryptionKey] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +222,7 @@ class NodeKeys:
             party,
             SigningKey.generate(party, post_quantum=post_quantum_signature),
             (EncryptionKey.generate(party),),
+            lookup=LookupKeys.generate(),
         )
 
     @property
@@ -301,6 +305,8 @@ class NodeKeys:
             out["previous_signing"] = [_public_signing_json(k) for k in self.previous_signing]
         if self.retired_encryption:
             out["retired_encryption"] = [_encryption_json(k) for k in self.retired_encryption]
+        if self.lookup is not None:
+            out["lookup"] = self.lookup.to_json()
         return out
 
     @classmethod
@@ -311,6 +317,7 @@ class NodeKeys:
         signing = _signing_from_json(party, data["signing"])
         pending = data.get("pending_signing")
         created = data.get("created_at")
+        lookup = data.get("lookup")
         return cls(
             party,
             signing,
@@ -319,6 +326,7 @@ class NodeKeys:
             None if pending is None else _signing_from_json(party, pending),
             tuple(_public_signing_from_json(party, k) for k in data.get("previous_signing", [])),
             tuple(_encryption_from_json(party, e) for e in data.get("retired_encryption", [])),
+            None if lookup is None else LookupKeys.from_json(lookup),
         )
 
     def save(self, path: Path, passphrase: bytes | None = None) -> None:

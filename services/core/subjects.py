@@ -113,3 +113,46 @@ def audit_source_api(state: str) -> str:
 
 def audit_source_deliver(state: str) -> str:
     return f"deliver.audit.{_party(state)}"
+
+
+# -- blind record lookup (docs/lookup.md) ------------------------------------------------------
+
+#: The key-value bucket, in the secretariat's account, holding every state's signed filter under
+#: the state's code. Each state may write its own key alone; every state may read every key.
+LOOKUP_BUCKET = "LOOKUP_FILTERS"
+LOOKUP_STREAM = f"KV_{LOOKUP_BUCKET}"
+#: The prefix under which a state's account reaches the secretariat's JetStream API to read
+#: filters (a renamed service import, the same pattern as the audit account's sources).
+LOOKUP_API = "$JS.LOOKUP.API"
+
+
+def lookup_filter_key(state: str) -> str:
+    """The subject a state puts its filter on (a service the secretariat exports to it alone)."""
+    return f"$KV.{LOOKUP_BUCKET}.{_party(state)}"
+
+
+def lookup_filter_read() -> str:
+    """Direct gets of the filter bucket, as the secretariat's account exports them."""
+    return f"$JS.API.DIRECT.GET.{LOOKUP_STREAM}.>"
+
+
+def lookup_filter_read_import() -> str:
+    return f"{LOOKUP_API}.DIRECT.GET.{LOOKUP_STREAM}.>"
+
+
+def lookup_evaluation_subject(answerer: str, asker: str) -> str:
+    """Where ``asker`` asks ``answerer`` to evaluate: a service ``answerer`` exports to ``asker``'s
+    account alone, so the asker's code in the subject is a fact, as in an inbox subject."""
+    return f"lookup.eval.{_party(answerer)}.{_party(asker)}"
+
+
+def lookup_evaluation_filter(answerer: str) -> str:
+    return f"lookup.eval.{_party(answerer)}.*"
+
+
+def parse_lookup_evaluation(subject: str) -> tuple[str, str] | None:
+    """(answerer, asker) of an evaluation subject; None for any other subject."""
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[:2] != ["lookup", "eval"] or not _PARTY.fullmatch(parts[3]):
+        return None
+    return parts[2], parts[3]

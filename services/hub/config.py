@@ -17,6 +17,7 @@ from pathlib import Path
 
 from services.core import subjects
 from services.core.envelope import MAX_ENVELOPE_BYTES
+from services.hub import lookup
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry
 
@@ -85,9 +86,14 @@ def node_permissions(state: str) -> dict[str, object]:
                 # its signed events and its questions to the audit service
                 subjects.audit_events_export(state),
                 subjects.audit_query_subject(state),
+                *lookup.node_publish(state),
             ]
         },
-        "subscribe": {"allow": ["_INBOX.>", subjects.AUDIT_CHECKPOINTS]},
+        "subscribe": {
+            "allow": ["_INBOX.>", subjects.AUDIT_CHECKPOINTS, *lookup.node_subscribe(state)]
+        },
+        # answer the evaluation requests it receives (one reply each), and nothing else
+        "allow_responses": {"max": 1},
     }
 
 
@@ -106,7 +112,8 @@ def account_block(
             for sender in others
         ]
         + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}]
-        + _audit_source_exports(state),
+        + _audit_source_exports(state)
+        + lookup.state_exports(state, others),
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
@@ -115,7 +122,8 @@ def account_block(
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_events_export(state)}},
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
             {"stream": {"account": AUDIT_ACCOUNT, "subject": subjects.AUDIT_CHECKPOINTS}},
-        ],
+        ]
+        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT),
     }
 
 
@@ -200,6 +208,7 @@ def render_config(
                 }
                 for state in registry.codes()
             ]
+            block["exports"] = lookup.secretariat_exports(registry.codes())
         accounts[account] = block
     # nats-server's configuration format accepts JSON syntax; rendering it with json.dumps means
     # no value is ever interpolated into the file unquoted.

@@ -30,7 +30,7 @@ from typing import Any
 
 from services.core.keys import KeyFileError, NodeKeys
 from services.directory.service import DirectoryService
-from services.hub import config, credentials, provision, server
+from services.hub import config, credentials, lookup, provision, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
 
@@ -195,6 +195,8 @@ class HubHome:
             await provision.provision_state(url, seed, state, policy, tls_ca)
         audit_seed = self.user_seed("AUDIT", "audit")
         await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
+        async with provision.connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:
+            await lookup.ensure_filter_bucket(nc, policy.replicas)
 
     # -- configuration and server ---------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 from faststream.nats.message import NatsMessage as FastStreamNatsMessage
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
@@ -41,8 +42,11 @@ from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict,
 from services.node.health import StoreGate
 from services.node.inbox import InboxBatcher
 from services.node.lockfile import HomeLock
+from services.node.lookup_client import open_connection
+from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.parking import DeferralBudget
+from services.node.records import REGISTER_FILE, Register
 from services.node.settings import NodeSettings
 from services.node.store import Store, iso
 
@@ -171,6 +175,14 @@ class NodeRuntime:
         self._parking_task: asyncio.Task[None] | None = None
         self._parking_wake = asyncio.Event()
         self._clock_task: asyncio.Task[None] | None = None
+        # blind record lookup: this node's evaluation endpoint (docs/lookup.md)
+        self.register = Register(settings.home / REGISTER_FILE, keys.lookup)
+        self.lookup = LookupResponder(
+            self.party, lambda: self.core.keys, self.register, self._file_events, clock,
+            Budget(settings.lookup_budget, settings.lookup_window_s),
+        )  # fmt: skip
+        self.endpoint = EvaluationEndpoint(self.lookup)
+        self._lookup_nc: NatsClient | None = None
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -284,6 +296,9 @@ class NodeRuntime:
         if info is not None:
             self._check_clock(*info)
         self._clock_task = asyncio.create_task(self._clock_watch(), name="clock")
+        # the evaluation endpoint, on its own connection: answered by its own tasks, fairly
+        # between asking states (services/node/lookup_service.py)
+        await self._serve_lookups()
         self._directory_task = asyncio.create_task(self._watch_directory(), name="directory")
         self._audit_tasks = [asyncio.create_task(self.events.run(), name="audit-events")]
         if self.witness is not None:
@@ -299,6 +314,21 @@ class NodeRuntime:
             max_deliver=self.max_deliver,
             directory_root=self.trust.root.kid,
         )
+
+    async def _serve_lookups(self) -> None:
+        """Open the endpoint's connection (retrying while the hub is down) and subscribe."""
+        attempt = 0
+        while self._lookup_nc is None:
+            try:
+                self._lookup_nc = await open_connection(
+                    self.settings, f"cifta-node-{self.party}-lookup", reconnect=True
+                )
+            except (NoServersError, OSError, NatsError, TimeoutError) as exc:
+                attempt += 1
+                delay = backoff(attempt, 0.5, 10.0)
+                log.warning("hub_unreachable", error=type(exc).__name__, retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
+        await self.endpoint.serve(self._lookup_nc)
 
     async def _casework_timer(self) -> None:
         """The procedures' deadlines: at start, then every ``casework_tick_s``."""
@@ -479,9 +509,13 @@ class NodeRuntime:
         self.outbox.stop()
         if self._outbox_task is not None:
             await self._outbox_task
+        await self.endpoint.close()
+        if self._lookup_nc is not None:
+            await self._lookup_nc.close()
         await self.broker.stop()
         await self.inbox.stop()
         self.store.close()
+        self.register.close()
         log.info("node_stopped", party=self.party)
 
     # -- publishing ----------------------------------------------------------------------------
@@ -499,6 +533,10 @@ class NodeRuntime:
             data, subject, stream=subjects.AUDIT_STREAM, headers=headers,
             timeout=self.settings.publish_timeout_s,
         )  # fmt: skip
+
+    def _file_events(self, events: list[tuple[str, bytes]]) -> None:
+        self.store.add_events(events)
+        self.events.wake()
 
     async def _ask_audit(self, request: dict[str, Any]) -> dict[str, Any]:
         reply = await self.broker.request(

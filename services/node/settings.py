@@ -100,6 +100,13 @@ class NodeSettings(BaseSettings):
     #: Group commit (services/node/inbox.py): deliveries arriving within this window are stored
     #: in one transaction, each acknowledged after it commits.
     group_commit_s: float = Field(default=0.002, ge=0)
+    #: Blind record lookup (docs/lookup.md, section 7): evaluations this node answers for one
+    #: asking state within ``lookup_window_s``; past it, ``lookup_over_budget``. Serial numbers
+    #: are guessable, so this budget and the audit trail are the defence against enumeration.
+    lookup_budget: int = Field(default=500, ge=0)
+    lookup_window_s: float = Field(default=24 * 3600.0, gt=0)
+    #: The false-positive rate this state's published filter is built for.
+    lookup_fp_rate: float = Field(default=1e-6, gt=0, lt=0.5)
     log_json: bool = True
     log_level: str = "INFO"
 

@@ -33,11 +33,12 @@ def test_each_state_exports_its_inbox_to_each_sender_alone(tmp_path: Path) -> No
     usa = accounts["USA"]
     inbox = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "inbox" in str(e)}
     assert inbox == {("inbox.USA.MEX.>", ("MEX",)), ("inbox.USA.COL.>", ("COL",))}
-    others = [e for e in usa["exports"] if "inbox" not in str(e)]
+    others = [e for e in usa["exports"] if "inbox" not in str(e) and "lookup" not in str(e)]
     # the directory service writes its bucket; the audit service sources its inbox stream
     assert {tuple(e["accounts"]) for e in others} == {("SEC",), ("AUDIT",)}
     assert {"service": "$KV.DIRECTORY.>", "accounts": ["SEC"]} in others
-    assert {i["service"]["subject"] for i in usa["imports"] if "service" in i} == {
+    services = (i["service"]["subject"] for i in usa["imports"] if "service" in i)
+    assert {s for s in services if "LOOKUP" not in s and "lookup" not in s} == {
         "inbox.MEX.USA.>",
         "inbox.COL.USA.>",
         "audit.events.USA.>",  # its signed events, to the audit service
@@ -61,10 +62,13 @@ def test_node_user_may_not_touch_streams_consumers_or_other_inboxes() -> None:
     allowed = perms["publish"]["allow"]  # type: ignore[index]
     assert "inbox.*.USA.>" in allowed
     for forbidden in ("STREAM.CREATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.UPDATE",
-                      "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX", "$KV."):  # fmt: skip
+                      "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX",
+                      "$KV.DIRECTORY"):  # fmt: skip
         assert not any(forbidden in s for s in allowed), forbidden
+    # of the key-value buckets, its own lookup filter alone (tests/security/test_lookup_isolation)
+    assert [s for s in allowed if s.startswith("$KV.")] == ["$KV.LOOKUP_FILTERS.USA"]
     assert not any(s.startswith("inbox.USA") for s in allowed)
-    assert perms["subscribe"] == {"allow": ["_INBOX.>", "audit.checkpoints"]}
+    assert perms["subscribe"] == {"allow": ["_INBOX.>", "audit.checkpoints", "lookup.eval.USA.*"]}
 
 
 def test_directory_user_may_only_put_entries_into_the_states_buckets(tmp_path: Path) -> None:
