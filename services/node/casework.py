@@ -200,12 +200,9 @@ class Casework:
         if m.direction != "in":
             return None
         record = self.handling_record(m.msg_id, self.party)
-        delivered = any(
-            s.state == "delivered"
-            for n in (record.notices if record else ())
-            for s in self.store.recipient_statuses(n)
-        )
-        return art12.received(m.sender, HandlingCode(m.handling), m.confidential, record, delivered)
+        notices = record.notices if record else ()
+        statuses = [s.state for n in notices for s in self.store.recipient_statuses(n)]
+        return art12.received(m.sender, HandlingCode(m.handling), m.confidential, record, statuses)
 
     def handling_record(self, msg_id: str, holder: str) -> Handling | None:
         return self._get(CONFIDENTIALITY, art12.record_key(msg_id, holder), Handling)

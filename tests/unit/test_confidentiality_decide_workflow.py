@@ -16,6 +16,7 @@ from services.node.workflows.confidentiality import (
     Subject,
     decide,
     key,
+    may_export,
     may_forward,
     received,
     record_key,
@@ -86,7 +87,7 @@ def test_onward_sharing_names_third_states() -> None:
 def test_an_answer_grants_what_was_asked_once_and_lifts_the_h2_rule() -> None:
     request = ask("USA")
     [asked] = decide(None, AT_USA, request).saves
-    view = received("MEX", HandlingCode.H2, False, asked.state, False)
+    view = received("MEX", HandlingCode.H2, False, asked.state)
     assert may_forward(view, ["PAN"], NOW) is not None  # H2: not without the provider's consent
     decision = decide(asked.state, AT_USA, answer(request, "USA"))
     [save] = decision.saves
@@ -94,7 +95,7 @@ def test_an_answer_grants_what_was_asked_once_and_lifts_the_h2_rule() -> None:
     assert consent.decision is ConsentDecision.GRANTED_WITH_CONDITIONS
     assert consent.recipients == frozenset({"PAN"}) and save.state.asked[0].answered
     assert decision.effects.noted == ()  # received at the holder: the originator's event
-    view = received("MEX", HandlingCode.H2, False, save.state, False)
+    view = received("MEX", HandlingCode.H2, False, save.state)
     assert may_forward(view, ["PAN"], NOW) is None
     assert may_forward(view, ["PAN", "COL"], NOW) is not None  # only the states consented to
     with pytest.raises(IllegalTransition, match="was answered"):
@@ -111,3 +112,12 @@ def test_a_disclosure_notice_is_recorded_for_the_holder() -> None:
     decision = decide(None, AT_USA, notice)
     assert decision.saves[0].state.notices == (notice.msg_id,)
     assert decision.effects.noted == (Noted(EventType.DISCLOSURE_NOTIFIED, SUBJECT),)
+
+
+def test_a_confidential_message_is_disclosed_only_once_the_notice_was_delivered() -> None:
+    notice = step("USA", ["MEX"], body("confidentiality.disclosure_notice"), party="USA")
+    [save] = decide(None, AT_USA, notice).saves
+    sent = received("MEX", HandlingCode.H0, True, save.state, ["sent"])
+    assert may_export(sent, judicial=False, at=NOW) is not None
+    delivered = received("MEX", HandlingCode.H0, True, save.state, ["sent", "delivered"])
+    assert may_export(delivered, judicial=False, at=NOW) is None

@@ -240,13 +240,15 @@ def received(
     handling: HandlingCode,
     confidential: bool,
     record: Handling | None,
-    notice_delivered: bool,
+    notice_statuses: Iterable[str] = (),
 ) -> Received:
-    """What these rules need to know of a received message, from its Art. XII record."""
+    """What these rules need to know of a received message, from its Art. XII record and the
+    delivery statuses of the disclosure notices it lists."""
     return Received(
         originator=originator,
         handling=handling,
         confidential=confidential,
         consents=record.consents if record else (),
-        disclosure_notice_delivered=notice_delivered,
+        # Art. XII: told *before* disclosing: the notice counts once its receipt is in
+        disclosure_notice_delivered=any(s == "delivered" for s in notice_statuses),
     )
