@@ -150,7 +150,7 @@ class Casework:
             return cd.decide(self._under(DELIVERY, ref, cd.Operation), step)
         key = art12.key(step)
         record = self._get(CONFIDENTIALITY, key, Handling)
-        subject = self._subject(step.body.subject_msg_id)  # type: ignore[attr-defined]
+        subject = self._subject(art12.subject_of(step))
         return art12.decide(record, subject, step)
 
     def _subject(self, msg_id: str) -> art12.Subject | None:

@@ -160,17 +160,21 @@ def parties(step: Step) -> tuple[str, str]:
     return step.recipients[0], step.sender
 
 
+def subject_of(step: Step) -> str:
+    """The message an Art. XII step is about, for the caller to look up for :func:`decide`."""
+    return str(step.body.subject_msg_id)  # type: ignore[attr-defined]
+
+
 def key(step: Step) -> str:
     """The record ``step`` moves, for the caller to load (and its subject) for :func:`decide`."""
-    return record_key(step.body.subject_msg_id, parties(step)[0])  # type: ignore[attr-defined]
+    return record_key(subject_of(step), parties(step)[0])
 
 
 def decide(record: Handling | None, subject: Subject | None, step: Step) -> Decision[Handling]:
     """The record after ``step`` (``record``: the node's record under :func:`key`, ``subject``:
     the stored message it is about, None where there is none), and the audit event this node's
     own step is; :class:`IllegalTransition` says why the step is refused."""
-    body = step.body
-    subject_id: str = body.subject_msg_id  # type: ignore[attr-defined]
+    body, subject_id = step.body, subject_of(step)
     holder, originator = parties(step)
     # Art. XII: the supplier is asked, answers and is told; no one else
     if len(step.recipients) != 1:
