@@ -13,11 +13,20 @@ notices sent); ``Refused`` says which rule applies and what would lift it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from schemas import HandlingCode
-from schemas.confidentiality import ConsentDecision, IntendedUse
+from schemas.audit import EventType
+from schemas.confidentiality import (
+    ConsentAnswer,
+    ConsentDecision,
+    ConsentRequest,
+    DisclosureNotice,
+    IntendedUse,
+)
+from services.node.workflows.errors import IllegalTransition
+from services.node.workflows.steps import Decision, Effects, Noted, Save, Step
 
 
 @dataclass(frozen=True)
@@ -98,3 +107,152 @@ def may_export(m: Received, *, judicial: bool, at: datetime) -> Refused | None:
             f"send {m.originator} a disclosure notice, and wait for its receipt, before disclosing",
         )
     return None
+
+
+# -- the record of one received message, and the messages that move it ---------------------------
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A consent request the holder sent the originator."""
+
+    msg_id: str
+    use: IntendedUse
+    recipients: frozenset[str]
+    answered: bool = False
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What happened under Art. XII to one message ``holder`` received from ``originator``."""
+
+    subject_msg_id: str
+    originator: str
+    holder: str
+    asked: tuple[Asked, ...] = ()
+    consents: tuple[Consent, ...] = ()
+    notices: tuple[str, ...] = ()  # msg_ids of the disclosure notices sent
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What this node's store knows of the message an Art. XII step is about."""
+
+    direction: str  # "in": received here; "out": sent from here
+    sender: str
+    recipients: tuple[str, ...]
+    kind: str
+    copy_of: str | None = None  # the message it forwarded, if it is a forwarded copy
+    provider: str | None = None  # who sent that message, if this node has it
+
+
+def record_key(subject_msg_id: str, holder: str) -> str:
+    """The key of a :class:`Handling` record at a node."""
+    return f"{subject_msg_id}/{holder}"
+
+
+def parties(step: Step) -> tuple[str, str]:
+    """(holder, originator) of an Art. XII step: requests and notices go from the holder to the
+    originator, answers the other way."""
+    from_holder = isinstance(step.body, ConsentRequest | DisclosureNotice)
+    if from_holder:
+        return step.sender, step.recipients[0]
+    return step.recipients[0], step.sender
+
+
+def subject_of(step: Step) -> str:
+    """The message an Art. XII step is about, for the caller to look up for :func:`decide`."""
+    return str(step.body.subject_msg_id)  # type: ignore[attr-defined]
+
+
+def key(step: Step) -> str:
+    """The record ``step`` moves, for the caller to load (and its subject) for :func:`decide`."""
+    return record_key(subject_of(step), parties(step)[0])
+
+
+def decide(record: Handling | None, subject: Subject | None, step: Step) -> Decision[Handling]:
+    """The record after ``step`` (``record``: the node's record under :func:`key`, ``subject``:
+    the stored message it is about, None where there is none), and the audit event this node's
+    own step is; :class:`IllegalTransition` says why the step is refused."""
+    body, subject_id = step.body, subject_of(step)
+    holder, originator = parties(step)
+    # Art. XII: the supplier is asked, answers and is told; no one else
+    if len(step.recipients) != 1:
+        raise IllegalTransition("an Art. XII step goes to one state only")
+    _check_subject(subject, subject_id, step.party, holder=holder, originator=originator)
+    record = record or Handling(subject_id, originator, holder)
+    if isinstance(body, ConsentRequest):
+        record, event = _asked(record, step, body), EventType.CONSENT_REQUESTED
+    elif isinstance(body, ConsentAnswer):
+        record, event = _answered(record, body), EventType.CONSENT_ANSWERED
+    elif isinstance(body, DisclosureNotice):
+        # Art. XII: a recipient forced by law to disclose tells the supplier before it does
+        record = replace(record, notices=(*record.notices, step.msg_id))
+        event = EventType.DISCLOSURE_NOTIFIED
+    else:
+        raise IllegalTransition(f"{step.kind} is not an Art. XII step")
+    noted = (Noted(event, subject_id),) if step.mine else ()
+    save = Save(record_key(subject_id, holder), record, False, step.case_id)
+    return Decision((save,), Effects(noted=noted))
+
+
+def _asked(record: Handling, step: Step, body: ConsentRequest) -> Handling:
+    recipients = frozenset(body.proposed_recipients)
+    if body.use is IntendedUse.ONWARD_SHARING and (
+        not recipients or recipients & {record.holder, record.originator}
+    ):
+        raise IllegalTransition("onward sharing names the third states it would reach")
+    return replace(record, asked=(*record.asked, Asked(step.msg_id, body.use, recipients)))
+
+
+def _answered(record: Handling, body: ConsentAnswer) -> Handling:
+    asked = next((a for a in record.asked if a.msg_id == body.request_msg_id), None)
+    if asked is None:
+        raise IllegalTransition(f"no consent request {body.request_msg_id} to answer")
+    if asked.answered:
+        raise IllegalTransition(f"consent request {body.request_msg_id} was answered")
+    consent = Consent(asked.use, body.decision, asked.recipients, body.valid_until)
+    return replace(
+        record,
+        asked=tuple(replace(a, answered=True) if a is asked else a for a in record.asked),
+        consents=(*record.consents, consent),
+    )
+
+
+def _check_subject(
+    m: Subject | None, subject_id: str, party: str, *, holder: str, originator: str
+) -> None:
+    """The subject is a message ``originator`` sent and ``holder`` received, as this node's
+    store knows it (this node is one of the two)."""
+    if party == holder:
+        if m is None or m.direction != "in" or m.sender != originator:
+            raise IllegalTransition(f"{subject_id} is not a message received from {originator}")
+    else:
+        if m is None or m.direction != "out" or holder not in m.recipients:
+            raise IllegalTransition(f"{subject_id} is not a message of ours sent to {holder}")
+        if m.copy_of is not None:  # its provider decides, not the state that forwarded it
+            provider = m.provider or "its provider"
+            raise IllegalTransition(
+                f"{subject_id} is a forwarded copy of message {m.copy_of}: ask {provider}"
+            )
+    if m is not None and m.kind.startswith("protocol."):
+        raise IllegalTransition("receipts and rejections are not subject to Art. XII")
+
+
+def received(
+    originator: str,
+    handling: HandlingCode,
+    confidential: bool,
+    record: Handling | None,
+    notice_statuses: Iterable[str] = (),
+) -> Received:
+    """What these rules need to know of a received message, from its Art. XII record and the
+    delivery statuses of the disclosure notices it lists."""
+    return Received(
+        originator=originator,
+        handling=handling,
+        confidential=confidential,
+        consents=record.consents if record else (),
+        # Art. XII: told *before* disclosing: the notice counts once its receipt is in
+        disclosure_notice_delivered=any(s == "delivered" for s in notice_statuses),
+    )

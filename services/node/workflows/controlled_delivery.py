@@ -9,12 +9,23 @@ the events themselves and kept in date order, whatever order the messages arrive
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
+from schemas.controlled_delivery import (
+    ClosureOutcome,
+    CustodyHandover,
+    DeliveryClosure,
+    DeliveryConsent,
+    DeliveryDecline,
+    DeliveryProposal,
+    Interception,
+    InterceptionDecision,
+)
 from services.node.workflows.errors import IllegalTransition, NotYet
+from services.node.workflows.steps import Decision, Save, Step, addressed, find_case
 
 
 class Phase(StrEnum):
@@ -245,3 +256,78 @@ def _log(op: Operation, what: str, at: datetime) -> Operation:
 
 def timeline_lines(op: Operation) -> list[str]:
     return [f"{at.isoformat(timespec='seconds')} {what}" for at, _, what in op.timeline]
+
+
+# -- messages: who may send what to whom -------------------------------------------------------
+
+
+def operation_key(proposer: str, operation_id: str) -> str:
+    """An operation's key at a node: its id is the proposer's, unique only with it."""
+    return f"{proposer}/{operation_id}"
+
+
+def others(op: Operation, party: str) -> tuple[str, ...]:
+    """Whom ``party``'s messages of this operation go to: every other participant."""
+    return tuple(p for p in op.participants if p != party)
+
+
+def is_open(op: Operation) -> bool:
+    """Whether the operation is still to run or running."""
+    return op.phase in (Phase.PROPOSED, Phase.ACTIVE)
+
+
+def case_ref(step: Step) -> str:
+    """The operation id ``step`` names: the caller loads every case under it for :func:`decide`."""
+    return str(step.body.operation_id)  # type: ignore[attr-defined]
+
+
+def decide(cases: Mapping[str, Operation], step: Step) -> Decision[Operation]:
+    """The operation after ``step`` (``cases``: the node's operations whose key ends with the id
+    the step names, oldest first); :class:`IllegalTransition` says why the step is refused."""
+    body = step.body
+    if isinstance(body, DeliveryProposal):
+        op = proposed(
+            body.operation_id, step.sender, list(body.participants),
+            [(leg.from_state, leg.to_state) for leg in body.route], step.at,
+        )  # fmt: skip
+        # Art. XVIII: the states concerned are asked, and no one else learns of the operation
+        addressed(step, others(op, step.sender), "a proposal")
+        key = operation_key(op.proposer, op.operation_id)
+        if key in cases:
+            raise IllegalTransition(f"operation {op.operation_id} was already proposed")
+        return Decision((Save(key, op, True, step.case_id or op.operation_id),))
+    key, op = find_case(
+        cases, body.operation_id, step,  # type: ignore[attr-defined]
+        id_of=lambda o: o.operation_id, owner_of=lambda o: o.proposer,
+        parties_of=lambda o: o.participants, noun="operation",
+        missing=f"no operation {body.operation_id} proposed",  # type: ignore[attr-defined]
+    )  # fmt: skip
+    # Art. XVIII: every step goes to all the other participants, and no one else
+    addressed(step, others(op, step.sender), "a message of this operation")
+    op = apply(op, _event(op, step), crossing=not step.mine, sender=step.sender)
+    return Decision((Save(key, op, is_open(op)),))
+
+
+def _event(op: Operation, step: Step) -> Event:
+    """The operation event a consent, decline, hand-over, interception or closure stands for."""
+    body, at = step.body, step.at
+    if isinstance(body, DeliveryConsent):
+        return Consented(step.sender, at)
+    if isinstance(body, DeliveryDecline):
+        return Declined(step.sender, at)
+    if isinstance(body, CustodyHandover):
+        if step.sender not in (body.from_state, body.to_state):
+            raise IllegalTransition("a hand-over is reported by one of its two states")
+        return HandedOver(body.from_state, body.to_state, body.at, body.seals_intact)
+    if isinstance(body, Interception):
+        return Intercepted(step.sender, body.decision, body.decided_at)
+    if isinstance(body, DeliveryClosure):
+        # never later than it was sent: a closure dated ahead would take steps "before" it
+        closed_at = min(body.closed_at, at)
+        last = max(when for when, _, _ in op.timeline) if op.timeline else None
+        if step.mine and last is not None and closed_at < last:
+            raise IllegalTransition(
+                f"the closure is dated before the operation's last step ({last.isoformat()})"
+            )
+        return Closed(step.sender, body.outcome, closed_at)
+    raise IllegalTransition(f"{step.kind} is not part of a controlled delivery")

@@ -9,13 +9,23 @@ manufacture and to the country of last legal import is two traces, answered inde
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from schemas.tracing import Outcome, Priority, TracingRequest
+from schemas import HandlingCode
+from schemas.tracing import (
+    Outcome,
+    Priority,
+    TracingAcknowledgement,
+    TracingOverdue,
+    TracingReminder,
+    TracingRequest,
+    TracingResponse,
+)
 from services.node.workflows.errors import IllegalTransition, NotYet
+from services.node.workflows.steps import Decision, Effects, FollowUp, Save, Step, addressed
 
 __all__ = ["IllegalTransition", "NotYet"]
 
@@ -207,6 +217,134 @@ def _deadlines(trace: Trace, now: datetime, policy: TracingPolicy) -> tuple[Trac
         )
         trace = replace(trace, reminders_sent=due_reminders)
     return trace, effects
+
+
+# -- messages: who may send what to whom -------------------------------------------------------
+
+
+def trace_key(request_msg_id: str, state: str) -> str:
+    """A trace's key at a node: one per (request, state asked)."""
+    return f"{request_msg_id}/{state}"
+
+
+def keys(step: Step) -> list[str]:
+    """The traces ``step`` moves, for the caller to load before :func:`decide`."""
+    body = step.body
+    if isinstance(body, TracingRequest):
+        # the requesting node keeps a trace per state asked; each requested node its own
+        asked = step.recipients if step.mine else (step.party,)
+        return [trace_key(step.msg_id, state) for state in asked]
+    if isinstance(body, TracingAcknowledgement | TracingResponse):
+        return [trace_key(body.request_msg_id, step.sender)]
+    if isinstance(body, TracingReminder | TracingOverdue):
+        return [trace_key(body.request_msg_id, _reminded(step))]
+    return []
+
+
+def decide(
+    traces: Mapping[str, Trace | None], step: Step, policy: TracingPolicy = DEFAULT_POLICY
+) -> Decision[Trace]:
+    """The traces after ``step`` (``traces``: the node's trace under each of :func:`keys`, None
+    where it has none); :class:`IllegalTransition` says why the step is refused."""
+    body = step.body
+    if isinstance(body, TracingRequest):
+        return _filed(traces, step, body, policy)
+    if isinstance(body, TracingAcknowledgement | TracingResponse):
+        # Art. XIII.3: the requested state answers the requesting state, and it alone
+        key = trace_key(body.request_msg_id, step.sender)
+        trace = _known(traces.get(key), body.request_msg_id, step.sender)
+        addressed(step, [trace.requester], "an answer to a tracing request")
+        event: Event
+        if isinstance(body, TracingAcknowledgement):
+            event = Acknowledged(step.sender, step.at)
+        else:
+            event = Answered(step.sender, body.outcome, step.at)
+        trace, _ = apply(trace, event, policy)
+        return Decision((Save(key, trace, trace.open),))
+    if isinstance(body, TracingReminder | TracingOverdue):
+        return _reminder(traces, step, body)
+    return Decision()
+
+
+def _filed(
+    traces: Mapping[str, Trace | None],
+    step: Step,
+    body: TracingRequest,
+    policy: TracingPolicy,
+) -> Decision[Trace]:
+    if body.due_at <= step.at:
+        raise IllegalTransition("the request is due before it was filed")
+    saves: list[Save[Trace]] = []
+    for key in keys(step):
+        if traces.get(key) is not None or any(s.key == key for s in saves):
+            raise IllegalTransition(f"tracing request {step.msg_id} is already filed")
+        # the requested state keeps the due date the request states
+        trace = file(step.msg_id, body, step.sender, key.rsplit("/", 1)[1], step.at, policy,
+                     stated=True)  # fmt: skip
+        saves.append(Save(key, trace, True, step.case_id))
+    return Decision(tuple(saves))
+
+
+def _reminder(
+    traces: Mapping[str, Trace | None], step: Step, body: TracingReminder | TracingOverdue
+) -> Decision[Trace]:
+    state = _reminded(step)
+    key = trace_key(body.request_msg_id, state)
+    trace = traces.get(key)
+    if trace is None:
+        if not step.mine:  # the request itself may still be on its way here
+            raise NotYet(f"no tracing request {body.request_msg_id} to {state}")
+        trace = _known(trace, body.request_msg_id, state)
+    # Art. XIII.3: the requesting state reminds the state it asked
+    if step.sender != trace.requester:
+        raise IllegalTransition(f"only the requesting state ({trace.requester}) reminds")
+    addressed(step, [trace.requested], "a reminder")
+    if step.mine and not trace.open:
+        raise IllegalTransition("the request was already answered")
+    if isinstance(body, TracingOverdue) and step.at < trace.due_at:
+        raise IllegalTransition(f"the request is not due until {trace.due_at.isoformat()}")
+    if isinstance(body, TracingReminder):
+        trace = replace(trace, reminders_sent=max(trace.reminders_sent, body.sequence))
+    else:
+        trace = replace(trace, overdue_sent=True)
+    return Decision((Save(key, trace, trace.open),))
+
+
+def _reminded(step: Step) -> str:
+    """The state a reminder or overdue notice goes to, as this node keeps its trace."""
+    return step.recipients[0] if step.mine else step.party
+
+
+def _known(trace: Trace | None, request_msg_id: str, state: str) -> Trace:
+    if trace is None:
+        raise IllegalTransition(f"no tracing request {request_msg_id} to {state}")
+    return trace
+
+
+def watches(trace: Trace, party: str) -> bool:
+    """Whether ``party`` watches this trace's due date: only the requesting state does."""
+    return trace.requester == party
+
+
+def tick(
+    key: str, trace: Trace, case_id: str | None, now: datetime, policy: TracingPolicy
+) -> Decision[Trace]:
+    """Time passes for one trace: the reminder or overdue notice it asks the requester's node
+    to send, each once, even if it fell due while the node was down."""
+    trace, due = apply(trace, Tick(now), policy)
+    follow_ups = []
+    for e in due:
+        body: TracingReminder | TracingOverdue
+        if isinstance(e, SendReminder):
+            body = TracingReminder(
+                request_msg_id=e.request_msg_id, due_at=e.due_at, sequence=e.sequence
+            )
+        else:
+            body = TracingOverdue(request_msg_id=e.request_msg_id, due_at=e.due_at, case_id=case_id)
+        follow_ups.append(
+            FollowUp(body, (e.to,), HandlingCode.H1, False, case_id, e.request_msg_id)
+        )
+    return Decision((Save(key, trace, trace.open),), Effects(follow_ups=tuple(follow_ups)))
 
 
 # -- statistics: "prompt and accurate responses" -------------------------------------------------

@@ -9,12 +9,34 @@ exporting node raises an overdue-receipt alert, once.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
 
-from schemas.transfers import Decision, TransferNotice
+from schemas import HandlingCode
+from schemas.transfers import (
+    Decision,
+    DiscrepancyLine,
+    DiscrepancyReport,
+    DispatchNotice,
+    ImportConfirmation,
+    ReceiptConfirmation,
+    ReceiptOverdue,
+    TransferNotice,
+    TransitAuthorization,
+)
+from services.node.workflows import steps
 from services.node.workflows.errors import IllegalTransition, NotYet
+from services.node.workflows.steps import (
+    Effects,
+    FollowUp,
+    Save,
+    Step,
+    addressed,
+    find_case,
+    not_yet,
+)
 
 
 class Stage(StrEnum):
@@ -186,3 +208,184 @@ def _confirmed(t: Transfer, by: str, decision: Decision, crossing: bool = False)
     if t.stage is Stage.REFUSED:
         return t
     return replace(t, stage=Stage.NOTIFIED if t.missing_confirmations else Stage.AUTHORIZED)
+
+
+# -- messages: who may send what to whom -------------------------------------------------------
+
+
+def transfer_key(exporter: str, transfer_id: str) -> str:
+    """A transfer's key at a node: its id is the exporter's, unique only with it."""
+    return f"{exporter}/{transfer_id}"
+
+
+def parties(t: Transfer) -> list[str]:
+    """The states a transfer concerns: the exporting, importing and transit states."""
+    return [t.exporter, t.importer, *t.transit]
+
+
+def others(t: Transfer, party: str) -> tuple[str, ...]:
+    """Whom ``party``'s messages of this transfer go to: every other party, and no one else."""
+    return tuple(p for p in parties(t) if p != party)
+
+
+def is_open(t: Transfer) -> bool:
+    """Whether the transfer still waits for something (a confirmation, a dispatch, a receipt
+    before its overdue alert)."""
+    return t.stage in (Stage.NOTIFIED, Stage.AUTHORIZED) or (
+        t.stage is Stage.DISPATCHED and not t.overdue_alerted
+    )
+
+
+def watches(t: Transfer, party: str) -> bool:
+    """Whether ``party`` watches this transfer's expected arrival: only the exporter does."""
+    return t.exporter == party
+
+
+def case_ref(step: Step) -> str:
+    """The transfer id ``step`` names: the caller loads every case under it for :func:`decide`."""
+    return str(step.body.transfer_id)  # type: ignore[attr-defined]
+
+
+def decide(cases: Mapping[str, Transfer], step: Step) -> steps.Decision[Transfer]:
+    """The transfer after ``step`` (``cases``: the node's transfers whose key ends with the id
+    the step names, oldest first), and the report the importer's node sends if the receipt
+    differs from the dispatch; :class:`IllegalTransition` says why the step is refused."""
+    body = step.body
+    if isinstance(body, TransferNotice):
+        return _notified(cases, step, body)
+    key, t = find_case(
+        cases, body.transfer_id, step,  # type: ignore[attr-defined]
+        id_of=lambda t: t.transfer_id, owner_of=lambda t: t.exporter, parties_of=parties,
+        noun="transfer", missing=f"no transfer {body.transfer_id} notified",  # type: ignore[attr-defined]
+    )  # fmt: skip
+    effects = Effects()
+    if isinstance(body, ReceiptOverdue):
+        t = _overdue(t, step)
+    elif isinstance(body, DiscrepancyReport):
+        _reported(t, step, body)
+    else:
+        # Art. IX: every party of the transfer is told of every step, and no one else
+        addressed(step, others(t, step.sender), "a message of this transfer")
+        t, fx = apply(t, _event(t, step), crossing=not step.mine)
+        if isinstance(body, DispatchNotice):
+            t = replace(t, expected_arrival=body.expected_arrival)
+        if step.mine and isinstance(body, ReceiptConfirmation):
+            # the importer's node reports; the others only record
+            effects = _discrepancy_report(t, step, body, fx)
+    return steps.Decision((Save(key, t, is_open(t)),), effects)
+
+
+def _notified(
+    cases: Mapping[str, Transfer], step: Step, body: TransferNotice
+) -> steps.Decision[Transfer]:
+    # Art. IX.1: the exporting state notifies the importing and transit states of its licence
+    if body.exporter.country != step.sender:
+        raise IllegalTransition(
+            f"the exporting state notifies its transfers ({body.exporter.country} is"
+            f" the exporter's country, {step.sender} sent the notice)"
+        )
+    t = notified(body, step.sender)
+    addressed(step, others(t, step.sender), "a transfer notice")
+    key = transfer_key(t.exporter, t.transfer_id)
+    if key in cases:
+        raise IllegalTransition(f"transfer {t.transfer_id} was already notified")
+    return steps.Decision((Save(key, t, True, step.case_id or t.transfer_id),))
+
+
+def _event(t: Transfer, step: Step) -> Event:
+    """The transfer event a confirmation, dispatch or receipt message stands for."""
+    body = step.body
+    if isinstance(body, ImportConfirmation):
+        # Art. IX.2: the importing state confirms its import licence
+        if step.sender != t.importer:
+            raise IllegalTransition(f"only the importing state ({t.importer}) confirms")
+        return Confirmed(step.sender, body.decision)
+    if isinstance(body, TransitAuthorization):
+        # Art. IX.3: each transit state authorizes the transit
+        if step.sender not in t.transit:
+            raise IllegalTransition(f"{step.sender} is not a transit state of this transfer")
+        return Confirmed(step.sender, body.decision)
+    if isinstance(body, DispatchNotice):
+        return Dispatched(step.sender, {i.line: i.quantity for i in body.items})
+    if isinstance(body, ReceiptConfirmation):
+        # Art. IX.4: the importing state confirms receipt with the quantities received
+        return Received(step.sender, {x.line: x.quantity_received for x in body.lines})
+    raise IllegalTransition(f"{step.kind} is not part of a transfer")
+
+
+def _overdue(t: Transfer, step: Step) -> Transfer:
+    """A receipt-overdue notice: the exporter's, after dispatch, before a receipt."""
+    if step.sender != t.exporter:
+        raise IllegalTransition(f"only the exporting state ({t.exporter}) raises it")
+    addressed(step, others(t, step.sender), "a message of this transfer")
+    if t.stage in (Stage.NOTIFIED, Stage.AUTHORIZED):
+        not_yet(step, "the transfer was not dispatched")
+    if step.mine and t.stage is not Stage.DISPATCHED:
+        raise IllegalTransition(f"the receipt was confirmed ({t.stage.value})")
+    return replace(t, overdue_alerted=True)
+
+
+def _reported(t: Transfer, step: Step, body: DiscrepancyReport) -> None:
+    """A discrepancy report: the importer's, matching its receipt confirmation."""
+    if step.sender != t.importer:
+        raise IllegalTransition(f"only the importing state ({t.importer}) reports it")
+    if t.stage is Stage.DISPATCHED:
+        not_yet(step, "no receipt confirmation yet")
+    if t.stage is not Stage.DISCREPANCY:
+        raise IllegalTransition(f"the receipt matched the dispatch ({t.stage.value})")
+    reported = {(x.line, x.quantity_expected, x.quantity_received) for x in body.lines}
+    if reported != set(discrepancies(t.dispatched, t.received)):
+        raise IllegalTransition("the report does not match the receipt confirmation")
+    addressed(step, others(t, step.sender), "a message of this transfer")
+
+
+def _discrepancy_report(
+    t: Transfer, step: Step, body: ReceiptConfirmation, fx: list[Effect]
+) -> Effects:
+    """The report the importer's node sends with a receipt that differs from the dispatch."""
+    follow_ups = []
+    for e in fx:
+        if not isinstance(e, SendDiscrepancy):
+            continue
+        report = DiscrepancyReport(
+            transfer_id=t.transfer_id,
+            lines=[
+                DiscrepancyLine(line=n, quantity_expected=e_, quantity_received=r)
+                for n, e_, r in e.lines
+            ],
+            narrative=_discrepancy_narrative(body),
+            officer=body.officer,
+        )
+        to = others(t, step.party)
+        follow_ups.append(
+            FollowUp(report, to, step.handling, step.confidential, step.case_id, step.msg_id)
+        )
+    return Effects(follow_ups=tuple(follow_ups))
+
+
+def _discrepancy_narrative(body: ReceiptConfirmation) -> str:
+    remarks = [f"line {x.line}: {x.remarks}" for x in body.lines if x.remarks]
+    text = f"Quantities received at {body.place} differ from the dispatch notice."
+    return " ".join([text, *remarks])[:20_000]  # the schema's LongText
+
+
+def tick(
+    key: str, t: Transfer, case_id: str | None, now: datetime, party: str
+) -> steps.Decision[Transfer]:
+    """Time passes for one transfer: the exporter's overdue-receipt alert, and the notice it
+    sends the other parties, once, the day after the expected arrival without a receipt."""
+    t, due = apply(t, Tick(now))
+    alerts, follow_ups = [], []
+    for a in due:
+        if isinstance(a, AlertReceiptOverdue):
+            alerts.append(
+                f"transfer {a.transfer_id}: no receipt confirmation from {t.importer}, "
+                f"{a.days_overdue} day(s) after the expected arrival"
+            )
+            overdue = ReceiptOverdue(
+                transfer_id=t.transfer_id, expected_arrival=t.expected_arrival,
+                days_overdue=min(a.days_overdue, 3650),
+            )  # fmt: skip
+            follow_ups.append(FollowUp(overdue, others(t, party), HandlingCode.H1, False, case_id))
+    effects = Effects(follow_ups=tuple(follow_ups), alerts=tuple(alerts))
+    return steps.Decision((Save(key, t, is_open(t)),), effects)
