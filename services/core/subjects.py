@@ -113,3 +113,14 @@ def audit_source_api(state: str) -> str:
 
 def audit_source_deliver(state: str) -> str:
     return f"deliver.audit.{_party(state)}"
+
+
+#: Where the audit service copies a record it gave up on after the consumer's last delivery.
+AUDIT_QUARANTINE_STREAM = "AUDIT_QUARANTINE"
+AUDIT_QUARANTINE_FILTER = "audit.quarantine.>"
+
+
+def audit_quarantine_subject(reason: str) -> str:
+    if not _TOKEN.fullmatch(reason):
+        raise ValueError(f"not a subject token: {reason!r}")
+    return f"audit.quarantine.{reason}"

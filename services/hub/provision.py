@@ -223,18 +223,35 @@ async def provision_audit(
     policy: Policy = DEFAULT_POLICY,
     tls_ca: Path | None = None,
 ) -> None:
-    """Create or update the AUDIT stream (with a source per state) and the audit consumer."""
+    """Create or update the AUDIT stream (with a source per state), the audit service's
+    quarantine and its consumer."""
     async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, audit_stream_config(states, policy))
+        await _ensure_stream(
+            nc,
+            _kept_stream(
+                policy,
+                name=subjects.AUDIT_QUARANTINE_STREAM,
+                description="Records the audit service gave up on after its last attempt",
+                subjects=[subjects.AUDIT_QUARANTINE_FILTER],
+                max_age=policy.quarantine_max_age_s,
+                max_bytes=policy.quarantine_max_bytes,
+                discard=api.DiscardPolicy.OLD,
+                max_msg_size=MAX_PAYLOAD,
+            ),
+        )
         await nc.jetstream().add_consumer(
             subjects.AUDIT_STREAM,
             config=api.ConsumerConfig(
                 durable_name=subjects.AUDIT_CONSUMER,
-                description="The audit service: never gives up on a record",
+                description="The audit service: parks what must wait, quarantines what fails",
                 ack_policy=api.AckPolicy.EXPLICIT,
                 deliver_policy=api.DeliverPolicy.ALL,
                 ack_wait=policy.ack_wait_s,
-                max_deliver=-1,
+                # Bounded (design section 5): what cannot be resolved yet is acknowledged and
+                # parked by the service itself, so only a record it fails to process (its store
+                # failing) is delivered again, and on the last delivery it is quarantined.
+                max_deliver=policy.max_deliver,
                 max_ack_pending=1024,
             ),
         )

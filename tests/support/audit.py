@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from services.audit.log import AuditLog
 from services.audit.service import AuditService, AuditSettings
@@ -14,14 +15,20 @@ from tests.support.processes import cifta_process
 
 
 @asynccontextmanager
-async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncIterator[AuditService]:
+async def running_audit(
+    hub: Hub, checkpoint_every_s: float = 0.2, **overrides: Any
+) -> AsyncIterator[AuditService]:
+    """The audit service; ``directory`` (a callable) replaces the hub's directory as read once."""
+    directory = overrides.pop("directory", None)
+    if directory is None:
+        fixed = _directory_of(hub.home)
+        directory = lambda: fixed  # noqa: E731
     settings = AuditSettings(
         url=hub.url, seed=str(hub.home.user_seed("AUDIT", "audit")),
-        checkpoint_every_s=checkpoint_every_s,
+        checkpoint_every_s=checkpoint_every_s, **overrides,
     )  # fmt: skip
     key = _audit_private(hub.home)
-    directory = _directory_of(hub.home)
-    service = AuditService(AuditLog(hub.home.audit_log_path), key, lambda: directory, settings)
+    service = AuditService(AuditLog(hub.home.audit_log_path), key, directory, settings)
     await service.start()
     try:
         yield service
