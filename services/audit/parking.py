@@ -155,7 +155,8 @@ class Parking:
     def postpone(self, p: Parked, now: float) -> None:
         """The next scheduled try, never later than the end of the record's age budget."""
         attempts = p.attempts + 1
-        next_try = min(now + self.budget.retry_delay(attempts), p.parked_at + self.budget.max_age_s)
+        delay = self.budget.retry_delay(attempts + 1)  # parking waited the first delay
+        next_try = min(now + delay, p.parked_at + self.budget.max_age_s)
         self.db.execute(
             "UPDATE parked SET attempts = ?, next_try = ? WHERE id = ?", (attempts, next_try, p.id)
         )

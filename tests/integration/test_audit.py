@@ -93,7 +93,12 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
                 main, ["audit", "trail", sent.msg_id, "--home", str(tmp_path / "COL")]
             )
             assert code == 2 and "not a message of yours" in capsys.readouterr().err
+    capsys.readouterr()
     assert main(["audit", "--hub-home", str(hub.home.root), "verify"]) == 0
+    # COL's node never ran: the log is intact, and the witness that never witnessed is named
+    verified = capsys.readouterr().out
+    assert "the log is intact" in verified
+    assert "never cosigned a checkpoint: COL " in verified
     report = main(["audit", "--hub-home", str(hub.home.root), "report", "--state", "MEX"])
     assert report == 0 and "2 messages" in capsys.readouterr().out
 

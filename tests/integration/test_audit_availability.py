@@ -1,0 +1,178 @@
+"""The audit service never blocks on one party (design section 5), against a real nats-server."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sqlite3
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+
+from schemas import ReasonCode
+from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
+from services.audit.parking import Budget
+from services.audit.service import AuditService
+from services.core import subjects
+from services.hub import provision
+from tests.builders import sealed
+from tests.support.audit import running_audit
+from tests.support.flood import Flood, flood_audit
+from tests.support.hub import Hub, eventually
+from tests.support.nodes import running_node, send_routes_report
+
+FLOOD = Flood(events=1000, garbage_events=100, garbage_envelopes=100, unknown_key_envelopes=50)
+BUDGET = Budget(max_parked=100, max_age_s=3.0, first_retry_s=0.5, unmatched_per_minute=50)
+
+
+async def connect_as(hub: Hub, state: str) -> Client:
+    return await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed(state)))
+
+
+async def audit_consumer(hub: Hub) -> tuple[int, int]:
+    """(pending, unacknowledged) of the audit service's consumer."""
+    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+        info = await nc.jetstream().consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
+    return info.num_pending or 0, info.num_ack_pending or 0
+
+
+def alarm_counts(audit: AuditService, party: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for a in audit.recorder.parking.party_alarms(party):
+        counts[a.what] += a.count
+    return counts
+
+
+async def test_a_flood_from_one_state_never_delays_another_states_leaves(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """MEX floods the audit log with 1,000 signed events naming envelopes that do not exist, plus
+    garbage; a USA -> MEX report's leaves appear within 5 s all the same, MEX's parked records
+    stay within its budget, and each bogus record ends as an unmatched leaf or an alarm count."""
+    async with (
+        running_audit(hub, budget=BUDGET, tick_s=0.2) as audit,
+        running_node(hub, "MEX", tmp_path) as mex,
+        running_node(hub, "USA", tmp_path) as usa,
+    ):
+        most_parked = 0
+
+        def parked_under_budget() -> bool:
+            nonlocal most_parked
+            most_parked = max(most_parked, audit.recorder.parking.usage("MEX")[0])
+            return most_parked > 0
+
+        attacker = await connect_as(hub, "MEX")
+        flooding = asyncio.create_task(
+            flood_audit(attacker, hub.keys["MEX"], hub.keys["COL"], FLOOD)
+        )
+        await eventually(parked_under_budget, what="the flood reaching the audit service")
+        header = send_routes_report(usa, ["MEX"])
+        started = time.monotonic()
+
+        def exchange_recorded() -> bool:
+            parked_under_budget()
+            leaves = {(e.event, e.actor) for _, e in audit.log.leaves_of(header.msg_id)}
+            return {(EventType.STORED, "MEX"), (EventType.DELIVERED, "MEX")} <= leaves
+
+        await eventually(exchange_recorded, timeout=5.0, what="the USA -> MEX report's leaves")
+        recorded_in = time.monotonic() - started
+        await flooding
+        await attacker.close()
+        assert mex.store.has_message(header.msg_id)
+
+        async def drained() -> bool:
+            parked_under_budget()
+            return await audit_consumer(hub) == (0, 0) and audit.recorder.parking.count() == 0
+
+        await eventually(drained, timeout=30, what="the flood recorded and its parking empty")
+        assert recorded_in < 5.0 and 0 < most_parked <= BUDGET.max_parked
+        counts = alarm_counts(audit, "MEX")
+        assert counts["unmatched_event"] == FLOOD.events  # every bogus event given up and counted
+        assert counts["event_malformed"] == FLOOD.garbage_events
+        assert counts["envelope_malformed"] == FLOOD.garbage_envelopes
+        assert counts["unknown_sender_key"] == FLOOD.unknown_key_envelopes
+        unmatched = [
+            e for _, e in audit.log.events("MEX")
+            if isinstance(e, AuditEvent) and e.event is EventType.UNMATCHED
+        ]  # fmt: skip
+        # within the rate (a burst of 50, then 50 a minute), filed under MEX alone
+        assert 0 < len(unmatched) <= BUDGET.unmatched_per_minute + 10
+        assert all(e.claimed is EventType.OPENED and e.officer == "flood" for e in unmatched)
+        assert not [e for _, e in audit.log.events("COL")]  # MEX's claims about COL file nothing
+
+
+async def test_a_query_that_is_not_a_json_object_gets_an_error_reply(hub: Hub) -> None:
+    async with running_audit(hub):
+        nc = await connect_as(hub, "MEX")
+        try:
+            bad = [(b"[]", "not_an_object"), (b"\x00", "not_json"),
+                   (b'{"op": "records", "after": "x"}', "invalid_request")]  # fmt: skip
+            for body, code in bad:
+                reply = await nc.request(subjects.audit_query_subject("MEX"), body, timeout=5)
+                assert json.loads(reply.data)["code"] == code
+        finally:
+            await nc.close()
+
+
+async def test_a_broken_envelope_leaves_a_leaf_naming_its_hash_receiver_and_reason(
+    hub: Hub, tmp_path: Path
+) -> None:
+    broken = b'{"v": 1, "protected": "not base64url!"}'
+    async with running_audit(hub) as audit, running_node(hub, "USA", tmp_path):
+        nc = await connect_as(hub, "MEX")
+        await nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "broken"), broken)
+        await nc.close()
+
+        def unreadable() -> list[UnreadableEnvelope]:
+            return [e for _, e in audit.log.events("USA") if isinstance(e, UnreadableEnvelope)]
+
+        await eventually(lambda: len(unreadable()) == 1, what="the refusal's leaf")
+        [leaf] = unreadable()
+    assert leaf.envelope_sha256 == hashlib.sha256(broken).hexdigest()
+    assert (leaf.actor, leaf.publisher, leaf.reason) == ("USA", "MEX", ReasonCode.MALFORMED)
+
+
+async def test_a_record_the_service_cannot_store_is_quarantined_at_its_last_delivery(
+    hub: Hub,
+) -> None:
+    hub.policy = provision.Policy(max_deliver=2)
+    await hub.provision()  # the audit consumer now gives up after two deliveries
+    async with running_audit(hub) as audit:
+        assert audit.max_deliver == 2
+        audit.log.db.execute("PRAGMA busy_timeout = 20")  # fail fast while the file is locked
+        lock = sqlite3.connect(hub.home.audit_log_path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # another writer holds the file: every write fails
+        try:
+            nc = await connect_as(hub, "MEX")
+            envelope = sealed(sender=hub.keys["MEX"], to=[hub.keys["USA"]], now=datetime.now(UTC))
+            await nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "m1"), envelope)
+            await nc.close()
+            async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as q:
+                js = q.jetstream()
+
+                async def quarantined() -> bool:
+                    info = await js.stream_info(subjects.AUDIT_QUARANTINE_STREAM)
+                    return info.state.messages == 1
+
+                await eventually(quarantined, timeout=20, what="the quarantine copy")
+                copy = await js.get_last_msg(
+                    subjects.AUDIT_QUARANTINE_STREAM, subjects.AUDIT_QUARANTINE_FILTER
+                )
+            assert copy.data == envelope
+            assert copy.headers is not None
+            assert copy.headers["Cifta-Subject"] == subjects.inbox_subject("USA", "MEX", "m1")
+            assert copy.headers["Cifta-Reason"] == "processing_failed"
+
+            async def settled() -> bool:  # terminated, not left in flight
+                return await audit_consumer(hub) == (0, 0)
+
+            await eventually(settled, what="nothing left unacknowledged")
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        assert audit.log.size == 0  # given up: in the quarantine, not in the log
