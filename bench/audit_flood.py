@@ -38,7 +38,7 @@ from services.core import subjects
 from services.core.logs import configure
 from services.hub import provision
 from tests.builders import sealed
-from tests.support.flood import Flood, flood_audit
+from tests.support.flood import Flood, build_flood, publish_flood
 from tests.support.hub import Hub, build_hub
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -144,8 +144,9 @@ async def measure(hub: Hub, pid: int, log_path: Path, n: int) -> None:
 
     flood = Flood(events=n, garbage_events=n // 10, garbage_envelopes=n // 10,
                   unknown_key_envelopes=n // 20)  # fmt: skip
+    records = build_flood(mex, hub.keys["COL"], flood)  # signed and sealed beforehand
     meter.read()
-    flooding = asyncio.create_task(flood_audit(nc, mex, hub.keys["COL"], flood))
+    flooding = asyncio.create_task(publish_flood(nc, records))
     await asyncio.sleep(0)  # the flood under way first
     flood_delay = await one_valid_delay(hub, nc, valid[n + 1], "during")
     await flooding

@@ -211,6 +211,7 @@ class QueryError(StrEnum):
     BAD_COSIGNATURE = "bad_cosignature"
     FOREIGN_ROOT = "foreign_root"
     RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"  # the service's store is failing: ask again later
 
 
 class CheckpointQuery(WireModel):

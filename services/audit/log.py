@@ -116,22 +116,57 @@ class AuditLog:
         self.db.executescript(SCHEMA)
         self.nodes = SqliteNodes(self.db)
         self.tree = MerkleTree(self.nodes)
+        self._savepoints = 0
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Append several events in one transaction (they all land, or none)."""
+        """Append several events in one transaction (they all land, or none). Inside a
+        transaction already open (``begin``: a group commit), a savepoint: a failure undoes
+        this batch alone, and the whole group lands at its ``commit``."""
+        if self.db.in_transaction:
+            self._savepoints += 1
+            name = f"batch{self._savepoints}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                self._reload()
+                raise
+            self.db.execute(f"RELEASE {name}")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
-            self.nodes = SqliteNodes(self.db)
-            self.tree = MerkleTree(self.nodes)
+            self._reload()
             raise
         self.db.execute("COMMIT")
+
+    def begin(self) -> None:
+        """Open a transaction for a group of batches, unless one is open (see ``commit``)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Make the open group durable (one fsync for all of it)."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+            self._reload()
+
+    def _reload(self) -> None:
+        """The tree as the database holds it, after a rollback."""
+        self.nodes = SqliteNodes(self.db)
+        self.tree = MerkleTree(self.nodes)
 
     @property
     def size(self) -> int:
@@ -168,8 +203,7 @@ class AuditLog:
         except BaseException:
             if own_tx:
                 self.db.execute("ROLLBACK")
-                self.nodes = SqliteNodes(self.db)
-                self.tree = MerkleTree(self.nodes)
+                self._reload()
             raise
         if own_tx:
             self.db.execute("COMMIT")

@@ -111,18 +111,29 @@ class Parking:
     def park(
         self, party: str, waits_for: str, what: str, subject: str, data: bytes,
         stored_at: datetime, stream_seq: int, now: float,
-    ) -> bool:  # fmt: skip
-        """Park one record; False if ``party``'s budget has no room for it."""
+    ) -> tuple[bool, list[Parked]]:  # fmt: skip
+        """Park one record within ``party``'s budget: (whether it is parked, the party's oldest
+        records it displaced, for the caller to give up). The newest are kept: a legitimate
+        record waits a moment for the envelope right behind it, a flood's records wait for
+        nothing, so under a flood the oldest are the flood's."""
+        if len(data) > self.budget.max_bytes:
+            return False, []
+        if self.db.execute("SELECT 1 FROM parked WHERE stream_seq = ?", (stream_seq,)).fetchone():
+            return True, []  # delivered again: parked already
         count, size = self.usage(party)
-        if count >= self.budget.max_parked or size + len(data) > self.budget.max_bytes:
-            return False
+        evicted: list[Parked] = []
+        while count >= self.budget.max_parked or size + len(data) > self.budget.max_bytes:
+            [oldest] = self._select("party = ? ORDER BY id LIMIT 1", (party,))
+            self.release(oldest)
+            evicted.append(oldest)
+            count, size = count - 1, size - len(oldest.data)
         self.db.execute(
-            "INSERT OR IGNORE INTO parked (party, waits_for, what, subject, data, stored_at,"
+            "INSERT INTO parked (party, waits_for, what, subject, data, stored_at,"
             " stream_seq, parked_at, next_try) VALUES (?,?,?,?,?,?,?,?,?)",
             (party, waits_for, what, subject, data, stored_at.isoformat(), stream_seq, now,
              now + self.budget.retry_delay(1)),
         )  # fmt: skip
-        return True
+        return True, evicted
 
     def usage(self, party: str) -> tuple[int, int]:
         """(records, bytes) ``party`` has parked."""

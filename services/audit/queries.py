@@ -9,6 +9,7 @@ its alarms are limited in size (the model) and in rate (per party, counted in SQ
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -106,6 +107,9 @@ class Questions:
             answer: AuditReply = self.answer(asker, parse_query(body))
         except Refusal as refusal:
             answer = ErrorReply(code=refusal.code, error=str(refusal))
+        except sqlite3.Error as exc:  # the store failing: an answer all the same
+            log.error("audit_query_failed", error=type(exc).__name__)
+            answer = ErrorReply(code=QueryError.UNAVAILABLE, error="the audit log is unavailable")
         return answer.model_dump_json(exclude_none=True).encode()
 
     def answer(self, asker: str, q: AuditQuery) -> AuditReply:

@@ -91,11 +91,15 @@ class Recorder:
                 result = self.resolve(subject, data, stored_at)
             except NotYet as wait:
                 self.tally["parked"] += 1
-                fits = self.parking.park(
+                fits, evicted = self.parking.park(
                     wait.party, wait.waits_for, wait.what, subject, data, stored_at,
                     stream_seq, now,
                 )  # fmt: skip
-                if not fits:  # the party's budget is full: given up at once
+                for old in evicted:  # the party's budget is full: its oldest are given up
+                    self.tally["over_budget"] += 1
+                    self._give_up(old.party, old.what, old.subject, old.data, old.stored_at,
+                                  old.stream_seq)  # fmt: skip
+                if not fits:  # larger than the whole budget
                     self.tally["over_budget"] += 1
                     self._give_up(wait.party, wait.what, subject, data, stored_at, stream_seq)
                 return 0

@@ -30,6 +30,7 @@ from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 from nats.errors import Error as NatsError
 
+from schemas.audit import ErrorReply, QueryError
 from services.audit.log import AuditLog
 from services.audit.parking import Budget
 from services.audit.queries import AlarmLimits, Questions
@@ -52,6 +53,10 @@ class AuditSettings:
     budget: Budget = field(default_factory=Budget)
     alarms: AlarmLimits = field(default_factory=AlarmLimits)
     tick_s: float = 1.0  # the parked records' schedule
+    #: group commit: records handled in one transaction (each in its own savepoint), committed
+    #: with one fsync and only then acknowledged; at most this many, or after this long
+    group_max: int = 64
+    group_linger_s: float = 0.005
     summary_every_s: float = 10.0  # one summary line per interval, when anything happened
 
 
@@ -95,6 +100,10 @@ class AuditService:
         # the raw bytes: a state's headers (content-type) must not decide how they are read
         self.broker.subscriber("audit.query.*", decoder=_raw)(self._on_query)
         self._tasks: list[asyncio.Task[None]] = []
+        self._group: list[NatsMessage] = []  # handled, in the open transaction
+        self._to_ack: list[NatsMessage] = []  # committed, not yet acknowledged
+        self._group_new = 0
+        self._dirty = asyncio.Event()
 
     async def start(self) -> None:
         await self.broker.start()
@@ -103,12 +112,14 @@ class AuditService:
             asyncio.create_task(self._checkpoint_timer()),
             asyncio.create_task(self._parking_timer()),
             asyncio.create_task(self._summary_timer()),
+            asyncio.create_task(self._flusher()),
         ]
         log.info("audit_started", size=self.log.size, max_deliver=self.max_deliver)
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        await self._flush()
         await self.broker.stop()
         self._log_summary()
         self.log.close()
@@ -128,16 +139,54 @@ class AuditService:
     # -- recording -------------------------------------------------------------------------------
 
     async def _on_record(self, msg: NatsMessage) -> None:
-        """One record: recorded, refused or parked in one transaction, then acknowledged."""
+        """One record: recorded, refused or parked in the open group (its own savepoint), and
+        acknowledged once the group is committed (``_flush``)."""
         raw = msg.raw_message
         meta = raw.metadata
         try:
+            self.log.begin()
             new = self.recorder.take(raw.subject, raw.data, meta.timestamp, meta.sequence.stream)
         except Exception as exc:  # the store failing, say: bounded retries, then quarantine
             await self._failed(msg, exc)
             return
-        await msg.ack()
+        self._group.append(msg)
+        self._group_new += new
+        if len(self._group) >= self.settings.group_max:
+            await self._flush()
+        else:
+            self._dirty.set()
+
+    def _commit(self) -> None:
+        """Commit the open group: its records may be acknowledged now."""
+        self.log.commit()
+        self._to_ack += self._group
+        self._group = []
+
+    async def _flush(self) -> None:
+        """Commit the group (one fsync for all of it), then acknowledge its records."""
+        try:
+            self._commit()
+        except Exception as exc:  # none of the group landed: each is retried, or quarantined
+            failed, self._group = self._group, []
+            self.log.rollback()
+            for m in failed:
+                await self._failed(m, exc)
+        acks, self._to_ack = self._to_ack, []
+        for m in acks:
+            await m.ack()
+        new, self._group_new = self._group_new, 0
         await self._grown(new)
+
+    async def _flusher(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            # the group-commit window: records arriving meanwhile share the fsync
+            await asyncio.sleep(self.settings.group_linger_s)
+            try:
+                await self._flush()
+            except Exception as exc:  # the next record or window tries again
+                log.error("audit_flush_failed", error=type(exc).__name__)
 
     async def _failed(self, msg: NatsMessage, exc: Exception) -> None:
         raw = msg.raw_message
@@ -184,6 +233,7 @@ class AuditService:
             await asyncio.sleep(self.settings.tick_s)  # a schedule, not a wait for a result
             try:
                 await self._grown(self.recorder.tick())
+                self._dirty.set()  # what the round released lands with the next commit
             except Exception as exc:  # the next tick tries again
                 log.error("parking_round_failed", error=type(exc).__name__)
 
@@ -202,6 +252,10 @@ class AuditService:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def checkpoint(self) -> str | None:
+        """Sign the tree head, once every leaf under it is committed (a checkpoint must never
+        cover a leaf a crash could take back)."""
+        self._commit()
+        self._dirty.set()  # their acknowledgements
         if self.log.size == 0:
             return None
         cp = self.log.checkpoint(self.settings.origin, self.key)
@@ -233,4 +287,14 @@ class AuditService:
 
     async def _on_query(self, body: bytes, msg: NatsMessage) -> bytes:
         asker = msg.raw_message.subject.rsplit(".", 1)[-1]
+        try:
+            self._commit()  # answers only from committed leaves (their indexes are final)
+        except Exception as exc:  # the flush deals with the group; the answer can wait for it
+            log.error("audit_commit_failed", error=type(exc).__name__)
+            return (
+                ErrorReply(code=QueryError.UNAVAILABLE, error="try again")
+                .model_dump_json()
+                .encode()
+            )
+        self._dirty.set()
         return self.questions.reply(asker, body if isinstance(body, bytes) else b"")

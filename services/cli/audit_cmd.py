@@ -83,6 +83,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         seed=str(hub.user_seed("AUDIT", "audit")),
         checkpoint_every_s=args.checkpoint_every,
         fetch_batch=args.fetch_batch,
+        budget=Budget(
+            max_parked=args.park_max,
+            max_age_s=args.park_max_age,
+            unmatched_per_minute=args.unmatched_per_minute,
+        ),
     )
     service = AuditService(AuditLog(hub.audit_log_path), _audit_private(hub), directory, settings)
 
@@ -309,6 +314,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
     p.add_argument("--fetch-batch", type=int, default=256, help="records per transaction")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--park-max", type=int, default=Budget.max_parked,
+                   help="records each state may have waiting (parked) at once")  # fmt: skip
+    p.add_argument("--park-max-age", type=float, default=Budget.max_age_s,
+                   help="seconds a parked record may wait before it is given up")  # fmt: skip
+    p.add_argument("--unmatched-per-minute", type=int, default=Budget.unmatched_per_minute,
+                   help="unmatched leaves per state per minute (the rest: counted)")  # fmt: skip
     p.set_defaults(func=cmd_run)
     p = cmds.add_parser("verify", help="recompute the tree; check checkpoints and cosignatures")
     p.add_argument("--audit-key", help="the audit key file to check against (as nodes pin it)")

@@ -37,10 +37,11 @@ async def running_audit(
 
 
 @contextmanager
-def audit_process(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
-    """``cifta audit run`` as its own process, so that it can be SIGKILLed."""
+def audit_process(hub: Hub, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``cifta audit run`` as its own process, so that it can be SIGKILLed (and has a core of
+    its own, as in production)."""
     args = ["audit", "--hub-home", str(hub.home.root), "run", "--url", hub.url,
             "--checkpoint-every", "0.2", "--log-level", "WARNING",
-            "--fetch-batch", "16"]  # fmt: skip
+            "--fetch-batch", "16", *options]  # fmt: skip
     with cifta_process(args, hub.home.root / "audit.log") as proc:
         yield proc

@@ -49,21 +49,30 @@ def bogus_event(attacker: NodeKeys, victim: str) -> tuple[str, bytes]:
     return event.event_id, sign_event(event, attacker.signing)
 
 
-async def flood_audit(nc: Client, attacker: NodeKeys, victim: NodeKeys, flood: Flood) -> None:
-    """Publish ``flood`` with ``nc`` (the attacker's node credentials), as fast as it goes."""
+def build_flood(attacker: NodeKeys, victim: NodeKeys, flood: Flood) -> list[tuple[str, bytes]]:
+    """(subject, payload) of every record of ``flood``, signed and sealed in advance, so that
+    publishing it costs the publisher nothing but the publishing."""
     me = attacker.party
     stranger = NodeKeys.generate(me)  # the same code, a key the directory never approved
+    out: list[tuple[str, bytes]] = []
     for i in range(max(flood.events, flood.garbage_events, flood.garbage_envelopes)):
         if i < flood.events:
             event_id, payload = bogus_event(attacker, victim.party)
-            await nc.publish(subjects.audit_events_subject(me, event_id), payload)
+            out.append((subjects.audit_events_subject(me, event_id), payload))
         if i < flood.garbage_events:
-            await nc.publish(subjects.audit_events_subject(me, f"g{i}"), os.urandom(64))
+            out.append((subjects.audit_events_subject(me, f"g{i}"), os.urandom(64)))
         if i < flood.garbage_envelopes:
-            await nc.publish(subjects.inbox_subject(victim.party, me, f"g{i}"), os.urandom(200))
+            out.append((subjects.inbox_subject(victim.party, me, f"g{i}"), os.urandom(200)))
         if i < flood.unknown_key_envelopes:
             envelope = sealed(sender=stranger, to=[victim], now=datetime.now(UTC))
-            await nc.publish(subjects.inbox_subject(victim.party, me, f"k{i}"), envelope)
+            out.append((subjects.inbox_subject(victim.party, me, f"k{i}"), envelope))
+    return out
+
+
+async def publish_flood(nc: Client, records: list[tuple[str, bytes]]) -> None:
+    """Publish the records with ``nc`` (the attacker's node credentials), as fast as it goes."""
+    for i, (subject, payload) in enumerate(records):
+        await nc.publish(subject, payload)
         if i % 100 == 99:
             await nc.flush()  # bounded client buffer; the server has them
     await nc.flush()

@@ -92,7 +92,9 @@ def test_a_partys_parked_records_are_bounded_by_its_budget_and_count_against_it_
     for seq in range(1, 11):  # MEX files ten events about envelopes the log never saw
         r.take(events_subject("MEX"), filed(MEX, envelope(), kind=EventType.OPENED), NOW, seq)
     assert r.parking.usage("MEX")[0] == 3
-    # the seven that did not fit are recorded at once as what they are
+    # the newest wait (a legitimate event waits a moment for the envelope right behind it)
+    assert sorted(p.stream_seq for p in r.parking.due(float("inf"), 10)) == [8, 9, 10]
+    # the seven oldest, displaced, are recorded at once as what they are
     alarms = r.parking.party_alarms("MEX")
     assert [(a.what, a.count) for a in alarms] == [("unmatched_event", 7)]
     unmatched = [e for _, e in log.events("MEX") if isinstance(e, AuditEvent)]
