@@ -312,7 +312,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("run", help="run the audit service")
     p.add_argument("--url")
     p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
-    p.add_argument("--fetch-batch", type=int, default=256, help="records per transaction")
+    p.add_argument("--fetch-batch", type=int, default=256, help="records fetched per pull request")
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--park-max", type=int, default=Budget.max_parked,
                    help="records each state may have waiting (parked) at once")  # fmt: skip
