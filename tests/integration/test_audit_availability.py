@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -117,19 +116,6 @@ async def test_a_flood_from_one_state_never_delays_another_states_leaves(
     assert read(hub, "SELECT sender, recipients FROM leaves WHERE event = 'unmatched'"
                      " GROUP BY sender, recipients") == [("MEX", "MEX")]  # fmt: skip
     assert not read(hub, "SELECT idx FROM leaves WHERE recipients LIKE '%COL%'")
-
-
-async def test_a_query_that_is_not_a_json_object_gets_an_error_reply(hub: Hub) -> None:
-    async with running_audit(hub):
-        nc = await connect_as(hub, "MEX")
-        try:
-            bad = [(b"[]", "not_an_object"), (b"\x00", "not_json"),
-                   (b'{"op": "records", "after": "x"}', "invalid_request")]  # fmt: skip
-            for body, code in bad:
-                reply = await nc.request(subjects.audit_query_subject("MEX"), body, timeout=5)
-                assert json.loads(reply.data)["code"] == code
-        finally:
-            await nc.close()
 
 
 async def test_a_broken_envelope_leaves_a_leaf_naming_its_hash_receiver_and_reason(
