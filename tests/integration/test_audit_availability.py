@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import nats
+import pytest
 from nats.aio.client import Client
 
 from schemas import ReasonCode
 from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
 from services.audit.parking import Budget
+from services.cli.main import main
 from services.core import subjects
 from services.hub import provision
 from tests.builders import sealed
@@ -54,7 +57,7 @@ def read(hub: Hub, sql: str, *params: object) -> list[tuple[object, ...]]:
 
 
 async def test_a_flood_from_one_state_never_delays_another_states_leaves(
-    hub: Hub, tmp_path: Path
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """MEX floods the audit log with 1,000 signed events naming envelopes that do not exist, plus
     garbage; a USA -> MEX report's leaves appear within 5 s all the same, MEX's parked records
@@ -116,10 +119,14 @@ async def test_a_flood_from_one_state_never_delays_another_states_leaves(
     assert read(hub, "SELECT sender, recipients FROM leaves WHERE event = 'unmatched'"
                      " GROUP BY sender, recipients") == [("MEX", "MEX")]  # fmt: skip
     assert not read(hub, "SELECT idx FROM leaves WHERE recipients LIKE '%COL%'")
+    capsys.readouterr()
+    assert main(["audit", "--hub-home", str(hub.home.root), "alarms", "--party", "MEX"]) == 0
+    listed = capsys.readouterr().out
+    assert "RECORD ALARM MEX" in listed and "unmatched_event" in listed
 
 
 async def test_a_broken_envelope_leaves_a_leaf_naming_its_hash_receiver_and_reason(
-    hub: Hub, tmp_path: Path
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = b'{"v": 1, "protected": "not base64url!"}'
     async with running_audit(hub) as audit, running_node(hub, "USA", tmp_path):
@@ -134,6 +141,11 @@ async def test_a_broken_envelope_leaves_a_leaf_naming_its_hash_receiver_and_reas
         [leaf] = unreadable()
     assert leaf.envelope_sha256 == hashlib.sha256(broken).hexdigest()
     assert (leaf.actor, leaf.publisher, leaf.reason) == ("USA", "MEX", ReasonCode.MALFORMED)
+    capsys.readouterr()
+    home = str(hub.home.root)
+    assert main(["audit", "--hub-home", home, "report", "--state", "USA", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rejections"] == {"malformed": 1}
+    assert main(["audit", "--hub-home", home, "verify"]) == 0  # an unreadable leaf verifies
 
 
 async def test_a_record_the_service_cannot_store_is_quarantined_at_its_last_delivery(
