@@ -36,8 +36,8 @@ import nats
 from services.audit.log import AuditLog
 from services.core import subjects
 from services.core.logs import configure
-from services.hub import provision
 from tests.builders import sealed
+from tests.support.audit import audit_backlog
 from tests.support.flood import Flood, build_flood, publish_flood
 from tests.support.hub import Hub, build_hub
 
@@ -73,9 +73,7 @@ async def wait_for(condition, timeout: float = 120.0) -> float:  # type: ignore[
 
 
 async def drained(hub: Hub) -> bool:
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
-        info = await nc.jetstream().consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
-    return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
+    return await audit_backlog(hub) == (0, 0)
 
 
 class Meter:

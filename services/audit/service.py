@@ -1,6 +1,7 @@
 """The audit service as a FastStream application.
 
-- Reads the ``AUDIT`` stream: every state's inbox, sourced across accounts (one ``stored`` leaf per
+- Reads the ``AUDIT`` stream, through one consumer per state (what it published, what it filed):
+  every state's inbox, sourced across accounts (one ``stored`` leaf per
   envelope per recipient, once its sender's signature verified: the service cannot decrypt), and
   the events the nodes file, each signed by its node. Appends are idempotent, so a redelivery or a
   restart adds nothing twice; the message is acknowledged after the leaf is committed.
@@ -46,6 +47,7 @@ log = get_logger("cifta.audit")
 class AuditSettings:
     url: str
     seed: str
+    parties: list[str]  # every state: one consumer each (cifta hub provision)
     origin: str = subjects.AUDIT_ORIGIN
     checkpoint_every_s: float = 5.0
     checkpoint_every_leaves: int = 1000
@@ -85,18 +87,20 @@ class AuditService:
             settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit",
         )  # fmt: skip
-        self.broker.subscriber(
-            ">",  # the consumer exists already (cifta hub provision): every record it holds
-            stream=JStream(subjects.AUDIT_STREAM, declare=False),
-            durable=subjects.AUDIT_CONSUMER,
-            # one record, one transaction, then its ack. (FastStream's batch pull, one
-            # transaction per fetch, left delivered records unhandled under load: FastStream
-            # issue 2219; it would be about ten times faster, see bench/audit.py.)
-            pull_sub=PullSub(batch_size=settings.fetch_batch, timeout=1.0),
-            ack_policy=AckPolicy.MANUAL,
-            no_reply=True,
-            decoder=_raw,  # the bytes as stored: a sender's headers decide nothing here
-        )(self._on_record)
+        for party in settings.parties:
+            # One consumer per state, each read by its own pull loop: a state's flood queues
+            # behind itself, the others' records are read in between (design section 5).
+            self.broker.subscriber(
+                subjects.audit_consumer_filters(party)[1],  # the consumer exists (provision)
+                stream=JStream(subjects.AUDIT_STREAM, declare=False),
+                durable=subjects.audit_consumer(party),
+                # one record, one savepoint, acknowledged once its group commits. (FastStream's
+                # batch pull left delivered records unhandled under load: FastStream issue 2219.)
+                pull_sub=PullSub(batch_size=settings.fetch_batch, timeout=1.0),
+                ack_policy=AckPolicy.MANUAL,
+                no_reply=True,
+                decoder=_raw,  # the bytes as stored: a sender's headers decide nothing here
+            )(self._on_record)
         # the raw bytes: a state's headers (content-type) must not decide how they are read
         self.broker.subscriber("audit.query.*", decoder=_raw)(self._on_query)
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,7 +131,8 @@ class AuditService:
     async def _learn_max_deliver(self) -> None:
         """The consumer's own ``max_deliver``: the service must recognise the last attempt, or a
         record it cannot process would be dropped by the server instead of quarantined."""
-        subject = f"$JS.API.CONSUMER.INFO.{subjects.AUDIT_STREAM}.{subjects.AUDIT_CONSUMER}"
+        consumer = subjects.audit_consumer(self.settings.parties[0])  # all alike (provision)
+        subject = f"$JS.API.CONSUMER.INFO.{subjects.AUDIT_STREAM}.{consumer}"
         try:
             reply = await self.broker.request(b"", subject, timeout=5)
             value = int(json.loads(reply.body)["config"].get("max_deliver", -1))

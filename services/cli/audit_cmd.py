@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = AuditSettings(
         url=args.url or hub.url(),
         seed=str(hub.user_seed("AUDIT", "audit")),
+        parties=hub.registry().codes(),
         checkpoint_every_s=args.checkpoint_every,
         fetch_batch=args.fetch_batch,
         budget=Budget(

@@ -13,6 +13,8 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js import api
+from nats.js.errors import NotFoundError
 
 from schemas import ReasonCode
 from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
@@ -21,7 +23,7 @@ from services.cli.main import main
 from services.core import subjects
 from services.hub import provision
 from tests.builders import sealed
-from tests.support.audit import audit_process, running_audit
+from tests.support.audit import audit_backlog, audit_process, running_audit
 from tests.support.flood import Flood, build_flood, publish_flood
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
@@ -32,13 +34,6 @@ BUDGET = Budget(max_parked=256, max_age_s=3.0, first_retry_s=0.5, unmatched_per_
 
 async def connect_as(hub: Hub, state: str) -> Client:
     return await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed(state)))
-
-
-async def audit_consumer(hub: Hub) -> tuple[int, int]:
-    """(pending, unacknowledged) of the audit service's consumer."""
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
-        info = await nc.jetstream().consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
-    return info.num_pending or 0, info.num_ack_pending or 0
 
 
 def read(hub: Hub, sql: str, *params: object) -> list[tuple[object, ...]]:
@@ -97,7 +92,7 @@ async def test_a_flood_from_one_state_never_delays_another_states_leaves(
             assert mex.store.has_message(header.msg_id)
 
             async def drained() -> bool:
-                return parked() == 0 and await audit_consumer(hub) == (0, 0)
+                return parked() == 0 and await audit_backlog(hub) == (0, 0)
 
             await eventually(drained, timeout=30, what="the flood recorded and its parking empty")
     assert recorded_in < 5.0 and 0 < most_parked <= BUDGET.max_parked
@@ -180,10 +175,68 @@ async def test_a_record_the_service_cannot_store_is_quarantined_at_its_last_deli
             assert copy.headers["Cifta-Reason"] == "processing_failed"
 
             async def settled() -> bool:  # terminated, not left in flight
-                return await audit_consumer(hub) == (0, 0)
+                return await audit_backlog(hub) == (0, 0)
 
             await eventually(settled, what="nothing left unacknowledged")
         finally:
             lock.execute("ROLLBACK")
             lock.close()
         assert audit.log.size == 0  # given up: in the quarantine, not in the log
+
+
+async def test_a_states_backlog_waits_behind_itself_not_in_front_of_another_states_record(
+    hub: Hub,
+) -> None:
+    """3,000 of MEX's records are in the AUDIT stream before one of USA's: USA's is recorded
+    while most of MEX's still wait (one consumer per state), not after all of them."""
+    flood = build_flood(hub.keys["MEX"], hub.keys["COL"], Flood(3000, 0, 0, 0))
+    attacker, usa = await connect_as(hub, "MEX"), await connect_as(hub, "USA")
+    await publish_flood(attacker, flood)
+    envelope = sealed(sender=hub.keys["USA"], to=[hub.keys["COL"]], now=datetime.now(UTC))
+    await usa.jetstream().publish(subjects.inbox_subject("COL", "USA", "after"), envelope)
+    await attacker.close()
+    await usa.close()
+    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+        js = nc.jetstream()
+
+        async def all_in_the_stream() -> bool:
+            return (await js.stream_info(subjects.AUDIT_STREAM)).state.messages == len(flood) + 1
+
+        await eventually(all_in_the_stream, what="the flood, then USA's envelope, in the stream")
+        async with running_audit(hub) as audit:
+            sha = hashlib.sha256(envelope).hexdigest()
+            await eventually(lambda: audit.log.stored_leaf(sha) is not None, what="USA's leaf")
+            mex = await js.consumer_info(subjects.AUDIT_STREAM, subjects.audit_consumer("MEX"))
+    assert (mex.num_pending or 0) + (mex.num_ack_pending or 0) > len(flood) // 2
+
+
+async def test_provisioning_takes_over_from_a_single_audit_consumer_where_it_stood(
+    hub: Hub,
+) -> None:
+    """A hub provisioned when the audit service read everything through one consumer: the
+    consumers per state start after what that one had acknowledged, and it is removed."""
+    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+        js = nc.jetstream()
+        for state in hub.home.registry().codes():
+            await js.delete_consumer(subjects.AUDIT_STREAM, subjects.audit_consumer(state))
+        await js.add_consumer(
+            subjects.AUDIT_STREAM,
+            config=api.ConsumerConfig(
+                durable_name=subjects.AUDIT_CONSUMER, ack_policy=api.AckPolicy.EXPLICIT
+            ),
+        )
+        mex = await connect_as(hub, "MEX")
+        for i in range(3):
+            await mex.jetstream().publish(subjects.audit_events_subject("MEX", f"old{i}"), b"x")
+        await mex.close()
+        former = await js.pull_subscribe_bind(subjects.AUDIT_CONSUMER, subjects.AUDIT_STREAM)
+        for msg in await former.fetch(2, timeout=5):
+            await msg.ack_sync()
+        await former.unsubscribe()
+    await hub.provision()
+    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+        js = nc.jetstream()
+        info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.audit_consumer("MEX"))
+        assert info.config.opt_start_seq == 3 and info.num_pending == 1  # the third, not again
+        with pytest.raises(NotFoundError):  # the single consumer is gone
+            await js.consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
