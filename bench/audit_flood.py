@@ -7,10 +7,12 @@ A real hub (nats-server on loopback) and ``cifta audit run`` as its own process,
 INFO, its CPU read from ``/proc/<pid>/stat``. In the same run:
 
 1. baseline: N valid envelopes (MEX -> USA) recorded; the service's CPU seconds and log lines;
-   and the delay of one valid envelope (published, then its ``stored`` leaf in the log) when idle;
+   and the delay of one valid envelope from a third state (USA -> MEX: published, then its
+   ``stored`` leaf in the log) when idle;
 2. flood: MEX publishes N signed events naming envelopes that do not exist, N/10 garbage events,
    N/10 garbage envelopes and N/20 envelopes under an unknown key (``tests/support/flood.py``);
-   one valid envelope is published in the middle of it, its delay measured the same way;
+   USA's valid envelope is published once all of it is in the stream, its delay measured the
+   same way;
 3. after the flood, while MEX's parked records wait out their budget: CPU and log lines over a
    fixed window (a hot loop would show here).
 
@@ -92,8 +94,9 @@ class Meter:
 
 
 async def one_valid_delay(hub: Hub, nc: nats.NATS, envelope: bytes, name: str) -> float:
+    """Seconds from USA's publishing ``envelope`` (to MEX) to its leaf in the log."""
     before = leaves(hub)
-    await nc.publish(subjects.inbox_subject("USA", "MEX", name), envelope)
+    await nc.publish(subjects.inbox_subject("MEX", "USA", name), envelope)
     await nc.flush()
 
     async def recorded() -> bool:
@@ -121,15 +124,17 @@ async def run(n: int, root: Path) -> None:
 
 async def measure(hub: Hub, pid: int, log_path: Path, n: int) -> None:
     mex, usa = hub.keys["MEX"], hub.keys["USA"]
-    valid = [sealed(sender=mex, to=[usa], now=datetime.now(UTC)) for _ in range(n + 2)]
+    valid = [sealed(sender=mex, to=[usa], now=datetime.now(UTC)) for _ in range(n)]
+    from_usa = [sealed(sender=usa, to=[mex], now=datetime.now(UTC)) for _ in range(2)]
     nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
+    third = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("USA")))
 
     async def started() -> bool:
         return b"audit_started" in log_path.read_bytes()
 
     await wait_for(started)
     meter = Meter(pid, log_path)
-    for i, envelope in enumerate(valid[:n]):
+    for i, envelope in enumerate(valid):
         await nc.publish(subjects.inbox_subject("USA", "MEX", f"v{i}"), envelope)
     await nc.flush()
 
@@ -138,16 +143,14 @@ async def measure(hub: Hub, pid: int, log_path: Path, n: int) -> None:
 
     await wait_for(all_valid)
     base_cpu, base_lines, base_wall = meter.read()
-    idle_delay = await one_valid_delay(hub, nc, valid[n], "idle")
+    idle_delay = await one_valid_delay(hub, third, from_usa[0], "idle")
 
     flood = Flood(events=n, garbage_events=n // 10, garbage_envelopes=n // 10,
                   unknown_key_envelopes=n // 20)  # fmt: skip
     records = build_flood(mex, hub.keys["COL"], flood)  # signed and sealed beforehand
     meter.read()
-    flooding = asyncio.create_task(publish_flood(nc, records))
-    await asyncio.sleep(0)  # the flood under way first
-    flood_delay = await one_valid_delay(hub, nc, valid[n + 1], "during")
-    await flooding
+    await publish_flood(nc, records)  # all of it ahead of USA's envelope in the stream
+    flood_delay = await one_valid_delay(hub, third, from_usa[1], "during")
 
     async def caught_up() -> bool:
         return await drained(hub)
@@ -157,6 +160,7 @@ async def measure(hub: Hub, pid: int, log_path: Path, n: int) -> None:
     await asyncio.sleep(IDLE_WINDOW_S)  # a fixed window to watch for a hot loop, not a wait
     idle_cpu, idle_lines, idle_wall = meter.read()
     await nc.close()
+    await third.close()
 
     print(f"{'phase':<34}{'records':>8}{'wall s':>9}{'CPU s':>8}{'CPU %':>7}{'log lines':>11}")
     for name, records, wall, cpu, n_lines in [
