@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from schemas.audit import AuditEvent
+from schemas.audit import AuditEvent, Leaf, UnreadableEnvelope
 from services.core.checkpoint import (
     Checkpoint,
     NoteError,
@@ -28,6 +28,7 @@ from services.core.checkpoint import (
     sign_checkpoint,
     signed_by,
 )
+from services.core.events import parse_leaf
 from services.core.merkle import MemoryStore, MerkleTree, leaf_hash
 
 SCHEMA = """
@@ -51,15 +52,25 @@ CREATE TABLE IF NOT EXISTS nodes (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alarms (at TEXT NOT NULL, witness TEXT NOT NULL, detail TEXT NOT NULL);
+-- a witness's alarms are limited per party in time: counted by this index
+CREATE INDEX IF NOT EXISTS alarms_by_witness ON alarms (witness, at);
 CREATE TABLE IF NOT EXISTS cosignatures (
     size INTEGER NOT NULL, witness TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (size, witness)
 );
 """
 
 
-def identity_of(event: AuditEvent) -> str:
+def identity_of(event: Leaf) -> str:
     """An event's identity: the same fact reported twice is one leaf."""
     return event.event_id
+
+
+def index_columns(event: Leaf) -> tuple[str, str, str, str]:
+    """(msg_id, actor, event, occurred_at) as the leaves table indexes a leaf. An unreadable
+    envelope names no message: its own event id stands in the msg_id column."""
+    if isinstance(event, UnreadableEnvelope):
+        return event.event_id, event.actor, event.event, event.occurred_at.isoformat()
+    return event.msg_id, event.actor, event.event.value, event.occurred_at.isoformat()
 
 
 class SqliteNodes:
@@ -105,22 +116,57 @@ class AuditLog:
         self.db.executescript(SCHEMA)
         self.nodes = SqliteNodes(self.db)
         self.tree = MerkleTree(self.nodes)
+        self._savepoints = 0
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
     def batch(self) -> Iterator[None]:
-        """Append several events in one transaction (they all land, or none)."""
+        """Append several events in one transaction (they all land, or none). Inside a
+        transaction already open (``begin``: a group commit), a savepoint: a failure undoes
+        this batch alone, and the whole group lands at its ``commit``."""
+        if self.db.in_transaction:
+            self._savepoints += 1
+            name = f"batch{self._savepoints}"
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                self._reload()
+                raise
+            self.db.execute(f"RELEASE {name}")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
-            self.nodes = SqliteNodes(self.db)
-            self.tree = MerkleTree(self.nodes)
+            self._reload()
             raise
         self.db.execute("COMMIT")
+
+    def begin(self) -> None:
+        """Open a transaction for a group of batches, unless one is open (see ``commit``)."""
+        if not self.db.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        """Make the open group durable (one fsync for all of it)."""
+        if self.db.in_transaction:
+            self.db.execute("COMMIT")
+
+    def rollback(self) -> None:
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
+            self._reload()
+
+    def _reload(self) -> None:
+        """The tree as the database holds it, after a rollback."""
+        self.nodes = SqliteNodes(self.db)
+        self.tree = MerkleTree(self.nodes)
 
     @property
     def size(self) -> int:
@@ -128,14 +174,16 @@ class AuditLog:
 
     def append(
         self,
-        event: AuditEvent,
+        event: Leaf,
         identity: str | None = None,
         parties: tuple[str, list[str]] | None = None,
     ) -> tuple[int, bool]:
         """Add the event's leaf unless one with the same identity is there (its event_id by
         default); (its index, whether it is new). ``parties`` (sender, recipients) files it
         under other parties than the event names (for access: who may see it)."""
-        sender, recipients = parties or (event.sender, event.recipients)
+        if parties is None and isinstance(event, UnreadableEnvelope):
+            parties = (event.actor, [event.actor])  # no header: filed under its reporter
+        sender, recipients = parties or (event.sender, event.recipients)  # type: ignore[union-attr]
         identity = identity or identity_of(event)
         row = self.db.execute("SELECT idx FROM leaves WHERE identity = ?", (identity,)).fetchone()
         if row is not None:
@@ -146,17 +194,16 @@ class AuditLog:
             self.db.execute("BEGIN IMMEDIATE")
         try:
             index = self.tree.append_hash(leaf_hash(leaf))
+            msg_id, actor, kind, at = index_columns(event)
             self.db.execute(
                 "INSERT INTO leaves (idx, identity, leaf, msg_id, sender, recipients, actor, event,"
                 " occurred_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                (index, identity, leaf, event.msg_id, sender, ",".join(recipients),
-                 event.actor, event.event.value, event.occurred_at.isoformat()),
-            )  # fmt: skip
+                (index, identity, leaf, msg_id, sender, ",".join(recipients), actor, kind, at),
+            )
         except BaseException:
             if own_tx:
                 self.db.execute("ROLLBACK")
-                self.nodes = SqliteNodes(self.db)
-                self.tree = MerkleTree(self.nodes)
+                self._reload()
             raise
         if own_tx:
             self.db.execute("COMMIT")
@@ -177,22 +224,27 @@ class AuditLog:
         return bytes(row[0])
 
     def leaves_of(self, msg_id: str) -> list[tuple[int, AuditEvent]]:
+        """The events of one message (an unreadable envelope names none)."""
         rows = self.db.execute(
-            "SELECT idx, leaf FROM leaves WHERE msg_id = ? ORDER BY idx", (msg_id,)
+            "SELECT idx, leaf FROM leaves WHERE msg_id = ? AND event != 'unreadable' ORDER BY idx",
+            (msg_id,),
         ).fetchall()
         return [(int(i), AuditEvent.model_validate_json(leaf)) for i, leaf in rows]
 
-    def events(self, party: str | None = None) -> list[tuple[int, AuditEvent]]:
-        """Every event, or those of messages ``party`` sent or received."""
-        if party is None:
-            rows = self.db.execute("SELECT idx, leaf FROM leaves ORDER BY idx").fetchall()
-        else:
-            rows = self.db.execute(
-                "SELECT idx, leaf FROM leaves WHERE sender = ? OR ',' || recipients || ',' LIKE ?"
-                " ORDER BY idx",
-                (party, f"%,{party},%"),
-            ).fetchall()
-        return [(int(i), AuditEvent.model_validate_json(leaf)) for i, leaf in rows]
+    def events(
+        self, party: str | None = None, *, after: int = -1, limit: int | None = None
+    ) -> list[tuple[int, Leaf]]:
+        """Every leaf, or those filed under ``party`` (messages it sent or received, what it
+        reported alone), by index: ``limit`` leaves after index ``after``, paged in SQL."""
+        where, params = "idx > ?", [after]
+        if party is not None:
+            where += " AND (sender = ? OR ',' || recipients || ',' LIKE ?)"
+            params += [party, f"%,{party},%"]  # type: ignore[list-item]
+        sql = f"SELECT idx, leaf FROM leaves WHERE {where} ORDER BY idx"  # noqa: S608 (constants)
+        if limit is not None:
+            sql, params = sql + " LIMIT ?", [*params, limit]
+        rows = self.db.execute(sql, params).fetchall()
+        return [(int(i), parse_leaf(leaf)) for i, leaf in rows]
 
     def trail(self, msg_id: str, party: str | None) -> dict[str, Any]:
         """A message's events with inclusion proofs against the latest checkpoint; only for a
@@ -267,6 +319,14 @@ class AuditLog:
             (at.isoformat(), witness, detail),
         )
 
+    def alarms_since(self, witness: str, since: datetime) -> int:
+        """How many alarms ``witness`` raised at or after ``since`` (for its rate limit)."""
+        row = self.db.execute(
+            "SELECT COUNT(*) FROM alarms WHERE witness = ? AND at >= ?",
+            (witness, since.isoformat()),
+        ).fetchone()
+        return int(row[0])
+
     def alarms(self) -> list[tuple[str, str, str]]:
         rows = self.db.execute("SELECT at, witness, detail FROM alarms ORDER BY rowid").fetchall()
         return [(str(a), str(w), str(d)) for a, w, d in rows]
@@ -298,13 +358,8 @@ class AuditLog:
                 problems.append(Problem(f"leaf {expected} is missing"))
                 break
             fresh.append(bytes(leaf))
-            event = AuditEvent.model_validate_json(leaf)  # the columns must say what it says
-            if (msg_id, actor, kind, at) != (
-                event.msg_id,
-                event.actor,
-                event.event.value,
-                event.occurred_at.isoformat(),
-            ):
+            # the columns must say what the leaf says
+            if (msg_id, actor, kind, at) != index_columns(parse_leaf(leaf)):
                 problems.append(Problem(f"leaf {idx}'s index columns differ from the leaf"))
         stored = self.db.execute("SELECT level, idx, hash FROM nodes").fetchall()
         for level, idx, h in stored:

@@ -23,6 +23,7 @@ import nats
 
 from schemas.audit import AuditEvent, EventType
 from services.audit.log import AuditLog
+from services.audit.parking import Budget, Parking, PartyAlarm
 from services.audit.service import AuditService, AuditSettings
 from services.cli.tables import dumps, table
 from services.core import subjects
@@ -78,8 +79,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = AuditSettings(
         url=args.url or hub.url(),
         seed=str(hub.user_seed("AUDIT", "audit")),
+        parties=hub.registry().codes(),
+        parties_source=lambda: hub.registry().codes(),
         checkpoint_every_s=args.checkpoint_every,
         fetch_batch=args.fetch_batch,
+        budget=Budget(
+            max_parked=args.park_max,
+            max_age_s=args.park_max_age,
+            unmatched_per_minute=args.unmatched_per_minute,
+        ),
     )
     service = AuditService(AuditLog(hub.audit_log_path), _audit_private(hub), directory, settings)
 
@@ -118,20 +126,57 @@ def cmd_verify(args: argparse.Namespace) -> int:
         checkpoints = log.checkpoints()
         cosigned = log.cosignatures()
         alarms = log.alarms()
+        party_alarms = Parking(log.db, Budget()).party_alarms()
     finally:
         log.close()
     print(f"{log.size} leaves recomputed; {len(checkpoints)} checkpoints; "
           f"{len(cosigned)} cosignatures")  # fmt: skip
     for size, witness, _ in cosigned[-5:]:
         print(f"  checkpoint {size} cosigned by {witness}")
+    silent = never_cosigned(hub.registry().codes(), cosigned)
+    if silent:
+        print(f"WARNING: never cosigned a checkpoint: {', '.join(silent)} (a node without the "
+              "audit key, audit.json, in its home does not witness)")  # fmt: skip
     for at, witness, detail in alarms:
         print(f"ALARM from {witness} at {at}: {detail}")
+    for a in party_alarms[-20:]:  # the latest; `cifta audit alarms` lists them all
+        print(_party_alarm_line(a))
     if problems:
         for p in problems:
             print(f"PROBLEM: {p.what}")
         return 1
     print("the log is intact: every node, checkpoint signature and cosignature verifies")
     return 1 if alarms else 0
+
+
+def _party_alarm_line(a: PartyAlarm) -> str:
+    return (
+        f"RECORD ALARM {a.party} {a.minute}: {a.count} x {a.what} "
+        f"(AUDIT stream {a.first_seq}..{a.last_seq})"
+    )
+
+
+def cmd_alarms(args: argparse.Namespace) -> int:
+    """Every alarm: the witnesses' and the records the service refused or gave up on, per party
+    and minute."""
+    log = AuditLog(_hub(args).audit_log_path)
+    try:
+        alarms = log.alarms()
+        party_alarms = Parking(log.db, Budget()).party_alarms(args.party)
+    finally:
+        log.close()
+    for at, witness, detail in alarms:
+        if args.party in (None, witness):
+            print(f"ALARM from {witness} at {at}: {detail}")
+    for a in party_alarms:
+        print(_party_alarm_line(a))
+    return 0
+
+
+def never_cosigned(states: list[str], cosigned: list[tuple[int, str, str]]) -> list[str]:
+    """The states with no cosignature on any checkpoint: witnesses that never witnessed."""
+    witnessed = {w.removeprefix("witness/") for _, w, _ in cosigned}
+    return [s for s in states if s not in witnessed]
 
 
 async def _ask(settings: NodeSettings, request: dict[str, Any]) -> dict[str, Any]:
@@ -209,13 +254,19 @@ def _aware(text: str | None) -> datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
+def _aware_in(at: datetime, since: datetime | None, until: datetime | None) -> bool:
+    return (since is None or at >= since) and (until is None or at < until)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     hub = _hub(args)
     log = AuditLog(hub.audit_log_path)
     try:
-        events = [e for _, e in log.events(args.state)]
+        leaves = [e for _, e in log.events(args.state)]
     finally:
         log.close()
+    events = [e for e in leaves if isinstance(e, AuditEvent)]
+    unreadable = [e for e in leaves if not isinstance(e, AuditEvent)]
     since = _aware(args.since)
     until = _aware(args.until)
     events = [
@@ -232,7 +283,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         "confidential": len({e.msg_id for e in stored if e.confidential}),
         "disclosure_notices": sum(1 for e in events if e.event is EventType.DISCLOSURE_NOTIFIED),
         "rejections": Counter(
-            e.reason.value for e in events if e.event is EventType.REJECTED and e.reason
+            [e.reason.value for e in events if e.event is EventType.REJECTED and e.reason]
+            + [e.reason.value for e in unreadable if _aware_in(e.occurred_at, since, until)]
         ),
         "opened": sum(1 for e in events if e.event is EventType.OPENED),
         "receipts_and_rejections": len({e.msg_id for e in stored_all})
@@ -260,12 +312,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("run", help="run the audit service")
     p.add_argument("--url")
     p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
-    p.add_argument("--fetch-batch", type=int, default=256, help="records per transaction")
+    p.add_argument("--fetch-batch", type=int, default=256, help="records fetched per pull request")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--park-max", type=int, default=Budget.max_parked,
+                   help="records each state may have waiting (parked) at once")  # fmt: skip
+    p.add_argument("--park-max-age", type=float, default=Budget.max_age_s,
+                   help="seconds a parked record may wait before it is given up")  # fmt: skip
+    p.add_argument("--unmatched-per-minute", type=int, default=Budget.unmatched_per_minute,
+                   help="unmatched leaves per state per minute (the rest: counted)")  # fmt: skip
     p.set_defaults(func=cmd_run)
     p = cmds.add_parser("verify", help="recompute the tree; check checkpoints and cosignatures")
     p.add_argument("--audit-key", help="the audit key file to check against (as nodes pin it)")
     p.set_defaults(func=cmd_verify)
+    p = cmds.add_parser("alarms", help="the witnesses' alarms and the records refused per party")
+    p.add_argument("--party", help="one party's only")
+    p.set_defaults(func=cmd_alarms)
     p = cmds.add_parser("trail", help="a message's life, each event with its proof checked")
     p.add_argument("msg_id")
     p.add_argument("--home", default=os.environ.get("CIFTA_NODE_HOME"),

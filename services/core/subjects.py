@@ -84,6 +84,7 @@ def directory_import_prefix(state: str) -> str:
 
 #: The AUDIT account's stream: every inbox, sourced across accounts, and the nodes' events.
 AUDIT_STREAM = "AUDIT"
+#: The single consumer the audit service once read everything through (replaced by one per party).
 AUDIT_CONSUMER = "audit"
 AUDIT_ORIGIN = "cifta-exchange/audit"
 #: Where the audit service publishes each checkpoint it signs: every state may subscribe.
@@ -156,3 +157,25 @@ def parse_lookup_evaluation(subject: str) -> tuple[str, str] | None:
     if len(parts) != 4 or parts[:2] != ["lookup", "eval"] or not _PARTY.fullmatch(parts[3]):
         return None
     return parts[2], parts[3]
+
+
+#: Where the audit service copies a record it gave up on after the consumer's last delivery.
+AUDIT_QUARANTINE_STREAM = "AUDIT_QUARANTINE"
+AUDIT_QUARANTINE_FILTER = "audit.quarantine.>"
+
+
+def audit_quarantine_subject(reason: str) -> str:
+    if not _TOKEN.fullmatch(reason):
+        raise ValueError(f"not a subject token: {reason!r}")
+    return f"audit.quarantine.{reason}"
+
+
+def audit_consumer(party: str) -> str:
+    """The audit service's consumer of what ``party`` is answerable for: the envelopes it
+    published (sourced from every inbox) and the events it filed. One per party, so that a
+    state's flood waits behind itself alone (design section 5)."""
+    return f"audit_{_party(party)}"
+
+
+def audit_consumer_filters(party: str) -> list[str]:
+    return [f"inbox.*.{_party(party)}.>", f"audit.events.{_party(party)}.>"]

@@ -224,18 +224,56 @@ async def provision_audit(
     policy: Policy = DEFAULT_POLICY,
     tls_ca: Path | None = None,
 ) -> None:
-    """Create or update the AUDIT stream (with a source per state) and the audit consumer."""
+    """Create or update the AUDIT stream (with a source per state), the audit service's
+    quarantine, and its consumer per state (taking over where a former single consumer stood)."""
     async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, audit_stream_config(states, policy))
-        await nc.jetstream().add_consumer(
-            subjects.AUDIT_STREAM,
-            config=api.ConsumerConfig(
-                durable_name=subjects.AUDIT_CONSUMER,
-                description="The audit service: never gives up on a record",
-                ack_policy=api.AckPolicy.EXPLICIT,
-                deliver_policy=api.DeliverPolicy.ALL,
-                ack_wait=policy.ack_wait_s,
-                max_deliver=-1,
-                max_ack_pending=1024,
+        await _ensure_stream(
+            nc,
+            _kept_stream(
+                policy,
+                name=subjects.AUDIT_QUARANTINE_STREAM,
+                description="Records the audit service gave up on after its last attempt",
+                subjects=[subjects.AUDIT_QUARANTINE_FILTER],
+                max_age=policy.quarantine_max_age_s,
+                max_bytes=policy.quarantine_max_bytes,
+                discard=api.DiscardPolicy.OLD,
+                max_msg_size=MAX_PAYLOAD,
             ),
         )
+        js = nc.jetstream()
+        try:  # a hub provisioned before: its single consumer's ack floor is where to go on
+            former = await js.consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
+            start: int | None = former.ack_floor.stream_seq + 1 if former.ack_floor else 1
+        except NotFoundError:
+            start = None
+        for state in states:
+            name = subjects.audit_consumer(state)
+            try:  # the deliver policy of an existing consumer cannot change: keep it
+                held = (await js.consumer_info(subjects.AUDIT_STREAM, name)).config
+                deliver, start_seq = held.deliver_policy, held.opt_start_seq
+            except NotFoundError:
+                deliver = (
+                    api.DeliverPolicy.ALL if start is None else api.DeliverPolicy.BY_START_SEQUENCE
+                )
+                start_seq = start
+            await js.add_consumer(
+                subjects.AUDIT_STREAM,
+                config=api.ConsumerConfig(
+                    durable_name=name,
+                    description=f"The audit service: what {state} published or filed",
+                    # one per state (design section 5): a state's flood waits behind itself
+                    filter_subjects=subjects.audit_consumer_filters(state),
+                    ack_policy=api.AckPolicy.EXPLICIT,
+                    deliver_policy=deliver,
+                    opt_start_seq=start_seq,
+                    ack_wait=policy.ack_wait_s,
+                    # Bounded: what cannot be resolved yet is acknowledged and parked by the
+                    # service itself, so only a record it fails to process (its store failing)
+                    # is delivered again, and on the last delivery it is quarantined.
+                    max_deliver=policy.max_deliver,
+                    max_ack_pending=1024,
+                ),
+            )
+        if start is not None:
+            await js.delete_consumer(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)

@@ -34,6 +34,7 @@ from schemas.audit import EventType
 from services.core import subjects
 from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
+from services.core.events import make_unreadable, sign_event
 from services.core.files import write_secret
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
@@ -566,7 +567,13 @@ class NodeRuntime:
             header = peek_header(d.data)
             events = [self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)]
         except EnvelopeError:
-            events = []  # too damaged to name a message: the node's own record is all there is
+            # too damaged to name a message: the node signs what it knows (the envelope's hash,
+            # its publisher, the reason) so that the audit log records every refusal
+            event = make_unreadable(
+                actor=self.party, publisher=publisher_of(d.subject), envelope=d.data,
+                stream_seq=d.stream_seq, reason=ReasonCode(reason), at=self.core.clock(),
+            )  # fmt: skip
+            events = [(event.event_id, sign_event(event, self.core.keys.signing))]
         self.store.mark_quarantined(d.stream_seq, sha, events)  # the fact and its event together
 
     # -- consuming -----------------------------------------------------------------------------

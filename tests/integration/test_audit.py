@@ -14,9 +14,8 @@ from services.audit.log import AuditLog
 from services.cli.main import main
 from services.core import subjects
 from services.core.checkpoint import verify_checkpoint
-from services.hub import provision
 from tests.builders import sealed
-from tests.support.audit import running_audit
+from tests.support.audit import audit_backlog, running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
 
@@ -71,9 +70,7 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
             await eventually(lambda: again.store.pending_events() == 0, what="events all filed")
 
             async def audit_caught_up() -> bool:
-                async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
-                    info = await nc.jetstream().consumer_info("AUDIT", "audit")
-                return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
+                return await audit_backlog(hub) == (0, 0)
 
             await eventually(audit_caught_up, what="the audit service caught up")
         assert events_of(audit.log, sent.msg_id) == expected
@@ -93,7 +90,12 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
                 main, ["audit", "trail", sent.msg_id, "--home", str(tmp_path / "COL")]
             )
             assert code == 2 and "not a message of yours" in capsys.readouterr().err
+    capsys.readouterr()
     assert main(["audit", "--hub-home", str(hub.home.root), "verify"]) == 0
+    # COL's node never ran: the log is intact, and the witness that never witnessed is named
+    verified = capsys.readouterr().out
+    assert "the log is intact" in verified
+    assert "never cosigned a checkpoint: COL " in verified
     report = main(["audit", "--hub-home", str(hub.home.root), "report", "--state", "MEX"])
     assert report == 0 and "2 messages" in capsys.readouterr().out
 

@@ -5,23 +5,32 @@ from __future__ import annotations
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 from services.audit.log import AuditLog
 from services.audit.service import AuditService, AuditSettings
 from services.cli.audit_cmd import _audit_private, _directory_of
+from services.core import subjects
+from services.hub import provision
 from tests.support.hub import Hub
 from tests.support.processes import cifta_process
 
 
 @asynccontextmanager
-async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncIterator[AuditService]:
+async def running_audit(
+    hub: Hub, checkpoint_every_s: float = 0.2, **overrides: Any
+) -> AsyncIterator[AuditService]:
+    """The audit service; ``directory`` (a callable) replaces the hub's directory as read once."""
+    directory = overrides.pop("directory", None)
+    if directory is None:
+        fixed = _directory_of(hub.home)
+        directory = lambda: fixed  # noqa: E731
     settings = AuditSettings(
         url=hub.url, seed=str(hub.home.user_seed("AUDIT", "audit")),
-        checkpoint_every_s=checkpoint_every_s,
+        parties=hub.home.registry().codes(), checkpoint_every_s=checkpoint_every_s, **overrides,
     )  # fmt: skip
     key = _audit_private(hub.home)
-    directory = _directory_of(hub.home)
-    service = AuditService(AuditLog(hub.home.audit_log_path), key, lambda: directory, settings)
+    service = AuditService(AuditLog(hub.home.audit_log_path), key, directory, settings)
     await service.start()
     try:
         yield service
@@ -30,10 +39,23 @@ async def running_audit(hub: Hub, checkpoint_every_s: float = 0.2) -> AsyncItera
 
 
 @contextmanager
-def audit_process(hub: Hub) -> Iterator[subprocess.Popen[bytes]]:
-    """``cifta audit run`` as its own process, so that it can be SIGKILLed."""
+def audit_process(hub: Hub, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``cifta audit run`` as its own process, so that it can be SIGKILLed (and has a core of
+    its own, as in production)."""
     args = ["audit", "--hub-home", str(hub.home.root), "run", "--url", hub.url,
             "--checkpoint-every", "0.2", "--log-level", "WARNING",
-            "--fetch-batch", "16"]  # fmt: skip
+            "--fetch-batch", "16", *options]  # fmt: skip
     with cifta_process(args, hub.home.root / "audit.log") as proc:
         yield proc
+
+
+async def audit_backlog(hub: Hub) -> tuple[int, int]:
+    """(pending, unacknowledged) over the audit service's consumers, one per state."""
+    pending = unacknowledged = 0
+    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+        js = nc.jetstream()
+        for state in hub.home.registry().codes():
+            info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.audit_consumer(state))
+            pending += info.num_pending or 0
+            unacknowledged += info.num_ack_pending or 0
+    return pending, unacknowledged
