@@ -692,22 +692,23 @@ class NodeCore:
         longer opens is skipped and counted (it was checked when it arrived)."""
         from services.node.casework import FAMILIES
 
-        opened, unreadable, own = [], 0, Counter[str]()
+        # Opening every message takes a while: done before the write lock is taken, so that a
+        # running node sharing the file is not held up to its busy timeout meanwhile.
+        rebuild = _Rebuild()
+        for m in self.store.messages_of_families(FAMILIES):
+            rebuild.open(m, self.open_stored)
         with self.store.transaction():
-            for m in self.store.messages_of_families(FAMILIES):
-                try:
-                    o = self.open_stored(m)
-                except (EnvelopeError, ComposeError) as exc:
-                    # a key since lost, say: the rest is rebuilt, the operator told
-                    log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
-                    if m.direction == "out":
-                        own[exc.reason.value if isinstance(exc, EnvelopeError) else str(exc)] += 1
-                    unreadable += 1
-                    continue
-                opened.append((o.header, o.body))
-            if own:  # before replay clears anything: the transaction changes nothing
-                raise RebuildRefused(own)
-            applied, skipped = self.casework.replay(opened)
+            # What was stored while the rest was opened (a few messages at most) is opened
+            # under the lock, so that the replay sees every message in the order taken.
+            order = self.store.message_ids_of_families(FAMILIES)
+            for msg_id in order:
+                late = None if rebuild.seen(msg_id) else self.store.message(msg_id)
+                if late is not None:
+                    rebuild.open(late, self.open_stored)
+            if rebuild.own:  # before replay clears anything: the transaction changes nothing
+                raise RebuildRefused(rebuild.own)
+            applied, skipped = self.casework.replay(rebuild.in_order(order))
+        unreadable = len(rebuild.unreadable)
         log.info("casework_rebuilt", applied=applied, skipped=skipped, unreadable=unreadable)
         return applied, skipped + unreadable
 
@@ -753,6 +754,35 @@ class NodeCore:
         self.store.record_open(msg_id, officer, self.clock(), events=[event])
         log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
         return message, opened
+
+
+class _Rebuild:
+    """The messages a rebuild of the procedures opened, and those it could not open."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, tuple[ProtectedHeader, Body]] = {}
+        self.unreadable: set[str] = set()
+        self.own = Counter[str]()  # why messages this node sent cannot be opened
+
+    def seen(self, msg_id: str) -> bool:
+        return msg_id in self.opened or msg_id in self.unreadable
+
+    def open(
+        self, m: StoredMessage, open_stored: Callable[[StoredMessage], OpenedEnvelope]
+    ) -> None:
+        try:
+            o = open_stored(m)
+        except (EnvelopeError, ComposeError) as exc:
+            # a key since lost, say: the rest is rebuilt, the operator told
+            log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
+            if m.direction == "out":
+                self.own[exc.reason.value if isinstance(exc, EnvelopeError) else str(exc)] += 1
+            self.unreadable.add(m.msg_id)
+            return
+        self.opened[m.msg_id] = (o.header, o.body)
+
+    def in_order(self, order: Sequence[str]) -> list[tuple[ProtectedHeader, Body]]:
+        return [self.opened[i] for i in order if i in self.opened]
 
 
 def answer_outcome(opened: OpenedEnvelope) -> Outcome | None:

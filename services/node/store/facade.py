@@ -239,6 +239,9 @@ class Store(Database):
     def messages_of_families(self, families: Sequence[str]) -> list[StoredMessage]:
         return self.messages_table.of_families(families)
 
+    def message_ids_of_families(self, families: Sequence[str]) -> list[str]:
+        return self.messages_table.ids_of_families(families)
+
     def recipient_statuses(self, msg_id: str) -> list[RecipientStatus]:
         return self.messages_table.recipient_statuses(msg_id)
 
