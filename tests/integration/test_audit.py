@@ -12,9 +12,8 @@ from schemas.audit import EventType
 from schemas.registry import example_body
 from services.audit.log import AuditLog
 from services.cli.main import main
-from services.core import subjects
+from services.core import connection, subjects
 from services.core.checkpoint import verify_checkpoint
-from services.hub import provision
 from tests.builders import sealed
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
@@ -71,7 +70,7 @@ async def test_a_message_and_its_handling_are_recorded_once_proven_and_witnessed
             await eventually(lambda: again.store.pending_events() == 0, what="events all filed")
 
             async def audit_caught_up() -> bool:
-                async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+                async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
                     info = await nc.jetstream().consumer_info("AUDIT", "audit")
                 return (info.num_pending or 0) + (info.num_ack_pending or 0) == 0
 
