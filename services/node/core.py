@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Unpack
 
 from schemas import Body, HandlingCode, ReasonCode
 from schemas.audit import EventType
@@ -25,6 +26,7 @@ from services.core.envelope import (
     EnvelopeError,
     OpenedEnvelope,
     ProtectedHeader,
+    SealOptions,
     open_envelope,
     open_sender_copy,
     peek_header,
@@ -194,7 +196,7 @@ class NodeCore:
         )
 
     def _seal(
-        self, body: Body, to: Sequence[str], *, keep_copy: bool, **options: object
+        self, body: Body, to: Sequence[str], *, keep_copy: bool, **options: Unpack[SealOptions]
     ) -> Outgoing:
         """The envelope for ``to`` and, with ``keep_copy``, our own copy of its content key.
 
@@ -206,19 +208,14 @@ class NodeCore:
             raise ComposeError("no recipient")
         if self.party in recipients:
             raise ComposeError("a node does not send to itself")
-        now = options.pop("now", None) or self.clock()
+        now = options["now"] = options.get("now") or self.clock()
         try:
-            keys = [self.directory.encryption_key(r, now) for r in recipients]  # type: ignore[arg-type]
+            keys = [self.directory.encryption_key(r, now) for r in recipients]
         except DirectoryError as exc:
             raise ComposeError(str(exc)) from None
         try:
             sealed = seal_message(
-                body,
-                sender=self.keys,
-                recipients=keys,
-                now=now,  # type: ignore[arg-type]
-                keep_sender_copy=keep_copy,
-                **options,  # type: ignore[arg-type]
+                body, sender=self.keys, recipients=keys, keep_sender_copy=keep_copy, **options
             )
         except ValueError as exc:
             raise ComposeError(str(exc)) from None
@@ -253,7 +250,7 @@ class NodeCore:
         body: Body,
         to: Sequence[str],
         events: Sequence[tuple[str, bytes]] = (),
-        **options: object,
+        **options: Unpack[SealOptions],
     ) -> ProtectedHeader:
         problem = self.clock_problem()
         if problem is not None:
