@@ -99,7 +99,7 @@ class Drainer(ABC, Generic[Item, Ack]):
     def record(self, sent: list[tuple[Item, Ack]], failed: list[tuple[Item, str, float]]) -> None:
         """Record a round: what landed, and (row, error, next attempt) of what did not."""
 
-    def failed(self, item: Item, exc: Exception, retry_in_s: float) -> None:
+    def failed(self, item: Item, exc: BaseException, retry_in_s: float) -> None:
         """One publish failed (for the log); it is retried in ``retry_in_s``."""
 
     def wake(self) -> None:
@@ -156,11 +156,16 @@ class Drainer(ABC, Generic[Item, Ack]):
             return await self.publish(item)
         except Exception as exc:  # every failure to publish is retried
             return _Failure(exc)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():  # the drain itself is being stopped
+                raise
+            return _Failure(exc)  # the client gave up on this publish (its connection closed)
 
 
 @dataclass(frozen=True)
 class _Failure:
-    exc: Exception
+    exc: BaseException
 
 
 class OutboxPublisher(Drainer[OutboxItem, PubAck]):
@@ -226,7 +231,7 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         if failed:  # and one for its failures
             self.store.mark_retry([(i.msg_id, i.recipient, e, at) for i, e, at in failed])
 
-    def failed(self, item: OutboxItem, exc: Exception, retry_in_s: float) -> None:
+    def failed(self, item: OutboxItem, exc: BaseException, retry_in_s: float) -> None:
         log.warning(
             "publish_failed",
             msg_id=item.msg_id,

@@ -31,6 +31,8 @@ class Table(Drainer[str, int]):
         self.next_at = dict.fromkeys(rows, 0.0)
         self.tries = dict.fromkeys(rows, 0)
         self.refuse: set[str] = set()
+        self.abandon: set[str] = set()  # the client cancels these publishes (connection closed)
+        self.hang = False
         self.sent: list[tuple[str, int]] = []
         self.published: list[str] = []
         self.store_fails = False
@@ -48,6 +50,10 @@ class Table(Drainer[str, int]):
 
     async def publish(self, item: str) -> int:
         self.published.append(item)
+        if self.hang:
+            await asyncio.Event().wait()
+        if item in self.abandon:
+            raise asyncio.CancelledError
         if item in self.refuse:
             raise ConnectionError(f"no route to {item}")
         return len(self.published)
@@ -126,3 +132,24 @@ async def test_the_backoff_grows_and_stays_under_its_cap(attempts: int) -> None:
     await table.drain_once()
     ceiling = min(2.0, 1.0 * 2 ** (attempts - 1))
     assert before + ceiling / 2 <= table.next_at["a"] <= time.time() + ceiling
+
+
+async def test_a_publish_the_client_abandoned_is_retried_like_any_failure() -> None:
+    table = Table(["a", "b"])
+    table.abandon = {"a"}
+    await table.drain_once()
+    assert [item for item, _ in table.sent] == ["b"]
+    assert table.tries["a"] == 1 and "a" in table.next_at
+
+
+async def test_cancelling_the_drain_cancels_it_and_records_nothing() -> None:
+    table = Table(["a"])
+    table.hang = True
+    task = asyncio.create_task(table.run())
+    deadline = time.monotonic() + 5
+    while not table.published and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # polling a condition with a deadline
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    assert table.sent == [] and table.tries["a"] == 0
