@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -38,10 +37,9 @@ import nats
 from services.audit.log import AuditLog
 from services.core import subjects
 from services.core.logs import configure
-from tests.builders import sealed
-from tests.support.audit import audit_backlog
-from tests.support.flood import Flood, build_flood, publish_flood
-from tests.support.hub import Hub, build_hub
+from services.testbed.audit import audit_backlog
+from services.testbed.flood import Flood, build_flood, publish_flood, sealed_for
+from services.testbed.hub import Hub, build_hub
 
 TICKS = os.sysconf("SC_CLK_TCK")
 IDLE_WINDOW_S = 15.0
@@ -124,8 +122,8 @@ async def run(n: int, root: Path) -> None:
 
 async def measure(hub: Hub, pid: int, log_path: Path, n: int) -> None:
     mex, usa = hub.keys["MEX"], hub.keys["USA"]
-    valid = [sealed(sender=mex, to=[usa], now=datetime.now(UTC)) for _ in range(n)]
-    from_usa = [sealed(sender=usa, to=[mex], now=datetime.now(UTC)) for _ in range(2)]
+    valid = [sealed_for(mex, usa) for _ in range(n)]
+    from_usa = [sealed_for(usa, mex) for _ in range(2)]
     nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
     third = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("USA")))
 

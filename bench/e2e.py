@@ -9,7 +9,7 @@ One run, for 1 KB and 64 KB bodies (a legislative-measures report, built as in b
   USA has stored all N *and* MEX has recorded all N of USA's receipts as delivered. The hub is a
   real nats-server (accounts, imports, file-backed streams) and both nodes are real ``NodeRuntime``
   instances (FastStream, SQLite stores), run in this process on one event loop, as the test suite
-  runs them (``tests/support``), with the node's deployed settings, not the tests' short timers.
+  runs them (``services/testbed``), with the node's deployed settings, not the tests' short timers.
   So both nodes share one core (the hub has the other): e2e is bounded by what the two nodes do
   together per message, not by one node's share of it.
 * p50/p99 ms: at a fixed offered load (``--rate-1k``, ``--rate-64k``), the wall time from the call
@@ -65,8 +65,8 @@ from services.hub.config import MAX_PAYLOAD
 from services.node.app import NodeRuntime
 from services.node.core import Action, Delivery, Verdict
 from services.node.settings import NodeSettings
-from tests.support.hub import Hub, build_hub
-from tests.support.nodes import running_node
+from services.testbed.hub import Hub, build_hub
+from services.testbed.nodes import running_node
 
 CASE_ID = "MEX-BENCH-2026-0001"
 RECEIPT_KIND = DeliveryReceipt.KIND

@@ -53,8 +53,8 @@ from services.node.lookup_client import (
 )
 from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
 from services.node.records import REGISTER_FILE, Register
-from tests.support import hub as hub_support
-from tests.support.hub import Hub, build_hub
+from services.testbed import hub as hub_support
+from services.testbed.hub import Hub, build_hub
 
 #: The 35 member states of the OAS, MEX (the asker) first.
 STATES = ("MEX", "ATG", "ARG", "BHS", "BRB", "BLZ", "BOL", "BRA", "CAN", "CHL", "COL", "CRI",

@@ -24,7 +24,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, Required, TypedDict, Unpack
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
@@ -63,6 +63,7 @@ __all__ = [
     "KeyLookup",
     "OpenedEnvelope",
     "ProtectedHeader",
+    "SealOptions",
     "Sealed",
     "SenderKeyRecord",
     "header_time",
@@ -160,37 +161,32 @@ class Sealed:
     sender_copy: tuple[str, bytes] | None = None  # (kid, wrapped content key)
 
 
+class SealOptions(TypedDict, total=False):
+    """What a sender chooses of a message's header besides its body, sender and recipients: the
+    one definition of the options :func:`seal`, :func:`seal_message` and the node take."""
+
+    handling: Required[HandlingCode]
+    confidential: bool
+    handling_note: str | None  # H3 only: the restriction, in words
+    case_id: str | None
+    in_reply_to: str | None
+    expires_at: datetime | None
+    now: datetime | None  # the header's created_at; the current time by default
+    msg_id: str | None  # a UUIDv7 made from ``now`` by default
+
+
 def seal(
     body: Body,
     *,
     sender: NodeKeys,
     recipients: Sequence[EncryptionPublicKey],
-    handling: HandlingCode,
-    confidential: bool = False,
-    handling_note: str | None = None,
-    case_id: str | None = None,
-    in_reply_to: str | None = None,
-    expires_at: datetime | None = None,
-    now: datetime | None = None,
-    msg_id: str | None = None,
+    **options: Unpack[SealOptions],
 ) -> bytes:
     """Sign and encrypt ``body`` for ``recipients``; return the envelope's JSON bytes.
 
     The ML-DSA-65 co-signature is added when the sender's signing key has one.
     """
-    return seal_message(
-        body,
-        sender=sender,
-        recipients=recipients,
-        handling=handling,
-        confidential=confidential,
-        handling_note=handling_note,
-        case_id=case_id,
-        in_reply_to=in_reply_to,
-        expires_at=expires_at,
-        now=now,
-        msg_id=msg_id,
-    ).envelope
+    return seal_message(body, sender=sender, recipients=recipients, **options).envelope
 
 
 def seal_message(
@@ -198,17 +194,13 @@ def seal_message(
     *,
     sender: NodeKeys,
     recipients: Sequence[EncryptionPublicKey],
-    handling: HandlingCode,
-    confidential: bool = False,
-    handling_note: str | None = None,
-    case_id: str | None = None,
-    in_reply_to: str | None = None,
-    expires_at: datetime | None = None,
-    now: datetime | None = None,
-    msg_id: str | None = None,
     keep_sender_copy: bool = False,
+    **options: Unpack[SealOptions],
 ) -> Sealed:
     """``seal``, returning the parsed header too and, if asked, the sender's own key copy."""
+    _check_options(options)
+    handling, handling_note = options["handling"], options.get("handling_note")
+    expires_at, now = options.get("expires_at"), options.get("now")
     if not recipients or len(recipients) > MAX_RECIPIENTS:
         raise ValueError(f"between 1 and {MAX_RECIPIENTS} recipients")
     parties = [r.party for r in recipients]
@@ -222,22 +214,22 @@ def seal_message(
     sig_key = sender.signing
     header: dict[str, Any] = {
         "v": VERSION,
-        "msg_id": msg_id or uuid7(int(created.timestamp() * 1000)),
+        "msg_id": options.get("msg_id") or uuid7(int(created.timestamp() * 1000)),
         "kind": body.KIND,
         "sender": sender.party,
         "sender_kid": sig_key.public().kid,  # cached on the key
         "recipients": parties,
         "created_at": _iso(created),
         "handling": handling.value,
-        "confidential": confidential,
+        "confidential": options.get("confidential", False),
         "enc": ENC_ALG,
         "sigs": [ED25519] + ([MLDSA65] if sig_key.mldsa65 is not None else []),
     }
     optional = {
         "expires_at": None if expires_at is None else _iso(expires_at),
         "handling_note": handling_note,
-        "case_id": case_id,
-        "in_reply_to": in_reply_to,
+        "case_id": options.get("case_id"),
+        "in_reply_to": options.get("in_reply_to"),
     }
     header.update({k: v for k, v in optional.items() if v is not None})
     parsed = ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
@@ -273,6 +265,15 @@ def seal_message(
         own = sender.current_encryption.public()
         copy = (own.kid, wrap(own))
     return Sealed(envelope, parsed, copy)
+
+
+def _check_options(options: SealOptions) -> None:
+    """Refuse what the types would have: a misspelt option must not be sealed as a default."""
+    known = SealOptions.__required_keys__ | SealOptions.__optional_keys__
+    if unknown := sorted(set(options) - known):
+        raise TypeError(f"unknown seal option(s): {', '.join(unknown)}")
+    if "handling" not in options:
+        raise TypeError("seal needs a handling code")
 
 
 def header_time(t: datetime) -> datetime:

@@ -30,6 +30,7 @@ from schemas.directory import (
     SignedRequest,
 )
 from services.core import subjects
+from services.core.connection import connect
 from services.core.directory import (
     DirectoryError,
     RootPublicKey,
@@ -42,7 +43,6 @@ from services.core.directory import (
 from services.core.files import write_atomic
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
-from services.hub.provision import connect
 
 log = get_logger("cifta.directory")
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from services.core.connection import connect
 from services.core.keys import KeyFileError, NodeKeys
 from services.directory.service import DirectoryService
 from services.hub import config, credentials, lookup, provision, server
@@ -195,7 +196,7 @@ class HubHome:
             await provision.provision_state(url, seed, state, policy, tls_ca)
         audit_seed = self.user_seed("AUDIT", "audit")
         await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
-        async with provision.connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:
+        async with connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:
             await lookup.ensure_filter_bucket(nc, policy.replicas)
 
     # -- configuration and server ---------------------------------------------------------------

@@ -6,19 +6,16 @@ or purge a stream or a consumer.
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import nats
 from nats.aio.client import Client
 from nats.js import api
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from services.core import subjects
+from services.core.connection import connect
 from services.hub.config import MAX_PAYLOAD
 
 DAY = 24 * 3600.0
@@ -95,21 +92,6 @@ def node_consumer_config(policy: Policy) -> api.ConsumerConfig:
         ack_wait=policy.ack_wait_s,
         max_ack_pending=policy.max_ack_pending,
     )
-
-
-@asynccontextmanager
-async def connect(
-    url: str, seed: Path, tls_ca: Path | None = None, name: str = "cifta-hub-provision"
-) -> AsyncIterator[Client]:
-    """One short connection of a secretariat tool, as the NKey user of ``seed``."""
-    tls = None
-    if tls_ca is not None or url.startswith("tls://"):
-        tls = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
-    nc = await nats.connect(url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls)
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from nats.errors import NoServersError
 from schemas import ReasonCode
 from schemas.audit import EventType
 from services.core import subjects
+from services.core.connection import tls_context
 from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.events import make_unreadable, sign_event
@@ -199,9 +199,7 @@ class NodeRuntime:
 
     def _broker(self) -> NatsBroker:
         s = self.settings
-        tls = None
-        if s.tls_ca is not None or s.hub_url.startswith("tls://"):
-            tls = ssl.create_default_context(cafile=str(s.tls_ca) if s.tls_ca else None)
+        tls = tls_context(s.hub_url, s.tls_ca)
         broker = NatsBroker(
             s.hub_url,
             security=NatsNKey(seed_file=s.credentials_path, ssl_context=tls),

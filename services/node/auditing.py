@@ -13,9 +13,7 @@ secretariat.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +28,7 @@ from services.core.encoding import b64u, unb64u
 from services.core.keys import SigningKey
 from services.core.logs import get_logger
 from services.core.merkle import verify_consistency
-from services.node.outbox import backoff
+from services.node.outbox import Drainer
 from services.node.store import Store
 
 log = get_logger("cifta.node.audit")
@@ -70,8 +68,14 @@ Publish = Callable[[bytes, str, dict[str, str]], Awaitable[Any]]
 Request = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-class EventPublisher:
+#: An event queued for the audit service: (event id, signed payload, attempts so far).
+QueuedEvent = tuple[str, bytes, int]
+
+
+class EventPublisher(Drainer[QueuedEvent, object]):
     """Publishes the queued events to ``audit.events.<party>.<event id>``."""
+
+    name = "audit_events"
 
     def __init__(
         self,
@@ -80,51 +84,39 @@ class EventPublisher:
         publish: Publish,
         poll_s: float,
         ready: Callable[[], Awaitable[None]] | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
+        # the hub or the audit stream away: retried from half a second up to half a minute
+        super().__init__(
+            batch=128, poll_s=poll_s, retry_initial_s=0.5, retry_max_s=30.0, ready=ready,
+            on_error=on_error,
+        )  # fmt: skip
         self.store = store
         self.party = party
-        self.publish = publish
-        self.poll_s = poll_s
-        self._ready = ready
-        self._wake = asyncio.Event()
+        self._publish = publish
 
-    def wake(self) -> None:
-        self._wake.set()
+    def due(self, now: float, limit: int) -> list[QueuedEvent]:
+        return self.store.due_events(now, limit)
 
-    async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            if self._ready is not None:  # connected to the hub, and the store writes
-                await self._ready()
-            try:
-                due = self.store.due_events(time.time(), 128)
-                results = await asyncio.gather(
-                    *(
-                        self.publish(
-                            payload,
-                            subjects.audit_events_subject(self.party, event_id),
-                            {"Nats-Msg-Id": event_id},
-                        )
-                        for event_id, payload, _ in due
-                    ),
-                    return_exceptions=True,  # the hub or the audit stream away: those later
-                )
-                sent, retries = [], []
-                for (event_id, _, attempts), result in zip(due, results, strict=True):
-                    if isinstance(result, BaseException):
-                        retries.append((event_id, time.time() + backoff(attempts + 1, 0.5, 30.0)))
-                    else:
-                        sent.append(event_id)
-                if retries:
-                    self.store.events_retry(retries)
-                if sent:
-                    self.store.event_sent(sent)
-                if due:
-                    continue
-            except Exception as exc:  # the store is busy or failing: the loop must go on
-                log.error("audit_events_failed", error=type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+    def next_due_at(self) -> float | None:
+        return self.store.audit_outbox.next_due_at()
+
+    def attempts(self, item: QueuedEvent) -> int:
+        return item[2]
+
+    async def publish(self, item: QueuedEvent) -> object:
+        event_id, payload, _ = item
+        subject = subjects.audit_events_subject(self.party, event_id)
+        # the audit stream drops a retried copy by its event id
+        return await self._publish(payload, subject, {"Nats-Msg-Id": event_id})
+
+    def record(
+        self, sent: list[tuple[QueuedEvent, object]], failed: list[tuple[QueuedEvent, str, float]]
+    ) -> None:
+        if failed:
+            self.store.events_retry([(item[0], at) for item, _, at in failed])
+        if sent:
+            self.store.event_sent([item[0] for item, _ in sent])
 
 
 class Witness:

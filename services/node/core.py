@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
+from typing import Unpack
 
 from schemas import Body, HandlingCode, ReasonCode
 from schemas.audit import EventType
@@ -25,6 +26,7 @@ from services.core.envelope import (
     EnvelopeError,
     OpenedEnvelope,
     ProtectedHeader,
+    SealOptions,
     open_envelope,
     open_sender_copy,
     peek_header,
@@ -194,7 +196,7 @@ class NodeCore:
         )
 
     def _seal(
-        self, body: Body, to: Sequence[str], *, keep_copy: bool, **options: object
+        self, body: Body, to: Sequence[str], *, keep_copy: bool, **options: Unpack[SealOptions]
     ) -> Outgoing:
         """The envelope for ``to`` and, with ``keep_copy``, our own copy of its content key.
 
@@ -206,19 +208,14 @@ class NodeCore:
             raise ComposeError("no recipient")
         if self.party in recipients:
             raise ComposeError("a node does not send to itself")
-        now = options.pop("now", None) or self.clock()
+        now = options["now"] = options.get("now") or self.clock()
         try:
-            keys = [self.directory.encryption_key(r, now) for r in recipients]  # type: ignore[arg-type]
+            keys = [self.directory.encryption_key(r, now) for r in recipients]
         except DirectoryError as exc:
             raise ComposeError(str(exc)) from None
         try:
             sealed = seal_message(
-                body,
-                sender=self.keys,
-                recipients=keys,
-                now=now,  # type: ignore[arg-type]
-                keep_sender_copy=keep_copy,
-                **options,  # type: ignore[arg-type]
+                body, sender=self.keys, recipients=keys, keep_sender_copy=keep_copy, **options
             )
         except ValueError as exc:
             raise ComposeError(str(exc)) from None
@@ -253,7 +250,7 @@ class NodeCore:
         body: Body,
         to: Sequence[str],
         events: Sequence[tuple[str, bytes]] = (),
-        **options: object,
+        **options: Unpack[SealOptions],
     ) -> ProtectedHeader:
         problem = self.clock_problem()
         if problem is not None:
@@ -692,22 +689,23 @@ class NodeCore:
         longer opens is skipped and counted (it was checked when it arrived)."""
         from services.node.casework import FAMILIES
 
-        opened, unreadable, own = [], 0, Counter[str]()
+        # Opening every message takes a while: done before the write lock is taken, so that a
+        # running node sharing the file is not held up to its busy timeout meanwhile.
+        rebuild = _Rebuild()
+        for m in self.store.messages_of_families(FAMILIES):
+            rebuild.open(m, self.open_stored)
         with self.store.transaction():
-            for m in self.store.messages_of_families(FAMILIES):
-                try:
-                    o = self.open_stored(m)
-                except (EnvelopeError, ComposeError) as exc:
-                    # a key since lost, say: the rest is rebuilt, the operator told
-                    log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
-                    if m.direction == "out":
-                        own[exc.reason.value if isinstance(exc, EnvelopeError) else str(exc)] += 1
-                    unreadable += 1
-                    continue
-                opened.append((o.header, o.body))
-            if own:  # before replay clears anything: the transaction changes nothing
-                raise RebuildRefused(own)
-            applied, skipped = self.casework.replay(opened)
+            # What was stored while the rest was opened (a few messages at most) is opened
+            # under the lock, so that the replay sees every message in the order taken.
+            order = self.store.message_ids_of_families(FAMILIES)
+            for msg_id in order:
+                late = None if rebuild.seen(msg_id) else self.store.message(msg_id)
+                if late is not None:
+                    rebuild.open(late, self.open_stored)
+            if rebuild.own:  # before replay clears anything: the transaction changes nothing
+                raise RebuildRefused(rebuild.own)
+            applied, skipped = self.casework.replay(rebuild.in_order(order))
+        unreadable = len(rebuild.unreadable)
         log.info("casework_rebuilt", applied=applied, skipped=skipped, unreadable=unreadable)
         return applied, skipped + unreadable
 
@@ -753,6 +751,35 @@ class NodeCore:
         self.store.record_open(msg_id, officer, self.clock(), events=[event])
         log.info("message_opened", msg_id=msg_id, kind=message.kind, officer=officer)
         return message, opened
+
+
+class _Rebuild:
+    """The messages a rebuild of the procedures opened, and those it could not open."""
+
+    def __init__(self) -> None:
+        self.opened: dict[str, tuple[ProtectedHeader, Body]] = {}
+        self.unreadable: set[str] = set()
+        self.own = Counter[str]()  # why messages this node sent cannot be opened
+
+    def seen(self, msg_id: str) -> bool:
+        return msg_id in self.opened or msg_id in self.unreadable
+
+    def open(
+        self, m: StoredMessage, open_stored: Callable[[StoredMessage], OpenedEnvelope]
+    ) -> None:
+        try:
+            o = open_stored(m)
+        except (EnvelopeError, ComposeError) as exc:
+            # a key since lost, say: the rest is rebuilt, the operator told
+            log.error("casework_message_unreadable", msg_id=m.msg_id, error=str(exc))
+            if m.direction == "out":
+                self.own[exc.reason.value if isinstance(exc, EnvelopeError) else str(exc)] += 1
+            self.unreadable.add(m.msg_id)
+            return
+        self.opened[m.msg_id] = (o.header, o.body)
+
+    def in_order(self, order: Sequence[str]) -> list[tuple[ProtectedHeader, Body]]:
+        return [self.opened[i] for i in order if i in self.opened]
 
 
 def answer_outcome(opened: OpenedEnvelope) -> Outcome | None:

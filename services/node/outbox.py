@@ -1,4 +1,5 @@
-"""The outbox publisher: sends what the store has queued, one publish per recipient inbox.
+"""The outbox publisher: sends what the store has queued, one publish per recipient inbox; and
+the drainer it shares with the audit events' publisher (``services/node/auditing.py``).
 
 Transactional outbox: a message is queued in the same SQLite transaction that stores it, and
 marked sent only on the recipient stream's PubAck. While the hub is unreachable each attempt fails
@@ -19,15 +20,20 @@ import hashlib
 import hmac
 import random
 import time
-from collections.abc import Awaitable, Callable
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from services.core import subjects
 from services.core.logs import get_logger
 from services.node.store import OutboxItem, Store
 
 log = get_logger("cifta.node.outbox")
+
+Item = TypeVar("Item")
+Ack = TypeVar("Ack")
 
 
 class PubAck(Protocol):
@@ -44,7 +50,129 @@ def backoff(attempts: int, initial: float, cap: float) -> float:
     return float(ceiling / 2 + random.random() * ceiling / 2)  # noqa: S311 - jitter, not a secret
 
 
-class OutboxPublisher:
+class Drainer(ABC, Generic[Item, Ack]):
+    """Drains a table of queued publishes: the rows due, published concurrently, the successes
+    recorded in one commit and the failures in another, each failure retried after a capped
+    exponential backoff with jitter. Publishes only while ``ready`` lets it (connected to the
+    hub, and the store writes); a failure of the store goes to ``on_error`` (or the log) and
+    the drain goes on after ``poll_s``."""
+
+    #: what the log calls it: ``<name>_failed``, and ``on_error``'s first argument
+    name: str
+
+    def __init__(
+        self,
+        *,
+        batch: int,
+        poll_s: float,
+        retry_initial_s: float,
+        retry_max_s: float,
+        ready: Callable[[], Awaitable[None]] | None = None,
+        on_error: Callable[[str, Exception], None] | None = None,
+    ) -> None:
+        self.batch = batch
+        self.poll_s = poll_s
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self._ready = ready
+        self._on_error = on_error
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    @abstractmethod
+    def due(self, now: float, limit: int) -> Sequence[Item]:
+        """Up to ``limit`` rows whose next attempt is due at ``now`` (Unix seconds)."""
+
+    @abstractmethod
+    def next_due_at(self) -> float | None:
+        """When the next row falls due, if any is queued."""
+
+    @abstractmethod
+    def attempts(self, item: Item) -> int:
+        """How many times ``item`` was tried before."""
+
+    @abstractmethod
+    async def publish(self, item: Item) -> Ack:
+        """Publish one row; raises if it did not land."""
+
+    @abstractmethod
+    def record(self, sent: list[tuple[Item, Ack]], failed: list[tuple[Item, str, float]]) -> None:
+        """Record a round: what landed, and (row, error, next attempt) of what did not."""
+
+    def failed(self, item: Item, exc: BaseException, retry_in_s: float) -> None:
+        """One publish failed (for the log); it is retried in ``retry_in_s``."""
+
+    def wake(self) -> None:
+        """Something was queued: look at the table now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Drain until stopped; a failure of the store is reported and retried."""
+        while not self._stopping:
+            if self._ready is not None:  # connected to the hub, and the store writes
+                await self._ready()
+            try:
+                await self.drain_once()
+            except Exception as exc:  # the drain must outlive a bad moment
+                if self._on_error is not None:
+                    self._on_error(self.name, exc)
+                else:
+                    log.error(
+                        f"{self.name}_failed", error=type(exc).__name__, retry_in_s=self.poll_s
+                    )
+                await asyncio.sleep(self.poll_s)
+
+    async def drain_once(self) -> None:
+        """One round: publish what is due; with nothing due, wait for a wake, the next row due
+        or the poll interval (rows queued by another process, the CLI, are seen then)."""
+        self._wake.clear()
+        due = self.due(time.time(), self.batch)
+        if due:
+            results = await asyncio.gather(*(self._attempt(item) for item in due))
+            sent: list[tuple[Item, Ack]] = []
+            failed: list[tuple[Item, str, float]] = []
+            for item, result in zip(due, results, strict=True):
+                if isinstance(result, _Failure):
+                    exc = result.exc
+                    delay = backoff(self.attempts(item) + 1, self.retry_initial_s, self.retry_max_s)
+                    self.failed(item, exc, delay)
+                    failed.append((item, f"{type(exc).__name__}: {exc}", time.time() + delay))
+                else:
+                    sent.append((item, result))
+            self.record(sent, failed)
+            return
+        next_at = self.next_due_at()
+        wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+
+    async def _attempt(self, item: Item) -> Ack | _Failure:
+        try:
+            return await self.publish(item)
+        except Exception as exc:  # every failure to publish is retried
+            return _Failure(exc)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is None or task.cancelling():  # the drain itself is being stopped
+                raise
+            return _Failure(exc)  # the client gave up on this publish (its connection closed)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    exc: BaseException
+
+
+class OutboxPublisher(Drainer[OutboxItem, PubAck]):
+    """Publishes the outbox's messages to their recipients' inbox streams."""
+
+    name = "outbox"
+
     def __init__(
         self,
         store: Store,
@@ -61,20 +189,16 @@ class OutboxPublisher:
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
+        super().__init__(
+            batch=concurrency, poll_s=poll_s, retry_initial_s=retry_initial_s,
+            retry_max_s=retry_max_s, ready=ready, on_error=on_error,
+        )  # fmt: skip
         self.store = store
         self.party = party
-        self.publish = publish
+        self._publish = publish
         self.clock = clock
         self.timeout_s = timeout_s
-        self.concurrency = concurrency
-        self.retry_initial_s = retry_initial_s
-        self.retry_max_s = retry_max_s
-        self.poll_s = poll_s
         self._dedup_secret = dedup_secret
-        self._ready = ready
-        self._on_error = on_error
-        self._wake = asyncio.Event()
-        self._stopping = False
         #: (msg_id, recipient) published and acknowledged by the hub but not yet marked sent
         #: (the store failed): publishing them again is no one else's doing
         self._unrecorded: set[tuple[str, str]] = set()
@@ -84,71 +208,44 @@ class OutboxPublisher:
         mac = hmac.new(self._dedup_secret, f"{recipient}\x00{msg_id}".encode(), hashlib.sha256)
         return mac.hexdigest()[:32]
 
-    def wake(self) -> None:
-        """Something was queued: look at the outbox now rather than at the next poll."""
-        self._wake.set()
+    def due(self, now: float, limit: int) -> list[OutboxItem]:
+        return self.store.due(now, limit)
 
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def next_due_at(self) -> float | None:
+        return self.store.next_due_at()
 
-    async def run(self) -> None:
-        """Drain the outbox until stopped; a failure of the store is logged and retried."""
-        while not self._stopping:
-            if self._ready is not None:  # connected to the hub, and the store writes
-                await self._ready()
-            try:
-                await self._drain_once()
-            except Exception as exc:  # the outbox must outlive a bad moment
-                if self._on_error is not None:
-                    self._on_error("outbox", exc)
-                else:
-                    log.error("outbox_failed", error=type(exc).__name__, retry_in_s=self.poll_s)
-                await asyncio.sleep(self.poll_s)
+    def attempts(self, item: OutboxItem) -> int:
+        return item.attempts
 
-    async def _drain_once(self) -> None:
-        self._wake.clear()
-        due = self.store.due(time.time(), self.concurrency)
-        if due:
-            results = await asyncio.gather(*(self._send(item) for item in due))
-            sent = [r for r in results if len(r) == 3]
-            retries = [r for r in results if len(r) == 4]
-            if sent:  # one commit for the batch's PubAcks
-                keys = [(msg_id, recipient) for msg_id, recipient, _ in sent]
-                self._unrecorded.update(keys)
-                self.store.mark_sent(sent, self.clock())
-                self._unrecorded.difference_update(keys)
-            if retries:  # and one for its failures
-                self.store.mark_retry(retries)
-            return
-        # Sleep until the next retry is due, a new message is queued (in this process), or the
-        # poll interval passes (queued by the CLI in another process).
-        next_at = self.store.next_due_at()
-        wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    def record(
+        self,
+        sent: list[tuple[OutboxItem, PubAck]],
+        failed: list[tuple[OutboxItem, str, float]],
+    ) -> None:
+        if sent:  # one commit for the batch's PubAcks
+            keys = [(item.msg_id, item.recipient) for item, _ in sent]
+            self._unrecorded.update(keys)
+            acks = [(item.msg_id, item.recipient, ack.seq) for item, ack in sent]
+            self.store.mark_sent(acks, self.clock())
+            self._unrecorded.difference_update(keys)
+        if failed:  # and one for its failures
+            self.store.mark_retry([(i.msg_id, i.recipient, e, at) for i, e, at in failed])
 
-    async def _send(self, item: OutboxItem) -> tuple[str, str, int] | tuple[str, str, str, float]:
-        """Publish one item: (msg_id, recipient, sequence) on a PubAck, or (msg_id, recipient,
-        error, next attempt) if it failed."""
+    def failed(self, item: OutboxItem, exc: BaseException, retry_in_s: float) -> None:
+        log.warning(
+            "publish_failed",
+            msg_id=item.msg_id,
+            recipient=item.recipient,
+            attempt=item.attempts + 1,
+            retry_in_s=round(retry_in_s, 2),
+            error=type(exc).__name__,
+        )
+
+    async def publish(self, item: OutboxItem) -> PubAck:
         subject = subjects.inbox_subject(item.recipient, self.party, item.msg_id)
         stream = subjects.inbox_stream(item.recipient)
         headers = {"Nats-Msg-Id": self.dedup_id(item.msg_id, item.recipient)}
-        try:
-            ack = await self.publish(item.envelope, subject, stream, headers, self.timeout_s)
-        except Exception as exc:  # every failure to publish is retried
-            delay = backoff(item.attempts + 1, self.retry_initial_s, self.retry_max_s)
-            log.warning(
-                "publish_failed",
-                msg_id=item.msg_id,
-                recipient=item.recipient,
-                attempt=item.attempts + 1,
-                retry_in_s=round(delay, 2),
-                error=type(exc).__name__,
-            )
-            error = f"{type(exc).__name__}: {exc}"
-            return item.msg_id, item.recipient, error, time.time() + delay
+        ack = await self._publish(item.envelope, subject, stream, headers, self.timeout_s)
         duplicate = bool(getattr(ack, "duplicate", False))
         if duplicate and item.attempts == 0 and (item.msg_id, item.recipient) \
                 not in self._unrecorded:  # fmt: skip
@@ -165,4 +262,4 @@ class OutboxPublisher:
             stream_seq=ack.seq,
             duplicate=duplicate,
         )
-        return item.msg_id, item.recipient, ack.seq
+        return ack

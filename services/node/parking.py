@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.core.logs import get_logger
-from services.node.store import Store, iso
+from services.node.store import Parked, Store
 
 log = get_logger("cifta.node")
 
@@ -42,25 +42,6 @@ class DeferralBudget:
 
 
 DEFAULT_DEFERRAL = DeferralBudget()
-
-
-@dataclass(frozen=True)
-class Parked:
-    stream_seq: int
-    envelope_sha256: str
-    publisher: str
-    subject: str
-    data: bytes
-    stored_at: datetime
-    reason: str
-    detail: str
-    case_id: str | None
-    attempts: int
-    parked_at: float
-
-    def expired(self, budget: DeferralBudget, now: float) -> bool:
-        """Whether this is its last chance: refused if it cannot be decided now."""
-        return now - self.parked_at >= budget.max_age_s or self.attempts + 1 >= budget.max_attempts
 
 
 class SpentBudgets:
@@ -91,28 +72,20 @@ def next_delay(attempts: int) -> float:
 
 
 class ParkingLot:
-    """The ``parked`` table of a node's store."""
+    """The deferral policy over the store's ``parked`` table: who has room, when to try again."""
 
     def __init__(self, store: Store, budget: DeferralBudget) -> None:
         self.store = store
         self.budget = budget
 
     def holds(self, stream_seq: int, envelope_sha256: str) -> bool:
-        row = self.store.db.execute(
-            "SELECT 1 FROM parked WHERE stream_seq = ? AND envelope_sha256 = ?",
-            (stream_seq, envelope_sha256),
-        ).fetchone()
-        return row is not None
+        return self.store.parked.holds(stream_seq, envelope_sha256)
 
     def room_for(self, publisher: str, size: int) -> bool:
         """Whether ``publisher``'s budget takes one more envelope of ``size`` bytes."""
-        count, used = self.store.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0) FROM parked WHERE publisher = ?",
-            (publisher,),
-        ).fetchone()
-        return bool(
-            count < self.budget.max_per_sender and used + size <= self.budget.max_bytes_per_sender
-        )
+        count, used = self.store.parked.usage(publisher)
+        b = self.budget
+        return count < b.max_per_sender and used + size <= b.max_bytes_per_sender
 
     def park(
         self,
@@ -128,84 +101,43 @@ class ParkingLot:
         case_id: str | None,
     ) -> None:
         now = time.time()
-        with self.store.tx() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO parked (stream_seq, envelope_sha256, publisher, subject,"
-                " data, stored_at, reason, detail, case_id, attempts, parked_at, next_attempt_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
-                (
-                    stream_seq, envelope_sha256, publisher, subject, data, iso(stored_at),
-                    reason, detail[:500], case_id, now, now + next_delay(1),
-                ),
-            )  # fmt: skip
+        self.store.parked.add(
+            stream_seq=stream_seq, envelope_sha256=envelope_sha256, publisher=publisher,
+            subject=subject, data=data, stored_at=stored_at, reason=reason, detail=detail,
+            case_id=case_id, parked_at=now, next_attempt_at=now + next_delay(1),
+        )  # fmt: skip
 
     def due(self, now: float, limit: int = 64) -> list[Parked]:
-        rows = self.store.db.execute(
-            "SELECT * FROM parked WHERE next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return [_parked(r) for r in rows]
+        return self.store.parked.due(now, limit)
 
     def next_due_at(self) -> float | None:
-        row = self.store.db.execute("SELECT MIN(next_attempt_at) FROM parked").fetchone()
-        return None if row[0] is None else float(row[0])
+        return self.store.parked.next_due_at()
 
     def wake(self, *, reason: str | None = None, case_id: str | None = None) -> int:
         """Make parked envelopes due now: those waiting for ``reason``, or of ``case_id``."""
-        where, args = [], []
-        if reason is not None:
-            where.append("reason = ?")
-            args.append(reason)
-        if case_id is not None:
-            where.append("case_id = ?")
-            args.append(case_id)
-        sql = "UPDATE parked SET next_attempt_at = ?"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        with self.store.tx() as db:
-            return int(db.execute(sql, (time.time(), *args)).rowcount)
+        return self.store.parked.make_due(time.time(), reason=reason, case_id=case_id)
 
     def retry_later(self, p: Parked, detail: str) -> None:
         attempts = p.attempts + 1
-        with self.store.tx() as db:
-            db.execute(
-                "UPDATE parked SET attempts = ?, next_attempt_at = ?, detail = ?"
-                " WHERE stream_seq = ? AND envelope_sha256 = ?",
-                (attempts, time.time() + next_delay(attempts), detail[:500], p.stream_seq,
-                 p.envelope_sha256),
-            )  # fmt: skip
+        self.store.parked.reschedule(p, attempts, time.time() + next_delay(attempts), detail)
 
     def release(self, p: Parked) -> None:
         """Forget a parked envelope once it is decided (stored, or refused and quarantined)."""
-        with self.store.tx() as db:
-            db.execute(
-                "DELETE FROM parked WHERE stream_seq = ? AND envelope_sha256 = ?",
-                (p.stream_seq, p.envelope_sha256),
-            )
+        self.store.parked.remove(p)
 
     def by_publisher(self) -> dict[str, int]:
-        rows = self.store.db.execute(
-            "SELECT publisher, COUNT(*) FROM parked GROUP BY publisher ORDER BY publisher"
-        ).fetchall()
-        return {str(r[0]): int(r[1]) for r in rows}
+        return self.store.parked.by_publisher()
 
     def __iter__(self) -> Iterator[Parked]:
-        rows = self.store.db.execute("SELECT * FROM parked ORDER BY stream_seq").fetchall()
-        return iter([_parked(r) for r in rows])
+        return iter(self.store.parked.all())
 
 
-def _parked(row: object) -> Parked:
-    r = dict(row)  # type: ignore[call-overload]
-    return Parked(
-        stream_seq=int(r["stream_seq"]),
-        envelope_sha256=str(r["envelope_sha256"]),
-        publisher=str(r["publisher"]),
-        subject=str(r["subject"]),
-        data=bytes(r["data"]),
-        stored_at=datetime.fromisoformat(r["stored_at"].replace("Z", "+00:00")),
-        reason=str(r["reason"]),
-        detail=str(r["detail"]),
-        case_id=r["case_id"],
-        attempts=int(r["attempts"]),
-        parked_at=float(r["parked_at"]),
-    )
+__all__ = [
+    "DEFAULT_DEFERRAL",
+    "RETRY_SCHEDULE_S",
+    "DeferralBudget",
+    "Parked",
+    "ParkingLot",
+    "SpentBudgets",
+    "next_delay",
+]

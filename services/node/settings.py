@@ -75,7 +75,7 @@ class NodeSettings(BaseSettings):
     outbox_poll_s: float = Field(default=0.5, gt=0)
     require_pq_signature: bool = False
     #: fsync every SQLite commit (survives power loss, slower); by default a commit survives a
-    #: crash of the process, not of the machine (services/node/store.py).
+    #: crash of the process, not of the machine (services/node/store/db.py).
     durable_commits: bool = False
     #: Tracing due dates by priority (Art. XIII.3): published practice asks an answer within 24
     #: hours for an urgent request and within 7 days for a routine one.

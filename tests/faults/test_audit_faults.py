@@ -11,6 +11,7 @@ from schemas import HandlingCode
 from schemas.registry import example_body
 from services.audit.log import AuditLog
 from services.cli.main import main
+from services.core import connection
 from services.core.merkle import MerkleTree, leaf_hash
 from services.hub import provision
 from tests.support.audit import audit_backlog, audit_process, running_audit
@@ -116,7 +117,7 @@ async def test_an_edited_log_is_found_by_verify_and_by_the_witnesses(
                 await eventually(lambda: audit.log.size == 9, what="three messages recorded")
             except AssertionError:
                 rows = audit.log.db.execute("SELECT idx, identity, event FROM leaves").fetchall()
-                async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+                async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
                     si = await nc.jetstream().stream_info("AUDIT")
                 backlog = await audit_backlog(hub)
                 raise AssertionError(

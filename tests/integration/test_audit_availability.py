@@ -20,7 +20,7 @@ from schemas import ReasonCode
 from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
 from services.audit.parking import Budget
 from services.cli.main import main
-from services.core import subjects
+from services.core import connection, subjects
 from services.hub import provision
 from tests.builders import sealed
 from tests.support.audit import audit_backlog, audit_process, running_audit
@@ -158,7 +158,7 @@ async def test_a_record_the_service_cannot_store_is_quarantined_at_its_last_deli
             envelope = sealed(sender=hub.keys["MEX"], to=[hub.keys["USA"]], now=datetime.now(UTC))
             await nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "m1"), envelope)
             await nc.close()
-            async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as q:
+            async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as q:
                 js = q.jetstream()
 
                 async def quarantined() -> bool:
@@ -196,7 +196,7 @@ async def test_a_states_backlog_waits_behind_itself_not_in_front_of_another_stat
     await usa.jetstream().publish(subjects.inbox_subject("COL", "USA", "after"), envelope)
     await attacker.close()
     await usa.close()
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
         js = nc.jetstream()
 
         async def all_in_the_stream() -> bool:
@@ -215,7 +215,7 @@ async def test_provisioning_takes_over_from_a_single_audit_consumer_where_it_sto
 ) -> None:
     """A hub provisioned when the audit service read everything through one consumer: the
     consumers per state start after what that one had acknowledged, and it is removed."""
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
         js = nc.jetstream()
         for state in hub.home.registry().codes():
             await js.delete_consumer(subjects.AUDIT_STREAM, subjects.audit_consumer(state))
@@ -234,7 +234,7 @@ async def test_provisioning_takes_over_from_a_single_audit_consumer_where_it_sto
             await msg.ack_sync()
         await former.unsubscribe()
     await hub.provision()
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
         js = nc.jetstream()
         info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.audit_consumer("MEX"))
         assert info.config.opt_start_seq == 3 and info.num_pending == 1  # the third, not again

@@ -17,7 +17,7 @@ import pytest
 
 from schemas import Body, HandlingCode, ReasonCode
 from schemas.protocol import Rejection
-from services.core import subjects
+from services.core import connection, subjects
 from services.core.directory import rotation_request
 from services.core.envelope import MAX_ENVELOPE_BYTES, peek_header
 from services.core.keys import NodeKeys
@@ -133,7 +133,7 @@ async def with_retired_mex_key(hub: Hub) -> NodeKeys:
 async def quarantined(hub: Hub, state: str) -> dict[int, str]:
     """Original stream sequence -> reason, for every quarantine copy of ``state``."""
     out = {}
-    async with provision.connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
         jsm = nc.jsm()
         info = await jsm.stream_info(subjects.quarantine_stream(state))
         for seq in range(info.state.first_seq, info.state.last_seq + 1):

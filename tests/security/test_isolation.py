@@ -17,8 +17,7 @@ import pytest
 from nats.aio.client import Client
 from nats.js import api
 
-from services.core import subjects
-from services.hub import provision
+from services.core import connection, subjects
 from services.hub.credentials import PROVISION_USER
 from tests.support.hub import Hub
 
@@ -70,7 +69,7 @@ async def as_node(hub: Hub, state: str) -> AsyncIterator[Connection]:
 
 
 async def stored(hub: Hub, state: str) -> int:
-    async with provision.connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
         info = await nc.jetstream().stream_info(subjects.inbox_stream(state))
         return info.state.messages
 
@@ -144,7 +143,7 @@ async def test_a_node_cannot_delete_or_purge_streams(hub: Hub) -> None:
 async def test_even_the_secretariat_cannot_purge_or_delete_messages_of_an_inbox(hub: Hub) -> None:
     async with as_node(hub, "MEX") as mex:
         await mex.nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "keep"), b"x")
-    async with provision.connect(hub.url, hub.home.user_seed("USA", PROVISION_USER)) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("USA", PROVISION_USER)) as nc:
         jsm = nc.jsm()
         with pytest.raises(nats.js.errors.Error):
             await jsm.purge_stream("INBOX_USA")
@@ -177,7 +176,7 @@ async def test_a_node_cannot_create_change_or_delete_a_consumer(hub: Hub) -> Non
 async def test_the_account_wall_holds_even_for_a_states_unrestricted_user(hub: Hub) -> None:
     """MEX's provisioning user may do anything in MEX's account, and still sees nothing of
     USA's: another account's streams and subjects do not exist for it."""
-    async with provision.connect(hub.url, hub.home.user_seed("MEX", PROVISION_USER)) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("MEX", PROVISION_USER)) as nc:
         with pytest.raises(nats.js.errors.NotFoundError):
             await nc.jetstream().stream_info("INBOX_USA")
         sub = await nc.subscribe("inbox.USA.>")

@@ -11,8 +11,7 @@ from datetime import UTC, datetime
 import nats
 import pytest
 
-from services.core import subjects
-from services.hub import provision
+from services.core import connection, subjects
 from services.hub.credentials import PROVISION_USER
 from services.node.lookup_client import build_filter, fetch_filter, publish_filter
 from tests.security.test_isolation import as_node
@@ -48,7 +47,7 @@ async def test_a_state_cannot_write_another_states_filter(hub: Hub) -> None:
         # its own filter, through the same bucket: permitted
         await publish_filter(mex.nc, "MEX", _filter(hub, "MEX", 7))
     # MEX's unrestricted provisioning user cannot reach the bucket either: no import leads there
-    async with provision.connect(hub.url, hub.home.user_seed("MEX", PROVISION_USER)) as nc:
+    async with connection.connect(hub.url, hub.home.user_seed("MEX", PROVISION_USER)) as nc:
         with pytest.raises(nats.js.errors.NoStreamResponseError):
             await nc.jetstream().publish(key, _filter(hub, "MEX", 7), timeout=0.5)
         with pytest.raises(nats.errors.NoRespondersError):

@@ -10,8 +10,7 @@ from typing import Any
 from services.audit.log import AuditLog
 from services.audit.service import AuditService, AuditSettings
 from services.cli.audit_cmd import _audit_private, _directory_of
-from services.core import subjects
-from services.hub import provision
+from services.testbed.audit import audit_backlog as audit_backlog
 from tests.support.hub import Hub
 from tests.support.processes import cifta_process
 
@@ -47,15 +46,3 @@ def audit_process(hub: Hub, *options: str) -> Iterator[subprocess.Popen[bytes]]:
             "--fetch-batch", "16", *options]  # fmt: skip
     with cifta_process(args, hub.home.root / "audit.log") as proc:
         yield proc
-
-
-async def audit_backlog(hub: Hub) -> tuple[int, int]:
-    """(pending, unacknowledged) over the audit service's consumers, one per state."""
-    pending = unacknowledged = 0
-    async with provision.connect(hub.url, hub.home.user_seed("AUDIT", "audit")) as nc:
-        js = nc.jetstream()
-        for state in hub.home.registry().codes():
-            info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.audit_consumer(state))
-            pending += info.num_pending or 0
-            unacknowledged += info.num_ack_pending or 0
-    return pending, unacknowledged

@@ -1,0 +1,33 @@
+"""Connections to the hub: the TLS context every client uses, and the short connection of a
+secretariat tool (provisioning, the directory's publisher, the audit service's tools)."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client
+
+
+def tls_context(url: str, ca: Path | None) -> ssl.SSLContext | None:
+    """The TLS context for ``url``: verified against ``ca`` (or the system's roots) when the URL
+    says ``tls://`` or a CA is given; None for a plain loopback connection."""
+    if ca is None and not url.startswith("tls://"):
+        return None
+    return ssl.create_default_context(cafile=str(ca) if ca else None)
+
+
+@asynccontextmanager
+async def connect(
+    url: str, seed: Path, tls_ca: Path | None = None, name: str = "cifta-hub-provision"
+) -> AsyncIterator[Client]:
+    """One short connection of a secretariat tool, as the NKey user of ``seed``."""
+    tls = tls_context(url, tls_ca)
+    nc = await nats.connect(url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls)
+    try:
+        yield nc
+    finally:
+        await nc.close()

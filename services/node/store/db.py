@@ -1,0 +1,136 @@
+"""The node's SQLite connection: one file (WAL), one connection, one transaction at a time.
+
+Every repository of the store (``services/node/store/``) writes through :meth:`Database.tx`, which
+joins the enclosing transaction when there is one: several repositories' writes about one message
+commit or roll back together. No method awaits, so concurrent handlers on one event loop cannot
+interleave inside a transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from services.node.store.migrations import migrate
+
+
+def iso(t: datetime) -> str:
+    """``t`` as the store writes times: UTC, to the millisecond, with a ``Z``."""
+    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str) -> datetime:
+    """A time as :func:`iso` wrote it."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Database:
+    """One node's SQLite file, opened and migrated to this software's schema."""
+
+    def __init__(self, path: Path, *, durable: bool = False, busy_timeout_s: float = 10.0) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():  # routing metadata and officers' names: owner only
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # WAL + NORMAL: a commit survives the process being killed (the fault tests do it); the
+        # last commits may be lost to a power cut, as the hub's own JetStream store would lose
+        # its unsynced writes. CIFTA_NODE_DURABLE_COMMITS turns FULL (fsync per commit) on.
+        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        # the CLI and the node share the file: wait that long for the other's write lock
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        migrate(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for reads."""
+        return self._db
+
+    def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        """One transaction, or a part of the enclosing one."""
+        return self._tx()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:
+            yield self._db  # the outer transaction commits or rolls back
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:  # never leave one open: the next would join it silently
+                self._db.execute("ROLLBACK")
+            raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the enclosing transaction that is undone alone if it fails (one message of
+        a group commit), or a transaction of its own outside one."""
+        if not self._db.in_transaction:
+            with self._tx():
+                yield
+            return
+        self._db.execute("SAVEPOINT part")
+        try:
+            yield
+        except BaseException:
+            if self._db.in_transaction:  # some failures (a full disk) end the transaction
+                self._db.execute("ROLLBACK TO part")
+                self._db.execute("RELEASE part")
+            raise
+        self._db.execute("RELEASE part")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several store operations as one transaction (the write lock taken at once, so another
+        process sharing the file, such as the officer's CLI, cannot interleave)."""
+        with self._tx():
+            yield
+
+    def probe(self) -> bool:
+        """Whether the store can take a write now: a write transaction on a connection of its
+        own, with a short wait for the lock, so that a failing store is told apart from a
+        message that fails."""
+        try:
+            probe = sqlite3.connect(self.path, isolation_level=None, timeout=0.5)
+        except sqlite3.Error:
+            return False
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute(
+                "INSERT OR REPLACE INTO node_state (name, value, at) VALUES ('probe', '1', ?)",
+                (iso(datetime.now(UTC)),),
+            )
+            probe.execute("COMMIT")
+            return True
+        except sqlite3.Error:
+            return False
+        finally:
+            probe.close()
+
+
+class Repository:
+    """A table family's reads and writes, on the store's one connection and transaction."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = database
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        return self._database.db
+
+    def _tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._database.tx()

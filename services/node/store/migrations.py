@@ -1,0 +1,221 @@
+"""The node store's schema, as versioned migrations.
+
+Each migration is one SQL script run whole (``executescript``, never split on ``;``, so a trigger
+or a literal may hold one) inside its own ``BEGIN IMMEDIATE ... COMMIT`` together with the
+``PRAGMA user_version`` it reaches: a migration that fails leaves the store at the version before
+it, nothing half done. ``executescript`` commits any open transaction first, so migrations run
+when the store is opened, outside every transaction.
+
+To change the schema, add the next version at the end of ``MIGRATIONS``; never edit one that has
+shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE messages (
+        msg_id           TEXT PRIMARY KEY,
+        direction        TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        kind             TEXT NOT NULL,
+        sender           TEXT NOT NULL,
+        recipients       TEXT NOT NULL,   -- JSON array of party codes
+        handling         TEXT NOT NULL,
+        confidential     INTEGER NOT NULL,
+        case_id          TEXT,
+        in_reply_to      TEXT,
+        created_at       TEXT NOT NULL,
+        stored_at        TEXT NOT NULL,   -- inbound: the broker's storage time
+        envelope         BLOB NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        local_copy       BLOB,            -- outbound: the same body sealed to this node
+        stream_seq       INTEGER,         -- inbound: sequence in this node's inbox stream
+        first_read_at    TEXT
+    );
+    CREATE INDEX messages_case ON messages (case_id, created_at);
+    CREATE INDEX messages_listing ON messages (direction, kind, created_at);
+
+    CREATE TABLE outbox (
+        msg_id           TEXT NOT NULL REFERENCES messages (msg_id),
+        recipient        TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,   -- monotonic-free: Unix seconds
+        last_error       TEXT,
+        sent_at          TEXT,
+        stream_seq       INTEGER,         -- the PubAck's sequence in the recipient's inbox
+        PRIMARY KEY (msg_id, recipient)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+
+    CREATE TABLE deliveries (            -- what each recipient answered about our messages
+        msg_id           TEXT NOT NULL,
+        recipient        TEXT NOT NULL,
+        status           TEXT NOT NULL CHECK (status IN ('delivered', 'rejected')),
+        reason           TEXT,
+        detail           TEXT,
+        at               TEXT NOT NULL,
+        answer_msg_id    TEXT NOT NULL,
+        hash_matches     INTEGER NOT NULL, -- the answer names the envelope we sent, byte for byte
+        PRIMARY KEY (msg_id, recipient)
+    );
+
+    CREATE TABLE rejections (            -- envelopes this node refused
+        stream_seq       INTEGER PRIMARY KEY,
+        publisher        TEXT NOT NULL,   -- the sending account, as the broker guarantees it
+        envelope_sha256  TEXT NOT NULL,
+        msg_id           TEXT,
+        kind             TEXT,
+        reason           TEXT NOT NULL,
+        detail           TEXT NOT NULL,
+        rejected_at      TEXT NOT NULL,
+        answer_msg_id    TEXT,            -- our signed rejection, if we sent one
+        quarantined      INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE opens (                 -- every time an officer opened a message
+        msg_id           TEXT NOT NULL REFERENCES messages (msg_id),
+        officer          TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
+    """,
+    2: """
+    CREATE INDEX messages_by_hash ON messages (envelope_sha256);
+    """,
+    # A refusal is identified by the stream sequence AND the envelope's hash: sequences start
+    # again if an inbox stream is ever recreated or restored from an older backup.
+    3: """
+    CREATE TABLE rejections_v3 (
+        stream_seq       INTEGER NOT NULL,
+        publisher        TEXT NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        msg_id           TEXT,
+        kind             TEXT,
+        reason           TEXT NOT NULL,
+        detail           TEXT NOT NULL,
+        rejected_at      TEXT NOT NULL,
+        answer_msg_id    TEXT,
+        quarantined      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (stream_seq, envelope_sha256)
+    );
+    INSERT INTO rejections_v3 SELECT stream_seq, publisher, envelope_sha256, msg_id, kind, reason,
+        detail, rejected_at, answer_msg_id, quarantined FROM rejections;
+    DROP TABLE rejections;
+    ALTER TABLE rejections_v3 RENAME TO rejections;
+    """,
+    4: """
+    CREATE TABLE alerts (                -- what an operator must look at: a forged or replayed
+        at               TEXT NOT NULL,   -- directory entry, for instance
+        source           TEXT NOT NULL,
+        detail           TEXT NOT NULL
+    );
+    """,
+    5: """
+    CREATE TABLE audit_outbox (          -- signed events for the audit service, with their fact
+        event_id         TEXT PRIMARY KEY,
+        payload          BLOB NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'sent')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL
+    );
+    CREATE INDEX audit_outbox_due ON audit_outbox (state, next_attempt_at);
+    CREATE TABLE witnessed (             -- the latest audit checkpoint this node verified
+        size             INTEGER NOT NULL,
+        note             TEXT NOT NULL
+    );
+    """,
+    # The Convention's procedures (services/node/casework.py): one row per tracing request and
+    # requested state, licensed transfer, controlled delivery, and received message under Art. XII
+    # consent. Derived from the messages: `cifta node rebuild-casework` makes it again from them.
+    6: """
+    CREATE TABLE casework (
+        family           TEXT NOT NULL,   -- tracing, transfer, delivery, confidentiality
+        key              TEXT NOT NULL,
+        state            TEXT NOT NULL,   -- JSON of the workflow's state
+        open             INTEGER NOT NULL, -- it still has deadlines to watch
+        case_id          TEXT,
+        updated_at       TEXT NOT NULL,
+        PRIMARY KEY (family, key)
+    );
+    CREATE INDEX casework_open ON casework (open, family);
+    """,
+    # Copies this node forwarded under Art. XII, and the received message each copies: the copy's
+    # envelope does not say it (its sender is this node), so the rules and the originator of the
+    # original follow the copy from here (an export of the copy, a consent asked about it).
+    7: """
+    CREATE TABLE forwards (
+        copy_msg_id      TEXT PRIMARY KEY REFERENCES messages (msg_id),
+        original_msg_id  TEXT NOT NULL REFERENCES messages (msg_id),
+        officer          TEXT NOT NULL,
+        at               TEXT NOT NULL
+    );
+    """,
+    # Deliveries that cannot be decided yet (services/node/parking.py), acknowledged at the hub
+    # and kept here under their publisher's budget; and facts the node keeps about itself (its
+    # clock's offset from the hub's, measured by the running node, read by every command).
+    8: """
+    CREATE TABLE parked (
+        stream_seq       INTEGER NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        publisher        TEXT NOT NULL,   -- the account that published it (a broker fact)
+        subject          TEXT NOT NULL,
+        data             BLOB NOT NULL,
+        stored_at        TEXT NOT NULL,   -- the hub's storage time
+        reason           TEXT NOT NULL,   -- why it waits: unknown_sender_key, illegal_transition
+        detail           TEXT NOT NULL,
+        case_id          TEXT,            -- from the clear header, to wake it when its case moves
+        attempts         INTEGER NOT NULL,
+        parked_at        REAL NOT NULL,   -- Unix seconds
+        next_attempt_at  REAL NOT NULL,
+        PRIMARY KEY (stream_seq, envelope_sha256)
+    );
+    CREATE INDEX parked_due ON parked (next_attempt_at);
+    CREATE INDEX parked_publisher ON parked (publisher);
+    CREATE INDEX parked_case ON parked (case_id);
+    CREATE TABLE node_state (
+        name             TEXT PRIMARY KEY,
+        value            TEXT NOT NULL,   -- JSON
+        at               TEXT NOT NULL
+    );
+    """,
+}
+
+#: The version this software writes: the last migration's.
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The store was written by newer software than this."""
+
+
+def migrate(db: sqlite3.Connection, migrations: Mapping[int, str] = MIGRATIONS) -> int:
+    """Bring the store from its ``user_version`` to the last of ``migrations``, one atomic
+    script per version; returns the version reached.
+
+    Another process sharing the file (the officer's CLI and the node) may migrate it at the same
+    moment: the write lock orders the two, and a version the other one already reached is not
+    run again.
+    """
+    target = max(migrations)
+    version = _version(db)
+    if version > target:
+        raise SchemaTooNew(f"store schema {version} is newer than this software ({target})")
+    while version < target:
+        step = version + 1
+        script = f"BEGIN IMMEDIATE;\n{migrations[step]}\nPRAGMA user_version = {step};\nCOMMIT;"
+        try:
+            db.executescript(script)
+        except sqlite3.Error:
+            if db.in_transaction:  # the script stopped half way: none of it stays
+                db.execute("ROLLBACK")
+            if _version(db) < step:  # not migrated meanwhile by the other process
+                raise
+        version = _version(db)
+    return version
+
+
+def _version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
