@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from services.cli.tables import dumps, table
-from services.hub import provision
-from services.hub.config import Listen
+from services.hub import provision, server
+from services.hub.config import HubConfigError, Listen
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubError, HubHome
+from services.hub.resources import ResourceError, Resources, format_size, parse_size
 
 
 def _home(args: argparse.Namespace) -> HubHome:
@@ -33,13 +36,36 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resources(home: HubHome, args: argparse.Namespace) -> Resources | None:
+    """The resources the flags change, the others kept from the previous rendering."""
+    given: dict[str, object] = {}
+    if args.jetstream_disk:
+        given["jetstream_disk"] = parse_size(args.jetstream_disk, "--jetstream-disk")
+    if args.jetstream_memory:
+        given["jetstream_memory"] = parse_size(args.jetstream_memory, "--jetstream-memory")
+    if args.state_disk:
+        given["state_disk"] = parse_size(args.state_disk, "--state-disk")
+    if args.planned_states is not None:
+        given["planned_states"] = args.planned_states
+    return replace(home.resources(), **given) if given else None  # type: ignore[arg-type]
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     home = _home(args)
     tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
     tls_key = Path(args.tls_key).resolve() if args.tls_key else None
-    listen = Listen(args.host, args.port, args.sync_interval, tls_cert, tls_key)
-    path = home.render_config(listen)
+    listen = Listen(
+        args.host, args.port, args.sync_interval, tls_cert, tls_key, args.insecure_plaintext
+    )
+    path = home.render_config(listen, _resources(home, args))
+    plan = home.plan()
     print(f"rendered {path} from registry version {home.registry().version}")
+    print(
+        f"JetStream: {format_size(plan.resources.jetstream_disk)} of disk, "
+        f"{format_size(plan.resources.jetstream_memory)} of memory; each state "
+        f"{format_size(plan.state_disk)} (planned for {plan.shares} states), audit "
+        f"{format_size(plan.audit_disk)}"
+    )
     return 0
 
 
@@ -93,17 +119,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            s.state, s.stored, s.pending, s.unacknowledged, s.lag, s.redelivered,
-            "yes" if s.waiting_pulls else "no",
-            s.last_seen.isoformat(timespec="seconds") if s.last_seen else "never",
+            s.state, s.stored, s.pending, s.unacknowledged, s.redelivered, s.past_last_attempt,
+            _when(s.last_given_up), "yes" if s.waiting_pulls else "no", _when(s.last_seen),
             s.quarantined,
         )
         for s in statuses
     ]  # fmt: skip
-    headers = ["state", "stored", "pending", "unacked", "lag", "redelivered", "pulling now",
-               "last delivery", "quarantined"]  # fmt: skip
+    headers = ["state", "stored", "pending", "unacked", "redelivered", "past last attempt",
+               "last given up", "pulling now", "last delivery", "quarantined"]  # fmt: skip
     print(table(headers, rows))
+    for s in statuses:
+        if s.past_last_attempt:
+            print(
+                f"{s.state}: {s.past_last_attempt} messages past their last delivery attempt, "
+                f"still in its inbox: {s.state}'s node replays them with `cifta node recover`"
+            )
     return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -127,6 +162,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="allow a --host beyond loopback without TLS (only behind a TLS-terminating tunnel)",
+    )
+    p.add_argument(
+        "--jetstream-disk",
+        metavar="SIZE",
+        help="disk JetStream may use, e.g. 500GiB (default: 75%% of the free disk, kept)",
+    )
+    p.add_argument("--jetstream-memory", metavar="SIZE", help="memory JetStream may use (256MiB)")
+    p.add_argument(
+        "--planned-states",
+        type=int,
+        metavar="N",
+        help="states to share the disk among (default 35, the OAS membership)",
+    )
+    p.add_argument(
+        "--state-disk", metavar="SIZE", help="each state's limit (default: an equal share)"
+    )
     p.set_defaults(func=cmd_render)
 
     for name, func, text in [
@@ -145,12 +200,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.set_defaults(func=cmd_provision)
 
-    p = cmds.add_parser("status", help="per state: pending, lag, redeliveries, last seen")
+    p = cmds.add_parser(
+        "status", help="per state: pending, redeliveries, past last attempt, last seen"
+    )
     p.add_argument("--url")
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
 
-ERRORS = (HubError, OSError)
+ERRORS = (
+    HubError,
+    HubConfigError,
+    ResourceError,
+    server.ServerError,
+    provision.ProvisionError,
+    OSError,
+)
 __all__ = ["ERRORS", "add_parser"]
