@@ -148,9 +148,11 @@ async def connect(
     if tls_ca is not None or url.startswith("tls://"):
         tls = ssl.create_default_context(cafile=str(tls_ca) if tls_ca else None)
     try:
+        # nats-py retries a refused first connection without end unless max_reconnect_attempts
+        # is positive, whatever allow_reconnect says: one retry, then a clear error.
         nc = await nats.connect(
             url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls,
-            max_reconnect_attempts=0, connect_timeout=5,
+            max_reconnect_attempts=1, reconnect_time_wait=0.5, connect_timeout=5,
         )  # fmt: skip
     except (OSError, NatsError) as exc:
         raise ProvisionError(
