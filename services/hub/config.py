@@ -3,9 +3,11 @@
 Per state ``B``: an account ``B`` with JetStream; for every other state ``A`` a service export
 ``inbox.B.A.>`` granted to account ``A`` alone, which ``A`` imports. ``A`` can then publish into
 ``B``'s inbox under its own name and nowhere else in ``B``, and cannot read it. The node's user may
-publish to the inboxes it was granted, read its own durable consumer and acknowledge, and file into
-its own quarantine stream; it cannot create, delete or purge streams or consumers. The provisioning
-user of each account (held by the secretariat) creates them.
+publish to the inboxes it was granted, read its own durable consumer and acknowledge, read its own
+inbox by stream sequence (direct get, to replay it), and file into its own quarantine stream; it
+cannot create, delete or purge streams or consumers. The provisioning user of each account (held by
+the secretariat) creates them. Every account's JetStream limits come from the plan of
+services/hub/resources.py.
 """
 
 from __future__ import annotations

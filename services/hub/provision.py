@@ -18,7 +18,7 @@ import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from services.core import subjects
 from services.hub.config import MAX_PAYLOAD
@@ -167,11 +167,16 @@ async def connect(
 async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
     js = nc.jetstream()
     try:
-        await js.stream_info(config.name or "")
-    except NotFoundError:
-        await js.add_stream(config)
-        return
-    await js.update_stream(config)
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            await js.add_stream(config)
+            return
+        await js.update_stream(config)
+    except APIError as exc:  # e.g. the account's limit cannot hold the stream's max_bytes
+        raise ProvisionError(
+            f"the hub refused stream {config.name}: {exc.description} (code {exc.err_code})"
+        ) from None
 
 
 async def provision_state(
