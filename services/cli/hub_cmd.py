@@ -98,7 +98,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
     asyncio.run(home.provision(args.url or home.url(), states, policy, _ca(args)))
     for state in states:
-        print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
+        print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, UNDELIVERED_{state}, "
+              "consumer node, bucket DIRECTORY")  # fmt: skip
     print("provisioned AUDIT: every inbox sourced, the nodes' events, consumer audit")
     return 0
 
