@@ -41,6 +41,7 @@ from services.core.keys import NodeKeys
 from services.directory.service import DirectoryService, details_of
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
 from services.hub.home import HubError, HubHome
+from services.hub.provision import ProvisionError
 from services.node.settings import NodeSettings
 from services.node.store import Store
 
@@ -126,7 +127,7 @@ async def apply_to_hub(
         states = hub.registry().codes()
         seed = hub.user_seed(SECRETARIAT_ACCOUNT, DIRECTORY_USER)
         puts = await service.publish(url, seed, states, tls_ca=tls_ca)
-    except (NatsError, TimeoutError) as exc:
+    except (NatsError, TimeoutError, ProvisionError) as exc:
         # The directory and the registry are already changed: what is left is the hub's part,
         # which the operator can finish once the server's reason is dealt with (for example
         # "insufficient storage resources available" in its log: each state reserves its quota).

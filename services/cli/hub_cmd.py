@@ -6,13 +6,17 @@ import argparse
 import asyncio
 import os
 import sys
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 from services.cli.tables import dumps, table
-from services.hub import provision
-from services.hub.config import Listen
+from services.core.connection import HubUnreachable
+from services.hub import provision, server
+from services.hub.config import HubConfigError, Listen
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import PASSPHRASE_ENV, HubError, HubHome
+from services.hub.resources import ResourceError, Resources, format_size, parse_size
 
 
 def _home(args: argparse.Namespace) -> HubHome:
@@ -40,13 +44,36 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _resources(home: HubHome, args: argparse.Namespace) -> Resources | None:
+    """The resources the flags change, the others kept from the previous rendering."""
+    given: dict[str, object] = {}
+    if args.jetstream_disk:
+        given["jetstream_disk"] = parse_size(args.jetstream_disk, "--jetstream-disk")
+    if args.jetstream_memory:
+        given["jetstream_memory"] = parse_size(args.jetstream_memory, "--jetstream-memory")
+    if args.state_disk:
+        given["state_disk"] = parse_size(args.state_disk, "--state-disk")
+    if args.planned_states is not None:
+        given["planned_states"] = args.planned_states
+    return replace(home.resources(), **given) if given else None  # type: ignore[arg-type]
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     home = _home(args)
     tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
     tls_key = Path(args.tls_key).resolve() if args.tls_key else None
-    listen = Listen(args.host, args.port, args.sync_interval, tls_cert, tls_key)
-    path = home.render_config(listen)
+    listen = Listen(
+        args.host, args.port, args.sync_interval, tls_cert, tls_key, args.insecure_plaintext
+    )
+    path = home.render_config(listen, _resources(home, args))
+    plan = home.plan()
     print(f"rendered {path} from registry version {home.registry().version}")
+    print(
+        f"JetStream: {format_size(plan.resources.jetstream_disk)} of disk, "
+        f"{format_size(plan.resources.jetstream_memory)} of memory; each state "
+        f"{format_size(plan.state_disk)} (planned for {plan.shares} states), audit "
+        f"{format_size(plan.audit_disk)}, lookup filters {format_size(plan.secretariat_disk)}"
+    )
     return 0
 
 
@@ -79,7 +106,8 @@ def cmd_provision(args: argparse.Namespace) -> int:
 
     asyncio.run(home.provision(args.url or home.url(), states, policy, _ca(args)))
     for state in states:
-        print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, consumer node")
+        print(f"provisioned {state}: INBOX_{state}, QUARANTINE_{state}, UNDELIVERED_{state}, "
+              "consumer node, bucket DIRECTORY")  # fmt: skip
     print("provisioned AUDIT: every inbox sourced, the nodes' events, consumer audit")
     return 0
 
@@ -100,17 +128,26 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            s.state, s.stored, s.pending, s.unacknowledged, s.lag, s.redelivered,
-            "yes" if s.waiting_pulls else "no",
-            s.last_seen.isoformat(timespec="seconds") if s.last_seen else "never",
+            s.state, s.stored, s.pending, s.unacknowledged, s.redelivered, s.past_last_attempt,
+            _when(s.last_given_up), "yes" if s.waiting_pulls else "no", _when(s.last_seen),
             s.quarantined,
         )
         for s in statuses
     ]  # fmt: skip
-    headers = ["state", "stored", "pending", "unacked", "lag", "redelivered", "pulling now",
-               "last delivery", "quarantined"]  # fmt: skip
+    headers = ["state", "stored", "pending", "unacked", "redelivered", "past last attempt",
+               "last given up", "pulling now", "last delivery", "quarantined"]  # fmt: skip
     print(table(headers, rows))
+    for s in statuses:
+        if s.past_last_attempt:
+            print(
+                f"{s.state}: {s.past_last_attempt} messages past their last delivery attempt, "
+                f"still in its inbox: {s.state}'s node replays them with `cifta node recover`"
+            )
     return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "never"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -134,6 +171,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--insecure-plaintext",
+        action="store_true",
+        help="allow a --host beyond loopback without TLS (only behind a TLS-terminating tunnel)",
+    )
+    p.add_argument(
+        "--jetstream-disk",
+        metavar="SIZE",
+        help="disk JetStream may use, e.g. 500GiB (default: 75%% of the free disk, kept)",
+    )
+    p.add_argument("--jetstream-memory", metavar="SIZE", help="memory JetStream may use (256MiB)")
+    p.add_argument(
+        "--planned-states",
+        type=int,
+        metavar="N",
+        help="states to share the disk among (default 35, the OAS membership)",
+    )
+    p.add_argument(
+        "--state-disk", metavar="SIZE", help="each state's limit (default: an equal share)"
+    )
     p.set_defaults(func=cmd_render)
 
     for name, func, text in [
@@ -152,12 +209,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.set_defaults(func=cmd_provision)
 
-    p = cmds.add_parser("status", help="per state: pending, lag, redeliveries, last seen")
+    p = cmds.add_parser(
+        "status", help="per state: pending, redeliveries, past last attempt, last seen"
+    )
     p.add_argument("--url")
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
 
 
-ERRORS = (HubError, OSError)
+ERRORS = (
+    HubUnreachable,
+    HubError,
+    HubConfigError,
+    ResourceError,
+    server.ServerError,
+    provision.ProvisionError,
+    OSError,
+)
 __all__ = ["ERRORS", "add_parser"]

@@ -10,6 +10,11 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+
+class HubUnreachable(ConnectionError):
+    """A secretariat tool could not connect to the hub; the message names the URL."""
 
 
 def tls_context(url: str, ca: Path | None) -> ssl.SSLContext | None:
@@ -26,7 +31,17 @@ async def connect(
 ) -> AsyncIterator[Client]:
     """One short connection of a secretariat tool, as the NKey user of ``seed``."""
     tls = tls_context(url, tls_ca)
-    nc = await nats.connect(url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls)
+    try:
+        # nats-py retries a refused first connection without end unless max_reconnect_attempts
+        # is positive, whatever allow_reconnect says: one retry, then a clear error.
+        nc = await nats.connect(
+            url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls,
+            max_reconnect_attempts=1, reconnect_time_wait=0.5, connect_timeout=5,
+        )  # fmt: skip
+    except (OSError, NatsError) as exc:
+        raise HubUnreachable(
+            f"cannot reach the hub at {url} ({type(exc).__name__}): is it running?"
+        ) from None
     try:
         yield nc
     finally:

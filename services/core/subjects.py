@@ -65,6 +65,17 @@ def quarantine_filter(state: str) -> str:
     return f"quarantine.{_party(state)}.>"
 
 
+def undelivered_stream(state: str) -> str:
+    """``UNDELIVERED_<state>``: the record of inbox messages the node's consumer gave up on."""
+    return f"UNDELIVERED_{_party(state)}"
+
+
+def max_deliveries_advisory(state: str) -> str:
+    """The advisory JetStream publishes in ``state``'s account when a message of its inbox
+    reaches the node consumer's ``max_deliver`` (``$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES``)."""
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{inbox_stream(state)}.{NODE_CONSUMER}"
+
+
 #: The key-value bucket, in every state's account, holding the signed directory entries.
 DIRECTORY_BUCKET = "DIRECTORY"
 DIRECTORY_STREAM = f"KV_{DIRECTORY_BUCKET}"

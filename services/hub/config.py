@@ -3,13 +3,16 @@
 Per state ``B``: an account ``B`` with JetStream; for every other state ``A`` a service export
 ``inbox.B.A.>`` granted to account ``A`` alone, which ``A`` imports. ``A`` can then publish into
 ``B``'s inbox under its own name and nowhere else in ``B``, and cannot read it. The node's user may
-publish to the inboxes it was granted, read its own durable consumer and acknowledge, and file into
-its own quarantine stream; it cannot create, delete or purge streams or consumers. The provisioning
-user of each account (held by the secretariat) creates them.
+publish to the inboxes it was granted, read its own durable consumer and acknowledge, read its own
+inbox by stream sequence (direct get, to replay it), and file into its own quarantine stream; it
+cannot create, delete or purge streams or consumers. The provisioning user of each account (held by
+the secretariat) creates them. Every account's JetStream limits come from the plan of
+services/hub/resources.py.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from services.core.envelope import MAX_ENVELOPE_BYTES
 from services.hub import lookup
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry
+from services.hub.resources import Plan
 
 SYSTEM_ACCOUNT = "SYS"
 AUDIT_ACCOUNT = "AUDIT"
@@ -37,13 +41,9 @@ SECRETARIAT_USERS = (
 #: Room for the NATS headers around the largest envelope the network accepts.
 MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
 
-GIB = 1024**3
-#: What one state's account may hold on the hub's disk (its inbox and quarantine streams), so that
-#: no state, by sending or by not reading, can fill the disk the others depend on.
-#: No memory: every stream of a state is a file stream, and each account's memory limit is
-#: reserved against the server's max_memory_store (256 MiB), so that 64 MiB each refused JetStream
-#: to the fifth state ("insufficient memory resources available", 10028).
-STATE_ACCOUNT_LIMITS = {"max_file": 10 * GIB, "max_mem": 0, "max_streams": 4}
+
+class HubConfigError(ValueError):
+    """The configuration asked for cannot be rendered; the message says what to change."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,35 @@ class Listen:
     #: Server certificate and key (PEM). With them, clients must use TLS (``tls://``).
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Listen beyond this machine without TLS (behind a TLS-terminating tunnel): never by default.
+    insecure_plaintext: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None and self.tls_key is not None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_listen(listen: Listen) -> None:
+    """Refuse what would expose the hub: a plaintext listener beyond loopback (issue: every
+    envelope's routing header and every node's credential challenge would cross the network in
+    the clear), or half a TLS pair."""
+    if (listen.tls_cert is None) != (listen.tls_key is None):
+        raise HubConfigError("TLS needs both --tls-cert and --tls-key")
+    if not listen.tls and not listen.insecure_plaintext and not is_loopback(listen.host):
+        raise HubConfigError(
+            f"--host {listen.host} listens beyond this machine without TLS: give --tls-cert and "
+            "--tls-key, or --insecure-plaintext if a TLS-terminating tunnel is in front of it"
+        )
 
 
 def node_permissions(state: str) -> dict[str, object]:
@@ -71,9 +100,10 @@ def node_permissions(state: str) -> dict[str, object]:
                 f"$JS.API.CONSUMER.INFO.{stream}.{consumer}",
                 f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}",
                 f"$JS.ACK.{stream}.{consumer}.>",
-                # read its own inbox by sequence (`cifta node recover`); the stream allows direct
-                # gets, and no other state's stream is named here
+                # replay what its inbox still holds, by stream sequence (``cifta node recover``)
+                f"$JS.API.STREAM.INFO.{stream}",
                 f"$JS.API.DIRECT.GET.{stream}",
+                f"$JS.API.DIRECT.GET.{stream}.>",
                 # read (watch and get) the directory bucket; writing it is the directory's alone
                 f"$JS.API.STREAM.INFO.{kv}",
                 f"$JS.API.STREAM.MSG.GET.{kv}",
@@ -98,11 +128,12 @@ def node_permissions(state: str) -> dict[str, object]:
 
 
 def account_block(
-    registry: Registry, state: str, users: Mapping[tuple[str, str], str]
+    registry: Registry, state: str, users: Mapping[tuple[str, str], str], plan: Plan
 ) -> dict[str, object]:
     others = [s for s in registry.codes() if s != state]
     return {
-        "jetstream": STATE_ACCOUNT_LIMITS,
+        # no state, by sending or by not reading, can fill the disk the others depend on
+        "jetstream": plan.state_limits(),
         "users": [
             {"nkey": users[(state, NODE_USER)], "permissions": node_permissions(state)},
             {"nkey": users[(state, PROVISION_USER)]},
@@ -176,17 +207,10 @@ def _secretariat_permissions(user: str) -> dict[str, object]:
     }
 
 
-def render_config(
-    registry: Registry,
-    users: Mapping[tuple[str, str], str],
-    *,
-    store_dir: Path,
-    listen: Listen = Listen(),
-) -> str:
-    """The whole nats-server configuration, as text. ``users`` maps (account, user) to NKey."""
-    accounts: dict[str, object] = {
-        state: account_block(registry, state, users) for state in registry.codes()
-    }
+def _secretariat_accounts(
+    registry: Registry, users: Mapping[tuple[str, str], str], plan: Plan
+) -> dict[str, dict[str, object]]:
+    accounts: dict[str, dict[str, object]] = {}
     for account in dict.fromkeys(a for a, _ in SECRETARIAT_USERS):
         block: dict[str, object] = {
             "users": [
@@ -195,12 +219,12 @@ def render_config(
                 if a == account
             ]
         }
-        if account != SYSTEM_ACCOUNT:
-            block["jetstream"] = "enabled"
         if account == AUDIT_ACCOUNT:
+            block["jetstream"] = plan.audit_limits()
             block["imports"] = _audit_imports(registry.codes())
             block["exports"] = _audit_exports(registry.codes())
         if account == SECRETARIAT_ACCOUNT:
+            block["jetstream"] = plan.secretariat_limits()
             block["imports"] = [
                 {
                     "service": {"account": state, "subject": f"$KV.{subjects.DIRECTORY_BUCKET}.>"},
@@ -210,6 +234,27 @@ def render_config(
             ]
             block["exports"] = lookup.secretariat_exports(registry.codes())
         accounts[account] = block
+    return accounts
+
+
+def render_config(
+    registry: Registry,
+    users: Mapping[tuple[str, str], str],
+    *,
+    store_dir: Path,
+    plan: Plan,
+    listen: Listen = Listen(),
+) -> str:
+    """The whole nats-server configuration, as text. ``users`` maps (account, user) to NKey.
+
+    Every path in it is absolute: a service manager starts nats-server from another working
+    directory, where a relative store would silently be a new, empty one.
+    """
+    check_listen(listen)
+    accounts: dict[str, object] = {
+        state: account_block(registry, state, users, plan) for state in registry.codes()
+    }
+    accounts.update(_secretariat_accounts(registry, users, plan))
     # nats-server's configuration format accepts JSON syntax; rendering it with json.dumps means
     # no value is ever interpolated into the file unquoted.
     body: dict[str, object] = {
@@ -217,10 +262,11 @@ def render_config(
         "host": listen.host,
         "port": listen.port,
         "max_payload": MAX_PAYLOAD,
-        # Inboxes are file streams; memory is only for the server's own use.
         "jetstream": {
-            "store_dir": str(store_dir),
-            "max_memory_store": 256 * 1024 * 1024,
+            "store_dir": str(store_dir.resolve()),
+            # what the accounts' limits were planned against (services/hub/resources.py)
+            "max_file_store": plan.resources.jetstream_disk,
+            "max_memory_store": plan.resources.jetstream_memory,
             "sync_interval": listen.sync_interval,
         },
         "system_account": SYSTEM_ACCOUNT,
@@ -228,13 +274,11 @@ def render_config(
     }
     if listen.tls_cert is not None and listen.tls_key is not None:
         body["tls"] = {
-            "cert_file": str(listen.tls_cert),
-            "key_file": str(listen.tls_key),
+            "cert_file": str(listen.tls_cert.resolve()),
+            "key_file": str(listen.tls_key.resolve()),
             "min_version": "1.3",
             "timeout": 5,
         }
-    elif (listen.tls_cert is None) != (listen.tls_key is None):
-        raise ValueError("TLS needs both a certificate and its key")
     header = (
         f"# Generated by `cifta hub render-config` from registry version {registry.version}.\n"
         "# Do not edit: change the registry and render again.\n"

@@ -9,12 +9,15 @@
 <home>/nkeys/<ACCOUNT>/<user>.nk   NATS user seeds (0600)
 <home>/nats.conf            rendered from the registry
 <home>/jetstream/           the JetStream store (back it up: docs/operations.md)
-<home>/run/                 pid, ports file, log
+<home>/run/                 pid, ports file, log, the settings of the last rendering
 ```
 
 The three key files are sealed like a node's (scrypt + AES-256-GCM, ``services/core/keys.py``)
 under the passphrase in ``CIFTA_HUB_KEY_PASSPHRASE`` when it is set at ``init``; every command
 that signs with one of them needs the same variable.
+
+Every path the home hands to nats-server is absolute (the home itself is made absolute when it is
+opened): a service manager starts nats-server from another working directory.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from services.directory.service import DirectoryService
 from services.hub import config, credentials, lookup, provision, server
 from services.hub.credentials import NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
+from services.hub.resources import Plan, Resources, default_resources, plan
 
 #: The environment variable holding the passphrase the secretariat's key files are sealed under.
 PASSPHRASE_ENV = "CIFTA_HUB_KEY_PASSPHRASE"  # noqa: S105 (a variable name, not a secret)
@@ -46,6 +50,10 @@ class HubError(Exception):
 @dataclass(frozen=True)
 class HubHome:
     root: Path
+
+    def __post_init__(self) -> None:
+        # `--home var/hub` means the same home whatever directory a later command runs in
+        object.__setattr__(self, "root", self.root.absolute())
 
     @property
     def registry_path(self) -> Path:
@@ -78,6 +86,10 @@ class HubHome:
     @property
     def listen_file(self) -> Path:
         return self.run_dir / "listen.json"
+
+    @property
+    def resources_file(self) -> Path:
+        return self.run_dir / "resources.json"
 
     @property
     def config_path(self) -> Path:
@@ -189,11 +201,13 @@ class HubHome:
         policy: provision.Policy = provision.DEFAULT_POLICY,
         tls_ca: Path | None = None,
     ) -> None:
-        """Streams and node consumer of each of ``states``, then the AUDIT stream (sourcing every
-        registered state's inbox) and its consumer, with each account's provisioning user."""
+        """Streams and node consumer of each of ``states``, sized from the accounts' limits, then
+        the AUDIT stream (sourcing every registered state's inbox) and its consumer, with each
+        account's provisioning user."""
+        sizes = self.plan().stream_sizes(policy.replicas)
         for state in states:
             seed = self.user_seed(state, PROVISION_USER)
-            await provision.provision_state(url, seed, state, policy, tls_ca)
+            await provision.provision_state(url, seed, state, sizes, policy, tls_ca)
         audit_seed = self.user_seed("AUDIT", "audit")
         await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
         async with connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:
@@ -201,25 +215,44 @@ class HubHome:
 
     # -- configuration and server ---------------------------------------------------------------
 
-    def render_config(self, listen: config.Listen | None = None) -> Path:
-        """Render nats.conf; with no ``listen``, with the settings of the previous rendering."""
-        if listen is None:
-            listen = self._previous_listen()
-        else:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            self.listen_file.write_text(
-                json.dumps({k: None if v is None else str(v) if isinstance(v, Path) else v
-                            for k, v in asdict(listen).items()})
-            )  # fmt: skip
+    def render_config(
+        self, listen: config.Listen | None = None, resources: Resources | None = None
+    ) -> Path:
+        """Render nats.conf; what is not given is kept from the previous rendering. Refused
+        (HubConfigError, ResourceError) before anything is written when the listener would be
+        exposed or the accounts' limits do not fit the resources."""
+        listen = listen or self._previous_listen()
+        resources = resources or self.resources()
         registry = self.registry()
+        limits = plan(resources, len(registry.codes()), self.store_dir)
         self._ensure_users(registry)
         users = {}
         for path in sorted(self.nkeys_dir.glob("*/*.nk")):
             key = credentials.load_user(self.nkeys_dir, path.parent.name, path.stem)
             users[(key.account, key.user)] = key.public_key
-        text = config.render_config(registry, users, store_dir=self.store_dir, listen=listen)
+        text = config.render_config(
+            registry, users, store_dir=self.store_dir, plan=limits, listen=listen
+        )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.listen_file.write_text(json.dumps(
+            {k: None if v is None else str(v.absolute()) if isinstance(v, Path) else v
+             for k, v in asdict(listen).items()}
+        ))  # fmt: skip
+        self.resources_file.write_text(json.dumps(asdict(resources)))
         self.config_path.write_text(text)
         return self.config_path
+
+    def resources(self) -> Resources:
+        """What the last rendering gave JetStream; before any, nats-server's own default disk."""
+        try:
+            return Resources(**json.loads(self.resources_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return default_resources(self.store_dir)
+
+    def plan(self) -> Plan:
+        """The accounts' limits the rendered configuration gives (checked again)."""
+        registry = self.registry()
+        return plan(self.resources(), len(registry.codes()), self.store_dir, check_machine=False)
 
     def _previous_listen(self) -> config.Listen:
         try:
@@ -251,9 +284,7 @@ class HubHome:
         listen = self._previous_listen()
         if listen.port == -1:  # keep the port the server picked for every later rendering
             port = int(running.client_url.rsplit(":", 1)[1])
-            self.listen_file.write_text(json.dumps({**json.loads(self.listen_file.read_text()),
-                                                    "port": port}))  # fmt: skip
-            self.render_config()
+            self.render_config(replace(listen, port=port))
         self.url_file.write_text(running.client_url + "\n")
         return running.client_url
 

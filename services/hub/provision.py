@@ -1,7 +1,8 @@
 """Create each state's streams and consumer, and report on them (design section 5).
 
 Runs as each account's provisioning user: a node's own credentials cannot create, change, delete
-or purge a stream or a consumer.
+or purge a stream or a consumer. Stream sizes come from the hub's plan of the accounts' limits
+(services/hub/resources.py): each stream's ``max_bytes`` counts against its account's limit.
 """
 
 from __future__ import annotations
@@ -11,14 +12,22 @@ from datetime import datetime
 from pathlib import Path
 
 from nats.aio.client import Client
-from nats.js import api
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, NotFoundError
 
 from services.core import subjects
 from services.core.connection import connect
 from services.hub.config import MAX_PAYLOAD
+from services.hub.resources import StreamSizes
 
 DAY = 24 * 3600.0
+#: The audit service's quarantine: within the AUDIT account's half of the disk (resources.py).
+AUDIT_QUARANTINE_MAX_BYTES = 1024**3
+
+
+class ProvisionError(Exception):
+    """The hub could not be reached, or does not hold what the home provisioned; the message says
+    what to do."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +41,6 @@ class Policy:
     ack_wait_s: float = 30.0
     max_ack_pending: int = 256
     replicas: int = 1  # 3 on a three-server hub cluster
-    #: Within the account's 10 GiB (services/hub/config.py). A full inbox refuses new envelopes
-    #: (senders' outboxes keep them and retry); a full quarantine drops its oldest copies (the
-    #: node's store still records every refusal).
-    inbox_max_bytes: int = 8 * 1024**3
-    quarantine_max_bytes: int = 1024**3
 
 
 DEFAULT_POLICY = Policy()
@@ -55,30 +59,69 @@ def _kept_stream(policy: Policy, **config: object) -> api.StreamConfig:
     )
 
 
-def inbox_config(state: str, policy: Policy) -> api.StreamConfig:
+def inbox_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+    """A full inbox refuses new envelopes (senders' outboxes keep them and retry). Direct get
+    lets the node replay what it still holds by stream sequence (``cifta node recover``)."""
     return _kept_stream(
         policy,
         name=subjects.inbox_stream(state),
         description=f"Envelopes addressed to {state}",
         subjects=[subjects.inbox_filter(state)],
         max_age=policy.inbox_max_age_s,
-        max_bytes=policy.inbox_max_bytes,
+        max_bytes=sizes.inbox,
         discard=api.DiscardPolicy.NEW,
         max_msg_size=MAX_PAYLOAD,
         allow_direct=True,  # the node reads it by sequence to recover (`cifta node recover`)
     )
 
 
-def quarantine_config(state: str, policy: Policy) -> api.StreamConfig:
+def quarantine_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+    """A full quarantine drops its oldest copies (the node's store still records every refusal)."""
     return _kept_stream(
         policy,
         name=subjects.quarantine_stream(state),
         description=f"What {state}'s node could not accept, with the reason",
         subjects=[subjects.quarantine_filter(state)],
         max_age=policy.quarantine_max_age_s,
-        max_bytes=policy.quarantine_max_bytes,
+        max_bytes=sizes.quarantine,
         discard=api.DiscardPolicy.OLD,
         max_msg_size=MAX_PAYLOAD,
+    )
+
+
+def undelivered_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+    """The record of the inbox messages the node's consumer gave up on: JetStream forgets them
+    once their last delivery attempt fails (the ack floor moves past them, so the consumer shows
+    nothing pending), and says so only in an advisory, which this stream keeps. Kept as long as
+    the inbox keeps the messages, so each record names one the node can still replay."""
+    return _kept_stream(
+        policy,
+        name=subjects.undelivered_stream(state),
+        description=f"Advisories of {state}'s inbox messages past their last delivery attempt",
+        subjects=[subjects.max_deliveries_advisory(state)],
+        max_age=policy.inbox_max_age_s,
+        max_bytes=sizes.undelivered,
+        discard=api.DiscardPolicy.OLD,
+    )
+
+
+def directory_bucket_config(policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+    """The state's ``DIRECTORY`` key-value bucket (nats-py's bucket layout): its copy of the
+    signed directory, written by the directory service through the secretariat's import, read by
+    the node. Deny purge as well as delete, hence no roll-ups (nats-server refuses both
+    together): the directory service only ever puts entries."""
+    return _kept_stream(
+        policy,
+        name=subjects.DIRECTORY_STREAM,
+        description="Signed directory entries, one key per party",
+        subjects=[f"$KV.{subjects.DIRECTORY_BUCKET}.>"],
+        max_msgs_per_subject=16,  # each party's last 16 entries
+        max_msg_size=512 * 1024,
+        max_bytes=sizes.directory,
+        discard=api.DiscardPolicy.NEW,
+        allow_direct=True,
+        allow_rollup_hdrs=False,
+        allow_msg_ttl=True,  # as nats-py creates buckets; nats-server cannot turn it off later
     )
 
 
@@ -97,24 +140,37 @@ def node_consumer_config(policy: Policy) -> api.ConsumerConfig:
 async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
     js = nc.jetstream()
     try:
-        await js.stream_info(config.name or "")
-    except NotFoundError:
-        await js.add_stream(config)
-        return
-    await js.update_stream(config)
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            await js.add_stream(config)
+            return
+        await js.update_stream(config)
+    except APIError as exc:  # e.g. the account's limit cannot hold the stream's max_bytes
+        raise ProvisionError(
+            f"the hub refused stream {config.name}: {exc.description} (code {exc.err_code})"
+        ) from None
 
 
 async def provision_state(
-    url: str, seed: Path, state: str, policy: Policy = DEFAULT_POLICY, tls_ca: Path | None = None
+    url: str,
+    seed: Path,
+    state: str,
+    sizes: StreamSizes,
+    policy: Policy = DEFAULT_POLICY,
+    tls_ca: Path | None = None,
 ) -> None:
-    """Create or update ``state``'s inbox, quarantine and node consumer. Idempotent."""
+    """Create or update ``state``'s inbox, quarantine, undelivered record, node consumer and
+    directory bucket. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
-        await _ensure_stream(nc, inbox_config(state, policy))
-        await _ensure_stream(nc, quarantine_config(state, policy))
+        # the record first, so that no advisory is published before it can be kept
+        await _ensure_stream(nc, undelivered_config(state, policy, sizes))
+        await _ensure_stream(nc, inbox_config(state, policy, sizes))
+        await _ensure_stream(nc, quarantine_config(state, policy, sizes))
         await nc.jetstream().add_consumer(
             subjects.inbox_stream(state), config=node_consumer_config(policy)
         )
-        await ensure_directory_bucket(nc, policy)
+        await _ensure_stream(nc, directory_bucket_config(policy, sizes))
 
 
 @dataclass(frozen=True)
@@ -125,57 +181,68 @@ class StateStatus:
     stored: int  # envelopes held in the inbox stream
     pending: int  # not yet delivered to the node
     unacknowledged: int  # delivered, not yet acknowledged
-    redelivered: int  # delivered more than once and not yet acknowledged
+    #: delivered more than once, as JetStream counts it: those still being retried and those
+    #: past their last attempt, while the inbox holds them
+    redelivered: int
+    #: given up on after ``max_deliver`` attempts: never acknowledged, no longer offered
+    past_last_attempt: int
+    last_given_up: datetime | None
     waiting_pulls: int  # the node's outstanding pull requests: >0 means it is connected now
     last_seen: datetime | None  # last delivery to the node
     quarantined: int
 
     @property
     def lag(self) -> int:
+        """Waiting for the node's acknowledgement; messages past their last attempt are not in
+        it (JetStream moves its ack floor past them), hence ``past_last_attempt``."""
         return self.pending + self.unacknowledged
 
     def to_json(self) -> dict[str, object]:
         out = asdict(self)
-        out["last_seen"] = None if self.last_seen is None else self.last_seen.isoformat()
+        for name in ("last_seen", "last_given_up"):
+            value = getattr(self, name)
+            out[name] = None if value is None else value.isoformat()
         out["lag"] = self.lag
         return out
 
 
+async def _given_up(js: JetStreamContext, state: str) -> tuple[int, datetime | None]:
+    """How many inbox messages the node consumer gave up on, and when it last did."""
+    info = await js.stream_info(subjects.undelivered_stream(state))
+    if not info.state.messages:
+        return 0, None
+    last = await js.get_msg(subjects.undelivered_stream(state), info.state.last_seq)
+    return info.state.messages, last.time
+
+
 async def state_status(url: str, seed: Path, state: str, tls_ca: Path | None = None) -> StateStatus:
+    """``state``'s inbox as the secretariat sees it; ProvisionError when it was not provisioned
+    on the server at ``url``."""
     async with connect(url, seed, tls_ca) as nc:
         js = nc.jetstream()
-        inbox = await js.stream_info(subjects.inbox_stream(state))
-        quarantine = await js.stream_info(subjects.quarantine_stream(state))
-        consumer = await js.consumer_info(subjects.inbox_stream(state), subjects.NODE_CONSUMER)
+        try:
+            inbox = await js.stream_info(subjects.inbox_stream(state))
+            quarantine = await js.stream_info(subjects.quarantine_stream(state))
+            consumer = await js.consumer_info(subjects.inbox_stream(state), subjects.NODE_CONSUMER)
+            given_up, last_given_up = await _given_up(js, state)
+        except NotFoundError:
+            raise ProvisionError(
+                f"{state} has no inbox, quarantine or undelivered record on the hub at {url}: "
+                "run `cifta hub provision`, or check that nats-server runs on this hub home's "
+                "nats.conf (another store would be empty)"
+            ) from None
     return StateStatus(
         state=state,
         stored=inbox.state.messages,
         pending=consumer.num_pending or 0,
         unacknowledged=consumer.num_ack_pending or 0,
         redelivered=consumer.num_redelivered or 0,
+        past_last_attempt=given_up,
+        last_given_up=last_given_up,
         waiting_pulls=consumer.num_waiting or 0,
         last_seen=consumer.delivered.last_active if consumer.delivered else None,
         quarantined=quarantine.state.messages,
     )
-
-
-async def ensure_directory_bucket(nc: Client, policy: Policy) -> None:
-    """The state's ``DIRECTORY`` bucket: its copy of the signed directory, written by the
-    directory service through the secretariat's import, read by the node."""
-    js = nc.jetstream()
-    try:
-        await js.key_value(subjects.DIRECTORY_BUCKET)
-    except BucketNotFoundError:
-        await js.create_key_value(
-            api.KeyValueConfig(
-                bucket=subjects.DIRECTORY_BUCKET,
-                description="Signed directory entries, one key per party",
-                history=16,
-                storage=api.StorageType.FILE,
-                replicas=policy.replicas,
-                max_value_size=512 * 1024,
-            )
-        )
 
 
 def audit_stream_config(states: list[str], policy: Policy) -> api.StreamConfig:
@@ -218,7 +285,7 @@ async def provision_audit(
                 description="Records the audit service gave up on after its last attempt",
                 subjects=[subjects.AUDIT_QUARANTINE_FILTER],
                 max_age=policy.quarantine_max_age_s,
-                max_bytes=policy.quarantine_max_bytes,
+                max_bytes=AUDIT_QUARANTINE_MAX_BYTES,
                 discard=api.DiscardPolicy.OLD,
                 max_msg_size=MAX_PAYLOAD,
             ),

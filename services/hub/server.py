@@ -53,6 +53,7 @@ def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0)
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
+        logged_before = log.tell()
         proc = subprocess.Popen(  # noqa: S603 - fixed binary, arguments we build
             [str(nats_server_binary()), "-c", str(config), "--ports_file_dir", str(run_dir)],
             stdout=log,
@@ -63,13 +64,38 @@ def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise ServerError(f"nats-server exited with {proc.returncode}; see {log_file}")
+            reason = fatal_line(_read_from(log_file, logged_before))
+            raise ServerError(
+                f"nats-server refused to start: {reason} (exit status {proc.returncode}; "
+                f"log {log_file})"
+            )
         url = _read_ports(run_dir, proc.pid)
         if url is not None:
             return RunningServer(proc.pid, url)
         time.sleep(0.02)  # polling the ports file the server is about to write
     proc.kill()
     raise ServerError(f"nats-server did not report its ports within {timeout}s; see {log_file}")
+
+
+def _read_from(path: Path, offset: int) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def fatal_line(output: str) -> str:
+    """nats-server's own reason for exiting, from what it wrote: its ``[FTL]`` line (a fatal
+    error once logging is up), else its last line (``nats-server: <config error>``)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "[FTL]" in line:
+            return line.split("[FTL]", 1)[1].strip()
+    if not lines:
+        return "it wrote nothing"
+    return lines[-1].removeprefix("nats-server:").strip()
 
 
 def _is_nats_server(pid: int) -> bool:

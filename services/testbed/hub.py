@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pycountry
+
 from services.cli.audit_cmd import audit_public
 from services.core.directory import cache_document, registration_request
 from services.core.keys import NodeKeys
@@ -48,9 +50,24 @@ OFFICIAL = {
 }  # fmt: skip
 
 
+#: The 35 member states of the Organization of American States, by ISO 3166-1 alpha-3 code: the
+#: membership the hub is planned for.
+OAS_MEMBER_STATES = (
+    "ATG", "ARG", "BHS", "BRB", "BLZ", "BOL", "BRA", "CAN", "CHL", "COL", "CRI", "CUB", "DMA",
+    "DOM", "ECU", "SLV", "GRD", "GTM", "GUY", "HTI", "HND", "JAM", "MEX", "NIC", "PAN", "PRY",
+    "PER", "KNA", "LCA", "VCT", "SUR", "TTO", "USA", "URY", "VEN",
+)  # fmt: skip
+
+
+def state_name(state: str) -> str:
+    """The state's short name: the tests' own, else ISO 3166-1's."""
+    country = pycountry.countries.get(alpha_3=state)
+    return NAMES.get(state) or (country.name if country is not None else state)
+
+
 def details(state: str) -> dict[str, object]:
     """What a state's registration says of it: names, point of contact, one liaison contact."""
-    es, en, fr, pt = OFFICIAL[state]
+    es, en, fr, pt = OFFICIAL.get(state) or (state_name(state),) * 4
     return {
         "names": {"es": es, "en": en, "fr": fr, "pt": pt},
         "point_of_contact": f"National point of contact of {en}",
@@ -117,7 +134,7 @@ class Hub:
         self.keys[state] = keys or NodeKeys.generate(state)
         request = registration_request(self.keys[state], details(state), datetime.now(UTC))
         self.directory.register(request)
-        self.home.add_state(state, NAMES[state])
+        self.home.add_state(state, state_name(state))
 
     async def status(self, state: str) -> StateStatus:
         return await provision.state_status(
@@ -163,7 +180,7 @@ def build_hub(root: Path, states: tuple[str, ...] = STATES) -> Hub:
                 "format": "cifta-registry-v1",
                 "version": 1,
                 "secretariat": "SEC",
-                "states": [{"code": s, "name": NAMES[s]} for s in states],
+                "states": [{"code": s, "name": state_name(s)} for s in states],
             }
         )
     )

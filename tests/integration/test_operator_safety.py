@@ -152,10 +152,10 @@ async def test_approve_that_the_hub_refuses_to_provision_says_what_is_left_to_do
     # with 50 GiB free: the real server refuses JetStream to that account alone
     rendered = config.account_block
 
-    def oversized_for_panama(registry: Any, state: str, users: Any) -> dict[str, object]:
-        block = rendered(registry, state, users)
+    def oversized_for_panama(registry: Any, state: str, users: Any, plan: Any) -> dict[str, object]:
+        block = rendered(registry, state, users, plan)
         if state == "PAN":
-            block["jetstream"] = {**config.STATE_ACCOUNT_LIMITS, "max_file": 2**60}
+            block["jetstream"] = {**block["jetstream"], "max_file": 2**60}  # type: ignore[dict-item]
         return block
 
     monkeypatch.setattr(config, "account_block", oversized_for_panama)

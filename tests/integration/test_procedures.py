@@ -123,11 +123,14 @@ async def test_a_transfer_is_dispatched_only_once_confirmed_and_its_receipt_repo
         receipt = queued(capsys, "transfer", "receive", "--home", col, tid, "--place", "Bogotá",
                          "--line", "2=99000", "--officer", "Cap. Rincón")  # fmt: skip
 
-        def reported() -> bool:
-            kinds = {m.kind for m in usa_node.store.messages(direction="in")}
-            return usa_node.store.has_message(receipt) and "transfer.discrepancy" in kinds
+        def reported() -> bool:  # at every party: the receipt goes to USA and MEX, the report too
+            return all(
+                node.store.has_message(receipt)
+                and "transfer.discrepancy" in {m.kind for m in node.store.messages()}
+                for node in (usa_node, mex_node)
+            )
 
-        await eventually(reported, what="the receipt and the discrepancy report at USA")
+        await eventually(reported, what="the receipt and the discrepancy report at USA and MEX")
         for home in (usa, col, mex):  # every party holds the same transfer
             [t] = listing(capsys, "transfer", "list", "--home", home)
             assert t["stage"] == "discrepancy" and t["received"]["2"] == 99_000

@@ -24,8 +24,9 @@ async def test_nodes_exchange_over_tls_and_plaintext_clients_are_refused(
     hub_home.url = f"tls://127.0.0.1:{port}"
     for state in ("MEX", "USA"):
         await provision.provision_state(
-            hub_home.url, hub_home.home.user_seed(state, PROVISION_USER), state, tls_ca=pki.ca
-        )
+            hub_home.url, hub_home.home.user_seed(state, PROVISION_USER), state,
+            hub_home.home.plan().stream_sizes(), tls_ca=pki.ca,
+        )  # fmt: skip
 
     async with (
         running_node(hub_home, "MEX", tmp_path, tls_ca=pki.ca) as mex,

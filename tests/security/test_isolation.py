@@ -200,3 +200,48 @@ async def test_a_node_reads_its_directory_bucket_and_cannot_write_it(hub: Hub) -
         with pytest.raises(nats.errors.TimeoutError):
             await col.nc.jetstream().publish("directory.USA.MEX", b"forged", timeout=0.3)
         await col.violation("directory.USA.MEX")
+
+
+async def test_a_state_direct_gets_its_own_inbox_and_not_another_states(hub: Hub) -> None:
+    """What `cifta node recover` replays from: the node's own inbox by stream sequence, and no
+    other state's."""
+    async with as_node(hub, "MEX") as mex:
+        await mex.nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", "r1"), b"sealed-1")
+        await mex.nc.jetstream().publish(subjects.inbox_subject("COL", "MEX", "r2"), b"sealed-2")
+    async with as_node(hub, "USA") as usa:
+        js = usa.nc.jetstream()
+        info = await js.stream_info("INBOX_USA")
+        assert info.config.allow_direct and info.state.last_seq == 1
+        got = await js.get_msg("INBOX_USA", 1, direct=True)
+        assert got.data == b"sealed-1" and got.subject == "inbox.USA.MEX.r1"
+        last = await js.get_msg("INBOX_USA", subject="inbox.USA.MEX.r1", direct=True)
+        assert last.seq == 1  # by subject: the `.>` form of the same API
+        for api_subject in (
+            "$JS.API.DIRECT.GET.INBOX_COL",
+            "$JS.API.DIRECT.GET.INBOX_COL.inbox.COL.MEX.r2",
+            "$JS.API.STREAM.INFO.INBOX_COL",
+            "$JS.API.STREAM.MSG.GET.INBOX_USA",  # the non-direct get stays the secretariat's
+        ):
+            with pytest.raises(nats.errors.TimeoutError):
+                await usa.nc.request(api_subject, b'{"seq":1}', timeout=0.3)
+            await usa.violation(api_subject)
+    async with as_node(hub, "COL") as col:  # the owner of that inbox still reads it
+        assert (await col.nc.jetstream().get_msg("INBOX_COL", 1, direct=True)).data == b"sealed-2"
+
+
+async def test_no_one_can_purge_a_states_directory_bucket(hub: Hub) -> None:
+    async with as_node(hub, "USA") as usa:
+        with pytest.raises(nats.errors.TimeoutError):
+            await usa.nc.request("$JS.API.STREAM.PURGE.KV_DIRECTORY", b"{}", timeout=0.3)
+        await usa.violation("$JS.API.STREAM.PURGE.KV_DIRECTORY")
+    # not even the account's provisioning user: the bucket denies purge and deletes
+    async with connection.connect(hub.url, hub.home.user_seed("USA", PROVISION_USER)) as nc:
+        info = await nc.jetstream().stream_info("KV_DIRECTORY")
+        assert info.config.deny_purge and info.config.deny_delete
+        entries = info.state.messages
+        assert entries == len(hub.keys)  # one signed entry per state
+        with pytest.raises(nats.js.errors.Error):
+            await nc.jsm().purge_stream("KV_DIRECTORY")
+        with pytest.raises(nats.js.errors.Error):
+            await nc.jsm().delete_msg("KV_DIRECTORY", 1)
+        assert (await nc.jetstream().stream_info("KV_DIRECTORY")).state.messages == entries

@@ -3,21 +3,25 @@
 from services.testbed.hub import (
     APPROVED_AGO,
     NAMES,
+    OAS_MEMBER_STATES,
     OFFICIAL,
     STATES,
     Hub,
     build_hub,
     details,
     eventually,
+    state_name,
 )
 
 __all__ = [
     "APPROVED_AGO",
     "NAMES",
+    "OAS_MEMBER_STATES",
     "OFFICIAL",
     "STATES",
     "Hub",
     "build_hub",
     "details",
     "eventually",
+    "state_name",
 ]

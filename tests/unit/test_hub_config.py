@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
-from services.hub.config import Listen, node_permissions
-from services.hub.server import nats_server_binary
+import pytest
+
+from services.hub.config import HubConfigError, Listen, node_permissions
+from services.hub.home import HubHome
+from services.hub.resources import (
+    GIB,
+    MIB,
+    TIB,
+    ResourceError,
+    Resources,
+    machine_memory,
+    parse_size,
+    plan,
+)
+from services.hub.server import fatal_line, nats_server_binary
 from tests.support.hub import build_hub
 
 
@@ -87,3 +101,138 @@ def test_states_are_served_once_and_seeds_stay_private(tmp_path: Path) -> None:
     seeds = list(hub.home.nkeys_dir.glob("*/*.nk"))
     assert seeds and all(p.stat().st_mode & 0o077 == 0 for p in seeds)
     assert (hub.home.nkeys_dir / "BRA" / "node.nk").exists()
+
+
+def test_every_path_in_the_config_is_absolute_even_from_a_relative_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_hub(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    home = HubHome(Path("hub"))  # as `cifta hub --home hub` opens it
+    assert home.root == tmp_path / "hub"
+    body = json.loads(home.render_config(Listen(port=-1)).read_text().split("\n", 2)[2])
+    assert body["jetstream"]["store_dir"] == str(tmp_path / "hub" / "jetstream")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3", "hub.example.org"])
+def test_a_plaintext_listener_beyond_loopback_is_refused(tmp_path: Path, host: str) -> None:
+    hub = build_hub(tmp_path)
+    with pytest.raises(HubConfigError, match=f"--host {re.escape(host)} .*--insecure-plaintext"):
+        hub.home.render_config(Listen(host=host, port=-1))
+    assert not hub.home.config_path.exists()  # nothing rendered
+    hub.home.render_config(Listen(host=host, port=-1, insecure_plaintext=True))
+    assert hub.home.config_path.exists()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+def test_a_plaintext_listener_on_loopback_is_accepted(tmp_path: Path, host: str) -> None:
+    hub = build_hub(tmp_path)
+    assert hub.home.render_config(Listen(host=host, port=-1)).exists()
+
+
+def test_account_limits_add_up_to_the_disk_given_to_jetstream(tmp_path: Path) -> None:
+    hub = build_hub(tmp_path)
+    given = Resources(jetstream_disk=10 * GIB, jetstream_memory=128 * MIB)
+    body = json.loads(hub.home.render_config(Listen(port=-1), given).read_text().split("\n", 2)[2])
+    assert body["jetstream"]["max_file_store"] == 10 * GIB
+    assert body["jetstream"]["max_memory_store"] == 128 * MIB
+    limits = {name: account.get("jetstream") for name, account in body["accounts"].items()}
+    lookup = 10 * GIB // 64  # the secretariat's lookup filter bucket (1/64, within bounds)
+    share = (10 * GIB - lookup) // 2 // 35  # planned for the OAS membership: half for the states
+    for state in ("MEX", "USA", "COL"):
+        assert limits[state] == {"max_file": share, "max_mem": 0, "max_streams": 5}
+    assert limits["AUDIT"] == {"max_file": 10 * GIB - 35 * share - lookup, "max_mem": 0}
+    assert limits["SEC"] == {"max_file": lookup, "max_mem": 0}
+    assert limits["SYS"] is None
+    # every state of the planned membership, the audit copy and the filters fit in what was given
+    assert 35 * share + limits["AUDIT"]["max_file"] + lookup <= 10 * GIB
+    assert sum(v["max_mem"] for v in limits.values() if v) == 0  # no stream needs memory
+    # and the server itself accepts it
+    check = subprocess.run(
+        [str(nats_server_binary()), "-c", str(hub.home.config_path), "-t"],
+        capture_output=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr.decode()
+
+
+def test_each_states_streams_fit_its_account_limit_at_any_replica_count() -> None:
+    planned = plan(Resources(jetstream_disk=10 * GIB), 3, Path("/nonexistent"), check_machine=False)
+    for replicas in (1, 3):
+        sizes = planned.stream_sizes(replicas)
+        total = sizes.inbox + sizes.quarantine + sizes.directory + sizes.undelivered
+        # nats-server counts each replica of an un-tiered stream against the account
+        assert replicas * total <= planned.state_disk
+        assert sizes.inbox > sizes.quarantine > sizes.directory > sizes.undelivered > 0
+
+
+def test_limits_larger_than_the_disk_given_are_refused_with_the_numbers(tmp_path: Path) -> None:
+    hub = build_hub(tmp_path)
+    over = Resources(jetstream_disk=2 * GIB, state_disk=100 * MIB)
+    with pytest.raises(ResourceError) as refused:
+        hub.home.render_config(Listen(port=-1), over)
+    assert str(refused.value) == (
+        "35 states x 100 MiB (--state-disk), and as much again for the audit stream's copy, and "
+        "64 MiB for the lookup filters, is 6.9 GiB: more than the 2 GiB given to JetStream "
+        "(--jetstream-disk)"
+    )
+    assert not hub.home.config_path.exists()
+
+
+def test_a_disk_too_small_for_the_membership_is_refused_with_what_it_needs(tmp_path: Path) -> None:
+    hub = build_hub(tmp_path)
+    with pytest.raises(ResourceError) as refused:
+        hub.home.render_config(Listen(port=-1), Resources(jetstream_disk=GIB))
+    assert str(refused.value) == (
+        "1 GiB of JetStream disk for 35 states leaves each state 13.7 MiB, less than the "
+        "64 MiB minimum: give --jetstream-disk at least 4.4 GiB"
+    )
+
+
+def test_more_disk_or_memory_than_the_machine_has_is_refused(tmp_path: Path) -> None:
+    hub = build_hub(tmp_path)
+    memory = machine_memory() + GIB
+    with pytest.raises(ResourceError, match=r"--jetstream-memory .* is more than the .* memory"):
+        hub.home.render_config(Listen(port=-1), Resources(10 * GIB, jetstream_memory=memory))
+    with pytest.raises(ResourceError, match=r"--jetstream-disk 1024 TiB is more than the .* free"):
+        hub.home.render_config(Listen(port=-1), Resources(jetstream_disk=1024 * TIB))
+    assert not hub.home.config_path.exists()
+
+
+def test_a_larger_registry_than_planned_shares_the_disk_among_all(tmp_path: Path) -> None:
+    planned = plan(Resources(jetstream_disk=10 * GIB, planned_states=2), 3, tmp_path)
+    lookup = 10 * GIB // 64  # the secretariat's filter bucket first
+    assert planned.shares == 3 and planned.state_disk == (10 * GIB - lookup) // 2 // 3
+
+
+def test_sizes_are_read_as_a_person_writes_them() -> None:
+    assert parse_size("200GiB") == 200 * GIB
+    assert parse_size("512M") == 512 * MIB
+    assert parse_size("1.5 TiB") == int(1.5 * TIB)
+    assert parse_size("4096") == 4096
+    with pytest.raises(ResourceError, match=r"--jetstream-disk: '10 gigs' is not a size"):
+        parse_size("10 gigs", "--jetstream-disk")
+
+
+def test_the_node_may_direct_get_and_inspect_its_own_inbox_only() -> None:
+    allowed = node_permissions("USA")["publish"]["allow"]  # type: ignore[index]
+    direct = [s for s in allowed if s.startswith("$JS.API.DIRECT.GET.INBOX")]
+    assert direct == ["$JS.API.DIRECT.GET.INBOX_USA", "$JS.API.DIRECT.GET.INBOX_USA.>"]
+    assert [s for s in allowed if s.startswith("$JS.API.STREAM.INFO.INBOX")] == [
+        "$JS.API.STREAM.INFO.INBOX_USA"
+    ]
+
+
+def test_nats_servers_fatal_line_is_what_a_failed_start_reports() -> None:
+    output = (
+        "[1] 2026/01/01 00:00:00.000000 [INF] Starting nats-server\n"
+        "[1] 2026/01/01 00:00:00.000100 [FTL] Can't start JetStream: insufficient memory "
+        "resources available (10028)\n"
+    )
+    assert fatal_line(output) == (
+        "Can't start JetStream: insufficient memory resources available (10028)"
+    )
+    assert fatal_line("nats-server: /h/nats.conf:3:1: unknown field\n") == (
+        "/h/nats.conf:3:1: unknown field"
+    )
+    assert fatal_line("") == "it wrote nothing"
