@@ -62,6 +62,7 @@ from services.core.keys import NodeKeys
 from services.core.logs import configure
 from services.hub import provision, server
 from services.hub.config import MAX_PAYLOAD
+from services.hub.resources import StreamSizes
 from services.node.app import NodeRuntime
 from services.node.core import Action, Delivery, Verdict
 from services.node.settings import NodeSettings
@@ -351,8 +352,11 @@ async def raw_jetstream(url: str, index: int, payload_size: int, n: int) -> floa
     ack them all through the node consumer's configuration; messages per second of the whole."""
     policy = provision.Policy()
     stream = f"RAW_{index}"
+    sizes = StreamSizes(
+        inbox=8 * 1024**3, quarantine=1024**3, directory=64 * 1024**2, undelivered=16 * 1024**2
+    )  # an inbox's shape; a plain server, no limits
     config = replace(
-        provision.inbox_config("USA", policy), name=stream, subjects=[f"raw.{index}.>"]
+        provision.inbox_config("USA", policy, sizes), name=stream, subjects=[f"raw.{index}.>"]
     )
     payload = os.urandom(payload_size)
     nc = await nats.connect(url, allow_reconnect=False)

@@ -42,8 +42,6 @@ from services.core.logs import configure
 from services.core.lookup_filter import DEFAULT_FP_RATE, BloomFilter
 from services.core.normalise import firearm
 from services.core.oprf import LookupKeys, blind, finalize
-from services.hub import config
-from services.hub.provision import Policy
 from services.node.lookup_client import (
     build_filter,
     connect,
@@ -53,7 +51,6 @@ from services.node.lookup_client import (
 )
 from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
 from services.node.records import REGISTER_FILE, Register
-from services.testbed import hub as hub_support
 from services.testbed.hub import Hub, build_hub
 
 #: The 35 member states of the OAS, MEX (the asker) first.
@@ -116,17 +113,8 @@ def filter_build(n: int, evaluate_us: float) -> None:
 
 
 def network_hub(root: Path) -> Hub:
-    # The rendered per-state JetStream limits (services/hub/config.py: 64 MiB of memory and
-    # 10 GiB of disk per state) add up, for 35 states, to more than the server's own (256 MiB),
-    # and nats-server refuses to start; this run lowers them to what fits.
-    config.STATE_ACCOUNT_LIMITS.update(max_mem=4 * 1024**2, max_file=1024**3)
-    for code in STATES:
-        hub_support.NAMES.setdefault(code, f"State {code}")
-        hub_support.OFFICIAL.setdefault(code, (f"Estado {code}", f"State {code}",
-                                               f"État {code}", f"Estado {code}"))  # fmt: skip
-    hub = build_hub(root, STATES)
-    hub.policy = Policy(inbox_max_bytes=512 * 1024**2, quarantine_max_bytes=128 * 1024**2)
-    return hub
+    """A hub for the whole membership, with the account limits it plans for 35 states."""
+    return build_hub(root, STATES)
 
 
 async def answering(hub: Hub, root: Path, state: str, records: int) -> nats.aio.client.Client:
