@@ -2,11 +2,11 @@
 SQLite transaction, and each is acknowledged only once that transaction has committed.
 
 FastStream hands the node a fetched batch as concurrent handler calls. Each call submits its
-delivery here and waits; the batcher takes everything submitted within ``window_s`` (up to
-``max_batch``), runs ``NodeCore.process_batch`` (one commit instead of one per message), and
-gives each caller its verdict, or the exception its delivery met. Nothing acknowledged is ever
-lost: the handler acknowledges after its verdict arrives, and the verdict arrives after the
-commit.
+delivery here and waits; the batcher takes everything submitted in the same turn of the event
+loop, or within ``window_s`` if one is set (up to ``max_batch``), runs
+``NodeCore.process_batch`` (one commit instead of one per message), and gives each caller its
+verdict, or the exception its delivery met. Nothing acknowledged is ever lost: the handler
+acknowledges after its verdict arrives, and the verdict arrives after the commit.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ Decide = Callable[[Sequence[Delivery]], list[Verdict | Exception]]
 
 
 class InboxBatcher:
-    def __init__(self, decide: Decide, *, window_s: float = 0.002, max_batch: int = 256) -> None:
+    def __init__(self, decide: Decide, *, window_s: float = 0.0, max_batch: int = 256) -> None:
         self._decide = decide
         self.window_s = window_s
         self.max_batch = max_batch
@@ -40,8 +40,15 @@ class InboxBatcher:
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
+            # The handlers of one fetched batch are started together: one turn of the event loop
+            # lets them all submit, so a group forms without waiting. A window, if set, lingers
+            # for stragglers (fewer commits, more latency).
+            await asyncio.sleep(0)
             deadline = asyncio.get_running_loop().time() + self.window_s
             while len(group) < self.max_batch:
+                if not self._queue.empty():
+                    group.append(self._queue.get_nowait())
+                    continue
                 timeout = deadline - asyncio.get_running_loop().time()
                 if timeout <= 0:
                     break

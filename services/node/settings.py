@@ -97,9 +97,9 @@ class NodeSettings(BaseSettings):
     #: and how often a failing store is probed.
     store_busy_timeout_s: float = Field(default=10.0, gt=0)
     store_probe_s: float = Field(default=1.0, gt=0)
-    #: Group commit (services/node/inbox.py): deliveries arriving within this window are stored
-    #: in one transaction, each acknowledged after it commits.
-    group_commit_s: float = Field(default=0.002, ge=0)
+    #: Group commit (services/node/inbox.py): the deliveries of one fetched batch are stored in
+    #: one transaction, each acknowledged after it commits; a window above 0 lingers for more.
+    group_commit_s: float = Field(default=0.0, ge=0)
     #: Blind record lookup (docs/lookup.md, section 7): evaluations this node answers for one
     #: asking state within ``lookup_window_s``; past it, ``lookup_over_budget``. Serial numbers
     #: are guessable, so this budget and the audit trail are the defence against enumeration.

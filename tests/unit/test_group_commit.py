@@ -54,7 +54,7 @@ def test_one_failing_delivery_in_a_group_is_undone_alone(net: Network) -> None:
 
 
 async def test_deliveries_arriving_together_share_one_commit(net: Network) -> None:
-    batcher = InboxBatcher(net["USA"].process_batch, window_s=0.05)
+    batcher = InboxBatcher(net["USA"].process_batch, window_s=0)  # no lingering needed
     deliveries = [delivery(routes_from_mex(net), i + 1) for i in range(20)]
     verdicts = await asyncio.gather(*(batcher.decide(d) for d in deliveries))
     await batcher.stop()
