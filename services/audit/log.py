@@ -109,6 +109,7 @@ class Problem:
 
 class AuditLog:
     def __init__(self, path: Path) -> None:
+        self._open_group = False  # begin() opened a transaction not yet committed
         path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode = WAL")
@@ -150,18 +151,27 @@ class AuditLog:
 
     def begin(self) -> None:
         """Open a transaction for a group of batches, unless one is open (see ``commit``)."""
+        if self._open_group and not self.db.in_transaction:
+            raise sqlite3.OperationalError("the audit log's open group was rolled back")
         if not self.db.in_transaction:
             self.db.execute("BEGIN IMMEDIATE")
+            self._open_group = True
 
     def commit(self) -> None:
-        """Make the open group durable (one fsync for all of it)."""
+        """Make the open group durable (one fsync for all of it). Raises if SQLite ended the
+        group's transaction by itself (a full disk, an I/O error): what it held is not there,
+        and nothing of it may be acknowledged."""
         if self.db.in_transaction:
             self.db.execute("COMMIT")
+        elif self._open_group:  # until rollback() is called, nothing more is taken or committed
+            raise sqlite3.OperationalError("the audit log's open group was rolled back")
+        self._open_group = False
 
     def rollback(self) -> None:
+        self._open_group = False
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
-            self._reload()
+        self._reload()
 
     def _reload(self) -> None:
         """The tree as the database holds it, after a rollback."""

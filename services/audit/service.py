@@ -42,6 +42,9 @@ from services.core.logs import get_logger
 
 log = get_logger("cifta.audit")
 
+#: What ``cifta hub provision`` gives the audit consumers, assumed when the hub cannot be asked.
+FALLBACK_MAX_DELIVER = 10
+
 
 @dataclass
 class AuditSettings:
@@ -166,13 +169,19 @@ class AuditService:
     async def _learn_max_deliver(self) -> None:
         """The consumer's own ``max_deliver``: the service must recognise the last attempt, or a
         record it cannot process would be dropped by the server instead of quarantined."""
+        if not self.settings.parties:  # no state yet: provisioning's own value until one comes
+            self.max_deliver = FALLBACK_MAX_DELIVER
+            return
         consumer = subjects.audit_consumer(self.settings.parties[0])  # all alike (provision)
         subject = f"$JS.API.CONSUMER.INFO.{subjects.AUDIT_STREAM}.{consumer}"
         try:
             reply = await self.broker.request(b"", subject, timeout=5)
             value = int(json.loads(reply.body)["config"].get("max_deliver", -1))
         except (NatsError, TimeoutError, ValueError, KeyError, TypeError) as exc:
-            log.warning("consumer_info_unavailable", error=type(exc).__name__)
+            # the value provisioning gives: the last delivery is still recognised and quarantined
+            self.max_deliver = FALLBACK_MAX_DELIVER
+            log.warning("consumer_info_unavailable", error=type(exc).__name__,
+                        assumed_max_deliver=self.max_deliver)  # fmt: skip
             return
         self.max_deliver = value if value > 0 else None  # None: the server never gives up
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import nats
+from nats.errors import Error as NatsError
 
 from schemas.audit import AuditEvent, EventType
 from services.audit.log import AuditLog
@@ -28,6 +28,7 @@ from services.audit.service import AuditService, AuditSettings
 from services.cli.tables import dumps, table
 from services.core import subjects
 from services.core.checkpoint import NoteError, split_note, verify_checkpoint
+from services.core.connection import connect
 from services.core.directory import Directory, DirectoryTrust
 from services.core.logs import configure
 from services.core.merkle import leaf_hash, verify_inclusion
@@ -180,13 +181,18 @@ def never_cosigned(states: list[str], cosigned: list[tuple[int, str, str]]) -> l
 
 
 async def _ask(settings: NodeSettings, request: dict[str, Any]) -> dict[str, Any]:
-    nc = await nats.connect(settings.hub_url, nkeys_seed=str(settings.credentials_path))
-    try:
-        reply = await nc.request(
-            subjects.audit_query_subject(settings.party), json.dumps(request).encode(), timeout=10
-        )
-    finally:
-        await nc.close()
+    async with connect(
+        settings.hub_url, settings.credentials_path, settings.tls_ca, name="cifta-audit-query"
+    ) as nc:
+        try:
+            reply = await nc.request(
+                subjects.audit_query_subject(settings.party), json.dumps(request).encode(),
+                timeout=10,
+            )  # fmt: skip
+        except (NatsError, TimeoutError):
+            raise AuditCliError(
+                f"the audit service did not answer at {settings.hub_url}: is it running?"
+            ) from None
     answer = json.loads(reply.data)
     if "error" in answer:
         raise AuditCliError(answer["error"])

@@ -25,6 +25,10 @@ def tls_context(url: str, ca: Path | None) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=str(ca) if ca else None)
 
 
+async def quiet(exc: Exception) -> None:
+    """An error callback that says nothing: the caller reports the failure in one line."""
+
+
 @asynccontextmanager
 async def connect(
     url: str, seed: Path, tls_ca: Path | None = None, name: str = "cifta-hub-provision"
@@ -37,6 +41,7 @@ async def connect(
         nc = await nats.connect(
             url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls,
             max_reconnect_attempts=1, reconnect_time_wait=0.5, connect_timeout=5,
+            error_cb=quiet,  # nats-py's default logs each failure with a traceback
         )  # fmt: skip
     except (OSError, NatsError) as exc:
         raise HubUnreachable(

@@ -21,6 +21,8 @@ from services.hub.config import MAX_PAYLOAD
 from services.hub.resources import StreamSizes
 
 DAY = 24 * 3600.0
+#: nats-server's "insufficient storage resources available"
+INSUFFICIENT_STORAGE = 10047
 #: The audit service's quarantine: within the AUDIT account's half of the disk (resources.py).
 AUDIT_QUARANTINE_MAX_BYTES = 1024**3
 
@@ -147,8 +149,16 @@ async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
             return
         await js.update_stream(config)
     except APIError as exc:  # e.g. the account's limit cannot hold the stream's max_bytes
+        hint = ""
+        if exc.err_code == INSUFFICIENT_STORAGE:
+            # streams made under larger limits still reserve them: they must shrink while the
+            # server still runs the configuration that holds them (docs/operations.md, 1.4)
+            hint = (
+                "; if the hub was restarted on smaller limits, start it again on the previous "
+                "nats.conf, run `cifta hub provision` there, then restart on the new one"
+            )
         raise ProvisionError(
-            f"the hub refused stream {config.name}: {exc.description} (code {exc.err_code})"
+            f"the hub refused stream {config.name}: {exc.description} (code {exc.err_code})" + hint
         ) from None
 
 

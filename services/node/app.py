@@ -507,7 +507,11 @@ class NodeRuntime:
         self.gate.stop()
         self.outbox.stop()
         if self._outbox_task is not None:
-            await self._outbox_task
+            # it may be waiting for a hub or a store that will not come back: stop it there
+            # (the transactional outbox keeps whatever it had not marked sent)
+            self._outbox_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._outbox_task
         await self.endpoint.close()
         if self._lookup_nc is not None:
             await self._lookup_nc.close()
@@ -545,8 +549,12 @@ class NodeRuntime:
         return answer if isinstance(answer, dict) else {}
 
     async def quarantine(self, d: Delivery, verdict: Verdict) -> None:
+        """File the quarantine copy of a refused delivery and its audit event, once."""
         reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
         sha = hashlib.sha256(d.data).hexdigest()
+        refusal = self.store.rejection_at(d.stream_seq, sha)
+        if refusal is not None and refusal["quarantined"]:
+            return  # filed before (a redelivery after a crash, a retried round)
         await self.broker.publish(
             d.data,
             subjects.quarantine_subject(self.party, reason),
@@ -592,26 +600,36 @@ class NodeRuntime:
             await self.gate.wait(heartbeat)  # a failing store holds deliveries, spends no attempt
             try:
                 verdict = await self.inbox.decide(d)  # committed with its group, then acked
-                match verdict.action:
-                    case Action.ACK:
-                        await msg.ack()
-                    case Action.TERM:
-                        await self.quarantine(d, verdict)
-                        await msg.reject()
-                    case Action.NAK:
-                        await msg.nack(delay=retry_delay(d.num_delivered))
-                self.outbox.wake()  # a receipt or a rejection was queued
-                self.events.wake()
-                if verdict.action is Action.ACK and not verdict.duplicate:
-                    self._parking_wake.set()  # a parked step may have been waiting for this one
             except Exception as exc:
                 if self.gate.check(exc):
                     continue  # the store, not the envelope: once it writes, the same delivery
                 await self._on_failure(msg, d, exc)
+                break
+            try:
+                await self._settle(msg, d, verdict)
+            except Exception as exc:  # the verdict is committed: a redelivery settles it again
+                self.gate.check(exc)
+                log.warning("delivery_not_settled", stream_seq=d.stream_seq,
+                            action=verdict.action.value, error=type(exc).__name__)  # fmt: skip
             break
         async with self._progress:
             self.processed += 1
             self._progress.notify_all()
+
+    async def _settle(self, msg: NatsMessage, d: Delivery, verdict: Verdict) -> None:
+        """Carry out a committed verdict at the hub."""
+        match verdict.action:
+            case Action.ACK:
+                await msg.ack()
+            case Action.TERM:
+                await self.quarantine(d, verdict)
+                await msg.reject()
+            case Action.NAK:
+                await msg.nack(delay=retry_delay(d.num_delivered))
+        self.outbox.wake()  # a receipt or a rejection was queued
+        self.events.wake()
+        if verdict.action is Action.ACK and not verdict.duplicate:
+            self._parking_wake.set()  # a parked step may have been waiting for this one
 
     async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
         last = d.final
@@ -652,30 +670,36 @@ class NodeRuntime:
             self._parking_wake.clear()
             await self._ready()
             try:
-                results = self.core.retry_parked()
-            except Exception as exc:
+                if await self._parking_round():
+                    continue
+                next_at = self.core.parking.next_due_at()
+            except Exception as exc:  # the store failing, say: the loop must outlive it
                 self._background_failed("parking", exc)
                 await asyncio.sleep(PARKING_POLL_S)  # the gate is closed or the failure logged
                 continue
-            for parked, d, verdict in results:
-                if verdict.action is not Action.TERM:
-                    continue
-                try:
-                    await self.quarantine(d, verdict)
-                    self.core.parking.release(parked)
-                except Exception as exc:  # the hub away: refused already, quarantined later
-                    self.core.parking.retry_later(parked, verdict.detail)
-                    log.warning("parked_quarantine_failed", stream_seq=d.stream_seq,
-                                error=type(exc).__name__)  # fmt: skip
-            if results:
-                self.outbox.wake()
-                self.events.wake()
-                continue
-            next_at = self.core.parking.next_due_at()
             wait = PARKING_POLL_S if next_at is None else min(PARKING_POLL_S, next_at - time.time())
             if wait > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._parking_wake.wait(), wait)
+
+    async def _parking_round(self) -> bool:
+        """One round of the lot: whether anything was due."""
+        results = self.core.retry_parked()
+        for parked, d, verdict in results:
+            if verdict.action is not Action.TERM:
+                continue
+            try:
+                await self.quarantine(d, verdict)
+            except Exception as exc:  # the hub away: refused already, quarantined later
+                self.core.parking.retry_later(parked, verdict.detail)
+                log.warning("parked_quarantine_failed", stream_seq=d.stream_seq,
+                            error=type(exc).__name__)  # fmt: skip
+                continue
+            self.core.parking.release(parked)
+        if results:
+            self.outbox.wake()
+            self.events.wake()
+        return bool(results)
 
     async def wait_processed(self, count: int, timeout: float) -> None:
         """Wait until this runtime has handled ``count`` deliveries (tests, benchmarks)."""

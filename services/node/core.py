@@ -36,6 +36,7 @@ from services.core.events import make_event, sign_event, signature_digest
 from services.core.keys import NodeKeys
 from services.core.logs import get_logger
 from services.node.casework import Casework, Effects, IllegalTransition, NotYet
+from services.node.health import is_store_failure
 from services.node.parking import (
     DEFAULT_DEFERRAL,
     DeferralBudget,
@@ -408,6 +409,8 @@ class NodeCore:
                     with self.store.savepoint():
                         out.append(self.process(d))
                 except Exception as exc:  # the caller decides: the store's fault or this one's
+                    if not self.store.db.in_transaction:
+                        raise  # SQLite ended the whole transaction (a full disk): all failed
                     out.append(exc)
         return out
 
@@ -455,13 +458,35 @@ class NodeCore:
                 num_delivered=p.attempts + 1, stored_at=p.stored_at,
                 final=p.expired(self.parking.budget, now), parked=True,
             )  # fmt: skip
-            verdict = self.process(d)
+            try:
+                with self.store.savepoint():
+                    verdict = self.process(d)
+            except Exception as exc:
+                if is_store_failure(exc):
+                    raise  # the store, not this envelope: the caller's gate decides
+                # a fault met by this envelope alone must not hold up the rest of the lot
+                verdict = self._parked_failed(p, d, exc)
             if verdict.action is Action.NAK:
                 self.parking.retry_later(p, verdict.detail)
             elif verdict.action is Action.ACK:
                 self.parking.release(p)
             out.append((p, d, verdict))
         return out
+
+    def _parked_failed(self, p: Parked, d: Delivery, exc: Exception) -> Verdict:
+        """A parked envelope whose processing failed: tried again on its schedule, and refused as
+        ``processing_failed`` at its last try, as a delivery from the hub would be."""
+        detail = f"{type(exc).__name__} in {d.num_delivered} attempts"
+        log.error("parked_retry_failed", stream_seq=p.stream_seq, error=type(exc).__name__,
+                  last_attempt=d.final)  # fmt: skip
+        if not d.final:
+            return Verdict(Action.NAK, ReasonCode.PROCESSING_FAILED, detail)
+        try:
+            header: ProtectedHeader | None = peek_header(d.data)
+        except EnvelopeError:
+            header = None
+        return self.reject(d, p.publisher, p.envelope_sha256, ReasonCode.PROCESSING_FAILED,
+                           detail, header)  # fmt: skip
 
     def reject(
         self,

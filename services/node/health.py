@@ -30,9 +30,23 @@ HEARTBEAT_S = 5.0
 REPORT_EVERY_S = 30.0
 
 
+#: SQLite's own word that the store failed (a lock held too long, a full disk, an I/O error, a
+#: read-only or missing file, no memory): no probe is asked, since a one-row probe can pass where
+#: a message's insert fails (a full disk reusing WAL pages) or a lock be released just before it.
+_STORE_CODES = frozenset({
+    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM,
+})  # fmt: skip
+
+
 def is_store_failure(exc: BaseException) -> bool:
     """Whether ``exc`` may come from the store rather than from the message."""
     return isinstance(exc, sqlite3.Error | OSError)
+
+
+def _says_store_failed(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and (code & 0xFF) in _STORE_CODES
 
 
 class StoreGate:
@@ -54,7 +68,9 @@ class StoreGate:
         """After ``exc``: close the gate if the store itself is failing; returns whether it is."""
         if not self.healthy:
             return True
-        if not is_store_failure(exc) or self.store.probe():
+        if not is_store_failure(exc):
+            return False
+        if not _says_store_failed(exc) and self.store.probe():
             return False  # the store writes: the failure was the message's
         self._open.clear()
         self.outages += 1

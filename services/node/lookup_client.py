@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from schemas.lookup import REQUEST_FORMAT, EvaluationReply, EvaluationRequest
 from services.core import subjects
+from services.core.connection import quiet
 from services.core.directory import Directory
 from services.core.encoding import b64u, unb64u, uuid7
 from services.core.keys import NodeKeys, SigningPublicKey
@@ -73,7 +74,9 @@ async def open_connection(settings: NodeSettings, name: str, *, reconnect: bool)
         nkeys_seed=str(settings.credentials_path),
         name=name,
         allow_reconnect=reconnect,
-        max_reconnect_attempts=-1 if reconnect else 0,
+        # nats-py retries a refused first connection forever unless this is positive
+        max_reconnect_attempts=-1 if reconnect else 1,
+        error_cb=None if reconnect else quiet,
         reconnect_time_wait=1,
         connect_timeout=5,
         tls=tls,

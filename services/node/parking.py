@@ -113,13 +113,24 @@ class ParkingLot:
     def next_due_at(self) -> float | None:
         return self.store.parked.next_due_at()
 
-    def wake(self, *, reason: str | None = None, case_id: str | None = None) -> int:
-        """Make parked envelopes due now: those waiting for ``reason``, or of ``case_id``."""
-        return self.store.parked.make_due(time.time(), reason=reason, case_id=case_id)
+    def wake(
+        self, *, reason: str | None = None, case_id: str | None = None, as_scheduled: bool = False
+    ) -> int:
+        """Make parked envelopes due now: those waiting for ``reason``, or of ``case_id``. A
+        wake-up does not use up an attempt, unless ``as_scheduled`` (their schedule came due)."""
+        return self.store.parked.make_due(
+            time.time(), reason=reason, case_id=case_id, as_scheduled=as_scheduled
+        )
 
     def retry_later(self, p: Parked, detail: str) -> None:
+        """Still undecided: after a scheduled try, the next one on the schedule; after a wake-up,
+        back to the try it was scheduled for, no attempt spent."""
+        now = time.time()
+        if not p.scheduled(now):
+            self.store.parked.reschedule(p, p.attempts, p.scheduled_at, detail)
+            return
         attempts = p.attempts + 1
-        self.store.parked.reschedule(p, attempts, time.time() + next_delay(attempts), detail)
+        self.store.parked.reschedule(p, attempts, now + next_delay(attempts), detail)
 
     def release(self, p: Parked) -> None:
         """Forget a parked envelope once it is decided (stored, or refused and quarantined)."""

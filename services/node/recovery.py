@@ -15,7 +15,6 @@ events wait in the outboxes and leave when the node runs again).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -99,8 +98,8 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
             final=False,  # what cannot be decided yet is parked, as a delivery would be
         )
         verdict = runtime.core.process(d)
-        if verdict.action is Action.TERM and not _quarantined(runtime, d):
-            await runtime.quarantine(d, verdict)
+        if verdict.action is Action.TERM:
+            await runtime.quarantine(d, verdict)  # once: a filed copy is not filed again
         found.outcomes[_outcome(verdict.action, verdict.duplicate, verdict.deferred)] += 1
         found.scanned += 1
         found.first_seq = found.first_seq or seq
@@ -112,8 +111,3 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
 
 def _stored_at(text: str) -> datetime:
     return server_time(text)
-
-
-def _quarantined(runtime: NodeRuntime, d: Delivery) -> bool:
-    refusal = runtime.store.rejection_at(d.stream_seq, hashlib.sha256(d.data).hexdigest())
-    return refusal is not None and bool(refusal["quarantined"])

@@ -113,7 +113,8 @@ class Network:
         for _ in range(rounds):
             moved = False
             for code, core in self.cores.items():
-                core.parking.wake()  # due now: the lot's schedule is the node's, not the test's
+                # due now, as if its schedule came due (the lot runs on the node's clock)
+                core.parking.wake(as_scheduled=True)
                 for p, _d, verdict in core.retry_parked():
                     moved = moved or verdict.action is not Action.NAK
                     kind = peek_header(p.data).kind

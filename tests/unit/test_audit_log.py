@@ -133,3 +133,23 @@ def test_verify_flags_unknown_witnesses_bad_cosignatures_and_edited_columns(
 
 def test_an_inclusion_proof_for_a_negative_index_is_refused() -> None:
     assert not verify_inclusion(leaf_hash(b"x"), -1, 1, [], leaf_hash(b"x"))
+
+
+def test_a_group_sqlite_rolled_back_by_itself_is_never_committed_as_if_it_landed(
+    log: AuditLog,
+) -> None:
+    """A full disk or an I/O error can end SQLite's transaction by itself: the records of the
+    open group are gone, and the service must not be told they were committed."""
+    log.begin()
+    log.append(event(1), identity="e1")
+    log.db.execute("ROLLBACK")  # what SQLite does on its own after SQLITE_FULL
+    with pytest.raises(sqlite3.OperationalError, match="rolled back"):
+        log.commit()
+    with pytest.raises(sqlite3.OperationalError, match="rolled back"):
+        log.begin()  # nothing new joins a group that is gone
+    log.rollback()
+    assert log.size == 0
+    log.begin()
+    log.append(event(2), identity="e2")
+    log.commit()
+    assert log.size == 1

@@ -169,7 +169,8 @@ MIGRATIONS: dict[int, str] = {
         case_id          TEXT,            -- from the clear header, to wake it when its case moves
         attempts         INTEGER NOT NULL,
         parked_at        REAL NOT NULL,   -- Unix seconds
-        next_attempt_at  REAL NOT NULL,
+        scheduled_at     REAL NOT NULL,   -- the next try its schedule asks for (it counts)
+        next_attempt_at  REAL NOT NULL,   -- earlier when woken (a woken try does not count)
         PRIMARY KEY (stream_seq, envelope_sha256)
     );
     CREATE INDEX parked_due ON parked (next_attempt_at);

@@ -31,10 +31,18 @@ class Parked:
     case_id: str | None
     attempts: int
     parked_at: float
+    scheduled_at: float
+
+    def scheduled(self, now: float) -> bool:
+        """Whether a try now is one its schedule asked for (woken early, it does not count)."""
+        return now >= self.scheduled_at
 
     def expired(self, budget: _Budget, now: float) -> bool:
-        """Whether this is its last chance: refused if it cannot be decided now."""
-        return now - self.parked_at >= budget.max_age_s or self.attempts + 1 >= budget.max_attempts
+        """Whether this is its last chance: refused if it cannot be decided now. Only the age and
+        the scheduled tries count: wake-ups (a directory update, a message of its case) do not
+        use up its attempts."""
+        last_try = self.scheduled(now) and self.attempts + 1 >= budget.max_attempts
+        return now - self.parked_at >= budget.max_age_s or last_try
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Parked:
@@ -50,6 +58,7 @@ class Parked:
             case_id=row["case_id"],
             attempts=int(row["attempts"]),
             parked_at=float(row["parked_at"]),
+            scheduled_at=float(row["scheduled_at"]),
         )
 
 
@@ -88,11 +97,11 @@ class ParkedTable(Repository):
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO parked (stream_seq, envelope_sha256, publisher, subject,"
-                " data, stored_at, reason, detail, case_id, attempts, parked_at, next_attempt_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,1,?,?)",
+                " data, stored_at, reason, detail, case_id, attempts, parked_at, scheduled_at,"
+                " next_attempt_at) VALUES (?,?,?,?,?,?,?,?,?,1,?,?,?)",
                 (
                     stream_seq, envelope_sha256, publisher, subject, data, iso(stored_at),
-                    reason, detail[:500], case_id, parked_at, next_attempt_at,
+                    reason, detail[:500], case_id, parked_at, next_attempt_at, next_attempt_at,
                 ),
             )  # fmt: skip
 
@@ -107,8 +116,16 @@ class ParkedTable(Repository):
         row = self._db.execute("SELECT MIN(next_attempt_at) FROM parked").fetchone()
         return None if row[0] is None else float(row[0])
 
-    def make_due(self, at: float, *, reason: str | None = None, case_id: str | None = None) -> int:
-        """Set the next attempt of those waiting for ``reason``, or of ``case_id``, to ``at``."""
+    def make_due(
+        self,
+        at: float,
+        *,
+        reason: str | None = None,
+        case_id: str | None = None,
+        as_scheduled: bool = False,
+    ) -> int:
+        """Set the next attempt of those waiting for ``reason``, or of ``case_id``, to ``at``
+        (``as_scheduled``: as if their schedule had come due, so that the try counts)."""
         where, args = [], []
         if reason is not None:
             where.append("reason = ?")
@@ -116,19 +133,22 @@ class ParkedTable(Repository):
         if case_id is not None:
             where.append("case_id = ?")
             args.append(case_id)
-        sql = "UPDATE parked SET next_attempt_at = ?"
+        sql = "UPDATE parked SET next_attempt_at = ?, scheduled_at = "
+        sql += "?" if as_scheduled else "scheduled_at"
         if where:
             sql += " WHERE " + " AND ".join(where)
+        values = (at, at) if as_scheduled else (at,)
         with self._tx() as db:
-            return int(db.execute(sql, (at, *args)).rowcount)
+            return int(db.execute(sql, (*values, *args)).rowcount)
 
     def reschedule(self, p: Parked, attempts: int, next_attempt_at: float, detail: str) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE parked SET attempts = ?, next_attempt_at = ?, detail = ?"
-                " WHERE stream_seq = ? AND envelope_sha256 = ?",
-                (attempts, next_attempt_at, detail[:500], p.stream_seq, p.envelope_sha256),
-            )
+                "UPDATE parked SET attempts = ?, scheduled_at = ?, next_attempt_at = ?,"
+                " detail = ? WHERE stream_seq = ? AND envelope_sha256 = ?",
+                (attempts, next_attempt_at, next_attempt_at, detail[:500], p.stream_seq,
+                 p.envelope_sha256),
+            )  # fmt: skip
 
     def remove(self, p: Parked) -> None:
         with self._tx() as db:
