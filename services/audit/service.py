@@ -140,7 +140,7 @@ class AuditService:
 
     async def _consumer_exists(self, party: str) -> bool:
         consumer = subjects.audit_consumer(party)
-        subject = f"$JS.API.CONSUMER.INFO.{subjects.AUDIT_STREAM}.{consumer}"
+        subject = subjects.consumer_info_subject(subjects.AUDIT_STREAM, consumer)
         reply = await self.broker.request(b"", subject, timeout=5)
         info = json.loads(reply.body)
         return isinstance(info, dict) and "config" in info
@@ -173,7 +173,7 @@ class AuditService:
             self.max_deliver = FALLBACK_MAX_DELIVER
             return
         consumer = subjects.audit_consumer(self.settings.parties[0])  # all alike (provision)
-        subject = f"$JS.API.CONSUMER.INFO.{subjects.AUDIT_STREAM}.{consumer}"
+        subject = subjects.consumer_info_subject(subjects.AUDIT_STREAM, consumer)
         try:
             reply = await self.broker.request(b"", subject, timeout=5)
             value = int(json.loads(reply.body)["config"].get("max_deliver", -1))

@@ -49,6 +49,17 @@ def parse_inbox(subject: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def consumer_info_subject(stream: str, consumer: str) -> str:
+    """JetStream's API subject for one consumer's info (its config, its counts, the server's
+    ``ts``)."""
+    return f"$JS.API.CONSUMER.INFO.{stream}.{consumer}"
+
+
+def direct_get_subject(stream: str) -> str:
+    """JetStream's API subject for reading a stream's messages by sequence (``allow_direct``)."""
+    return f"$JS.API.DIRECT.GET.{stream}"
+
+
 def quarantine_stream(state: str) -> str:
     """``QUARANTINE_<state>``: where a node copies what it could not accept."""
     return f"QUARANTINE_{_party(state)}"

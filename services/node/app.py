@@ -343,8 +343,8 @@ class NodeRuntime:
     async def _consumer_info(self) -> tuple[dict[str, Any], datetime, datetime] | None:
         """The node consumer's info from the hub, with this clock's readings before and after
         the request (the reply's ``ts`` is the server's clock)."""
-        subject = (
-            f"$JS.API.CONSUMER.INFO.{subjects.inbox_stream(self.party)}.{subjects.NODE_CONSUMER}"
+        subject = subjects.consumer_info_subject(
+            subjects.inbox_stream(self.party), subjects.NODE_CONSUMER
         )
         try:
             sent = self.core.clock()
@@ -644,15 +644,7 @@ class NodeRuntime:
             if not last:
                 await msg.nack(delay=retry_delay(d.num_delivered))
                 return
-            sha = hashlib.sha256(d.data).hexdigest()
-            try:  # unverified, but enough for the publisher to know which message it was
-                header = peek_header(d.data)
-            except EnvelopeError:
-                header = None
-            verdict = self.core.reject(
-                d, publisher_of(d.subject), sha, ReasonCode.PROCESSING_FAILED,
-                f"{type(exc).__name__} in {d.num_delivered} attempts", header,
-            )  # fmt: skip
+            verdict = self.core.refuse_failed(d, exc)
             await self.quarantine(d, verdict)
             await msg.reject()
         except Exception as again:

@@ -476,17 +476,25 @@ class NodeCore:
     def _parked_failed(self, p: Parked, d: Delivery, exc: Exception) -> Verdict:
         """A parked envelope whose processing failed: tried again on its schedule, and refused as
         ``processing_failed`` at its last try, as a delivery from the hub would be."""
-        detail = f"{type(exc).__name__} in {d.num_delivered} attempts"
         log.error("parked_retry_failed", stream_seq=p.stream_seq, error=type(exc).__name__,
                   last_attempt=d.final)  # fmt: skip
         if not d.final:
+            detail = f"{type(exc).__name__} in {d.num_delivered} attempts"
             return Verdict(Action.NAK, ReasonCode.PROCESSING_FAILED, detail)
-        try:
+        return self.refuse_failed(d, exc)
+
+    def refuse_failed(self, d: Delivery, exc: Exception) -> Verdict:
+        """Refuse a delivery whose processing failed in every attempt: ``processing_failed``,
+        answered to its publisher (named by the header, read unverified, when it parses)."""
+        try:  # unverified, but enough for the publisher to know which message it was
             header: ProtectedHeader | None = peek_header(d.data)
         except EnvelopeError:
             header = None
-        return self.reject(d, p.publisher, p.envelope_sha256, ReasonCode.PROCESSING_FAILED,
-                           detail, header)  # fmt: skip
+        return self.reject(
+            d, publisher_of(d.subject), hashlib.sha256(d.data).hexdigest(),
+            ReasonCode.PROCESSING_FAILED, f"{type(exc).__name__} in {d.num_delivered} attempts",
+            header,
+        )  # fmt: skip
 
     def reject(
         self,

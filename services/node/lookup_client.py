@@ -10,7 +10,6 @@ states hold a record.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pydantic import ValidationError
 
 from schemas.lookup import REQUEST_FORMAT, EvaluationReply, EvaluationRequest
 from services.core import subjects
-from services.core.connection import quiet
+from services.core.connection import quiet, tls_context
 from services.core.directory import Directory
 from services.core.encoding import b64u, unb64u, uuid7
 from services.core.keys import NodeKeys, SigningPublicKey
@@ -65,10 +64,7 @@ class StateAnswer:
 
 async def open_connection(settings: NodeSettings, name: str, *, reconnect: bool) -> Client:
     """A connection to the hub as the node's own user."""
-    tls = None
-    if settings.tls_ca is not None or settings.hub_url.startswith("tls://"):
-        ca = str(settings.tls_ca) if settings.tls_ca else None
-        tls = ssl.create_default_context(cafile=ca)
+    tls = tls_context(settings.hub_url, settings.tls_ca)
     return await nats.connect(
         settings.hub_url,
         nkeys_seed=str(settings.credentials_path),

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from services.core import subjects
 from services.core.logs import get_logger
@@ -81,7 +80,7 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
     while to_seq is None or seq <= to_seq:
         request = {"seq": seq, "next_by_subj": subjects.inbox_filter(party)}
         reply = await runtime.broker.request(
-            json.dumps(request).encode(), f"$JS.API.DIRECT.GET.{stream}", timeout=10
+            json.dumps(request).encode(), subjects.direct_get_subject(stream), timeout=10
         )
         headers = reply.headers or {}
         if "Nats-Sequence" not in headers:  # 404: no message at or after seq
@@ -94,7 +93,7 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
             data=bytes(reply.body),
             stream_seq=seq,
             num_delivered=1,
-            stored_at=_stored_at(headers["Nats-Time-Stamp"]),
+            stored_at=server_time(headers["Nats-Time-Stamp"]),
             final=False,  # what cannot be decided yet is parked, as a delivery would be
         )
         verdict = runtime.core.process(d)
@@ -107,7 +106,3 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
         seq += 1
     log.info("inbox_recovered", party=party, **found.to_json())
     return found
-
-
-def _stored_at(text: str) -> datetime:
-    return server_time(text)
