@@ -109,6 +109,8 @@ def _error(args: argparse.Namespace, code: str, params: dict[str, object], line:
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        raise  # an OSError, but no failure of the command: main() ends it quietly
     except ApplicationError as exc:
         return _error(args, exc.code, exc.params, messages.error(exc.code, exc.params))
     except (
