@@ -339,7 +339,7 @@ class Demo:
             )
         )
         self.start_node("BRA")
-        body = self.cifta("template", "info.authorized_parties").encode()
+        body = self.cifta("template", "info.authorized_parties", "--example").encode()
         sent = json.loads(
             self.cifta(
                 "send",

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,4 +164,12 @@ def print_queued(args: argparse.Namespace, q: Queued) -> int:
 
 
 def _joined(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in params.items()}
+    """Notice parameters as a person reads them: lists joined, times to the minute (UTC)."""
+    out = {}
+    for k, v in params.items():
+        if isinstance(v, list):
+            v = ", ".join(map(str, v))
+        elif k.endswith("_at") and isinstance(v, str):
+            v = datetime.fromisoformat(v).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        out[k] = v
+    return out
