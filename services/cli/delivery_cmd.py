@@ -193,7 +193,8 @@ def cmd_disclose(args: argparse.Namespace) -> int:
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
-    cmd = command(ForwardMessage, officer=officer(args), msg_id=args.msg_id, to=states(args.to))
+    cmd = command(ForwardMessage, officer=officer(args), msg_id=args.msg_id, to=states(args.to),
+                  dry_run=args.dry_run)  # fmt: skip
     return print_queued(args, node(args).forward(cmd))
 
 
@@ -331,6 +332,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     p.add_argument("msg_id")
     p.add_argument("--to", required=True, help="states, comma-separated")
+    add_dry_run(p)
     p.set_defaults(func=cmd_forward)
     p = _command(
         sub,

@@ -12,7 +12,11 @@ from schemas.registry import example_body
 from services.node.application import Application, ApplicationError, OfficerIdentity
 from services.node.application.errors import ERROR_CODES
 from services.node.application.models import InboxQuery, ReplyMessage, SendMessage
-from services.node.application.procedure_models import AnswerTrace, FileTracingRequest
+from services.node.application.procedure_models import (
+    AnswerTrace,
+    FileTracingRequest,
+    ForwardMessage,
+)
 from tests.support.casework import Network
 
 OFFICER = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
@@ -160,3 +164,27 @@ def test_every_error_code_has_an_english_line_naming_what_was_typed() -> None:
     line = messages.error("value.invalid", {"field": "lines", "value": "1:40",
                                             "expected": "line_quantity"})  # fmt: skip
     assert line == "--line '1:40': expected LINE=QUANTITY, e.g. 1=40"
+
+
+def test_a_forward_previewed_is_neither_queued_nor_recorded(net: Network) -> None:
+    msg_id = send(net)  # H1: forwarding needs no consent
+    net.deliver()
+    usa = app(net, "USA")
+    events_before = usa.core.store.pending_events()
+    done = usa.forward(ForwardMessage(officer=OFFICER, msg_id=msg_id, to=["COL"], dry_run=True))
+    assert not done.sealed and done.preview is not None and done.preview.recipients == ["COL"]
+    assert usa.inbox(InboxQuery(direction="out")) == []
+    assert usa.core.store.pending_events() == events_before
+    assert usa.forward(ForwardMessage(officer=OFFICER, msg_id=msg_id, to=["COL"])).sealed
+
+
+def test_a_restriction_on_a_reply_that_keeps_h1_is_refused_naming_the_note(net: Network) -> None:
+    msg_id = send(net)
+    net.deliver()
+    cmd = ReplyMessage(officer=OFFICER, msg_id=msg_id, kind=KIND, body=example(KIND), note="x")
+    with pytest.raises(ApplicationError) as exc:
+        app(net, "USA").reply(cmd)
+    assert (code_of(exc), exc.value.params) == (
+        "field.invalid",
+        {"field": "note", "problem": "only_with_h3"},
+    )

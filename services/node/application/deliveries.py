@@ -25,7 +25,6 @@ from services.node.application.plumbing import (
     parse_body,
     refusals,
     resolve,
-    short_id,
     submit,
 )
 from services.node.application.procedure_models import (
@@ -256,15 +255,11 @@ def forward(core: NodeCore, cmd: ForwardMessage) -> Queued:
     m = resolve(core, cmd.msg_id)
     to = check_recipients(core, cmd.to)
     with refusals():
-        header = core.forward(m.msg_id, to, cmd.officer.recorded)
-    return Queued(
-        msg_id=header.msg_id,
-        short_id=short_id(header.msg_id),
-        kind=header.kind,
-        recipients=list(header.recipients),
-        case_id=header.case_id,
-        notices=[Notice(code="forward.copy_of", params={"msg_id": m.msg_id})],
-    )
+        body = core.open_stored(m).body  # the copy's body, for a dry run's preview
+    result = submit(core, body, cmd.dry_run, lambda: core.forward(
+        m.msg_id, to, cmd.officer.recorded))  # fmt: skip
+    notice = Notice(code="forward.copy_of", params={"msg_id": m.msg_id})
+    return result.model_copy(update={"notices": [notice]})
 
 
 def export(core: NodeCore, cmd: ExportMessage, write: Callable[[Exported], None]) -> Exported:

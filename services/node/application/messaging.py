@@ -63,6 +63,9 @@ def reply(core: NodeCore, cmd: ReplyMessage) -> Queued:
     handling = None
     if cmd.handling is not None:
         handling = handling_options(cmd, cmd.handling)["handling"]
+    elif cmd.note and original.handling != HandlingCode.H3.value:
+        # the reply keeps its original's handling code; a restriction goes only with H3
+        raise ApplicationError("field.invalid", field="note", problem="only_with_h3")
     return submit(
         core,
         body,

@@ -6,7 +6,7 @@ fills in what the procedure already knows (ids, the parties, the officer, due da
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from schemas.confidentiality import ConsentDecision, IntendedUse
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
@@ -212,8 +212,11 @@ class ForwardMessage(Command):
 
 
 class ExportMessage(Command):
+    """Take a message out of the network; there is nothing to preview (``dry_run`` stays off)."""
+
     msg_id: str
     judicial: bool = False
+    dry_run: Literal[False] = False
 
 
 class Exported(Model):
