@@ -118,10 +118,14 @@ def cmd_delivery_timeline(args: argparse.Namespace) -> int:
     if args.json:
         print_json(op.model_dump(mode="json"))
         return 0
-    print(f"operation {op.operation_id} proposed by {op.proposer}: {op.phase}")
-    print(f"route {' -> '.join(op.route)}; custody {op.custody}")
+    print(
+        messages.text(
+            "operation.header", operation_id=op.operation_id, proposer=op.proposer, phase=op.phase
+        )
+    )
+    print(messages.text("operation.route", route=" -> ".join(op.route), custody=op.custody))
     if op.awaiting:
-        print(f"awaiting consent of {', '.join(op.awaiting)}")
+        print(messages.text("operation.awaiting", states=", ".join(op.awaiting)))
     for line in op.timeline:
         print("  " + line)
     return 0
@@ -144,7 +148,8 @@ def cmd_delivery_list(args: argparse.Namespace) -> int:
         (o.operation_id, o.proposer, ",".join(o.participants), o.phase, o.custody or "")
         for o in ops
     ]
-    print(table(["operation", "proposer", "participants", "phase", "custody"], rows))
+    cols = ("operation", "proposer", "participants", "phase", "custody")
+    print(table(messages.headers(*cols), rows))
     return 0
 
 
@@ -193,8 +198,13 @@ def cmd_disclose(args: argparse.Namespace) -> int:
 
 
 def cmd_forward(args: argparse.Namespace) -> int:
-    cmd = command(ForwardMessage, officer=officer(args), msg_id=args.msg_id, to=states(args.to),
-                  dry_run=args.dry_run)  # fmt: skip
+    cmd = command(
+        ForwardMessage,
+        officer=officer(args),
+        msg_id=args.msg_id,
+        to=states(args.to),
+        dry_run=args.dry_run,
+    )
     return print_queued(args, node(args).forward(cmd))
 
 

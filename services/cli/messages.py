@@ -188,6 +188,40 @@ TEXT: dict[str, str] = {
     "col.what": "what",
     "col.reference": "reference",
     "col.family": "procedure",
+    "col.request": "request",
+    "col.asked": "asked",
+    "col.priority": "priority",
+    "col.filed": "filed",
+    "col.outcome": "outcome",
+    "col.reminders": "reminders",
+    "col.state_asked": "state asked",
+    "col.received": "received",
+    "col.answered": "answered",
+    "col.median_h": "median h",
+    "col.p90_h": "p90 h",
+    "col.on_time": "on time",
+    "col.outcomes": "outcomes",
+    "col.transfer": "transfer",
+    "col.exporter": "exporter",
+    "col.importer": "importer",
+    "col.transit": "transit",
+    "col.stage": "stage",
+    "col.arrival": "arrival",
+    "col.detail": "",
+    "col.operation": "operation",
+    "col.proposer": "proposer",
+    "col.participants": "participants",
+    "col.phase": "phase",
+    "col.custody": "custody",
+    "trace.stats_title": "tracing requests by state asked (Art. XIII.3: prompt and accurate "
+    "responses)",
+    "transfer.waiting_for": "waiting for {states}",
+    "transfer.refused_by": "refused by {state}",
+    "transfer.line_differs": "line {line}: {dispatched} dispatched, {received} received",
+    "transfer.receipt_overdue": "RECEIPT OVERDUE",
+    "operation.header": "operation {operation_id} proposed by {proposer}: {phase}",
+    "operation.route": "route {route}; custody {custody}",
+    "operation.awaiting": "awaiting consent of {states}",
     "word.new": "new",
     "word.overdue": "OVERDUE",
     "view.header": "{title} ({kind})  {msg_id}",
@@ -208,6 +242,11 @@ def text(code: str, **params: Any) -> str:
         return template.format(**params)
     except (KeyError, IndexError, ValueError):
         return template
+
+
+def headers(*names: str) -> list[str]:
+    """A table's column headers, by their codes (``col.<name>``)."""
+    return [text(f"col.{n}") for n in names]
 
 
 def title(kind: str) -> str:

@@ -150,13 +150,14 @@ def print_queued(args: argparse.Namespace, q: Queued) -> int:
             recipients=", ".join(p.recipients),
         )
     )
-    print(
-        f"  handling {p.handling.value}"
-        + (f" ({p.handling_note})" if p.handling_note else "")
-        + ("; confidential" if p.confidential else "")
-        + (f"; case {p.case_id}" if p.case_id else "")
-        + (f"; in reply to {p.in_reply_to}" if p.in_reply_to else "")
-    )
+    parts = [messages.text(f"handling.{p.handling.value}", note=p.handling_note or "")]
+    if p.confidential:
+        parts.append(messages.text("confidential"))
+    if p.case_id:
+        parts.append(messages.text("view.case", case_id=p.case_id))
+    if p.in_reply_to:
+        parts.append(messages.text("view.in_reply_to", in_reply_to=p.in_reply_to))
+    print("\n".join(f"  {part}" for part in parts))
     for n in notes:
         print(f"  {n}")
     print(dumps(p.body))

@@ -77,11 +77,8 @@ def cmd_trace_list(args: argparse.Namespace) -> int:
         )
         for t in traces
     ]
-    print(
-        table(
-            ["request", "asked", "priority", "status", "filed", "due", "outcome", "reminders"], rows
-        )
-    )
+    cols = ("request", "asked", "priority", "status", "filed", "due", "outcome", "reminders")
+    print(table(messages.headers(*cols), rows))
     return 0
 
 
@@ -126,13 +123,9 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
         )
         for s in stats
     ]
-    print("tracing requests by state asked (Art. XIII.3: prompt and accurate responses)")
-    print(
-        table(
-            ["state asked", "received", "answered", "median h", "p90 h", "on time", "outcomes"],
-            rows,
-        )
-    )
+    print(messages.text("trace.stats_title"))
+    cols = ("state_asked", "received", "answered", "median_h", "p90_h", "on_time", "outcomes")
+    print(table(messages.headers(*cols), rows))
     return 0
 
 
@@ -207,15 +200,18 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
     rows = []
     for t in ts:
         if t.stage == "notified":
-            detail = "waiting for " + ", ".join(t.missing_confirmations)
+            detail = messages.text(
+                "transfer.waiting_for", states=", ".join(t.missing_confirmations)
+            )
         elif t.stage == "refused":
-            detail = f"refused by {t.refused_by}"
+            detail = messages.text("transfer.refused_by", state=t.refused_by)
         elif t.stage == "discrepancy":
             detail = "; ".join(
-                f"line {n}: {q} dispatched, {r} received" for n, q, r in t.discrepancies
+                messages.text("transfer.line_differs", line=n, dispatched=q, received=r)
+                for n, q, r in t.discrepancies
             )
         elif t.stage == "dispatched" and t.overdue_alerted:
-            detail = "RECEIPT OVERDUE"
+            detail = messages.text("transfer.receipt_overdue")
         else:
             detail = ""
         rows.append(
@@ -229,7 +225,8 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
                 detail,
             )
         )
-    print(table(["transfer", "exporter", "importer", "transit", "stage", "arrival", ""], rows))
+    cols = ("transfer", "exporter", "importer", "transit", "stage", "arrival", "detail")
+    print(table(messages.headers(*cols), rows))
     return 0
 
 
