@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import json
 import signal
 import time
 from collections import Counter
@@ -19,20 +17,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nats.errors import Error as NatsError
-
 from schemas.audit import AuditEvent, EventType
 from services.audit.log import AuditLog
 from services.audit.parking import Budget, Parking, PartyAlarm
 from services.audit.service import AuditService, AuditSettings
 from services.cli.tables import dumps, table
 from services.core import subjects
-from services.core.checkpoint import NoteError, split_note, verify_checkpoint
-from services.core.connection import connect
 from services.core.directory import Directory, DirectoryTrust
 from services.core.logs import configure
-from services.core.merkle import leaf_hash, verify_inclusion
 from services.hub.home import HubHome
+from services.node.application.trail import audit_trail, check_trail
 from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
 
@@ -180,50 +174,11 @@ def never_cosigned(states: list[str], cosigned: list[tuple[int, str, str]]) -> l
     return [s for s in states if s not in witnessed]
 
 
-async def _ask(settings: NodeSettings, request: dict[str, Any]) -> dict[str, Any]:
-    async with connect(
-        settings.hub_url, settings.credentials_path, settings.tls_ca, name="cifta-audit-query"
-    ) as nc:
-        try:
-            reply = await nc.request(
-                subjects.audit_query_subject(settings.party), json.dumps(request).encode(),
-                timeout=10,
-            )  # fmt: skip
-        except (NatsError, TimeoutError):
-            raise AuditCliError(
-                f"the audit service did not answer at {settings.hub_url}: is it running?"
-            ) from None
-    answer = json.loads(reply.data)
-    if "error" in answer:
-        raise AuditCliError(answer["error"])
-    return dict(answer)
-
-
-def check_trail(
-    answer: dict[str, Any], audit_key: AuditKey, msg_id: str
-) -> list[tuple[AuditEvent, int, bool]]:
-    """Every event of a trail with whether its inclusion proof verifies against the checkpoint
-    (whose signature is checked first)."""
-    try:
-        cp = verify_checkpoint(answer["checkpoint"], audit_key.origin, audit_key.key)
-    except NoteError as exc:
-        raise AuditCliError(f"the checkpoint does not verify: {exc}") from None
-    out = []
-    for item in answer["events"]:
-        leaf = base64.b64decode(item["leaf"])
-        path = [bytes.fromhex(h) for h in item["path"]]
-        event = AuditEvent.model_validate_json(leaf)
-        ok = verify_inclusion(leaf_hash(leaf), item["index"], cp.size, path, cp.root)
-        out.append((event, int(item["index"]), ok and event.msg_id == msg_id))
-    return out
-
-
 def cmd_trail(args: argparse.Namespace) -> int:
-    if args.home:
+    if args.home:  # a state: the audit service answers over the hub, the node checks
         settings = NodeSettings.load(Path(args.home))
-        answer = asyncio.run(_ask(settings, {"op": "trail", "msg_id": args.msg_id}))
-        audit_key = AuditKey.load(settings.audit_key_path)
-    else:
+        trail = asyncio.run(audit_trail(settings, args.msg_id))
+    else:  # the secretariat: its own log, checked against its own key
         hub = _hub(args)
         log = AuditLog(hub.audit_log_path)
         try:
@@ -232,24 +187,23 @@ def cmd_trail(args: argparse.Namespace) -> int:
             log.close()
         if "error" in answer:
             raise AuditCliError(answer["error"])
-        audit_key = audit_public(hub)
-    checked = check_trail(answer, audit_key, args.msg_id)
-    _, signatures = split_note(answer["checkpoint"])
-    size = answer["checkpoint"].split("\n")[1]
+        trail = check_trail(answer, audit_public(hub), args.msg_id)
     if args.json:
-        print(dumps([{**json.loads(e.model_dump_json(exclude_none=True)), "index": i,
-                      "proof_verified": ok} for e, i, ok in checked]))  # fmt: skip
-        return 0 if all(ok for *_, ok in checked) else 1
+        print(dumps([{**e.record, "index": e.index, "proof_verified": e.proof_verified}
+                     for e in trail.events]))  # fmt: skip
+        return 0 if all(e.proof_verified for e in trail.events) else 1
     rows = [
-        (i, e.occurred_at.isoformat(timespec="seconds"), e.event.value, e.actor,
-         e.officer or e.reason or "", "verified" if ok else "FAILED")
-        for e, i, ok in checked
+        (e.index, e.at.isoformat(timespec="seconds"), e.event, e.actor, e.officer or e.reason or "",
+         "verified" if e.proof_verified else "FAILED")
+        for e in trail.events
     ]  # fmt: skip
     print(table(["leaf", "at", "event", "by", "officer / reason", "inclusion proof"], rows))
-    names = ", ".join(s.name for s in signatures)
-    witnesses = ", ".join(answer.get("witnesses", [])) or "no witness yet"
-    print(f"checkpoint of {size} leaves signed by {names}; cosigned by {witnesses}")
-    return 0 if checked and all(ok for *_, ok in checked) else 1
+    names = ", ".join(trail.signed_by)
+    witnesses = ", ".join(trail.witnesses) or "no witness yet"
+    print(
+        f"checkpoint of {trail.checkpoint_size} leaves signed by {names}; cosigned by {witnesses}"
+    )
+    return 0 if trail.verified else 1
 
 
 def _aware(text: str | None) -> datetime | None:

@@ -83,6 +83,9 @@ TEXT: dict[str, str] = {
     "procedure.ambiguous": "{what} {id} exists from several states ({owners}): pass {option}",
     "procedure.not_a_party": "{party} is neither the importing nor a transit state of {what} {id}",
     "article12.refused": "{rule}. To proceed: {remedy}",
+    "audit.unreachable": "the audit service did not answer at {hub_url}: is it running?",
+    "audit.refused": "{problem}",
+    "audit.checkpoint_invalid": "the checkpoint does not verify: {problem}",
     "rebuild.refused": "casework not rebuilt: {count} message(s) this node sent cannot be opened "
     "({reasons}), "
     "and the procedures they started would be lost. Nothing was changed; restore the key file "

@@ -5,7 +5,8 @@ Which module holds what: ``service`` the :class:`Application` and :func:`open_no
 the messages' commands and answers (and :class:`OfficerIdentity`); ``procedure_models`` the
 procedures'; ``errors`` the one :class:`ApplicationError` and its catalogue of codes;
 ``messaging`` send, reply, inbox, open, status, templates; ``tracing`` tracing and transfer steps;
-``deliveries`` controlled-delivery and Article XII steps; ``queries`` lists, statistics and
+``deliveries`` controlled-delivery and Article XII steps; ``trail`` a message's audit trail,
+its proofs checked; ``queries`` lists, statistics and
 deadlines; ``plumbing`` id lookup, body parsing, dry runs and the node's refusals as codes.
 """
 

@@ -28,6 +28,8 @@ The catalogue, with the parameters each code carries:
 - ``procedure.not_found`` {what, id, owner?}. ``procedure.ambiguous`` {what, id, owners,
   option}. ``procedure.not_a_party`` {what, id, party}.
 - ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.
+- ``audit.unreachable`` {hub_url}: the audit service did not answer. ``audit.refused``
+  {problem}. ``audit.checkpoint_invalid`` {problem}: the checkpoint's signature does not verify.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """
 
@@ -70,6 +72,9 @@ ErrorCode = Literal[
     "procedure.ambiguous",
     "procedure.not_a_party",
     "article12.refused",
+    "audit.unreachable",
+    "audit.refused",
+    "audit.checkpoint_invalid",
     "rebuild.refused",
     "export.exists",
     "io.failed",

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from services.core.directory import DirectoryError
 from services.core.keys import KeyFileError, NodeKeys
 from services.node import app as node_app
-from services.node.application import deliveries, messaging, queries, tracing
+from services.node.application import deliveries, messaging, queries, tracing, trail
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
     Alert,
@@ -57,6 +57,7 @@ from services.node.application.procedure_models import (
     TraceView,
     TransferView,
 )
+from services.node.application.trail import AuditTrail
 from services.node.core import NodeCore, RebuildRefused
 from services.node.settings import NodeSettings
 from services.node.store import Store
@@ -106,7 +107,7 @@ def open_node(home: str | Path | None, environ: Mapping[str, str] | None = None)
         clock=node_app.system_clock,
         tracing_policy=s.tracing_policy(),
     )
-    return Application(core)
+    return Application(core, s)
 
 
 def node_alerts(home: str | Path | None) -> list[Alert]:
@@ -122,8 +123,9 @@ class Application:
     """What an officer or operator does at one node. Front ends hold no procedure logic: they
     build a command, call one method, render the answer or the error's code."""
 
-    def __init__(self, core: NodeCore) -> None:
+    def __init__(self, core: NodeCore, settings: NodeSettings | None = None) -> None:
         self.core = core
+        self.settings = settings  # the home's, where it was opened from one (the audit trail)
 
     @property
     def party(self) -> str:
@@ -251,6 +253,13 @@ class Application:
 
     def export(self, cmd: ExportMessage, write: Callable[[Exported], None]) -> Exported:
         return deliveries.export(self.core, cmd, write)
+
+    async def audit_trail(self, msg_id: str) -> AuditTrail:
+        """The message's audit trail, each inclusion proof checked here (asks the audit service
+        over the hub)."""
+        if self.settings is None:
+            raise ApplicationError("node.no_home")
+        return await trail.audit_trail(self.settings, self.resolve_id(msg_id))
 
     # -- across procedures -----------------------------------------------------------------------
 
