@@ -106,8 +106,11 @@ async def _parse_untrusted(msg: Msg) -> FastStreamNatsMessage:
     return FastStreamNatsMessage(raw_message=msg, body=msg.data)
 
 
-async def _decode_raw(msg: StreamMessage[Any]) -> bytes:
-    return bytes(msg.body)
+async def _whole_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
+    """The delivery itself, handed to the handler as its one argument (the broker runs without
+    FastDepends: resolving a ``NatsMessage`` parameter through it costs a worker-thread hop per
+    delivery, waiting on the GIL behind the event loop; docs/performance.md)."""
+    return msg
 
 
 class NodeRuntime:
@@ -212,6 +215,7 @@ class NodeRuntime:
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
+            apply_types=False,  # see _whole_message
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),
@@ -220,7 +224,7 @@ class NodeRuntime:
             pull_sub=PullSub(batch_size=s.fetch_batch, timeout=s.fetch_timeout_s),
             ack_policy=AckPolicy.MANUAL,
             parser=_parse_untrusted,
-            decoder=_decode_raw,
+            decoder=_whole_message,
             no_reply=True,  # never publish a handler result anywhere
         )(self._on_envelope)
         return broker
