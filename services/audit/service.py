@@ -60,7 +60,7 @@ class AuditSettings:
     tick_s: float = 1.0  # the parked records' schedule
     #: group commit: records handled in one transaction (each in its own savepoint), committed
     #: with one fsync and only then acknowledged; at most this many, or after this long
-    group_max: int = 64
+    group_max: int = 256  # a whole fetch (fetch_batch): one fsync for what one pull brought
     group_linger_s: float = 0.005
     #: the registry as it is now: a state approved while the service runs is read from its own
     #: consumer (created by provisioning) within ``parties_every_s``, without a restart
