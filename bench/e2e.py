@@ -59,6 +59,7 @@ from schemas import Body, HandlingCode
 from schemas.protocol import DeliveryReceipt
 from schemas.registry import example_body
 from services.core.envelope import open_envelope, seal, seal_message
+from services.core.heap import freeze_startup_heap
 from services.core.keys import NodeKeys
 from services.core.logs import configure
 from services.hub import provision, server
@@ -293,6 +294,7 @@ async def run_network(
     ):
         probe = Probe(mex, usa)
         stages = st.Stages(mex, usa)
+        freeze_startup_heap()  # as `cifta node run` does once started
         warm = Row("warm-up")
         await throughput(mex, usa, probe, bodies[sizes[0].label], 64, warm)
         for s in sizes:
@@ -669,7 +671,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cifta-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
+        pauses = st.Pauses()
         asyncio.run(run_network(root, sizes, bodies, rows, overrides))
+        gc_note = pauses.summary()
         asyncio.run(run_network_split(root, sizes, bodies, rows, overrides))
         t1 = time.perf_counter()
         asyncio.run(run_raw(root, sizes, rows))
@@ -677,6 +681,7 @@ def main() -> int:
     run_crypto(sizes, bodies, rows, 0.25 if quick else 0.5)
     t3 = time.perf_counter()
     report(sizes, rows, overrides)
+    print(f"  garbage collector, 1 proc network phase: {gc_note}")
     print(f"  (network {t1 - t0:.1f} s, raw JetStream {t2 - t1:.1f} s, crypto {t3 - t2:.1f} s)")
     return 0
 

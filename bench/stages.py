@@ -18,6 +18,7 @@ Stages (each a difference of two of those moments):
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections import defaultdict
@@ -109,6 +110,27 @@ class Stages:
             else:
                 out.append((name, float("nan"), float("nan")))
         return out
+
+
+class Pauses:
+    """The garbage collector's pauses while a phase runs (``gc.callbacks``), in this process."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._t0 = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._t0)
+
+    def summary(self) -> str:
+        if not self.pauses:
+            return "no collection"
+        total, worst = sum(self.pauses) * 1e3, max(self.pauses) * 1e3
+        return f"{len(self.pauses)} collections, {total:.0f} ms in all, the longest {worst:.1f} ms"
 
 
 def print_table(title: str, rows: list[tuple[str, float, float]]) -> None:

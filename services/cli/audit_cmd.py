@@ -30,6 +30,7 @@ from services.core import subjects
 from services.core.checkpoint import NoteError, split_note, verify_checkpoint
 from services.core.connection import connect
 from services.core.directory import Directory, DirectoryTrust
+from services.core.heap import freeze_startup_heap
 from services.core.logs import configure
 from services.core.merkle import leaf_hash, verify_inclusion
 from services.hub.home import HubHome
@@ -98,6 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await service.start()
+        freeze_startup_heap()  # full collections stop walking the start-up heap
         await stop.wait()
         await service.stop()
 

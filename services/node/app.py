@@ -36,6 +36,7 @@ from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.events import make_unreadable, sign_event
 from services.core.files import write_secret
+from services.core.heap import freeze_startup_heap
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
@@ -711,6 +712,11 @@ async def run_forever(settings: NodeSettings) -> None:
         await _run_until_signalled(NodeRuntime(settings))
 
 
+def _freeze_once_started(start: asyncio.Task[None]) -> None:
+    if not start.cancelled() and start.exception() is None:
+        freeze_startup_heap()  # full collections stop walking the start-up heap
+
+
 async def _run_until_signalled(runtime: NodeRuntime) -> None:
     import signal
 
@@ -719,6 +725,7 @@ async def _run_until_signalled(runtime: NodeRuntime) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     start = asyncio.create_task(runtime.start())
+    start.add_done_callback(_freeze_once_started)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if start.done() and start.exception() is not None:
