@@ -5,9 +5,11 @@
 A real hub (nats-server on loopback, provisioned) and ``cifta audit run`` as its own process, as
 the secretariat runs it. Before the service starts, MEX and USA publish ``n`` sealed 1 KB
 envelopes to each other's inbox (half each way); the ``AUDIT`` stream sources them, so the whole
-backlog waits in the service's two consumers. Then the service is started and the rate is taken
-from its first leaf to its last, read from its SQLite log: what it sustains when records come
-faster than it can take them (fetch, verify the sender's signature, append, group commit, ack).
+backlog waits in the service's two consumers (``--recipients 2`` seals each for two states: it
+reaches the AUDIT stream once per recipient inbox, a record each). Then the service is started and
+the rate is taken from its first leaf to its last, read from its SQLite log: what it sustains
+when records come faster than it can take them (fetch, verify the sender's signature, append,
+group commit, ack).
 
 Envelopes only, no node events: an event names an envelope, and read through another state's
 consumer it may come first and be parked until the next tick, which would measure the parking
@@ -29,14 +31,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import nats
 
+from schemas import HandlingCode
+from schemas.registry import example_body
 from services.audit.log import AuditLog
 from services.audit.parking import Budget
 from services.audit.recorder import Recorder
 from services.cli.audit_cmd import _directory_of
 from services.core import subjects
-from services.core.envelope import verify_sender
+from services.core.envelope import seal, verify_sender
 from services.testbed.audit import audit_backlog
-from services.testbed.flood import sealed_for
 from services.testbed.hub import Hub, build_hub
 
 POLL_S = 0.02  # how often the log's size is read
@@ -63,32 +66,38 @@ async def until(condition, timeout: float) -> bool:  # type: ignore[no-untyped-d
     return True
 
 
-def envelopes_of(hub: Hub, n: int) -> dict[tuple[str, str], list[bytes]]:
-    """``n`` sealed envelopes, half MEX -> USA and half USA -> MEX, by (sender, recipient)."""
-    mex, usa = hub.keys["MEX"], hub.keys["USA"]
-    return {
-        (a.party, b.party): [sealed_for(a, b) for _ in range(n // 2)]
-        for a, b in ((mex, usa), (usa, mex))
-    }
+Record = tuple[str, str, str, bytes]  # (sender, recipient, inbox subject, envelope)
 
 
-async def fill(hub: Hub, batches: dict[tuple[str, str], list[bytes]], n: int) -> None:
-    """Publish the envelopes to their recipients' inboxes, and wait until the AUDIT stream holds
+def records_of(hub: Hub, n: int, recipients: int) -> list[Record]:
+    """``n`` sealed 1 KB envelopes, half from MEX and half from USA, each to ``recipients`` of the
+    hub's states, once per recipient inbox (what the AUDIT stream sources)."""
+    out: list[Record] = []
+    for sender in ("MEX", "USA"):
+        to = [p for p in hub.keys if p != sender][:recipients]
+        keys = [hub.keys[p].current_encryption.public() for p in to]
+        for i in range(n // 2):
+            data = seal(
+                example_body("info.trafficking_routes"), sender=hub.keys[sender],
+                recipients=keys, handling=HandlingCode.H2, now=datetime.now(UTC),
+            )  # fmt: skip
+            out += [(sender, r, subjects.inbox_subject(r, sender, f"b{i}"), data) for r in to]
+    return out
+
+
+async def fill(hub: Hub, records: list[Record]) -> None:
+    """Publish the records to their recipients' inboxes, and wait until the AUDIT stream holds
     them all."""
-    for (sender_party, recipient_party), envelopes in batches.items():
-        sender, recipient = hub.keys[sender_party], hub.keys[recipient_party]
-        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed(sender.party)))
+    for sender in ("MEX", "USA"):
+        mine = [r for r in records if r[0] == sender]
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed(sender)))
         js = nc.jetstream()
         try:
-            for start in range(0, len(envelopes), 256):
+            for start in range(0, len(mine), 256):
                 await asyncio.gather(
                     *(
-                        js.publish(
-                            subjects.inbox_subject(recipient.party, sender.party, f"b{i}"),
-                            envelopes[i],
-                            stream=subjects.inbox_stream(recipient.party),
-                        )
-                        for i in range(start, min(len(envelopes), start + 256))
+                        js.publish(subject, data, stream=subjects.inbox_stream(recipient))
+                        for _, recipient, subject, data in mine[start : start + 256]
                     )
                 )
         finally:
@@ -96,22 +105,24 @@ async def fill(hub: Hub, batches: dict[tuple[str, str], list[bytes]], n: int) ->
 
     async def sourced() -> bool:
         pending, _ = await audit_backlog(hub)
-        return pending >= n - n % 2
+        return pending >= len(records)
 
     if not await until(sourced, 120.0):
         raise SystemExit("the AUDIT stream did not source the inboxes")
 
 
-async def measure(n: int, root: Path, profile: str | None = None) -> dict[str, float]:
+async def measure(
+    n: int, root: Path, profile: str | None = None, recipients: int = 1
+) -> dict[str, float]:
     """{"rate": leaves per second from the first leaf to the last, "leaves": leaves, ...}."""
     hub = build_hub(root)
     hub.start()
     proc = None
     try:
         await hub.provision()
-        batches = envelopes_of(hub, n)
-        await fill(hub, batches, n)
-        want = n - n % 2
+        records = records_of(hub, n, recipients)
+        await fill(hub, records)
+        want = len(records)
         args = [sys.executable, "-m", "services.cli.main", "audit", "--hub-home",
                 str(hub.home.root), "run", "--url", hub.url, "--log-level", "WARNING"]  # fmt: skip
         if profile:  # py-spy's raw flame graph of the service (docs/performance.md)
@@ -131,8 +142,9 @@ async def measure(n: int, root: Path, profile: str | None = None) -> dict[str, f
         elapsed = time.perf_counter() - t0
         size = leaves(hub)
         rate = (size - size0) / elapsed
-        proc = stop(proc, profile)
-        alone, verify_s = recorder_alone(hub, batches, root / "alone.sqlite")
+        stop(proc, profile)
+        proc = None
+        alone, verify_s = recorder_alone(hub, records, root / "alone.sqlite")
         return {"rate": rate, "leaves": size, "want": want, "complete": float(complete),
                 "alone": alone, "verify_rate": 1 / verify_s}  # fmt: skip
     finally:
@@ -146,38 +158,32 @@ def stop(proc: subprocess.Popen[bytes] | None, profile: str | None) -> None:
         proc.wait(timeout=30)
 
 
-def recorder_alone(
-    hub: Hub, batches: dict[tuple[str, str], list[bytes]], path: Path
-) -> tuple[float, float]:
+def recorder_alone(hub: Hub, records: list[Record], path: Path) -> tuple[float, float]:
     """The same records taken by the service's ``Recorder`` in this process, no broker, committed
     in groups of 256 as fetched: (records per second, seconds per ``verify_sender`` alone)."""
     directory = _directory_of(hub.home)
     log = AuditLog(path)
     recorder = Recorder(log, lambda: directory, Budget())
-    records = [
-        (subjects.inbox_subject(r, s, f"b{i}"), data)
-        for (s, r), envelopes in batches.items()
-        for i, data in enumerate(envelopes)
-    ]
     now = datetime.now(UTC)
     t0 = time.perf_counter()
     for start in range(0, len(records), 256):
         log.begin()
-        for seq, (subject, data) in enumerate(records[start : start + 256], start + 1):
+        for seq, (_, _, subject, data) in enumerate(records[start : start + 256], start + 1):
             recorder.take(subject, data, now, seq)
         log.commit()
     alone = len(records) / (time.perf_counter() - t0)
     log.close()
-    sample = records[0][1]
+    sample = records[0][3]
     t0 = time.perf_counter()
     for _ in range(500):
         verify_sender(sample, directory=directory, stored_at=now)
     return alone, (time.perf_counter() - t0) / 500
 
 
-def run(n: int, profile: str | None = None) -> dict[str, float]:
+def run(n: int, profile: str | None = None, recipients: int = 1) -> dict[str, float]:
+    """Measure with ``n`` envelopes, each to ``recipients`` states (n x recipients records)."""
     with tempfile.TemporaryDirectory(prefix="cifta-audit-service-") as tmp:
-        return asyncio.run(measure(n, Path(tmp), profile))
+        return asyncio.run(measure(n, Path(tmp), profile, recipients))
 
 
 def report(r: dict[str, float]) -> None:
@@ -202,8 +208,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--profile", help="record the service with py-spy into this file")
+    parser.add_argument(
+        "--recipients", type=int, default=1, help="states each envelope is sealed for (1 or 2)"
+    )
     args = parser.parse_args()
-    r = run(args.n, args.profile)
+    r = run(args.n, args.profile, args.recipients)
     report(r)
     return 0
 
