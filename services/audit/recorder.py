@@ -10,7 +10,7 @@ never saw, within the party's rate) and, always, a count in the party's alarm ro
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,13 @@ from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
 from services.audit.log import AuditLog
 from services.audit.parking import Budget, Parked, Parking
 from services.core import subjects
-from services.core.envelope import EnvelopeError, KeyLookup, verify_sender
+from services.core.envelope import (
+    EnvelopeError,
+    KeyLookup,
+    ProtectedHeader,
+    sender_key_id,
+    verify_sender,
+)
 from services.core.events import EventError, digest, make_event, open_event
 
 #: Events a node files about no stored envelope: a refusal of one that never verified, and a
@@ -65,6 +71,11 @@ class _Bucket:
         return True
 
 
+#: How many verified envelopes the recorder remembers (a header and a signature each): the copies
+#: of one message to many states arrive close together, through its sender's one consumer.
+VERIFIED_KEPT = 1024
+
+
 class Recorder:
     """Turns stream records into leaves, parking what must wait; ``tally`` counts outcomes
     for the service's periodic summary (a line per interval, never one per record)."""
@@ -83,6 +94,8 @@ class Recorder:
         self.tally: Counter[str] = Counter()
         self._buckets: dict[str, _Bucket] = {}
         self._directory_seen: object = None
+        #: envelopes verified lately, by SHA-256: (header, Ed25519 signature, the key's kid)
+        self._seen: OrderedDict[str, tuple[ProtectedHeader, bytes, str]] = OrderedDict()
 
     # -- one record from the stream ------------------------------------------------------------
 
@@ -124,9 +137,31 @@ class Recorder:
             return self._filed(parts[2], data, stored_at)
         raise Refused("?", "unknown_subject")
 
+    def _verified(
+        self, data: bytes, sha: str, stored_at: datetime
+    ) -> tuple[ProtectedHeader, bytes]:
+        """``verify_sender``, once per envelope: a message to k states reaches the AUDIT stream
+        once per recipient inbox. Checks 1 and 3 depend on the bytes and the key alone, so a copy
+        seen before under the same key skips them; check 2 (the key valid, not revoked, as the
+        directory says now and as of this copy's storage) runs for every copy."""
+        directory = self.directory()
+        seen = self._seen.get(sha)
+        if seen is not None:
+            header, signature, kid = seen
+            if sender_key_id(header, directory=directory, stored_at=stored_at) == kid:
+                self._seen.move_to_end(sha)
+                return header, signature
+        header, signature = verify_sender(data, directory=directory, stored_at=stored_at)
+        kid = sender_key_id(header, directory=directory, stored_at=stored_at)
+        self._seen[sha] = (header, signature, kid)
+        if len(self._seen) > VERIFIED_KEPT:
+            self._seen.popitem(last=False)
+        return header, signature
+
     def _stored(self, recipient: str, publisher: str, data: bytes, stored_at: datetime) -> Recorded:
+        sha = digest(data)
         try:
-            header, signature = verify_sender(data, directory=self.directory(), stored_at=stored_at)
+            header, signature = self._verified(data, sha, stored_at)
         except EnvelopeError as exc:
             if exc.reason is ReasonCode.UNKNOWN_SENDER_KEY and exc.header is not None:
                 kid = f"key/{exc.header.sender}/{exc.header.sender_kid}"
@@ -137,7 +172,6 @@ class Recorder:
             # relayed by another state, or dropped into an inbox it does not address: the
             # recipient's node refuses it (sender_mismatch, not_a_recipient) and says so
             raise Refused(publisher, "envelope_misplaced")
-        sha = digest(data)
         event = make_event(
             EventType.STORED, header, actor=recipient, envelope_sha256=sha,
             signature_sha256=digest(signature), at=stored_at,

@@ -24,6 +24,7 @@ from services.audit.service import AuditService, AuditSettings
 from services.cli.tables import dumps, table
 from services.core import subjects
 from services.core.directory import Directory, DirectoryTrust
+from services.core.heap import freeze_startup_heap
 from services.core.logs import configure
 from services.hub.home import HubHome
 from services.node.application.trail import audit_trail, check_trail
@@ -92,6 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await service.start()
+        freeze_startup_heap()  # full collections stop walking the start-up heap
         await stop.wait()
         await service.stop()
 

@@ -444,6 +444,14 @@ def open_sender_copy(
     return _opened(p, data, body, plaintext)
 
 
+def sender_key_id(
+    header: ProtectedHeader, *, directory: KeyLookup, stored_at: datetime | None = None
+) -> str:
+    """Check 2 alone, for a header whose envelope verified before: the kid of the sender's key
+    on file now (valid at ``created_at``, not revoked), or the check's ``EnvelopeError``."""
+    return _check_sender_key(header, directory, stored_at).kid
+
+
 def verify_sender(
     data: bytes, *, directory: KeyLookup, stored_at: datetime | None = None
 ) -> tuple[ProtectedHeader, bytes]:

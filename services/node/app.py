@@ -36,6 +36,7 @@ from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.events import make_unreadable, sign_event
 from services.core.files import write_secret
+from services.core.heap import freeze_startup_heap
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.node.auditing import AuditKey, EventPublisher, Witness
@@ -106,8 +107,11 @@ async def _parse_untrusted(msg: Msg) -> FastStreamNatsMessage:
     return FastStreamNatsMessage(raw_message=msg, body=msg.data)
 
 
-async def _decode_raw(msg: StreamMessage[Any]) -> bytes:
-    return bytes(msg.body)
+async def _whole_message(msg: StreamMessage[Any]) -> StreamMessage[Any]:
+    """The delivery itself, handed to the handler as its one argument (the broker runs without
+    FastDepends: resolving a ``NatsMessage`` parameter through it costs a worker-thread hop per
+    delivery, waiting on the GIL behind the event loop; docs/performance.md)."""
+    return msg
 
 
 class NodeRuntime:
@@ -212,6 +216,7 @@ class NodeRuntime:
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
+            apply_types=False,  # see _whole_message
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),
@@ -220,7 +225,7 @@ class NodeRuntime:
             pull_sub=PullSub(batch_size=s.fetch_batch, timeout=s.fetch_timeout_s),
             ack_policy=AckPolicy.MANUAL,
             parser=_parse_untrusted,
-            decoder=_decode_raw,
+            decoder=_whole_message,
             no_reply=True,  # never publish a handler result anywhere
         )(self._on_envelope)
         return broker
@@ -707,6 +712,11 @@ async def run_forever(settings: NodeSettings) -> None:
         await _run_until_signalled(NodeRuntime(settings))
 
 
+def _freeze_once_started(start: asyncio.Task[None]) -> None:
+    if not start.cancelled() and start.exception() is None:
+        freeze_startup_heap()  # full collections stop walking the start-up heap
+
+
 async def _run_until_signalled(runtime: NodeRuntime) -> None:
     import signal
 
@@ -715,6 +725,7 @@ async def _run_until_signalled(runtime: NodeRuntime) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     start = asyncio.create_task(runtime.start())
+    start.add_done_callback(_freeze_once_started)
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({start, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if start.done() and start.exception() is not None:

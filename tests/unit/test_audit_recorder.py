@@ -11,10 +11,11 @@ import pytest
 
 from schemas import ReasonCode
 from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
+from services.audit import recorder as recorder_module
 from services.audit.log import AuditLog
 from services.audit.parking import Budget
 from services.audit.recorder import Recorder
-from services.core.envelope import peek_header
+from services.core.envelope import peek_header, verify_sender
 from services.core.events import (
     EventError,
     make_event,
@@ -223,3 +224,41 @@ def test_garbage_on_a_partys_event_subject_is_counted_against_that_party(log: Au
         assert r.take(events_subject("MEX"), os.urandom(40), NOW, seq) == 0
     assert [(a.what, a.count) for a in r.parking.party_alarms("MEX")] == [("event_malformed", 5)]
     assert r.parking.count() == 0 and log.size == 0
+
+
+def test_an_envelope_to_several_states_is_verified_once_and_stored_once_per_recipient(
+    log: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    col = party("COL")
+    r = recorder(log, Clock(), Budget(), directory_of(MEX, USA, col))
+    calls: list[bytes] = []
+
+    def counting(data: bytes, **kw: object) -> object:
+        calls.append(data)
+        return verify_sender(data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recorder_module, "verify_sender", counting)
+    env = sealed(sender=MEX, to=[USA, col], now=NOW)
+    sha = hashlib.sha256(env).hexdigest()[:16]
+    assert r.take(f"inbox.USA.MEX.{sha}", env, NOW, 1) == 1
+    assert r.take(f"inbox.COL.MEX.{sha}", env, NOW, 2) == 1
+    assert log.size == 2 and len(calls) == 1  # one leaf per recipient, one signature check
+
+
+def test_a_copy_stored_after_its_senders_key_was_revoked_is_refused_though_a_copy_verified(
+    log: AuditLog,
+) -> None:
+    col = party("COL")
+    current = [directory_of(MEX, USA, col)]
+    r = Recorder(log, lambda: current[0], Budget(), Clock())  # type: ignore[arg-type, return-value]
+    env = sealed(sender=MEX, to=[USA, col], now=NOW)
+    sha = hashlib.sha256(env).hexdigest()[:16]
+    assert r.take(f"inbox.USA.MEX.{sha}", env, NOW, 1) == 1
+    # MEX's key is revoked before the second copy was stored: the cache does not skip check 2
+    current[0] = directory_of(USA, col).add(MEX, revoked_at=NOW + timedelta(minutes=1))
+    later = NOW + timedelta(minutes=2)
+    assert r.take(f"inbox.COL.MEX.{sha}", env, later, 2) == 0
+    assert log.size == 1
+    assert [(a.what, a.count) for a in r.parking.party_alarms("MEX")] == [
+        ("envelope_revoked_sender_key", 1)
+    ]

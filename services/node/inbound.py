@@ -1,0 +1,325 @@
+"""Receiving: decide what to do with each delivered envelope (open, store, answer with a receipt
+or a signed rejection, park what cannot be decided yet), one group of deliveries per commit."""
+
+import hashlib
+import time
+from collections.abc import Sequence
+
+from schemas import HandlingCode, ReasonCode
+from schemas.audit import EventType
+from schemas.protocol import DeliveryReceipt, Rejection
+from services.core.envelope import (
+    EnvelopeError,
+    ProtectedHeader,
+    open_envelope,
+    peek_header,
+)
+from services.core.logs import get_logger
+from services.node.casework import IllegalTransition, NotYet
+from services.node.health import is_store_failure
+from services.node.outbound import ComposeError, Outbound
+from services.node.parking import (
+    Parked,
+    ParkingLot,
+    SpentBudgets,
+)
+from services.node.store import (
+    Outcome,
+)
+from services.node.verdicts import (
+    DATE_REASONS,
+    PROTOCOL_FAMILY,
+    RECEIPT_KIND,
+    Action,
+    Delivery,
+    Verdict,
+    answer_outcome,
+    publisher_of,
+)
+
+log = get_logger("cifta.node")
+
+
+class Inbound(Outbound):
+    """The receiving half of :class:`services.node.core.NodeCore`."""
+
+    require_pq_signature: bool
+    parking: ParkingLot
+    _budget_spent: SpentBudgets
+
+    def process(self, d: Delivery) -> Verdict:
+        """Decide what to do with one delivered envelope, storing what must be stored.
+
+        Idempotent: a redelivery of an envelope already stored or already refused changes nothing.
+        """
+        publisher = publisher_of(d.subject)
+        sha = hashlib.sha256(d.data).hexdigest()
+        prior = self.store.rejection_at(d.stream_seq, sha)
+        if prior is not None:  # refused before; the quarantine copy may not have been filed
+            reason = ReasonCode(prior["reason"])
+            return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
+        known = self.store.message_with_hash(sha)
+        if known is not None:  # the same bytes again: a redelivery, or a publish retried late
+            return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
+        if not d.parked and self.parking.holds(d.stream_seq, sha):  # parked, then redelivered
+            return Verdict(Action.ACK, duplicate=True, deferred=True)
+
+        try:
+            opened = open_envelope(
+                d.data,
+                keys=self.keys,
+                directory=self.directory,
+                is_replay=self.store.has_message,
+                now=self.clock(),
+                stored_at=d.stored_at,
+                require_pq_signature=self.require_pq_signature,
+            )
+        except EnvelopeError as exc:
+            if exc.reason is ReasonCode.UNKNOWN_SENDER_KEY and not d.final:
+                # The broker let the publisher in, so it is enrolled; our copy of the directory
+                # may simply lag behind (a new state, a rotated key). Try again later, and refuse
+                # only at the end of the publisher's deferral budget.
+                return self._defer(d, publisher, sha, exc.reason, exc.detail, exc.header)
+            if exc.reason in DATE_REASONS and exc.header is not None \
+                    and exc.header.kind == RECEIPT_KIND:  # fmt: skip
+                self.store.record_alert(
+                    "clock",
+                    f"{publisher}'s receipt {exc.header.msg_id} refused as {exc.reason.value} "
+                    f"({exc.detail}): {publisher}'s clock or this node's is wrong",
+                    self.clock(),
+                )
+            if exc.reason is ReasonCode.SCHEMA_INVALID:
+                # The validator's message may quote decrypted content: it goes to the sender
+                # sealed, and only its location into logs, the store and the quarantine header.
+                clear = exc.detail.split(":", 1)[0] + ": does not validate"
+                return self.reject(
+                    d, publisher, sha, exc.reason, clear, exc.header, sealed_detail=exc.detail
+                )
+            return self.reject(d, publisher, sha, exc.reason, exc.detail, exc.header)
+        h = opened.header
+        if h.sender != publisher:
+            # An authentic envelope of another state, relayed by ``publisher``: not accepted.
+            detail = f"signed by {h.sender}, published by {publisher}"
+            return self.reject(d, publisher, sha, ReasonCode.SENDER_MISMATCH, detail, h)
+
+        answer, outcome, events = None, None, []
+        if h.kind.startswith(PROTOCOL_FAMILY):
+            outcome = answer_outcome(opened)  # a receipt or rejection of one of ours
+            self._alert_if_receipt_refused(outcome)
+        else:
+            receipt = DeliveryReceipt(msg_id=h.msg_id, envelope_sha256=sha, stored_at=d.stored_at)
+            answer = self._seal(
+                receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
+                in_reply_to=h.msg_id, case_id=h.case_id,
+            )  # fmt: skip
+            events.append(self.event(EventType.DELIVERED, h, d.data, opened=opened))
+        try:
+            # one transaction: the envelope, the state of its procedure, and our receipt
+            # queued (or the outcome it reports)
+            with self.store.transaction():
+                self.casework.received(h, opened.body)
+                self.store.add_incoming(
+                    h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq,
+                    answer=answer, outcome=outcome, now=self.clock(), events=events,
+                )  # fmt: skip
+                if h.case_id is not None:  # a step parked for want of this one may go on now
+                    self.parking.wake(case_id=h.case_id)
+        except IllegalTransition as exc:
+            # What the procedure says (ids, parties, lines) is the case's business: it goes to
+            # the sender sealed; logs, the store and the quarantine header get the kind only.
+            clear = f"{h.kind} does not fit the state of its procedure"
+            if isinstance(exc, NotYet) and not d.final:
+                # the message it depends on may still be on its way here
+                return self._defer(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, clear, h)
+            sealed = str(exc)
+            if isinstance(exc, NotYet):
+                sealed += f" (after {d.num_delivered} delivery attempts)"
+            return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, clear, h,
+                               sealed_detail=sealed)  # fmt: skip
+        log.info(
+            "envelope_stored",
+            msg_id=h.msg_id,
+            kind=h.kind,
+            sender=h.sender,
+            recipients=h.recipients,
+            handling=h.handling.value,
+            confidential=h.confidential,
+            stream_seq=d.stream_seq,
+            receipt=None if answer is None else answer.header.msg_id,
+        )
+        return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
+
+    def process_batch(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception]:
+        """:meth:`process` for a group of deliveries in one transaction (group commit), each in
+        a savepoint of it, so that a delivery that fails is undone alone. A failing commit fails
+        them all (the caller acknowledges nothing it was not told is committed)."""
+        out: list[Verdict | Exception] = []
+        with self.store.transaction():
+            for d in deliveries:
+                try:
+                    with self.store.savepoint():
+                        out.append(self.process(d))
+                except Exception as exc:  # the caller decides: the store's fault or this one's
+                    if not self.store.db.in_transaction:
+                        raise  # SQLite ended the whole transaction (a full disk): all failed
+                    out.append(exc)
+        return out
+
+    def _defer(
+        self,
+        d: Delivery,
+        publisher: str,
+        sha: str,
+        reason: ReasonCode,
+        detail: str,
+        header: ProtectedHeader | None,
+    ) -> Verdict:
+        """Park what cannot be decided yet (design section 5): out of the hub's shared in-flight
+        window, within the publisher's own budget; refused at once when that budget is spent."""
+        msg_id, kind = (header.msg_id, header.kind) if header is not None else (None, None)
+        if d.parked:  # tried again from the lot, still undecided: the caller reschedules it
+            return Verdict(Action.NAK, reason, detail, msg_id, kind)
+        if not self.parking.room_for(publisher, len(d.data)):
+            b = self.parking.budget
+            spent = (
+                f"{detail}; {publisher}'s deferral budget at this node is spent "
+                f"({b.max_per_sender} envelopes, {b.max_bytes_per_sender} bytes)"
+            )
+            # A flood is summarised: one log line, and one signed rejection, per state and
+            # minute; each envelope is still recorded, quarantined and audited.
+            first = self._budget_spent.note(publisher)
+            return self.reject(d, publisher, sha, reason, spent, header, quiet=True, reply=first)
+        self.parking.park(
+            stream_seq=d.stream_seq, envelope_sha256=sha, publisher=publisher,
+            subject=d.subject, data=d.data, stored_at=d.stored_at, reason=reason.value,
+            detail=detail, case_id=None if header is None else header.case_id,
+        )  # fmt: skip
+        log.debug("envelope_parked", reason=reason.value, msg_id=msg_id, kind=kind,
+                  publisher=publisher, stream_seq=d.stream_seq)  # fmt: skip
+        return Verdict(Action.ACK, reason, detail, msg_id, kind, deferred=True)
+
+    def retry_parked(self, limit: int = 64) -> list[tuple[Parked, Delivery, Verdict]]:
+        """Try the parked envelopes that are due again: stored ones leave the lot, undecided ones
+        are rescheduled, and refused ones (TERM) are the caller's to quarantine and release."""
+        now = time.time()
+        out = []
+        for p in self.parking.due(now, limit):
+            d = Delivery(
+                subject=p.subject, data=p.data, stream_seq=p.stream_seq,
+                num_delivered=p.attempts + 1, stored_at=p.stored_at,
+                final=p.expired(self.parking.budget, now), parked=True,
+            )  # fmt: skip
+            try:
+                with self.store.savepoint():
+                    verdict = self.process(d)
+            except Exception as exc:
+                if is_store_failure(exc):
+                    raise  # the store, not this envelope: the caller's gate decides
+                # a fault met by this envelope alone must not hold up the rest of the lot
+                verdict = self._parked_failed(p, d, exc)
+            if verdict.action is Action.NAK:
+                self.parking.retry_later(p, verdict.detail)
+            elif verdict.action is Action.ACK:
+                self.parking.release(p)
+            out.append((p, d, verdict))
+        return out
+
+    def _parked_failed(self, p: Parked, d: Delivery, exc: Exception) -> Verdict:
+        """A parked envelope whose processing failed: tried again on its schedule, and refused as
+        ``processing_failed`` at its last try, as a delivery from the hub would be."""
+        log.error("parked_retry_failed", stream_seq=p.stream_seq, error=type(exc).__name__,
+                  last_attempt=d.final)  # fmt: skip
+        if not d.final:
+            detail = f"{type(exc).__name__} in {d.num_delivered} attempts"
+            return Verdict(Action.NAK, ReasonCode.PROCESSING_FAILED, detail)
+        return self.refuse_failed(d, exc)
+
+    def refuse_failed(self, d: Delivery, exc: Exception) -> Verdict:
+        """Refuse a delivery whose processing failed in every attempt: ``processing_failed``,
+        answered to its publisher (named by the header, read unverified, when it parses)."""
+        try:  # unverified, but enough for the publisher to know which message it was
+            header: ProtectedHeader | None = peek_header(d.data)
+        except EnvelopeError:
+            header = None
+        return self.reject(
+            d, publisher_of(d.subject), hashlib.sha256(d.data).hexdigest(),
+            ReasonCode.PROCESSING_FAILED, f"{type(exc).__name__} in {d.num_delivered} attempts",
+            header,
+        )  # fmt: skip
+
+    def reject(
+        self,
+        d: Delivery,
+        publisher: str,
+        sha: str,
+        reason: ReasonCode,
+        detail: str,
+        header: ProtectedHeader | None,
+        *,
+        sealed_detail: str | None = None,
+        quiet: bool = False,
+        reply: bool = True,
+    ) -> Verdict:
+        """Record a refusal once, answer the publisher with a signed rejection, and say TERM.
+
+        The answer goes to the account that published the envelope (a broker fact), never to a
+        sender named in an unverified header. Protocol messages are never answered, so two nodes
+        cannot bounce rejections at each other.
+        """
+        msg_id = header.msg_id if header is not None else None
+        kind = header.kind if header is not None else None
+        # A rejection is never answered (two nodes must not bounce them); a receipt only when
+        # refused for its date, so that its sender learns that a clock is wrong.
+        answerable = reply and (
+            not (kind or "").startswith(PROTOCOL_FAMILY)
+            or (kind == RECEIPT_KIND and reason in DATE_REASONS)
+        )
+        answer = None
+        if publisher and answerable:
+            rejection = Rejection(
+                msg_id=msg_id, envelope_sha256=sha, reason=reason,
+                detail=(sealed_detail or detail)[:500], rejected_at=self.clock(),
+            )  # fmt: skip
+            try:
+                answer = self._seal(
+                    rejection, [publisher], keep_copy=False, handling=HandlingCode.H0,
+                    in_reply_to=msg_id,
+                )  # fmt: skip
+            except ComposeError:
+                answer = None  # the publisher has no key in the directory: record only
+        events = []
+        if header is not None:  # an envelope too damaged to name a message: recorded here only
+            events.append(self.event(EventType.REJECTED, header, d.data, reason=reason.value))
+        first = self.store.record_rejection(
+            stream_seq=d.stream_seq, publisher=publisher, envelope_sha256=sha, msg_id=msg_id,
+            kind=kind, reason=reason.value, detail=detail, now=self.clock(), answer=answer,
+            events=events,
+        )  # fmt: skip
+        if first and not quiet:
+            log.warning(
+                "envelope_rejected",
+                reason=reason.value,
+                detail=detail,
+                msg_id=msg_id,
+                kind=kind,
+                publisher=publisher,
+                stream_seq=d.stream_seq,
+                rejection=None if answer is None else answer.header.msg_id,
+            )
+        return Verdict(Action.TERM, reason, detail, msg_id=msg_id, kind=kind)
+
+    def _alert_if_receipt_refused(self, outcome: Outcome | None) -> None:
+        """A recipient refused one of this node's receipts for its date: this clock is suspect."""
+        if outcome is None or outcome.status != "rejected" or outcome.reason is None:
+            return
+        if ReasonCode(outcome.reason) not in DATE_REASONS:
+            return
+        ours = self.store.message(outcome.msg_id)
+        if ours is not None and ours.kind == RECEIPT_KIND:
+            detail = (
+                f"{outcome.recipient} refused this node's receipt {outcome.msg_id} as "
+                f"{outcome.reason}: check this node's clock"
+            )
+            self.store.record_alert("clock", detail, self.clock())
+            log.error("receipt_refused_for_its_date", msg_id=outcome.msg_id,
+                      recipient=outcome.recipient, reason=outcome.reason)  # fmt: skip
