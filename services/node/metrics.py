@@ -139,10 +139,9 @@ class StoreCollector(Collector):
         stored = GaugeMetricFamily(
             "cifta_node_messages_stored", "Messages in the store", labels=["party", "direction"]
         )
-        for direction, count in db.execute(
-            "SELECT direction, COUNT(*) FROM messages GROUP BY direction"
-        ):
-            stored.add_metric([party, str(direction)], count)
+        counts = dict(db.execute("SELECT direction, COUNT(*) FROM messages GROUP BY direction"))
+        for direction in ("in", "out"):
+            stored.add_metric([party, direction], counts.get(direction, 0))
         yield stored
         yield from self._refusals(db)
         parked = db.execute("SELECT COUNT(*) FROM parked").fetchone()[0]
