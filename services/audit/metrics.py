@@ -131,7 +131,8 @@ class AuditMetrics(Collector):
 
     def _witnesses(self, now: float, checkpoint_size: int) -> Iterator[Metric]:
         latest: dict[str, int] = dict.fromkeys(self.service._parties, 0)
-        for size, witness, _ in self.service.log.cosignatures():
+        for size, name, _ in self.service.log.cosignatures():
+            witness = name.removeprefix("witness/")  # a node cosigns as witness/<party>
             latest[witness] = max(size, latest.get(witness, 0))
         age = GaugeMetricFamily(
             "cifta_audit_witness_cosignature_age_seconds",
