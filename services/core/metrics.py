@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -53,15 +52,6 @@ def parse_listen(text: str) -> tuple[str, int]:
     if not host.replace(".", "").replace("-", "").replace(":", "").isalnum():
         raise MetricsAddressError(f"--metrics {text!r}: {expected}")
     return host, int(port_text)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
