@@ -31,6 +31,10 @@ from faststream.prometheus.middleware import PrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
+from services.core.logs import get_logger
+
+log = get_logger("cifta.metrics")
+
 DEFAULT_HOST = "127.0.0.1"
 #: W3C Trace Context (``traceparent``, ``tracestate``) and W3C Baggage: never across a border.
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
@@ -164,6 +168,7 @@ async def serve_metrics(
     host, port = parse_listen(listen)
     server = MetricsServer(registry, ready=ready, host=host, port=port)
     await server.start()
+    log.info("metrics_served", url=server.url)  # the port, when 0 asked for any free one
     return server
 
 

@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
+import os
+import signal
 from pathlib import Path
 
 import nats
 import pytest
+from prometheus_client.exposition import generate_latest
 
 from services.cli.main import build_parser
 from services.core import subjects
 from services.core.metrics import TRACE_HEADERS, parse_listen
+from services.hub.monitor import HubMonitor
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.metrics import declared_names, http, hub_monitor, scrape, served, value
 from tests.support.nodes import delivered_to, running_node, send_routes_report
+from tests.support.processes import cifta_process
 from tests.support.promql import metric_names, rules
 
 
@@ -136,3 +142,55 @@ def test_a_mistyped_metrics_address_is_one_line_naming_what_was_typed(command: l
     assert "Traceback" not in stderr.getvalue()
     assert parse_listen("127.0.0.1:9464") == ("127.0.0.1", 9464)
     assert parse_listen(":9464") == ("127.0.0.1", 9464)  # loopback unless told otherwise
+
+
+async def served_url(log: Path) -> str:
+    """The metrics URL a ``cifta`` process logged (``--metrics 127.0.0.1:0``: any free port)."""
+    found: list[str] = []
+
+    def logged() -> bool:
+        for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+            if '"metrics_served"' in line:
+                found.append(json.loads(line)["url"])
+                return True
+        return False
+
+    await eventually(logged, 30.0, what="the metrics server's URL in the log")
+    return found[0]
+
+
+async def test_cifta_node_run_serves_its_metrics_and_the_hub_sees_it_stop(
+    hub: Hub, tmp_path: Path
+) -> None:
+    settings = hub.node_settings("USA", tmp_path)
+    settings.save()
+    log = settings.home / "node.log"
+    monitor = hub_monitor(hub)
+    args = ["node", "run", "--home", str(settings.home), "--metrics", "127.0.0.1:0"]
+    with cifta_process(args, log) as proc:
+        url = await served_url(log)
+
+        async def ready() -> bool:
+            return (await http(url + "/readyz"))[0] == 200
+
+        await eventually(ready, 30.0, what="the node ready")
+        text = (await http(url + "/metrics"))[1]
+        assert value(text, "cifta_node_hub_connected", party="USA") == 1
+        await monitor.refresh()
+        pulls = {"stream": "INBOX_USA", "consumer": subjects.NODE_CONSUMER}
+        assert value(await monitor_text(monitor), "cifta_hub_consumer_waiting_pulls", **pulls) > 0
+        os.kill(proc.pid, signal.SIGKILL)  # the node stopped hard
+        proc.wait()
+
+    async def not_pulling() -> bool:
+        await monitor.refresh()
+        text = await monitor_text(monitor)
+        return value(text, "cifta_hub_consumer_waiting_pulls", **pulls) == 0
+
+    await eventually(not_pulling, 30.0, what="the hub no longer sees USA pulling")
+    with pytest.raises(OSError):  # and nothing answers where its metrics were
+        await http(url + "/livez")
+
+
+async def monitor_text(monitor: HubMonitor) -> str:
+    return generate_latest(monitor.registry).decode()
