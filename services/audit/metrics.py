@@ -84,8 +84,9 @@ class AuditMetrics(Collector):
             try:
                 await self.refresh_backlog()
             except (NatsError, TimeoutError, ValueError, TypeError) as exc:
-                self.backlog_known = False
-                log.warning("audit_backlog_unavailable", error=type(exc).__name__)
+                if self.backlog_known:  # once per outage, not every round
+                    log.warning("audit_backlog_unavailable", error=type(exc).__name__)
+                self.backlog, self.backlog_known = {}, False  # no stale numbers served
             await asyncio.sleep(self.backlog_every_s)  # a schedule, not a wait for a result
 
     # -- at each scrape ----------------------------------------------------------------------------
