@@ -47,3 +47,8 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# AsyncAPI 3.0.0 documents of the node and the audit service, from their FastStream brokers
+.PHONY: asyncapi
+asyncapi: $(STAMP)
+	$(BIN)/python docs/asyncapi/generate.py

@@ -33,12 +33,14 @@ from nats.errors import Error as NatsError
 
 from schemas.audit import ErrorReply, QueryError
 from services.audit.log import AuditLog
+from services.audit.metrics import AuditMetrics
 from services.audit.parking import Budget
 from services.audit.queries import AlarmLimits, Questions
 from services.audit.recorder import Recorder
 from services.core import subjects
 from services.core.envelope import KeyLookup
 from services.core.logs import get_logger
+from services.core.metrics import StripTraceHeaders
 
 log = get_logger("cifta.audit")
 
@@ -93,9 +95,11 @@ class AuditService:
         self.max_deliver: int | None = None  # the consumer's, learnt at start
         self._last_checkpoint = 0.0
         self._since_checkpoint = 0
+        self.metrics = AuditMetrics(self)  # read at each scrape (services/audit/metrics.py)
         self.broker = NatsBroker(
             settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit", apply_types=False,
+            middlewares=(self.metrics.middleware(), StripTraceHeaders),
         )  # fmt: skip
         self._parties: set[str] = set(settings.parties)
         for party in settings.parties:
@@ -156,6 +160,7 @@ class AuditService:
             asyncio.create_task(self._parking_timer()),
             asyncio.create_task(self._summary_timer()),
             asyncio.create_task(self._flusher()),
+            asyncio.create_task(self.metrics.run()),
         ]
         if self.settings.parties_source is not None:
             self._tasks.append(asyncio.create_task(self._watch_parties()))

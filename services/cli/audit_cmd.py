@@ -26,6 +26,7 @@ from services.core import subjects
 from services.core.directory import Directory, DirectoryTrust
 from services.core.heap import freeze_startup_heap
 from services.core.logs import configure
+from services.core.metrics import add_metrics_option, serve_metrics
 from services.hub.home import HubHome
 from services.node.application.trail import audit_trail, check_trail
 from services.node.auditing import AuditKey
@@ -92,10 +93,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        server = await serve_metrics(args.metrics, service.metrics.registry, service.metrics.ready)
         await service.start()
         freeze_startup_heap()  # full collections stop walking the start-up heap
         await stop.wait()
         await service.stop()
+        if server is not None:
+            await server.stop()
 
     asyncio.run(run())
     return 0
@@ -276,6 +280,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--checkpoint-every", type=float, default=5.0, help="seconds")
     p.add_argument("--fetch-batch", type=int, default=256, help="records fetched per pull request")
     p.add_argument("--log-level", default="INFO")
+    add_metrics_option(p)
     p.add_argument("--park-max", type=int, default=Budget.max_parked,
                    help="records each state may have waiting (parked) at once")  # fmt: skip
     p.add_argument("--park-max-age", type=float, default=Budget.max_age_s,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from services.cli.tables import dumps, table
 from services.core.connection import HubUnreachable
+from services.core.metrics import add_metrics_option
 from services.hub import provision, server
 from services.hub.config import HubConfigError, Listen
 from services.hub.credentials import PROVISION_USER
@@ -146,6 +147,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_monitor(args: argparse.Namespace) -> int:
+    """The hub's monitoring as Prometheus metrics, until SIGINT or SIGTERM."""
+    import signal
+
+    from services.core.logs import configure
+    from services.core.metrics import serve_metrics
+    from services.hub.config import SYSTEM_ACCOUNT
+    from services.hub.monitor import HubMonitor
+
+    home = _home(args)
+    seed = home.user_seed(SYSTEM_ACCOUNT, "system")
+    monitor = HubMonitor(args.url or home.url(), seed, _ca(args), every_s=args.every)
+    configure(json=True, level="INFO")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server = await serve_metrics(args.metrics, monitor.registry, monitor.ready)
+        task = asyncio.create_task(monitor.run())
+        await stop.wait()
+        task.cancel()
+        if server is not None:
+            await server.stop()
+
+    asyncio.run(run())
+    return 0
+
+
 def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else "never"
 
@@ -216,6 +247,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+
+    p = cmds.add_parser(
+        "monitor", help="serve the hub's monitoring (servers, accounts, streams) as metrics"
+    )
+    p.add_argument("--url", help="hub URL (default: the one this home started)")
+    p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
+    p.add_argument("--every", type=float, default=5.0, help="seconds between looks at the hub")
+    add_metrics_option(p)
+    p.set_defaults(func=cmd_monitor)
 
 
 ERRORS = (

@@ -19,6 +19,7 @@ from services.cli.tables import dumps
 from services.core.directory import DirectoryError
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
+from services.core.metrics import add_metrics_option
 from services.node import app
 from services.node.application import load_settings, open_node
 from services.node.lockfile import AlreadyRunning
@@ -118,7 +119,7 @@ def cmd_node_run(args: argparse.Namespace) -> int:
             f"({bundle_files()}): put the files the secretariat sent into the node home"
         )
     configure(json=settings.log_json, level=settings.log_level)
-    asyncio.run(app.run_forever(settings))
+    asyncio.run(app.run_forever(settings, metrics=args.metrics))
     return 0
 
 
@@ -162,6 +163,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=cmd_node_init)
     p = cmds.add_parser("run", help="run the node until SIGINT or SIGTERM")
     p.add_argument("--home", default=home)
+    add_metrics_option(p)
     p.set_defaults(func=cmd_node_run)
     p = cmds.add_parser(
         "recover",

@@ -39,6 +39,7 @@ from services.core.files import write_secret
 from services.core.heap import freeze_startup_heap
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
+from services.core.metrics import StripTraceHeaders, serve_metrics
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict, publisher_of
 from services.node.health import StoreGate
@@ -46,6 +47,7 @@ from services.node.inbox import InboxBatcher
 from services.node.lockfile import HomeLock
 from services.node.lookup_client import open_connection
 from services.node.lookup_service import Budget, EvaluationEndpoint, LookupResponder
+from services.node.metrics import NodeMetrics
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.parking import DeferralBudget
 from services.node.records import REGISTER_FILE, Register
@@ -151,7 +153,10 @@ class NodeRuntime:
             clock_tolerance_s=settings.clock_tolerance_s,
         )
         self.gate = StoreGate(self.store, settings.store_probe_s)
-        self.inbox = InboxBatcher(self.core.process_batch, window_s=settings.group_commit_s)
+        self.metrics = NodeMetrics(self, keys.party)  # before the inbox: it times its commits
+        self.inbox = InboxBatcher(
+            self.metrics.timed(self.core.process_batch), window_s=settings.group_commit_s
+        )
         self.connected = asyncio.Event()  # the outboxes publish only while it is set
         self._connect_errors: tuple[str, float] = ("", 0.0)
         self._clock_alarm = False
@@ -217,6 +222,7 @@ class NodeRuntime:
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
             apply_types=False,  # see _whole_message
+            middlewares=(self.metrics.middleware, StripTraceHeaders),
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),
@@ -706,10 +712,17 @@ class NodeRuntime:
             )
 
 
-async def run_forever(settings: NodeSettings) -> None:
-    """``cifta node run``: start, then run until SIGINT or SIGTERM, then stop cleanly."""
+async def run_forever(settings: NodeSettings, metrics: str | None = None) -> None:
+    """``cifta node run``: start, then run until SIGINT or SIGTERM, then stop cleanly; with
+    ``metrics`` (``HOST:PORT``), serve /metrics, /livez and /readyz there meanwhile."""
     with HomeLock(settings.home):
-        await _run_until_signalled(NodeRuntime(settings))
+        runtime = NodeRuntime(settings)
+        server = await serve_metrics(metrics, runtime.metrics.registry, runtime.metrics.ready)
+        try:
+            await _run_until_signalled(runtime)
+        finally:
+            if server is not None:
+                await server.stop()
 
 
 def _freeze_once_started(start: asyncio.Task[None]) -> None:

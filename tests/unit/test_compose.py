@@ -121,7 +121,11 @@ def the_dockerfile() -> Dockerfile:
 
 
 def substitute_variables(text: str) -> str:
-    """Placeholders for shell variables: a default if one is given, MEX for $STATE, x otherwise."""
+    """Placeholders for shell variables: a default if one is given, MEX for $STATE, x otherwise.
+
+    A script's own arguments (``"$@"``) are dropped: they are checked where a service passes them.
+    """
+    text = re.sub(r'"\$@"|\$@', "", text)
     previous = None
     while previous != text:  # defaults may themselves hold variables
         previous = text
@@ -293,7 +297,9 @@ def named_volume_mounts(svc: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def test_compose_file_defines_the_hub_three_nodes_and_the_one_shot_steps() -> None:
-    assert set(services()) == {"setup", "hub", "provision", "node-mex", "node-usa", "node-col"}
+    assert set(services()) == {
+        "setup", "hub", "provision", "audit", "monitor", "node-mex", "node-usa", "node-col"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(services()))
@@ -426,12 +432,22 @@ def test_every_volume_mount_point_is_created_in_the_image() -> None:
             assert re.search(re.escape(target) + r"(\s|$)", text), f"{target} not made in image"
 
 
+def node_run_argv(name: str, svc: dict[str, Any]) -> list[str]:
+    """What a node service runs: deploy/docker/node.sh ARGS is `cifta node run ARGS`."""
+    argv = service_argv(name, svc)
+    script = script_of(argv)
+    if script is not None and script.name == "node.sh":
+        assert 'exec cifta node run "$@"' in script.read_text()
+        return ["cifta", "node", "run", *argv[1:]]
+    return argv
+
+
 def test_each_node_runs_on_its_own_volume_which_setup_also_mounts() -> None:
     svcs = services()
     setup_mounts = dict(named_volume_mounts(svcs["setup"]))
     for state in ("MEX", "USA", "COL"):
         name = f"node-{state.lower()}"
-        args = parse_cifta(service_argv(name, svcs[name]), name)
+        args = parse_cifta(node_run_argv(name, svcs[name]), name)
         assert command_path(args) == ("node", "run")
         mounts = dict(named_volume_mounts(svcs[name]))
         assert list(mounts.values()) == [args.home], f"{name} must mount only its home"
@@ -485,7 +501,7 @@ def test_scripts_are_executable_posix_sh_that_stop_on_errors(script: Path) -> No
 
 def test_documented_commands_name_defined_services_and_real_entry_points() -> None:
     documented = re.findall(
-        r"^#\s*docker compose exec((?:\s+-\w+)*)\s+(\S+)\s+(cifta\s.*)$",
+        r"^#\s*docker compose exec((?:\s+-e\s+[A-Z_]+|\s+-\w+)*)\s+(\S+)\s+(cifta\s.*)$",
         COMPOSE.read_text(),
         re.M,
     )
@@ -586,3 +602,73 @@ PY
         ["cifta", "node", "run", "--home", "x/MEX"],
         ["cifta", "hub", "enrol", "--public", "/srv/public.json"],
     ]
+
+
+# -- issue 15: the audit service, a hub with nothing but its config, sealed keys, healthchecks --
+
+
+LONG_RUNNING = ("hub", "audit", "monitor", "node-mex", "node-usa", "node-col")
+
+
+def test_the_audit_service_runs_cifta_audit_run_after_provisioning() -> None:
+    audit = services()["audit"]
+    args = parse_cifta(service_argv("audit", audit), "audit")
+    assert (args.command, args.audit_command) == ("audit", "run")
+    assert args.url == "nats://hub:4222" and args.metrics == "0.0.0.0:9464"
+    assert audit["depends_on"]["provision"]["condition"] == "service_completed_successfully"
+    assert dict(named_volume_mounts(audit)) == {"hub-home": "/var/cifta/hub"}
+
+
+def test_the_hub_container_gets_only_its_config_and_its_store() -> None:
+    hub = services()["hub"]
+    mounts = dict(named_volume_mounts(hub))
+    assert mounts == {"hub-config": "/var/cifta/hub-config", "hub-data": "/var/cifta/hub/jetstream"}
+    assert "hub-config:/var/cifta/hub-config:ro" in hub["volumes"]
+    assert "secrets" not in hub
+    # what setup writes into hub-config is nats.conf alone, and the hub runs that file
+    setup = (SCRIPTS_DIR / "setup.sh").read_text()
+    assert 'cp "$HUB_HOME/nats.conf" "$HUB_CONFIG/nats.conf"' in setup
+    assert dict(named_volume_mounts(services()["setup"]))["hub-config"] == "/var/cifta/hub-config"
+    hub_script = (SCRIPTS_DIR / "hub.sh").read_text()
+    assert "/var/cifta/hub-config/nats.conf" in hub_script
+    assert not cifta_invocations(hub_script)  # it never needs the hub home
+
+
+def test_node_keys_are_sealed_under_a_passphrase_from_a_secret_not_from_the_repository() -> None:
+    compose = load_compose()
+    secret = compose["secrets"]["node_key_passphrase"]
+    assert secret == {"environment": "CIFTA_NODE_KEY_PASSPHRASE"}
+    for name in ("setup", "node-mex", "node-usa", "node-col"):
+        assert services()[name]["secrets"] == ["node_key_passphrase"], name
+    inits = [parse_cifta(a, w) for w, a in all_cifta_commands() if a[1:3] == ["node", "init"]]
+    assert inits and all(a.passphrase_env == "CIFTA_NODE_KEY_PASSPHRASE" for a in inits)
+    for script in ("setup.sh", "node.sh"):
+        text = (SCRIPTS_DIR / script).read_text()
+        assert "/run/secrets/node_key_passphrase" in text, script
+        assert "export CIFTA_NODE_KEY_PASSPHRASE" in text, script
+
+
+def runs(name: str) -> argparse.Namespace:
+    svc = services()[name]
+    argv = node_run_argv(name, svc) if name.startswith("node") else service_argv(name, svc)
+    return parse_cifta(argv, name)
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_service_has_a_healthcheck_that_compiles(name: str) -> None:
+    check = services()[name]["healthcheck"]
+    assert check["test"][:3] == ["CMD", "python", "-c"]
+    compile(check["test"][3], "healthcheck", "exec")
+    if name != "hub":  # the others answer /readyz on the --metrics port they are given
+        assert "127.0.0.1:9464/readyz" in check["test"][3]
+        assert runs(name).metrics == "0.0.0.0:9464"
+
+
+def test_provisioning_waits_for_jetstream_before_provisioning() -> None:
+    text = (SCRIPTS_DIR / "provision.sh").read_text()
+    assert text.index("account_info()") < text.index("cifta hub provision")
+    assert "deadline" in text  # bounded: it gives up with a message
+
+
+def test_the_hub_host_port_is_configurable_and_stays_on_loopback() -> None:
+    assert list(published_ports(services()["hub"])) == ["127.0.0.1:${CIFTA_HUB_PORT:-4222}:4222"]

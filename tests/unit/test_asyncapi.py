@@ -1,0 +1,41 @@
+"""docs/asyncapi/: the AsyncAPI 3.0.0 documents FastStream generates from the node's and the audit
+service's brokers, checked in; this fails when the code and the documents drift apart (issue 13).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("asyncapi_generate", DOCS / "generate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_checked_in_documents_are_what_the_code_generates_now() -> None:
+    rendered = generator().render()
+    assert set(rendered) == {"node.yaml", "audit.yaml"}
+    for name, text in rendered.items():
+        held = (DOCS / name).read_text()
+        assert held == text, f"docs/asyncapi/{name} is out of date: run `make asyncapi`"
+
+
+def test_the_documents_are_asyncapi_3_listing_what_each_service_consumes() -> None:
+    node = yaml.safe_load((DOCS / "node.yaml").read_text())
+    audit = yaml.safe_load((DOCS / "audit.yaml").read_text())
+    for doc in (node, audit):
+        assert doc["asyncapi"] == "3.0.0"
+        assert doc["servers"]["development"]["host"] == "hub:4222"
+    assert {c["address"] for c in node["channels"].values()} == {"inbox.MEX.>"}
+    addresses = {c["address"] for c in audit["channels"].values()}
+    assert {"audit.query.*", "audit.events.MEX.>", "audit.events.COL.>"} <= addresses
+    assert all(op["action"] == "receive" for op in node["operations"].values())
