@@ -6,8 +6,10 @@ Built with the same code as ``cifta hub render-config --cluster / start / provis
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +69,22 @@ class ClusterHub(Hub):
 
     def rolling_restart(self, drain_s: float | None = 3.0) -> None:
         members.rolling_restart(self.home.root, self.cluster, drain_s=drain_s)
+
+    def replica_messages(self, account: str, stream: str) -> dict[str, int]:
+        """How many messages each running member's own replica of ``stream`` holds (its
+        ``/jsz``): equal counts on all three mean the replicas agree."""
+        counts: dict[str, int] = {}
+        for m in self.cluster.members:
+            if members.running_pid(self.home.root, m.name) is None:
+                continue
+            url = f"{m.monitor_url}/jsz?acc={account}&streams=true"
+            with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback monitor
+                data = json.loads(resp.read())
+            for acc in data.get("account_details") or []:
+                for detail in acc.get("stream_detail") or []:
+                    if detail["name"] == stream:
+                        counts[m.name] = int(detail["state"]["messages"])
+        return counts
 
     def kill(self) -> None:
         for name in self.names:
