@@ -63,6 +63,7 @@ def load_e2e_bench() -> ModuleType:
 
 
 e2e = load_e2e_bench()
+NO_PEERS = 10005  # nats-server: "no suitable peers for placement"
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 async def run_e2e(topology: Topology, root: Path, size: Any, fig: Figures) -> None:
+    (root / "hub").mkdir()
     hub = topology.build(root / "hub")
     overrides = e2e.node_overrides(None)
     body = e2e.cb.body_of(size.size)
@@ -161,14 +163,17 @@ async def raw_stream(js: nats.js.JetStreamContext, name: str, replicas: int) -> 
         provision.inbox_config("USA", policy, sizes), name=name, subjects=[f"{name}.>"]
     )
     deadline = time.monotonic() + 30
-    while True:  # a fresh cluster elects its meta leader first
+    while True:  # a fresh cluster elects its meta leader and learns its peers first
         try:
             await js.add_stream(config)
             break
-        except nats.js.errors.ServiceUnavailableError:
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
             if time.monotonic() > deadline:
+                raise exc from None
+        except nats.js.errors.BadRequestError as exc:  # "no suitable peers for placement"
+            if exc.err_code != NO_PEERS or time.monotonic() > deadline:
                 raise
-            await asyncio.sleep(0.1)  # polling for the meta leader, with a deadline
+        await asyncio.sleep(0.1)  # polling for the cluster to form, with a deadline
     await js.add_consumer(name, config=provision.node_consumer_config(policy))
 
 
