@@ -20,6 +20,8 @@ from services.hub.credentials import PROVISION_USER
 from services.hub.members import MemberPaths
 from services.hub.server import nats_server_binary
 from services.testbed.cluster import ClusterHub
+from tests.integration.test_audit import events_of
+from tests.support.audit import running_audit
 from tests.support.hub import details, eventually
 from tests.support.nodes import delivered_to, running_node, send_routes_report
 
@@ -115,3 +117,20 @@ async def test_a_state_approved_on_a_running_cluster_gets_r3_streams_and_exchang
         await eventually(lambda: delivered_to(brazil, hello.msg_id) == {"USA"}, what="to USA")
         assert usa.store.has_message(hello.msg_id)
     assert {name: cluster_hub.member_pid(name) for name in cluster_hub.names} == pids
+
+
+async def test_the_audit_service_records_the_exchange_on_the_cluster(
+    cluster_hub: ClusterHub, tmp_path: Path
+) -> None:
+    async with (
+        running_audit(cluster_hub) as audit,  # given every member's URL, as nodes are
+        running_node(cluster_hub, "MEX", tmp_path) as mex,
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+    ):
+        sent = send_routes_report(mex, ["USA"])
+        await eventually(lambda: usa.store.has_message(sent.msg_id), what="stored at USA")
+        usa.events.wake()
+        await eventually(
+            lambda: ("stored", "USA") in events_of(audit.log, sent.msg_id),
+            timeout=60, what="USA's stored event in the audit log",
+        )  # fmt: skip
