@@ -38,6 +38,7 @@ from services.audit.parking import Budget
 from services.audit.queries import AlarmLimits, Questions
 from services.audit.recorder import Recorder
 from services.core import subjects
+from services.core.connection import servers
 from services.core.envelope import KeyLookup
 from services.core.logs import get_logger
 from services.core.metrics import StripTraceHeaders
@@ -97,7 +98,7 @@ class AuditService:
         self._since_checkpoint = 0
         self.metrics = AuditMetrics(self)  # read at each scrape (services/audit/metrics.py)
         self.broker = NatsBroker(
-            settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
+            servers(settings.url), security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit", apply_types=False,
             middlewares=(self.metrics.middleware(), StripTraceHeaders),
         )  # fmt: skip
