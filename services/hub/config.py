@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.core import subjects
 from services.core.envelope import MAX_ENVELOPE_BYTES
-from services.hub import lookup
-from services.hub.credentials import NODE_USER, PROVISION_USER
+from services.hub import leaf, lookup
+from services.hub.credentials import LEAF_USER, NODE_USER, PROVISION_USER
 from services.hub.registry import Registry
 from services.hub.resources import Plan
 
@@ -59,6 +59,8 @@ class Listen:
     tls_key: Path | None = None
     #: Listen beyond this machine without TLS (behind a TLS-terminating tunnel): never by default.
     insecure_plaintext: bool = False
+    #: The leaf node listener for states running their own leaf (-1: a free port); None: none.
+    leaf_port: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -128,7 +130,11 @@ def node_permissions(state: str) -> dict[str, object]:
 
 
 def account_block(
-    registry: Registry, state: str, users: Mapping[tuple[str, str], str], plan: Plan
+    registry: Registry,
+    state: str,
+    users: Mapping[tuple[str, str], str],
+    plan: Plan,
+    leaves: Sequence[str] = (),
 ) -> dict[str, object]:
     others = [s for s in registry.codes() if s != state]
     return {
@@ -137,6 +143,7 @@ def account_block(
         "users": [
             {"nkey": users[(state, NODE_USER)], "permissions": node_permissions(state)},
             {"nkey": users[(state, PROVISION_USER)]},
+            *_leaf_users(state, users, leaves),
         ],
         "exports": [
             {"service": subjects.inbox_export(state, sender), "accounts": [sender]}
@@ -144,7 +151,8 @@ def account_block(
         ]
         + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}]
         + _audit_source_exports(state)
-        + lookup.state_exports(state, others),
+        + lookup.state_exports(state, others)
+        + (leaf.relay_exports(state, others) if state in leaves else []),
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
@@ -154,8 +162,17 @@ def account_block(
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
             {"stream": {"account": AUDIT_ACCOUNT, "subject": subjects.AUDIT_CHECKPOINTS}},
         ]
-        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT),
+        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT)
+        + leaf.relay_imports(state, [s for s in leaves if s != state]),
     }
+
+
+def _leaf_users(
+    state: str, users: Mapping[tuple[str, str], str], leaves: Sequence[str]
+) -> list[dict[str, object]]:
+    if state not in leaves:
+        return []
+    return [{"nkey": users[(state, LEAF_USER)], "permissions": leaf.leaf_permissions(state)}]
 
 
 def _audit_source_exports(state: str) -> list[dict[str, object]]:
@@ -237,6 +254,24 @@ def _secretariat_accounts(
     return accounts
 
 
+def _add_leaf_listener(body: dict[str, object], listen: Listen) -> None:
+    """The states' leaf nodes: their own listener, and a JetStream domain for the hub so that a
+    leaf reaches the hub's streams under ``$JS.hub.API`` and its own under its own domain."""
+    leafnodes: dict[str, object] = {
+        "host": listen.host,
+        "port": listen.leaf_port,
+        # Never tell a leaf (or, through it, a client) of other URLs: a leaf must come back
+        # through the one path its operator chose and can cut (nats-server issue 8367).
+        "no_advertise": True,
+    }
+    if "tls" in body:
+        leafnodes["tls"] = body["tls"]
+    body["leafnodes"] = leafnodes
+    jetstream = body["jetstream"]
+    assert isinstance(jetstream, dict)
+    jetstream["domain"] = subjects.HUB_DOMAIN
+
+
 def render_config(
     registry: Registry,
     users: Mapping[tuple[str, str], str],
@@ -244,6 +279,7 @@ def render_config(
     store_dir: Path,
     plan: Plan,
     listen: Listen = Listen(),
+    leaves: Sequence[str] = (),
 ) -> str:
     """The whole nats-server configuration, as text. ``users`` maps (account, user) to NKey.
 
@@ -252,7 +288,7 @@ def render_config(
     """
     check_listen(listen)
     accounts: dict[str, object] = {
-        state: account_block(registry, state, users, plan) for state in registry.codes()
+        state: account_block(registry, state, users, plan, leaves) for state in registry.codes()
     }
     accounts.update(_secretariat_accounts(registry, users, plan))
     # nats-server's configuration format accepts JSON syntax; rendering it with json.dumps means
@@ -279,6 +315,8 @@ def render_config(
             "min_version": "1.3",
             "timeout": 5,
         }
+    if listen.leaf_port is not None:
+        _add_leaf_listener(body, listen)
     header = (
         f"# Generated by `cifta hub render-config` from registry version {registry.version}.\n"
         "# Do not edit: change the registry and render again.\n"

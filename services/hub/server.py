@@ -45,6 +45,16 @@ def _read_ports(ports_dir: Path, pid: int) -> str | None:
     return str(nats[0]) if nats else None
 
 
+def leaf_url(log_file: Path, pid: int) -> str | None:
+    """The leaf node listener's URL, as the server with ``pid`` logged it (its ports file lists
+    client, cluster and monitoring ports, not the leaf node listener's)."""
+    marker = f"[{pid}] "
+    for line in _read_from(log_file, 0).splitlines():
+        if line.startswith(marker) and "Listening for leafnode connections on " in line:
+            return "nats-leaf://" + line.rsplit(" ", 1)[1]
+    return None
+
+
 def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0) -> RunningServer:
     """Start nats-server in the background and wait until it listens; return its pid and URL.
 

@@ -91,15 +91,19 @@ class Hub:
     url: str = ""
     port: int = 0
     policy: provision.Policy = field(default_factory=provision.Policy)
+    #: The leaf node listener (-1: a free port, kept across restarts); None: none.
+    leaf_port: int | None = None
 
     @property
     def pid(self) -> int:
         return int(self.home.pid_file.read_text())
 
     def start(self, port: int = -1) -> str:
-        self.home.render_config(Listen(port=port))
+        self.home.render_config(Listen(port=port, leaf_port=self.leaf_port))
         self.url = self.home.start()
         self.port = int(self.url.rsplit(":", 1)[1])
+        if self.leaf_port is not None:  # the port it picked, for a restart on the same ports
+            self.leaf_port = int(self.home.leaf_url().rsplit(":", 1)[1])
         return self.url
 
     def restart_on_same_port(self) -> str:
