@@ -252,3 +252,17 @@ def relay_deliver(sender: str, recipient: str) -> str:
 def leaf_deliver(state: str) -> str:
     """The prefix of every delivery crossing ``state``'s leaf link (mirrors and the relay)."""
     return f"deliver.leaf.{_party(state)}"
+
+
+#: The durable consumers a leaf link runs on (nats-server's durable sourcing, ADR-60): on the
+#: leaf's outbox, which the hub's relay sources; on the hub's inbox, which the leaf mirrors.
+RELAY_CONSUMER = "relay"
+LEAF_MIRROR_CONSUMER = "leaf"
+
+
+def relay_consumer_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.out"
+
+
+def leaf_mirror_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.inbox"

@@ -39,8 +39,10 @@ def leaf_permissions(state: str) -> dict[str, object]:
     return {
         "publish": {
             "allow": [
-                # its mirrors of its own inbox and directory bucket, at the hub's domain
-                *(f"{hub}.CONSUMER.CREATE.{s}{t}" for s in (inbox, kv) for t in ("", ".>")),
+                # its mirror of its own inbox (on a durable consumer) and of its directory bucket
+                f"{hub}.CONSUMER.RESET.{inbox}.{subjects.LEAF_MIRROR_CONSUMER}",
+                f"{hub}.CONSUMER.CREATE.{kv}",
+                f"{hub}.CONSUMER.CREATE.{kv}.>",
                 f"$JS.FC.{inbox}.>",
                 f"$JS.FC.{kv}.>",
                 # the relay's source: answers to its requests and the deliveries themselves
@@ -59,9 +61,8 @@ def leaf_permissions(state: str) -> dict[str, object]:
                 "_INBOX.>",
                 SOURCE_REPLIES,
                 f"{deliver}.>",
-                # the relay's requests to the leaf's JetStream, for its outbox alone
-                f"{leaf}.CONSUMER.CREATE.{outbox}",
-                f"{leaf}.CONSUMER.CREATE.{outbox}.>",
+                # the relay's requests to the leaf's JetStream: its own consumer on the outbox
+                f"{leaf}.CONSUMER.RESET.{outbox}.{subjects.RELAY_CONSUMER}",
                 f"$JS.FC.{outbox}.>",
                 subjects.AUDIT_CHECKPOINTS,
                 *lookup.node_subscribe(state),

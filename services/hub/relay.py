@@ -17,6 +17,8 @@ from services.hub.resources import StreamSizes
 #: How long the relay keeps what a leaf sent: its recipients' inboxes source it within seconds
 #: when all is well, and within this when one of them stays unreachable.
 RELAY_MAX_AGE_S = 14 * 24 * 3600.0
+#: Deliveries in flight across a leaf link, unanswered by the other side's flow control.
+LINK_MAX_ACK_PENDING = 4096
 
 
 def leaf_sizes(sizes: StreamSizes) -> tuple[StreamSizes, int]:
@@ -46,9 +48,14 @@ def relay_config(state: str, policy: Policy, max_bytes: int) -> api.StreamConfig
         sources=[
             api.StreamSource(
                 name=subjects.leaf_outbox_stream(state),
-                filter_subject=subjects.leaf_outbox_filter(state),
-                external=api.ExternalStream(
-                    api=subjects.leaf_api(state), deliver=f"{subjects.leaf_deliver(state)}.out"
+                external=api.ExternalStream(api=subjects.leaf_api(state)),
+                # A durable consumer the leaf keeps (nats-server's durable sourcing, ADR-60):
+                # after a cut the relay resets it within seconds, where an ephemeral one waits
+                # out a 30 s setup timeout and a retry backoff of up to two minutes, showing a
+                # lag of 0 all the while (server/stream.go, srcConsumerWaitTime).
+                consumer=api.StreamConsumerSource(
+                    name=subjects.RELAY_CONSUMER,
+                    deliver_subject=subjects.relay_consumer_deliver(state),
                 ),
             )
         ],
@@ -71,9 +78,35 @@ def relay_sources(recipient: str, leaves: Sequence[str]) -> list[api.StreamSourc
     ]
 
 
+def link_consumer_config(
+    name: str, deliver_subject: str, filter_subject: str | None = None
+) -> api.ConsumerConfig:
+    """A durable push consumer that a source or a mirror across a leaf link runs on: the
+    sourcing stream acknowledges by its flow-control answers (``flow_control``), so the
+    consumer's ack floor is what the other side has stored."""
+    return api.ConsumerConfig(
+        durable_name=name,
+        description="Runs a source or a mirror across a state's leaf link",
+        deliver_subject=deliver_subject,
+        deliver_policy=api.DeliverPolicy.ALL,
+        ack_policy=api.AckPolicy.FLOW_CONTROL,
+        flow_control=True,
+        idle_heartbeat=1.0,  # the only heartbeat nats-server allows with this ack policy
+        max_ack_pending=LINK_MAX_ACK_PENDING,
+        filter_subject=filter_subject,
+    )
+
+
 async def provision_relay(
     url: str, seed: Path, state: str, policy: Policy, max_bytes: int, tls_ca: Path | None = None
 ) -> None:
     """Create or update ``state``'s relay, as its account's provisioning user. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, relay_config(state, policy, max_bytes))
+        # the leaf mirrors the state's inbox through this one
+        await nc.jetstream().add_consumer(
+            subjects.inbox_stream(state),
+            config=link_consumer_config(
+                subjects.LEAF_MIRROR_CONSUMER, subjects.leaf_mirror_deliver(state)
+            ),
+        )

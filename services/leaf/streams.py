@@ -21,6 +21,7 @@ from services.core import subjects
 from services.core.connection import connect
 from services.hub.config import MAX_PAYLOAD
 from services.hub.provision import DAY, Policy, node_consumer_config
+from services.hub.relay import link_consumer_config
 
 #: How long the leaf keeps what it sent: well past any cut the hub's relay sources it after.
 OUTBOX_MAX_AGE_S = 14 * DAY
@@ -43,20 +44,19 @@ def outbox_config(state: str, policy: Policy, max_bytes: int) -> api.StreamConfi
     )
 
 
-def _hub_mirror(name: str, state: str, what: str) -> api.StreamSource:
-    return api.StreamSource(
-        name=name,
-        external=api.ExternalStream(
-            api=subjects.hub_api(), deliver=f"{subjects.leaf_deliver(state)}.{what}"
-        ),
-    )
-
-
 def inbox_mirror_config(state: str, policy: Policy) -> api.StreamConfig:
     return api.StreamConfig(
         name=subjects.inbox_stream(state),
         description=f"{state}'s inbox at the hub, mirrored",
-        mirror=_hub_mirror(subjects.inbox_stream(state), state, "inbox"),
+        # on the durable consumer the hub keeps for it (services/hub/relay.py says why)
+        mirror=api.StreamSource(
+            name=subjects.inbox_stream(state),
+            external=api.ExternalStream(api=subjects.hub_api()),
+            consumer=api.StreamConsumerSource(
+                name=subjects.LEAF_MIRROR_CONSUMER,
+                deliver_subject=subjects.leaf_mirror_deliver(state),
+            ),
+        ),
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
         max_age=policy.inbox_max_age_s,
@@ -71,7 +71,13 @@ def directory_mirror_config(state: str) -> api.StreamConfig:
     return api.StreamConfig(
         name=subjects.DIRECTORY_STREAM,
         description="The state's directory bucket at the hub, mirrored",
-        mirror=_hub_mirror(subjects.DIRECTORY_STREAM, state, "directory"),
+        # an ephemeral consumer: the directory changes seldom, and the node keeps its own cache
+        mirror=api.StreamSource(
+            name=subjects.DIRECTORY_STREAM,
+            external=api.ExternalStream(
+                api=subjects.hub_api(), deliver=f"{subjects.leaf_deliver(state)}.directory"
+            ),
+        ),
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
         max_msgs_per_subject=16,  # read as a bucket: nats-py asks for a history
@@ -97,3 +103,11 @@ async def provision_leaf(
                 continue
             await js.update_stream(config)
         await js.add_consumer(subjects.inbox_stream(state), config=node_consumer_config(policy))
+        await js.add_consumer(
+            subjects.leaf_outbox_stream(state),
+            config=link_consumer_config(
+                subjects.RELAY_CONSUMER,
+                subjects.relay_consumer_deliver(state),
+                subjects.leaf_outbox_filter(state),
+            ),
+        )

@@ -34,6 +34,5 @@ async def start_leaf(hub: Hub, state: str, root: Path, proxy: Proxy | None = Non
     leaf = LeafHome(root / f"leaf-{state}")
     leaf.init(LeafSettings(state, url), hub.home.user_seed(state, LEAF_USER))
     leaf.render_config()
-    leaf.start()
-    await leaf.provision(hub.policy)
+    await leaf.start(hub.policy)
     return leaf

@@ -26,6 +26,7 @@ class Proxy:
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
     _flowing: asyncio.Event = field(default_factory=asyncio.Event)
     _cut: bool = False
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> int:
         """Listen on a free port of ``host``; return it."""
@@ -38,6 +39,10 @@ class Proxy:
         self._close_all()
         if self._server is not None:
             self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._server is not None:
             await self._server.wait_closed()
 
     def cut(self) -> None:
@@ -63,6 +68,17 @@ class Proxy:
         self._open.clear()
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
+        try:
+            await self._link(client_r, client_w)
+        except asyncio.CancelledError:
+            client_w.transport.abort()  # the proxy stops: its links end with it
+        finally:
+            self._handlers.discard(task)
+
+    async def _link(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         await self._flowing.wait()  # a paused link holds a new connection too
         if self._cut:
             client_w.transport.abort()
