@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from services.core.logs import configure
+from services.testbed.cluster import ClusterHub, build_cluster_hub
 from tests.support.hub import Hub, build_hub
 
 configure(json=True, level="WARNING")
@@ -27,3 +28,20 @@ async def hub(hub_home: Hub) -> AsyncIterator[Hub]:
     hub_home.start()
     await hub_home.provision()
     yield hub_home
+
+
+@pytest.fixture
+def cluster_home(tmp_path: Path) -> Iterator[ClusterHub]:
+    """A hub home for MEX, USA and COL to run as a three-server cluster, not started."""
+    hub = build_cluster_hub(tmp_path)
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture
+async def cluster_hub(cluster_home: ClusterHub) -> AsyncIterator[ClusterHub]:
+    """A running three-server hub cluster, every stream provisioned R3, on free loopback ports."""
+    cluster_home.start()
+    cluster_home.wait_healthy()
+    await cluster_home.provision()
+    yield cluster_home

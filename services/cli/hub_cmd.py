@@ -12,7 +12,8 @@ from pathlib import Path
 
 from services.cli.tables import dumps, table
 from services.core.connection import HubUnreachable
-from services.hub import provision, server
+from services.hub import cluster as cl
+from services.hub import members, provision, server
 from services.hub.config import HubConfigError, Listen
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import PASSPHRASE_ENV, HubError, HubHome
@@ -58,16 +59,44 @@ def _resources(home: HubHome, args: argparse.Namespace) -> Resources | None:
     return replace(home.resources(), **given) if given else None  # type: ignore[arg-type]
 
 
+def _cluster(home: HubHome, args: argparse.Namespace) -> cl.Cluster | None:
+    """The cluster the flags ask for: three servers on --host (--cluster) or one on each of
+    --cluster-hosts; None: keep what the previous rendering had."""
+    route_ca = Path(args.route_ca).resolve() if args.route_ca else None
+    if args.cluster_hosts:
+        hosts = [h.strip() for h in args.cluster_hosts.split(",") if h.strip()]
+        if len(hosts) != cl.SIZE:
+            raise HubConfigError(
+                f"--cluster-hosts {args.cluster_hosts}: expected {cl.SIZE} hosts, one per server"
+            )
+        port = 4222 if args.port == -1 else args.port
+        return cl.Cluster(
+            tuple(cl.Member(f"{cl.CLUSTER_NAME}-{i + 1}", h, port) for i, h in enumerate(hosts)),
+            route_ca=route_ca,
+        )
+    if args.cluster:
+        return cl.Cluster.local(args.host, args.port, route_ca=route_ca)
+    return None
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     home = _home(args)
     tls_cert = Path(args.tls_cert).resolve() if args.tls_cert else None
     tls_key = Path(args.tls_key).resolve() if args.tls_key else None
-    listen = Listen(
-        args.host, args.port, args.sync_interval, tls_cert, tls_key, args.insecure_plaintext
-    )
-    path = home.render_config(listen, _resources(home, args))
+    cluster = None if args.single else _cluster(home, args) or home.cluster()
+    sync = args.sync_interval or "always"
+    if cluster is not None:  # relaxed only where R3 on separate machines makes it safe
+        sync = cl.sync_interval(cluster, args.sync_interval)
+    listen = Listen(args.host, args.port, sync, tls_cert, tls_key, args.insecure_plaintext)
+    path = home.render_config(listen, _resources(home, args), cluster=cluster, single=args.single)
     plan = home.plan()
     print(f"rendered {path} from registry version {home.registry().version}")
+    if cluster is not None:
+        for m in cluster.members:
+            print(f"  {m.name}: clients {m.host}:{m.port}, routes {m.cluster_port}, "
+                  f"healthz 127.0.0.1:{m.monitor_port}")  # fmt: skip
+        print(f"  JetStream domain {cluster.domain}, sync_interval {sync}; provision with "
+              f"--replicas {cl.SIZE}")  # fmt: skip
     print(
         f"JetStream: {format_size(plan.resources.jetstream_disk)} of disk, "
         f"{format_size(plan.resources.jetstream_memory)} of memory; each state "
@@ -78,13 +107,18 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    url = _home(args).start()
+    url = _home(args).start(args.server)
     print(f"hub started at {url}")
     return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    print("hub stopped" if _home(args).stop() else "hub was not running")
+    print("hub stopped" if _home(args).stop(args.server) else "hub was not running")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    _home(args).restart(print, args.drain)
     return 0
 
 
@@ -102,7 +136,8 @@ def cmd_url(args: argparse.Namespace) -> int:
 def cmd_provision(args: argparse.Namespace) -> int:
     home = _home(args)
     states = args.state or home.registry().codes()
-    policy = provision.Policy(max_deliver=args.max_deliver, replicas=args.replicas)
+    replicas = args.replicas or (1 if home.cluster() is None else cl.SIZE)
+    policy = provision.Policy(max_deliver=args.max_deliver, replicas=replicas)
 
     asyncio.run(home.provision(args.url or home.url(), states, policy, _ca(args)))
     for state in states:
@@ -122,6 +157,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             for s in home.registry().codes()
         ]
 
+    if not args.json and (cluster := home.cluster()) is not None:
+        _print_servers(home, cluster)
     statuses = asyncio.run(run())
     if args.json:
         print(dumps([s.to_json() for s in statuses]))
@@ -146,6 +183,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_servers(home: HubHome, cluster: cl.Cluster) -> None:
+    rows = []
+    for m in cluster.members:
+        pid = members.running_pid(home.root, m.name)
+        healthy = members.health(m) if pid is not None else "stopped"
+        rows.append((m.name, pid or "-", m.client_url(), healthy or "ok"))
+    print(table(["server", "pid", "clients", "health"], rows))
+
+
 def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else "never"
 
@@ -166,9 +212,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--port", type=int, default=4222, help="-1: any free port")
     p.add_argument(
         "--sync-interval",
-        default="always",
-        help="JetStream fsync: 'always' (default, one server) or e.g. '2m' (R3 cluster)",
+        help="JetStream fsync: 'always' (one server, or a cluster on one machine) or e.g. '2m' "
+        "(default for a cluster on three machines: R3 keeps a quorum's copy)",
     )
+    p.add_argument(
+        "--cluster",
+        action="store_true",
+        help="three servers on --host: clients on --port and the next two, routes from 6222",
+    )
+    p.add_argument(
+        "--cluster-hosts",
+        metavar="H1,H2,H3",
+        help="three servers, one per machine (each started with `cifta hub start --server`)",
+    )
+    p.add_argument("--route-ca", help="CA of the servers' certificates: mutual TLS on routes")
+    p.add_argument("--single", action="store_true", help="one server again (not a cluster)")
     p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")
     p.add_argument(
@@ -194,8 +252,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=cmd_render)
 
     for name, func, text in [
-        ("start", cmd_start, "start nats-server in the background"),
-        ("stop", cmd_stop, "stop nats-server cleanly"),
+        ("start", cmd_start, "start nats-server in the background (every cluster member)"),
+        ("stop", cmd_stop, "stop nats-server cleanly (every cluster member)"),
+    ]:
+        p = cmds.add_parser(name, help=text)
+        p.add_argument("--server", help="only this cluster member, e.g. cifta-hub-2")
+        p.set_defaults(func=func)
+    p = cmds.add_parser(
+        "restart", help="restart for an upgrade: a cluster one server at a time, keeping quorum"
+    )
+    p.add_argument(
+        "--drain", type=float, metavar="SECONDS",
+        help="stop each server after this long in lame-duck mode (default: the full period)",
+    )  # fmt: skip
+    p.set_defaults(func=cmd_restart)
+
+    for name, func, text in [
         ("reload", cmd_reload, "reload the rendered config without a restart"),
         ("url", cmd_url, "print the running hub's client URL"),
     ]:
@@ -205,7 +277,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--state", action="append", help="only this state (repeatable)")
     p.add_argument("--url", help="hub URL (default: the one this home started)")
     p.add_argument("--max-deliver", type=int, default=provision.Policy.max_deliver)
-    p.add_argument("--replicas", type=int, default=1, help="3 on a three-server cluster")
+    p.add_argument(
+        "--replicas", type=int, help="copies of each stream (default: 3 on a cluster, else 1)"
+    )
     p.add_argument("--tls-ca", help="CA bundle that signed the hub's certificate")
     p.set_defaults(func=cmd_provision)
 

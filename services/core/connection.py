@@ -17,6 +17,12 @@ class HubUnreachable(ConnectionError):
     """A secretariat tool could not connect to the hub; the message names the URL."""
 
 
+def servers(url: str) -> list[str]:
+    """The server URLs in ``url``: one, or several comma-separated (the members of a hub cluster;
+    the client connects to any one that answers and moves to another when it goes)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 def tls_context(url: str, ca: Path | None) -> ssl.SSLContext | None:
     """The TLS context for ``url``: verified against ``ca`` (or the system's roots) when the URL
     says ``tls://`` or a CA is given; None for a plain loopback connection."""
@@ -39,7 +45,7 @@ async def connect(
         # nats-py retries a refused first connection without end unless max_reconnect_attempts
         # is positive, whatever allow_reconnect says: one retry, then a clear error.
         nc = await nats.connect(
-            url, nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls,
+            servers(url), nkeys_seed=str(seed), name=name, allow_reconnect=False, tls=tls,
             max_reconnect_attempts=1, reconnect_time_wait=0.5, connect_timeout=5,
             error_cb=quiet,  # nats-py's default logs each failure with a traceback
         )  # fmt: skip

@@ -11,6 +11,8 @@
 <home>/nats.conf            rendered from the registry
 <home>/jetstream/           the JetStream store (back it up: docs/operations.md)
 <home>/run/                 pid, ports file, log, the settings of the last rendering
+<home>/cluster.json         a three-server hub's members (services/hub/members.py), if it is one
+<home>/cluster/<server>/    each member's nats.conf, JetStream store and run directory
 ```
 
 The three key files are sealed like a node's (scrypt + AES-256-GCM, ``services/core/keys.py``)
@@ -26,8 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,8 @@ from typing import Any
 from services.core.connection import connect
 from services.core.keys import KeyFileError, NodeKeys
 from services.directory.service import DirectoryService
-from services.hub import config, credentials, lookup, provision, relay, server
+from services.hub import cluster as cl
+from services.hub import config, credentials, lookup, members, provision, relay, server
 from services.hub.credentials import LEAF_USER, NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
 from services.hub.resources import Plan, Resources, default_resources, plan
@@ -99,6 +101,14 @@ class HubHome:
     @property
     def store_dir(self) -> Path:
         return self.root / "jetstream"
+
+    @property
+    def cluster_file(self) -> Path:
+        return self.root / "cluster.json"
+
+    def cluster(self) -> cl.Cluster | None:
+        """The hub's three servers, if it was rendered as a cluster; None for a single server."""
+        return members.load_cluster(self.cluster_file)
 
     @property
     def run_dir(self) -> Path:
@@ -246,32 +256,67 @@ class HubHome:
     # -- configuration and server ---------------------------------------------------------------
 
     def render_config(
-        self, listen: config.Listen | None = None, resources: Resources | None = None
+        self,
+        listen: config.Listen | None = None,
+        resources: Resources | None = None,
+        *,
+        cluster: cl.Cluster | None = None,
+        single: bool = False,
     ) -> Path:
-        """Render nats.conf; what is not given is kept from the previous rendering. Refused
-        (HubConfigError, ResourceError) before anything is written when the listener would be
-        exposed or the accounts' limits do not fit the resources."""
+        """Render nats.conf (or, for a cluster, each member's); what is not given is kept from
+        the previous rendering, including whether the hub is a cluster (``cluster`` makes it
+        one, ``single`` makes it one server again). Refused (HubConfigError, ResourceError)
+        before anything is written when a listener would be exposed or the accounts' limits do
+        not fit the resources."""
         listen = listen or self._previous_listen()
         resources = resources or self.resources()
         registry = self.registry()
         limits = plan(resources, len(registry.codes()), self.store_dir)
-        self._ensure_users(registry)
-        users = {}
-        for path in sorted(self.nkeys_dir.glob("*/*.nk")):
-            key = credentials.load_user(self.nkeys_dir, path.parent.name, path.stem)
-            users[(key.account, key.user)] = key.public_key
-        text = config.render_config(
-            registry, users, store_dir=self.store_dir, plan=limits, listen=listen,
-            leaves=self.leaves(),
-        )  # fmt: skip
+        users = self._user_keys(registry)
+        cluster = None if single else cluster or self.cluster()
+        if cluster is not None:
+            self._render_members(cluster, registry, users, limits, listen)
+        else:
+            text = config.render_config(
+                registry, users, store_dir=self.store_dir, plan=limits, listen=listen,
+                leaves=self.leaves(),
+            )  # fmt: skip
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.listen_file.write_text(json.dumps(
             {k: None if v is None else str(v.absolute()) if isinstance(v, Path) else v
              for k, v in asdict(listen).items()}
         ))  # fmt: skip
         self.resources_file.write_text(json.dumps(asdict(resources)))
+        if cluster is not None:
+            members.save_cluster(self.cluster_file, cluster)
+            return self.root / "cluster"
+        self.cluster_file.unlink(missing_ok=True)
         self.config_path.write_text(text)
         return self.config_path
+
+    def _user_keys(self, registry: Registry) -> dict[tuple[str, str], str]:
+        self._ensure_users(registry)
+        users = {}
+        for path in sorted(self.nkeys_dir.glob("*/*.nk")):
+            key = credentials.load_user(self.nkeys_dir, path.parent.name, path.stem)
+            users[(key.account, key.user)] = key.public_key
+        return users
+
+    def _render_members(
+        self,
+        cluster: cl.Cluster,
+        registry: Registry | None = None,
+        users: dict[tuple[str, str], str] | None = None,
+        limits: Plan | None = None,
+        listen: config.Listen | None = None,
+    ) -> None:
+        registry = registry or self.registry()
+        members.render_members(
+            self.root, registry, users or self._user_keys(registry), cluster=cluster,
+            plan=limits or self.plan(), listen=listen or self._previous_listen(),
+            secret=members.route_secret(self.root / "keys"), leaves=self.leaves(),
+        )  # fmt: skip
+        members.save_cluster(self.cluster_file, cluster)
 
     def resources(self) -> Resources:
         """What the last rendering gave JetStream; before any, nats-server's own default disk."""
@@ -302,8 +347,16 @@ class HubHome:
             return None
         return pid if server.is_running(pid) else None
 
-    def start(self) -> str:
-        """Start nats-server on the rendered config; return its client URL."""
+    def start(self, only: str | None = None) -> str:
+        """Start nats-server on the rendered config (each member not running, for a cluster, or
+        the member ``only``); return the client URL (the members' URLs, comma-separated)."""
+        if (cluster := self.cluster()) is not None:
+            cluster = members.start_all(self.root, cluster, self._render_members, only)
+            urls = cluster.urls(self._previous_listen().tls)
+            self.url_file.write_text(urls + "\n")
+            return urls
+        if only is not None:
+            raise HubError(f"--server {only}: this hub is one server, not a cluster")
         if not self.config_path.exists():
             raise HubError("no nats.conf: run `cifta hub render-config` first")
         if (pid := self.running_pid()) is not None:
@@ -332,11 +385,26 @@ class HubHome:
         self.render_config(replace(listen, leaf_port=int(url.rsplit(":", 1)[1])))
 
     def leaf_url(self) -> str:
-        """The URL states' leaves connect to (``nats-leaf://host:port``)."""
+        """The URL states' leaves connect to (``nats-leaf://host:port``; on a cluster, every
+        member's, comma-separated, so that a leaf follows the hub when one member stops)."""
+        if (cluster := self.cluster()) is not None:
+            ports = [(m.host, m.leaf_port) for m in cluster.members]
+            if any(p is None or p == -1 for _, p in ports):
+                raise HubError("the hub has no leaf node ports yet: render with --leaf-port, start")
+            return ",".join(f"nats-leaf://{h}:{p}" for h, p in ports)
         listen = self._previous_listen()
         if listen.leaf_port is None or listen.leaf_port == -1:
             raise HubError("the hub has no leaf node port yet: render it with --leaf-port, start")
         return f"nats-leaf://{listen.host}:{listen.leaf_port}"
+
+    def restart(self, say: Callable[[str], None], drain_s: float | None = None) -> None:
+        """Restart the hub for an upgrade: a cluster one member at a time (members.py), never
+        losing its quorum; a single server stopped and started (its clients wait)."""
+        if (cluster := self.cluster()) is not None:
+            members.rolling_restart(self.root, cluster, say, drain_s)
+            return
+        self.stop()
+        say(f"hub started again at {self.start()}")
 
     def url(self) -> str:
         try:
@@ -352,25 +420,27 @@ class HubHome:
         accounts' exports as they were *before* the reload, so the new state's publishes find
         no inbox until a second reload (tests/integration/test_onboarding.py shows it).
         """
+        if (cluster := self.cluster()) is not None:
+            for _ in range(2):
+                members.reload_all(self.root, cluster)
+            return
         pid = self.running_pid()
         if pid is None:
             raise HubError("the hub is not running")
         for _ in range(2):
-            done = self._reloads_logged()
-            server.reload(pid)
-            deadline = time.monotonic() + 10
-            while self._reloads_logged() == done:
-                if time.monotonic() > deadline:
-                    raise HubError(f"the server did not confirm the reload; see {self.log_file}")
-                time.sleep(0.02)  # waiting for the server's own confirmation in its log
+            try:
+                server.reload_confirmed(pid, self.log_file)
+            except server.ServerError as exc:
+                raise HubError(str(exc)) from None
 
-    def _reloads_logged(self) -> int:
-        try:
-            return self.log_file.read_text(errors="replace").count("Reloaded server configuration")
-        except OSError:
-            return 0
-
-    def stop(self) -> bool:
+    def stop(self, only: str | None = None) -> bool:
+        """Stop the hub (every member of a cluster, or the member ``only``); whether anything
+        was running."""
+        if (cluster := self.cluster()) is not None:
+            names = [cluster.member(only).name] if only else [m.name for m in cluster.members]
+            return any([members.stop_member(self.root, name) for name in names])
+        if only is not None:
+            raise HubError(f"--server {only}: this hub is one server, not a cluster")
         pid = self.running_pid()
         if pid is None:
             return False

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -32,16 +32,23 @@ def nats_server_binary() -> Path:
 class RunningServer:
     pid: int
     client_url: str
+    #: every listener's port, by kind ("nats", "cluster", "monitoring"), as the server reported
+    ports: dict[str, int] = field(default_factory=dict)
 
 
-def _read_ports(ports_dir: Path, pid: int) -> str | None:
-    """The client URL the server wrote to ``<ports_dir>/nats-server_<pid>.ports``, if it has."""
+def read_ports(ports_dir: Path, pid: int) -> dict[str, list[str]] | None:
+    """The URLs the server wrote to ``<ports_dir>/nats-server_<pid>.ports``, if it has."""
     path = ports_dir / f"nats-server_{pid}.ports"
     try:
         ports = json.loads(path.read_text())
     except (OSError, ValueError):
         return None  # not written yet, or written half-way
-    nats = ports.get("nats") or []
+    return ports if isinstance(ports, dict) else None
+
+
+def _read_ports(ports_dir: Path, pid: int) -> str | None:
+    """The client URL the server wrote to its ports file, if it has."""
+    nats = (read_ports(ports_dir, pid) or {}).get("nats") or []
     return str(nats[0]) if nats else None
 
 
@@ -53,6 +60,10 @@ def leaf_url(log_file: Path, pid: int) -> str | None:
         if line.startswith(marker) and "Listening for leafnode connections on " in line:
             return "nats-leaf://" + line.rsplit(" ", 1)[1]
     return None
+
+
+def _port_numbers(ports: dict[str, list[str]]) -> dict[str, int]:
+    return {kind: int(urls[0].rsplit(":", 1)[1]) for kind, urls in ports.items() if urls}
 
 
 def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0) -> RunningServer:
@@ -81,7 +92,8 @@ def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0)
             )
         url = _read_ports(run_dir, proc.pid)
         if url is not None:
-            return RunningServer(proc.pid, url)
+            ports = _port_numbers(read_ports(run_dir, proc.pid) or {})
+            return RunningServer(proc.pid, url, ports)
         time.sleep(0.02)  # polling the ports file the server is about to write
     proc.kill()
     raise ServerError(f"nats-server did not report its ports within {timeout}s; see {log_file}")
@@ -140,6 +152,41 @@ def is_running(pid: int) -> bool:
 def reload(pid: int) -> None:
     """Ask the server to reload its configuration (SIGHUP): no restart, connections kept."""
     os.kill(pid, signal.SIGHUP)
+
+
+def reloads_logged(log_file: Path) -> int:
+    """How many reloads the server has confirmed in its log."""
+    try:
+        return log_file.read_text(errors="replace").count("Reloaded server configuration")
+    except OSError:
+        return 0
+
+
+def reload_confirmed(pid: int, log_file: Path, timeout: float = 10.0) -> None:
+    """Reload (SIGHUP) and wait for the server to confirm it in its log."""
+    done = reloads_logged(log_file)
+    reload(pid)
+    deadline = time.monotonic() + timeout
+    while reloads_logged(log_file) == done:
+        if time.monotonic() > deadline:
+            raise ServerError(f"the server did not confirm the reload; see {log_file}")
+        time.sleep(0.02)  # waiting for the server's own confirmation in its log
+
+
+def lame_duck(pid: int) -> None:
+    """Lame-duck mode (SIGUSR2): the server stops accepting clients, moves its JetStream
+    leaderships to the other members, tells its clients to go elsewhere, then exits."""
+    os.kill(pid, signal.SIGUSR2)
+
+
+def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait up to ``timeout`` for the server to exit; whether it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(pid):
+            return True
+        time.sleep(0.05)  # polling the process table
+    return not is_running(pid)
 
 
 def stop(pid: int, timeout: float = 20.0) -> None:

@@ -37,7 +37,8 @@ class LeafError(Exception):
 @dataclass(frozen=True)
 class LeafSettings:
     state: str
-    hub_leaf_url: str  # nats-leaf://host:port, or through a proxy the operator can cut
+    #: nats-leaf://host:port (a cluster's members comma-separated), or the operator's proxy
+    hub_leaf_url: str
     host: str = "127.0.0.1"
     port: int = -1  # the node's listener on the leaf (-1: a free port)
     outbox_max_bytes: int = GIB
@@ -136,7 +137,7 @@ class LeafHome:
                 "reconnect": "1s",
                 "remotes": [
                     {
-                        "urls": [s.hub_leaf_url],
+                        "urls": s.hub_leaf_url.split(","),
                         "account": s.state,
                         "nkey": self.hub_seed.read_text().strip(),
                     }

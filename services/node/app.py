@@ -31,7 +31,7 @@ from nats.errors import NoServersError
 from schemas import ReasonCode
 from schemas.audit import EventType
 from services.core import subjects
-from services.core.connection import tls_context
+from services.core.connection import servers, tls_context
 from services.core.directory import Refusal
 from services.core.envelope import EnvelopeError, peek_header
 from services.core.events import make_unreadable, sign_event
@@ -201,7 +201,7 @@ class NodeRuntime:
         s = self.settings
         tls = tls_context(s.hub_url, s.tls_ca)
         broker = NatsBroker(
-            s.hub_url,
+            servers(s.hub_url),  # one URL, or each member of a hub cluster
             security=NatsNKey(seed_file=s.credentials_path, ssl_context=tls),
             name=f"cifta-node-{self.party}",
             allow_reconnect=True,

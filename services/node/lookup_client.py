@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from schemas.lookup import REQUEST_FORMAT, EvaluationReply, EvaluationRequest
 from services.core import subjects
-from services.core.connection import quiet, tls_context
+from services.core.connection import quiet, servers, tls_context
 from services.core.directory import Directory
 from services.core.encoding import b64u, unb64u, uuid7
 from services.core.keys import NodeKeys, SigningPublicKey
@@ -66,7 +66,7 @@ async def open_connection(settings: NodeSettings, name: str, *, reconnect: bool)
     """A connection to the hub as the node's own user."""
     tls = tls_context(settings.hub_url, settings.tls_ca)
     return await nats.connect(
-        settings.hub_url,
+        servers(settings.hub_url),
         nkeys_seed=str(settings.credentials_path),
         name=name,
         allow_reconnect=reconnect,

@@ -58,7 +58,7 @@ async def as_node(hub: Hub, state: str) -> AsyncIterator[Connection]:
         conn._seen.set()
 
     nc = await nats.connect(
-        hub.url, nkeys_seed=str(hub.home.node_seed(state)), error_cb=on_error,
+        connection.servers(hub.url), nkeys_seed=str(hub.home.node_seed(state)), error_cb=on_error,
         allow_reconnect=False,
     )  # fmt: skip
     conn = Connection(nc)

@@ -1,0 +1,82 @@
+"""The hub as a three-server cluster: rendered, started, provisioned R3, and used by nodes that
+are given every member's URL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from nats.js.api import StreamInfo
+
+from services.core import subjects
+from services.core.connection import connect
+from services.hub.credentials import PROVISION_USER
+from services.hub.members import MemberPaths
+from services.hub.server import nats_server_binary
+from services.testbed.cluster import ClusterHub
+from tests.support.hub import eventually
+from tests.support.nodes import running_node, send_routes_report
+
+
+def member_config(hub: ClusterHub, name: str) -> dict:  # type: ignore[type-arg]
+    text = MemberPaths(hub.home.root, name).config.read_text()
+    return dict(json.loads(text.split("\n", 2)[2]))
+
+
+def test_cluster_config_names_each_server_once_and_routes_to_the_other_two(
+    cluster_home: ClusterHub,
+) -> None:
+    cluster_home.start()
+    bodies = {name: member_config(cluster_home, name) for name in cluster_home.names}
+    assert sorted(b["server_name"] for b in bodies.values()) == sorted(cluster_home.names)
+    assert len({b["port"] for b in bodies.values()}) == 3
+    for name, body in bodies.items():
+        assert body["jetstream"]["domain"] == "hub"
+        assert body["cluster"]["name"] == "cifta-hub"
+        others = {m.cluster_port for m in cluster_home.cluster.members if m.name != name}
+        assert {int(r.rsplit(":", 1)[1]) for r in body["cluster"]["routes"]} == others
+        assert body["cluster"]["authorization"]["user"] == "route"
+        assert body["http"].startswith("127.0.0.1:")  # healthz never beyond loopback
+        # three servers on one host share a power supply: no relaxed fsync (cluster.py)
+        assert body["jetstream"]["sync_interval"] == "always"
+        path = MemberPaths(cluster_home.home.root, name).config
+        assert path.stat().st_mode & 0o077 == 0  # it holds the route secret
+        check = subprocess.run(
+            [str(nats_server_binary()), "-c", str(path), "-t"], capture_output=True, check=False
+        )
+        assert check.returncode == 0, check.stderr.decode()
+
+
+async def inbox_info(hub: ClusterHub, state: str) -> StreamInfo:
+    async with connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
+        return await nc.jetstream().stream_info(subjects.inbox_stream(state))
+
+
+async def test_every_stream_is_replicated_on_all_three_servers(cluster_hub: ClusterHub) -> None:
+    info = await inbox_info(cluster_hub, "USA")
+    assert info.config.num_replicas == 3
+    assert info.cluster is not None
+    servers = {info.cluster.leader} | {r.name for r in info.cluster.replicas or []}
+    assert servers == set(cluster_hub.names)
+
+
+async def test_nodes_exchange_through_the_cluster(cluster_hub: ClusterHub, tmp_path: Path) -> None:
+    assert cluster_hub.url.count(",") == 2  # the nodes are given every member
+    async with (
+        running_node(cluster_hub, "MEX", tmp_path) as mex,
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+    ):
+        header = send_routes_report(mex, ["USA"])
+        await eventually(
+            lambda: any(m.msg_id == header.msg_id for m in usa.store.messages(direction="in")),
+            what="USA stored the report",
+        )
+
+
+def test_a_stopped_cluster_starts_again_on_the_same_ports(cluster_home: ClusterHub) -> None:
+    first = cluster_home.start()
+    cluster_home.wait_healthy()
+    assert cluster_home.home.stop()
+    assert cluster_home.start() == first
+    cluster_home.wait_healthy()
