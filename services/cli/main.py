@@ -15,6 +15,7 @@ from services.cli import (
     demo,
     directory_cmd,
     hub_cmd,
+    leaf_cmd,
     lookup_cmd,
     node_cmd,
 )
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    leaf_cmd.add_parser(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
@@ -100,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
         *casework_cmd.ERRORS,
+        *leaf_cmd.ERRORS,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

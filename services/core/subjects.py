@@ -266,3 +266,7 @@ def relay_consumer_deliver(state: str) -> str:
 
 def leaf_mirror_deliver(state: str) -> str:
     return f"{leaf_deliver(state)}.inbox"
+
+
+def leaf_directory_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.directory"

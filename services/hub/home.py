@@ -330,6 +330,10 @@ class HubHome:
         registry = self.registry()
         return plan(self.resources(), len(registry.codes()), self.store_dir, check_machine=False)
 
+    def listen(self) -> config.Listen:
+        """The listener settings of the last rendering."""
+        return self._previous_listen()
+
     def _previous_listen(self) -> config.Listen:
         try:
             data = json.loads(self.listen_file.read_text())

@@ -39,10 +39,8 @@ def leaf_permissions(state: str) -> dict[str, object]:
     return {
         "publish": {
             "allow": [
-                # its mirror of its own inbox (on a durable consumer) and of its directory bucket
-                f"{hub}.CONSUMER.RESET.{inbox}.{subjects.LEAF_MIRROR_CONSUMER}",
-                f"{hub}.CONSUMER.CREATE.{kv}",
-                f"{hub}.CONSUMER.CREATE.{kv}.>",
+                # its mirrors of its own inbox and directory bucket, on the hub's durable consumers
+                *(f"{hub}.CONSUMER.RESET.{s}.{subjects.LEAF_MIRROR_CONSUMER}" for s in (inbox, kv)),
                 f"$JS.FC.{inbox}.>",
                 f"$JS.FC.{kv}.>",
                 # the relay's source: answers to its requests and the deliveries themselves

@@ -103,10 +103,11 @@ async def provision_relay(
     """Create or update ``state``'s relay, as its account's provisioning user. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, relay_config(state, policy, max_bytes))
-        # the leaf mirrors the state's inbox through this one
-        await nc.jetstream().add_consumer(
-            subjects.inbox_stream(state),
-            config=link_consumer_config(
-                subjects.LEAF_MIRROR_CONSUMER, subjects.leaf_mirror_deliver(state)
-            ),
-        )
+        # the leaf mirrors the state's inbox and directory bucket through these
+        for stream, deliver in (
+            (subjects.inbox_stream(state), subjects.leaf_mirror_deliver(state)),
+            (subjects.DIRECTORY_STREAM, subjects.leaf_directory_deliver(state)),
+        ):
+            await nc.jetstream().add_consumer(
+                stream, config=link_consumer_config(subjects.LEAF_MIRROR_CONSUMER, deliver)
+            )

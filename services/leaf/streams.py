@@ -7,7 +7,8 @@
 - ``INBOX_<A>``: a mirror of the hub's inbox, from the hub's JetStream domain. Nothing ever
   publishes to it (a mirror accepts nothing but its origin); the node reads it through its durable
   consumer, as it reads the hub's inbox without a leaf.
-- ``KV_DIRECTORY``: a mirror of the state's directory bucket at the hub, read as a bucket.
+- ``KV_DIRECTORY``: a mirror of the state's directory bucket at the hub, read as a bucket, on a
+  durable consumer too (an ephemeral one set up while the link is down waits out a 30 s timeout).
 """
 
 from __future__ import annotations
@@ -71,11 +72,12 @@ def directory_mirror_config(state: str) -> api.StreamConfig:
     return api.StreamConfig(
         name=subjects.DIRECTORY_STREAM,
         description="The state's directory bucket at the hub, mirrored",
-        # an ephemeral consumer: the directory changes seldom, and the node keeps its own cache
         mirror=api.StreamSource(
             name=subjects.DIRECTORY_STREAM,
-            external=api.ExternalStream(
-                api=subjects.hub_api(), deliver=f"{subjects.leaf_deliver(state)}.directory"
+            external=api.ExternalStream(api=subjects.hub_api()),
+            consumer=api.StreamConsumerSource(
+                name=subjects.LEAF_MIRROR_CONSUMER,
+                deliver_subject=subjects.leaf_directory_deliver(state),
             ),
         ),
         storage=api.StorageType.FILE,

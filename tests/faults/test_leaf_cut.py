@@ -20,9 +20,8 @@ from services.core.connection import connect
 from services.hub.credentials import PROVISION_USER
 from services.leaf.home import ADMIN, LeafHome
 from services.node.app import NodeRuntime
-from services.testbed.leaf import allow_leaves, link_proxy, start_leaf
+from services.testbed.leaf import Link, allow_leaves, link_proxy, start_leaf
 from services.testbed.nodes import running_node
-from services.testbed.proxy import Proxy
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import send_routes_report
 
@@ -53,7 +52,7 @@ def assert_once_in_order(held: list[tuple[str, str]], publisher: str, sent: list
 
 
 @pytest.fixture
-async def linked(hub_home: Hub, tmp_path: Path) -> AsyncIterator[tuple[Hub, LeafHome, Proxy]]:
+async def linked(hub_home: Hub, tmp_path: Path) -> AsyncIterator[tuple[Hub, LeafHome, Link]]:
     allow_leaves(hub_home, "MEX")
     hub_home.start()
     await hub_home.provision()
@@ -86,7 +85,7 @@ def queued_on_the_leaf(node: NodeRuntime, msg_ids: list[str]) -> bool:
 
 
 async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_senders_order(
-    linked: tuple[Hub, LeafHome, Proxy], tmp_path: Path
+    linked: tuple[Hub, LeafHome, Link], tmp_path: Path
 ) -> None:
     hub, leaf, proxy = linked
     async with (
