@@ -37,6 +37,7 @@ from services.audit.parking import Budget
 from services.audit.queries import AlarmLimits, Questions
 from services.audit.recorder import Recorder
 from services.core import subjects
+from services.core.connection import servers
 from services.core.envelope import KeyLookup
 from services.core.logs import get_logger
 
@@ -91,7 +92,8 @@ class AuditService:
         self._last_checkpoint = 0.0
         self._since_checkpoint = 0
         self.broker = NatsBroker(
-            settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
+            servers(settings.url),  # one URL, or each member of a hub cluster
+            security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit",
         )  # fmt: skip
         self._parties: set[str] = set(settings.parties)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
 from services.leaf.home import ADMIN, LeafError, LeafHome, LeafSettings
 from services.leaf.status import LinkStatusError, hub_report, leaf_report
-from services.node.settings import NodeSettings
+from services.node.settings import SETTINGS_FILE
 
 
 def cmd_allow(args: argparse.Namespace) -> int:
@@ -71,12 +72,13 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     """Point a node's settings at the leaf: its URL, its local credentials, its outbox."""
-    leaf = _leaf(args)
     node_home = Path(args.node_home)
-    settings = NodeSettings.load(node_home)
-    overrides = leaf.node_overrides()
-    settings.model_copy(update=overrides).save()
-    print(f"{settings.party}'s node now sends through {overrides['outbox_stream']} at "
+    path = node_home / SETTINGS_FILE
+    values = json.loads(path.read_text()) if path.exists() else {}
+    overrides = _leaf(args).node_overrides()
+    values.update({k: str(v) for k, v in overrides.items()})
+    path.write_text(json.dumps(values, indent=2) + "\n")
+    print(f"the node at {node_home} now sends through {overrides['outbox_stream']} at "
           f"{overrides['hub_url']}")  # fmt: skip
     return 0
 

@@ -13,6 +13,7 @@ from services.cli import (
     audit_cmd,
     casework_cmd,
     demo,
+    demo_cluster,
     directory_cmd,
     hub_cmd,
     leaf_cmd,
@@ -87,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
     d.add_argument("--registry", default="deploy/registry.json", help="the states to set up")
-    d.set_defaults(func=demo.run)
+    d.add_argument("--cluster", action="store_true",
+                   help="on a three-server hub, MEX on a leaf node, through faults")  # fmt: skip
+    d.set_defaults(func=lambda a: (demo_cluster.run if a.cluster else demo.run)(a))
     return parser
 
 
