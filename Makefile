@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
+.PHONY: bench-cluster
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,10 @@ bench-audit: $(STAMP)
 
 bench-lookup: $(STAMP)
 	$(BIN)/python bench/lookup.py
+
+# one hub server vs the three-server R3 cluster, each against raw JetStream on the same topology
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo

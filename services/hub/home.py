@@ -233,12 +233,16 @@ class HubHome:
         self,
         url: str,
         states: Iterable[str],
-        policy: provision.Policy = provision.DEFAULT_POLICY,
+        policy: provision.Policy | None = None,
         tls_ca: Path | None = None,
     ) -> None:
         """Streams and node consumer of each of ``states``, sized from the accounts' limits, then
         the AUDIT stream (sourcing every registered state's inbox) and its consumer, with each
-        account's provisioning user."""
+        account's provisioning user. Without ``policy``: the default, with three replicas on a
+        cluster."""
+        if policy is None:
+            replicas = 1 if self.cluster() is None else cl.SIZE
+            policy = replace(provision.DEFAULT_POLICY, replicas=replicas)
         sizes = self.plan().stream_sizes(policy.replicas)
         leaves = self.leaves()
         for state in states:
@@ -345,6 +349,10 @@ class HubHome:
         return config.Listen(**data)
 
     def running_pid(self) -> int | None:
+        """The running server's pid; for a cluster, the first running member's (None: none)."""
+        if (cluster := self.cluster()) is not None:
+            pids = (members.running_pid(self.root, m.name) for m in cluster.members)
+            return next((pid for pid in pids if pid is not None), None)
         try:
             pid = int(self.pid_file.read_text())
         except (OSError, ValueError):

@@ -128,7 +128,7 @@ def free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-#: Another program may take a picked route port before the member binds it: pick again.
+#: Another program may take a picked port before the member binds it: pick again.
 PORT_PICKS = 3
 
 
@@ -141,12 +141,17 @@ def start_all(
     """Start every member that is not running, in order, and return the cluster with the ports
     its members listen on. ``render`` writes every member's configuration for a cluster. Route
     ports left to pick (-1) are picked here, before any member starts, so that every member's
-    routes name the others. ``only``: start that member alone (one server per machine)."""
+    routes name the others; so is the monitoring port (nats-server refuses a reload that changes
+    it from the -1 it started with). ``only``: start that member alone (one server per machine)."""
     if only is not None:
         cluster.member(only)  # an unknown name fails here, naming the members
     for member in cluster.members:
         if member.cluster_port == -1:
             cluster = cluster.with_member(replace(member, cluster_port=free_port(member.host)))
+        if cluster.member(member.name).monitor_port == -1:  # a reload cannot change it later
+            cluster = cluster.with_member(
+                replace(cluster.member(member.name), monitor_port=free_port("127.0.0.1"))
+            )
     render(cluster)
     for member in cluster.members:
         if only is not None and member.name != only:
@@ -158,7 +163,9 @@ def start_all(
             except server.ServerError as exc:
                 if "address already in use" not in str(exc) or pick == PORT_PICKS - 1:
                     raise
-                member = replace(member, cluster_port=free_port(member.host))
+                member = replace(
+                    member, cluster_port=free_port(member.host), monitor_port=free_port("127.0.0.1")
+                )
                 cluster = cluster.with_member(member)
                 render(cluster)
         if started != member:

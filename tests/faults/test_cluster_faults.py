@@ -8,11 +8,12 @@ sender; the tests count them, and read each member's own replica to see that it 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 from services.core import subjects
 from services.core.connection import connect
-from services.hub import provision
+from services.hub import members, provision
 from services.hub.credentials import PROVISION_USER
 from services.testbed.cluster import ClusterHub
 from tests.faults.test_crashes import assert_exactly_once, queue, receipts
@@ -115,3 +116,57 @@ async def test_a_rolling_restart_during_traffic_loses_and_duplicates_nothing(
         )
         assert_exactly_once(usa, ids)
         await eventually(lambda: replicas_agree(cluster_hub, len(ids)), what="replicas agree")
+
+
+def wipe_store(hub: ClusterHub, name: str) -> None:
+    """The member's disk lost: its whole JetStream store, Raft state included."""
+    shutil.rmtree(members.MemberPaths(hub.home.root, name).store)
+
+
+async def test_a_member_whose_disk_is_lost_starts_empty_and_catches_up_during_traffic(
+    cluster_hub: ClusterHub, tmp_path: Path
+) -> None:
+    await short_ack_wait(cluster_hub)
+    async with (
+        running_node(cluster_hub, "MEX", tmp_path) as mex,
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+    ):
+        first = queue(mex, 100, ["USA"])
+        await eventually(lambda: receipts(mex, first, "USA") >= 20, what="some traffic")
+        victim = cluster_hub.names[1]
+        cluster_hub.stop_member(victim)
+        wipe_store(cluster_hub, victim)
+        second = queue(mex, 50, ["USA"])
+        cluster_hub.start_member(victim)
+        ids = first + second
+        await eventually(
+            lambda: receipts(mex, ids, "USA") == len(ids), timeout=60, what="every receipt"
+        )
+        assert_exactly_once(usa, ids)
+        await asyncio.to_thread(cluster_hub.wait_healthy)
+        await eventually(lambda: replicas_agree(cluster_hub, len(ids)), what=f"{victim} refilled")
+
+
+async def test_two_members_down_nothing_is_written_until_one_returns_then_nothing_is_lost(
+    cluster_hub: ClusterHub, tmp_path: Path
+) -> None:
+    await short_ack_wait(cluster_hub)
+    async with (
+        running_node(cluster_hub, "MEX", tmp_path) as mex,
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+    ):
+        first = queue(mex, 60, ["USA"])
+        await eventually(lambda: receipts(mex, first, "USA") == 60, what="the first batch")
+        _, returning, gone = cluster_hub.names
+        cluster_hub.kill_member(gone)
+        cluster_hub.kill_member(returning)
+        second = queue(mex, 30, ["USA"])  # no quorum: they wait in MEX's outbox
+        cluster_hub.start_member(returning)  # on its own store
+        ids = first + second
+        await eventually(
+            lambda: receipts(mex, ids, "USA") == len(ids), timeout=60, what="every receipt"
+        )
+        assert_exactly_once(usa, ids)
+        cluster_hub.start_member(gone)
+        await asyncio.to_thread(cluster_hub.wait_healthy)
+        await eventually(lambda: replicas_agree(cluster_hub, len(ids)), what="all three agree")

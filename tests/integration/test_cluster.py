@@ -3,20 +3,25 @@ are given every member's URL."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 from nats.js.api import StreamInfo
 
+from services.cli.main import main
 from services.core import subjects
 from services.core.connection import connect
+from services.core.directory import registration_request
+from services.core.keys import NodeKeys
 from services.hub.credentials import PROVISION_USER
 from services.hub.members import MemberPaths
 from services.hub.server import nats_server_binary
 from services.testbed.cluster import ClusterHub
-from tests.support.hub import eventually
-from tests.support.nodes import running_node, send_routes_report
+from tests.support.hub import details, eventually
+from tests.support.nodes import delivered_to, running_node, send_routes_report
 
 
 def member_config(hub: ClusterHub, name: str) -> dict:  # type: ignore[type-arg]
@@ -80,3 +85,33 @@ def test_a_stopped_cluster_starts_again_on_the_same_ports(cluster_home: ClusterH
     assert cluster_home.home.stop()
     assert cluster_home.start() == first
     cluster_home.wait_healthy()
+
+
+async def test_a_state_approved_on_a_running_cluster_gets_r3_streams_and_exchanges(
+    cluster_hub: ClusterHub, tmp_path: Path
+) -> None:
+    pids = {name: cluster_hub.member_pid(name) for name in cluster_hub.names}
+    bra = NodeKeys.generate("BRA")
+    request = tmp_path / "BRA-request.json"
+    request.write_text(
+        registration_request(bra, details("BRA"), datetime.now(UTC)).model_dump_json()
+    )
+    approve = ["directory", "--hub-home", str(cluster_hub.home.root), "approve", str(request),
+               "--confirm", bra.signing.public().kid, "--name", "Brazil",
+               "--out", str(tmp_path / "bundle")]  # fmt: skip
+    assert await asyncio.to_thread(main, approve) == 0
+    cluster_hub.keys["BRA"] = bra
+    info = await inbox_info(cluster_hub, "BRA")
+    assert info.config.num_replicas == 3  # the cluster's default, without being told
+    for name in cluster_hub.names:  # every member reloaded: BRA's user is known on each
+        body = member_config(cluster_hub, name)
+        assert "BRA" in body["accounts"]
+    bundle = tmp_path / "bundle"
+    async with (
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+        running_node(cluster_hub, "BRA", tmp_path, credentials=bundle / "hub.nk") as brazil,
+    ):
+        hello = send_routes_report(brazil, ["USA"], case_id="BRA-PF-2026-0007")
+        await eventually(lambda: delivered_to(brazil, hello.msg_id) == {"USA"}, what="to USA")
+        assert usa.store.has_message(hello.msg_id)
+    assert {name: cluster_hub.member_pid(name) for name in cluster_hub.names} == pids
