@@ -15,7 +15,8 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -38,6 +39,8 @@ from services.testbed.proxy import Proxy
 LEAF_STATE = "MEX"
 BURST = 10  # messages each way before the faults, and as many during them
 KILLED = "cifta-hub-1"
+#: Each step's deadline: three servers, a leaf and three nodes share this machine.
+STEP_TIMEOUT_S = 180.0
 T = TypeVar("T")
 
 
@@ -84,6 +87,16 @@ class ClusterDemo(Demo):
         self.link: LinkThread | None = None
         self.leaf_home = workdir / "leaf-MEX"
         self.sent: dict[tuple[str, str], list[str]] = {}  # (sender, recipient): msg ids in order
+
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while not condition():
+            for state, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise StepFailed(f"{state}'s process exited ({proc.returncode}); see its log")
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out after {STEP_TIMEOUT_S:.0f}s waiting for {what}")
+            time.sleep(0.1)  # polling the nodes' stores: a condition with a deadline
 
     def start_node(self, state: str) -> None:
         if state != LEAF_STATE:
