@@ -61,6 +61,8 @@ class Listen:
     insecure_plaintext: bool = False
     #: The leaf node listener for states running their own leaf (-1: a free port); None: none.
     leaf_port: int | None = None
+    #: Where the leaf listener listens, if not on ``host`` (the states' link, not the clients').
+    leaf_host: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -83,6 +85,13 @@ def check_listen(listen: Listen) -> None:
     the clear), or half a TLS pair."""
     if (listen.tls_cert is None) != (listen.tls_key is None):
         raise HubConfigError("TLS needs both --tls-cert and --tls-key")
+    leaf_host = listen.leaf_host or listen.host
+    if listen.leaf_port is not None and not listen.tls and not listen.insecure_plaintext \
+            and not is_loopback(leaf_host):  # fmt: skip
+        raise HubConfigError(
+            f"the leaf listener on {leaf_host} listens beyond this machine without TLS: give "
+            "--tls-cert and --tls-key, or --insecure-plaintext behind a TLS-terminating tunnel"
+        )
     if not listen.tls and not listen.insecure_plaintext and not is_loopback(listen.host):
         raise HubConfigError(
             f"--host {listen.host} listens beyond this machine without TLS: give --tls-cert and "
@@ -258,7 +267,7 @@ def _add_leaf_listener(body: dict[str, object], listen: Listen) -> None:
     """The states' leaf nodes: their own listener, and a JetStream domain for the hub so that a
     leaf reaches the hub's streams under ``$JS.hub.API`` and its own under its own domain."""
     leafnodes: dict[str, object] = {
-        "host": listen.host,
+        "host": listen.leaf_host or listen.host,
         "port": listen.leaf_port,
         # Never tell a leaf (or, through it, a client) of other URLs: a leaf must come back
         # through the one path its operator chose and can cut (nats-server issue 8367).

@@ -407,7 +407,7 @@ class HubHome:
         listen = self._previous_listen()
         if listen.leaf_port is None or listen.leaf_port == -1:
             raise HubError("the hub has no leaf node port yet: render it with --leaf-port, start")
-        return f"nats-leaf://{listen.host}:{listen.leaf_port}"
+        return f"nats-leaf://{listen.leaf_host or listen.host}:{listen.leaf_port}"
 
     def restart(self, say: Callable[[str], None], drain_s: float | None = None) -> None:
         """Restart the hub for an upgrade: a cluster one member at a time (members.py), never

@@ -43,6 +43,8 @@ class LeafSettings:
     port: int = -1  # the node's listener on the leaf (-1: a free port)
     outbox_max_bytes: int = GIB
     store_max_bytes: int = 8 * GIB
+    #: Run the leaf in this network namespace (``ip netns exec``): the fault tests cut its link.
+    netns: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +179,11 @@ class LeafHome:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for stale in self.run_dir.glob("nats-server_*.ports"):
             stale.unlink()
-        running = server.start(config, run_dir=self.run_dir, log_file=self.log_file)
+        netns = self.settings().netns
+        wrapper = ("ip", "netns", "exec", netns) if netns else ()
+        running = server.start(
+            config, run_dir=self.run_dir, log_file=self.log_file, wrapper=wrapper
+        )
         self.pid_file.write_text(f"{running.pid}\n")
         (self.run_dir / "url").write_text(running.client_url + "\n")
         settings = self.settings()

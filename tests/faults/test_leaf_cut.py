@@ -12,15 +12,17 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
 from services.core import subjects
 from services.core.connection import connect
-from services.hub.credentials import PROVISION_USER
-from services.leaf.home import ADMIN, LeafHome
+from services.hub.credentials import LEAF_USER, PROVISION_USER
+from services.leaf.home import ADMIN, LeafHome, LeafSettings
 from services.node.app import NodeRuntime
-from services.testbed.leaf import Link, allow_leaves, link_proxy, start_leaf
+from services.testbed import netns
+from services.testbed.leaf import allow_leaves, link_proxy, start_leaf
 from services.testbed.nodes import running_node
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import send_routes_report
@@ -51,18 +53,49 @@ def assert_once_in_order(held: list[tuple[str, str]], publisher: str, sent: list
     assert [m for p, m in held if p == publisher and m in wanted] == sent
 
 
-@pytest.fixture
-async def linked(hub_home: Hub, tmp_path: Path) -> AsyncIterator[tuple[Hub, LeafHome, Link]]:
+class Cuttable(Protocol):
+    def cut(self) -> None: ...
+    def restore(self) -> None: ...
+
+
+@pytest.fixture(params=["proxy", "netns"])
+async def linked(
+    request: pytest.FixtureRequest, hub_home: Hub, tmp_path: Path
+) -> AsyncIterator[tuple[Hub, LeafHome, Cuttable]]:
+    """MEX on its leaf, its link through the in-repo proxy, or (as root) a network namespace
+    whose one route to the hub's leaf listener is removed."""
     allow_leaves(hub_home, "MEX")
-    hub_home.start()
-    await hub_home.provision()
-    proxy = await link_proxy(hub_home)
-    leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
+    if request.param == "proxy":
+        hub_home.start()
+        await hub_home.provision()
+        proxy = await link_proxy(hub_home)
+        leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
+        try:
+            yield hub_home, leaf, proxy
+        finally:
+            leaf.stop()
+            await proxy.stop()
+        return
+    if not netns.available():
+        pytest.skip("a network namespace needs root; the proxy variant runs without")
+    ns = netns.NetnsLink.create()
     try:
-        yield hub_home, leaf, proxy
+        hub_home.leaf_host = ns.hub_addr
+        hub_home.start()
+        await hub_home.provision()
+        leaf = LeafHome(tmp_path / "leaf-MEX")
+        url = hub_home.home.leaf_url()
+        seed = hub_home.home.user_seed("MEX", LEAF_USER)
+        leaf.init(LeafSettings("MEX", url, host=ns.leaf_addr, netns=ns.name), seed)
+        leaf.render_config()
+        await leaf.start(hub_home.policy)
+        try:
+            yield hub_home, leaf, ns
+        finally:
+            leaf.stop()
     finally:
-        leaf.stop()
-        await proxy.stop()
+        hub_home.stop()
+        ns.delete()
 
 
 async def send_through_the_cut(
@@ -85,9 +118,9 @@ def queued_on_the_leaf(node: NodeRuntime, msg_ids: list[str]) -> bool:
 
 
 async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_senders_order(
-    linked: tuple[Hub, LeafHome, Link], tmp_path: Path
+    linked: tuple[Hub, LeafHome, Cuttable], tmp_path: Path
 ) -> None:
-    hub, leaf, proxy = linked
+    hub, leaf, link = linked
     async with (
         running_node(hub, "MEX", tmp_path, **leaf.node_overrides()) as mex,
         running_node(hub, "USA", tmp_path) as usa,
@@ -95,7 +128,7 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
     ):
         before = send_routes_report(mex, ["USA"])
         await eventually(lambda: usa.store.has_message(before.msg_id), what="the link works")
-        proxy.cut()
+        link.cut()
         sent = await send_through_the_cut(mex, usa, col)
 
         # the cut held: none crossed it either way, and MEX's node queued all on its leaf
@@ -103,7 +136,7 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
         assert not any(usa.store.has_message(m) for m in sent["MEX"])
         assert not any(mex.store.has_message(m) for m in sent["USA"] + sent["COL"])
 
-        proxy.restore()
+        link.restore()
         restored = time.monotonic()
         everything = sent["USA"] + sent["COL"]
         await eventually(
