@@ -35,7 +35,7 @@ def leaf_permissions(state: str) -> dict[str, object]:
     """The hub-side permissions of ``state``'s leaf user (from the leaf's side, see above)."""
     inbox, kv = subjects.inbox_stream(state), subjects.DIRECTORY_STREAM
     outbox, hub = subjects.leaf_outbox_stream(state), subjects.hub_api()
-    leaf, deliver = subjects.leaf_api(state), subjects.leaf_deliver(state)
+    leaf = subjects.leaf_api(state)
     return {
         "publish": {
             "allow": [
@@ -45,7 +45,7 @@ def leaf_permissions(state: str) -> dict[str, object]:
                 f"$JS.FC.{kv}.>",
                 # the relay's source: answers to its requests and the deliveries themselves
                 SOURCE_REPLIES,
-                f"{deliver}.>",
+                subjects.relay_consumer_deliver(state),
                 # what its node does at the hub besides sending: quarantine copies, audit events
                 # and questions, lookups (never an inbox: those go through the relay)
                 subjects.quarantine_filter(state),
@@ -58,7 +58,8 @@ def leaf_permissions(state: str) -> dict[str, object]:
             "allow": [
                 "_INBOX.>",
                 SOURCE_REPLIES,
-                f"{deliver}.>",
+                subjects.leaf_mirror_deliver(state),
+                subjects.leaf_directory_deliver(state),
                 # the relay's requests to the leaf's JetStream: its own consumer on the outbox
                 f"{leaf}.CONSUMER.RESET.{outbox}.{subjects.RELAY_CONSUMER}",
                 f"$JS.FC.{outbox}.>",
