@@ -30,11 +30,11 @@ from services.core.keys import NodeKeys
 from services.hub import members
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
+from services.leaf.proxy import Proxy
 from services.node.app import system_clock
 from services.node.core import NodeCore
 from services.node.settings import NodeSettings
 from services.node.store import Store
-from services.testbed.proxy import Proxy
 
 LEAF_STATE = "MEX"
 BURST = 10  # messages each way before the faults, and as many during them

@@ -139,11 +139,7 @@ def node_permissions(state: str) -> dict[str, object]:
 
 
 def account_block(
-    registry: Registry,
-    state: str,
-    users: Mapping[tuple[str, str], str],
-    plan: Plan,
-    leaves: Sequence[str] = (),
+    registry: Registry, state: str, users: Mapping[tuple[str, str], str], plan: Plan
 ) -> dict[str, object]:
     others = [s for s in registry.codes() if s != state]
     return {
@@ -152,7 +148,6 @@ def account_block(
         "users": [
             {"nkey": users[(state, NODE_USER)], "permissions": node_permissions(state)},
             {"nkey": users[(state, PROVISION_USER)]},
-            *_leaf_users(state, users, leaves),
         ],
         "exports": [
             {"service": subjects.inbox_export(state, sender), "accounts": [sender]}
@@ -160,8 +155,7 @@ def account_block(
         ]
         + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}]
         + _audit_source_exports(state)
-        + lookup.state_exports(state, others)
-        + (leaf.relay_exports(state, others) if state in leaves else []),
+        + lookup.state_exports(state, others),
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
@@ -171,17 +165,27 @@ def account_block(
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
             {"stream": {"account": AUDIT_ACCOUNT, "subject": subjects.AUDIT_CHECKPOINTS}},
         ]
-        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT)
-        + leaf.relay_imports(state, [s for s in leaves if s != state]),
+        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT),
     }
 
 
-def _leaf_users(
-    state: str, users: Mapping[tuple[str, str], str], leaves: Sequence[str]
-) -> list[dict[str, object]]:
-    if state not in leaves:
-        return []
-    return [{"nkey": users[(state, LEAF_USER)], "permissions": leaf.leaf_permissions(state)}]
+def _add_leaf_parts(
+    accounts: dict[str, object],
+    registry: Registry,
+    users: Mapping[tuple[str, str], str],
+    leaves: Sequence[str],
+) -> None:
+    """For each state on a leaf: its leaf user, and its relay exported to each recipient; for
+    each state, the relays of the others imported (services/hub/leaf.py)."""
+    for state in registry.codes():
+        block = accounts[state]
+        assert isinstance(block, dict)
+        others = [s for s in registry.codes() if s != state]
+        if state in leaves:
+            permissions = leaf.leaf_permissions(state)
+            block["users"] += [{"nkey": users[(state, LEAF_USER)], "permissions": permissions}]
+            block["exports"] += leaf.relay_exports(state, others)
+        block["imports"] += leaf.relay_imports(state, [s for s in leaves if s != state])
 
 
 def _audit_source_exports(state: str) -> list[dict[str, object]]:
@@ -296,8 +300,9 @@ def server_body(
     node (services/hub/leaf.py); with ``listen.leaf_port``, the leaf node listener."""
     check_listen(listen)
     accounts: dict[str, object] = {
-        state: account_block(registry, state, users, plan, leaves) for state in registry.codes()
+        state: account_block(registry, state, users, plan) for state in registry.codes()
     }
+    _add_leaf_parts(accounts, registry, users, leaves)
     accounts.update(_secretariat_accounts(registry, users, plan))
     body: dict[str, object] = {
         "server_name": server_name,

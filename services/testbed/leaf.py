@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from services.hub.credentials import LEAF_USER
 from services.leaf.home import LeafHome, LeafSettings
+from services.leaf.proxy import Proxy
 from services.testbed.hub import Hub
-from services.testbed.proxy import Proxy
 
 
 def allow_leaves(hub: Hub, *states: str) -> None:

@@ -1,4 +1,5 @@
-"""A TCP proxy that can cut or pause a link: a state's leaf link, without root.
+"""A TCP proxy that can cut or pause a link: a state's leaf link, without root (the fault tests
+and `cifta demo --cluster` run the link through it).
 
 ``cut()`` closes every connection through it and refuses new ones (a link that went down: both
 ends see it at once). ``pause()`` keeps the connections but stops moving bytes and holds new ones
