@@ -49,6 +49,7 @@ from services.hub.config import MAX_PAYLOAD
 from services.hub.resources import StreamSizes
 from services.testbed.cluster import build_cluster_hub
 from services.testbed.hub import Hub, build_hub
+from services.testbed.leaf import allow_leaves, start_leaf
 from services.testbed.nodes import running_node
 
 
@@ -71,13 +72,16 @@ class Topology:
     label: str
     replicas: int
     build: Callable[[Path], Hub]  # the hub home, not started
+    #: MEX on its own leaf node (services/hub/leaf.py): its node talks to the leaf, and raw
+    #: JetStream publishes into a stream on a leaf that a cluster stream sources.
+    leaf: bool = False
 
 
-#: The topologies measured, in order. A state's leaf node adds its own row here: the nodes then
-#: connect to their leaf, and raw JetStream runs through a leaf on the same cluster.
+#: The topologies measured, in order.
 TOPOLOGIES = [
     Topology("one server, R1", 1, lambda root: build_hub(root, ("MEX", "USA"))),
     Topology("cluster, R3", 3, lambda root: build_cluster_hub(root, ("MEX", "USA"))),
+    Topology("cluster+leaf", 3, lambda root: build_cluster_hub(root, ("MEX", "USA")), leaf=True),
 ]
 
 
@@ -104,13 +108,20 @@ async def run_e2e(topology: Topology, root: Path, size: Any, fig: Figures) -> No
     hub = topology.build(root / "hub")
     overrides = e2e.node_overrides(None)
     body = e2e.cb.body_of(size.size)
+    leaf = None
+    if topology.leaf:
+        allow_leaves(hub, "MEX")
     try:
         hub.start()
         if hasattr(hub, "wait_healthy"):
             hub.wait_healthy()
         await hub.provision()
+        mex_overrides = dict(overrides)
+        if topology.leaf:
+            leaf = await start_leaf(hub, "MEX", root)
+            mex_overrides.update(leaf.node_overrides())
         async with (
-            running_node(hub, "MEX", root / "nodes", **overrides) as mex,
+            running_node(hub, "MEX", root / "nodes", **mex_overrides) as mex,
             running_node(hub, "USA", root / "nodes", **overrides) as usa,
         ):
             probe = e2e.Probe(mex, usa)
@@ -122,14 +133,17 @@ async def run_e2e(topology: Topology, root: Path, size: Any, fig: Figures) -> No
                 row.e2e, row.p50_ms, row.p99_ms, row.problems
             )  # fmt: skip
     finally:
+        if leaf is not None:
+            leaf.stop()
         hub.stop()
 
 
 @contextlib.asynccontextmanager
-async def raw_servers(root: Path, count: int) -> AsyncIterator[str]:
-    """``count`` plain nats-servers (clustered when more than one); their URLs."""
+async def raw_servers(root: Path, count: int, leaf: bool = False) -> AsyncIterator[list[str]]:
+    """``count`` plain nats-servers (clustered when more than one); their URLs, comma-separated,
+    then with ``leaf`` the URL of a plain leaf server (its own JetStream domain) linked to them."""
     routes = [members.free_port("127.0.0.1") for _ in range(count)]
-    pids, urls = [], []
+    pids, urls, logs = [], [], []
     try:
         for i in range(count):
             home = root / f"raw-{i + 1}"
@@ -144,24 +158,52 @@ async def raw_servers(root: Path, count: int) -> AsyncIterator[str]:
                     "name": "raw", "host": "127.0.0.1", "port": routes[i],
                     "routes": [f"nats-route://127.0.0.1:{p}" for p in routes if p != routes[i]],
                 }  # fmt: skip
+            if leaf:
+                body["leafnodes"] = {"host": "127.0.0.1", "port": -1, "no_advertise": True}
+                body["jetstream"]["domain"] = "hub"  # type: ignore[index]
             (home / "nats.conf").write_text(json.dumps(body))
             running = server.start(
                 home / "nats.conf", run_dir=home / "run", log_file=home / "nats-server.log"
             )
             pids.append(running.pid)
             urls.append(running.client_url)
-        yield ",".join(urls)
+            logs.append((home / "nats-server.log", running.pid))
+        found = [",".join(urls)]
+        if leaf:
+            home = root / "raw-leaf"
+            home.mkdir(parents=True)
+            remotes = [server.leaf_url(log, pid) for log, pid in logs]
+            body = {
+                "server_name": "raw-leaf", "host": "127.0.0.1", "port": -1,
+                "max_payload": MAX_PAYLOAD,
+                "jetstream": {"store_dir": str(home / "jetstream"), "domain": "leaf",
+                              "sync_interval": "always"},
+                "leafnodes": {"remotes": [{"urls": remotes}]},
+            }  # fmt: skip
+            (home / "nats.conf").write_text(json.dumps(body))
+            running = server.start(
+                home / "nats.conf", run_dir=home / "run", log_file=home / "nats-server.log"
+            )
+            pids.append(running.pid)
+            found.append(running.client_url)
+        yield found
     finally:
         for pid in pids:
             server.stop(pid)
 
 
-async def raw_stream(js: nats.js.JetStreamContext, name: str, replicas: int) -> None:
+async def raw_stream(
+    js: nats.js.JetStreamContext,
+    name: str,
+    replicas: int,
+    sources: list[nats.js.api.StreamSource] | None = None,
+) -> None:
     policy = provision.Policy(replicas=replicas)
     sizes = StreamSizes(inbox=1024**3, quarantine=1024**2, directory=1024**2, undelivered=1024**2)
     config = replace(
-        provision.inbox_config("USA", policy, sizes), name=name, subjects=[f"{name}.>"]
-    )
+        provision.inbox_config("USA", policy, sizes), name=name,
+        subjects=None if sources else [f"{name}.>"], sources=sources,
+    )  # fmt: skip
     deadline = time.monotonic() + 30
     while True:  # a fresh cluster elects its meta leader and learns its peers first
         try:
@@ -177,35 +219,62 @@ async def raw_stream(js: nats.js.JetStreamContext, name: str, replicas: int) -> 
     await js.add_consumer(name, config=provision.node_consumer_config(policy))
 
 
+async def raw_streams(
+    js: nats.js.JetStreamContext,
+    leaf_js: nats.js.JetStreamContext | None,
+    name: str,
+    replicas: int,
+) -> None:
+    """The inbox-shaped stream ``name``; through a leaf, it sources ``name``'s messages from a
+    stream on the leaf (the path of a state's outbox, its relay and a recipient's inbox)."""
+    if leaf_js is None:
+        await raw_stream(js, name, replicas)
+        return
+    await leaf_js.add_stream(name=f"{name}_OUT", subjects=[f"{name}.>"])
+    source = nats.js.api.StreamSource(
+        name=f"{name}_OUT", external=nats.js.api.ExternalStream(api="$JS.leaf.API")
+    )
+    await raw_stream(js, name, replicas, sources=[source])
+
+
 async def run_raw(topology: Topology, root: Path, size: Any, envelope: int, fig: Figures) -> None:
     payload = os.urandom(envelope)
-    async with raw_servers(root / "raw", topology.replicas) as url:
-        nc = await nats.connect(servers(url), allow_reconnect=False)
+    async with raw_servers(root / "raw", topology.replicas, topology.leaf) as urls:
+        nc = await nats.connect(servers(urls[0]), allow_reconnect=False)
+        leaf_nc = await nats.connect(urls[1], allow_reconnect=False) if topology.leaf else None
         try:
             js = nc.jetstream()
-            await raw_stream(js, "THROUGHPUT", topology.replicas)
+            leaf_js = leaf_nc.jetstream() if leaf_nc is not None else None
+            pub_js = leaf_js or js
+            await raw_streams(js, leaf_js, "THROUGHPUT", topology.replicas)
             psub = await js.pull_subscribe_bind("node", "THROUGHPUT")
             t0 = time.perf_counter()
             for start in range(0, size.n, 64):
                 await asyncio.gather(*(
-                    js.publish(f"THROUGHPUT.{i}", payload, headers={"Nats-Msg-Id": f"m{i}"})
+                    pub_js.publish(f"THROUGHPUT.{i}", payload, headers={"Nats-Msg-Id": f"m{i}"})
                     for i in range(start, min(size.n, start + 64))
                 ))  # fmt: skip
             pulled = 0
             while pulled < size.n:
-                for msg in await psub.fetch(64, timeout=2.0):
-                    await msg.ack()
-                    pulled += 1
+                with contextlib.suppress(nats.errors.TimeoutError):
+                    for msg in await psub.fetch(64, timeout=2.0):
+                        await msg.ack()
+                        pulled += 1
             fig.raw = size.n / (time.perf_counter() - t0)
-            await raw_stream(js, "LATENCY", topology.replicas)
-            samples = await raw_latency(js, payload, size)
+            await raw_streams(js, leaf_js, "LATENCY", topology.replicas)
+            samples = await raw_latency(js, payload, size, pub_js)
             fig.raw_p50_ms, fig.raw_p99_ms = percentiles(samples)
         finally:
             await nc.close()
+            if leaf_nc is not None:
+                await leaf_nc.close()
 
 
-async def raw_latency(js: nats.js.JetStreamContext, payload: bytes, size: Any) -> list[float]:
-    """Publish at the offered load while a consumer pulls: publish call to pulled, per message."""
+async def raw_latency(
+    js: nats.js.JetStreamContext, payload: bytes, size: Any, pub_js: nats.js.JetStreamContext
+) -> list[float]:
+    """Publish (into ``pub_js``) at the offered load while a consumer pulls: publish call to
+    pulled, per message."""
     sent: dict[str, float] = {}
     got: dict[str, float] = {}
     psub = await js.pull_subscribe_bind("node", "LATENCY")
@@ -225,7 +294,7 @@ async def raw_latency(js: nats.js.JetStreamContext, payload: bytes, size: Any) -
             await asyncio.sleep(delay)  # the offered load's schedule
         subject = f"LATENCY.{i}"
         sent[subject] = time.perf_counter()
-        await js.publish(subject, payload, headers={"Nats-Msg-Id": subject})
+        await pub_js.publish(subject, payload, headers={"Nats-Msg-Id": subject})
     await asyncio.wait_for(puller, e2e.WAIT_S)
     return [got[s] - t for s, t in sent.items() if s in got]
 
@@ -248,10 +317,15 @@ def report(size: Any, envelope: int, figures: dict[str, Figures]) -> None:
         )
         for problem in f.problems or []:
             print(f"  ! {problem}")
-    one, three = (figures[t.label] for t in TOPOLOGIES[:2])
+    one, three, leaf = (figures[t.label] for t in TOPOLOGIES[:3])
     print(
         f"cluster / one server: e2e {three.e2e / one.e2e:.2f}, raw {three.raw / one.raw:.2f}, "
         f"p99 {three.p99_ms / one.p99_ms:.2f}, raw p99 {three.raw_p99_ms / one.raw_p99_ms:.2f}"
+    )
+    print(
+        f"through a leaf / cluster: e2e {leaf.e2e / three.e2e:.2f}, raw {leaf.raw / three.raw:.2f}"
+        f", p99 {leaf.p99_ms / three.p99_ms:.2f}, raw p99 "
+        f"{leaf.raw_p99_ms / three.raw_p99_ms:.2f}"
     )
 
 

@@ -89,6 +89,9 @@ def cmd_render(args: argparse.Namespace) -> int:
     if cluster is not None:  # relaxed only where R3 on separate machines makes it safe
         sync = cl.sync_interval(cluster, args.sync_interval)
     listen = Listen(args.host, args.port, sync, tls_cert, tls_key, args.insecure_plaintext)
+    # the states' leaf node listener (services/hub/leaf.py): kept from the previous rendering
+    leaf_port = args.leaf_port if args.leaf_port is not None else home.listen().leaf_port
+    listen = replace(listen, leaf_port=leaf_port)
     path = home.render_config(listen, _resources(home, args), cluster=cluster, single=args.single)
     plan = home.plan()
     print(f"rendered {path} from registry version {home.registry().version}")
@@ -257,6 +260,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="three servers, one per machine (each started with `cifta hub start --server`)",
     )
     p.add_argument("--route-ca", help="CA of the servers' certificates: mutual TLS on routes")
+    p.add_argument(
+        "--leaf-port",
+        type=int,
+        help="listen for the states' leaf nodes on this port (-1: any free port, then kept)",
+    )
     p.add_argument("--single", action="store_true", help="one server again (not a cluster)")
     p.add_argument("--tls-cert", help="server certificate (PEM): clients must then use tls://")
     p.add_argument("--tls-key", help="the certificate's private key (PEM)")

@@ -13,8 +13,10 @@ from services.cli import (
     audit_cmd,
     delivery_cmd,
     demo,
+    demo_cluster,
     directory_cmd,
     hub_cmd,
+    leaf_cmd,
     lookup_cmd,
     messages,
     messages_cmd,
@@ -87,11 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    leaf_cmd.add_parser(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
     d.add_argument("--registry", default="deploy/registry.json", help="the states to set up")
-    d.set_defaults(func=demo.run)
+    d.add_argument("--cluster", action="store_true",
+                   help="on a three-server hub, MEX on a leaf node, through faults")  # fmt: skip
+    d.set_defaults(func=lambda a: (demo_cluster.run if a.cluster else demo.run)(a))
     return parser
 
 
@@ -118,6 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         *node_cmd.ERRORS,
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
+        *leaf_cmd.ERRORS,
     ) as exc:
         return _error(args, "failed", {}, str(exc))
 

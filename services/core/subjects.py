@@ -201,3 +201,72 @@ def audit_consumer(party: str) -> str:
 
 def audit_consumer_filters(party: str) -> list[str]:
     return [f"inbox.*.{_party(party)}.>", f"audit.events.{_party(party)}.>"]
+
+
+# -- a state's leaf node (docs/operations.md, "A state's leaf") ---------------------------------
+
+#: The hub's JetStream domain: a leaf reaches the hub's streams under ``$JS.hub.API``.
+HUB_DOMAIN = "hub"
+
+
+def hub_api() -> str:
+    return f"$JS.{HUB_DOMAIN}.API"
+
+
+def leaf_domain(state: str) -> str:
+    """The JetStream domain of ``state``'s own leaf server."""
+    return f"leaf-{_party(state)}"
+
+
+def leaf_api(state: str) -> str:
+    """The prefix under which ``state``'s account at the hub reaches its leaf's JetStream."""
+    return f"$JS.{leaf_domain(state)}.API"
+
+
+def leaf_outbox_stream(state: str) -> str:
+    """``OUTBOX_<state>``: on the leaf, what the state's node sends, held until the hub has it."""
+    return f"OUTBOX_{_party(state)}"
+
+
+def leaf_outbox_filter(state: str) -> str:
+    """Every inbox subject ``state`` may publish under: the only ones its outbox captures."""
+    return f"inbox.*.{_party(state)}.>"
+
+
+def relay_stream(state: str) -> str:
+    """``RELAY_<state>``: at the hub, in the state's account, its leaf's outbox sourced (a
+    stream name unique per state: every recipient's inbox sources each relay by name)."""
+    return f"RELAY_{_party(state)}"
+
+
+def relay_api(sender: str) -> str:
+    """The prefix under which a recipient's account reaches ``sender``'s relay to source it."""
+    return f"$JS.RELAY_{_party(sender)}.API"
+
+
+def relay_deliver(sender: str, recipient: str) -> str:
+    """Where ``sender``'s relay delivers what ``recipient``'s inbox sources from it."""
+    return f"deliver.relay.{_party(sender)}.{_party(recipient)}"
+
+
+def leaf_deliver(state: str) -> str:
+    """The prefix of every delivery crossing ``state``'s leaf link (mirrors and the relay)."""
+    return f"deliver.leaf.{_party(state)}"
+
+
+#: The durable consumers a leaf link runs on (nats-server's durable sourcing, ADR-60): on the
+#: leaf's outbox, which the hub's relay sources; on the hub's inbox, which the leaf mirrors.
+RELAY_CONSUMER = "relay"
+LEAF_MIRROR_CONSUMER = "leaf"
+
+
+def relay_consumer_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.out"
+
+
+def leaf_mirror_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.inbox"
+
+
+def leaf_directory_deliver(state: str) -> str:
+    return f"{leaf_deliver(state)}.directory"

@@ -10,7 +10,7 @@ is then provisioned with three replicas (``provision.Policy.replicas``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,6 +41,9 @@ class Member:
     port: int = 4222  # clients
     cluster_port: int = 6222  # routes to the other members
     monitor_port: int = 8222  # HTTP monitoring (healthz), on loopback only
+    #: The leaf node listener (services/hub/leaf.py), when the hub has one: picked at the first
+    #: start like the others when the rendering asked for -1.
+    leaf_port: int | None = None
 
     def client_url(self, tls: bool = False) -> str:
         return f"{'tls' if tls else 'nats'}://{self.host}:{self.port}"
@@ -142,13 +145,16 @@ def member_body(
     plan: Plan,
     listen: config.Listen,
     route_secret: str,
+    leaves: Sequence[str] = (),
 ) -> dict[str, object]:
     """One member's configuration as a dictionary (``config.server_body`` plus the cluster)."""
     check_cluster(cluster, listen)
-    own = replace(listen, host=member.host, port=member.port)
+    leaf_port = None if listen.leaf_port is None else member.leaf_port or listen.leaf_port
+    own = replace(listen, host=member.host, port=member.port, leaf_port=leaf_port)
     body = config.server_body(
-        registry, users, store_dir=store_dir, plan=plan, listen=own, server_name=member.name
-    )
+        registry, users, store_dir=store_dir, plan=plan, listen=own, server_name=member.name,
+        leaves=leaves,
+    )  # fmt: skip
     jetstream = body["jetstream"]
     assert isinstance(jetstream, dict)
     jetstream["domain"] = cluster.domain

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from services.core import subjects
 from services.core.envelope import MAX_ENVELOPE_BYTES
-from services.hub import lookup
-from services.hub.credentials import NODE_USER, PROVISION_USER
+from services.hub import leaf, lookup
+from services.hub.credentials import LEAF_USER, NODE_USER, PROVISION_USER
 from services.hub.registry import Registry
 from services.hub.resources import Plan
 
@@ -59,6 +59,10 @@ class Listen:
     tls_key: Path | None = None
     #: Listen beyond this machine without TLS (behind a TLS-terminating tunnel): never by default.
     insecure_plaintext: bool = False
+    #: The leaf node listener for states running their own leaf (-1: a free port); None: none.
+    leaf_port: int | None = None
+    #: Where the leaf listener listens, if not on ``host`` (the states' link, not the clients').
+    leaf_host: str | None = None
 
     @property
     def tls(self) -> bool:
@@ -81,6 +85,13 @@ def check_listen(listen: Listen) -> None:
     the clear), or half a TLS pair."""
     if (listen.tls_cert is None) != (listen.tls_key is None):
         raise HubConfigError("TLS needs both --tls-cert and --tls-key")
+    leaf_host = listen.leaf_host or listen.host
+    if listen.leaf_port is not None and not listen.tls and not listen.insecure_plaintext \
+            and not is_loopback(leaf_host):  # fmt: skip
+        raise HubConfigError(
+            f"the leaf listener on {leaf_host} listens beyond this machine without TLS: give "
+            "--tls-cert and --tls-key, or --insecure-plaintext behind a TLS-terminating tunnel"
+        )
     if not listen.tls and not listen.insecure_plaintext and not is_loopback(listen.host):
         raise HubConfigError(
             f"--host {listen.host} listens beyond this machine without TLS: give --tls-cert and "
@@ -156,6 +167,25 @@ def account_block(
         ]
         + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT),
     }
+
+
+def _add_leaf_parts(
+    accounts: dict[str, object],
+    registry: Registry,
+    users: Mapping[tuple[str, str], str],
+    leaves: Sequence[str],
+) -> None:
+    """For each state on a leaf: its leaf user, and its relay exported to each recipient; for
+    each state, the relays of the others imported (services/hub/leaf.py)."""
+    for state in registry.codes():
+        block = accounts[state]
+        assert isinstance(block, dict)
+        others = [s for s in registry.codes() if s != state]
+        if state in leaves:
+            permissions = leaf.leaf_permissions(state)
+            block["users"] += [{"nkey": users[(state, LEAF_USER)], "permissions": permissions}]
+            block["exports"] += leaf.relay_exports(state, others)
+        block["imports"] += leaf.relay_imports(state, [s for s in leaves if s != state])
 
 
 def _audit_source_exports(state: str) -> list[dict[str, object]]:
@@ -237,6 +267,24 @@ def _secretariat_accounts(
     return accounts
 
 
+def _add_leaf_listener(body: dict[str, object], listen: Listen) -> None:
+    """The states' leaf nodes: their own listener, and a JetStream domain for the hub so that a
+    leaf reaches the hub's streams under ``$JS.hub.API`` and its own under its own domain."""
+    leafnodes: dict[str, object] = {
+        "host": listen.leaf_host or listen.host,
+        "port": listen.leaf_port,
+        # Never tell a leaf (or, through it, a client) of other URLs: a leaf must come back
+        # through the one path its operator chose and can cut (nats-server issue 8367).
+        "no_advertise": True,
+    }
+    if "tls" in body:
+        leafnodes["tls"] = body["tls"]
+    body["leafnodes"] = leafnodes
+    jetstream = body["jetstream"]
+    assert isinstance(jetstream, dict)
+    jetstream["domain"] = subjects.HUB_DOMAIN
+
+
 def server_body(
     registry: Registry,
     users: Mapping[tuple[str, str], str],
@@ -245,13 +293,16 @@ def server_body(
     plan: Plan,
     listen: Listen = Listen(),
     server_name: str = "cifta-hub",
+    leaves: Sequence[str] = (),
 ) -> dict[str, object]:
     """The configuration of one hub server as a dictionary, for a caller to extend (a cluster
-    adds its block, a leaf listener its own) before :func:`render_text` writes it."""
+    adds its block) before :func:`render_text` writes it. ``leaves``: the states allowed a leaf
+    node (services/hub/leaf.py); with ``listen.leaf_port``, the leaf node listener."""
     check_listen(listen)
     accounts: dict[str, object] = {
         state: account_block(registry, state, users, plan) for state in registry.codes()
     }
+    _add_leaf_parts(accounts, registry, users, leaves)
     accounts.update(_secretariat_accounts(registry, users, plan))
     body: dict[str, object] = {
         "server_name": server_name,
@@ -275,6 +326,8 @@ def server_body(
             "min_version": "1.3",
             "timeout": 5,
         }
+    if listen.leaf_port is not None:
+        _add_leaf_listener(body, listen)
     return body
 
 
@@ -296,6 +349,7 @@ def render_config(
     store_dir: Path,
     plan: Plan,
     listen: Listen = Listen(),
+    leaves: Sequence[str] = (),
 ) -> str:
     """The whole nats-server configuration of a single-server hub, as text. ``users`` maps
     (account, user) to NKey.
@@ -303,5 +357,7 @@ def render_config(
     Every path in it is absolute: a service manager starts nats-server from another working
     directory, where a relative store would silently be a new, empty one.
     """
-    body = server_body(registry, users, store_dir=store_dir, plan=plan, listen=listen)
+    body = server_body(
+        registry, users, store_dir=store_dir, plan=plan, listen=listen, leaves=leaves
+    )
     return render_text(registry, body)

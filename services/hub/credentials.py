@@ -19,6 +19,8 @@ from services.core.files import write_secret
 #: provisioning user that creates the account's streams and consumers.
 NODE_USER = "node"
 PROVISION_USER = "provision"
+#: A state's leaf node's user (docs/operations.md, "A state's leaf"): only for a state on a leaf.
+LEAF_USER = "leaf"
 
 
 @dataclass(frozen=True)

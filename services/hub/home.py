@@ -7,6 +7,7 @@
 <home>/keys/audit.key.json  the audit log's checkpoint key (0600)
 <home>/directory/entries/   the signed directory entries, one file per party
 <home>/nkeys/<ACCOUNT>/<user>.nk   NATS user seeds (0600)
+<home>/leaves.json          the states that run their own leaf node (services/hub/leaf.py)
 <home>/nats.conf            rendered from the registry
 <home>/jetstream/           the JetStream store (back it up: docs/operations.md)
 <home>/run/                 pid, ports file, log, the settings of the last rendering
@@ -36,8 +37,8 @@ from services.core.connection import connect
 from services.core.keys import KeyFileError, NodeKeys
 from services.directory.service import DirectoryService
 from services.hub import cluster as cl
-from services.hub import config, credentials, lookup, members, provision, server
-from services.hub.credentials import NODE_USER, PROVISION_USER
+from services.hub import config, credentials, lookup, members, provision, relay, server
+from services.hub.credentials import LEAF_USER, NODE_USER, PROVISION_USER
 from services.hub.registry import Registry, StateEntry
 from services.hub.resources import Plan, Resources, default_resources, plan
 
@@ -181,6 +182,30 @@ class HubHome:
             credentials.ensure_user(self.nkeys_dir, state, PROVISION_USER)
         for account, user in config.SECRETARIAT_USERS:
             credentials.ensure_user(self.nkeys_dir, account, user)
+        for state in self.leaves():
+            credentials.ensure_user(self.nkeys_dir, state, LEAF_USER)
+
+    # -- states on a leaf (services/hub/leaf.py) -------------------------------------------------
+
+    @property
+    def leaves_file(self) -> Path:
+        return self.root / "leaves.json"
+
+    def leaves(self) -> list[str]:
+        """The states that run their own leaf node, as the secretariat allowed them."""
+        try:
+            return sorted(json.loads(self.leaves_file.read_text()))
+        except FileNotFoundError:
+            return []
+
+    def allow_leaf(self, state: str) -> Path:
+        """Let ``state`` run a leaf node: its leaf user's seed (for its operator, like the node's),
+        its relay and its senders' sources at the next rendering and provisioning."""
+        if state not in self.registry().codes():
+            raise HubError(f"{state} is not served by this hub: `cifta hub add-state` first")
+        leaves = sorted({*self.leaves(), state})
+        self.leaves_file.write_text(json.dumps(leaves) + "\n")
+        return credentials.ensure_user(self.nkeys_dir, state, LEAF_USER).seed_path
 
     def add_state(self, code: str, name: str) -> Registry:
         """Serve ``code`` (if not served yet) and create its NATS users. Idempotent."""
@@ -219,9 +244,14 @@ class HubHome:
             replicas = 1 if self.cluster() is None else cl.SIZE
             policy = replace(provision.DEFAULT_POLICY, replicas=replicas)
         sizes = self.plan().stream_sizes(policy.replicas)
+        leaves = self.leaves()
         for state in states:
             seed = self.user_seed(state, PROVISION_USER)
-            await provision.provision_state(url, seed, state, sizes, policy, tls_ca)
+            sources = relay.relay_sources(state, leaves)
+            own, relay_bytes = relay.leaf_sizes(sizes) if state in leaves else (sizes, 0)
+            await provision.provision_state(url, seed, state, own, policy, tls_ca, sources)
+            if state in leaves:
+                await relay.provision_relay(url, seed, state, policy, relay_bytes, tls_ca)
         audit_seed = self.user_seed("AUDIT", "audit")
         await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
         async with connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:
@@ -252,8 +282,9 @@ class HubHome:
             self._render_members(cluster, registry, users, limits, listen)
         else:
             text = config.render_config(
-                registry, users, store_dir=self.store_dir, plan=limits, listen=listen
-            )
+                registry, users, store_dir=self.store_dir, plan=limits, listen=listen,
+                leaves=self.leaves(),
+            )  # fmt: skip
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.listen_file.write_text(json.dumps(
             {k: None if v is None else str(v.absolute()) if isinstance(v, Path) else v
@@ -287,7 +318,7 @@ class HubHome:
         members.render_members(
             self.root, registry, users or self._user_keys(registry), cluster=cluster,
             plan=limits or self.plan(), listen=listen or self._previous_listen(),
-            secret=members.route_secret(self.root / "keys"),
+            secret=members.route_secret(self.root / "keys"), leaves=self.leaves(),
         )  # fmt: skip
         members.save_cluster(self.cluster_file, cluster)
 
@@ -302,6 +333,10 @@ class HubHome:
         """The accounts' limits the rendered configuration gives (checked again)."""
         registry = self.registry()
         return plan(self.resources(), len(registry.codes()), self.store_dir, check_machine=False)
+
+    def listen(self) -> config.Listen:
+        """The listener settings of the last rendering."""
+        return self._previous_listen()
 
     def _previous_listen(self) -> config.Listen:
         try:
@@ -346,8 +381,33 @@ class HubHome:
         if listen.port == -1:  # keep the port the server picked for every later rendering
             port = int(running.client_url.rsplit(":", 1)[1])
             self.render_config(replace(listen, port=port))
+        self._keep_leaf_port(running.pid)
         self.url_file.write_text(running.client_url + "\n")
         return running.client_url
+
+    def _keep_leaf_port(self, pid: int) -> None:
+        """Keep the leaf listener's port the server picked (``-1``) for every later rendering:
+        the states' leaves are configured with it."""
+        listen = self._previous_listen()
+        if listen.leaf_port != -1:
+            return
+        url = server.leaf_url(self.log_file, pid)
+        if url is None:
+            raise HubError(f"the server did not report its leaf node port; see {self.log_file}")
+        self.render_config(replace(listen, leaf_port=int(url.rsplit(":", 1)[1])))
+
+    def leaf_url(self) -> str:
+        """The URL states' leaves connect to (``nats-leaf://host:port``; on a cluster, every
+        member's, comma-separated, so that a leaf follows the hub when one member stops)."""
+        if (cluster := self.cluster()) is not None:
+            ports = [(m.host, m.leaf_port) for m in cluster.members]
+            if any(p is None or p == -1 for _, p in ports):
+                raise HubError("the hub has no leaf node ports yet: render with --leaf-port, start")
+            return ",".join(f"nats-leaf://{h}:{p}" for h, p in ports)
+        listen = self._previous_listen()
+        if listen.leaf_port is None or listen.leaf_port == -1:
+            raise HubError("the hub has no leaf node port yet: render it with --leaf-port, start")
+        return f"nats-leaf://{listen.leaf_host or listen.host}:{listen.leaf_port}"
 
     def restart(self, say: Callable[[str], None], drain_s: float | None = None) -> None:
         """Restart the hub for an upgrade: a cluster one member at a time (members.py), never

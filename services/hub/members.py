@@ -18,7 +18,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -79,13 +79,14 @@ def render_members(
     plan: Plan,
     listen: config.Listen,
     secret: str,
+    leaves: Sequence[str] = (),
 ) -> None:
     """Write every member's configuration (0600: it holds the route secret)."""
     for member in cluster.members:
         paths = MemberPaths(root, member.name)
         body = cl.member_body(
             registry, users, cluster=cluster, member=member, store_dir=paths.store, plan=plan,
-            listen=listen, route_secret=secret,
+            listen=listen, route_secret=secret, leaves=leaves,
         )  # fmt: skip
         paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         paths.config.touch(mode=0o600)
@@ -110,9 +111,11 @@ def start_member(root: Path, member: cl.Member) -> cl.Member:
     running = server.start(paths.config, run_dir=paths.run, log_file=paths.log)
     paths.pid_file.write_text(f"{running.pid}\n")
     ports = running.ports
+    leaf = server.leaf_url(paths.log, running.pid)  # none unless the hub has a leaf listener
     return cl.Member(
         member.name, member.host, ports.get("nats", member.port),
         ports.get("cluster", member.cluster_port), ports.get("monitoring", member.monitor_port),
+        int(leaf.rsplit(":", 1)[1]) if leaf else member.leaf_port,
     )  # fmt: skip
 
 

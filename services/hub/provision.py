@@ -61,9 +61,15 @@ def _kept_stream(policy: Policy, **config: object) -> api.StreamConfig:
     )
 
 
-def inbox_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+def inbox_config(
+    state: str,
+    policy: Policy,
+    sizes: StreamSizes,
+    sources: list[api.StreamSource] | None = None,
+) -> api.StreamConfig:
     """A full inbox refuses new envelopes (senders' outboxes keep them and retry). Direct get
-    lets the node replay what it still holds by stream sequence (``cifta node recover``)."""
+    lets the node replay what it still holds by stream sequence (``cifta node recover``).
+    ``sources``: the relays of the senders on a leaf (services/hub/relay.py)."""
     return _kept_stream(
         policy,
         name=subjects.inbox_stream(state),
@@ -74,6 +80,7 @@ def inbox_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamCo
         discard=api.DiscardPolicy.NEW,
         max_msg_size=MAX_PAYLOAD,
         allow_direct=True,  # the node reads it by sequence to recover (`cifta node recover`)
+        sources=sources or None,
     )
 
 
@@ -169,13 +176,14 @@ async def provision_state(
     sizes: StreamSizes,
     policy: Policy = DEFAULT_POLICY,
     tls_ca: Path | None = None,
+    sources: list[api.StreamSource] | None = None,
 ) -> None:
-    """Create or update ``state``'s inbox, quarantine, undelivered record, node consumer and
-    directory bucket. Idempotent."""
+    """Create or update ``state``'s inbox (with ``sources``: the relays of the senders on a
+    leaf), quarantine, undelivered record, node consumer and directory bucket. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
         # the record first, so that no advisory is published before it can be kept
         await _ensure_stream(nc, undelivered_config(state, policy, sizes))
-        await _ensure_stream(nc, inbox_config(state, policy, sizes))
+        await _ensure_stream(nc, inbox_config(state, policy, sizes, sources))
         await _ensure_stream(nc, quarantine_config(state, policy, sizes))
         await nc.jetstream().add_consumer(
             subjects.inbox_stream(state), config=node_consumer_config(policy)

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,21 +53,40 @@ def _read_ports(ports_dir: Path, pid: int) -> str | None:
     return str(nats[0]) if nats else None
 
 
+def leaf_url(log_file: Path, pid: int) -> str | None:
+    """The leaf node listener's URL, as the server with ``pid`` logged it (its ports file lists
+    client, cluster and monitoring ports, not the leaf node listener's)."""
+    marker = f"[{pid}] "
+    for line in _read_from(log_file, 0).splitlines():
+        if line.startswith(marker) and "Listening for leafnode connections on " in line:
+            return "nats-leaf://" + line.rsplit(" ", 1)[1]
+    return None
+
+
 def _port_numbers(ports: dict[str, list[str]]) -> dict[str, int]:
     return {kind: int(urls[0].rsplit(":", 1)[1]) for kind, urls in ports.items() if urls}
 
 
-def start(config: Path, *, run_dir: Path, log_file: Path, timeout: float = 20.0) -> RunningServer:
+def start(
+    config: Path,
+    *,
+    run_dir: Path,
+    log_file: Path,
+    timeout: float = 20.0,
+    wrapper: Sequence[str] = (),
+) -> RunningServer:
     """Start nats-server in the background and wait until it listens; return its pid and URL.
 
     The server writes its actual ports to ``run_dir`` (``--ports_file_dir``), so a config with
     ``port: -1`` gets a free port without a race.
     """
     run_dir.mkdir(parents=True, exist_ok=True)
+    # ``wrapper``: e.g. ``ip netns exec NS``, which execs the server in place (the same pid)
+    command = [*wrapper, str(nats_server_binary()), "-c", str(config)]
     with log_file.open("ab") as log:
         logged_before = log.tell()
         proc = subprocess.Popen(  # noqa: S603 - fixed binary, arguments we build
-            [str(nats_server_binary()), "-c", str(config), "--ports_file_dir", str(run_dir)],
+            [*command, "--ports_file_dir", str(run_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -537,9 +537,11 @@ class NodeRuntime:
     async def _publish(
         self, data: bytes, subject: str, stream: str, headers: dict[str, str], timeout: float
     ) -> PubAck:
+        # on a leaf, the local outbox stores it (the PubAck is the leaf's); the hub sources it
         ack = await self.broker.publish(
-            data, subject, stream=stream, headers=headers, timeout=timeout
-        )
+            data, subject, stream=self.settings.outbox_stream or stream, headers=headers,
+            timeout=timeout,
+        )  # fmt: skip
         return ack
 
     async def _publish_event(self, data: bytes, subject: str, headers: dict[str, str]) -> None:

@@ -49,6 +49,10 @@ class NodeSettings(BaseSettings):
     party: PartyCode
     home: Path
     hub_url: str = "nats://127.0.0.1:4222"
+    #: On a state's leaf node (docs/operations.md, "A state's leaf"): the local stream its
+    #: envelopes are stored in (``OUTBOX_<party>``) before the hub sources them; ``hub_url`` is
+    #: then the leaf's. None: published straight into each recipient's inbox at the hub.
+    outbox_stream: str | None = None
     #: The node user's NKey seed file, from the secretariat's onboarding bundle.
     credentials: Path | None = None
     keys: Path | None = None

@@ -37,7 +37,9 @@ class ClusterHub(Hub):
     def start(self, port: int = -1) -> str:
         """Render (the first time: ports picked at start, then kept) and start every member."""
         if self.home.cluster() is None:
-            self.home.render_config(Listen(port=port), cluster=cl.Cluster.local(port=-1))
+            self.home.render_config(
+                Listen(port=port, leaf_port=self.leaf_port), cluster=cl.Cluster.local(port=-1)
+            )
         self.url = self.home.start()
         return self.url
 

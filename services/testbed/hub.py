@@ -91,15 +91,25 @@ class Hub:
     url: str = ""
     port: int = 0
     policy: provision.Policy = field(default_factory=provision.Policy)
+    #: The leaf node listener (-1: a free port, kept across restarts); None: none.
+    leaf_port: int | None = None
+    #: The leaf listener's address when not loopback: a private veth to a network namespace
+    #: (services/testbed/netns.py), plaintext as behind a TLS-terminating tunnel.
+    leaf_host: str | None = None
 
     @property
     def pid(self) -> int:
         return int(self.home.pid_file.read_text())
 
     def start(self, port: int = -1) -> str:
-        self.home.render_config(Listen(port=port))
+        self.home.render_config(Listen(
+            port=port, leaf_port=self.leaf_port, leaf_host=self.leaf_host,
+            insecure_plaintext=self.leaf_host is not None,
+        ))  # fmt: skip
         self.url = self.home.start()
         self.port = int(self.url.rsplit(":", 1)[1])
+        if self.leaf_port is not None:  # the port it picked, for a restart on the same ports
+            self.leaf_port = int(self.home.leaf_url().rsplit(":", 1)[1])
         return self.url
 
     def restart_on_same_port(self) -> str:

@@ -1,0 +1,286 @@
+"""``cifta demo --cluster``: the exchange on a three-server hub with MEX on its own leaf node; in
+the middle one hub server is SIGKILLed and MEX's leaf link is cut while both sides keep sending,
+then both come back. Exits non-zero if any message was lost or stored twice.
+
+The leaf link runs through an in-process TCP proxy (services/testbed/proxy.py, one per hub
+server), so the cut needs no root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from schemas import HandlingCode
+from schemas.registry import example_body
+from services.cli.demo import STATES, Demo, StepFailed
+from services.core import subjects
+from services.core.connection import connect
+from services.core.keys import NodeKeys
+from services.hub import members
+from services.hub.credentials import PROVISION_USER
+from services.hub.home import HubHome
+from services.leaf.proxy import Proxy
+from services.node.app import system_clock
+from services.node.core import NodeCore
+from services.node.settings import NodeSettings
+from services.node.store import Store
+
+LEAF_STATE = "MEX"
+BURST = 10  # messages each way before the faults, and as many during them
+KILLED = "cifta-hub-1"
+#: Each step's deadline: three servers, a leaf and three nodes share this machine.
+STEP_TIMEOUT_S = 180.0
+T = TypeVar("T")
+
+
+class LinkThread:
+    """The proxies of the leaf link, running in their own event loop on a thread."""
+
+    def __init__(self, targets: list[str]) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.proxies = [self._run(self._start(url)) for url in targets]
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    async def _start(self, url: str) -> Proxy:
+        target = urlsplit(url)
+        proxy = Proxy(target.hostname or "127.0.0.1", target.port or 0)
+        await proxy.start()
+        return proxy
+
+    @property
+    def url(self) -> str:
+        return ",".join(f"nats-leaf://127.0.0.1:{p.port}" for p in self.proxies)
+
+    def cut(self) -> None:
+        for p in self.proxies:
+            self.loop.call_soon_threadsafe(p.cut)
+
+    def restore(self) -> None:
+        for p in self.proxies:
+            self.loop.call_soon_threadsafe(p.restore)
+
+    def stop(self) -> None:
+        for p in self.proxies:
+            self._run(p.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+class ClusterDemo(Demo):
+    def __init__(self, workdir: Path, registry: Path) -> None:
+        super().__init__(workdir, registry)
+        self.link: LinkThread | None = None
+        self.leaf_home = workdir / "leaf-MEX"
+        self.sent: dict[tuple[str, str], list[str]] = {}  # (sender, recipient): msg ids in order
+
+    def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + STEP_TIMEOUT_S
+        while not condition():
+            for state, proc in self.nodes.items():
+                if proc.poll() is not None:
+                    raise StepFailed(f"{state}'s process exited ({proc.returncode}); see its log")
+            if time.monotonic() > deadline:
+                raise StepFailed(f"timed out after {STEP_TIMEOUT_S:.0f}s waiting for {what}")
+            time.sleep(0.1)  # polling the nodes' stores: a condition with a deadline
+
+    def start_node(self, state: str) -> None:
+        if state != LEAF_STATE:
+            super().start_node(state)
+            return
+        # its node.json points at its leaf (`cifta leaf attach`): no hub URL from the demo's env
+        env, self.env = self.env, {k: v for k, v in self.env.items() if k != "CIFTA_NODE_HUB_URL"}
+        try:
+            super().start_node(state)
+        finally:
+            self.env = env
+
+    def setup(self) -> None:
+        self.prepare_workdir()
+        self.cifta("hub", "init", "--registry", str(self.registry))
+        for state in STATES:
+            self.join(state)
+        self.leaf_home.mkdir(parents=True)
+        self.cifta("leaf", "allow", "--state", LEAF_STATE, "--out", str(self.leaf_home))
+        self.cifta("hub", "render-config", "--cluster", "--port", "-1", "--leaf-port", "-1")
+        url = self.cifta("hub", "start").strip().rsplit(" ", 1)[-1]
+        self.env["CIFTA_NODE_HUB_URL"] = url
+        self.cifta("hub", "provision")
+        self.cifta("directory", "publish")
+        self.start_audit()
+        self.say(
+            f"The secretariat runs a three-server hub ({url}), every stream R3, with a leaf "
+            f"node listener (no_advertise); {LEAF_STATE} is allowed a leaf of its own."
+        )
+        self.link = LinkThread(HubHome(self.hub_home).leaf_url().split(","))
+        leaf = ("--home", str(self.leaf_home))
+        self.cifta("leaf", "init", *leaf, "--state", LEAF_STATE, "--hub-leaf-url", self.link.url,
+                   "--seed", str(self.leaf_home / "hub-leaf.nk"))  # fmt: skip
+        self.cifta("leaf", "render-config", *leaf)
+        self.cifta("leaf", "start", *leaf)
+        self.cifta("leaf", "attach", *leaf, "--node-home", str(self.node_home(LEAF_STATE)))
+        self.say(
+            f"{LEAF_STATE} started its leaf node (JetStream domain leaf-{LEAF_STATE}): a local "
+            f"outbox the hub's relay sources, and mirrors of its inbox and directory; its node "
+            "talks to the leaf alone. The link runs through a proxy that can cut it."
+        )
+
+    def prepare_workdir(self) -> None:
+        marker = self.workdir / ".cifta-demo"
+        looks_like_demo = marker.exists() or (self.workdir / "hub" / "registry.json").exists()
+        if self.workdir.exists() and any(self.workdir.iterdir()) and not looks_like_demo:
+            raise StepFailed(f"{self.workdir} is not empty and not a demo directory")
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir(parents=True)
+        marker.write_text("Created by `cifta demo`, which deletes and recreates this directory.\n")
+
+    def compose(self, sender: str, recipient: str) -> str:
+        """One message composed by ``sender``'s officer into its node's store, as `cifta send`."""
+        s = NodeSettings.load(self.node_home(sender))
+        core = NodeCore(
+            NodeKeys.load(s.keys_path), s.directory_trust().directory(), Store(s.store_path),
+            clock=system_clock, tracing_policy=s.tracing_policy(),
+        )  # fmt: skip
+        try:
+            header = core.compose(example_body("info.trafficking_routes"), [recipient],
+                                  handling=HandlingCode.H2)  # fmt: skip
+        finally:
+            core.store.close()
+        self.sent.setdefault((sender, recipient), []).append(header.msg_id)
+        return header.msg_id
+
+    def burst(self) -> None:
+        for _ in range(BURST):
+            self.compose("MEX", "USA")
+            self.compose("USA", "MEX")
+            self.compose("COL", "MEX")
+
+    def exchange(self) -> str:
+        for state in STATES:
+            self.start_node(state)
+        for state in STATES:
+            self.wait_for(f"{state}'s node to follow the directory", self.knowing(state, STATES))
+        first = self.compose("MEX", "USA")
+        self.wait_for("USA to store MEX's first report", lambda: self.stored("USA", first))
+        answer = self.compose("USA", "MEX")
+        self.wait_for("MEX to store USA's answer", lambda: self.stored("MEX", answer))
+        self.say(
+            "MEX sent USA a report through its leaf (outbox -> relay -> USA's inbox) and "
+            "received USA's answer through its mirrored inbox."
+        )
+        return first
+
+    def faults(self) -> None:
+        assert self.link is not None
+        self.burst()
+        pid = members.running_pid(self.hub_home, KILLED)
+        if pid is None:
+            raise StepFailed(f"{KILLED} is not running")
+        os.kill(pid, signal.SIGKILL)
+        self.link.cut()
+        self.say(
+            f"Mid-burst: {KILLED} SIGKILLed and {LEAF_STATE}'s leaf link cut. MEX, USA and COL "
+            f"each sent {BURST} messages; as many again now, during both faults."
+        )
+        self.burst()
+        self.wait_for("MEX's messages stored on its leaf", self.queued_on_leaf)
+        self.detail(self.cifta("leaf", "status", "--home", str(self.leaf_home)))
+        self.say("MEX's officers kept working: its leaf holds what they sent, unconfirmed.")
+        self.cifta("hub", "start", "--server", KILLED)
+        self.link.restore()
+        self.say(f"{KILLED} restarted (it rejoins and catches up) and the leaf link restored.")
+        for (sender, recipient), ids in self.sent.items():
+            self.wait_for(f"{sender}'s {len(ids)} messages at {recipient}",
+                          lambda r=recipient, i=ids: all(self.stored(r, m) for m in i))  # type: ignore[misc]  # fmt: skip
+        self.detail(self.cifta("leaf", "relays"))
+
+    def queued_on_leaf(self) -> bool:
+        store = self.store("MEX")
+        ids = self.sent[("MEX", "USA")]
+        return all(s.state != "pending" for m in ids for s in store.recipient_statuses(m))
+
+    def count(self) -> list[str]:
+        """Every message stored once at its recipient's inbox, in its sender's order."""
+        problems = []
+        held = asyncio.run(self.inbox_order())
+        for (sender, recipient), ids in self.sent.items():
+            got = [m for p, m in held[recipient] if p == sender and m in set(ids)]
+            if got != ids:
+                lost, twice = len(set(ids) - set(got)), len(got) - len(set(got))
+                problems.append(
+                    f"{sender} -> {recipient}: {lost} lost, {twice} stored twice, or out of order"
+                )
+        for recipient, entries in held.items():
+            ids = [m for _, m in entries]
+            if len(ids) != len(set(ids)):
+                problems.append(f"{recipient}'s inbox holds a message twice")
+        total = sum(len(i) for i in self.sent.values())
+        verdict = "PROBLEMS" if problems else "each stored once, in each sender's order"
+        self.say(f"Counted at the hub's inboxes: {total} messages, {verdict}.")
+        return problems
+
+    async def inbox_order(self) -> dict[str, list[tuple[str, str]]]:
+        home = HubHome(self.hub_home)
+        held: dict[str, list[tuple[str, str]]] = {}
+        for state in STATES:
+            async with connect(home.url(), home.user_seed(state, PROVISION_USER)) as nc:
+                js = nc.jetstream()
+                stream = subjects.inbox_stream(state)
+                info = await js.stream_info(stream)
+                entries = []
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    subject = (await js.get_msg(stream, seq)).subject or ""
+                    parsed = subjects.parse_inbox(subject)
+                    if parsed is not None:
+                        entries.append((parsed[1], subject.rsplit(".", 1)[1]))
+                held[state] = entries
+        return held
+
+    def teardown(self) -> list[str]:
+        problems = super().teardown()
+        try:
+            self.cifta("leaf", "stop", "--home", str(self.leaf_home))
+        except StepFailed as exc:
+            problems.append(str(exc))
+        if self.link is not None:
+            self.link.stop()
+        return problems
+
+
+def run(args: argparse.Namespace) -> int:
+    demo = ClusterDemo(Path(args.workdir), Path(args.registry))
+    print("CIFTA Exchange demonstration: a three-server hub, MEX on its own leaf node.\n")
+    failed: Any = None
+    problems: list[str] = []
+    try:
+        demo.setup()
+        demo.exchange()
+        demo.faults()
+        problems = demo.count()
+    except StepFailed as exc:
+        failed = exc
+    except KeyboardInterrupt:
+        failed = "interrupted"
+    except Exception as exc:
+        failed = f"{type(exc).__name__}: {exc}"
+    problems += demo.teardown()
+    if failed is None and not problems:
+        demo.say("Nothing lost, nothing duplicated. Nodes, leaf and hub stopped cleanly.")
+        print(f"\nDemo data (keys 0600, stores, logs) is in {demo.workdir}.")
+        return 0
+    print(f"\nFAILED: {failed or '; '.join(problems)}", file=sys.stderr)
+    return 1

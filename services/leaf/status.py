@@ -1,0 +1,97 @@
+"""How a leaf link is doing, seen from either end (docs/operations.md, "A state's leaf").
+
+A source or a mirror that cannot reach its origin still reports a lag of 0 (it last heard of
+nothing more), so lag alone says nothing: each report also gives how long ago the other side was
+last heard from (``active``, -1: never) and the last error. What waits to cross is counted where
+it is stored: on the leaf, the relay consumer's messages not yet answered by the hub's flow
+control; at the hub, the mirror consumer's not yet answered by the leaf.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nats.aio.client import Client
+
+from services.core import subjects
+from services.core.connection import connect
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """One source or mirror: what it reports of its origin."""
+
+    origin: str
+    lag: int
+    active_s: float | None  # since the origin was last heard from; None: never
+    error: str | None
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> SourceHealth:
+        active = info.get("active", -1)
+        error = info.get("error") or None
+        return cls(
+            origin=str(info.get("name", "?")),
+            lag=int(info.get("lag") or 0),
+            active_s=None if active is None or active < 0 else active / 1e9,
+            error=None if error is None else str(error.get("description", error)),
+        )
+
+    def line(self) -> str:
+        heard = "never heard from" if self.active_s is None else f"heard {self.active_s:.1f}s ago"
+        error = f", error: {self.error}" if self.error else ""
+        return f"{self.origin}: lag {self.lag}, {heard}{error}"
+
+
+class LinkStatusError(Exception):
+    """A stream of the link could not be read; the message names it."""
+
+
+async def _stream_info(nc: Client, stream: str) -> dict[str, Any]:
+    """The stream's info as the server sends it (nats-py's keeps no source's ``active``)."""
+    reply = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)
+    data = json.loads(reply.data)
+    if "error" in data:
+        raise LinkStatusError(f"{stream}: {data['error'].get('description', data['error'])}")
+    return dict(data)
+
+
+async def leaf_report(url: str, seed: Path, state: str) -> list[str]:
+    """The leaf's side: its outbox, what of it the hub has not confirmed, its mirrors."""
+    async with connect(url, seed, name="cifta-leaf-status") as nc:
+        js = nc.jetstream()
+        outbox = subjects.leaf_outbox_stream(state)
+        held = (await js.stream_info(outbox)).state.messages
+        relay = await js.consumer_info(outbox, subjects.RELAY_CONSUMER)
+        waiting = (relay.num_pending or 0) + (relay.num_ack_pending or 0)
+        lines = [f"{outbox}: {held} held, {waiting} not yet confirmed stored by the hub"]
+        for stream in (subjects.inbox_stream(state), subjects.DIRECTORY_STREAM):
+            info = await _stream_info(nc, stream)
+            lines.append(f"{stream} (mirror) {SourceHealth.from_info(info['mirror']).line()}")
+    return lines
+
+
+async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> list[str]:
+    """The hub's side, for each state on a leaf: its relay's source (the leaf's outbox), every
+    inbox's source of that relay, and what of its inbox the leaf has not confirmed mirrored.
+    ``seeds``: each state's provisioning seed."""
+    lines: list[str] = []
+    for state in leaves:
+        async with connect(url, seeds[state]) as nc:
+            relay = await _stream_info(nc, subjects.relay_stream(state))
+            for source in relay.get("sources") or []:
+                lines.append(f"{state} relay <- {SourceHealth.from_info(source).line()}")
+            mirror = await nc.jetstream().consumer_info(
+                subjects.inbox_stream(state), subjects.LEAF_MIRROR_CONSUMER
+            )
+            waiting = (mirror.num_pending or 0) + (mirror.num_ack_pending or 0)
+            lines.append(f"{state} inbox -> leaf: {waiting} not yet confirmed mirrored")
+    for recipient, seed in seeds.items():
+        async with connect(url, seed) as nc:
+            inbox = await _stream_info(nc, subjects.inbox_stream(recipient))
+        for source in inbox.get("sources") or []:
+            lines.append(f"{recipient} inbox <- {SourceHealth.from_info(source).line()}")
+    return lines

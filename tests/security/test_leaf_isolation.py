@@ -1,0 +1,199 @@
+"""Isolation across leaves: a state's leaf, whatever its own operator configures on it, cannot
+read, write as, or administer another state's streams, nor write into an inbox around its relay.
+
+The hub's wall is the leaf user's permissions and the recipients' source filters (services/hub/
+leaf.py); the state holds its leaf's configuration, so each test plays a hostile leaf. Each also
+does the permitted neighbour of the forbidden act, so that it cannot pass because nothing works.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NoStreamResponseError
+
+from services.core import subjects
+from services.core.connection import connect
+from services.core.files import write_secret
+from services.hub import server
+from services.hub.credentials import LEAF_USER, PROVISION_USER
+from services.hub.relay import link_consumer_config
+from services.leaf.home import ADMIN
+from services.testbed.leaf import allow_leaves, start_leaf
+from tests.builders import sealed
+from tests.support.hub import Hub, eventually
+
+#: What a client of the leaf sees when the hub drops its request: no one answers.
+REFUSED = (NatsTimeout, NoRespondersError, NoStreamResponseError)
+
+
+@pytest.fixture
+async def leaf_hub(hub_home: Hub) -> AsyncIterator[Hub]:
+    allow_leaves(hub_home, "MEX")
+    hub_home.start()
+    await hub_home.provision()
+    yield hub_home
+
+
+@pytest.fixture
+async def bare_leaf(leaf_hub: Hub, tmp_path: Path) -> AsyncIterator[str]:
+    """A leaf MEX's operator wrote by hand: MEX's leaf seed, no JetStream of its own, no
+    permissions locally, so every subject its client uses is tried at the hub. Its client URL."""
+    root = tmp_path / "bare-leaf"
+    root.mkdir()
+    config = root / "leaf.conf"
+    body = {
+        "port": -1,
+        "host": "127.0.0.1",
+        "leafnodes": {
+            "reconnect": "1s",
+            "remotes": [{
+                "urls": [leaf_hub.home.leaf_url()],
+                "nkey": leaf_hub.home.user_seed("MEX", LEAF_USER).read_text().strip(),
+            }],
+        },
+    }  # fmt: skip
+    write_secret(config, json.dumps(body).encode())
+    running = server.start(config, run_dir=root, log_file=root / "leaf.log")
+    try:
+        await eventually(lambda: "Leafnode connection created" in (root / "leaf.log").read_text(),
+                         what="the bare leaf linked")  # fmt: skip
+        yield running.client_url
+    finally:
+        server.stop(running.pid)
+
+
+async def inbox_count(hub: Hub, state: str) -> int:
+    async with connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
+        return (await nc.jetstream().stream_info(subjects.inbox_stream(state))).state.messages
+
+
+async def test_a_leaf_cannot_publish_into_an_inbox_around_its_relay(
+    leaf_hub: Hub, bare_leaf: str
+) -> None:
+    nc = await nats.connect(bare_leaf)
+    try:
+        envelope = sealed(sender=leaf_hub.keys["MEX"], to=[leaf_hub.keys["USA"]])
+        with pytest.raises(REFUSED):
+            await nc.jetstream().publish(
+                subjects.inbox_subject("USA", "MEX", "around"), envelope, timeout=2
+            )
+        await publish_quarantine_copy(nc)  # the neighbour
+    finally:
+        await nc.close()
+    assert await inbox_count(leaf_hub, "USA") == 0
+
+
+async def publish_quarantine_copy(nc: nats.aio.client.Client) -> None:
+    """What a leaf may do at the hub: file into its own quarantine (PubAck from the hub)."""
+    ack = await nc.jetstream().publish(
+        subjects.quarantine_subject("MEX", "bad_signature"), b"x", timeout=5
+    )
+    assert ack.stream == subjects.quarantine_stream("MEX")
+
+
+@pytest.mark.parametrize(
+    "request_subject",
+    [
+        f"$JS.hub.API.STREAM.DELETE.{subjects.inbox_stream('MEX')}",
+        f"$JS.hub.API.STREAM.PURGE.{subjects.relay_stream('MEX')}",
+        f"$JS.hub.API.STREAM.UPDATE.{subjects.inbox_stream('MEX')}",
+        f"$JS.API.STREAM.DELETE.{subjects.inbox_stream('MEX')}",
+        f"$JS.hub.API.CONSUMER.CREATE.{subjects.inbox_stream('MEX')}",
+        f"$JS.hub.API.CONSUMER.DELETE.{subjects.inbox_stream('MEX')}.{subjects.NODE_CONSUMER}",
+        f"$JS.hub.API.STREAM.INFO.{subjects.inbox_stream('USA')}",
+    ],
+)
+async def test_a_leaf_cannot_administer_streams_at_the_hub(
+    leaf_hub: Hub, bare_leaf: str, request_subject: str
+) -> None:
+    nc = await nats.connect(bare_leaf)
+    try:
+        with pytest.raises(REFUSED):
+            await nc.request(request_subject, b"{}", timeout=2)
+        await publish_quarantine_copy(nc)
+    finally:
+        await nc.close()
+    async with connect(leaf_hub.url, leaf_hub.home.user_seed("MEX", PROVISION_USER)) as hub:
+        js = hub.jetstream()
+        inbox = await js.stream_info(subjects.inbox_stream("MEX"))
+        assert inbox.config.subjects == [subjects.inbox_filter("MEX")]
+        await js.stream_info(subjects.relay_stream("MEX"))
+        await js.consumer_info(subjects.inbox_stream("MEX"), subjects.NODE_CONSUMER)
+
+
+async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_leaf: str) -> None:
+    """Not another state's, and not even its own state's inbox subjects at the hub: those reach
+    it through its mirror alone."""
+    nc = await nats.connect(bare_leaf)
+    seen: list[str] = []
+
+    async def record(msg: nats.aio.msg.Msg) -> None:
+        seen.append(msg.subject)
+
+    try:
+        await nc.subscribe(">", cb=record)
+        await nc.flush()
+        async with connect(leaf_hub.url, leaf_hub.home.node_seed("USA")) as usa:
+            js = usa.jetstream()
+            envelope = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["COL"]])
+            await js.publish(subjects.inbox_subject("COL", "USA", "one"), envelope)
+            to_mex = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["MEX"]])
+            await js.publish(subjects.inbox_subject("MEX", "USA", "two"), to_mex)
+        # the neighbour: a checkpoint the audit service publishes does reach the leaf
+        async with connect(leaf_hub.url, leaf_hub.home.user_seed("AUDIT", "audit")) as audit:
+            await audit.publish(subjects.AUDIT_CHECKPOINTS, b"checkpoint")
+        await eventually(lambda: subjects.AUDIT_CHECKPOINTS in seen, what="the checkpoint")
+    finally:
+        await nc.close()
+    assert [s for s in seen if s.startswith("inbox.")] == []
+
+
+async def test_a_leaf_storing_under_another_senders_name_gets_nowhere(
+    leaf_hub: Hub, tmp_path: Path
+) -> None:
+    """MEX's operator widens its outbox and the relay's consumer to COL's subjects: the relay
+    takes what it is given, and USA's inbox, filtered to ``inbox.USA.MEX.>``, none of it."""
+    leaf = await start_leaf(leaf_hub, "MEX", tmp_path)
+    try:
+        async with connect(leaf.url(), leaf.seed(ADMIN)) as nc:
+            js = nc.jetstream()
+            outbox = subjects.leaf_outbox_stream("MEX")
+            config = (await js.stream_info(outbox)).config
+            config.subjects = ["inbox.*.MEX.>", "inbox.*.COL.>"]
+            await js.update_stream(config)
+            # the same consumer, its filter dropped (an update: the relay stays bound to it)
+            await js.add_consumer(outbox, config=link_consumer_config(
+                subjects.RELAY_CONSUMER, subjects.relay_consumer_deliver("MEX")))  # fmt: skip
+            forged = sealed(sender=leaf_hub.keys["MEX"], to=[leaf_hub.keys["USA"]])
+            await js.publish(subjects.inbox_subject("USA", "COL", "forged"), forged)
+            honest = sealed(sender=leaf_hub.keys["MEX"], to=[leaf_hub.keys["USA"]])
+            await js.publish(subjects.inbox_subject("USA", "MEX", "honest"), honest)
+
+        async def relayed_both() -> bool:
+            seed = leaf_hub.home.user_seed("MEX", PROVISION_USER)
+            async with connect(leaf_hub.url, seed) as hub:
+                info = await hub.jetstream().stream_info(subjects.relay_stream("MEX"))
+                return info.state.messages == 2
+
+        async def honest_arrived() -> bool:
+            return await inbox_count(leaf_hub, "USA") >= 1
+
+        await eventually(relayed_both, what="the relay took both")
+        await eventually(honest_arrived, what="the honest one in USA's inbox")
+        async with connect(leaf_hub.url, leaf_hub.home.user_seed("USA", PROVISION_USER)) as hub:
+            js = hub.jetstream()
+            info = await js.stream_info(subjects.inbox_stream("USA"))
+            held = [
+                (await js.get_msg(subjects.inbox_stream("USA"), seq)).subject
+                for seq in range(info.state.first_seq, info.state.last_seq + 1)
+            ]
+        assert held == [subjects.inbox_subject("USA", "MEX", "honest")]
+    finally:
+        leaf.stop()
