@@ -1,0 +1,300 @@
+"""Attachments at the node: sealing files, storing them at the hub, fetching and verifying them.
+
+The node keeps every attachment it sent or received as its ciphertext, in ``<home>/attachments``,
+named by the ciphertext's SHA-256: encrypted at rest under a key that exists only inside the
+message's body, itself sealed at rest in the store. At the hub each recipient state has its own
+stream (services/hub/attachments.py); an upload stores one message per chunk there and a download
+reads them back by subject, a window of chunks at a time, so memory stays bounded whatever the
+file's size. Both resume where they stopped: an upload from the chunks the hub acknowledged (a
+sidecar file records them), a download from the chunks already written and verified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import mimetypes
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError
+
+from schemas.attachment import AttachmentManifest
+from services.core import subjects
+from services.core.attachments import (
+    TAG_LEN,
+    AttachmentError,
+    AttachmentFault,
+    ChunkOpener,
+    chunk_count,
+    ciphertext_size,
+    read_chunks,
+    seal_stream,
+)
+from services.core.logs import get_logger
+
+log = get_logger("cifta.node.attachments")
+
+#: 100 MiB: what a node sends or accepts in one attachment unless its settings say otherwise.
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+#: Chunks in flight at once (published and not yet acknowledged, or asked for and not yet read):
+#: enough to keep a loopback or LAN link busy, 1 MiB of memory at most.
+WINDOW = 16
+#: What a progress callback is told: bytes done and bytes in all.
+Progress = Callable[[int, int], None]
+
+
+class AttachmentTransferError(Exception):
+    """An upload could not complete (the hub refused or did not answer); it can be resumed."""
+
+
+def _no_progress(done: int, total: int) -> None:
+    """A progress callback that shows nothing."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A file sealed for sending: its manifest and the node's own encrypted copy."""
+
+    manifest: AttachmentManifest
+    path: Path
+
+
+class AttachmentStore:
+    """The node's own copies of attachments: ciphertext files named by their digest."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, object_id: str) -> Path:
+        subjects.attachment_object_filter("SEC", "SEC", object_id)  # validates the id
+        return self.root / object_id
+
+    def has(self, manifest: AttachmentManifest) -> bool:
+        return self.path(manifest.ciphertext_sha256).exists()
+
+    def prepare(
+        self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
+    ) -> Prepared:
+        """Seal the file at ``source`` with a fresh key into this store; refuse one over
+        ``max_bytes`` (``AttachmentError(TOO_LARGE)``)."""
+        size = source.stat().st_size
+        if size > max_bytes:
+            raise AttachmentError(
+                AttachmentFault.TOO_LARGE, f"{source.name} is {size} bytes, over {max_bytes}"
+            )
+        guessed = media_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
+        self.root.mkdir(parents=True, exist_ok=True)
+        part = self.root / f".sealing-{os.getpid()}-{id(source)}"
+        with source.open("rb") as src, part.open("wb") as sink:
+            sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
+            sink.flush()
+            os.fsync(sink.fileno())
+        final = self.path(sealed.manifest.ciphertext_sha256)
+        os.replace(part, final)
+        return Prepared(sealed.manifest, final)
+
+    def save_plaintext(self, manifest: AttachmentManifest, out: Path) -> None:
+        """Decrypt this node's copy into ``out``, verifying every chunk and the digest; ``out``
+        appears only once the whole file verified."""
+        src = self.path(manifest.ciphertext_sha256)
+        if not src.exists():
+            raise AttachmentError(AttachmentFault.MISSING, "this node holds no copy of it")
+        tmp = out.with_name(f".{out.name}.part")
+        opener = ChunkOpener(manifest)
+        try:
+            with src.open("rb") as f, tmp.open("wb") as sink:
+                for chunk in read_chunks(f, manifest):
+                    sink.write(opener.open(chunk))
+                opener.finish()
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+# -- upload ------------------------------------------------------------------------------------
+
+
+def _sent_record(prepared: Prepared) -> Path:
+    return prepared.path.with_name(prepared.path.name + ".sent.json")
+
+
+def _read_sent(prepared: Prepared) -> dict[str, int]:
+    try:
+        data = json.loads(_sent_record(prepared).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _write_sent(prepared: Prepared, sent: dict[str, int]) -> None:
+    record = _sent_record(prepared)
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps(sent))
+    os.replace(tmp, record)
+
+
+async def upload(
+    nc: Client,
+    sender: str,
+    recipients: Sequence[str],
+    prepared: Prepared,
+    *,
+    progress: Progress = _no_progress,
+    timeout_s: float = 10.0,
+) -> None:
+    """Store ``prepared``'s chunks in each recipient's stream at the hub, resuming after the
+    chunks the hub acknowledged before. Returns once every chunk is stored for every recipient
+    (only then may the envelope naming it be queued); AttachmentTransferError otherwise."""
+    js = nc.jetstream(timeout=timeout_s)
+    manifest, count = prepared.manifest, chunk_count(prepared.manifest.size)
+    sent = _read_sent(prepared)
+    total = ciphertext_size(manifest.size) * len(recipients)
+    done = sum(min(sent.get(r, 0), count) * (manifest.chunk_size + TAG_LEN) for r in recipients)
+    lengths = ChunkOpener(manifest)
+    for recipient in recipients:
+        index = sent.get(recipient, 0)
+        with prepared.path.open("rb") as f:
+            f.seek(index * (manifest.chunk_size + TAG_LEN))  # every chunk but the last is full
+            while index < count:
+                ids = range(index, min(index + WINDOW, count))
+                window = [f.read(lengths.chunk_length(i)) for i in ids]
+                await _publish_window(js, sender, recipient, manifest, index, window)
+                index += len(window)
+                done += sum(len(c) for c in window)
+                sent[recipient] = index
+                _write_sent(prepared, sent)
+                progress(min(done, total), total)
+    _sent_record(prepared).unlink(missing_ok=True)
+    log.info(
+        "attachment_stored",
+        object=manifest.ciphertext_sha256,
+        recipients=list(recipients),
+        bytes=ciphertext_size(manifest.size),
+    )
+
+
+async def _publish_window(
+    js: object, sender: str, recipient: str, manifest: AttachmentManifest, first: int,
+    window: list[bytes],
+) -> None:  # fmt: skip
+    object_id = manifest.ciphertext_sha256
+
+    async def one(i: int, chunk: bytes) -> None:
+        subject = subjects.attachment_chunk_subject(recipient, sender, object_id, first + i)
+        # Nats-Msg-Id: a chunk published again after a lost PubAck is stored once
+        await js.publish(  # type: ignore[attr-defined]
+            subject, chunk, headers={"Nats-Msg-Id": f"{object_id}.{first + i}"}
+        )
+
+    try:
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(window)))
+    except (NatsError, TimeoutError) as exc:
+        raise AttachmentTransferError(
+            f"the hub did not store chunk(s) {first}-{first + len(window) - 1} for {recipient} "
+            f"({type(exc).__name__}: {exc}); run the same command again to resume"
+        ) from None
+
+
+# -- download ----------------------------------------------------------------------------------
+
+
+def _resume(part: Path, opener: ChunkOpener, manifest: AttachmentManifest) -> None:
+    """Verify the chunks a former download wrote; cut a chunk it left half written."""
+    if not part.exists():
+        return
+    good = 0
+    with part.open("rb") as f:
+        for chunk in read_chunks(f, manifest):
+            if len(chunk) != opener.chunk_length(opener.next_index):
+                break
+            opener.open(chunk)
+            good += len(chunk)
+    with part.open("r+b") as f:
+        f.truncate(good)
+
+
+async def fetch(
+    nc: Client,
+    party: str,
+    sender: str,
+    manifest: AttachmentManifest,
+    store: AttachmentStore,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    progress: Progress = _no_progress,
+    timeout_s: float = 10.0,
+) -> Path:
+    """Fetch the attachment ``sender`` stored for ``party`` into the node's store, verifying
+    each chunk as it comes and the whole at the end; resumes a download that stopped.
+
+    AttachmentError: ``attachment_too_large`` (nothing fetched), ``attachment_missing`` (a chunk
+    is not at the hub), ``attachment_corrupt`` (a chunk or the whole is not what the signed
+    manifest names; what was fetched is discarded).
+    """
+    final = store.path(manifest.ciphertext_sha256)
+    if final.exists():
+        return final
+    if manifest.size > max_bytes:
+        raise AttachmentError(
+            AttachmentFault.TOO_LARGE, f"{manifest.size} bytes, over this node's {max_bytes}"
+        )
+    store.root.mkdir(parents=True, exist_ok=True)
+    part = final.with_name(final.name + ".part")
+    opener = ChunkOpener(manifest)
+    js = nc.jetstream(timeout=timeout_s)
+    stream = subjects.attachment_stream(party)
+    total = ciphertext_size(manifest.size)
+    try:
+        _resume(part, opener, manifest)
+        with part.open("ab") as sink:
+            done = sink.tell()
+            while opener.next_index < opener.count:
+                first = opener.next_index
+                ids = range(first, min(first + WINDOW, opener.count))
+                chunks = await asyncio.gather(
+                    *(_get_chunk(js, stream, party, sender, manifest, i) for i in ids)
+                )
+                for chunk in chunks:
+                    opener.open(chunk)
+                    sink.write(chunk)
+                    done += len(chunk)
+                progress(done, total)
+            opener.finish()
+            sink.flush()
+            os.fsync(sink.fileno())
+    except AttachmentError as exc:
+        if exc.fault is AttachmentFault.CORRUPT:
+            part.unlink(missing_ok=True)  # the hub's copy is bad: fetching it again won't help
+        raise
+    os.replace(part, final)
+    return final
+
+
+async def _get_chunk(
+    js: object, stream: str, party: str, sender: str, manifest: AttachmentManifest, index: int
+) -> bytes:
+    subject = subjects.attachment_chunk_subject(party, sender, manifest.ciphertext_sha256, index)
+    try:
+        msg = await js.get_msg(stream, subject=subject, direct=True)  # type: ignore[attr-defined]
+    except NotFoundError:
+        raise AttachmentError(
+            AttachmentFault.MISSING,
+            f"chunk {index} of {chunk_count(manifest.size)} is not at the hub",
+        ) from None
+    return bytes(msg.data or b"")
+
+
+async def purge(nc: Client, party: str, sender: str, object_id: str) -> None:
+    """Drop an object from ``party``'s stream at the hub once the node holds its own copy
+    (docs/envelope.md section 13.6). Best effort: retention drops it anyway."""
+    stream = subjects.attachment_stream(party)
+    with contextlib.suppress(NatsError, TimeoutError):
+        await nc.jetstream().purge_stream(
+            stream, subject=subjects.attachment_object_filter(party, sender, object_id)
+        )
