@@ -230,8 +230,8 @@ def _object(object_id: str) -> str:
 
 
 def attachment_chunk_subject(recipient: str, sender: str, object_id: str, index: int) -> str:
-    """Where chunk ``index`` of object ``object_id`` (its ciphertext's SHA-256) is stored: one
-    subject per chunk, so that a chunk is read by subject and a stored one is never doubled."""
+    """Where segment ``index`` (16 chunks) of object ``object_id`` (its ciphertext's SHA-256) is
+    stored: one subject per segment, so that it is read by subject and never stored twice."""
     if index < 0:
         raise ValueError("a chunk index is not negative")
     return f"attach.{_party(recipient)}.{_party(sender)}.{_object(object_id)}.{index}"

@@ -19,8 +19,8 @@ from nats.js import api
 
 from services.core import subjects
 
-#: Room for the NATS headers around the largest chunk (64 KiB and its tag).
-MAX_CHUNK_MESSAGE = 128 * 1024
+#: Room for the NATS headers around the largest segment (16 chunks of 64 KiB and their tags).
+MAX_CHUNK_MESSAGE = 1024 * 1024 + 16 * 1024
 
 
 def node_publish(state: str) -> list[str]:
@@ -62,7 +62,7 @@ def stream_config(
     stops with a clear error and resumes later); no one may delete a single chunk."""
     return api.StreamConfig(
         name=subjects.attachment_stream(state),
-        description=f"Encrypted attachments addressed to {state}, one message per chunk",
+        description=f"Encrypted attachments addressed to {state}, in segments of chunks",
         subjects=[subjects.attachment_filter(state)],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,

@@ -31,7 +31,6 @@ from services.core.attachments import (
     AttachmentError,
     AttachmentFault,
     ChunkOpener,
-    chunk_count,
     ciphertext_size,
     read_chunks,
     seal_stream,
@@ -42,9 +41,13 @@ log = get_logger("cifta.node.attachments")
 
 #: 100 MiB: what a node sends or accepts in one attachment unless its settings say otherwise.
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-#: Chunks in flight at once (published and not yet acknowledged, or asked for and not yet read):
-#: enough to keep a loopback or LAN link busy, 1 MiB of memory at most.
-WINDOW = 16
+#: Chunks stored as one message at the hub (a *segment*, about 1 MiB): the hub fsyncs every
+#: message it stores (services/hub/config.py, ``sync_interval``), so one message per 64 KiB chunk
+#: would spend most of an upload waiting for the disk. The chunk format is unchanged by it.
+SEGMENT_CHUNKS = 16
+#: Segments in flight at once (published and not yet acknowledged, or asked for and not yet
+#: read): enough to keep a link busy, 4 MiB of memory at most.
+WINDOW = 4
 #: What a progress callback is told: bytes done and bytes in all.
 Progress = Callable[[int, int], None]
 
@@ -139,6 +142,13 @@ def _write_sent(prepared: Prepared, sent: dict[str, int]) -> None:
     os.replace(tmp, record)
 
 
+def _segments(manifest: AttachmentManifest) -> list[tuple[int, int]]:
+    """(offset, length) in the ciphertext of each segment: SEGMENT_CHUNKS chunks, one message."""
+    total = ciphertext_size(manifest.size)
+    step = SEGMENT_CHUNKS * (manifest.chunk_size + TAG_LEN)  # every chunk but the last is full
+    return [(at, min(step, total - at)) for at in range(0, total, step)]
+
+
 async def upload(
     nc: Client,
     sender: str,
@@ -148,22 +158,21 @@ async def upload(
     progress: Progress = _no_progress,
     timeout_s: float = 10.0,
 ) -> None:
-    """Store ``prepared``'s chunks in each recipient's stream at the hub, resuming after the
-    chunks the hub acknowledged before. Returns once every chunk is stored for every recipient
+    """Store ``prepared``'s ciphertext in each recipient's stream at the hub, resuming after the
+    segments the hub acknowledged before. Returns once all of it is stored for every recipient
     (only then may the envelope naming it be queued); AttachmentTransferError otherwise."""
     js = nc.jetstream(timeout=timeout_s)
-    manifest, count = prepared.manifest, chunk_count(prepared.manifest.size)
+    manifest, segments = prepared.manifest, _segments(prepared.manifest)
     sent = _read_sent(prepared)
     total = ciphertext_size(manifest.size) * len(recipients)
-    done = sum(min(sent.get(r, 0), count) * (manifest.chunk_size + TAG_LEN) for r in recipients)
-    lengths = ChunkOpener(manifest)
+    done = sum(sum(n for _, n in segments[: sent.get(r, 0)]) for r in recipients)
     for recipient in recipients:
         index = sent.get(recipient, 0)
         with prepared.path.open("rb") as f:
-            f.seek(index * (manifest.chunk_size + TAG_LEN))  # every chunk but the last is full
-            while index < count:
-                ids = range(index, min(index + WINDOW, count))
-                window = [f.read(lengths.chunk_length(i)) for i in ids]
+            while index < len(segments):
+                ids = range(index, min(index + WINDOW, len(segments)))
+                f.seek(segments[index][0])
+                window = [f.read(segments[i][1]) for i in ids]
                 await _publish_window(js, sender, recipient, manifest, index, window)
                 index += len(window)
                 done += sum(len(c) for c in window)
@@ -185,19 +194,19 @@ async def _publish_window(
 ) -> None:  # fmt: skip
     object_id = manifest.ciphertext_sha256
 
-    async def one(i: int, chunk: bytes) -> None:
+    async def one(i: int, segment: bytes) -> None:
         subject = subjects.attachment_chunk_subject(recipient, sender, object_id, first + i)
-        # Nats-Msg-Id: a chunk published again after a lost PubAck is stored once
+        # Nats-Msg-Id: a segment published again after a lost PubAck is stored once
         await js.publish(  # type: ignore[attr-defined]
-            subject, chunk, headers={"Nats-Msg-Id": f"{object_id}.{first + i}"}
+            subject, segment, headers={"Nats-Msg-Id": f"{object_id}.{first + i}"}
         )
 
     try:
         await asyncio.gather(*(one(i, c) for i, c in enumerate(window)))
     except (NatsError, TimeoutError) as exc:
         raise AttachmentTransferError(
-            f"the hub did not store chunk(s) {first}-{first + len(window) - 1} for {recipient} "
-            f"({type(exc).__name__}: {exc}); run the same command again to resume"
+            f"the hub did not store segment(s) {first}-{first + len(window) - 1} for "
+            f"{recipient} ({type(exc).__name__}: {exc}); run the same command again to resume"
         ) from None
 
 
@@ -205,18 +214,30 @@ async def _publish_window(
 
 
 def _resume(part: Path, opener: ChunkOpener, manifest: AttachmentManifest) -> None:
-    """Verify the chunks a former download wrote; cut a chunk it left half written."""
+    """Verify the whole segments a former download wrote; cut what follows them."""
     if not part.exists():
         return
     good = 0
     with part.open("rb") as f:
-        for chunk in read_chunks(f, manifest):
-            if len(chunk) != opener.chunk_length(opener.next_index):
+        for offset, length in _segments(manifest):
+            segment = f.read(length)
+            if len(segment) != length:
                 break
-            opener.open(chunk)
-            good += len(chunk)
+            for chunk in _split(segment, opener):
+                opener.open(chunk)
+            good = offset + length
     with part.open("r+b") as f:
         f.truncate(good)
+
+
+def _split(segment: bytes, opener: ChunkOpener) -> list[bytes]:
+    """The chunks of one segment, cut at the lengths the manifest's size means."""
+    out, at, index = [], 0, opener.next_index
+    while at < len(segment):
+        n = opener.chunk_length(index) if index < opener.count else len(segment) - at
+        out.append(segment[at : at + n])
+        at, index = at + n, index + 1
+    return out
 
 
 async def fetch(
@@ -233,9 +254,9 @@ async def fetch(
     """Fetch the attachment ``sender`` stored for ``party`` into the node's store, verifying
     each chunk as it comes and the whole at the end; resumes a download that stopped.
 
-    AttachmentError: ``attachment_too_large`` (nothing fetched), ``attachment_missing`` (a chunk
-    is not at the hub), ``attachment_corrupt`` (a chunk or the whole is not what the signed
-    manifest names; what was fetched is discarded).
+    AttachmentError: ``attachment_too_large`` (nothing fetched), ``attachment_missing`` (a
+    segment is not at the hub), ``attachment_corrupt`` (a chunk or the whole is not what the
+    signed manifest names; what was fetched is discarded).
     """
     final = store.path(manifest.ciphertext_sha256)
     if final.exists():
@@ -248,22 +269,24 @@ async def fetch(
     part = final.with_name(final.name + ".part")
     opener = ChunkOpener(manifest)
     js = nc.jetstream(timeout=timeout_s)
-    stream = subjects.attachment_stream(party)
+    segments = _segments(manifest)
     total = ciphertext_size(manifest.size)
     try:
         _resume(part, opener, manifest)
         with part.open("ab") as sink:
             done = sink.tell()
-            while opener.next_index < opener.count:
-                first = opener.next_index
-                ids = range(first, min(first + WINDOW, opener.count))
-                chunks = await asyncio.gather(
-                    *(_get_chunk(js, stream, party, sender, manifest, i) for i in ids)
+            index = next((i for i, (at, _) in enumerate(segments) if at >= done), len(segments))
+            while index < len(segments):
+                ids = range(index, min(index + WINDOW, len(segments)))
+                window = await asyncio.gather(
+                    *(_get_segment(js, party, sender, manifest, i, len(segments)) for i in ids)
                 )
-                for chunk in chunks:
-                    opener.open(chunk)
-                    sink.write(chunk)
-                    done += len(chunk)
+                for segment in window:
+                    for chunk in _split(segment, opener):
+                        opener.open(chunk)
+                    sink.write(segment)
+                    done += len(segment)
+                index += len(window)
                 progress(done, total)
             opener.finish()
             sink.flush()
@@ -276,16 +299,16 @@ async def fetch(
     return final
 
 
-async def _get_chunk(
-    js: object, stream: str, party: str, sender: str, manifest: AttachmentManifest, index: int
+async def _get_segment(
+    js: object, party: str, sender: str, manifest: AttachmentManifest, index: int, count: int
 ) -> bytes:
+    stream = subjects.attachment_stream(party)
     subject = subjects.attachment_chunk_subject(party, sender, manifest.ciphertext_sha256, index)
     try:
         msg = await js.get_msg(stream, subject=subject, direct=True)  # type: ignore[attr-defined]
     except NotFoundError:
         raise AttachmentError(
-            AttachmentFault.MISSING,
-            f"chunk {index} of {chunk_count(manifest.size)} is not at the hub",
+            AttachmentFault.MISSING, f"segment {index} of {count} is not at the hub"
         ) from None
     return bytes(msg.data or b"")
 
