@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.cli import (
+    attachment_cmd,
     audit_cmd,
     casework_cmd,
     demo,
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    attachment_cmd.add_parsers(sub, os.environ.get("CIFTA_NODE_HOME"))
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
@@ -100,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
         *casework_cmd.ERRORS,
+        *attachment_cmd.ERRORS,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import getpass
 import json
 import os
@@ -221,7 +222,12 @@ def _print_queued(args: argparse.Namespace, header: Any) -> None:
 def cmd_send(args: argparse.Namespace) -> int:
     core = _core(args)
     body = _read_body(args.kind, args.body)
-    header = core.compose(
+    compose: Any = core.compose
+    if args.attach:  # the files are stored at the hub first (imported here: it imports this)
+        from services.cli import attachment_cmd
+
+        compose = functools.partial(attachment_cmd.send, args, core)
+    header = compose(
         body,
         [p.strip().upper() for p in args.to.split(",") if p.strip()],
         handling=HandlingCode(args.handling),
@@ -406,6 +412,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--to", required=True, help="recipient states, comma-separated (USA,COL)")
     p.add_argument("--case", help="case reference (opaque)")
     p.add_argument("--expires", help="ISO 8601 time after which it must not be opened")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE",
+                   help="a file to send with it (repeatable), encrypted end to end")  # fmt: skip
     _common_send_options(p, reply=False)
     p.set_defaults(func=cmd_send)
 
