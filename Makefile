@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup bench-attachments clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ schemas: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python docs/vectors/generate.py
+	$(BIN)/python docs/vectors/generate_attachments.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/e2e.py
@@ -41,6 +42,9 @@ bench-audit: $(STAMP)
 
 bench-lookup: $(STAMP)
 	$(BIN)/python bench/lookup.py
+
+bench-attachments: $(STAMP)
+	$(BIN)/python bench/attachments.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo
