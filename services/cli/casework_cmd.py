@@ -9,6 +9,7 @@ node refuses, with the reason, any step the procedure does not allow.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -164,7 +165,12 @@ def cmd_trace_new(args: argparse.Namespace) -> int:
             f"{', '.join(off)} (country of manufacture or of last import) is not on the network:"
             " name the state to ask with --to"
         )
-    header = core.compose(body, on_network, case_id=args.case, created_at=filed, **_handling(args))
+    compose: Any = core.compose
+    if args.attach:  # the files are stored at the hub first (imported here: it imports this)
+        from services.cli import attachment_cmd
+
+        compose = functools.partial(attachment_cmd.send, args, core)
+    header = compose(body, on_network, case_id=args.case, created_at=filed, **_handling(args))
     note = f"due {_short(due)} UTC ({priority.value})"
     if off:
         note += f"; not on the network, not asked: {', '.join(off)}"
@@ -704,6 +710,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--priority", choices=[x.value for x in Priority])
     p.add_argument("--justification", help="why it is urgent")
     p.add_argument("--case", help="case reference (opaque)")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE",
+                   help="a photograph or scan to send with it (repeatable)")  # fmt: skip
     p.set_defaults(func=cmd_trace_new)
     p = command(g, "list", "tracing requests sent and received", handling=None)
     p.add_argument("--open", action="store_true", help="only those not yet answered")

@@ -69,6 +69,7 @@ async def send_with_attachments(
     handling_note: str | None = None,
     case_id: str | None = None,
     expires_at: datetime | None = None,
+    created_at: datetime | None = None,
     progress: Progress = _no_progress,
 ) -> ProtectedHeader:
     """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
@@ -84,7 +85,7 @@ async def send_with_attachments(
     header = core.compose(
         body.model_copy(update={"attachments": manifests}), recipients, handling=handling,
         confidential=confidential, handling_note=handling_note, case_id=case_id,
-        expires_at=expires_at,
+        expires_at=expires_at, created_at=created_at,
     )  # fmt: skip
     _stored_events(core, header, prepared)
     return header
