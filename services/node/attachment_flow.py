@@ -73,8 +73,8 @@ async def send_with_attachments(
     progress: Progress = _no_progress,
 ) -> ProtectedHeader:
     """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
-    naming them and queue it; return the message's header. Run again after a failure, it resumes
-    the uploads (the same files are sealed again under new keys only if they changed)."""
+    naming them and queue it; return the message's header. Run again after a failure, it
+    resumes the uploads where they stopped (a file changed meanwhile is sealed anew)."""
     store = attachment_store(settings)
     recipients = list(dict.fromkeys(to))
     prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
@@ -87,6 +87,8 @@ async def send_with_attachments(
         confidential=confidential, handling_note=handling_note, case_id=case_id,
         expires_at=expires_at, created_at=created_at,
     )  # fmt: skip
+    for f in files:
+        store.forget(f)
     _stored_events(core, header, prepared)
     return header
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import mimetypes
 import os
@@ -35,6 +36,7 @@ from services.core.attachments import (
     read_chunks,
     seal_stream,
 )
+from services.core.files import write_secret
 from services.core.logs import get_logger
 
 log = get_logger("cifta.node.attachments")
@@ -85,22 +87,44 @@ class AttachmentStore:
         self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
     ) -> Prepared:
         """Seal the file at ``source`` with a fresh key into this store; refuse one over
-        ``max_bytes`` (``AttachmentError(TOO_LARGE)``)."""
+        ``max_bytes`` (``AttachmentError(TOO_LARGE)``).
+
+        The same file (same path, size and modification time) prepared again before
+        :meth:`forget` is given the same sealed copy, so that a send that failed half way
+        resumes its upload instead of starting another under a new key. Until then the
+        manifest, key included, waits in a 0600 file of the node's home, as the key file does.
+        """
         size = source.stat().st_size
         if size > max_bytes:
             raise AttachmentError(
                 AttachmentFault.TOO_LARGE, f"{source.name} is {size} bytes, over {max_bytes}"
             )
+        pending = self._pending(source)
+        with contextlib.suppress(OSError, ValueError):
+            manifest = AttachmentManifest.model_validate_json(pending.read_bytes())
+            if self.has(manifest):
+                return Prepared(manifest, self.path(manifest.ciphertext_sha256))
         guessed = media_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
-        self.root.mkdir(parents=True, exist_ok=True)
-        part = self.root / f".sealing-{os.getpid()}-{id(source)}"
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        part = self.root / f".sealing-{pending.stem}"
         with source.open("rb") as src, part.open("wb") as sink:
             sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
             sink.flush()
             os.fsync(sink.fileno())
         final = self.path(sealed.manifest.ciphertext_sha256)
         os.replace(part, final)
+        write_secret(pending, sealed.manifest.model_dump_json().encode())
         return Prepared(sealed.manifest, final)
+
+    def forget(self, source: Path) -> None:
+        """The message naming ``source``'s sealed copy is queued: drop its pending record (the
+        key now lives only in the sealed body)."""
+        self._pending(source).unlink(missing_ok=True)
+
+    def _pending(self, source: Path) -> Path:
+        st = source.stat()
+        ident = f"{source.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        return self.root / f".pending-{hashlib.sha256(ident).hexdigest()[:32]}.json"
 
     def save_plaintext(self, manifest: AttachmentManifest, out: Path) -> None:
         """Decrypt this node's copy into ``out``, verifying every chunk and the digest; ``out``

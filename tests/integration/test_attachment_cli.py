@@ -7,10 +7,13 @@ import json
 import os
 from pathlib import Path
 
+import nats
 import pytest
 
 from schemas.registry import example_body
 from services.cli.main import main
+from services.core import subjects
+from services.hub.credentials import PROVISION_USER
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
 
@@ -89,3 +92,39 @@ async def test_sending_a_missing_or_oversized_file_is_one_clear_line(
     code, _, err = await cifta(capsys, *args, "--attach", str(big))
     assert code == 2
     assert err.strip() == "error: attachment_too_large: xray.tiff is 1001 bytes, over 1000"
+
+
+async def test_a_send_the_hub_could_not_complete_resumes_with_the_same_sealed_file(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "routes.json"
+    body.write_text(example_body("info.trafficking_routes").model_dump_json())
+    scan = tmp_path / "xray.png"
+    scan.write_bytes(os.urandom(3 * 1024 * 1024))  # three segments
+    hub.node_settings("MEX", tmp_path).save()
+    admin = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("USA", PROVISION_USER)))
+    js = admin.jetstream()
+    stream = subjects.attachment_stream("USA")
+    config = (await js.stream_info(stream)).config
+    config.max_bytes = 2 * 1024 * 1024 + 64 * 1024  # room for two segments: the third is refused
+    await js.update_stream(config)
+    args = ("send", "--home", str(tmp_path / "MEX"), "--kind", "info.trafficking_routes",
+            "--to", "USA", "--handling", "H0", "--body", str(body), "--attach", str(scan),
+            "--json")  # fmt: skip
+    try:
+        code, _, err = await cifta(capsys, *args)
+        assert code == 2 and "the hub did not store segment(s) 0-2 for USA" in err
+        assert "run the same command again to resume" in err
+        assert len(err.strip().splitlines()) == 1
+        first = await js.stream_info(stream)
+        config.max_bytes = 16 * 1024 * 1024
+        await js.update_stream(config)
+        code, _, err = await cifta(capsys, *args)
+        assert code == 0, err
+        after = await js.stream_info(stream)
+        # the same object: the two segments stored before were kept, the third added (a file
+        # sealed again under a new key would have added three more)
+        assert first.state.messages == 2 and after.state.messages == 3
+    finally:
+        await admin.close()
+    assert not list((tmp_path / "MEX" / "attachments").glob(".pending-*"))  # the key is gone
