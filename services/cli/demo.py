@@ -435,8 +435,9 @@ class Demo:
         self.wait_for("USA to fetch the photograph of the markings", fetched)
         self.say("The photograph of the markings travelled with it, encrypted end to end; USA's "
                  "node fetched and verified it before its receipt, which names it:")  # fmt: skip
+        saved = self.workdir / "USA-markings.png"
         self.detail(self.cifta("attachment", "get", req_id, photo.name, "--home", usa,
-                               "--out", str(self.workdir / "USA-markings-serial.png")))  # fmt: skip
+                               "--officer", "ntc.analyst.07", "--out", str(saved)))  # fmt: skip
         self.cifta("trace", "respond", "--home", usa, req_id, "--ack", "--reference",
                    "NTC-2026-448120")  # fmt: skip
         answer = self.template("tracing.response") | {"request_msg_id": req_id}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -154,8 +155,10 @@ class AttachmentReceiver:
             if self._nc is not None:
                 await self._nc.close()
 
-    async def round(self, limit: int = 4) -> bool:
-        """Fetch the attachments of up to ``limit`` due messages; True if there were any."""
+    async def round(self, limit: int = 64) -> bool:
+        """Fetch the attachments of due messages, one message per sender at a time and the
+        senders side by side, so that one state's large or many files delay no other state's
+        (design section 5); True if there were any."""
         due = self.core.store.attachment_fetches.due(time.time(), limit)
         if not due:
             return False
@@ -163,8 +166,19 @@ class AttachmentReceiver:
             self._nc = await open_connection(
                 self.settings, f"cifta-node-{self.core.party}-attachments", reconnect=True
             )
-        for item in due:
-            await self._one(self._nc, item)
+        firsts = list({item.sender: item for item in reversed(due)}.values())
+        outcomes = await asyncio.gather(
+            *(self._one(self._nc, item) for item in firsts), return_exceptions=True
+        )
+        for item, outcome in zip(firsts, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # the others went on; this one is tried later
+                log.warning("attachment_fetch_failed", msg_id=item.msg_id,
+                            error=type(outcome).__name__)  # fmt: skip
+                delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
+                with contextlib.suppress(sqlite3.Error):  # a failing store: the next round
+                    self.core.store.attachment_fetches.retry(
+                        item.msg_id, time.time() + delay, type(outcome).__name__
+                    )
         return True
 
     async def _one(self, nc: Client, item: AttachmentFetch) -> None:
