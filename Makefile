@@ -6,6 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
 .PHONY: bench-cluster
+.PHONY: bench-attachments
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,7 @@ schemas: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python docs/vectors/generate.py
+	$(BIN)/python docs/vectors/generate_attachments.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/e2e.py
@@ -46,6 +48,9 @@ bench-lookup: $(STAMP)
 # one hub server vs the three-server R3 cluster, each against raw JetStream on the same topology
 bench-cluster: $(STAMP)
 	$(BIN)/python bench/cluster.py
+
+bench-attachments: $(STAMP)
+	$(BIN)/python bench/attachments.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo

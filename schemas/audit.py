@@ -50,6 +50,14 @@ class EventType(StrEnum):
     #: written by the audit service: a party's signed event named an envelope the log never
     #: recorded, within the party's parking budget (``claimed`` says what the party filed)
     UNMATCHED = "unmatched"
+    #: attachments (docs/envelope.md section 13), one event per file, naming its ciphertext:
+    #: the sender stored it at the hub for every recipient; a recipient fetched and verified it
+    ATTACHMENT_STORED = "attachment_stored"
+    ATTACHMENT_FETCHED = "attachment_fetched"
+
+
+#: The events about one attachment of a message.
+ATTACHMENT_EVENTS = (EventType.ATTACHMENT_STORED, EventType.ATTACHMENT_FETCHED)
 
 
 @record("audit.event")
@@ -90,6 +98,8 @@ class AuditEvent(WireModel):
     reason: ReasonCode | None = None
     counterpart: PartyCode | None = None  # forwarded to, consent asked of
     claimed: EventType | None = None  # an unmatched leaf: the event the party filed
+    #: the attachment an ``attachment_*`` event is about (its ciphertext's SHA-256)
+    attachment_sha256: Sha256Hex | None = None
 
     @model_validator(mode="after")
     def _reasoned(self) -> AuditEvent:
@@ -98,6 +108,9 @@ class AuditEvent(WireModel):
             raise ValueError("rejected and quarantined events (only) carry a reason")
         if (self.event is EventType.UNMATCHED) != (self.claimed is not None):
             raise ValueError("unmatched events (only) say which event was claimed")
+        about_file = self.event in ATTACHMENT_EVENTS or self.claimed in ATTACHMENT_EVENTS
+        if about_file != (self.attachment_sha256 is not None):
+            raise ValueError("attachment events (only) name the attachment")
         return self
 
 

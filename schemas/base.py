@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from schemas.attachment import Attachments
 from schemas.countries import ISO_3166_1_ALPHA3
 
 SCHEMA_VERSION = 1
@@ -167,6 +168,10 @@ class Body(WireModel):
     KIND: ClassVar[str] = ""
     kind: str = ""
     schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=1)
+    #: Files sent with the message (docs/envelope.md section 13): inside the encrypted body, so
+    #: the signature covers them and the hub learns nothing of them. Omitted when there are none,
+    #: so a body without attachments is written exactly as before they existed.
+    attachments: Attachments = Field(default=[], exclude_if=lambda v: not v)
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from schemas.base import Body, MessageId, Sha256Hex, Timestamp, examples
 from schemas.reasons import ReasonCode
@@ -31,6 +31,11 @@ class DeliveryReceipt(Body):
     msg_id: MessageId
     envelope_sha256: Sha256Hex
     stored_at: Timestamp
+    #: ``ciphertext_sha256`` of every attachment the message named, in its order, once fetched
+    #: and verified (docs/envelope.md section 13); omitted for a message without attachments.
+    attachments_sha256: list[Sha256Hex] = Field(
+        default=[], max_length=16, exclude_if=lambda v: not v
+    )
 
 
 @body

@@ -45,6 +45,10 @@ class ReasonCode(StrEnum):
     LOOKUP_OVER_BUDGET = "lookup_over_budget"
     LOOKUP_MALFORMED = "lookup_malformed"
     LOOKUP_UNAVAILABLE = "lookup_unavailable"
+    # 12. attachments (docs/envelope.md section 13): fetched and verified after the envelope
+    ATTACHMENT_MISSING = "attachment_missing"
+    ATTACHMENT_CORRUPT = "attachment_corrupt"
+    ATTACHMENT_TOO_LARGE = "attachment_too_large"
 
 
 #: Codes the node decides around the envelope, from the broker's facts (who published it, how
@@ -60,8 +64,13 @@ LOOKUP_REASONS = frozenset(
     {ReasonCode.LOOKUP_OVER_BUDGET, ReasonCode.LOOKUP_MALFORMED, ReasonCode.LOOKUP_UNAVAILABLE}
 )
 
+#: Codes the node decides from the attachments a body names, once it has tried to fetch them.
+ATTACHMENT_REASONS = frozenset(
+    {ReasonCode.ATTACHMENT_MISSING, ReasonCode.ATTACHMENT_CORRUPT, ReasonCode.ATTACHMENT_TOO_LARGE}
+)
+
 #: Every code decided outside ``open_envelope``.
-NODE_REASONS = TRANSPORT_REASONS | PROCEDURE_REASONS | LOOKUP_REASONS
+NODE_REASONS = TRANSPORT_REASONS | PROCEDURE_REASONS | LOOKUP_REASONS | ATTACHMENT_REASONS
 
 
 #: One sentence per reason code, for people reading a rejection.
@@ -91,4 +100,9 @@ REASON_TEXT: dict[ReasonCode, str] = {
     ReasonCode.LOOKUP_OVER_BUDGET: "the asking state has used up its lookup budget for now",
     ReasonCode.LOOKUP_MALFORMED: "the lookup request is not a well-formed evaluation request",
     ReasonCode.LOOKUP_UNAVAILABLE: "this state answers no lookups (it holds no lookup key)",
+    ReasonCode.ATTACHMENT_MISSING: "an attachment the message names is not stored at the hub",
+    ReasonCode.ATTACHMENT_CORRUPT: (
+        "an attachment does not decrypt, or its bytes are not those the message names"
+    ),
+    ReasonCode.ATTACHMENT_TOO_LARGE: "an attachment is larger than this node accepts",
 }

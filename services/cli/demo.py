@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from services.audit.log import AuditLog
+from services.cli.demo_photo import markings_photo
 from services.hub.home import PASSPHRASE_ENV
 from services.node.application import Application, open_node
 from services.node.settings import NodeSettings
@@ -412,10 +413,12 @@ class Demo:
         """MEX traces a pistol seized in Culiacán: made in Austria, last imported into the USA."""
         request = self.template("tracing.request")
         mex, usa = self.home("MEX"), self.home("USA")
+        photo = markings_photo(self.workdir / "markings-serial.png")  # Art. VI.1.a markings
         out = self.cifta(
             "trace", "new", "--home", mex, "--body", "-", "--priority", "urgent",
             "--justification", "Linked to an ongoing homicide investigation; suspects in custody",
-            "--case", "FGR-SIN-2026-1187", stdin=json.dumps(request).encode(),
+            "--case", "FGR-SIN-2026-1187", "--attach", str(photo),
+            stdin=json.dumps(request).encode(),
         )  # fmt: skip
         req_id = out.split()[2]
         self.say(
@@ -424,6 +427,17 @@ class Demo:
         )
         self.detail(out)
         self.wait_for("USA to store the tracing request", lambda: self.stored("USA", req_id))
+
+        def fetched() -> bool:
+            status = self.store("USA").attachment_fetches.status(req_id)
+            return status is not None and status[0] == "fetched"
+
+        self.wait_for("USA to fetch the photograph of the markings", fetched)
+        self.say("The photograph of the markings travelled with it, encrypted end to end; USA's "
+                 "node fetched and verified it before its receipt, which names it:")  # fmt: skip
+        saved = self.workdir / "USA-markings.png"
+        self.detail(self.cifta("attachment", "get", req_id, photo.name, "--home", usa,
+                               "--officer", "ntc.analyst.07", "--out", str(saved)))  # fmt: skip
         self.cifta("trace", "respond", "--home", usa, req_id, "--ack", "--reference",
                    "NTC-2026-448120")  # fmt: skip
         answer = self.template("tracing.response") | {"request_msg_id": req_id}

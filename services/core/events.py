@@ -56,6 +56,7 @@ def make_event(
     officer: str | None = None,
     reason: str | None = None,
     counterpart: str | None = None,
+    attachment_sha256: str | None = None,
 ) -> AuditEvent:
     """One fact about one message, with its routing and handling metadata (never content)."""
     return AuditEvent.model_validate(
@@ -75,6 +76,7 @@ def make_event(
             "occurred_at": at,
             "reason": reason,
             "counterpart": counterpart,
+            "attachment_sha256": attachment_sha256,
         }
     )
 

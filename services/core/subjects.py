@@ -270,3 +270,47 @@ def leaf_mirror_deliver(state: str) -> str:
 
 def leaf_directory_deliver(state: str) -> str:
     return f"{leaf_deliver(state)}.directory"
+
+
+# -- attachments (docs/envelope.md section 13) -------------------------------------------------
+
+
+def attachment_stream(state: str) -> str:
+    """``ATTACH_<state>``: the stream, in the state's account, holding the encrypted attachments
+    others send it, one message per chunk."""
+    return f"ATTACH_{_party(state)}"
+
+
+def attachment_filter(state: str) -> str:
+    """All subjects ``attachment_stream(state)`` captures."""
+    return f"attach.{_party(state)}.>"
+
+
+def attachment_export(recipient: str, sender: str) -> str:
+    """The service export ``recipient`` grants to ``sender``'s account alone: as with an inbox,
+    the sender's code in the subject is a fact, so no state can write over another's objects."""
+    return f"attach.{_party(recipient)}.{_party(sender)}.>"
+
+
+def _object(object_id: str) -> str:
+    if not re.fullmatch(r"^[0-9a-f]{64}$", object_id):
+        raise ValueError(f"not an attachment object id: {object_id!r}")
+    return object_id
+
+
+def attachment_chunk_subject(recipient: str, sender: str, object_id: str, index: int) -> str:
+    """Where segment ``index`` (16 chunks) of object ``object_id`` (its ciphertext's SHA-256) is
+    stored: one subject per segment, so that it is read by subject and never stored twice."""
+    if index < 0:
+        raise ValueError("a chunk index is not negative")
+    return f"attach.{_party(recipient)}.{_party(sender)}.{_object(object_id)}.{index}"
+
+
+def attachment_object_filter(recipient: str, sender: str, object_id: str) -> str:
+    """Every chunk of one object (to purge it once its recipient holds its own copy)."""
+    return f"attach.{_party(recipient)}.{_party(sender)}.{_object(object_id)}.*"
+
+
+def stream_purge_subject(stream: str) -> str:
+    """JetStream's API subject for purging a stream (with a subject filter: some of it)."""
+    return f"$JS.API.STREAM.PURGE.{stream}"

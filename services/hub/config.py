@@ -20,7 +20,7 @@ from pathlib import Path
 
 from services.core import subjects
 from services.core.envelope import MAX_ENVELOPE_BYTES
-from services.hub import leaf, lookup
+from services.hub import attachments, leaf, lookup
 from services.hub.credentials import LEAF_USER, NODE_USER, PROVISION_USER
 from services.hub.registry import Registry
 from services.hub.resources import Plan
@@ -128,6 +128,7 @@ def node_permissions(state: str) -> dict[str, object]:
                 subjects.audit_events_export(state),
                 subjects.audit_query_subject(state),
                 *lookup.node_publish(state),
+                *attachments.node_publish(state),
             ]
         },
         "subscribe": {
@@ -155,7 +156,8 @@ def account_block(
         ]
         + [{"service": f"$KV.{subjects.DIRECTORY_BUCKET}.>", "accounts": [SECRETARIAT_ACCOUNT]}]
         + _audit_source_exports(state)
-        + lookup.state_exports(state, others),
+        + lookup.state_exports(state, others)
+        + attachments.state_exports(state, others),
         "imports": [
             {"service": {"account": recipient, "subject": subjects.inbox_export(recipient, state)}}
             for recipient in others
@@ -165,7 +167,8 @@ def account_block(
             {"service": {"account": AUDIT_ACCOUNT, "subject": subjects.audit_query_subject(state)}},
             {"stream": {"account": AUDIT_ACCOUNT, "subject": subjects.AUDIT_CHECKPOINTS}},
         ]
-        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT),
+        + lookup.state_imports(state, others, SECRETARIAT_ACCOUNT)
+        + attachments.state_imports(state, others),
     }
 
 

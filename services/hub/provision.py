@@ -17,6 +17,7 @@ from nats.js.errors import APIError, NotFoundError
 
 from services.core import subjects
 from services.core.connection import connect
+from services.hub import attachments
 from services.hub.config import MAX_PAYLOAD
 from services.hub.resources import StreamSizes
 
@@ -189,6 +190,18 @@ async def provision_state(
             subjects.inbox_stream(state), config=node_consumer_config(policy)
         )
         await _ensure_stream(nc, directory_bucket_config(policy, sizes))
+        await _ensure_stream(nc, attachment_config(state, policy, sizes))
+
+
+def attachment_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
+    """``ATTACH_<state>``, kept as long as the inbox keeps envelopes (services/hub/attachments)."""
+    return attachments.stream_config(
+        state,
+        max_bytes=sizes.attachments,
+        max_age_s=policy.inbox_max_age_s,
+        duplicate_window_s=policy.duplicate_window_s,
+        replicas=policy.replicas,
+    )
 
 
 @dataclass(frozen=True)

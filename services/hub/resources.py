@@ -84,6 +84,8 @@ class StreamSizes:
     quarantine: int
     directory: int
     undelivered: int
+    #: the encrypted attachments others send the state (docs/envelope.md section 13)
+    attachments: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ class Plan:
     secretariat_disk: int = 0
 
     def state_limits(self) -> dict[str, int]:
-        # inbox, quarantine, directory bucket and the undelivered record, plus one spare
-        return {"max_file": self.state_disk, "max_mem": 0, "max_streams": 5}
+        # inbox, quarantine, directory bucket, the undelivered record and the attachments, plus
+        # one spare
+        return {"max_file": self.state_disk, "max_mem": 0, "max_streams": 6}
 
     def audit_limits(self) -> dict[str, int]:
         return {"max_file": self.audit_disk, "max_mem": 0}
@@ -116,8 +119,9 @@ class Plan:
         directory = min(64 * MIB, room // 16)
         undelivered = min(16 * MIB, room // 64)
         quarantine = room // 8
-        return StreamSizes(room - quarantine - directory - undelivered, quarantine, directory,
-                           undelivered)  # fmt: skip
+        attachments = room // 4  # the per-account cap on attachments held for the state
+        inbox = room - quarantine - directory - undelivered - attachments
+        return StreamSizes(inbox, quarantine, directory, undelivered, attachments)
 
 
 SECRETARIAT_MIN_DISK = 64 * MIB

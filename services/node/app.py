@@ -40,6 +40,7 @@ from services.core.heap import freeze_startup_heap
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.core.metrics import StripTraceHeaders, serve_metrics
+from services.node.attachment_flow import AttachmentReceiver
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict, publisher_of
 from services.node.health import StoreGate
@@ -193,6 +194,11 @@ class NodeRuntime:
         )  # fmt: skip
         self.endpoint = EvaluationEndpoint(self.lookup)
         self._lookup_nc: NatsClient | None = None
+        # fetches the attachments of stored messages, then queues their receipts
+        self.attachments = AttachmentReceiver(
+            settings, self.core, self.quarantine, lambda: self.outbox.wake()
+        )
+        self._attachments_task: asyncio.Task[None] | None = None
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -281,6 +287,7 @@ class NodeRuntime:
         self._keys_task = asyncio.create_task(self._watch_keys(), name="keys")
         self._adopt_own_entry()  # a promotion a crash may have interrupted
         self._parking_task = asyncio.create_task(self._parking_loop(), name="parking")
+        self._attachments_task = asyncio.create_task(self.attachments.run(), name="attachments")
         attempt = 0
         loop = asyncio.get_running_loop()
         deadline = None if connect_timeout is None else loop.time() + connect_timeout
@@ -510,6 +517,7 @@ class NodeRuntime:
             self._keys_task,
             self._casework_task,
             self._parking_task,
+            self._attachments_task,
             self._clock_task,
             *self._audit_tasks,
         ):
@@ -643,6 +651,7 @@ class NodeRuntime:
         self.events.wake()
         if verdict.action is Action.ACK and not verdict.duplicate:
             self._parking_wake.set()  # a parked step may have been waiting for this one
+            self.attachments.wake()  # it may name attachments to fetch
 
     async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
         last = d.final

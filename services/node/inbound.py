@@ -4,6 +4,7 @@ or a signed rejection, park what cannot be decided yet), one group of deliveries
 import hashlib
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from schemas import HandlingCode, ReasonCode
 from schemas.audit import EventType
@@ -25,6 +26,7 @@ from services.node.parking import (
 )
 from services.node.store import (
     Outcome,
+    Outgoing,
 )
 from services.node.verdicts import (
     DATE_REASONS,
@@ -107,11 +109,10 @@ class Inbound(Outbound):
             outcome = answer_outcome(opened)  # a receipt or rejection of one of ours
             self._alert_if_receipt_refused(outcome)
         else:
-            receipt = DeliveryReceipt(msg_id=h.msg_id, envelope_sha256=sha, stored_at=d.stored_at)
-            answer = self._seal(
-                receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
-                in_reply_to=h.msg_id, case_id=h.case_id,
-            )  # fmt: skip
+            # With attachments, the receipt waits until they are fetched and verified, and then
+            # names them (docs/envelope.md section 13.5): services/node/attachments.py sends it.
+            if not opened.body.attachments:
+                answer = self.receipt(h, sha, d.stored_at)
             events.append(self.event(EventType.DELIVERED, h, d.data, opened=opened))
         try:
             # one transaction: the envelope, the state of its procedure, and our receipt
@@ -122,6 +123,8 @@ class Inbound(Outbound):
                     h, d.data, sha, stored_at=d.stored_at, stream_seq=d.stream_seq,
                     answer=answer, outcome=outcome, now=self.clock(), events=events,
                 )  # fmt: skip
+                if opened.body.attachments and answer is None and outcome is None:
+                    self.store.attachment_fetches.add(h.msg_id, h.sender, now=self.clock())
                 if h.case_id is not None:  # a step parked for want of this one may go on now
                     self.parking.wake(case_id=h.case_id)
         except IllegalTransition as exc:
@@ -148,6 +151,23 @@ class Inbound(Outbound):
             receipt=None if answer is None else answer.header.msg_id,
         )
         return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
+
+    def receipt(
+        self,
+        h: ProtectedHeader,
+        envelope_sha256: str,
+        stored_at: datetime,
+        attachments_sha256: Sequence[str] = (),
+    ) -> Outgoing:
+        """Our signed delivery receipt for the message ``h``, naming the attachments fetched."""
+        receipt = DeliveryReceipt(
+            msg_id=h.msg_id, envelope_sha256=envelope_sha256, stored_at=stored_at,
+            attachments_sha256=list(attachments_sha256),
+        )  # fmt: skip
+        return self._seal(
+            receipt, [h.sender], keep_copy=False, handling=HandlingCode.H0,
+            in_reply_to=h.msg_id, case_id=h.case_id,
+        )  # fmt: skip
 
     def process_batch(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception]:
         """:meth:`process` for a group of deliveries in one transaction (group commit), each in

@@ -132,6 +132,7 @@ class Outbound:
         officer: str | None = None,
         reason: str | None = None,
         opened: OpenedEnvelope | None = None,
+        attachment_sha256: str | None = None,
     ) -> tuple[str, bytes]:
         """A signed audit event about one message, ready for the audit outbox (its digests from
         ``opened`` when the envelope was just opened, else computed from ``envelope``)."""
@@ -142,6 +143,7 @@ class Outbound:
         ev = make_event(
             kind, header, actor=self.party, envelope_sha256=digests[0],
             signature_sha256=digests[1], at=self.clock(), officer=officer, reason=reason,
+            attachment_sha256=attachment_sha256,
         )  # fmt: skip
         return ev.event_id, sign_event(ev, self.keys.signing)
 

@@ -111,6 +111,9 @@ class NodeSettings(BaseSettings):
     lookup_window_s: float = Field(default=24 * 3600.0, gt=0)
     #: The false-positive rate this state's published filter is built for.
     lookup_fp_rate: float = Field(default=1e-6, gt=0, lt=0.5)
+    #: Attachments (docs/envelope.md section 13): the largest file this node sends or accepts;
+    #: the hub's per-account cap is the recipient's attachment stream's size.
+    attachment_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
     log_json: bool = True
     log_level: str = "INFO"
 

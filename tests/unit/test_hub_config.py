@@ -47,12 +47,14 @@ def test_each_state_exports_its_inbox_to_each_sender_alone(tmp_path: Path) -> No
     usa = accounts["USA"]
     inbox = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "inbox" in str(e)}
     assert inbox == {("inbox.USA.MEX.>", ("MEX",)), ("inbox.USA.COL.>", ("COL",))}
-    others = [e for e in usa["exports"] if "inbox" not in str(e) and "lookup" not in str(e)]
+    others = [
+        e for e in usa["exports"] if not any(k in str(e) for k in ("inbox", "lookup", "attach."))
+    ]
     # the directory service writes its bucket; the audit service sources its inbox stream
     assert {tuple(e["accounts"]) for e in others} == {("SEC",), ("AUDIT",)}
     assert {"service": "$KV.DIRECTORY.>", "accounts": ["SEC"]} in others
     services = (i["service"]["subject"] for i in usa["imports"] if "service" in i)
-    assert {s for s in services if "LOOKUP" not in s and "lookup" not in s} == {
+    assert {s for s in services if not any(k in s for k in ("LOOKUP", "lookup", "attach."))} == {
         "inbox.MEX.USA.>",
         "inbox.COL.USA.>",
         "audit.events.USA.>",  # its signed events, to the audit service
@@ -75,13 +77,15 @@ def test_node_user_may_not_touch_streams_consumers_or_other_inboxes() -> None:
     perms = node_permissions("USA")
     allowed = perms["publish"]["allow"]  # type: ignore[index]
     assert "inbox.*.USA.>" in allowed
+    # the one stream it may purge: its own attachments, once fetched (docs/envelope.md 13.6)
+    assert [s for s in allowed if "STREAM.PURGE" in s] == ["$JS.API.STREAM.PURGE.ATTACH_USA"]
     for forbidden in ("STREAM.CREATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.UPDATE",
                       "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX",
                       "$KV.DIRECTORY"):  # fmt: skip
-        assert not any(forbidden in s for s in allowed), forbidden
+        assert not any(forbidden in s for s in allowed if "ATTACH_USA" not in s), forbidden
     # of the key-value buckets, its own lookup filter alone (tests/security/test_lookup_isolation)
     assert [s for s in allowed if s.startswith("$KV.")] == ["$KV.LOOKUP_FILTERS.USA"]
-    assert not any(s.startswith("inbox.USA") for s in allowed)
+    assert not any(s.startswith(("inbox.USA", "attach.USA")) for s in allowed)
     assert perms["subscribe"] == {"allow": ["_INBOX.>", "audit.checkpoints", "lookup.eval.USA.*"]}
 
 
@@ -140,7 +144,11 @@ def test_account_limits_add_up_to_the_disk_given_to_jetstream(tmp_path: Path) ->
     lookup = 10 * GIB // 64  # the secretariat's lookup filter bucket (1/64, within bounds)
     share = (10 * GIB - lookup) // 2 // 35  # planned for the OAS membership: half for the states
     for state in ("MEX", "USA", "COL"):
-        assert limits[state] == {"max_file": share, "max_mem": 0, "max_streams": 5}
+        assert limits[state] == {
+            "max_file": share,
+            "max_mem": 0,
+            "max_streams": 6,
+        }  # attachments: the sixth
     assert limits["AUDIT"] == {"max_file": 10 * GIB - 35 * share - lookup, "max_mem": 0}
     assert limits["SEC"] == {"max_file": lookup, "max_mem": 0}
     assert limits["SYS"] is None
@@ -236,3 +244,14 @@ def test_nats_servers_fatal_line_is_what_a_failed_start_reports() -> None:
         "/h/nats.conf:3:1: unknown field"
     )
     assert fatal_line("") == "it wrote nothing"
+
+
+def test_each_state_exports_its_attachments_to_each_sender_alone(tmp_path: Path) -> None:
+    usa = rendered(tmp_path)["accounts"]["USA"]
+    exports = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "attach." in str(e)}
+    assert exports == {("attach.USA.MEX.>", ("MEX",)), ("attach.USA.COL.>", ("COL",))}
+    imports = {i["service"]["subject"] for i in usa["imports"] if "attach." in str(i)}
+    assert imports == {"attach.MEX.USA.>", "attach.COL.USA.>"}
+    perms = node_permissions("USA")["publish"]["allow"]  # type: ignore[index]
+    assert "attach.*.USA.>" in perms  # as itself, to any state it was granted
+    assert not any(s.startswith("attach.USA") or "ATTACH_MEX" in s for s in perms)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.envelope import ProtectedHeader
+from services.node.store.attachments import AttachmentFetches
 from services.node.store.audit import AuditOutbox, Witnessed
 from services.node.store.casework import Cases, Forwards
 from services.node.store.db import Database
@@ -42,6 +43,7 @@ class Store(Database):
         self.alerts_table = Alerts(self)
         self.parked = ParkedTable(self)
         self.node_state = NodeState(self)
+        self.attachment_fetches = AttachmentFetches(self)
 
     # -- writes that span tables ------------------------------------------------------------------
 

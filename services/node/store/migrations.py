@@ -182,6 +182,21 @@ MIGRATIONS: dict[int, str] = {
         at               TEXT NOT NULL
     );
     """,
+    9: """
+    -- attachments of received messages (docs/envelope.md section 13): fetched and verified
+    -- before the receipt, which names them, is sealed
+    CREATE TABLE attachment_fetches (
+        msg_id           TEXT PRIMARY KEY REFERENCES messages (msg_id),
+        sender           TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'fetched', 'refused')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,   -- Unix seconds
+        reason           TEXT,            -- refused: the reason code
+        detail           TEXT,
+        at               TEXT NOT NULL    -- when it was queued, fetched or refused
+    );
+    CREATE INDEX attachment_fetches_due ON attachment_fetches (state, next_attempt_at);
+    """,
 }
 
 #: The version this software writes: the last migration's.

@@ -1,0 +1,251 @@
+"""Sending and receiving messages with attachments: what the front ends and the running node call.
+
+Sending (:func:`send_with_attachments`): each file is sealed into the node's store, stored at the
+hub for every recipient, and only then is the message naming them sealed and queued, so the
+outbox never publishes an envelope whose attachments are not all stored. Receiving
+(:class:`AttachmentReceiver`): the inbox stores the envelope and acknowledges it at once (a large
+file never holds the hub consumer's shared window); this loop then fetches and verifies each file,
+keeps the node's own encrypted copy, queues the receipt that names them, and drops them from the
+hub. A missing, corrupt or oversized attachment is refused like an envelope: a signed rejection
+with its reason code, a quarantine copy, audit events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+
+from schemas import Body, HandlingCode, ReasonCode
+from schemas.audit import EventType
+from services.core import subjects
+from services.core.attachments import AttachmentError, AttachmentFault
+from services.core.envelope import ProtectedHeader
+from services.core.logs import get_logger
+from services.node.attachments import (
+    AttachmentStore,
+    Prepared,
+    Progress,
+    fetch,
+    purge,
+    upload,
+)
+from services.node.core import Delivery, NodeCore, Verdict
+from services.node.lookup_client import connect, open_connection
+from services.node.outbox import backoff
+from services.node.settings import NodeSettings
+from services.node.store.attachments import AttachmentFetch
+
+log = get_logger("cifta.node.attachments")
+
+#: A fetch that fails for want of the hub (not for the file) is tried again this many times.
+MAX_FETCH_ATTEMPTS = 20
+
+
+def attachment_store(settings: NodeSettings) -> AttachmentStore:
+    """The node's own copies of its attachments, in its home."""
+    return AttachmentStore(settings.home / "attachments")
+
+
+def _no_progress(done: int, total: int) -> None:
+    """Shows nothing."""
+
+
+async def send_with_attachments(
+    settings: NodeSettings,
+    core: NodeCore,
+    body: Body,
+    to: Sequence[str],
+    files: Sequence[Path],
+    *,
+    handling: HandlingCode,
+    confidential: bool = False,
+    handling_note: str | None = None,
+    case_id: str | None = None,
+    expires_at: datetime | None = None,
+    created_at: datetime | None = None,
+    progress: Progress = _no_progress,
+) -> ProtectedHeader:
+    """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
+    naming them and queue it; return the message's header. Run again after a failure, it
+    resumes the uploads where they stopped (a file changed meanwhile is sealed anew)."""
+    store = attachment_store(settings)
+    recipients = list(dict.fromkeys(to))
+    prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
+    async with connect(settings, f"cifta-{settings.party}-attachments") as nc:
+        for p in prepared:
+            await upload(nc, settings.party, recipients, p, progress=progress)
+    manifests = [*body.attachments, *(p.manifest for p in prepared)]
+    header = core.compose(
+        body.model_copy(update={"attachments": manifests}), recipients, handling=handling,
+        confidential=confidential, handling_note=handling_note, case_id=case_id,
+        expires_at=expires_at, created_at=created_at,
+    )  # fmt: skip
+    for f in files:
+        store.forget(f)
+    _stored_events(core, header, prepared)
+    return header
+
+
+def _stored_events(core: NodeCore, header: ProtectedHeader, prepared: Sequence[Prepared]) -> None:
+    message = core.store.message(header.msg_id)
+    if message is None:
+        return
+    core.store.add_events(
+        [
+            core.event(
+                EventType.ATTACHMENT_STORED,
+                header,
+                message.envelope,
+                attachment_sha256=p.manifest.ciphertext_sha256,
+            )
+            for p in prepared
+        ]
+    )
+
+
+Quarantine = Callable[[Delivery, Verdict], Awaitable[None]]
+
+
+class AttachmentReceiver:
+    """The running node's loop that fetches the attachments of the messages it stored."""
+
+    def __init__(
+        self,
+        settings: NodeSettings,
+        core: NodeCore,
+        quarantine: Quarantine,
+        wake: Callable[[], None],
+    ) -> None:
+        self.settings = settings
+        self.core = core
+        self.files = attachment_store(settings)
+        self._quarantine = quarantine
+        self._wake_outbox = wake
+        self._wake = asyncio.Event()
+        self._nc: Client | None = None
+
+    def wake(self) -> None:
+        """A message with attachments may have been stored."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Fetch what is due, then wait to be woken or for the next poll."""
+        try:
+            while True:
+                try:
+                    busy = await self.round()
+                except Exception as exc:
+                    # (the store failing, a message that no longer opens): logged by name, the
+                    # fetch stays pending and is tried at the next poll
+                    log.warning("attachment_round_failed", error=type(exc).__name__)
+                    busy = False
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_s * 4)
+                    self._wake.clear()
+        finally:
+            if self._nc is not None:
+                await self._nc.close()
+
+    async def round(self, limit: int = 64) -> bool:
+        """Fetch the attachments of due messages, one message per sender at a time and the
+        senders side by side, so that one state's large or many files delay no other state's
+        (design section 5); True if there were any."""
+        due = self.core.store.attachment_fetches.due(time.time(), limit)
+        if not due:
+            return False
+        if self._nc is None:
+            self._nc = await open_connection(
+                self.settings, f"cifta-node-{self.core.party}-attachments", reconnect=True
+            )
+        firsts = list({item.sender: item for item in reversed(due)}.values())
+        outcomes = await asyncio.gather(
+            *(self._one(self._nc, item) for item in firsts), return_exceptions=True
+        )
+        for item, outcome in zip(firsts, outcomes, strict=True):
+            if isinstance(outcome, Exception):  # the others went on; this one is tried later
+                log.warning("attachment_fetch_failed", msg_id=item.msg_id,
+                            error=type(outcome).__name__)  # fmt: skip
+                delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
+                with contextlib.suppress(sqlite3.Error):  # a failing store: the next round
+                    self.core.store.attachment_fetches.retry(
+                        item.msg_id, time.time() + delay, type(outcome).__name__
+                    )
+        return True
+
+    async def _one(self, nc: Client, item: AttachmentFetch) -> None:
+        message = self.core.store.message(item.msg_id)
+        if message is None or message.stream_seq is None:
+            return
+        opened = self.core.open_stored(message)
+        h = opened.header
+        manifests = opened.body.attachments
+        try:
+            for m in manifests:
+                await fetch(
+                    nc, self.core.party, item.sender, m, self.files,
+                    max_bytes=self.settings.attachment_max_bytes,
+                    timeout_s=self.settings.publish_timeout_s,
+                )  # fmt: skip
+        except AttachmentError as exc:
+            await self._refuse(message.envelope, message.stream_seq, message.stored_at, h, exc)
+            return
+        except (NatsError, TimeoutError) as exc:
+            if item.attempts + 1 >= MAX_FETCH_ATTEMPTS:
+                err = AttachmentError(
+                    AttachmentFault.MISSING,
+                    f"the hub did not answer in {item.attempts + 1} attempts",
+                )
+                await self._refuse(message.envelope, message.stream_seq, message.stored_at, h, err)
+                return
+            delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
+            self.core.store.attachment_fetches.retry(
+                item.msg_id, time.time() + delay, type(exc).__name__
+            )
+            return
+        digests = [m.ciphertext_sha256 for m in manifests]
+        receipt = self.core.receipt(
+            h, message.envelope_sha256, datetime.fromisoformat(message.stored_at), digests
+        )
+        events = [
+            self.core.event(EventType.ATTACHMENT_FETCHED, h, message.envelope, attachment_sha256=d)
+            for d in digests
+        ]
+        now = self.core.clock()
+        with self.core.store.transaction():  # the receipt, its events and the fact together
+            self.core.store.add_outgoing(receipt, now=now, events=events)
+            self.core.store.attachment_fetches.settle(item.msg_id, now=now)
+        self._wake_outbox()
+        log.info("attachments_fetched", msg_id=h.msg_id, count=len(digests),
+                 receipt=receipt.header.msg_id)  # fmt: skip
+        for d in digests:  # the node holds its own copy: the hub's may go (section 13.6)
+            await purge(nc, self.core.party, item.sender, d)
+
+    async def _refuse(
+        self, envelope: bytes, stream_seq: int, stored_at: str, h: ProtectedHeader,
+        exc: AttachmentError,
+    ) -> None:  # fmt: skip
+        d = Delivery(
+            subject=subjects.inbox_subject(self.core.party, h.sender, h.msg_id),
+            data=envelope,
+            stream_seq=stream_seq,
+            num_delivered=1,
+            stored_at=datetime.fromisoformat(stored_at),
+        )
+        reason = ReasonCode(exc.fault.value)
+        sha = self.core.store.envelope_hash(h.msg_id) or ""
+        with self.core.store.transaction():
+            verdict = self.core.reject(d, h.sender, sha, reason, exc.detail, h)
+            self.core.store.attachment_fetches.settle(
+                h.msg_id, now=self.core.clock(), reason=reason.value, detail=exc.detail
+            )
+        self._wake_outbox()
+        await self._quarantine(d, verdict)

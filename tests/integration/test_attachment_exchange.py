@@ -1,0 +1,101 @@
+"""A message with attachments between running nodes: the receipt waits for the files and names
+them, an offline recipient fetches them later, a missing one is refused with its reason code."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nats
+
+from schemas import HandlingCode
+from schemas.protocol import DeliveryReceipt
+from schemas.registry import example_body
+from services.core import subjects
+from services.hub.credentials import PROVISION_USER
+from services.node.app import NodeRuntime
+from services.node.attachment_flow import attachment_store, send_with_attachments
+from tests.support.hub import Hub, eventually
+from tests.support.nodes import delivered_to, running_node
+
+
+async def chunks_at_hub(hub: Hub, state: str) -> int:
+    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed(state, PROVISION_USER)))
+    try:
+        return (await nc.jetstream().stream_info(subjects.attachment_stream(state))).state.messages
+    finally:
+        await nc.close()
+
+
+def photo(tmp_path: Path, size: int = 200_000) -> Path:
+    path = tmp_path / "markings-serial.png"
+    path.write_bytes(os.urandom(size))
+    return path
+
+
+async def send(mex: NodeRuntime, to: list[str], files: list[Path]) -> str:
+    header = await send_with_attachments(
+        mex.settings, mex.core, example_body("info.trafficking_routes"), to, files,
+        handling=HandlingCode.H2, case_id="FGR-ATT-1",
+    )  # fmt: skip
+    mex.outbox.wake()
+    return header.msg_id
+
+
+def receipt_of(node: NodeRuntime, msg_id: str, recipient: str) -> DeliveryReceipt:
+    for m in node.store.messages(direction="in", include_protocol=True):
+        if m.kind == "protocol.receipt" and m.sender == recipient and m.in_reply_to == msg_id:
+            body = node.core.open_stored(m).body
+            assert isinstance(body, DeliveryReceipt)
+            return body
+    raise AssertionError("no receipt")
+
+
+async def test_the_receipt_names_the_attachments_once_fetched_and_the_hub_drops_them(
+    hub: Hub, tmp_path: Path
+) -> None:
+    source = photo(tmp_path)
+    async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path) as usa:
+        msg_id = await send(mex, ["USA", "COL"], [source])
+        await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="USA's receipt")
+        _, opened = usa.core.read(msg_id, officer="agent.smith")
+        (manifest,) = opened.body.attachments
+        assert receipt_of(mex, msg_id, "USA").attachments_sha256 == [manifest.ciphertext_sha256]
+        out = tmp_path / "saved.png"
+        attachment_store(usa.settings).save_plaintext(manifest, out)
+        assert out.read_bytes() == source.read_bytes()
+        assert manifest.name == "markings-serial.png" and manifest.media_type == "image/png"
+        await eventually(lambda: _purged(hub, "USA"), what="USA's copy dropped at the hub")
+        assert await chunks_at_hub(hub, "COL") > 0  # COL, offline, has not fetched yet
+        # COL was offline during the upload: it fetches when it comes
+        async with running_node(hub, "COL", tmp_path) as col:
+            await eventually(lambda: delivered_to(mex, msg_id) == {"USA", "COL"}, what="COL")
+            assert attachment_store(col.settings).has(manifest)
+
+
+async def _purged(hub: Hub, state: str) -> bool:
+    return await chunks_at_hub(hub, state) == 0
+
+
+async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sender(
+    hub: Hub, tmp_path: Path
+) -> None:
+    async with running_node(hub, "MEX", tmp_path) as mex:
+        msg_id = await send(mex, ["USA"], [photo(tmp_path)])
+        await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
+        # the object is lost at the hub before USA fetches it (its retention ran out, say)
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("USA", PROVISION_USER)))
+        await nc.jetstream().purge_stream(subjects.attachment_stream("USA"))
+        await nc.close()
+        async with running_node(hub, "USA", tmp_path) as usa:
+            await eventually(
+                lambda: any(r["reason"] == "attachment_missing" and r["quarantined"]
+                            for r in usa.store.rejections()),
+                what="USA refuses and quarantines it",
+            )  # fmt: skip
+            status = usa.store.attachment_fetches.status(msg_id)
+            assert status is not None and status[:2] == ("refused", "attachment_missing")
+        await eventually(
+            lambda: mex.store.recipient_statuses(msg_id)[0].reason == "attachment_missing",
+            what="MEX learns why",
+        )
