@@ -12,11 +12,13 @@ from pathlib import Path
 from services.cli import (
     audit_cmd,
     casework_cmd,
+    console_cmd,
     demo,
     directory_cmd,
     hub_cmd,
     lookup_cmd,
     node_cmd,
+    officer_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
@@ -81,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    officer_cmd.add_parser(sub)
+    console_cmd.add_parsers(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
