@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from services.node.store import Store
 from services.testbed.consoles import ConsoleNetwork, DemoOfficer
-from tests.support.browser import WAIT_MS, reload_until, sign_in
+from tests.support.browser import WAIT_MS, in_days, reload_until, sign_in
 
 PASSWORD = "a demo password for officers"
 
@@ -134,3 +134,52 @@ def test_tracing_request_is_filed_answered_and_counted(
     expect(stats).to_be_visible(timeout=WAIT_MS)
     reload_until(mex, "no encontrado", "#traces")  # the answer travels back through the hub
     expect(stats.locator("td").nth(2)).to_have_text("1")
+
+
+def test_controlled_delivery_gets_consent_from_a_supervisor_only(
+    browser: Browser, network: ConsoleNetwork
+) -> None:
+    sergio = _officer(network, "MEX", "sergio.ibarra", "Sergio Ibarra", "es")
+    paulo = _officer(network, "BRA", "paulo.reis", "Paulo Reis", "pt")
+    bia = _officer(network, "BRA", "bia.souza", "Beatriz Souza", "pt", role="supervisor")
+    mex = _page(browser, network, "MEX", sergio)
+    mex.goto(f"{network.urls['MEX']}/deliveries")
+    mex.get_by_role("link", name="Proponer una entrega vigilada").click()
+    mex.locator("#f-operation_id").fill("CD-MEX-2026-031")
+    mex.locator("#f-participants").fill("MEX, BRA")
+    mex.locator("#f-route\\.0\\.from_state").select_option("MEX")
+    mex.locator("#f-route\\.0\\.to_state").select_option("BRA")
+    mex.locator("#f-route\\.0\\.border_crossing").fill("Puerto de Santos")
+    mex.locator("#f-route\\.0\\.mode").select_option("sea")
+    mex.locator("#f-consignment\\.description").fill("Contenedor declarado como cerámica.")
+    mex.locator("#f-consignment\\.items\\.0\\.line").fill("1")
+    mex.locator("#f-consignment\\.items\\.0\\.category").select_option("firearm")
+    mex.locator("#f-consignment\\.items\\.0\\.description").fill("Fusil AR-15")
+    mex.locator("#f-consignment\\.items\\.0\\.quantity").fill("40")
+    mex.locator("#f-window\\.start").fill(in_days(1))
+    mex.locator("#f-window\\.end").fill(in_days(8))
+    mex.locator("#f-objective").fill("Identificar la red receptora.")
+    _preview_and_send(mex)
+
+    agent = _page(browser, network, "BRA", paulo)
+    row = agent.locator("#inbox-rows tr", has_text="Proposta de entrega vigiada")
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    row.get_by_role("link").click()
+    expect(agent.locator("#consent-title + p.banner")).to_contain_text("Somente um supervisor")
+    token = agent.locator("meta[name=csrf-token]").get_attribute("content") or ""
+    forbidden = agent.request.post(
+        f"{network.urls['BRA']}/deliveries/CD-MEX-2026-031/consent",
+        form={"proposer": "MEX"}, headers={"X-CSRF-Token": token},
+    )  # fmt: skip
+    assert forbidden.status == 403
+
+    supervisor = _page(browser, network, "BRA", bia)
+    supervisor.locator("#inbox-rows tr", has_text="Proposta de entrega vigiada").get_by_role(
+        "link"
+    ).click()
+    supervisor.locator("#f-conditions").fill("Vigilância entregue à PF no porto de Santos")
+    supervisor.get_by_role("button", name="Consentir").click()
+    expect(supervisor.locator("main")).to_contain_text("CD-MEX-2026-031")
+    expect(supervisor.locator("main")).to_contain_text("em andamento")
+    mex.goto(f"{network.urls['MEX']}/deliveries")
+    reload_until(mex, "en curso", "main")

@@ -23,8 +23,9 @@ def sign_in(page: Page, base: str, officer: DemoOfficer) -> None:
     expect(page).to_have_url(re.compile(r"/inbox"), timeout=WAIT_MS)
 
 
-def in_a_week() -> str:
-    return (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M")
+def in_days(days: int) -> str:
+    """A time ``days`` from now as a datetime-local input takes it (UTC)."""
+    return (datetime.now(UTC) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M")
 
 
 def reload_until(page: Page, text: str, selector: str, timeout_ms: int = WAIT_MS) -> None:
