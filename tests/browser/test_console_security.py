@@ -37,9 +37,9 @@ class Watch:
             self.violations.append(message.text)
 
     def _response(self, response: Response) -> None:
-        if response.request.resource_type == "document":
-            if response.headers.get("content-security-policy") != CONTENT_SECURITY_POLICY:
-                self.pages_without_csp.append(response.url)
+        document = response.request.resource_type == "document"
+        if document and response.headers.get("content-security-policy") != CONTENT_SECURITY_POLICY:
+            self.pages_without_csp.append(response.url)
 
 
 def _officer(network: ConsoleNetwork, state: str, login: str, language: str) -> DemoOfficer:
