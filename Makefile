@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean \
-	catalogs catalogs-update console chromium
+	catalogs catalogs-update console chromium screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -71,4 +71,8 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 console: $(STAMP) catalogs
-	$(BIN)/cifta console-demo
+	$(BIN)/python -m services.console.demo
+
+# The README's screenshots of the officer console (docs/screenshots), in Spanish and Portuguese.
+screenshots: $(STAMP) catalogs chromium
+	$(BIN)/python docs/screenshots.py
