@@ -13,6 +13,13 @@ from tests.support.hub import Hub, build_hub
 configure(json=True, level="WARNING")
 
 
+@pytest.fixture(autouse=True)
+def officer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every officer's action is recorded under a name: the tests' officer (CIFTA_OFFICER),
+    unless a test names another with --officer or removes it."""
+    monkeypatch.setenv("CIFTA_OFFICER", "Ana Ruiz|Liaison officer|National point of contact")
+
+
 @pytest.fixture
 def hub_home(tmp_path: Path) -> Iterator[Hub]:
     """A hub home for MEX, USA and COL, configured but not started."""

@@ -30,9 +30,8 @@ from typing import Any
 
 from services.audit.log import AuditLog
 from services.hub.home import PASSPHRASE_ENV
-from services.node.casework import Casework
+from services.node.application import Application, open_node
 from services.node.settings import NodeSettings
-from services.node.store import Store
 
 STATES = ("MEX", "USA", "COL")
 CASE = "MEX-FGR-2026-0412"
@@ -49,10 +48,13 @@ class Demo:
         self.registry = registry
         self.hub_home = workdir / "hub"
         self.nodes: dict[str, subprocess.Popen[bytes]] = {}
-        self.stores: dict[str, Store] = {}
+        self.apps: dict[str, Application] = {}
         self.env = dict(
             os.environ, CIFTA_HUB_HOME=str(self.hub_home), CIFTA_NODE_WITNESS_INTERVAL_S="1"
         )
+        # every officer's action is recorded under a name: this one, where a step names nobody
+        self.env.setdefault("CIFTA_OFFICER", "Demo Officer|CIFTA liaison officer|National point "
+                            "of contact")  # fmt: skip
         # the secretariat's keys sealed as in production, under a passphrase made for this run
         # (the demo recreates its directory every time) unless one is given
         self.env.setdefault(PASSPHRASE_ENV, secrets.token_urlsafe(24))
@@ -128,14 +130,15 @@ class Demo:
                 raise StepFailed(f"timed out after {TIMEOUT_S:.0f}s waiting for {what}")
             time.sleep(0.1)  # polling the node's store: a condition with a deadline
 
-    def store(self, state: str) -> Store:
-        """``state``'s node store, opened once and read while the node writes it (WAL)."""
-        if state not in self.stores:
-            self.stores[state] = Store(self.node_home(state) / "store.sqlite")
-        return self.stores[state]
+    def node(self, state: str) -> Application:
+        """``state``'s node as its officers see it, opened once and read while the node writes
+        its store (WAL)."""
+        if state not in self.apps:
+            self.apps[state] = open_node(self.node_home(state), self.env)
+        return self.apps[state]
 
     def stored(self, state: str, msg_id: str) -> bool:
-        return self.store(state).has_message(msg_id)
+        return self.node(state).has_message(msg_id)
 
     def knowing(self, state: str, parties: tuple[str, ...]) -> Callable[[], bool]:
         """A condition: ``state``'s node has verified the directory entries of ``parties``."""
@@ -146,21 +149,18 @@ class Demo:
 
         return knows
 
-    def casework(self, state: str) -> Casework:
-        return Casework(state, self.store(state))
-
     def storing(self, state: str, msg_id: str) -> Callable[[], bool]:
         return lambda: self.stored(state, msg_id)
 
     def holding(self, state: str, custodian: str) -> Callable[[], bool]:
         """A condition: ``state``'s node sees ``custodian`` holding the operation's consignment."""
-        return lambda: self.casework(state).all_operations()[0].custody == custodian
+        return lambda: self.node(state).operations()[0].custody == custodian
 
     def home(self, state: str) -> str:
         return str(self.node_home(state))
 
     def template(self, kind: str) -> dict[str, Any]:
-        return dict(json.loads(self.cifta("template", kind)))
+        return dict(json.loads(self.cifta("template", kind, "--example")))
 
     def queued(self, *args: str, body: dict[str, Any] | None = None) -> str:
         """Run an officer's command that queues a message; its msg_id."""
@@ -168,7 +168,7 @@ class Demo:
         return str(json.loads(self.cifta(*args, "--json", stdin=stdin))["msg_id"])
 
     def recipient_states(self, state: str, msg_id: str) -> dict[str, str]:
-        return {s.recipient: s.state for s in self.store(state).recipient_statuses(msg_id)}
+        return {s.recipient: s.state for s in self.node(state).status(msg_id)[1]}
 
     def join(self, state: str) -> str:
         """A state's node asks to join, the secretariat approves: the onboarding of one state."""
@@ -228,7 +228,7 @@ class Demo:
             "their own directory bucket; COL's node is offline."
         )
 
-        report = self.cifta("template", "info.trafficking_routes").encode()
+        report = self.cifta("template", "info.trafficking_routes", "--example").encode()
         sent = json.loads(
             self.cifta(
                 "send",
@@ -264,7 +264,7 @@ class Demo:
                 msg_id,
                 "--json",
                 "--officer",
-                "Special Agent D. Whitfield",
+                "Special Agent D. Whitfield|Special Agent|HSI",
             )
         )
         self.say(
@@ -294,7 +294,7 @@ class Demo:
         self.say("Both signed receipts have reached MEX:")
         self.detail(self.cifta("status", "--home", str(self.node_home("MEX")), msg_id))
 
-        answer = self.cifta("template", "info.concealment_methods").encode()
+        answer = self.cifta("template", "info.concealment_methods", "--example").encode()
         reply = json.loads(
             self.cifta(
                 "reply",
@@ -339,7 +339,7 @@ class Demo:
             )
         )
         self.start_node("BRA")
-        body = self.cifta("template", "info.authorized_parties").encode()
+        body = self.cifta("template", "info.authorized_parties", "--example").encode()
         sent = json.loads(
             self.cifta(
                 "send",
@@ -477,8 +477,8 @@ class Demo:
                               "--officer", "Cap. Laura Rincón|Jefe de control|DCCA")  # fmt: skip
 
         def reported() -> bool:
-            ts = self.casework("USA").all_transfers()
-            return self.stored("USA", receipt) and ts[0].stage.value == "discrepancy"
+            ts = self.node("USA").transfers()
+            return self.stored("USA", receipt) and ts[0].stage == "discrepancy"
 
         self.wait_for("COL's receipt confirmation and discrepancy at USA", reported)
         self.say(
@@ -508,13 +508,13 @@ class Demo:
         for state in ("MEX", "USA"):
             self.wait_for(f"{state} to store the proposal", self.storing(state, prop_id))
         for home, officer in (
-            (mex, "Cmdte. Sergio Ibarra||Guardia Nacional"),
+            (mex, "Cmdte. Sergio Ibarra|Comandante|Guardia Nacional"),
             (usa, "SA M. Okafor|Group supervisor|HSI"),
         ):
             self.queued("delivery", "consent", "--home", home, op, "--officer", officer)
 
         def active(state: str) -> Callable[[], bool]:
-            return lambda: self.casework(state).all_operations()[0].phase.value == "active"
+            return lambda: self.node(state).operations()[0].phase == "active"
 
         for state in ("COL", "MEX", "USA"):
             self.wait_for(f"the operation to be active at {state}", active(state))
@@ -542,7 +542,7 @@ class Demo:
                               "replicas recovered.")  # fmt: skip
 
         def closed(state: str) -> Callable[[], bool]:
-            return lambda: self.casework(state).all_operations()[0].phase.value == "closed"
+            return lambda: self.node(state).operations()[0].phase == "closed"
 
         for state in ("MEX", "USA"):
             self.wait_for(f"the closure at {state}", closed(state))
@@ -562,7 +562,7 @@ class Demo:
         """USA wants to share MEX's H2 report with Brazil: Art. XII says ask MEX first."""
         usa, mex = self.home("USA"), self.home("MEX")
         refused = self.refused("forward", "--home", usa, report, "--to", "BRA", "--officer",
-                               "Special Agent D. Whitfield")  # fmt: skip
+                               "Special Agent D. Whitfield|Special Agent|HSI")  # fmt: skip
         self.say("USA tried to forward MEX's H2 report to Brazil; its node refused (Art. XII):")
         self.detail(refused)
         ask = self.queued("consent", "request", "--home", usa, report, "--use", "onward_sharing",
@@ -572,7 +572,7 @@ class Demo:
         answer = self.queued("consent", "answer", "--home", mex, ask, "--decision", "granted")
         self.wait_for("MEX's consent at USA", lambda: self.stored("USA", answer))
         fwd = self.queued("forward", "--home", usa, report, "--to", "BRA", "--officer",
-                          "Special Agent D. Whitfield")  # fmt: skip
+                          "Special Agent D. Whitfield|Special Agent|HSI")  # fmt: skip
         self.wait_for("the forwarded report at BRA", lambda: self.stored("BRA", fwd))
         self.say(
             "USA asked MEX for consent to share with Brazil, MEX granted it, and USA's node "
@@ -609,8 +609,8 @@ class Demo:
         self.detail(self.cifta("audit", "verify"))
 
     def teardown(self) -> list[str]:
-        for store in self.stores.values():
-            store.close()
+        for node in self.apps.values():
+            node.close()
         problems = []
         for state, proc in self.nodes.items():
             if proc.poll() is None:

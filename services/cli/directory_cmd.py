@@ -42,8 +42,8 @@ from services.directory.service import DirectoryService, details_of
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
 from services.hub.home import HubError, HubHome
 from services.hub.provision import ProvisionError
+from services.node.application import node_alerts
 from services.node.settings import NodeSettings
-from services.node.store import Store
 
 LANGUAGES = ("es", "en", "fr", "pt")
 HEADERS = {
@@ -374,12 +374,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    settings = _node(args)
-    store = Store(settings.store_path)
-    try:
-        alerts = store.alerts()
-    finally:
-        store.close()
+    alerts = [(a.at, a.source, a.detail) for a in node_alerts(args.home)]
     print(table(["at", "source", "detail"], alerts) if alerts else "no alerts")
     return 1 if alerts else 0
 

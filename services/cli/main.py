@@ -11,17 +11,21 @@ from pathlib import Path
 
 from services.cli import (
     audit_cmd,
-    casework_cmd,
     console_cmd,
+    delivery_cmd,
     demo,
     directory_cmd,
     hub_cmd,
     lookup_cmd,
+    messages,
+    messages_cmd,
     node_cmd,
     officer_cmd,
+    tracing_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
+from services.node.application import ApplicationError
 
 
 def _passphrase(env_var: str | None) -> bytes | None:
@@ -79,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     hub_cmd.add_parser(sub)
     node_cmd.add_parsers(sub)
-    casework_cmd.add_parsers(sub)
+    messages_cmd.add_parsers(sub)
+    tracing_cmd.add_parsers(sub)
+    delivery_cmd.add_parsers(sub)
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
@@ -93,20 +99,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
+def _error(args: argparse.Namespace, code: str, params: dict[str, object], line: str) -> int:
+    """One line for a person; under ``--json``, the code, its parameters and that line as JSON
+    (on standard error, as the line would be). Exit code 2 either way."""
+    if getattr(args, "json", False):
+        error = {"code": code, "params": params, "message": line}
+        print(json.dumps({"error": error}, ensure_ascii=False, default=str), file=sys.stderr)
+    else:
+        print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
+    except BrokenPipeError:
+        raise  # an OSError, but no failure of the command: main() ends it quietly
+    except ApplicationError as exc:
+        return _error(args, exc.code, exc.params, messages.error(exc.code, exc.params))
     except (
         *hub_cmd.ERRORS,
         *node_cmd.ERRORS,
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
-        *casework_cmd.ERRORS,
     ) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _error(args, "failed", {}, str(exc))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
+    try:
+        code = _run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`cifta inbox | head`): what it wanted it has; say nothing more.
+        # Python's own advice: point stdout at devnull so the exit's flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a writer the pipe closed on
+    return code
 
 
 if __name__ == "__main__":

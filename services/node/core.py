@@ -100,6 +100,7 @@ class RebuildRefused(Exception):
             "run it again"
         )
         self.count = count
+        self.reasons = dict(why)
 
 
 class Action(Enum):

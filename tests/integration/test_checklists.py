@@ -111,6 +111,7 @@ class Runner:
             "PEER": next(p for p in NAMES if p != state),
             "KID": self.desk("SEC").variables.get(f"KID_{state}", ""),
             "MSG_ID": self.sent.get(state, ""),
+            "OFFICER": f"Liaison officer {state}|CIFTA liaison officer|National point of contact",
         }
 
     def run(self, argv: list[str], desk: Desk, state: str) -> None:
@@ -128,6 +129,8 @@ class Runner:
             self.background(args, state)
         elif args[:2] == ["audit", "run"]:
             self.background(args, "audit")
+        elif args[:2] == ["directory", "show"]:  # the node learns the peer from the hub
+            self.until(args, desk, lambda done: done.returncode == 0)
         elif args[:1] == ["status"]:
             self.until(args, desk, lambda done: "delivered" in done.stdout)
         elif args[:2] == ["audit", "trail"]:

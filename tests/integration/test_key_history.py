@@ -66,12 +66,12 @@ async def rotate(
 def still_readable(capsys: pytest.CaptureFixture[str], home: Path, ids: list[str]) -> None:
     for msg_id in ids:
         code, out, err = cifta(capsys, "show", "--home", str(home), msg_id, "--json",
-                               "--officer", "A. Ramirez")  # fmt: skip
+                               "--officer", "A. Ramirez|Analyst|FGR")  # fmt: skip
         assert code == 0, err
         assert json.loads(out)["msg_id"] == msg_id
         target = home / f"export-{msg_id}-{len(list(home.glob('export-*')))}.json"
         code, _, err = cifta(capsys, "export", "--home", str(home), msg_id, "--out", str(target),
-                             "--officer", "A. Ramirez")  # fmt: skip
+                             "--officer", "A. Ramirez|Analyst|FGR")  # fmt: skip
         assert code == 0, err
         assert json.loads(target.read_text())["msg_id"] == msg_id
 

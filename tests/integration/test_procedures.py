@@ -77,7 +77,7 @@ async def test_a_tracing_request_goes_to_the_state_of_last_import_and_is_answere
         answer = write(tmp_path, "answer.json", body_of("tracing.response", request_msg_id=req_id))
         resp = queued(capsys, "trace", "respond", "--home", usa, req_id, "--body", answer)
         code, _, err = cifta(capsys, "trace", "respond", "--home", usa, req_id, "--outcome",
-                             "not_found", "--narrative", "again", "--officer", "x")  # fmt: skip
+                             "not_found", "--narrative", "again")  # fmt: skip
         assert code == 2 and "already answered" in err  # one answer per request
 
         await eventually(lambda: mex_node.store.has_message(resp) and mex_node.store.has_message(
@@ -110,18 +110,20 @@ async def test_a_transfer_is_dispatched_only_once_confirmed_and_its_receipt_repo
         code, _, err = cifta(capsys, *dispatch)
         assert code == 2 and "not authorized for dispatch: waiting for COL, MEX" in err
         confirmations = [
-            queued(capsys, "transfer", "confirm", "--home", col, tid, "--officer", "Cap. Rincón"),
+            queued(capsys, "transfer", "confirm", "--home", col, tid, "--officer",
+                   "Cap. Rincón|Jefe de control|DCCA"),
             queued(capsys, "transfer", "confirm", "--home", mex, tid, "--number", "TR-3310",
-                   "--officer", "Lic. Salas"),
+                   "--officer", "Lic. Salas|Autorizaciones|SEDENA"),
         ]  # fmt: skip
-        code, _, err = cifta(capsys, "transfer", "confirm", "--home", col, tid, "--officer", "x")
+        code, _, err = cifta(capsys, "transfer", "confirm", "--home", col, tid)
         assert code == 2 and "already confirmed" in err
         await eventually(lambda: all(usa_node.store.has_message(c) for c in confirmations),
                          what="both confirmations at USA")  # fmt: skip
         dispatched = queued(capsys, *dispatch)
         await eventually(lambda: col_node.store.has_message(dispatched), what="the dispatch")
         receipt = queued(capsys, "transfer", "receive", "--home", col, tid, "--place", "Bogotá",
-                         "--line", "2=99000", "--officer", "Cap. Rincón")  # fmt: skip
+                         "--line", "2=99000",
+                         "--officer", "Cap. Rincón|Jefe de control|DCCA")  # fmt: skip
 
         def reported() -> bool:  # at every party: the receipt goes to USA and MEX, the report too
             return all(
@@ -172,11 +174,20 @@ async def test_a_controlled_delivery_runs_to_closure_with_one_timeline_at_every_
                write(tmp_path, "proposal.json", proposal))  # fmt: skip
         await eventually(lambda: all(_has_case(tmp_path, s) for s in ("MEX", "USA")),
                          what="the proposal at MEX and USA")  # fmt: skip
-        queued(capsys, "delivery", "consent", "--home", homes["MEX"], "CD-COL-1", "--officer", "a")
+        queued(capsys, "delivery", "consent", "--home", homes["MEX"], "CD-COL-1")
         code, _, err = cifta(capsys, "delivery", "handover", "--home", homes["COL"], "CD-COL-1",
                              "--from", "COL", "--to", "MEX", "--place", "Manzanillo")  # fmt: skip
         assert code == 2 and "not active" in err  # USA has not consented yet
-        queued(capsys, "delivery", "consent", "--home", homes["USA"], "CD-COL-1", "--officer", "b")
+        queued(
+            capsys,
+            "delivery",
+            "consent",
+            "--home",
+            homes["USA"],
+            "CD-COL-1",
+            "--officer",
+            "SA M. Okafor|Group supervisor|HSI",
+        )
         await eventually(lambda: op("COL")["phase"] == "active", what="the operation active")
         queued(capsys, "delivery", "handover", "--home", homes["COL"], "CD-COL-1", "--from",
                "COL", "--to", "MEX", "--place", "Manzanillo")  # fmt: skip

@@ -149,3 +149,14 @@ def test_a_reply_goes_to_the_sender_in_the_case(net: Network) -> None:
     assert done.recipients == ["MEX"] and done.case_id == "MEX-7"
     net.deliver()
     assert {m.msg_id for m in app(net, "MEX").thread("MEX-7")} == {msg_id, done.msg_id}
+
+
+def test_every_error_code_has_an_english_line_naming_what_was_typed() -> None:
+    from services.cli import messages
+
+    assert all(code in messages.TEXT for code in ERROR_CODES)
+    line = messages.error("message.ambiguous_id", {"prefix": "01a2", "candidates": ["a", "b"]})
+    assert line == "01a2 matches several messages: a, b; type more of it"
+    line = messages.error("value.invalid", {"field": "lines", "value": "1:40",
+                                            "expected": "line_quantity"})  # fmt: skip
+    assert line == "--line '1:40': expected LINE=QUANTITY, e.g. 1=40"

@@ -99,3 +99,51 @@ def test_benchmarks_import_nothing_from_the_tests() -> None:
         if name == "tests" or name.startswith("tests.")
     ]
     assert not offending, offending
+
+
+#: What a front end reaches only through the application layer (services/node/application).
+BEHIND_THE_APPLICATION_LAYER = (
+    "services.node.store",
+    "services.node.casework",
+    "services.node.workflows",
+    "services.core.envelope",
+)
+
+
+def front_end_imports_behind_the_layer(root: Path = SERVICES) -> list[str]:
+    """Every import, in a module under ``services/cli``, of what lies behind the layer."""
+    found = []
+    for path in sorted((root / "cli").rglob("*.py")):
+        module = ".".join(path.relative_to(root.parent).with_suffix("").parts)
+        for name, line in _imported(ast.parse(path.read_text()), module):
+            if any(name == b or name.startswith(f"{b}.") for b in BEHIND_THE_APPLICATION_LAYER):
+                found.append(f"{path.relative_to(root.parent)}:{line} imports {name}")
+    return found
+
+
+def test_the_cli_reaches_the_node_only_through_the_application_layer() -> None:
+    found = front_end_imports_behind_the_layer()
+    assert not found, "\n".join(found)
+
+
+def test_the_layer_check_finds_a_deferred_store_import(tmp_path: Path) -> None:
+    """The check above fails when it should: a CLI module importing the store in a function."""
+    cli = tmp_path / "services" / "cli"
+    cli.mkdir(parents=True)
+    (cli / "x.py").write_text("def f() -> None:\n    from services.node.store import Store\n")
+    assert front_end_imports_behind_the_layer(tmp_path / "services") == [
+        "services/cli/x.py:2 imports services.node.store",
+        "services/cli/x.py:2 imports services.node.store.Store",
+    ]
+
+
+def test_no_import_cycle_between_the_cli_modules() -> None:
+    """The CLI's modules import one another one way (issue found: casework_cmd <-> node_cmd)."""
+    graph: dict[str, set[str]] = defaultdict(set)
+    for path in sorted((SERVICES / "cli").glob("*.py")):
+        module = f"services.cli.{path.stem}"
+        for name, _ in _imported(ast.parse(path.read_text()), module):
+            if name.startswith("services.cli.") and name.count(".") == 2:
+                graph[path.stem].add(name.split(".")[2])
+    found = cycles({a: {b: [""] for b in bs if b != a} for a, bs in graph.items()})
+    assert not found, found

@@ -11,7 +11,13 @@ deadlines; ``plumbing`` id lookup, body parsing, dry runs and the node's refusal
 
 from services.node.application.errors import ERROR_CODES, ApplicationError, ErrorCode
 from services.node.application.models import OfficerIdentity
-from services.node.application.service import Application, load_settings, open_node
+from services.node.application.plumbing import command
+from services.node.application.service import (
+    Application,
+    load_settings,
+    node_alerts,
+    open_node,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -19,6 +25,8 @@ __all__ = [
     "ApplicationError",
     "ErrorCode",
     "OfficerIdentity",
+    "command",
     "load_settings",
+    "node_alerts",
     "open_node",
 ]

@@ -218,3 +218,11 @@ class Deadline(Model):
     parties: list[str]
     due_at: datetime | None
     overdue: bool
+
+
+class Alert(Model):
+    """Something the node raised for its operator (a procedure's deadline, its clock)."""
+
+    at: str
+    source: str
+    detail: str

@@ -19,6 +19,7 @@ from services.node import app as node_app
 from services.node.application import deliveries, messaging, queries, tracing
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
+    Alert,
     Deadline,
     InboxQuery,
     KindInfo,
@@ -72,11 +73,11 @@ def load_settings(home: str | Path | None) -> NodeSettings:
         return NodeSettings.load(path)
     except ValidationError as exc:
         first = exc.errors()[0]
+        # the settings' own validators say what they take (log levels, say); else the type
+        problem = str(first.get("ctx", {}).get("error", "")) or first["type"]
+        field = ".".join(str(p) for p in first["loc"])
         raise ApplicationError(
-            "node.bad_settings",
-            home=str(path),
-            field=".".join(str(p) for p in first["loc"]),
-            problem=first["type"],
+            "node.bad_settings", home=str(path), field=field, problem=problem
         ) from None
 
 
@@ -106,6 +107,15 @@ def open_node(home: str | Path | None, environ: Mapping[str, str] | None = None)
         tracing_policy=s.tracing_policy(),
     )
     return Application(core)
+
+
+def node_alerts(home: str | Path | None) -> list[Alert]:
+    """The alerts a node raised for its operator (no keys needed: the store alone)."""
+    store = Store(load_settings(home).store_path)
+    try:
+        return [Alert(at=at, source=src, detail=d) for at, src, d in store.alerts()]
+    finally:
+        store.close()
 
 
 class Application:
@@ -145,6 +155,10 @@ class Application:
 
     def status(self, msg_id: str) -> tuple[MessageSummary, list[RecipientStatusView]]:
         return messaging.status(self.core, msg_id)
+
+    def has_message(self, msg_id: str) -> bool:
+        """Whether this node holds the message (sent or received) of this full id."""
+        return self.core.store.has_message(msg_id)
 
     def resolve_id(self, text: str) -> str:
         """A message's full id from what a person typed (a unique prefix, a short id)."""
@@ -248,4 +262,6 @@ class Application:
         try:
             return self.core.rebuild_casework()
         except RebuildRefused as exc:
-            raise ApplicationError("rebuild.refused", count=exc.count) from None
+            raise ApplicationError(
+                "rebuild.refused", count=exc.count, reasons=exc.reasons
+            ) from None

@@ -1,0 +1,336 @@
+"""``cifta trace`` (tracing requests, Art. XIII.3) and ``cifta transfer`` (licensed transfers,
+Art. IX): argparse and rendering over the application layer, which fills in what the procedure
+already knows and refuses, with the reason, any step the procedure does not allow."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from schemas.tracing import Outcome, Priority
+from schemas.transfers import Decision
+from services.cli import messages
+from services.cli.node_access import (
+    add_common,
+    add_dry_run,
+    add_handling,
+    handling,
+    node,
+    officer,
+    pairs,
+    print_json,
+    print_queued,
+    quantities,
+    read_body,
+    states,
+)
+from services.cli.tables import table
+from services.node.application import command
+from services.node.application.procedure_models import (
+    AcknowledgeTrace,
+    AnswerTrace,
+    ConfirmTransfer,
+    DispatchTransfer,
+    FileTracingRequest,
+    NotifyTransfer,
+    ReceiveTransfer,
+)
+
+
+def _short(t: Any) -> str:
+    return "" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
+# -- tracing ---------------------------------------------------------------------------------------
+
+
+def cmd_trace_new(args: argparse.Namespace) -> int:
+    cmd = command(
+        FileTracingRequest,
+        officer=officer(args),
+        body=read_body(args.body),
+        to=states(args.to),
+        priority=args.priority,
+        justification=args.justification,
+        case_id=args.case,
+        dry_run=args.dry_run,
+        **handling(args),
+    )
+    return print_queued(args, node(args).file_trace(cmd))
+
+
+def cmd_trace_list(args: argparse.Namespace) -> int:
+    traces = node(args).traces(open_only=args.open)
+    if args.json:
+        print_json([t.model_dump(mode="json") for t in traces])
+        return 0
+    rows = [
+        (
+            t.short_id,
+            f"{t.requester}->{t.requested}",
+            t.priority,
+            t.status + (" " + messages.text("word.overdue") if t.overdue else ""),
+            _short(t.filed_at),
+            _short(t.due_at),
+            t.outcome or "",
+            t.reminders_sent,
+        )
+        for t in traces
+    ]
+    print(
+        table(
+            ["request", "asked", "priority", "status", "filed", "due", "outcome", "reminders"], rows
+        )
+    )
+    return 0
+
+
+def cmd_trace_respond(args: argparse.Namespace) -> int:
+    app, who = node(args), officer(args)
+    if args.ack:
+        ack = command(
+            AcknowledgeTrace,
+            officer=who,
+            request_msg_id=args.request_msg_id,
+            reference=args.reference,
+            expected_by=args.expected_by,
+            dry_run=args.dry_run,
+        )
+        return print_queued(args, app.acknowledge_trace(ack))
+    cmd = command(
+        AnswerTrace,
+        officer=who,
+        request_msg_id=args.request_msg_id,
+        body=read_body(args.body) if args.body else None,
+        outcome=args.outcome,
+        narrative=args.narrative,
+        dry_run=args.dry_run,
+    )
+    return print_queued(args, app.answer_trace(cmd))
+
+
+def cmd_trace_stats(args: argparse.Namespace) -> int:
+    stats = node(args).trace_stats()
+    if args.json:
+        print_json([s.model_dump(mode="json") for s in stats])
+        return 0
+    rows = [
+        (
+            s.state,
+            s.received,
+            s.answered,
+            "" if s.median_response_h is None else s.median_response_h,
+            "" if s.p90_response_h is None else s.p90_response_h,
+            "" if s.on_time_share is None else f"{s.on_time_share:.0%}",
+            ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
+        )
+        for s in stats
+    ]
+    print("tracing requests by state asked (Art. XIII.3: prompt and accurate responses)")
+    print(
+        table(
+            ["state asked", "received", "answered", "median h", "p90 h", "on time", "outcomes"],
+            rows,
+        )
+    )
+    return 0
+
+
+# -- transfers -------------------------------------------------------------------------------------
+
+
+def cmd_transfer_new(args: argparse.Namespace) -> int:
+    cmd = command(
+        NotifyTransfer,
+        officer=officer(args),
+        body=read_body(args.body),
+        case_id=args.case,
+        dry_run=args.dry_run,
+        **handling(args),
+    )
+    return print_queued(args, node(args).notify_transfer(cmd))
+
+
+def cmd_transfer_confirm(args: argparse.Namespace) -> int:
+    cmd = command(
+        ConfirmTransfer,
+        officer=officer(args),
+        transfer_id=args.transfer_id,
+        exporter=args.exporter,
+        decision=args.decision,
+        reason=args.reason,
+        conditions=args.condition or [],
+        number=args.number,
+        valid_until=args.valid_until,
+        dry_run=args.dry_run,
+        **handling(args),
+    )
+    return print_queued(args, node(args).confirm_transfer(cmd))
+
+
+def cmd_transfer_dispatch(args: argparse.Namespace) -> int:
+    cmd = command(
+        DispatchTransfer,
+        officer=officer(args),
+        transfer_id=args.transfer_id,
+        carrier=args.carrier,
+        document=args.document,
+        seals=args.seal or [],
+        arrival=args.arrival,
+        lines=quantities(args.line),
+        dry_run=args.dry_run,
+        **handling(args),
+    )
+    return print_queued(args, node(args).dispatch_transfer(cmd))
+
+
+def cmd_transfer_receive(args: argparse.Namespace) -> int:
+    cmd = command(
+        ReceiveTransfer,
+        officer=officer(args),
+        transfer_id=args.transfer_id,
+        exporter=args.exporter,
+        place=args.place,
+        lines=quantities(args.line),
+        remarks=pairs(args.remark, "remarks", "line_text"),
+        dry_run=args.dry_run,
+        **handling(args),
+    )
+    return print_queued(args, node(args).receive_transfer(cmd))
+
+
+def cmd_transfer_list(args: argparse.Namespace) -> int:
+    ts = node(args).transfers()
+    if args.json:
+        print_json([t.model_dump(mode="json") for t in ts])
+        return 0
+    rows = []
+    for t in ts:
+        if t.stage == "notified":
+            detail = "waiting for " + ", ".join(t.missing_confirmations)
+        elif t.stage == "refused":
+            detail = f"refused by {t.refused_by}"
+        elif t.stage == "discrepancy":
+            detail = "; ".join(
+                f"line {n}: {q} dispatched, {r} received" for n, q, r in t.discrepancies
+            )
+        elif t.stage == "dispatched" and t.overdue_alerted:
+            detail = "RECEIPT OVERDUE"
+        else:
+            detail = ""
+        rows.append(
+            (
+                t.transfer_id,
+                t.exporter,
+                t.importer,
+                ",".join(t.transit) or "-",
+                t.stage,
+                t.expected_arrival.isoformat(),
+                detail,
+            )
+        )
+    print(table(["transfer", "exporter", "importer", "transit", "stage", "arrival", ""], rows))
+    return 0
+
+
+# -- parsers ---------------------------------------------------------------------------------------
+
+
+def _command(
+    group: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    text: str,
+    *,
+    handling: str | None = "H1",
+    recorded: bool = True,
+) -> argparse.ArgumentParser:
+    p: argparse.ArgumentParser = group.add_parser(name, help=text, description=text)
+    add_common(p, officer=recorded)
+    if handling is not None:
+        add_handling(p, handling)
+    return p
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    trace = sub.add_parser("trace", help="tracing requests (Art. XIII.3)")
+    g = trace.add_subparsers(dest="trace_command", required=True)
+    p = _command(g, "new", "file a tracing request for a seized firearm")
+    p.add_argument(
+        "--body",
+        required=True,
+        help="a tracing.request JSON (`cifta template`); "
+        "requesting_officer, due_at and priority are filled in",
+    )
+    p.add_argument(
+        "--to", help="states to ask (default: country of manufacture and of last legal import)"
+    )
+    p.add_argument(
+        "--priority", choices=[x.value for x in Priority], help="default: the body's, else routine"
+    )
+    p.add_argument("--justification", help="why it is urgent (required with urgent)")
+    p.add_argument("--case", help="case reference (default: the body's case_reference)")
+    p.set_defaults(func=cmd_trace_new)
+    p = _command(g, "list", "tracing requests sent and received", handling=None, recorded=False)
+    p.add_argument("--open", action="store_true", help="only those not yet answered")
+    p.set_defaults(func=cmd_trace_list)
+    p = _command(g, "respond", "acknowledge or answer a tracing request", handling=None)
+    add_dry_run(p)
+    p.add_argument("request_msg_id", help="the request (its id, short id or a unique prefix)")
+    p.add_argument("--ack", action="store_true", help="acknowledge receipt")
+    p.add_argument("--reference", help="your reference (with --ack)")
+    p.add_argument(
+        "--expected-by", help="when you expect to answer (with --ack): YYYY-MM-DD or RFC 3339"
+    )
+    p.add_argument(
+        "--outcome",
+        choices=[x.value for x in Outcome],
+        help="not_found needs no body; found and partial take --body",
+    )
+    p.add_argument("--narrative", help="what was searched")
+    p.add_argument(
+        "--body",
+        help="a tracing.response JSON with the chain of transfers found "
+        "(request_msg_id and responding_officer are filled in)",
+    )
+    p.set_defaults(func=cmd_trace_respond)
+    p = _command(
+        g,
+        "stats",
+        "per state asked: received, answered, response times, on time",
+        handling=None,
+        recorded=False,
+    )
+    p.set_defaults(func=cmd_trace_stats)
+
+    transfer = sub.add_parser("transfer", help="licensed transfers (Art. IX)")
+    g = transfer.add_subparsers(dest="transfer_command", required=True)
+    p = _command(g, "new", "notify the importing and transit states of a transfer")
+    p.add_argument("--body", required=True, help="a transfer.notice JSON (`cifta template`)")
+    p.add_argument("--case", help="case reference (default: the transfer id)")
+    p.set_defaults(func=cmd_transfer_new)
+    p = _command(g, "confirm", "confirm the import licence (importer) or authorize the transit")
+    p.add_argument("transfer_id")
+    p.add_argument("--exporter", help="the exporting state, if the id is not unique")
+    p.add_argument("--decision", choices=[x.value for x in Decision], default="authorized")
+    p.add_argument("--reason", help="why it is refused")
+    p.add_argument("--condition", action="append")
+    p.add_argument("--number", help="transit authorization number")
+    p.add_argument("--valid-until", help="transit authorization valid until (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_transfer_confirm)
+    p = _command(g, "dispatch", "tell the parties it has shipped (only once authorized)")
+    p.add_argument("transfer_id")
+    p.add_argument("--carrier", required=True)
+    p.add_argument("--document", required=True, help="air waybill, bill of lading")
+    p.add_argument("--seal", action="append")
+    p.add_argument("--arrival", help="expected arrival (YYYY-MM-DD; default: the notice's)")
+    p.add_argument("--line", action="append", help="LINE=QUANTITY shipped, if not as notified")
+    p.set_defaults(func=cmd_transfer_dispatch)
+    p = _command(g, "receive", "confirm receipt with the quantities received (Art. IX.4)")
+    p.add_argument("transfer_id")
+    p.add_argument("--exporter", help="the exporting state, if the id is not unique")
+    p.add_argument("--place", required=True)
+    p.add_argument("--line", action="append", help="LINE=QUANTITY received, where it differs")
+    p.add_argument("--remark", action="append", help="LINE=TEXT")
+    p.set_defaults(func=cmd_transfer_receive)
+    p = _command(g, "list", "transfers and where each stands", handling=None, recorded=False)
+    p.set_defaults(func=cmd_transfer_list)
