@@ -15,11 +15,15 @@ from services.console.demo import add_demo_officers
 from services.node.application import OfficerIdentity, open_node
 from services.node.application.models import SendMessage
 from services.node.application.procedure_models import FileTracingRequest
-from services.testbed.consoles import ConsoleNetwork, DemoOfficer, console_network
+from services.testbed.consoles import (
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    ConsoleNetwork,
+    DemoOfficer,
+    console_network,
+)
 
 OUT = Path(__file__).resolve().parent / "screenshots"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 def seed(network: ConsoleNetwork) -> None:
@@ -29,8 +33,11 @@ def seed(network: ConsoleNetwork) -> None:
         who = network.officers[sender][0]
         me = OfficerIdentity(name=who.name, position=who.position, agency=who.agency)
         routes = example_body("info.trafficking_routes").model_dump(mode="json")
-        app.send(SendMessage(kind="info.trafficking_routes", body=routes, to=[to], officer=me,
-                             handling="H2", confidential=True, case_id=f"{sender}-2026-0412"))  # fmt: skip
+        report = SendMessage(
+            kind="info.trafficking_routes", body=routes, to=[to], officer=me, handling="H2",
+            confidential=True, case_id=f"{sender}-2026-0412",
+        )  # fmt: skip
+        app.send(report)
         trace = example_body("tracing.request").model_dump(mode="json")
         app.file_trace(FileTracingRequest(body=trace, to=[to], officer=me))
         app.close()
@@ -63,7 +70,7 @@ def main() -> int:
         add_demo_officers(network)
         seed(network)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             for state, language in (("MEX", "es"), ("BRA", "pt")):
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 sign_in(page, network.urls[state], network.officers[state][0])

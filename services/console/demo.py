@@ -9,8 +9,8 @@ throw-away network under ``var/console/network``.
 from __future__ import annotations
 
 import secrets
-import signal
 import shutil
+import signal
 import sys
 import threading
 from pathlib import Path

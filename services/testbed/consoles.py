@@ -28,6 +28,14 @@ from services.console.officer.app import build_officer_console
 from services.node.accounts import open_accounts
 from services.testbed.hub import Hub, build_hub
 
+#: Debian's Chromium and its flags, for the browser tests and the screenshots (the Playwright
+#: wheel ships no browser, and none can be fetched here).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
 
 @dataclass(frozen=True)
 class DemoOfficer:

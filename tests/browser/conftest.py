@@ -9,13 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.testbed.consoles import ConsoleNetwork, console_network
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
+from services.testbed.consoles import CHROMIUM, CHROMIUM_FLAGS, ConsoleNetwork, console_network
 
 
 @pytest.fixture(scope="session")
