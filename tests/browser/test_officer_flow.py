@@ -9,6 +9,9 @@ import re
 
 from playwright.sync_api import Browser, Page, expect
 
+from schemas.registry import example_body
+from services.node.application import OfficerIdentity, open_node
+from services.node.application.models import SendMessage
 from services.node.store import Store
 from services.testbed.consoles import ConsoleNetwork, DemoOfficer
 from tests.support.browser import WAIT_MS, in_days, reload_until, sign_in
@@ -183,3 +186,42 @@ def test_controlled_delivery_gets_consent_from_a_supervisor_only(
     expect(supervisor.locator("main")).to_contain_text("em andamento")
     mex.goto(f"{network.urls['MEX']}/deliveries")
     reload_until(mex, "en curso", "main")
+
+
+def test_consent_to_share_an_h2_report_is_asked_and_granted_by_a_supervisor(
+    browser: Browser, network: ConsoleNetwork
+) -> None:
+    sender = _officer(network, "MEX", "irma.sol", "Irma Sol", "es")
+    chief = _officer(network, "MEX", "raul.vega", "Raúl Vega", "es", role="supervisor")
+    reader = _officer(network, "BRA", "tiago.melo", "Tiago Melo", "pt")
+    mex_node = open_node(network.homes["MEX"])
+    try:
+        body = example_body("info.money_laundering").model_dump(mode="json")
+        me = OfficerIdentity(name=sender.name, position=sender.position, agency=sender.agency)
+        mex_node.send(SendMessage(kind="info.money_laundering", body=body, to=["BRA"],
+                                  officer=me, handling="H2"))  # fmt: skip
+    finally:
+        mex_node.close()
+
+    bra = _page(browser, network, "BRA", reader)
+    row = bra.locator("#inbox-rows tr", has_text="Técnicas de lavagem de dinheiro")
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    row.get_by_role("link").click()
+    expect(bra.locator("p.banner").first).to_contain_text("H2: não deve ser difundida")
+    bra.locator("#f-use").select_option("onward_sharing")
+    bra.locator("#f-consent_to").fill("COL")
+    bra.locator("#f-purpose").fill("Investigação conjunta com a Colômbia")
+    bra.get_by_role("button", name="Pedir consentimento a quem a forneceu").click()
+    expect(bra.locator(".notice")).to_contain_text("MEX", timeout=WAIT_MS)
+
+    mex = _page(browser, network, "MEX", chief)
+    asked = mex.locator("#inbox-rows tr", has_text="Solicitud de consentimiento para compartir")
+    expect(asked).to_be_visible(timeout=WAIT_MS)
+    asked.get_by_role("link").click()
+    mex.locator("#f-decision").select_option("granted")
+    mex.get_by_role("button", name="Enviar la respuesta").click()
+    expect(mex.locator(".notice")).to_contain_text("BRA", timeout=WAIT_MS)
+
+    bra.goto(f"{network.urls['BRA']}/inbox")
+    answer = bra.locator("#inbox-rows tr", has_text="Resposta a um pedido de consentimento")
+    expect(answer).to_be_visible(timeout=WAIT_MS)

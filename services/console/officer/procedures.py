@@ -13,9 +13,12 @@ from services.console.web import SignedIn, render, require_role
 from services.core.accounts import Officer, Role
 from services.node.application.models import InboxQuery
 from services.node.application.procedure_models import (
+    AnswerConsent,
     AnswerTrace,
     ConsentDelivery,
     DeclineDelivery,
+    ForwardMessage,
+    RequestConsent,
 )
 
 router = APIRouter()
@@ -98,3 +101,50 @@ async def search(request: Request, officer: SignedIn) -> Response:
             if needle in haystack.lower():
                 found.append(m)
     return render(request, "officer/search.html", {"q": text, "messages": found})
+
+
+# -- Article XII: consent to share, and forwarding ---------------------------------------------
+
+
+def _states(typed: object) -> list[str]:
+    """ISO codes as typed, separated by commas or spaces (the layer checks each one)."""
+    return [s for s in str(typed or "").replace(",", " ").split() if s]
+
+
+@router.post("/messages/{msg_id}/consent-request")
+async def request_consent(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    form = await request.form()
+    to = _states(form.get("consent_to"))
+    queued = node(request).request_consent(
+        RequestConsent(
+            officer=identity(officer), msg_id=msg_id, to=to,
+            use=str(form.get("use") or "onward_sharing"),
+            purpose=str(form.get("purpose") or ""),
+        )
+    )  # fmt: skip
+    record(request, officer, "consent_requested", subject=msg_id, msg_id=queued.msg_id)
+    return RedirectResponse(f"/messages/{msg_id}?sent={','.join(queued.recipients)}", 303)
+
+
+@router.post("/messages/{msg_id}/consent-answer")
+async def answer_consent(request: Request, msg_id: str, officer: Supervisor) -> Response:
+    form = await request.form()
+    conditions = [c.strip() for c in str(form.get("conditions", "")).splitlines() if c.strip()]
+    queued = node(request).answer_consent(
+        AnswerConsent(
+            officer=identity(officer), request_msg_id=msg_id, conditions=conditions,
+            decision=str(form.get("decision") or ""),
+            reason=str(form.get("reason") or "") or None,
+        )
+    )  # fmt: skip
+    record(request, officer, "consent_answered", request_msg_id=msg_id, msg_id=queued.msg_id)
+    return RedirectResponse(f"/messages/{msg_id}?sent={','.join(queued.recipients)}", 303)
+
+
+@router.post("/messages/{msg_id}/forward")
+async def forward(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    form = await request.form()
+    to = _states(form.get("forward_to"))
+    queued = node(request).forward(ForwardMessage(officer=identity(officer), msg_id=msg_id, to=to))
+    record(request, officer, "message_forwarded", original=msg_id, msg_id=queued.msg_id)
+    return RedirectResponse(f"/messages/{queued.msg_id}?sent={','.join(queued.recipients)}", 303)
