@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from services.testbed.consoles import CHROMIUM, CHROMIUM_FLAGS, ConsoleNetwork, console_network
 
@@ -18,6 +19,17 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
             "args": CHROMIUM_FLAGS}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    """Chromium for one module. pytest-playwright's own browser lives for the whole session,
+    and the synchronous API's event loop would then stand in the way of every asyncio test
+    that runs after the browser tests."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**browser_type_launch_args)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="module")

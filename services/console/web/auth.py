@@ -66,6 +66,13 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
     )  # fmt: skip
 
 
+def _forget_cookie(request: Request, response: Response, name: str) -> None:
+    # a __Host- cookie is only replaced by one with the same Secure and Path (RFC 6265bis)
+    response.delete_cookie(
+        name, path="/", secure=request.app.state.config.secure, httponly=True, samesite="strict"
+    )
+
+
 def _login_page(request: Request, status: int = 200, **context: Any) -> Response:
     config = request.app.state.config
     presession = request.cookies.get(config.presession_cookie) or secrets.token_urlsafe(32)
@@ -105,7 +112,7 @@ async def login(request: Request) -> Response:
     target = config.home if officer.enrolled else "/enrol"
     response = RedirectResponse(target, status_code=303)
     _set_cookie(request, response, config.session_cookie, token)
-    response.delete_cookie(config.presession_cookie, path="/")
+    _forget_cookie(request, response, config.presession_cookie)
     return response
 
 
@@ -155,7 +162,7 @@ async def logout(request: Request) -> Response:
         _accounts(request).close_session(token)
         _accounts(request).record(request.state.session.officer.login, "signed_out", config.clock())
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(config.session_cookie, path="/")
+    _forget_cookie(request, response, config.session_cookie)
     return response
 
 

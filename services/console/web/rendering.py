@@ -16,7 +16,6 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
 
 from services import i18n
 from services.core.accounts import Officer
@@ -120,8 +119,3 @@ def _csrf_token(request: Request) -> str:
     if session is not None:
         return str(session.csrf_token)
     return str(getattr(request.state, "presession", ""))
-
-
-def inert(text: str) -> Markup:
-    """``text`` escaped for HTML, line breaks kept (for free text such as a message's notes)."""
-    return Markup("<br>").join(Markup.escape(line) for line in text.splitlines())
