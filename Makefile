@@ -4,9 +4,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
-.PHONY: bench-cluster
-.PHONY: bench-attachments
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean \
+	catalogs catalogs-update console chromium screenshots
+.PHONY: bench-cluster bench-attachments
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services
 
-test: lint typecheck
+test: lint typecheck catalogs chromium
 	$(BIN)/python -m pytest -q
 
 schemas: $(STAMP)
@@ -62,3 +62,31 @@ clean:
 .PHONY: asyncapi
 asyncapi: $(STAMP)
 	$(BIN)/python docs/asyncapi/generate.py
+
+# -- languages and the officer console ------------------------------------------------------------
+# Catalogs of es, en, fr, pt (services/i18n). The .po files are committed; the .mo files are built
+# here and not committed. catalogs-update re-extracts the messages after a change in the code or
+# templates; tests/unit/test_catalogs.py fails while a catalog is stale or incomplete.
+I18N := services/i18n/locale
+
+catalogs: $(STAMP)
+	@$(BIN)/pybabel compile -d $(I18N) -D messages > /dev/null 2>&1 || $(BIN)/pybabel compile -d $(I18N) -D messages
+
+catalogs-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
+		--project cifta-exchange -o $(I18N)/messages.pot .
+	for lang in es en fr pt; do test -f $(I18N)/$$lang/LC_MESSAGES/messages.po || \
+		$(BIN)/pybabel init -i $(I18N)/messages.pot -d $(I18N) -D messages -l $$lang; done
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) -D messages --no-fuzzy-matching \
+		--ignore-obsolete
+
+# The browser tests drive Debian's Chromium (the Playwright wheel ships no browser).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+console: $(STAMP) catalogs
+	$(BIN)/python -m services.console.demo
+
+# The README's screenshots of the officer console (docs/screenshots), in Spanish and Portuguese.
+screenshots: $(STAMP) catalogs chromium
+	$(BIN)/python docs/screenshots.py

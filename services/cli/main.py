@@ -12,6 +12,7 @@ from pathlib import Path
 from services.cli import (
     attachment_cmd,
     audit_cmd,
+    console_cmd,
     delivery_cmd,
     demo,
     demo_cluster,
@@ -22,6 +23,7 @@ from services.cli import (
     messages,
     messages_cmd,
     node_cmd,
+    officer_cmd,
     tracing_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
@@ -92,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     lookup_cmd.add_parsers(sub)
     leaf_cmd.add_parser(sub)
     attachment_cmd.add_parsers(sub, os.environ.get("CIFTA_NODE_HOME"))
+    officer_cmd.add_parser(sub)
+    console_cmd.add_parsers(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")

@@ -1,0 +1,39 @@
+"""Browser tests: Debian's Chromium (the Playwright wheel ships no browser and cannot fetch one
+here) driven by pytest-playwright against a real network with officer consoles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+
+from services.testbed.consoles import CHROMIUM, CHROMIUM_FLAGS, ConsoleNetwork, console_network
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    # `make test` installs chromium when it is missing: a missing browser fails, never skips
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium"
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+            "args": CHROMIUM_FLAGS}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser(browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    """Chromium for one module. pytest-playwright's own browser lives for the whole session,
+    and the synchronous API's event loop would then stand in the way of every asyncio test
+    that runs after the browser tests."""
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(**browser_type_launch_args)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleNetwork]:
+    """MEX and BRA on a real hub, each node its own process, each with its console."""
+    with console_network(tmp_path_factory.mktemp("consoles"), ("MEX", "BRA")) as network:
+        yield network
