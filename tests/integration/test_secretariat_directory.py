@@ -1,0 +1,87 @@
+"""The secretariat reviews and approves registrations, revokes keys and reads entries' history,
+against a real hub: approval needs the key id read out by telephone, never shown before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.core.directory import registration_request
+from services.core.keys import NodeKeys
+from services.secretariat.directory_desk import DirectoryDesk, apply_to_hub
+from services.secretariat.errors import ErrorCode, SecretariatError
+from services.secretariat.network import network_view
+from tests.support.hub import Hub, details
+
+
+def file_registration(desk: DirectoryDesk, state: str) -> tuple[str, str]:
+    """A state's registration filed for review: (request id, the signing key id it registers)."""
+    keys = NodeKeys.generate(state)
+    signed = registration_request(keys, details(state), datetime.now(UTC))
+    pending = desk.file_request(signed.model_dump_json().encode())
+    return pending.request_id, keys.signing.public().kid
+
+
+def spoken(kid: str) -> str:
+    """A key id as an operator types what was read out: upper case, in groups of four."""
+    return " ".join(kid[i : i + 4].upper() for i in range(0, 32, 4))
+
+
+async def test_a_registration_is_approved_only_with_the_key_id_read_out_by_telephone(
+    hub: Hub,
+) -> None:
+    desk = DirectoryDesk(hub.home, hub.directory)
+    request_id, kid = file_registration(desk, "BRA")
+    pending = desk.pending()
+    assert [(p.party, p.kind, p.known_party) for p in pending] == [("BRA", "registration", False)]
+    # the review shows who asks, never the key id the operator must hear from the state
+    assert kid not in pending[0].model_dump_json()
+    assert pending[0].names is not None and pending[0].names.pt == "República Federativa do Brasil"
+
+    wrong = NodeKeys.generate("BRA").signing.public().kid
+    with pytest.raises(SecretariatError) as refused:
+        desk.approve_registration(request_id, wrong)
+    assert refused.value.code is ErrorCode.KEY_ID_MISMATCH
+    assert kid not in repr(refused.value) and kid not in str(refused.value.params)
+    with pytest.raises(SecretariatError) as malformed:
+        desk.approve_registration(request_id, "1234")
+    assert malformed.value.code is ErrorCode.KEY_ID_MALFORMED
+    assert hub.directory.entry("BRA") is None and [p.party for p in desk.pending()] == ["BRA"]
+
+    approval = desk.approve_registration(request_id, spoken(kid))
+    assert (approval.party, approval.version, approval.new_state) == ("BRA", 1, True)
+    assert desk.pending() == []
+    assert "BRA" in hub.home.registry().codes()
+    await apply_to_hub(desk, new_state="BRA")
+    view = await network_view(hub.home, datetime.now(UTC))
+    bra = next(s for s in view.states if s.state == "BRA")
+    assert bra.provisioned and not bra.connected and bra.backlog == 0
+    assert bra.storage_limit == hub.home.plan().state_disk
+
+
+async def test_a_revocation_shows_in_the_entry_and_its_history(hub: Hub) -> None:
+    desk = DirectoryDesk(hub.home, hub.directory)
+    entry = next(e for e in desk.entries() if e.party == "COL")
+    encryption = next(k for k in entry.keys if k.use == "encryption")
+    desk.revoke("COL", encryption.kid)
+    history = desk.history("COL")
+    assert [h.version for h in history] == [1, 2]
+    revoked = next(k for k in history[-1].keys if k.kid == encryption.kid)
+    assert revoked.status == "revoked" and revoked.revoked_at is not None
+    assert next(k for k in history[0].keys if k.kid == encryption.kid).status == "active"
+    with pytest.raises(SecretariatError) as unknown:
+        desk.revoke("COL", "0" * 32)
+    assert unknown.value.code is ErrorCode.NO_SUCH_KEY
+
+
+def test_a_file_that_is_not_a_signed_request_is_refused_with_a_code(hub_home: Hub) -> None:
+    desk = DirectoryDesk(hub_home.home, hub_home.directory)
+    for data in (b"{}", b"not json", b"x" * 70_000):
+        with pytest.raises(SecretariatError) as refused:
+            desk.file_request(data)
+        assert refused.value.code in (ErrorCode.NOT_A_REQUEST, ErrorCode.REQUEST_TOO_LARGE)
+    with pytest.raises(SecretariatError) as missing:
+        desk.approve_registration("../../etc/passwd", "0" * 32)
+    assert missing.value.code is ErrorCode.NO_SUCH_REQUEST
+    assert desk.pending() == []
