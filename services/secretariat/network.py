@@ -21,6 +21,7 @@ from nats.errors import Error as NatsError
 from pydantic import BaseModel, ConfigDict
 
 from services.core.connection import HubUnreachable, connect
+from services.core.files import write_atomic
 from services.hub import credentials, provision
 from services.hub.config import SYSTEM_ACCOUNT
 from services.hub.credentials import NODE_USER, PROVISION_USER
@@ -168,6 +169,21 @@ def _account_storage(mon: dict[str, Any]) -> dict[str, int]:
     return used
 
 
+def _remembered(hub: HubHome, seen_now: dict[str, datetime]) -> dict[str, datetime]:
+    """Each state's last activity as seen by any view so far, updated with ``seen_now``: once a
+    node disconnects, the server forgets its connection, and its last activity with it."""
+    path = hub.root / "secretariat" / "last_seen.json"
+    try:
+        held = {k: datetime.fromisoformat(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        held = {}
+    for state, at in seen_now.items():
+        held[state] = max(at, held.get(state, at))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, json.dumps({k: v.isoformat() for k, v in held.items()}).encode())
+    return held
+
+
 async def network_view(hub: HubHome, now: datetime, tls_ca: Path | None = None) -> NetworkView:
     """Every state's health and the hub's servers; HUB_UNREACHABLE when the hub is down."""
     try:
@@ -176,6 +192,11 @@ async def network_view(hub: HubHome, now: datetime, tls_ca: Path | None = None) 
     except (HubError, HubUnreachable, NatsError, TimeoutError):
         raise SecretariatError(ErrorCode.HUB_UNREACHABLE) from None
     connections = _node_connections(mon, hub)
+    last_seen = _remembered(hub, {
+        state: max(times)
+        for state, conns in connections.items()
+        if (times := [t for t in (_parse_time(c.get("last_activity")) for c in conns) if t])
+    })  # fmt: skip
     storage = _account_storage(mon)
     limit = hub.plan().state_disk
     states = []
@@ -191,7 +212,7 @@ async def network_view(hub: HubHome, now: datetime, tls_ca: Path | None = None) 
         except (provision.ProvisionError, HubUnreachable, NatsError, TimeoutError):
             states.append(base)
             continue
-        seen = [t for t in (_parse_time(c.get("last_activity")) for c in conns) if t]
+        seen = [last_seen[entry.code]] if entry.code in last_seen else []
         if s.last_seen is not None:
             seen.append(s.last_seen)
         states.append(
