@@ -17,6 +17,7 @@ from services.cli import (
     hub_cmd,
     lookup_cmd,
     node_cmd,
+    secretariat_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    secretariat_cmd.add_parser(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")

@@ -210,7 +210,7 @@ class DirectoryDesk:
         assert isinstance(request, RegistrationRequest)
         spoken = normalise_key_id(typed_key_id)
         if not hmac.compare_digest(spoken.encode(), request.signing_key.kid.encode()):
-            log.warning("registration_confirmation_refused", party=request.party)
+            log.info("registration_confirmation_refused", party=request.party)
             raise SecretariatError(ErrorCode.KEY_ID_MISMATCH, party=request.party)
         new_state = self.hub.registry().state(request.party) is None
         try:

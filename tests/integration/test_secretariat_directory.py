@@ -3,10 +3,13 @@ against a real hub: approval needs the key id read out by telephone, never shown
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from services.cli.main import main
 from services.core.directory import registration_request
 from services.core.keys import NodeKeys
 from services.secretariat.directory_desk import DirectoryDesk, apply_to_hub
@@ -85,3 +88,28 @@ def test_a_file_that_is_not_a_signed_request_is_refused_with_a_code(hub_home: Hu
         desk.approve_registration("../../etc/passwd", "0" * 32)
     assert missing.value.code is ErrorCode.NO_SUCH_REQUEST
     assert desk.pending() == []
+
+
+async def test_the_command_line_refuses_a_wrong_key_id_in_one_line_without_the_right_one(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keys = NodeKeys.generate("PAN")
+    request = tmp_path / "PAN.request.json"
+    request.write_text(
+        registration_request(keys, details("PAN"), datetime.now(UTC)).model_dump_json()
+    )
+    kid = keys.signing.public().kid
+    home = ["secretariat", "--hub-home", str(hub.home.root)]
+    assert await asyncio.to_thread(main, [*home, "file-request", str(request)]) == 0
+    request_id = capsys.readouterr().out.split()[1].rstrip(":")
+    assert await asyncio.to_thread(main, [*home, "requests"]) == 0
+    listed = capsys.readouterr().out
+    assert request_id in listed and "PAN" in listed and kid not in listed
+    wrong = ["approve", request_id, "--confirm", "f" * 32]
+    assert await asyncio.to_thread(main, [*home, *wrong]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not the one in PAN's request" in err and kid not in err
+    right = ["approve", request_id, "--confirm", kid.upper()]
+    assert await asyncio.to_thread(main, [*home, *right]) == 0
+    assert "PAN: directory entry version 1 signed" in capsys.readouterr().out
+    assert "PAN" in hub.home.registry().codes() and hub.directory.entry("PAN") is not None
