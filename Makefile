@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean
+.PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean \
+	catalogs catalogs-update console chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services
 
-test: lint typecheck
+test: lint typecheck catalogs chromium
 	$(BIN)/python -m pytest -q
 
 schemas: $(STAMP)
@@ -47,3 +48,27 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# -- languages and the officer console ------------------------------------------------------------
+# Catalogs of es, en, fr, pt (services/i18n). The .po files are committed; the .mo files are built
+# here and not committed. catalogs-update re-extracts the messages after a change in the code or
+# templates; tests/unit/test_catalogs.py fails while a catalog is stale or incomplete.
+I18N := services/i18n/locale
+
+catalogs: $(STAMP)
+	@$(BIN)/pybabel compile -q -d $(I18N) -D messages
+
+catalogs-update: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \
+		--project cifta-exchange -o $(I18N)/messages.pot .
+	for lang in es en fr pt; do test -f $(I18N)/$$lang/LC_MESSAGES/messages.po || \
+		$(BIN)/pybabel init -i $(I18N)/messages.pot -d $(I18N) -D messages -l $$lang; done
+	$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N) -D messages --no-fuzzy-matching \
+		--ignore-obsolete
+
+# The browser tests drive Debian's Chromium (the Playwright wheel ships no browser).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+console: $(STAMP) catalogs
+	$(BIN)/cifta console-demo

@@ -12,11 +12,13 @@ from pathlib import Path
 from services.cli import (
     audit_cmd,
     casework_cmd,
+    console_cmd,
     demo,
     directory_cmd,
     hub_cmd,
     lookup_cmd,
     node_cmd,
+    officer_cmd,
     secretariat_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
@@ -82,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     directory_cmd.add_parser(sub)
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
+    officer_cmd.add_parser(sub)
+    console_cmd.add_parsers(sub)
     secretariat_cmd.add_parser(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")

@@ -236,6 +236,10 @@ class Store(Database):
             include_protocol=include_protocol, limit=limit,
         )  # fmt: skip
 
+    def message_ids_matching(self, fragment: str, limit: int = 20) -> list[str]:
+        """The msg_ids beginning or ending with ``fragment``, at most ``limit``."""
+        return self.messages_table.ids_matching(fragment, limit)
+
     def messages_of_families(self, families: Sequence[str]) -> list[StoredMessage]:
         return self.messages_table.of_families(families)
 

@@ -124,6 +124,16 @@ class Messages(Repository):
         rows = self._db.execute(sql, (*args, limit)).fetchall()
         return [StoredMessage.from_row(r) for r in rows]
 
+    def ids_matching(self, fragment: str, limit: int = 20) -> list[str]:
+        """The msg_ids that begin or end with ``fragment`` (short ids, pasted prefixes)."""
+        escaped = fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self._db.execute(
+            "SELECT msg_id FROM messages WHERE msg_id LIKE ? ESCAPE '\\' OR msg_id LIKE ? "
+            "ESCAPE '\\' ORDER BY created_at, msg_id LIMIT ?",
+            (f"{escaped}%", f"%{escaped}", limit),
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def ids_of_families(self, families: Sequence[str]) -> list[str]:
         """The msg_ids of every stored message of these families, in the order this node took
         them (sent or accepted): the order its procedures saw them in. Not by ``created_at``,

@@ -182,6 +182,46 @@ MIGRATIONS: dict[int, str] = {
         at               TEXT NOT NULL
     );
     """,
+    # The officers who use this node's console (services/core/accounts.py): their profile and
+    # role, Argon2id password hash, TOTP second factor (RFC 6238) and lockout; server-side
+    # console sessions (the cookie holds a token whose SHA-256 is kept here); and every action
+    # recorded under the officer's structured identity.
+    9: """
+    CREATE TABLE officers (
+        login              TEXT PRIMARY KEY,
+        name               TEXT NOT NULL,
+        position           TEXT NOT NULL,
+        agency             TEXT NOT NULL,
+        language           TEXT NOT NULL CHECK (language IN ('es', 'en', 'fr', 'pt')),
+        role               TEXT NOT NULL CHECK (role IN ('officer', 'supervisor', 'admin')),
+        password_hash      TEXT NOT NULL,   -- Argon2id (RFC 9106)
+        totp_secret        TEXT,            -- base32; NULL until enrolled
+        totp_last_counter  INTEGER NOT NULL DEFAULT 0,  -- no code is accepted twice
+        failed_attempts    INTEGER NOT NULL DEFAULT 0,
+        locked_until       TEXT,
+        disabled_at        TEXT,
+        created_at         TEXT NOT NULL
+    );
+    CREATE TABLE console_sessions (
+        token_sha256       TEXT PRIMARY KEY,
+        login              TEXT NOT NULL REFERENCES officers (login),
+        csrf_token         TEXT NOT NULL,
+        complete           INTEGER NOT NULL,  -- 0 while the second factor is being enrolled
+        pending_totp       TEXT,
+        created_at         TEXT NOT NULL,
+        last_seen_at       TEXT NOT NULL
+    );
+    CREATE INDEX console_sessions_login ON console_sessions (login);
+    CREATE TABLE officer_actions (
+        id                 INTEGER PRIMARY KEY,
+        at                 TEXT NOT NULL,
+        login              TEXT NOT NULL,
+        identity           TEXT NOT NULL,   -- JSON: name, position, agency at the time
+        action             TEXT NOT NULL,
+        detail             TEXT NOT NULL    -- JSON, metadata only
+    );
+    CREATE INDEX officer_actions_login ON officer_actions (login, id);
+    """,
 }
 
 #: The version this software writes: the last migration's.

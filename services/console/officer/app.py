@@ -1,0 +1,37 @@
+"""The officer console of one node, assembled on the shared web foundation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.console.officer import pages
+from services.console.web import ConsoleConfig, create_app
+from services.console.web.config import NavItem
+from services.i18n import N_
+from services.node.accounts import open_accounts
+from services.node.settings import NodeSettings
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+NAV = (
+    NavItem("/inbox", N_("Inbox")),
+    NavItem("/compose", N_("Write")),
+    NavItem("/tracing", N_("Tracing")),
+    NavItem("/deliveries", N_("Controlled deliveries")),
+    NavItem("/deadlines", N_("Deadlines")),
+    NavItem("/search", N_("Search")),
+    NavItem("/account", N_("My account")),
+)
+
+
+def build_officer_console(home: Path, *, secure: bool = False, **config: object) -> FastAPI:
+    """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
+    settings = NodeSettings.load(home)
+    accounts, _ = open_accounts(settings.store_path)
+    console = ConsoleConfig(
+        title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
+        extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return create_app(console, accounts, pages.routers(), state={"home": home})

@@ -1,0 +1,163 @@
+"""Sessions, sign-in with password and second factor, enrolment of the second factor, roles.
+
+A session cookie is HttpOnly, SameSite=Strict, and Secure with the ``__Host-`` prefix under TLS;
+it holds a random token the store keeps only hashed (services/core/accounts.py). Every request
+looks its session up again, so a disabled officer's next request finds none.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
+
+from services.console.web.rendering import render
+from services.console.web.security import ConsoleRefusal, RateLimit
+from services.core.accounts import AccountError, Accounts, Officer, Role, Session, totp_uri
+
+router = APIRouter()
+
+
+class SignInRequired(Exception):
+    """No complete session: the reader is sent to the sign-in page."""
+
+
+def _accounts(request: Request) -> Accounts:
+    return request.app.state.accounts  # type: ignore[no-any-return]
+
+
+async def load_session(request: Request) -> None:
+    """Attach the request's live session (or None) to ``request.state`` (a global dependency)."""
+    config = request.app.state.config
+    token = request.cookies.get(config.session_cookie)
+    request.state.session_token = token
+    request.state.session = _accounts(request).session(token, config.clock())
+
+
+async def current_officer(request: Request) -> Officer:
+    """The signed-in officer (password and second factor done), or off to the sign-in page."""
+    session: Session | None = request.state.session
+    if session is None or not session.complete:
+        raise SignInRequired
+    return session.officer
+
+
+def require_role(role: Role) -> Callable[[Request], Awaitable[Officer]]:
+    """A dependency: the signed-in officer, who must hold ``role``."""
+
+    async def dependency(request: Request) -> Officer:
+        officer = await current_officer(request)
+        if not officer.may(role):
+            raise ConsoleRefusal(403, "forbidden.role", role=role.value)
+        return officer
+
+    return dependency
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name, value, httponly=True, samesite="strict", secure=request.app.state.config.secure,
+        path="/",
+    )  # fmt: skip
+
+
+def _login_page(request: Request, status: int = 200, **context: Any) -> Response:
+    config = request.app.state.config
+    presession = request.cookies.get(config.presession_cookie) or secrets.token_urlsafe(32)
+    request.state.presession = presession
+    context.setdefault("error", None)
+    context.setdefault("login", "")
+    response = render(request, "login.html", context, status_code=status)
+    _set_cookie(request, response, config.presession_cookie, presession)
+    return response
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    if request.state.session is not None and request.state.session.complete:
+        return RedirectResponse(request.app.state.config.home, status_code=303)
+    return _login_page(request)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    config = request.app.state.config
+    form = await request.form()
+    login_name, password, code = (str(form.get(k, "")) for k in ("login", "password", "code"))
+    limiter: RateLimit = request.app.state.login_limit
+    client = request.client.host if request.client else "unknown"
+    if not limiter.allow(client):
+        return _login_page(request, 429, error=("login.rate_limited", {}), login=login_name)
+    accounts, now = _accounts(request), config.clock()
+    try:
+        officer = accounts.authenticate(login_name.strip(), password, code or None, now)
+    except AccountError as exc:
+        accounts.record(login_name.strip()[:32], "sign_in_refused", now, reason=exc.code)
+        status = 429 if exc.code == "login.locked" else 401
+        return _login_page(request, status, error=(exc.code, exc.params), login=login_name)
+    token = accounts.open_session(officer, now)
+    accounts.record(officer.login, "signed_in", now, second_factor=officer.enrolled)
+    target = config.home if officer.enrolled else "/enrol"
+    response = RedirectResponse(target, status_code=303)
+    _set_cookie(request, response, config.session_cookie, token)
+    response.delete_cookie(config.presession_cookie, path="/")
+    return response
+
+
+def _enrol_page(request: Request, session: Session, error: Any = None) -> Response:
+    assert session.pending_totp is not None
+    uri = totp_uri(session.pending_totp, session.officer.login, request.app.state.config.title)
+    # segno writes attributes only (no style, no script): allowed under the CSP as inline SVG
+    svg = segno.make(uri, error="m").svg_inline(scale=5, title="TOTP")
+    secret = " ".join(session.pending_totp[i : i + 4] for i in range(0, 32, 4)).strip()
+    # segno renders our own otpauth URI as SVG elements and attributes: nothing to escape
+    context = {
+        "qr": Markup(svg),  # noqa: S704
+        "secret": secret,
+        "error": error,
+        "enrolling": session.officer,
+    }
+    return render(request, "enrol.html", context, status_code=400 if error else 200)
+
+
+@router.get("/enrol")
+async def enrol_form(request: Request) -> Response:
+    session: Session | None = request.state.session
+    if session is None or session.pending_totp is None:
+        raise SignInRequired
+    return _enrol_page(request, session)
+
+
+@router.post("/enrol")
+async def enrol(request: Request) -> Response:
+    session: Session | None = request.state.session
+    if session is None or session.pending_totp is None:
+        raise SignInRequired
+    config, code = request.app.state.config, str((await request.form()).get("code", ""))
+    try:
+        officer = _accounts(request).enrol(request.state.session_token, code, config.clock())
+    except AccountError as exc:
+        return _enrol_page(request, session, (exc.code, exc.params))
+    _accounts(request).record(officer.login, "second_factor_enrolled", config.clock())
+    return RedirectResponse(config.home, status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    config = request.app.state.config
+    token = request.state.session_token
+    if request.state.session is not None and token:
+        _accounts(request).close_session(token)
+        _accounts(request).record(request.state.session.officer.login, "signed_out", config.clock())
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(config.session_cookie, path="/")
+    return response
+
+
+#: A handler's parameter for the signed-in officer: ``officer: SignedIn``.
+SignedIn = Annotated[Officer, Depends(current_officer)]

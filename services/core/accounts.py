@@ -1,0 +1,371 @@
+"""Officer accounts of a console: who may sign in, with which role, and what each one did.
+
+Shared by the node (its officers, ``cifta officer ...`` and the officer console) and by the
+secretariat's console: the tables live in the owner's SQLite store (the node's migration 9 creates
+them), and this repository works on any :class:`AccountDatabase`. Passwords are Argon2id hashes
+(RFC 9106, argon2-cffi's defaults); the second factor is TOTP (RFC 6238, 30-second steps, six
+digits) whose last used step is kept so that a code is never accepted twice (RFC 6238 5.2).
+Sessions are server-side: the cookie holds a random token, the store its SHA-256 only, so a
+disabled officer's sessions end at once and a copied store opens none.
+
+Every method takes ``now``: time is passed in, never read here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+import pyotp
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
+MIN_PASSWORD: Final = 12
+#: Consecutive failures that lock an account, and for how long (OWASP ASVS 2.2.1).
+MAX_FAILURES: Final = 5
+LOCKOUT: Final = timedelta(minutes=15)
+#: A session ends after this long unused, and in any case after its absolute lifetime.
+IDLE_TIMEOUT: Final = timedelta(minutes=30)
+ABSOLUTE_LIFETIME: Final = timedelta(hours=12)
+TOTP_STEP_S: Final = 30
+
+_HASHER: Final = PasswordHasher()
+#: Verified against when the login is unknown, so both cases take the same time.
+_DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+class Role(StrEnum):
+    OFFICER = "officer"
+    #: answers Art. XII consent requests and approves H2/H3 releases, Art. XVIII consents
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+
+
+class AccountError(Exception):
+    """A refused account operation: ``code`` and ``params`` for :func:`services.i18n.translate`."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
+class AccountDatabase(Protocol):
+    """The store the tables live in: a connection for reads, a transaction for writes."""
+
+    @property
+    def db(self) -> sqlite3.Connection: ...
+
+    def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]: ...
+
+
+@dataclass(frozen=True)
+class Officer:
+    """An officer as recorded: the structured identity every action is recorded under."""
+
+    login: str
+    name: str
+    position: str
+    agency: str
+    language: str
+    role: Role
+    enrolled: bool
+    disabled: bool
+    locked_until: datetime | None
+
+    def identity(self) -> dict[str, str]:
+        """Name, position and agency, as audit records carry them."""
+        return {"name": self.name, "position": self.position, "agency": self.agency}
+
+    def may(self, role: Role) -> bool:
+        """Whether this officer holds ``role`` (an administrator holds every role)."""
+        return (
+            self.role is role
+            or self.role is Role.ADMIN
+            or (role is Role.OFFICER and self.role is Role.SUPERVISOR)
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser: its officer, its CSRF token, and whether the second factor is done."""
+
+    officer: Officer
+    csrf_token: str
+    complete: bool
+    pending_totp: str | None
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat(timespec="milliseconds")
+
+
+def _parse(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def totp_counter(secret: str, code: str, now: datetime) -> int | None:
+    """The time step at which ``code`` is valid for ``secret`` (one step of drift either way,
+    RFC 6238 5.2), or None."""
+    totp = pyotp.TOTP(secret, interval=TOTP_STEP_S)
+    current = int(now.timestamp()) // TOTP_STEP_S
+    for counter in (current, current - 1, current + 1):
+        if secrets.compare_digest(totp.generate_otp(counter), code):
+            return counter
+    return None
+
+
+def totp_uri(secret: str, login: str, issuer: str) -> str:
+    """The ``otpauth://`` URI an authenticator app reads from the enrolment QR code."""
+    return pyotp.TOTP(secret, interval=TOTP_STEP_S).provisioning_uri(name=login, issuer_name=issuer)
+
+
+class Accounts:
+    """The officers of one store, their sessions and their recorded actions."""
+
+    def __init__(self, database: AccountDatabase) -> None:
+        self._database = database
+
+    # -- officers -----------------------------------------------------------------------------
+
+    def add(
+        self, *, login: str, name: str, position: str, agency: str, language: str, role: str,
+        password: str, now: datetime, totp_secret: str | None = None,
+    ) -> Officer:  # fmt: skip
+        """Create an officer; the second factor is enrolled at first sign-in unless
+        ``totp_secret`` is given (demo accounts)."""
+        _check_profile(login, name, position, agency, language, role)
+        _check_password(password)
+        try:
+            with self._database.tx() as db:
+                db.execute(
+                    "INSERT INTO officers (login, name, position, agency, language, role, "
+                    "password_hash, totp_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (login, name.strip(), position.strip(), agency.strip(), language, role,
+                     _HASHER.hash(password), totp_secret, _iso(now)),
+                )  # fmt: skip
+        except sqlite3.IntegrityError:
+            raise AccountError("officer.exists", login=login) from None
+        return self.get(login)
+
+    def get(self, login: str) -> Officer:
+        row = self._database.db.execute("SELECT * FROM officers WHERE login = ?", (login,))
+        found = row.fetchone()
+        if found is None:
+            raise AccountError("officer.unknown", login=login)
+        return _officer(found)
+
+    def officers(self) -> list[Officer]:
+        """Every officer, by login."""
+        rows = self._database.db.execute("SELECT * FROM officers ORDER BY login")
+        return [_officer(r) for r in rows.fetchall()]
+
+    def disable(self, login: str, now: datetime) -> Officer:
+        """Disable an officer and end every session of theirs at once."""
+        self.get(login)
+        with self._database.tx() as db:
+            db.execute("UPDATE officers SET disabled_at = ? WHERE login = ?", (_iso(now), login))
+            db.execute("DELETE FROM console_sessions WHERE login = ?", (login,))
+        return self.get(login)
+
+    def reset_password(self, login: str, password: str, now: datetime) -> Officer:
+        """Set a new password, unlock, end the sessions, and require a new second factor."""
+        self.get(login)
+        _check_password(password)
+        with self._database.tx() as db:
+            db.execute(
+                "UPDATE officers SET password_hash = ?, totp_secret = NULL, totp_last_counter = 0,"
+                " failed_attempts = 0, locked_until = NULL WHERE login = ?",
+                (_HASHER.hash(password), login),
+            )
+            db.execute("DELETE FROM console_sessions WHERE login = ?", (login,))
+        return self.get(login)
+
+    # -- signing in ---------------------------------------------------------------------------
+
+    def authenticate(self, login: str, password: str, code: str | None, now: datetime) -> Officer:
+        """The officer whose password (and, once enrolled, current TOTP code) these are.
+
+        Raises ``login.refused`` without saying which part was wrong, ``login.locked`` while
+        locked; every failure counts towards the lockout.
+        """
+        row = self._database.db.execute(
+            "SELECT * FROM officers WHERE login = ?", (login,)
+        ).fetchone()
+        if row is None:
+            _verify(_DUMMY_HASH, password)
+            raise AccountError("login.refused")
+        officer = _officer(row)
+        if officer.locked_until is not None and officer.locked_until > now:
+            raise AccountError("login.locked", until=officer.locked_until)
+        ok = _verify(row["password_hash"], password) and officer.disabled is False
+        counter: int | None = None
+        if ok and officer.enrolled:
+            counter = totp_counter(row["totp_secret"], (code or "").strip(), now)
+            ok = counter is not None and counter > row["totp_last_counter"]
+        if not ok:
+            self._failed(officer, now)
+            raise AccountError("login.refused")
+        with self._database.tx() as db:
+            db.execute(
+                "UPDATE officers SET failed_attempts = 0, locked_until = NULL,"
+                " totp_last_counter = COALESCE(?, totp_last_counter) WHERE login = ?",
+                (counter, login),
+            )
+        return self.get(login)
+
+    def _failed(self, officer: Officer, now: datetime) -> None:
+        with self._database.tx() as db:
+            failures = db.execute(
+                "UPDATE officers SET failed_attempts = failed_attempts + 1 WHERE login = ?"
+                " RETURNING failed_attempts",
+                (officer.login,),
+            ).fetchone()[0]
+            if failures >= MAX_FAILURES:
+                db.execute(
+                    "UPDATE officers SET failed_attempts = 0, locked_until = ? WHERE login = ?",
+                    (_iso(now + LOCKOUT), officer.login),
+                )
+
+    def enrol(self, token: str, code: str, now: datetime) -> Officer:
+        """Confirm the second factor shown at enrolment with its first code; completes the
+        session."""
+        session = self.session(token, now)
+        if session is None or session.pending_totp is None:
+            raise AccountError("session.expired")
+        counter = totp_counter(session.pending_totp, code.strip(), now)
+        if counter is None:
+            raise AccountError("login.totp_wrong", typed=code.strip()[:12])
+        with self._database.tx() as db:
+            db.execute(
+                "UPDATE officers SET totp_secret = ?, totp_last_counter = ? WHERE login = ?",
+                (session.pending_totp, counter, session.officer.login),
+            )
+            db.execute(
+                "UPDATE console_sessions SET complete = 1, pending_totp = NULL"
+                " WHERE token_sha256 = ?",
+                (_digest(token),),
+            )
+        return self.get(session.officer.login)
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def open_session(self, officer: Officer, now: datetime) -> str:
+        """A new session for an authenticated officer; returns the cookie's token. An officer
+        without a second factor gets a session that can only enrol one."""
+        token = secrets.token_urlsafe(32)
+        pending = None if officer.enrolled else pyotp.random_base32()
+        with self._database.tx() as db:
+            db.execute(
+                "INSERT INTO console_sessions (token_sha256, login, csrf_token, complete,"
+                " pending_totp, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_digest(token), officer.login, secrets.token_urlsafe(32),
+                 int(officer.enrolled), pending, _iso(now), _iso(now)),
+            )  # fmt: skip
+        return token
+
+    def session(self, token: str | None, now: datetime) -> Session | None:
+        """The live session of ``token``, touched; None when unknown, expired, or its officer
+        disabled."""
+        if not token:
+            return None
+        digest = _digest(token)
+        row = self._database.db.execute(
+            "SELECT s.csrf_token, s.complete, s.pending_totp, s.created_at, s.last_seen_at, o.*"
+            " FROM console_sessions s JOIN officers o ON o.login = s.login"
+            " WHERE s.token_sha256 = ?",
+            (digest,),
+        ).fetchone()
+        if row is None:
+            return None
+        created, seen = _parse(row["created_at"]), _parse(row["last_seen_at"])
+        assert created is not None and seen is not None
+        officer = _officer(row)
+        if officer.disabled or now - seen > IDLE_TIMEOUT or now - created > ABSOLUTE_LIFETIME:
+            self.close_session(token)
+            return None
+        with self._database.tx() as db:
+            db.execute(
+                "UPDATE console_sessions SET last_seen_at = ? WHERE token_sha256 = ?",
+                (_iso(now), digest),
+            )
+        return Session(officer, row["csrf_token"], bool(row["complete"]), row["pending_totp"])
+
+    def close_session(self, token: str) -> None:
+        with self._database.tx() as db:
+            db.execute("DELETE FROM console_sessions WHERE token_sha256 = ?", (_digest(token),))
+
+    # -- the record of actions ----------------------------------------------------------------
+
+    def record(self, login: str, action: str, now: datetime, **detail: Any) -> None:
+        """Record ``action`` under the officer's structured identity (metadata only, never a
+        message body)."""
+        identity: dict[str, str] = {}
+        with contextlib.suppress(AccountError):
+            identity = self.get(login).identity()
+        with self._database.tx() as db:
+            db.execute(
+                "INSERT INTO officer_actions (at, login, identity, action, detail)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (_iso(now), login, json.dumps(identity), action, json.dumps(detail, default=str)),
+            )
+
+    def actions(self, login: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest recorded actions, newest first."""
+        sql = "SELECT at, login, identity, action, detail FROM officer_actions"
+        args: tuple[Any, ...] = ()
+        if login is not None:
+            sql, args = sql + " WHERE login = ?", (login,)
+        rows = self._database.db.execute(sql + " ORDER BY id DESC LIMIT ?", (*args, limit))
+        return [
+            {"at": r["at"], "login": r["login"], "identity": json.loads(r["identity"]),
+             "action": r["action"], "detail": json.loads(r["detail"])}
+            for r in rows.fetchall()
+        ]  # fmt: skip
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _officer(row: sqlite3.Row) -> Officer:
+    return Officer(
+        login=row["login"], name=row["name"], position=row["position"], agency=row["agency"],
+        language=row["language"], role=Role(row["role"]), enrolled=row["totp_secret"] is not None,
+        disabled=row["disabled_at"] is not None, locked_until=_parse(row["locked_until"]),
+    )  # fmt: skip
+
+
+def _check_profile(
+    login: str, name: str, position: str, agency: str, language: str, role: str
+) -> None:
+    if not LOGIN_PATTERN.fullmatch(login):
+        raise AccountError("officer.login_format", typed=login)
+    for field, value in (("name", name), ("position", position), ("agency", agency)):
+        if not value.strip():
+            raise AccountError("officer.field_required", field=field)
+    if language not in ("es", "en", "fr", "pt"):
+        raise AccountError("officer.language_unknown", typed=language)
+    if role not in {r.value for r in Role}:
+        raise AccountError("officer.role_unknown", typed=role)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError("officer.password_short", min=MIN_PASSWORD)

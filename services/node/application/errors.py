@@ -1,0 +1,95 @@
+"""The one error every command and query of the application layer raises: a code from
+:data:`ErrorCode` plus parameters, never prose, so that each front end renders it in the reader's
+language (the CLI's English strings are in ``services/cli/messages.py``; the console's catalogs
+take the same codes).
+
+The catalogue, with the parameters each code carries:
+
+- ``node.no_home``: no node home given. ``node.not_a_home`` {home}. ``node.bad_settings``
+  {home, field, problem}. ``node.passphrase_unset`` {variable}. ``node.keys_unreadable``
+  {problem}. ``node.directory_unreadable`` {problem}. ``node.clock_off`` {problem}.
+- ``officer.missing``: a recorded action without the officer's identity.
+  ``officer.incomplete`` {missing: [name|position|agency]}.
+- ``message.not_found`` {msg_id}. ``message.ambiguous_id`` {prefix, candidates}.
+  ``message.id_too_short`` {prefix, minimum}. ``message.not_received`` {msg_id}.
+  ``message.not_sent`` {msg_id}. ``message.unreadable`` {msg_id, reason}.
+- ``kind.unknown`` {kind}. ``kind.protocol`` {kind}: receipts and rejections are the node's.
+- ``body.not_json``. ``body.not_filled_in`` {kind, fields}: a template's placeholders left.
+  ``body.invalid`` {kind, problems: [{field, problem, input?}]}. ``body.mismatch`` {field,
+  expected, found}: the body says otherwise than the command.
+- ``value.invalid`` {field, value, expected}: an option or form field (``expected`` is a format
+  code: ``date``, ``datetime``, ``line_quantity``, ``states``, ``json_file``...).
+- ``field.required`` {field, when}. ``field.invalid`` {field, problem, input?}.
+- ``recipient.none``. ``recipient.self`` {party}. ``recipient.unknown`` {party, problem}.
+  ``recipient.off_network`` {states}: none of the states to ask is on the network.
+- ``compose.refused`` {problem}: sealing refused (an expiry in the past, say).
+- ``procedure.step_refused`` {kind, reason}: the procedure does not allow this step now (the
+  reason is the workflow's own explanation, in English, until the workflows carry codes).
+- ``procedure.not_found`` {what, id, owner?}. ``procedure.ambiguous`` {what, id, owners,
+  option}. ``procedure.not_a_party`` {what, id, party}.
+- ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.
+- ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, get_args
+
+ErrorCode = Literal[
+    "node.no_home",
+    "node.not_a_home",
+    "node.bad_settings",
+    "node.passphrase_unset",
+    "node.keys_unreadable",
+    "node.directory_unreadable",
+    "node.clock_off",
+    "officer.missing",
+    "officer.incomplete",
+    "message.not_found",
+    "message.ambiguous_id",
+    "message.id_too_short",
+    "message.not_received",
+    "message.not_sent",
+    "message.unreadable",
+    "kind.unknown",
+    "kind.protocol",
+    "body.not_json",
+    "body.not_filled_in",
+    "body.invalid",
+    "body.mismatch",
+    "value.invalid",
+    "field.required",
+    "field.invalid",
+    "recipient.none",
+    "recipient.self",
+    "recipient.unknown",
+    "recipient.off_network",
+    "compose.refused",
+    "procedure.step_refused",
+    "procedure.not_found",
+    "procedure.ambiguous",
+    "procedure.not_a_party",
+    "article12.refused",
+    "rebuild.refused",
+    "export.exists",
+    "io.failed",
+]
+
+#: Every code, in the order above (front ends check their catalogs against it).
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
+
+
+class ApplicationError(Exception):
+    """A command or query could not do what was asked: ``code`` says why, ``params`` with what."""
+
+    def __init__(self, code: ErrorCode, **params: Any) -> None:
+        super().__init__(code, params)
+        self.code: ErrorCode = code
+        self.params: dict[str, Any] = params
+
+    def to_json(self) -> dict[str, Any]:
+        """The error as front ends pass it on (``--json``, the console's API)."""
+        return {"code": self.code, "params": self.params}
+
+    def __str__(self) -> str:  # for logs and tracebacks only; people see a rendering
+        return f"{self.code} {self.params}"

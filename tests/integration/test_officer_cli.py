@@ -1,0 +1,78 @@
+"""``cifta officer ...`` as a person runs it: in their language, one line per mistake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.console import node_home
+
+
+def cifta(
+    *argv: str, lang: str = "C.UTF-8", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "LANG": lang, "LC_ALL": "", "LC_MESSAGES": "", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli.main", *argv],
+        capture_output=True, text=True, env=environment, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_officer_accounts_are_added_listed_disabled_and_reset_in_the_readers_language(
+    tmp_path: Path,
+) -> None:
+    home = str(node_home(tmp_path, "BRA"))
+    added = cifta(
+        "officer", "add", "--home", home, "--login", "bia.souza", "--name", "Beatriz Souza",
+        "--position", "Delegada", "--agency", "Polícia Federal", "--language", "pt",
+        "--role", "supervisor", "--password-env", "PW", lang="pt_BR.UTF-8",
+        env={"PW": "uma senha bem longa"},
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "Servidor bia.souza cadastrado (supervisor)."
+    generated = cifta(
+        "officer", "add", "--home", home, "--login", "ana", "--name", "Ana Ruiz",
+        "--position", "Analista", "--agency", "PF", "--lang", "es",
+    )  # fmt: skip
+    assert (
+        generated.returncode == 0 and "Contraseña (se muestra una sola vez): " in generated.stdout
+    )
+    listed = json.loads(cifta("officer", "list", "--home", home, "--json").stdout)
+    assert [(o["login"], o["role"], o["second_factor"]) for o in listed] == [
+        ("ana", "officer", False), ("bia.souza", "supervisor", False)
+    ]  # fmt: skip
+    table = cifta("officer", "list", "--home", home, "--lang", "fr").stdout
+    assert table.splitlines()[0].split()[:2] == ["Identifiant", "Nom"]
+    disabled = cifta("officer", "disable", "--home", home, "ana", "--lang", "en")
+    assert disabled.stdout.strip() == "Officer ana disabled; their sessions have ended."
+    reset = cifta("officer", "reset-password", "--home", home, "bia.souza", "--lang", "fr")
+    assert reset.returncode == 0 and "Mot de passe (affiché une seule fois) : " in reset.stdout
+
+
+def test_mistakes_get_one_translated_line_naming_what_was_typed(tmp_path: Path) -> None:
+    home = str(node_home(tmp_path, "MEX"))
+    bad = cifta(
+        "officer", "add", "--home", home, "--login", "Ana Ruiz", "--name", "Ana",
+        "--position", "Analista", "--agency", "FGR", lang="es_MX.UTF-8",
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines() == [
+        "error: El usuario Ana Ruiz no es válido: se esperan de 3 a 32 letras minúsculas, "
+        "dígitos, '.', '-' o '_'."
+    ]
+    role = cifta(
+        "officer", "add", "--home", home, "--login", "ana", "--name", "Ana", "--position", "X",
+        "--agency", "FGR", "--role", "chief", "--lang", "en",
+    )  # fmt: skip
+    assert role.stderr.strip() == (
+        "error: The role chief is not known: expected officer, supervisor or admin."
+    )
+    unknown = cifta("officer", "disable", "--home", home, "nobody", "--lang", "pt")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip() == "erro: Nenhum servidor com o login nobody."
+    nohome = cifta("officer", "list", "--home", str(tmp_path / "nowhere"), "--lang", "fr")
+    assert nohome.returncode == 2 and "n'est pas le répertoire d'un nœud" in nohome.stderr
+    assert "Traceback" not in bad.stderr + role.stderr + unknown.stderr + nohome.stderr

@@ -1,0 +1,145 @@
+"""Officer accounts: Argon2id passwords, TOTP with no replay, lockout, disabling, reset."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from services.core.accounts import MAX_FAILURES, AccountError, Accounts, Role
+from services.node.accounts import open_accounts
+from tests.support.console import PASSWORD, Clock, officer
+
+
+@pytest.fixture
+def accounts(tmp_path: Path) -> Accounts:
+    return open_accounts(tmp_path / "store.sqlite")[0]
+
+
+def _add(accounts: Accounts, clock: Clock, login: str = "ana", enrolled: bool = True) -> str:
+    o = officer(login)
+    accounts.add(
+        login=login, name=o.name, position=o.position, agency=o.agency, language="pt",
+        role="supervisor", password=PASSWORD, now=clock.now,
+        totp_secret=o.secret if enrolled else None,
+    )  # fmt: skip
+    return o.secret
+
+
+def test_password_is_stored_as_argon2id_never_in_clear(accounts: Accounts, tmp_path: Path) -> None:
+    _add(accounts, Clock())
+    raw = (tmp_path / "store.sqlite").read_bytes()
+    assert PASSWORD.encode() not in raw
+    stored = (
+        open_accounts(tmp_path / "store.sqlite")[1]
+        .db.execute("SELECT password_hash FROM officers")
+        .fetchone()[0]
+    )
+    assert stored.startswith("$argon2id$")
+
+
+def test_sign_in_needs_password_and_current_code_and_a_code_is_never_accepted_twice(
+    accounts: Accounts,
+) -> None:
+    clock = Clock()
+    secret = _add(accounts, clock)
+    code = pyotp.TOTP(secret).at(clock.now)
+    with pytest.raises(AccountError) as no_code:
+        accounts.authenticate("ana", PASSWORD, None, clock.now)
+    assert no_code.value.code == "login.refused"
+    signed = accounts.authenticate("ana", PASSWORD, code, clock.now)
+    assert signed.role is Role.SUPERVISOR and signed.identity()["name"] == "Ana Pérez"
+    with pytest.raises(AccountError):  # RFC 6238 5.2: the same code again is refused
+        accounts.authenticate("ana", PASSWORD, code, clock.now)
+    clock.advance(30)
+    accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+
+
+def test_failures_lock_the_account_even_for_the_right_password(accounts: Accounts) -> None:
+    clock = Clock()
+    secret = _add(accounts, clock)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(AccountError) as refused:
+            accounts.authenticate("ana", "wrong password!", "000000", clock.now)
+        assert refused.value.code == "login.refused"
+    clock.advance(30)
+    with pytest.raises(AccountError) as locked:
+        accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+    assert locked.value.code == "login.locked"
+    clock.advance(timedelta(minutes=15).total_seconds() + 30)
+    accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+
+
+def test_disabling_ends_the_sessions_at_once(accounts: Accounts) -> None:
+    clock = Clock()
+    _add(accounts, clock)
+    token = accounts.open_session(accounts.get("ana"), clock.now)
+    assert accounts.session(token, clock.now) is not None
+    accounts.disable("ana", clock.now)
+    assert accounts.session(token, clock.now) is None
+
+
+def test_a_session_ends_after_idle_time(accounts: Accounts) -> None:
+    clock = Clock()
+    _add(accounts, clock)
+    token = accounts.open_session(accounts.get("ana"), clock.now)
+    clock.advance(31 * 60)
+    assert accounts.session(token, clock.now) is None
+
+
+def test_unenrolled_officer_gets_a_session_that_must_enrol_first(accounts: Accounts) -> None:
+    clock = Clock()
+    _add(accounts, clock, enrolled=False)
+    officer_ = accounts.authenticate("ana", PASSWORD, None, clock.now)
+    token = accounts.open_session(officer_, clock.now)
+    session = accounts.session(token, clock.now)
+    assert session is not None and not session.complete and session.pending_totp
+    with pytest.raises(AccountError) as wrong:
+        accounts.enrol(token, "12345", clock.now)
+    assert wrong.value.code == "login.totp_wrong" and wrong.value.params["typed"] == "12345"
+    accounts.enrol(token, pyotp.TOTP(session.pending_totp).at(clock.now), clock.now)
+    again = accounts.session(token, clock.now)
+    assert again is not None and again.complete and accounts.get("ana").enrolled
+
+
+def test_reset_password_requires_a_new_second_factor(accounts: Accounts) -> None:
+    clock = Clock()
+    _add(accounts, clock)
+    accounts.reset_password("ana", "another long password", clock.now)
+    assert not accounts.get("ana").enrolled
+    assert accounts.authenticate("ana", "another long password", None, clock.now).login == "ana"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("login", "Ana Ruiz", "officer.login_format"),
+        ("role", "chief", "officer.role_unknown"),
+        ("language", "de", "officer.language_unknown"),
+        ("password", "short", "officer.password_short"),
+        ("name", "  ", "officer.field_required"),
+    ],
+)
+def test_bad_profile_is_refused_with_a_code_naming_what_was_typed(
+    accounts: Accounts, field: str, value: str, code: str
+) -> None:
+    profile = {"login": "ana", "name": "Ana", "position": "Analista", "agency": "PF",
+               "language": "pt", "role": "officer", "password": PASSWORD}  # fmt: skip
+    profile[field] = value
+    with pytest.raises(AccountError) as refused:
+        accounts.add(**profile, now=Clock().now)
+    assert refused.value.code == code
+
+
+def test_actions_are_recorded_under_the_structured_identity(accounts: Accounts) -> None:
+    clock = Clock()
+    _add(accounts, clock)
+    accounts.record("ana", "message_opened", clock.now, msg_id="0193")
+    [action] = accounts.actions("ana")
+    assert action["identity"] == {
+        "name": "Ana Pérez", "position": "Oficial de enlace",
+        "agency": "Fiscalía General de la República",
+    }  # fmt: skip
+    assert action["action"] == "message_opened" and action["detail"] == {"msg_id": "0193"}
