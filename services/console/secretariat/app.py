@@ -14,6 +14,7 @@ from services.console.web.app import create_app
 from services.console.web.config import ConsoleConfig, NavItem
 from services.core.accounts import Accounts
 from services.hub.home import HubHome
+from services.i18n import N_
 from services.secretariat.audit_desk import Verifier
 from services.secretariat.directory_desk import DirectoryDesk
 
@@ -59,10 +60,10 @@ CREATE INDEX officer_actions_login ON officer_actions (login, id);
 """
 
 NAV = (
-    NavItem("/network", "Network"),
-    NavItem("/directory", "Directory"),
-    NavItem("/audit", "Audit log"),
-    NavItem("/statistics", "Statistics"),
+    NavItem("/network", N_("Network")),
+    NavItem("/directory", N_("Directory")),
+    NavItem("/audit", N_("Audit log")),
+    NavItem("/statistics", N_("Statistics")),
 )
 
 
@@ -74,7 +75,10 @@ class SecretariatStore:
         path = hub.root / "secretariat" / "console.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row  # services/core/accounts.py reads columns by name
         self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA busy_timeout = 5000")
+        self._db.execute("PRAGMA foreign_keys = ON")
         if not self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'officers'").fetchone():
             self._db.executescript(ACCOUNT_SCHEMA)
         path.chmod(0o600)  # password hashes and TOTP secrets

@@ -9,10 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.i18n import N_
 from services.console.web.auth import current_officer, require_role
 from services.core.accounts import Accounts, Officer, Role
 from services.hub.home import HubHome
+from services.i18n import N_
 from services.secretariat.audit_desk import Verifier, audit_view
 from services.secretariat.directory_desk import DirectoryDesk, apply_to_hub
 from services.secretariat.errors import ErrorCode, SecretariatError
@@ -52,12 +52,15 @@ def _record(request: Request, officer: Officer, action: str, **detail: Any) -> N
     accounts.record(officer.login, action, _now(request), **detail)
 
 
-def _render(
-    request: Request, template: str, status: int = 200, **context: Any
-) -> Response:
+def _render(request: Request, template: str, code: int = 200, **context: Any) -> Response:
     return request.app.state.renderer.render(  # type: ignore[no-any-return]
-        request, template, context, status_code=status
+        request, template, context, status_code=code
     )
+
+
+def _can_approve(request: Request) -> bool:
+    session = request.state.session
+    return session is not None and bool(session.officer.may(Role.SUPERVISOR))
 
 
 def _refusal(error: SecretariatError) -> tuple[str, dict[str, Any]]:
@@ -120,7 +123,13 @@ def _review(
     except SecretariatError as exc:
         return _render(request, "error.html", 404, error=_refusal(exc), status=404)
     return _render(
-        request, "secretariat/review.html", status, pending=pending, error=error, typed=typed
+        request,
+        "secretariat/review.html",
+        status,
+        pending=pending,
+        error=error,
+        typed=typed,
+        can_approve=_can_approve(request),
     )
 
 
@@ -137,14 +146,15 @@ async def approve(request: Request, request_id: str, officer: Officer = Approver
             approval = desk.approve_rotation(request_id)
     except SecretariatError as exc:
         if exc.code in (ErrorCode.KEY_ID_MISMATCH, ErrorCode.KEY_ID_MALFORMED):
-            _record(request, officer, "secretariat.approval_refused", request=request_id,
+            _record(request, officer, "secretariat.approval_refused", request_id=request_id,
                     reason=exc.code.value)  # fmt: skip
         # what was typed goes back to the operator (it is theirs); the expected id never does
         return _review(request, request_id, 422, error=_refusal(exc), typed=typed[:64])
     _record(request, officer, "secretariat.approved", party=approval.party,
             version=approval.version, kind=pending.kind)  # fmt: skip
     notice: tuple[str, dict[str, Any]] = (
-        "secretariat.approved", {"party": approval.party, "version": approval.version}
+        "secretariat.approved",
+        {"party": approval.party, "version": approval.version},
     )
     try:
         await apply_to_hub(desk, approval.party if approval.new_state else None)
@@ -159,7 +169,7 @@ async def decline(request: Request, request_id: str, officer: Officer = Approver
         pending = _desk(request).decline(request_id)
     except SecretariatError as exc:
         return _render(request, "error.html", 404, error=_refusal(exc), status=404)
-    _record(request, officer, "secretariat.declined", party=pending.party, request=request_id)
+    _record(request, officer, "secretariat.declined", party=pending.party, request_id=request_id)
     notice = ("secretariat.declined", {"party": pending.party})
     return _render(request, "secretariat/done.html", notice=notice, party=None)
 
@@ -178,8 +188,10 @@ def _entry(request: Request, party: str, status: int = 200, **context: Any) -> R
     context.setdefault("notice", None)
     current = history[-1]
     revocable = [(k.kid, k.kid) for k in current.keys if k.status != "revoked"]
-    return _render(request, "secretariat/entry.html", status, entry=current, revocable=revocable,
-                   history=list(reversed(history)), **context)  # fmt: skip
+    return _render(
+        request, "secretariat/entry.html", status, entry=current, revocable=revocable,
+        can_approve=_can_approve(request), history=list(reversed(history)), **context,
+    )  # fmt: skip
 
 
 @router.post("/directory/entries/{party}/revoke")
