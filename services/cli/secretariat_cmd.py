@@ -14,7 +14,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services.cli import officer_cmd
 from services.cli.tables import dumps, table
+from services.core.accounts import Accounts
 from services.hub.home import HubError, HubHome
 from services.secretariat.audit_desk import Verifier, audit_view
 from services.secretariat.directory_desk import DirectoryDesk, apply_to_hub, read_request_file
@@ -139,6 +141,65 @@ def cmd_statistics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    """Serve the secretariat's console (loopback by default)."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    hub = _hub(args)
+    hub.registry()  # a clear error when there is no hub home
+    import uvicorn
+
+    from services.console.secretariat.app import create_secretariat_app
+
+    app = create_secretariat_app(hub, secure=bool(args.tls_cert))
+    scheme = "https" if args.tls_cert else "http"
+    print(f"secretariat console of {hub.root} at {scheme}://{args.host}:{args.port}/", flush=True)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="warning", server_header=False,
+        ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key, proxy_headers=False,
+    )  # fmt: skip
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> Accounts:
+    from services.console.secretariat.app import secretariat_accounts
+
+    return secretariat_accounts(_hub(args))
+
+
+def _account_parsers(cmds: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """``account add|list|disable|reset-password``: the officer commands, on the secretariat's
+    accounts in the hub home."""
+    account = cmds.add_parser("account", help="the secretariat console's accounts (with TOTP)")
+    sub = account.add_subparsers(dest="account_command", required=True)
+
+    def command(name: str, text: str, func: object) -> argparse.ArgumentParser:
+        c: argparse.ArgumentParser = sub.add_parser(name, help=text)
+        c.add_argument("--lang", choices=("es", "en", "fr", "pt"), help="language of messages")
+        c.set_defaults(secretariat_func=officer_cmd.run, officer_func=func,
+                       open_accounts=_accounts)  # fmt: skip
+        return c
+
+    add = command("add", "add an operator", officer_cmd.cmd_add)
+    add.add_argument("--login", required=True, help="3 to 32 of a-z, 0-9, '.', '-', '_'")
+    add.add_argument("--name", required=True)
+    add.add_argument("--position", required=True)
+    add.add_argument("--agency", default="Technical Secretariat (OAS)")
+    add.add_argument("--language", default="es", help="es, en, fr, pt")
+    roles = "officer (looks), supervisor (approves, declines, revokes), admin"
+    add.add_argument("--role", default="officer", help=roles)
+    add.add_argument("--password-env", help="read the password from this variable")
+    lst = command("list", "list the operators", officer_cmd.cmd_list)
+    lst.add_argument("--json", action="store_true")
+    command("disable", "disable an operator and end their sessions",
+            officer_cmd.cmd_disable).add_argument("login")  # fmt: skip
+    rst = command("reset-password", "set a new password; the second factor is enrolled again",
+                  officer_cmd.cmd_reset_password)  # fmt: skip
+    rst.add_argument("login")
+    rst.add_argument("--password-env", help="read the password from this variable")
+
+
 def run(args: argparse.Namespace) -> int:
     """The command, with a refusal said in one line (exit status 2)."""
     try:
@@ -179,6 +240,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     c = cmds.add_parser("audit", help="log size, witnesses behind; --verify the whole log")
     c.add_argument("--verify", action="store_true")
     c.set_defaults(secretariat_func=cmd_audit)
+    c = cmds.add_parser("console", help="serve the secretariat's web console")
+    c.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    c.add_argument("--port", type=int, default=8090)
+    c.add_argument("--tls-cert", help="TLS certificate (PEM); with --tls-key")
+    c.add_argument("--tls-key", help="TLS private key (PEM)")
+    c.set_defaults(secretariat_func=cmd_console)
+    _account_parsers(cmds)
     c = cmds.add_parser("statistics", help="the study's aggregates (audit metadata only)")
     c.add_argument("--csv", choices=("messages", "tracing"), help="write this table as CSV")
     c.set_defaults(secretariat_func=cmd_statistics)

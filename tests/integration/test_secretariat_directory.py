@@ -113,3 +113,24 @@ async def test_the_command_line_refuses_a_wrong_key_id_in_one_line_without_the_r
     assert await asyncio.to_thread(main, [*home, *right]) == 0
     assert "PAN: directory entry version 1 signed" in capsys.readouterr().out
     assert "PAN" in hub.home.registry().codes() and hub.directory.entry("PAN") is not None
+
+
+def test_operator_accounts_live_in_the_hub_home_and_mistakes_are_one_line(
+    hub_home: Hub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = ["secretariat", "--hub-home", str(hub_home.home.root)]
+    monkeypatch.setenv("OPERATOR_PASSWORD", "a long enough passphrase")
+    add = ["account", "add", "--login", "lucia", "--name", "Lucía Romero", "--position",
+           "Oficial", "--role", "supervisor", "--password-env", "OPERATOR_PASSWORD"]  # fmt: skip
+    assert main([*home, *add, "--lang", "en"]) == 0
+    assert "lucia" in capsys.readouterr().out
+    assert (hub_home.home.root / "secretariat" / "console.sqlite").stat().st_mode & 0o077 == 0
+    assert main([*home, "account", "list", "--json"]) == 0
+    assert '"role": "supervisor"' in capsys.readouterr().out
+    bad = ["account", "add", "--login", "X", "--name", "a", "--position", "b", "--lang", "en"]
+    assert main([*home, *bad]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "The login X is not valid" in err
+    missing = ["secretariat", "--hub-home", str(hub_home.home.root / "none"), "console"]
+    assert main(missing) == 2
+    assert capsys.readouterr().err.count("\n") == 1
