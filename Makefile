@@ -56,7 +56,7 @@ clean:
 I18N := services/i18n/locale
 
 catalogs: $(STAMP)
-	@$(BIN)/pybabel compile -q -d $(I18N) -D messages
+	@$(BIN)/pybabel compile -d $(I18N) -D messages
 
 catalogs-update: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output --omit-header \

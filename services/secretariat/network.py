@@ -20,11 +20,12 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from pydantic import BaseModel, ConfigDict
 
+from services.core import subjects
 from services.core.connection import HubUnreachable, connect
 from services.core.files import write_atomic
-from services.hub import credentials, provision
+from services.hub import credentials
 from services.hub.config import SYSTEM_ACCOUNT
-from services.hub.credentials import NODE_USER, PROVISION_USER
+from services.hub.credentials import NODE_USER
 from services.hub.home import HubError, HubHome
 from services.secretariat.errors import ErrorCode, SecretariatError
 
@@ -88,7 +89,10 @@ async def _gather(nc: Client, subject: str, body: dict[str, Any]) -> list[dict[s
     first = asyncio.Event()
 
     async def take(msg: Msg) -> None:
-        answers.append(json.loads(msg.data).get("data", {}))
+        answer = json.loads(msg.data)
+        data = answer.get("data", {})
+        data["_server_name"] = (answer.get("server") or {}).get("name", "")  # who answered
+        answers.append(data)
         first.set()
 
     inbox = nc.new_inbox()
@@ -107,7 +111,11 @@ async def monitoring(url: str, seed: Path, tls_ca: Path | None = None) -> dict[s
     async with connect(url, seed, tls_ca, name="cifta-secretariat") as nc:
         return {
             "varz": await _gather(nc, "$SYS.REQ.SERVER.PING.VARZ", {}),
-            "jsz": await _gather(nc, "$SYS.REQ.SERVER.PING.JSZ", {"accounts": True}),
+            "jsz": await _gather(
+                nc,
+                "$SYS.REQ.SERVER.PING.JSZ",
+                {"accounts": True, "streams": True, "consumer": True, "config": True},
+            ),
             "connz": await _gather(nc, "$SYS.REQ.SERVER.PING.CONNZ", {"auth": True, "limit": 4096}),
         }
 
@@ -184,8 +192,48 @@ def _remembered(hub: HubHome, seen_now: dict[str, datetime]) -> dict[str, dateti
     return held
 
 
+def _streams(mon: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every stream's detail (state and consumers) by name, as its leader reports it (in a
+    cluster each server reports its own replica, which may lag)."""
+    out: dict[str, dict[str, Any]] = {}
+    for server in mon["jsz"]:
+        name = server["_server_name"]
+        for account in server.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                leader = (stream.get("cluster") or {}).get("leader")
+                if leader in (None, name) or stream["name"] not in out:
+                    out[stream["name"]] = stream
+    return out
+
+
+def _state_health(base: StateHealth, streams: dict[str, dict[str, Any]]) -> StateHealth:
+    """``base`` with its inbox's figures, as ``cifta hub status`` counts them (the node
+    consumer's pending and unacknowledged, its redeliveries, the undelivered record)."""
+    inbox = streams.get(subjects.inbox_stream(base.state))
+    consumers = {c["name"]: c for c in (inbox or {}).get("consumer_detail") or []}
+    node = consumers.get(subjects.NODE_CONSUMER)
+    if inbox is None or node is None:
+        return base
+    quarantine = streams.get(subjects.quarantine_stream(base.state), {})
+    undelivered = streams.get(subjects.undelivered_stream(base.state), {})
+    delivered = _parse_time((node.get("delivered") or {}).get("last_active"))
+    seen = [t for t in (base.last_activity, delivered) if t is not None]
+    return base.model_copy(
+        update={
+            "provisioned": True,
+            "stored": inbox["state"]["messages"],
+            "backlog": node.get("num_pending", 0) + node.get("num_ack_pending", 0),
+            "redelivered": node.get("num_redelivered", 0),
+            "past_last_attempt": (undelivered.get("state") or {}).get("messages", 0),
+            "quarantined": (quarantine.get("state") or {}).get("messages", 0),
+            "last_activity": max(seen) if seen else None,
+        }
+    )
+
+
 async def network_view(hub: HubHome, now: datetime, tls_ca: Path | None = None) -> NetworkView:
-    """Every state's health and the hub's servers; HUB_UNREACHABLE when the hub is down."""
+    """Every state's health and the hub's servers, from one round of ``$SYS`` requests (not a
+    connection per state); HUB_UNREACHABLE when the hub is down."""
     try:
         url = hub.url()
         mon = await monitoring(url, hub.user_seed(SYSTEM_ACCOUNT, SYSTEM_USER), tls_ca)
@@ -198,34 +246,21 @@ async def network_view(hub: HubHome, now: datetime, tls_ca: Path | None = None) 
         if (times := [t for t in (_parse_time(c.get("last_activity")) for c in conns) if t])
     })  # fmt: skip
     storage = _account_storage(mon)
+    streams = _streams(mon)
     limit = hub.plan().state_disk
-    states = []
-    for entry in hub.registry().states:
-        conns = connections.get(entry.code, [])
-        base = StateHealth(
-            state=entry.code, name=entry.name, provisioned=False, connected=bool(conns),
-            storage_used=storage.get(entry.code, 0), storage_limit=limit,
-        )  # fmt: skip
-        try:
-            seed = hub.user_seed(entry.code, PROVISION_USER)
-            s = await provision.state_status(url, seed, entry.code, tls_ca)
-        except (provision.ProvisionError, HubUnreachable, NatsError, TimeoutError):
-            states.append(base)
-            continue
-        seen = [last_seen[entry.code]] if entry.code in last_seen else []
-        if s.last_seen is not None:
-            seen.append(s.last_seen)
-        states.append(
-            base.model_copy(
-                update={
-                    "provisioned": True,
-                    "stored": s.stored,
-                    "backlog": s.lag,
-                    "redelivered": s.redelivered,
-                    "past_last_attempt": s.past_last_attempt,
-                    "quarantined": s.quarantined,
-                    "last_activity": max(seen) if seen else None,
-                }
-            )
+    states = [
+        _state_health(
+            StateHealth(
+                state=entry.code,
+                name=entry.name,
+                provisioned=False,
+                connected=bool(connections.get(entry.code)),
+                storage_used=storage.get(entry.code, 0),
+                storage_limit=limit,
+                last_activity=last_seen.get(entry.code),
+            ),
+            streams,
         )
+        for entry in hub.registry().states
+    ]
     return NetworkView(at=now, servers=_servers(mon), states=states)

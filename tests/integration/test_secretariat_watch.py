@@ -42,6 +42,16 @@ async def test_a_state_that_goes_offline_shows_so_and_its_backlog_grows(
         await eventually(col_backlog_of_three, what="COL's backlog of three envelopes")
         states = await health(hub)
         assert states["COL"].stored == 3 and states["COL"].storage_used > 0
+        # the same figures as `cifta hub status`, which asks each account's consumer itself
+        status = await hub.status("COL")
+        col = states["COL"]
+        assert (col.stored, col.backlog, col.redelivered, col.quarantined) == (
+            status.stored,
+            status.lag,
+            status.redelivered,
+            status.quarantined,
+        )
+        assert col.past_last_attempt == status.past_last_attempt == 0
         assert states["MEX"].backlog == 0 and states["COL"].storage_ratio < 0.01
     view = await network_view(hub.home, datetime.now(UTC))
     assert len(view.servers) == 1 and view.servers[0].streams > 0
