@@ -74,7 +74,7 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 @router.get("/")
-async def start() -> Response:
+async def start(officer: Officer = Viewer) -> Response:
     return RedirectResponse("/network", status_code=303)
 
 
