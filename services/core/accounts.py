@@ -86,8 +86,9 @@ class Officer:
         """Name, position and agency, as audit records carry them."""
         return {"name": self.name, "position": self.position, "agency": self.agency}
 
-    def may(self, role: Role) -> bool:
+    def may(self, role: Role | str) -> bool:
         """Whether this officer holds ``role`` (an administrator holds every role)."""
+        role = Role(role)
         return (
             self.role is role
             or self.role is Role.ADMIN

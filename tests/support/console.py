@@ -10,10 +10,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pyotp
-
 from services.core.accounts import Accounts
 from services.node.accounts import open_accounts
+from services.testbed.consoles import DemoOfficer
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -32,20 +31,6 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-@dataclass(frozen=True)
-class DemoOfficer:
-    login: str
-    name: str
-    position: str
-    agency: str
-    language: str
-    role: str
-    secret: str
-
-    def code(self, at: datetime) -> str:
-        return pyotp.TOTP(self.secret).at(at)
-
-
 def officer(
     login: str, *, language: str = "es", role: str = "officer", **profile: str
 ) -> DemoOfficer:
@@ -56,7 +41,7 @@ def officer(
         agency=profile.get("agency", "Fiscalía General de la República"),
         language=language,
         role=role,
-        secret=pyotp.random_base32(),
+        password=PASSWORD,
     )
 
 

@@ -6,11 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.console.officer import pages
+from services.console.officer import forms, labels, messages, pages, procedures
+from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
 from services.console.web.config import NavItem
 from services.i18n import N_
 from services.node.accounts import open_accounts
+from services.node.application import ApplicationError
 from services.node.settings import NodeSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -34,4 +36,8 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]
     )  # fmt: skip
-    return create_app(console, accounts, pages.routers(), state={"home": home})
+    routers = [pages.account, messages.router, procedures.router]
+    app = create_app(console, accounts, routers, state={"home": home, "node": None})
+    app.add_exception_handler(ApplicationError, application_error)
+    app.state.renderer.env.globals.update(labels=labels, flatten=forms.flatten)
+    return app

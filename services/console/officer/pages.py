@@ -19,7 +19,3 @@ async def start(request: Request) -> Response:
 async def my_account(request: Request, officer: SignedIn) -> Response:
     actions = request.app.state.accounts.actions(officer.login, limit=50)
     return render(request, "officer/account.html", {"actions": actions})
-
-
-def routers() -> list[APIRouter]:
-    return [account]

@@ -1,0 +1,249 @@
+"""What officers read instead of the wire's names: field labels, code values, kinds, and the
+explanations of handling and evaluation codes, each a gettext message in the four languages.
+
+Messages between states carry codes, never prose: the reader sees each code in the reader's
+language. States are named by Babel from ISO 3166 (alpha-3 through pycountry).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pycountry
+from babel import Locale
+
+from services import i18n
+from services.i18n import N_
+
+#: A body field's label, by the property's name in the message models.
+FIELDS: dict[str, str] = {
+    "address": N_("Address"), "adopted_on": N_("Adopted on"), "agency": N_("Agency"),
+    "area": N_("Area"), "as_of": N_("As of"), "at": N_("At"),
+    "authorization_number": N_("Authorization number"), "border_crossing": N_("Border crossing"),
+    "calibre": N_("Calibre"), "carrier": N_("Carrier"), "case_id": N_("Case"),
+    "case_reference": N_("Case reference"), "category": N_("Category"),
+    "chain": N_("Chain of transfers"), "channels": N_("Channels"),
+    "circumstances": N_("Circumstances"), "closed_at": N_("Closed at"),
+    "commodities": N_("Commodities"), "conditions": N_("Conditions"),
+    "consignment": N_("Consignment"), "contact": N_("Contact"),
+    "container_ids": N_("Container numbers"), "conveyance": N_("Conveyance"),
+    "countries_concerned": N_("Countries concerned"), "country": N_("Country"),
+    "country_of_manufacture": N_("Country of manufacture"), "date": N_("Date"),
+    "days_overdue": N_("Days overdue"), "decided_at": N_("Decided at"),
+    "decision": N_("Decision"), "description": N_("Description"),
+    "destination": N_("Destination"), "detection": N_("Detection"),
+    "disclosed_to": N_("Disclosed to"), "dispatched_at": N_("Dispatched at"),
+    "document": N_("Document"), "documents": N_("Documents"), "due_at": N_("Due"),
+    "email": N_("Email"), "end": N_("End"), "evaluation": N_("Evaluation"),
+    "expected_answer_by": N_("Answer expected by"), "expected_arrival": N_("Expected arrival"),
+    "expected_dispatch": N_("Expected dispatch"), "experience": N_("Experience"),
+    "export_licence": N_("Export licence"), "exporter": N_("Exporter"),
+    "firearm": N_("Firearm"), "first_observed": N_("First observed"),
+    "from_country": N_("From (country)"), "from_party": N_("From (party)"),
+    "from_state": N_("From (state)"), "groups_involved": N_("Groups involved"),
+    "import_licence": N_("Import licence"), "import_marking": N_("Import marking"),
+    "importer": N_("Importer"), "indicators": N_("Indicators"),
+    "information": N_("Information"), "instrument": N_("Instrument"),
+    "inventory": N_("Inventory"), "issued_by": N_("Issued by"), "issued_on": N_("Issued on"),
+    "items": N_("Items"), "kind": N_("Kind"), "language": N_("Language"),
+    "legal_basis": N_("Legal basis"), "legs": N_("Legs"),
+    "licence_number": N_("Licence number"), "licence_valid_until": N_("Licence valid until"),
+    "line": N_("Line"), "lines": N_("Lines"), "manufacturer": N_("Manufacturer"),
+    "markings": N_("Markings"), "measures": N_("Measures"), "methods": N_("Methods"),
+    "mode": N_("Mode"), "model": N_("Model"), "name": N_("Name"),
+    "narrative": N_("Narrative"), "new_seal_ids": N_("New seal numbers"), "note": N_("Note"),
+    "notes": N_("Notes"), "number": N_("Number"), "objective": N_("Objective"),
+    "officer": N_("Officer"), "operation_id": N_("Operation"), "origin": N_("Origin"),
+    "other_markings": N_("Other markings"), "outcome": N_("Outcome"),
+    "participants": N_("Participants"), "parties": N_("Parties"), "period": N_("Period"),
+    "phone": N_("Phone"), "place": N_("Place"),
+    "place_of_manufacture": N_("Place of manufacture"),
+    "planned_disclosure_at": N_("Planned disclosure"), "position": N_("Position"),
+    "priority": N_("Priority"), "proposed_recipients": N_("Proposed recipients"),
+    "purpose": N_("Purpose"), "quantity": N_("Quantity"),
+    "quantity_expected": N_("Quantity expected"), "quantity_received": N_("Quantity received"),
+    "reason": N_("Reason"), "received_at": N_("Received at"), "reference": N_("Reference"),
+    "remarks": N_("Remarks"), "request_msg_id": N_("Request"),
+    "requesting_officer": N_("Requesting officer"),
+    "responding_officer": N_("Responding officer"), "role": N_("Role"), "route": N_("Route"),
+    "routes": N_("Routes"), "scope": N_("Scope"), "seal_ids": N_("Seal numbers"),
+    "seals_intact": N_("Seals intact"), "seizure": N_("Seizure"), "sequence": N_("Sequence"),
+    "serial_number": N_("Serial number"), "serial_obliterated": N_("Serial number obliterated"),
+    "sha256": N_("SHA-256"), "source": N_("Source"), "start": N_("Start"),
+    "subject_msg_id": N_("Subject message"), "summary": N_("Summary"), "tags": N_("Tags"),
+    "techniques": N_("Techniques"), "text": N_("Text"), "title": N_("Title"),
+    "to_country": N_("To (country)"), "to_party": N_("To (party)"),
+    "to_state": N_("To (state)"), "transfer_id": N_("Transfer"),
+    "transit_states": N_("Transit states"), "transport_document": N_("Transport document"),
+    "type": N_("Type"), "urgency_justification": N_("Justification of urgency"),
+    "url": N_("URL"), "use": N_("Use"), "valid_until": N_("Valid until"), "via": N_("Via"),
+    "window": N_("Window"), "year": N_("Year"),
+}  # fmt: skip
+
+#: A code value's name (enumerations of the message models other than states and languages).
+VALUES: dict[str, str] = {
+    "aborted": N_("aborted"), "administrative_practice": N_("administrative practice"),
+    "air": N_("air"), "air_cargo": N_("air cargo"), "ammunition": N_("ammunition"),
+    "authorized": N_("authorized"), "carbine": N_("carbine"), "carrier": N_("carrier"),
+    "case_law": N_("case law"), "completed": N_("completed"),
+    "continue_intact": N_("let continue intact"), "dealer": N_("dealer"),
+    "detection": N_("detection"), "explosive": N_("explosive"), "exporter": N_("exporter"),
+    "express_courier": N_("express courier"),
+    "external_disclosure": N_("disclosure outside the agency"), "firearm": N_("firearm"),
+    "forensics": N_("forensics"), "found": N_("found"), "granted": N_("granted"),
+    "granted_with_conditions": N_("granted with conditions"),
+    "grenade_launcher": N_("grenade launcher"), "importer": N_("importer"),
+    "interdicted": N_("interdicted"), "items_removed": N_("items removed"),
+    "items_substituted": N_("items substituted"), "judicial_use": N_("use in judicial proceedings"),
+    "lost": N_("lost"), "machine_gun": N_("machine gun"), "marking": N_("marking"),
+    "not_found": N_("not found"), "on_foot": N_("on foot"), "on_person": N_("on the person"),
+    "onward_sharing": N_("onward sharing"), "other": N_("other"),
+    "other_related_material": N_("other related material"), "partial": N_("partial"),
+    "parts_and_components": N_("parts and components"),
+    "passenger_baggage": N_("passenger baggage"), "pistol": N_("pistol"), "postal": N_("postal"),
+    "postal_parcel": N_("postal parcel"), "producer": N_("producer"), "rail": N_("rail"),
+    "record_keeping": N_("record keeping"), "refused": N_("refused"),
+    "regulation": N_("regulation"), "revolver": N_("revolver"), "rifle": N_("rifle"),
+    "river": N_("river"), "road": N_("road"), "road_vehicle": N_("road vehicle"),
+    "routine": N_("routine"), "sea": N_("sea"), "sea_container": N_("sea container"),
+    "shotgun": N_("shotgun"), "statute": N_("statute"), "submachine_gun": N_("submachine gun"),
+    "tracing": N_("tracing"), "training": N_("training"), "urgent": N_("urgent"),
+    "seized": N_("seized"), "recovered": N_("recovered"), "confiscated": N_("confiscated"),
+    "true": N_("yes"), "false": N_("no"),
+}  # fmt: skip
+
+#: The kinds of message, as lists and forms name them.
+KINDS: dict[str, str] = {
+    "info.authorized_parties": N_("Authorized producers, dealers, importers, exporters, carriers"),
+    "info.concealment_methods": N_("Concealment methods and how to detect them"),
+    "info.trafficking_routes": N_("Trafficking routes"),
+    "info.legislative_measures": N_("Legislative experience and measures"),
+    "info.money_laundering": N_("Money-laundering techniques"),
+    "info.scientific_technological": N_("Scientific and technological information"),
+    "tracing.request": N_("Tracing request"), "tracing.response": N_("Tracing response"),
+    "tracing.acknowledgement": N_("Tracing acknowledgement"),
+    "tracing.reminder": N_("Tracing reminder"), "tracing.overdue": N_("Tracing overdue notice"),
+    "transfer.notice": N_("Transfer notice"),
+    "transfer.import_confirmation": N_("Import confirmation"),
+    "transfer.transit_authorization": N_("Transit authorization"),
+    "transfer.dispatch": N_("Dispatch notice"),
+    "transfer.receipt_confirmation": N_("Receipt confirmation"),
+    "transfer.receipt_overdue": N_("Receipt overdue"),
+    "transfer.discrepancy": N_("Discrepancy report"),
+    "delivery.proposal": N_("Controlled delivery proposal"),
+    "delivery.consent": N_("Consent to a controlled delivery"),
+    "delivery.decline": N_("Controlled delivery declined"),
+    "delivery.handover": N_("Custody hand-over"), "delivery.interception": N_("Interception"),
+    "delivery.closure": N_("Controlled delivery closed"),
+    "confidentiality.disclosure_notice": N_("Disclosure notice"),
+    "confidentiality.consent_request": N_("Request for consent to share"),
+    "confidentiality.consent_answer": N_("Answer to a request for consent"),
+    "protocol.receipt": N_("Delivery receipt"), "protocol.rejection": N_("Rejection"),
+}  # fmt: skip
+
+#: What a handling code, an evaluation code or confidentiality means for the reader (Art. XII;
+#: the 4x4 evaluation grades).
+EXPLANATIONS: dict[str, str] = {
+    "handling.H0": N_(
+        "H0: may be used only to prevent and combat the offences the "
+        "Convention covers."
+    ),
+    "handling.H1": N_(
+        "H1: not to be used in judicial proceedings without the "
+        "provider's permission."
+    ),
+    "handling.H2": N_(
+        "H2: not to be disseminated further without the provider's "
+        "permission: ask for consent before forwarding."
+    ),
+    "handling.H3": N_("H3: other restrictions, stated by the provider below."),
+    "confidential": N_(
+        "Confidential at the provider's request (Art. XII): tell the "
+        "provider before any disclosure required by law."
+    ),
+    "evaluation.source.A": N_(
+        "Source A: no doubt of authenticity, trustworthiness and "
+        "competence."
+    ),
+    "evaluation.source.B": N_("Source B: has proved reliable in most instances."),
+    "evaluation.source.C": N_("Source C: has proved unreliable in most instances."),
+    "evaluation.source.X": N_("Source X: reliability cannot be assessed."),
+    "evaluation.information.1": N_("Information 1: accuracy not in doubt."),
+    "evaluation.information.2": N_(
+        "Information 2: known personally to the source, not to the "
+        "official passing it on."
+    ),
+    "evaluation.information.3": N_(
+        "Information 3: not known personally to the source, "
+        "corroborated by other information."
+    ),
+    "evaluation.information.4": N_(
+        "Information 4: not known personally to the source and not "
+        "corroborated."
+    ),
+}  # fmt: skip
+
+
+def label(name: str, language: str) -> str:
+    """The label of a body field named ``name`` (a path's last part)."""
+    text = FIELDS.get(name)
+    return i18n.gettext_for(language, text) if text else name.replace("_", " ").capitalize()
+
+
+def path_label(path: str, language: str) -> str:
+    """A field path as labels (``routes[1].legs[2].origin`` -> Routes 1 > Legs 2 > Origin)."""
+    parts: list[str] = []
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("["):
+            parts[-1] = f"{parts[-1]} {part.strip('[]')}"
+        elif part.isdigit():
+            parts[-1] = f"{parts[-1]} {int(part) + 1}"
+        elif part:
+            parts.append(label(part, language))
+    return " > ".join(parts)
+
+
+def value(text: str, language: str) -> str:
+    """A code value in the reader's language: a state's name, a language's, or a listed code."""
+    if len(text) == 3 and text.isupper():
+        return state(text, language)
+    if text in VALUES:
+        return i18n.gettext_for(language, VALUES[text])
+    return text
+
+
+def kind(name: str, language: str) -> str:
+    text = KINDS.get(name)
+    return i18n.gettext_for(language, text) if text else name
+
+
+def explain(code: str, language: str) -> str:
+    text = EXPLANATIONS.get(code)
+    return i18n.gettext_for(language, text) if text else code
+
+
+@cache
+def state(code: str, language: str) -> str:
+    """``MEX`` as its reader names it (México, Mexique, ...); the code itself when unknown."""
+    country = pycountry.countries.get(alpha_3=code)
+    if country is None:
+        return code
+    return str(Locale.parse(language).territories.get(country.alpha_2, code))
+
+
+#: The states of procedures and what the deadlines dashboard lists.
+STATUSES: dict[str, str] = {
+    "filed": N_("filed"), "acknowledged": N_("acknowledged"), "answered": N_("answered"),
+    "proposed": N_("proposed"), "active": N_("under way"), "declined": N_("declined"),
+    "closed": N_("closed"),
+    "tracing.answer_owed": N_("Tracing request to answer"),
+    "tracing.answer_awaited": N_("Answer awaited to our tracing request"),
+    "transfer.confirmation_awaited": N_("Import or transit confirmation awaited"),
+    "transfer.receipt_awaited": N_("Receipt confirmation awaited (Art. IX.4)"),
+    "delivery.consent_awaited": N_("Consent awaited for a controlled delivery"),
+}  # fmt: skip
+
+
+def status(code: str, language: str) -> str:
+    text = STATUSES.get(code)
+    return i18n.gettext_for(language, text) if text else code

@@ -1,0 +1,176 @@
+"""Inbox, reading, writing and replying: parse the request, call the application layer, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from schemas import HandlingCode
+from services.console.officer import forms, labels
+from services.console.officer.node import identity, node, record
+from services.console.web import SignedIn, render
+from services.core.accounts import Officer
+from services.node.application import ApplicationError
+from services.node.application.models import InboxQuery, Queued, ReplyMessage, SendMessage
+from services.node.application.procedure_models import FileTracingRequest, ProposeDelivery
+
+router = APIRouter()
+
+#: What the compose page offers: the Art. XIII exchanges, and the procedures' opening messages.
+INFORMATION_KINDS = (
+    "info.trafficking_routes", "info.concealment_methods", "info.authorized_parties",
+    "info.legislative_measures", "info.money_laundering", "info.scientific_technological",
+)  # fmt: skip
+OPENING_KINDS = ("tracing.request", "delivery.proposal")
+
+
+def _query(request: Request) -> InboxQuery:
+    q = request.query_params
+    direction = q.get("direction") if q.get("direction") in ("in", "out", "all") else "in"
+    return InboxQuery(
+        direction=direction,
+        kind=q.get("kind") or None,
+        case_id=q.get("case") or None,
+        state=q.get("state") or None,
+        unread=q.get("unread") == "1",
+    )
+
+
+@router.get("/inbox")
+async def inbox(request: Request, officer: SignedIn) -> Response:
+    messages = node(request).inbox(_query(request))
+    context = {"messages": messages, "filters": dict(request.query_params), "kinds": labels.KINDS}
+    return render(request, "officer/inbox.html", context)
+
+
+@router.get("/inbox/rows")
+async def inbox_rows(request: Request, officer: SignedIn) -> Response:
+    """The inbox's rows alone: htmx asks for them every few seconds, so new messages appear
+    without reloading."""
+    messages = node(request).inbox(_query(request))
+    return render(request, "officer/inbox_rows.html", {"messages": messages})
+
+
+@router.get("/messages/{msg_id}")
+async def message(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    application = node(request)
+    view = application.show(msg_id, identity(officer))  # the opening is audited by the node
+    record(request, officer, "message_opened", msg_id=view.summary.msg_id, kind=view.summary.kind)
+    thread = application.thread(view.summary.case_id) if view.summary.case_id else []
+    context = {
+        "view": view, "thread": thread, "reply_kinds": _reply_kinds(view.summary.kind),
+        "notice": request.query_params.get("sent"),
+    }  # fmt: skip
+    return render(request, "officer/message.html", context)
+
+
+def _reply_kinds(kind: str) -> list[str]:
+    if kind.startswith("info."):
+        return [kind, *[k for k in INFORMATION_KINDS if k != kind]]
+    return []
+
+
+@router.get("/compose")
+async def compose_menu(request: Request, officer: SignedIn) -> Response:
+    context = {"information": INFORMATION_KINDS, "opening": OPENING_KINDS}
+    return render(request, "officer/compose_menu.html", context)
+
+
+def _defaults(kind: str, officer: Officer) -> dict[str, str]:
+    """The officer's own identity where the body names the acting official."""
+    values = {}
+    for field in forms.form_fields(kind):
+        parent = field.group.rsplit(".", 1)[-1]
+        acting = parent in ("requesting_officer", "responding_officer", "contact", "officer")
+        if acting and field.name in ("name", "position", "agency"):
+            values[field.path] = getattr(officer, field.name)
+    return values
+
+
+def _compose_page(
+    request: Request, kind: str, values: dict[str, str], *, reply_to: str | None = None,
+    error: Any = None, problems: dict[str, Any] | None = None, preview: Queued | None = None,
+    status_code: int = 200,
+) -> Response:  # fmt: skip
+    context = {
+        "kind": kind, "fields": forms.form_fields(kind), "values": values,
+        "states": node(request).states(), "reply_to": reply_to, "error": error,
+        "problems": problems or {}, "preview": preview, "handling_codes": list(HandlingCode),
+    }  # fmt: skip
+    return render(request, "officer/compose.html", context, status_code=status_code)
+
+
+@router.get("/compose/{kind}")
+async def compose_form(request: Request, kind: str, officer: SignedIn) -> Response:
+    if kind not in INFORMATION_KINDS + OPENING_KINDS:
+        raise ApplicationError("kind.unknown", kind=kind)
+    return _compose_page(request, kind, _defaults(kind, officer))
+
+
+@router.get("/messages/{msg_id}/reply/{kind}")
+async def reply_form(request: Request, msg_id: str, kind: str, officer: SignedIn) -> Response:
+    if kind not in INFORMATION_KINDS:
+        raise ApplicationError("kind.unknown", kind=kind)
+    return _compose_page(request, kind, _defaults(kind, officer), reply_to=msg_id)
+
+
+def _submit(
+    request: Request, officer: Officer, kind: str, form: Any, reply_to: str | None
+) -> Queued:
+    body = forms.body_from_form(kind, form)
+    dry_run = form.get("action") != "send"
+    common: dict[str, Any] = {
+        "officer": identity(officer), "dry_run": dry_run,
+        "handling": form.get("handling") or None, "note": form.get("note") or None,
+        "confidential": form.get("confidential") == "on",
+    }  # fmt: skip
+    application = node(request)
+    to = [str(s) for s in form.getlist("to")]
+    if reply_to is not None:
+        return application.reply(ReplyMessage(msg_id=reply_to, kind=kind, body=body, **common))
+    if kind == "tracing.request":
+        return application.file_trace(
+            FileTracingRequest(body=body, to=to, case_id=form.get("case_id") or None, **common)
+        )
+    if kind == "delivery.proposal":
+        return application.propose_delivery(
+            ProposeDelivery(body=body, case_id=form.get("case_id") or None, **common)
+        )
+    return application.send(
+        SendMessage(kind=kind, body=body, to=to, case_id=form.get("case_id") or None, **common)
+    )
+
+
+async def _post(request: Request, officer: Officer, kind: str, reply_to: str | None) -> Response:
+    form = await request.form()
+    values = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "action")}
+    values["to"] = ",".join(str(s) for s in form.getlist("to"))
+    try:
+        queued = _submit(request, officer, kind, form, reply_to)
+    except ApplicationError as exc:
+        problems = forms.problems_by_field(exc.params.get("problems", []))
+        params = {k: v for k, v in exc.params.items() if isinstance(v, str | int)}
+        return _compose_page(request, kind, values, reply_to=reply_to, error=(exc.code, params),
+                             problems=problems, status_code=422)  # fmt: skip
+    if not queued.sealed:
+        return _compose_page(request, kind, values, reply_to=reply_to, preview=queued)
+    record(request, officer, "message_sent", msg_id=queued.msg_id, kind=kind,
+           recipients=queued.recipients)  # fmt: skip
+    target = f"/messages/{queued.msg_id}?sent={','.join(queued.recipients)}"
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/compose/{kind}")
+async def compose(request: Request, kind: str, officer: SignedIn) -> Response:
+    if kind not in INFORMATION_KINDS + OPENING_KINDS:
+        raise ApplicationError("kind.unknown", kind=kind)
+    return await _post(request, officer, kind, None)
+
+
+@router.post("/messages/{msg_id}/reply/{kind}")
+async def reply(request: Request, msg_id: str, kind: str, officer: SignedIn) -> Response:
+    if kind not in INFORMATION_KINDS:
+        raise ApplicationError("kind.unknown", kind=kind)
+    return await _post(request, officer, kind, msg_id)
