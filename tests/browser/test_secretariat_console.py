@@ -15,20 +15,21 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from services.secretariat.audit_desk import audit_view
+from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.audit import running_audit
 from tests.support.console import PASSWORD, DemoOfficer
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
 from tests.support.secretariat import console_app, file_registration, operators, serving
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's: the Playwright wheel ships no browser
 WITNESS = {"witness_interval_s": 0.2}
 
 
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def chromium() -> AsyncIterator[Browser]:
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        # pytest-playwright's fixtures are synchronous; these tests run nodes in their own loop
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         try:
             yield browser
         finally:
@@ -49,12 +50,12 @@ async def signed_in(browser: Browser, base: str, who: DemoOfficer) -> Page:
 
 
 async def test_a_registration_is_approved_by_typing_the_key_id_read_out(
-    hub: Hub, browser: Browser
+    hub: Hub, chromium: Browser
 ) -> None:
     lucia, _ = operators()
     request_id, kid = file_registration(hub, "BRA")
     with serving(console_app(hub, (lucia,))) as base:
-        page = await signed_in(browser, base, lucia)
+        page = await signed_in(chromium, base, lucia)
         await page.click("nav >> text=Directorio")
         await page.click(f"a[href='/directory/requests/{request_id}']")
         await expect(page.locator("h1")).to_have_text("Revisar la solicitud de BRA")
@@ -74,12 +75,12 @@ async def test_a_registration_is_approved_by_typing_the_key_id_read_out(
 
 
 async def test_a_state_goes_offline_and_its_backlog_grows_without_a_reload(
-    hub: Hub, browser: Browser, tmp_path: Path
+    hub: Hub, chromium: Browser, tmp_path: Path
 ) -> None:
     lucia, _ = operators()
     with serving(console_app(hub, (lucia,))) as base:
         async with running_node(hub, "MEX", tmp_path) as mex:
-            page = await signed_in(browser, base, lucia)
+            page = await signed_in(chromium, base, lucia)
             col = page.locator("#state-COL")
             async with running_node(hub, "COL", tmp_path):
                 await expect(col).to_have_attribute("data-connected", "yes", timeout=15_000)
@@ -94,7 +95,7 @@ async def test_a_state_goes_offline_and_its_backlog_grows_without_a_reload(
 
 
 async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
-    hub: Hub, browser: Browser, tmp_path: Path
+    hub: Hub, chromium: Browser, tmp_path: Path
 ) -> None:
     _, claire = operators()
     for party in ("MEX", "USA"):
@@ -120,7 +121,7 @@ async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
                 return w["USA"].entries_behind > 0 and w["MEX"].entries_behind == 0
 
             await eventually(usa_behind, what="USA behind while MEX is current")
-            page = await signed_in(browser, base, claire)
+            page = await signed_in(chromium, base, claire)
             await page.click("nav >> text=Journal d'audit")
             usa = page.locator("#witness-USA")
             await expect(usa.locator(".behind")).to_contain_text("entrées de retard")
