@@ -52,3 +52,13 @@ async def cluster_hub(cluster_home: ClusterHub) -> AsyncIterator[ClusterHub]:
     cluster_home.wait_healthy()
     await cluster_home.provision()
     yield cluster_home
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests on pytest-playwright's synchronous API run last: its session-wide
+    Playwright keeps an event loop running in the main thread until the session ends, and every
+    asyncio test after it would fail with "Cannot run the event loop while another loop is
+    running". The order among the others is kept."""
+    sync_browser = [i for i in items if "playwright" in getattr(i, "fixturenames", ())]
+    others = [i for i in items if "playwright" not in getattr(i, "fixturenames", ())]
+    items[:] = others + sync_browser

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +30,9 @@ from services.core.checkpoint import (
 )
 from services.core.events import parse_leaf
 from services.core.merkle import MemoryStore, MerkleTree, leaf_hash
+
+#: How often ``verify`` reports its progress, in leaves.
+PROGRESS_EVERY = 1024
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leaves (
@@ -355,15 +358,19 @@ class AuditLog:
         log_key: ed25519.Ed25519PublicKey,
         witnesses: dict[str, ed25519.Ed25519PublicKey | list[ed25519.Ed25519PublicKey]]
         | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Problem]:
         """Recompute the whole tree from the leaves; check every node, checkpoint and
-        cosignature. An empty list means the log is intact."""
+        cosignature. An empty list means the log is intact. ``progress(done, total)`` is told
+        of the leaves recomputed, every ``PROGRESS_EVERY`` and at the end."""
         problems: list[Problem] = []
         fresh = MerkleTree(MemoryStore())
         rows = self.db.execute(
             "SELECT idx, leaf, msg_id, actor, event, occurred_at FROM leaves ORDER BY idx"
         ).fetchall()
         for expected, (idx, leaf, msg_id, actor, kind, at) in enumerate(rows):
+            if progress is not None and expected % PROGRESS_EVERY == 0:
+                progress(expected, len(rows))
             if idx != expected:
                 problems.append(Problem(f"leaf {expected} is missing"))
                 break
@@ -371,6 +378,8 @@ class AuditLog:
             # the columns must say what the leaf says
             if (msg_id, actor, kind, at) != index_columns(parse_leaf(leaf)):
                 problems.append(Problem(f"leaf {idx}'s index columns differ from the leaf"))
+        if progress is not None:
+            progress(len(rows), len(rows))
         stored = self.db.execute("SELECT level, idx, hash FROM nodes").fetchall()
         for level, idx, h in stored:
             try:

@@ -24,6 +24,7 @@ from services.cli import (
     messages_cmd,
     node_cmd,
     officer_cmd,
+    secretariat_cmd,
     tracing_cmd,
 )
 from services.core.keys import KeyFileError, NodeKeys
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     attachment_cmd.add_parsers(sub, os.environ.get("CIFTA_NODE_HOME"))
     officer_cmd.add_parser(sub)
     console_cmd.add_parsers(sub)
+    secretariat_cmd.add_parser(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")

@@ -39,6 +39,9 @@ def _store_path(home: str | None) -> Path:
 
 
 def _open(args: argparse.Namespace) -> Accounts:
+    opener = getattr(args, "open_accounts", None)
+    if opener is not None:  # another console's accounts (the secretariat's, in the hub home)
+        return opener(args)  # type: ignore[no-any-return]
     from services.node.accounts import open_accounts
 
     accounts, _ = open_accounts(_store_path(args.home))

@@ -115,6 +115,21 @@ class DirectoryService:
     def entries(self) -> list[DirectoryEntry]:
         return [verify_entry(s, self.root) for s in self.all_signed()]
 
+    def history(self, party: str) -> list[DirectoryEntry]:
+        """Every version of ``party``'s entry signed here, oldest first, each verified (the
+        current one even when it was signed before versions were kept)."""
+        versions = {
+            e.version: e
+            for e in (
+                verify_entry(SignedDirectoryEntry.model_validate_json(p.read_bytes()), self.root)
+                for p in sorted((self.home / "history" / party).glob("*.json"))
+            )
+        }
+        current = self.entry(party)
+        if current is not None:
+            versions.setdefault(current.version, current)
+        return [versions[v] for v in sorted(versions)]
+
     # -- writing ---------------------------------------------------------------------------------
 
     def _store(self, entry: DirectoryEntry) -> SignedDirectoryEntry:
@@ -122,6 +137,11 @@ class DirectoryService:
         if held is not None and entry.version <= held.version:
             raise DirectoryError(f"version {entry.version} of {entry.party} is not newer")
         signed = sign_entry(entry, self._root)
+        # every version is kept, signed, for the entry's history (issue 15: the secretariat
+        # reviews how an entry came to be what it is)
+        history = self.home / "history" / entry.party
+        history.mkdir(parents=True, exist_ok=True)
+        write_atomic(history / f"{entry.version:08d}.json", signed.model_dump_json().encode())
         write_atomic(self.entries_dir / f"{entry.party}.json", signed.model_dump_json().encode())
         log.info("directory_entry_signed", party=entry.party, version=entry.version)
         return signed

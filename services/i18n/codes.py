@@ -99,4 +99,52 @@ MESSAGES: Final[dict[str, str]] = {
     "io.failed": N_("%(path)s cannot be written (%(problem)s)."),
     # the console's own notices
     "notice.sent": N_("Sealed and queued for %(recipients)s: message %(short_id)s."),
+    # the secretariat's console (services/secretariat: SecretariatError codes, and its notices)
+    "secretariat.no_such_request": N_("No request %(request)s is waiting for review."),
+    "secretariat.not_a_request": N_(
+        "This is not a signed request: expected the file made by `cifta directory register` or "
+        "`cifta directory rotate`."
+    ),
+    "secretariat.request_too_large": N_(
+        "A signed request is at most %(limit)s bytes: this file is not one."
+    ),
+    "secretariat.key_id_missing": N_(
+        "Type the signing key id the state's point of contact read out to you by telephone."
+    ),
+    "secretariat.key_id_malformed": N_(
+        "A key id is 32 hexadecimal characters (0-9, a-f): %(length)s were typed."
+    ),
+    "secretariat.key_id_mismatch": N_(
+        "The key id typed is not the one in the request of %(party)s: check it again with "
+        "%(party)s by telephone. Nothing was approved."
+    ),
+    "secretariat.not_a_registration": N_("Request %(request)s is not a registration."),
+    "secretariat.not_a_rotation": N_("Request %(request)s is not a key rotation."),
+    "secretariat.directory_refused": N_("The directory refused it: %(detail)s"),
+    "secretariat.no_such_party": N_("%(party)s is not in the directory."),
+    "secretariat.no_such_key": N_("%(party)s has no key %(kid)s."),
+    "secretariat.revocation_time": N_(
+        "A revocation cannot take effect in the future: revoke the key at that time."
+    ),
+    "secretariat.hub_not_running": N_(
+        "Signed, but the hub is not running: run `cifta directory publish` once it is."
+    ),
+    "secretariat.hub_unreachable": N_("The hub cannot be reached: is it running?"),
+    "secretariat.hub_refused": N_(
+        "Signed, but the hub refused to apply it (%(error)s): see the hub's log, then run "
+        "`cifta directory publish`."
+    ),
+    "secretariat.no_audit_log": N_(
+        "There is no audit log yet: the audit service has not run on this hub."
+    ),
+    "secretariat.verification_running": N_("A verification is already running."),
+    "secretariat.bad_input": N_("%(field)s: %(expected)s"),
+    "secretariat.bad_time": N_(
+        "%(typed)s is not a moment with its time zone: expected e.g. 2026-11-30T08:00:00+00:00."
+    ),
+    "secretariat.approved": N_(
+        "%(party)s approved: directory entry version %(version)s signed and published."
+    ),
+    "secretariat.declined": N_("The request of %(party)s was declined: nothing was signed."),
+    "secretariat.revoked": N_("Key %(kid)s of %(party)s revoked."),
 }

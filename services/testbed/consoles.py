@@ -89,6 +89,7 @@ class ConsoleNetwork:
     homes: dict[str, Path]
     urls: dict[str, str]
     officers: dict[str, list[DemoOfficer]]
+    secretariat_url: str = ""
 
     def add_officer(self, state: str, officer: DemoOfficer) -> DemoOfficer:
         """Give ``state``'s console one more officer (second factor already enrolled)."""
@@ -106,10 +107,13 @@ class ConsoleNetwork:
 
     def describe(self) -> dict[str, object]:
         """What ``var/console/urls.json`` holds: each console's URL and its demo officers."""
-        return {
+        described: dict[str, object] = {
             "consoles": self.urls,
             "officers": {s: [o.as_json() for o in os] for s, os in self.officers.items()},
         }
+        if self.secretariat_url:  # the secretariat's console; its operators under "SEC"
+            described["secretariat"] = self.secretariat_url
+        return described
 
 
 def _node_process(home: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -122,9 +126,10 @@ def _node_process(home: Path, log: Path) -> subprocess.Popen[bytes]:
 
 @contextmanager
 def console_network(
-    root: Path, states: tuple[str, ...] = ("MEX", "BRA")
+    root: Path, states: tuple[str, ...] = ("MEX", "BRA"), *, secretariat: bool = False
 ) -> Iterator[ConsoleNetwork]:
-    """Start the network and its consoles; stop everything on exit, whatever happened."""
+    """Start the network and its consoles (and the secretariat's, with ``secretariat``, its
+    demo supervisor under ``officers["SEC"]``); stop everything on exit, whatever happened."""
     with ExitStack() as stack:
         hub = build_hub(root, states)
         hub.start()
@@ -140,7 +145,28 @@ def console_network(
             server = ConsoleServer(build_officer_console(settings.home))
             network.urls[state] = server.start()
             stack.callback(server.stop)
+        if secretariat:
+            _serve_secretariat(network, stack)
         yield network
+
+
+def _serve_secretariat(network: ConsoleNetwork, stack: ExitStack) -> None:
+    from services.console.secretariat.app import create_secretariat_app, secretariat_accounts
+
+    operator = DemoOfficer(
+        login="secretaria", name="Lucía Romero", position="Oficial de enlace CIFTA",
+        agency="Secretaría Técnica (OEA)", language="es", role="supervisor",
+        password="secretaria-demo-" + pyotp.random_base32()[:8].lower(),
+    )  # fmt: skip
+    secretariat_accounts(network.hub.home).add(
+        login=operator.login, name=operator.name, position=operator.position,
+        agency=operator.agency, language=operator.language, role=operator.role,
+        password=operator.password, now=datetime.now(UTC), totp_secret=operator.secret,
+    )  # fmt: skip
+    network.officers["SEC"] = [operator]
+    server = ConsoleServer(create_secretariat_app(network.hub.home))
+    network.secretariat_url = server.start()
+    stack.callback(server.stop)
 
 
 def _in_own_loop(work: Callable[[], Coroutine[Any, Any, None]]) -> None:
