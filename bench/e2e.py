@@ -130,6 +130,7 @@ class Row:
     half_p50_ms: float = float("nan")
     half_p99_ms: float = float("nan")
     half_stages: list[tuple[str, float, float]] = field(default_factory=list)
+    usa_cpu_ms: float = float("nan")  # USA's node process, CPU per message (2 proc)
     raw: float = float("nan")
     bare_s: float = float("nan")
     envelope_s: float = float("nan")
@@ -295,6 +296,7 @@ async def run_network(
         probe = Probe(mex, usa)
         stages = st.Stages(mex, usa)
         freeze_startup_heap()  # as `cifta node run` does once started
+        st.PAUSES.reset()  # the collections of the runs, not of the start-up
         warm = Row("warm-up")
         await throughput(mex, usa, probe, bodies[sizes[0].label], 64, warm)
         for s in sizes:
@@ -375,7 +377,7 @@ async def _split(
                 body = bodies.get(s.label, bodies[sizes[0].label])
                 counted.update(n=0, want=s.n)
                 receipts.clear()
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), cpu_seconds(usa_proc.pid)
                 for _ in range(s.n):
                     compose(mex, body)
                     await asyncio.sleep(0)
@@ -383,10 +385,19 @@ async def _split(
                     await asyncio.wait_for(receipts.wait(), WAIT_S)
                 if s.label in rows:
                     rows[s.label].e2e_split = counted["n"] / (time.perf_counter() - t0)
+                    used = cpu_seconds(usa_proc.pid) - cpu0
+                    rows[s.label].usa_cpu_ms = 1e3 * used / max(1, counted["n"])
     finally:
         if usa_proc is not None:
             usa_proc.send_signal(signal.SIGTERM)
             usa_proc.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat): what a
+    message costs a node, steadier than wall time on a shared machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- raw JetStream --------------------------------------------------------------------------------
@@ -572,6 +583,13 @@ def report(sizes: list[Size], rows: dict[str, Row], overrides: dict[str, object]
     print("              (keeping its own key copy), USA opens it and seals the receipt, MEX opens")
     print("              the receipt; no broker, no store")
     print("  ratios use the better of the two e2e columns")
+    for s in sizes:
+        r = rows[s.label]
+        print(
+            f"  {s.label}: USA's node process (2 proc) used {r.usa_cpu_ms:.2f} ms of CPU per"
+            " message (open, store, seal and send the receipt, its audit event; steadier than"
+            " wall time on a busy machine)"
+        )
     print()
     print("crypto per message, microseconds:")
     header = f"{'body':>6} {'bare prims':>11} {'seal+open':>10} {'e2e path':>9} {'bare msg/s':>11}"
@@ -671,9 +689,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cifta-bench-") as tmp:
         root = Path(tmp)
         t0 = time.perf_counter()
-        pauses = st.Pauses()
         asyncio.run(run_network(root, sizes, bodies, rows, overrides))
-        gc_note = pauses.summary()
+        gc_note = st.PAUSES.summary()
         asyncio.run(run_network_split(root, sizes, bodies, rows, overrides))
         t1 = time.perf_counter()
         asyncio.run(run_raw(root, sizes, rows))
@@ -681,7 +698,7 @@ def main() -> int:
     run_crypto(sizes, bodies, rows, 0.25 if quick else 0.5)
     t3 = time.perf_counter()
     report(sizes, rows, overrides)
-    print(f"  garbage collector, 1 proc network phase: {gc_note}")
+    print(f"  garbage collector, 1 proc runs (after start-up): {gc_note}")
     print(f"  (network {t1 - t0:.1f} s, raw JetStream {t2 - t1:.1f} s, crypto {t3 - t2:.1f} s)")
     return 0
 

@@ -126,11 +126,18 @@ class Pauses:
         else:
             self.pauses.append(time.perf_counter() - self._t0)
 
+    def reset(self) -> None:
+        self.pauses.clear()
+
     def summary(self) -> str:
         if not self.pauses:
             return "no collection"
         total, worst = sum(self.pauses) * 1e3, max(self.pauses) * 1e3
         return f"{len(self.pauses)} collections, {total:.0f} ms in all, the longest {worst:.1f} ms"
+
+
+#: one per process: the collector is the process's
+PAUSES = Pauses()
 
 
 def print_table(title: str, rows: list[tuple[str, float, float]]) -> None:
