@@ -96,7 +96,7 @@ class AuditService:
         self.broker = NatsBroker(
             settings.url, security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit",
-            middlewares=(self.metrics.middleware(), StripTraceHeaders),
+            middlewares=(StripTraceHeaders,),
         )  # fmt: skip
         self._parties: set[str] = set(settings.parties)
         for party in settings.parties:

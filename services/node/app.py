@@ -217,7 +217,7 @@ class NodeRuntime:
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
-            middlewares=(self.metrics.middleware, StripTraceHeaders),
+            middlewares=(StripTraceHeaders,),
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),
