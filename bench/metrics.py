@@ -3,10 +3,11 @@
     python bench/metrics.py [--n 2000] [--rounds 2]
 
 Two nodes (MEX sends 1 KB reports to USA, USA answers with receipts) on a real nats-server, as in
-bench/e2e.py's throughput phase, alternately with the node's metrics as shipped (FastStream's NATS
-Prometheus middleware, the verdict counters and the group-commit histogram) and with them
-replaced by nothing; the hub's trace-header filter stays in both. Then the cost of one scrape of
-USA's ``/metrics`` after the run. Prints msg/s and the ratio; nothing is asserted.
+bench/e2e.py's throughput phase, alternately with the node's metrics as shipped (the verdict
+counters and the group-commit histogram, one call per inbox group) and without them (the
+trace-header filter stays in both); with ``--faststream``, FastStream's NATS Prometheus middleware
+is added to the "with" runs, to show what it would cost. Then the cost of one scrape of USA's
+``/metrics`` after the run. Prints msg/s and the ratio; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from faststream import BaseMiddleware
 from prometheus_client.exposition import generate_latest
 
 from schemas.registry import example_body
@@ -46,17 +46,34 @@ def load_e2e() -> Any:
 class WithoutMetrics(NodeMetrics):
     """The same registry and collector, but nothing on the message path."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.middleware = BaseMiddleware  # type: ignore[assignment]
-
     def timed(self, decide: Decide) -> Decide:
         return decide
 
 
-async def one_run(e2e: Any, root: Path, n: int, metrics: bool) -> tuple[float, float]:
+async def one_run(
+    e2e: Any, root: Path, n: int, metrics: bool, faststream: bool
+) -> tuple[float, float]:
     """(msg/s, seconds per scrape of USA's metrics) of one network."""
+    original = app.NodeRuntime._broker
+
+    def broker(self: Any) -> Any:  # the node's broker, with FastStream's middleware added
+        from faststream.nats.prometheus import NatsPrometheusMiddleware
+
+        built = original(self)
+        built.add_middleware(NatsPrometheusMiddleware(registry=self.metrics.registry))
+        return built
+
     app.NodeMetrics = NodeMetrics if metrics else WithoutMetrics  # type: ignore[misc]
+    if metrics and faststream:
+        app.NodeRuntime._broker = broker  # type: ignore[method-assign]
+    try:
+        return await _measure(e2e, root, n)
+    finally:
+        app.NodeRuntime._broker = original  # type: ignore[method-assign]
+        app.NodeMetrics = NodeMetrics  # type: ignore[misc]
+
+
+async def _measure(e2e: Any, root: Path, n: int) -> tuple[float, float]:
     overrides = e2e.node_overrides(None)
     body = example_body("info.legislative_measures")
     async with (
@@ -80,6 +97,11 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=2000, help="messages per run")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each, alternating")
+    parser.add_argument(
+        "--faststream",
+        action="store_true",
+        help="add FastStream's NATS Prometheus middleware to the runs with metrics",
+    )
     args = parser.parse_args(argv)
     configure(json=True, level="ERROR")
     e2e = load_e2e()
@@ -90,7 +112,7 @@ async def main(argv: Sequence[str] | None = None) -> int:
             for metrics in (False, True):
                 root = Path(tmp) / f"{i}-{metrics}"
                 root.mkdir()
-                rate, scrape = await one_run(e2e, root, args.n, metrics)
+                rate, scrape = await one_run(e2e, root, args.n, metrics, args.faststream)
                 results[metrics].append(rate)
                 if metrics:
                     scrape_s.append(scrape)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from faststream.prometheus.middleware import PrometheusMiddleware
 from nats.errors import Error as NatsError
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,7 +26,7 @@ from prometheus_client.registry import Collector
 
 from services.core import subjects
 from services.core.logs import get_logger
-from services.core.metrics import HealthReport, nats_metrics_middleware, report
+from services.core.metrics import HealthReport, report
 
 if TYPE_CHECKING:
     from services.audit.service import AuditService
@@ -54,10 +53,6 @@ class AuditMetrics(Collector):
         self._size: tuple[int, float] = (-1, self.started_at)  # log size, first seen at
         self.backlog: dict[str, int] = {}
         self.backlog_known = False
-
-    def middleware(self) -> PrometheusMiddleware:
-        """FastStream's NATS Prometheus middleware on this registry (records read, queries)."""
-        return nats_metrics_middleware(self.registry, "cifta-audit")
 
     def ready(self) -> HealthReport:
         """Ready while connected to the hub."""

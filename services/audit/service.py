@@ -100,7 +100,7 @@ class AuditService:
         self.broker = NatsBroker(
             servers(settings.url), security=NatsNKey(seed_file=settings.seed), logger=None,
             max_reconnect_attempts=-1, name="cifta-audit", apply_types=False,
-            middlewares=(self.metrics.middleware(), StripTraceHeaders),
+            middlewares=(StripTraceHeaders,),
         )  # fmt: skip
         self._parties: set[str] = set(settings.parties)
         for party in settings.parties:

@@ -22,12 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream import BaseMiddleware
-from faststream.nats.prometheus.provider import (
-    NatsMetricsSettingsProvider,
-    settings_provider_factory,
-)
-from faststream.prometheus import ConsumeAttrs
-from faststream.prometheus.middleware import PrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -172,43 +166,7 @@ async def serve_metrics(
     return server
 
 
-# -- FastStream middlewares ----------------------------------------------------------------------
-
-
-def subject_family(subject: str) -> str:
-    """A subject without its per-message tokens: ``inbox.USA.MEX`` for ``inbox.USA.MEX.<id>``.
-
-    A label must not carry a message id (one time series per message) nor a sender's free text.
-    """
-    tokens = subject.split(".")
-    keep = 3 if tokens[0] in ("inbox", "quarantine", "audit") else 2
-    return ".".join(tokens[:keep])
-
-
-class _FamilyProvider(NatsMetricsSettingsProvider):
-    def get_consume_attrs_from_message(self, msg: Any) -> ConsumeAttrs:
-        attrs = super().get_consume_attrs_from_message(msg)
-        attrs["destination_name"] = subject_family(attrs["destination_name"])
-        return attrs
-
-    def get_publish_destination_name_from_cmd(self, cmd: Any) -> str:
-        return subject_family(str(cmd.destination))
-
-
-def _family_provider(msg: Any) -> Any:
-    provider = settings_provider_factory(msg)
-    return _FamilyProvider() if isinstance(provider, NatsMetricsSettingsProvider) else provider
-
-
-def nats_metrics_middleware(registry: CollectorRegistry, app_name: str) -> PrometheusMiddleware:
-    """FastStream's NATS Prometheus middleware (``cifta_nats_*``: received, processed, published,
-    durations), with subjects folded to their family so that labels stay bounded."""
-    return PrometheusMiddleware(
-        settings_provider_factory=_family_provider,
-        registry=registry,
-        app_name=app_name,
-        metrics_prefix="cifta_nats",
-    )
+# -- what leaves a state -------------------------------------------------------------------------
 
 
 def without_trace_headers(headers: dict[str, Any] | None) -> dict[str, Any]:

@@ -228,7 +228,7 @@ class NodeRuntime:
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
             apply_types=False,  # see _whole_message
-            middlewares=(self.metrics.middleware, StripTraceHeaders),
+            middlewares=(StripTraceHeaders,),
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),

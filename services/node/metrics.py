@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from services.core.metrics import HealthReport, nats_metrics_middleware, report
+from services.core.metrics import HealthReport, report
 from services.node.core import CLOCK_STATE, Delivery, Verdict
 
 if TYPE_CHECKING:
@@ -66,7 +66,6 @@ class NodeMetrics:
             ["party"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
         self.registry.register(StoreCollector(self))
-        self.middleware = nats_metrics_middleware(self.registry, f"cifta-node-{self.party}")
 
     def timed(self, decide: Decide) -> Decide:
         """``decide`` (``NodeCore.process_batch``), timed and its verdicts counted."""

@@ -52,7 +52,6 @@ async def test_metrics_move_when_messages_flow_and_every_rule_names_an_exported_
         assert value(usa_text, "cifta_node_envelopes_total", outcome="accepted") == 3
         assert value(usa_text, "cifta_node_messages_stored", direction="in") == 3
         assert value(usa_text, "cifta_node_store_commit_seconds_count") >= 1
-        assert value(usa_text, "cifta_nats_received_messages_total") >= 3  # FastStream's own
         assert value(mex_text, "cifta_node_sent_total", party="MEX") == 3
         assert value(mex_text, "cifta_node_outbox_depth", party="MEX") == 0
         assert value(mex_text, "cifta_node_envelopes_total", outcome="accepted") == 3  # receipts
