@@ -85,7 +85,7 @@ chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
 
 console: $(STAMP) catalogs
-	$(BIN)/python -m services.console.demo
+	$(BIN)/python -m services.testbed.console_demo
 
 # The README's screenshots of the officer console (docs/screenshots), in Spanish and Portuguese.
 screenshots: $(STAMP) catalogs chromium

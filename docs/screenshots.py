@@ -11,10 +11,10 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 from schemas.registry import example_body
-from services.console.demo import add_demo_officers
 from services.node.application import OfficerIdentity, open_node
 from services.node.application.models import SendMessage
 from services.node.application.procedure_models import FileTracingRequest
+from services.testbed.console_demo import add_demo_officers
 from services.testbed.consoles import (
     CHROMIUM,
     CHROMIUM_FLAGS,
