@@ -30,9 +30,6 @@ from services.hub.home import HubError, HubHome
 from services.secretariat.errors import ErrorCode, SecretariatError
 
 SYSTEM_USER = "system"
-#: How long to gather the other servers' answers after the first one (a cluster's servers answer
-#: a PING within a round trip of each other).
-GATHER_WINDOW_S = 0.25
 REQUEST_TIMEOUT_S = 3.0
 
 
@@ -82,41 +79,57 @@ class NetworkView(BaseModel):
     states: list[StateHealth]
 
 
-async def _gather(nc: Client, subject: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every server's answer to a ``$SYS`` PING: the first within the timeout, then any others
-    within a short window."""
+def _cluster_size(varz: dict[str, Any]) -> int:
+    """How many servers will answer a PING: this one and each route of its cluster."""
+    return 1 + len((varz.get("cluster") or {}).get("urls") or [])
+
+
+async def _gather(
+    nc: Client, subject: str, body: dict[str, Any], expect: int | None = None
+) -> list[dict[str, Any]]:
+    """Every server's answer to a ``$SYS`` PING: ``expect`` answers (by default as many as the
+    first answer's cluster has servers), or what came within the timeout once one has."""
     answers: list[dict[str, Any]] = []
-    first = asyncio.Event()
+    enough = asyncio.Event()
+    wanted: list[int | None] = [expect]
 
     async def take(msg: Msg) -> None:
         answer = json.loads(msg.data)
         data = answer.get("data", {})
         data["_server_name"] = (answer.get("server") or {}).get("name", "")  # who answered
         answers.append(data)
-        first.set()
+        if wanted[0] is None:
+            wanted[0] = _cluster_size(data)
+        if len(answers) >= (wanted[0] or 1):
+            enough.set()
 
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox, cb=take)
     try:
         await nc.publish(subject, json.dumps(body).encode(), reply=inbox)
-        await asyncio.wait_for(first.wait(), REQUEST_TIMEOUT_S)
-        await asyncio.sleep(GATHER_WINDOW_S)  # a collection window for the other servers' answers
+        try:
+            await asyncio.wait_for(enough.wait(), REQUEST_TIMEOUT_S)
+        except TimeoutError:
+            if not answers:  # not one server answered: the hub is not there
+                raise
     finally:
         await sub.unsubscribe()
     return answers
 
 
 async def monitoring(url: str, seed: Path, tls_ca: Path | None = None) -> dict[str, Any]:
-    """The hub's ``varz``, ``jsz`` (with accounts) and ``connz`` (with accounts), per server."""
+    """The hub's ``varz``, ``jsz`` (with accounts, streams, consumers) and ``connz`` (with each
+    connection's account and user), per server."""
     async with connect(url, seed, tls_ca, name="cifta-secretariat") as nc:
+        varz = await _gather(nc, "$SYS.REQ.SERVER.PING.VARZ", {})
+        servers = len(varz)  # a server down in a cluster answers none: wait for no more
+        jsz_options = {"accounts": True, "streams": True, "consumer": True, "config": True}
         return {
-            "varz": await _gather(nc, "$SYS.REQ.SERVER.PING.VARZ", {}),
-            "jsz": await _gather(
-                nc,
-                "$SYS.REQ.SERVER.PING.JSZ",
-                {"accounts": True, "streams": True, "consumer": True, "config": True},
+            "varz": varz,
+            "jsz": await _gather(nc, "$SYS.REQ.SERVER.PING.JSZ", jsz_options, servers),
+            "connz": await _gather(
+                nc, "$SYS.REQ.SERVER.PING.CONNZ", {"auth": True, "limit": 4096}, servers
             ),
-            "connz": await _gather(nc, "$SYS.REQ.SERVER.PING.CONNZ", {"auth": True, "limit": 4096}),
         }
 
 
