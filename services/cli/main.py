@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
     leaf_cmd.add_parser(sub)
-    attachment_cmd.add_parsers(sub, os.environ.get("CIFTA_NODE_HOME"))
+    attachment_cmd.add_parsers(sub)
 
     d = sub.add_parser("demo", help="run the demonstration scenario")
     d.add_argument("--workdir", default="var/demo", help="where the demo keeps keys and data")
@@ -126,7 +126,6 @@ def _run(args: argparse.Namespace) -> int:
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
         *leaf_cmd.ERRORS,
-        *attachment_cmd.ERRORS,
     ) as exc:
         return _error(args, "failed", {}, str(exc))
 
