@@ -428,16 +428,17 @@ class Demo:
         self.detail(out)
         self.wait_for("USA to store the tracing request", lambda: self.stored("USA", req_id))
 
-        def fetched() -> bool:
-            status = self.store("USA").attachment_fetches.status(req_id)
-            return status is not None and status[0] == "fetched"
+        def receipted() -> bool:  # USA's receipt follows its fetching and verifying the file
+            _, statuses = self.node("MEX").status(req_id)
+            return any(s.recipient == "USA" and s.state == "delivered" for s in statuses)
 
-        self.wait_for("USA to fetch the photograph of the markings", fetched)
+        self.wait_for("USA's receipt, after it fetched the photograph of the markings", receipted)
         self.say("The photograph of the markings travelled with it, encrypted end to end; USA's "
                  "node fetched and verified it before its receipt, which names it:")  # fmt: skip
         saved = self.workdir / "USA-markings.png"
         self.detail(self.cifta("attachment", "get", req_id, photo.name, "--home", usa,
-                               "--officer", "ntc.analyst.07", "--out", str(saved)))  # fmt: skip
+                               "--officer", "NTC Analyst 07|Firearms tracing analyst|ATF NTC",
+                               "--out", str(saved)))  # fmt: skip
         self.cifta("trace", "respond", "--home", usa, req_id, "--ack", "--reference",
                    "NTC-2026-448120")  # fmt: skip
         answer = self.template("tracing.response") | {"request_msg_id": req_id}

@@ -209,9 +209,9 @@ class ClusterDemo(Demo):
         self.detail(self.cifta("leaf", "relays"))
 
     def queued_on_leaf(self) -> bool:
-        store = self.store("MEX")
+        app = self.node("MEX")
         ids = self.sent[("MEX", "USA")]
-        return all(s.state != "pending" for m in ids for s in store.recipient_statuses(m))
+        return all(s.state != "pending" for m in ids for s in app.status(m)[1])
 
     def count(self) -> list[str]:
         """Every message stored once at its recipient's inbox, in its sender's order."""

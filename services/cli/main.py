@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_parser(sub)
     lookup_cmd.add_parsers(sub)
     leaf_cmd.add_parser(sub)
-    attachment_cmd.add_parsers(sub, os.environ.get("CIFTA_NODE_HOME"))
+    attachment_cmd.add_parsers(sub)
     officer_cmd.add_parser(sub)
     console_cmd.add_parsers(sub)
     secretariat_cmd.add_parser(sub)
@@ -132,7 +132,6 @@ def _run(args: argparse.Namespace) -> int:
         *directory_cmd.ERRORS,
         *audit_cmd.ERRORS,
         *leaf_cmd.ERRORS,
-        *attachment_cmd.ERRORS,
     ) as exc:
         return _error(args, "failed", {}, str(exc))
 

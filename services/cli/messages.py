@@ -30,6 +30,7 @@ OPTIONS: dict[str, str] = {
     "handling": "--handling",
     "note": "--note",
     "body": "--body",
+    "attachments": "--attach",
 }
 
 #: What a format code (``value.invalid``'s ``expected``) asks for.
@@ -92,6 +93,19 @@ TEXT: dict[str, str] = {
     "that holds their keys (a keys.replaced-*.json, a backup) and run it again",
     "export.exists": "{path} exists: an export never overwrites a file",
     "io.failed": "{path}: {problem}",
+    "attachment.no_file": "{option} {path}: no such file",
+    "attachment.refused": "{reason}: {detail}",
+    "attachment.upload_incomplete": "{problem}",
+    "attachment.hub_unreachable": "cannot store the attachments at the hub at {hub_url} "
+    "({problem}); nothing was queued: run the same command again",
+    "attachment.not_found": "message {msg_id} has no attachment {name!r} (it has: {names})",
+    "attachment.not_here": "{name}: {state} (the running node fetches the attachments of the "
+    "messages it stores)",
+    "attachment.out_exists": "{option} {path} exists; pass --force to replace it",
+    "attachments.sent": "with {names}",
+    "attachment.state.held": "held",
+    "attachment.state.pending": "not fetched yet",
+    "attachment.state.refused": "refused: {reason}",
     # problems inside a body (pydantic's error types)
     "problem.missing": "missing",
     "problem.extra_forbidden": "not a field of this kind",
@@ -285,6 +299,10 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["problems"] = "; ".join(_problem(q) for q in p.get("problems", []))
     if code in ("body.not_filled_in",):
         p["fields"] = ", ".join(p.get("fields", []))
+    if code == "attachment.not_found":
+        p["names"] = ", ".join(p.get("names", [])) or "none"
+    if code == "attachment.not_here":
+        p["state"] = text(f"attachment.state.{p.get('state')}", reason=p.get("reason"))
     if code == "rebuild.refused":
         p["reasons"] = ", ".join(f"{n} {r}" for r, n in sorted(p.get("reasons", {}).items()))
     if code == "message.ambiguous_id":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from services.cli import messages
+from services.cli import attachment_cmd, messages
 from services.cli.node_access import (
     add_common,
     add_handling,
@@ -43,9 +43,10 @@ def cmd_send(args: argparse.Namespace) -> int:
         case_id=args.case,
         expires_at=args.expires,
         dry_run=args.dry_run,
+        attachments=attachment_cmd.files(args),
         **handling(args),
     )
-    return print_queued(args, node(args).send(cmd))
+    return attachment_cmd.queue(args, cmd)
 
 
 def cmd_reply(args: argparse.Namespace) -> int:
@@ -223,6 +224,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         "--expires", help="time after which it must not be opened (YYYY-MM-DD or RFC 3339)"
     )
     _body_options(p)
+    attachment_cmd.add_attach(p)
     add_handling(p, None)
     p.set_defaults(func=cmd_send)
 

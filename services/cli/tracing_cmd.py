@@ -9,7 +9,7 @@ from typing import Any
 
 from schemas.tracing import Outcome, Priority
 from schemas.transfers import Decision
-from services.cli import messages
+from services.cli import attachment_cmd, messages
 from services.cli.node_access import (
     add_common,
     add_dry_run,
@@ -54,9 +54,10 @@ def cmd_trace_new(args: argparse.Namespace) -> int:
         justification=args.justification,
         case_id=args.case,
         dry_run=args.dry_run,
+        attachments=attachment_cmd.files(args),
         **handling(args),
     )
-    return print_queued(args, node(args).file_trace(cmd))
+    return attachment_cmd.queue(args, cmd)
 
 
 def cmd_trace_list(args: argparse.Namespace) -> int:
@@ -266,6 +267,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     p.add_argument("--justification", help="why it is urgent (required with urgent)")
     p.add_argument("--case", help="case reference (default: the body's case_reference)")
+    attachment_cmd.add_attach(p)
     p.set_defaults(func=cmd_trace_new)
     p = _command(g, "list", "tracing requests sent and received", handling=None, recorded=False)
     p.add_argument("--open", action="store_true", help="only those not yet answered")

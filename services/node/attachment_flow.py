@@ -90,14 +90,16 @@ async def send_with_attachments(
     )  # fmt: skip
     for f in files:
         store.forget(f)
-    _stored_events(core, header, prepared)
+    record_stored(core, header.msg_id, prepared)
     return header
 
 
-def _stored_events(core: NodeCore, header: ProtectedHeader, prepared: Sequence[Prepared]) -> None:
-    message = core.store.message(header.msg_id)
+def record_stored(core: NodeCore, msg_id: str, prepared: Sequence[Prepared]) -> None:
+    """Queue the audit events "attachment stored" of the queued message ``msg_id``."""
+    message = core.store.message(msg_id)
     if message is None:
         return
+    header = core.open_stored(message).header
     core.store.add_events(
         [
             core.event(

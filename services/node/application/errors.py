@@ -30,6 +30,12 @@ The catalogue, with the parameters each code carries:
 - ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.
 - ``audit.unreachable`` {hub_url}: the audit service did not answer. ``audit.refused``
   {problem}. ``audit.checkpoint_invalid`` {problem}: the checkpoint's signature does not verify.
+- ``attachment.no_file`` {field, path}. ``attachment.refused`` {reason, detail}: the file or
+  this node's copy refused with its reason code (``attachment_too_large``, ...).
+  ``attachment.upload_incomplete`` {problem}: the hub did not store it all; the same command
+  resumes. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
+  ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
+  ``attachment.out_exists`` {field, path}.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """
 
@@ -75,6 +81,13 @@ ErrorCode = Literal[
     "audit.unreachable",
     "audit.refused",
     "audit.checkpoint_invalid",
+    "attachment.no_file",
+    "attachment.refused",
+    "attachment.upload_incomplete",
+    "attachment.hub_unreachable",
+    "attachment.not_found",
+    "attachment.not_here",
+    "attachment.out_exists",
     "rebuild.refused",
     "export.exists",
     "io.failed",

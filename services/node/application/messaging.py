@@ -4,9 +4,11 @@ explained), status per recipient, a case's thread, templates to fill in."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from schemas import BODY_MODELS, HandlingCode
+from schemas.attachment import AttachmentManifest
 from schemas.registry import UnknownKindError, example_body
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
@@ -32,13 +34,18 @@ from services.node.application.plumbing import (
     resolve,
     short_id,
     submit,
+    with_attachments,
 )
 from services.node.core import NodeCore
 from services.node.store import StoredMessage
 
 
-def send(core: NodeCore, cmd: SendMessage) -> Queued:
-    body = parse_body(cmd.kind, cmd.body)
+def send(
+    core: NodeCore, cmd: SendMessage, attachments: Sequence[AttachmentManifest] = ()
+) -> Queued:
+    """Seal and queue ``cmd``'s body, naming ``attachments`` (already stored at the hub for
+    every recipient: ``attachments.send``)."""
+    body = with_attachments(parse_body(cmd.kind, cmd.body), attachments)
     to = check_recipients(core, cmd.to)
     options = handling_options(cmd, HandlingCode.H1) if cmd.handling else None
     if options is None:

@@ -9,6 +9,7 @@ sealed, then nothing is kept, and the answer's ``preview`` says what would go to
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -112,7 +113,15 @@ class Queued(Model):
 # -- messages ---------------------------------------------------------------------------------
 
 
-class SendMessage(Command, Handling):
+class Attaching(Model):
+    """Files to send with the message (photographs of markings, licences, scans): each sealed,
+    stored at the hub for every recipient, then named in the sealed body. A command with files
+    goes through ``Application.send_attached``."""
+
+    attachments: list[Path] = []
+
+
+class SendMessage(Command, Handling, Attaching):
     """Seal a body of ``kind`` for ``to`` and queue it."""
 
     kind: str
@@ -226,3 +235,38 @@ class Alert(Model):
     at: str
     source: str
     detail: str
+
+
+# -- attachments ------------------------------------------------------------------------------
+
+#: Where a message's attachment is: this node holds its verified copy; it is still to be fetched
+#: from the hub; or it was refused (its reason code in ``reason``).
+AttachmentState = Literal["held", "pending", "refused"]
+
+
+class AttachmentView(Model):
+    """One attachment of a message, as its manifest names it, and whether this node holds it."""
+
+    name: str
+    media_type: str
+    size: int
+    ciphertext_sha256: str
+    state: AttachmentState
+    reason: str | None = None
+    detail: str | None = None
+
+
+class SaveAttachment(Command):
+    """Decrypt one attachment of a message (named as listed) into the file ``out``."""
+
+    msg_id: str
+    name: str
+    out: Path
+    force: bool = False
+
+
+class SavedAttachment(Model):
+    msg_id: str
+    name: str
+    size: int
+    out: Path

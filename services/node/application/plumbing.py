@@ -4,13 +4,14 @@ composing with a dry run, and turning the node's exceptions into :class:`Applica
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from schemas import BODY_MODELS, Body, HandlingCode
+from schemas.attachment import AttachmentManifest
 from services.core.directory import DirectoryError
 from services.core.envelope import EnvelopeError, ProtectedHeader
 from services.node.application.errors import ApplicationError
@@ -19,6 +20,7 @@ from services.node.core import Article12Refusal, ClockError, ComposeError, NodeC
 from services.node.store import StoredMessage
 
 M = TypeVar("M", bound=BaseModel)
+B = TypeVar("B", bound=Body)
 
 #: Shorter fragments of an id match too much to be meant.
 MIN_ID_FRAGMENT = 6
@@ -113,6 +115,13 @@ def parse_body(kind: str, payload: dict[str, Any], fill: dict[str, Any] | None =
         raise ApplicationError(
             "body.invalid", kind=kind, problems=validation_problems(exc)
         ) from None
+
+
+def with_attachments(body: B, manifests: Sequence[AttachmentManifest]) -> B:
+    """``body`` naming ``manifests`` too (the envelope's signature then covers them)."""
+    if not manifests:
+        return body
+    return body.model_copy(update={"attachments": [*body.attachments, *manifests]})
 
 
 def placeholders(value: Any, path: str = "") -> list[str]:

@@ -12,12 +12,12 @@ from schemas.confidentiality import ConsentDecision, IntendedUse
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
 from schemas.tracing import Outcome, Priority
 from schemas.transfers import Decision
-from services.node.application.models import Command, Handling, Model, When
+from services.node.application.models import Attaching, Command, Handling, Model, When
 
 # -- tracing (Art. XIII.3) ---------------------------------------------------------------------
 
 
-class FileTracingRequest(Command, Handling):
+class FileTracingRequest(Command, Handling, Attaching):
     """File a tracing request. ``body`` is a tracing.request; its ``requesting_officer``,
     ``due_at`` and (unless given here) ``priority`` are filled in; the case is its
     ``case_reference`` unless ``case_id`` says otherwise. ``to``: by default the country of

@@ -16,10 +16,18 @@ from pydantic import ValidationError
 from services.core.directory import DirectoryError
 from services.core.keys import KeyFileError, NodeKeys
 from services.node import app as node_app
-from services.node.application import deliveries, messaging, queries, tracing, trail
+from services.node.application import (
+    attachments,
+    deliveries,
+    messaging,
+    queries,
+    tracing,
+    trail,
+)
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
     Alert,
+    AttachmentView,
     Deadline,
     InboxQuery,
     KindInfo,
@@ -29,6 +37,8 @@ from services.node.application.models import (
     Queued,
     RecipientStatusView,
     ReplyMessage,
+    SaveAttachment,
+    SavedAttachment,
     SendMessage,
     Template,
 )
@@ -58,6 +68,7 @@ from services.node.application.procedure_models import (
     TransferView,
 )
 from services.node.application.trail import AuditTrail
+from services.node.attachments import Progress
 from services.node.core import NodeCore, RebuildRefused
 from services.node.settings import NodeSettings
 from services.node.store import Store
@@ -141,6 +152,7 @@ class Application:
     # -- messages --------------------------------------------------------------------------------
 
     def send(self, cmd: SendMessage) -> Queued:
+        self._no_files(cmd)
         return messaging.send(self.core, cmd)
 
     def reply(self, cmd: ReplyMessage) -> Queued:
@@ -179,6 +191,7 @@ class Application:
     # -- tracing (Art. XIII.3) -------------------------------------------------------------------
 
     def file_trace(self, cmd: FileTracingRequest) -> Queued:
+        self._no_files(cmd)
         return tracing.file_request(self.core, cmd)
 
     def acknowledge_trace(self, cmd: AcknowledgeTrace) -> Queued:
@@ -260,6 +273,34 @@ class Application:
         if self.settings is None:
             raise ApplicationError("node.no_home")
         return await trail.audit_trail(self.settings, self.resolve_id(msg_id))
+
+    # -- attachments (photographs of markings, licences, scans) -------------------------------
+
+    async def send_attached(
+        self, cmd: SendMessage | FileTracingRequest, progress: Progress | None = None
+    ) -> Queued:
+        """Send a message or a tracing request with its files: each stored at the hub for every
+        recipient before the message is queued; ``progress(done, total)`` as bytes go up."""
+        return await attachments.send(
+            self.core, self._home_settings(), cmd, progress or (lambda done, total: None)
+        )
+
+    def attachments(self, msg_id: str, officer: OfficerIdentity) -> list[AttachmentView]:
+        """A message's attachments and whether this node holds each (reading is recorded)."""
+        return attachments.attachments(self.core, self._home_settings(), msg_id, officer)
+
+    def save_attachment(self, cmd: SaveAttachment) -> SavedAttachment:
+        return attachments.save(self.core, self._home_settings(), cmd)
+
+    def _home_settings(self) -> NodeSettings:
+        if self.settings is None:
+            raise ApplicationError("node.no_home")
+        return self.settings
+
+    @staticmethod
+    def _no_files(cmd: SendMessage | FileTracingRequest) -> None:
+        if cmd.attachments and not cmd.dry_run:  # the files go up first: an async upload
+            raise ValueError("a command with attachments is sent with send_attached()")
 
     # -- across procedures -----------------------------------------------------------------------
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas import Body, HandlingCode
+from schemas.attachment import AttachmentManifest
 from schemas.tracing import (
     Outcome,
     Priority,
@@ -30,6 +32,7 @@ from services.node.application.plumbing import (
     parse_body,
     resolve,
     submit,
+    with_attachments,
 )
 from services.node.application.procedure_models import (
     AcknowledgeTrace,
@@ -50,8 +53,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def file_request(core: NodeCore, cmd: FileTracingRequest) -> Queued:
-    """File a tracing request, due from the instant it is sealed (the policy's period)."""
+def file_request(
+    core: NodeCore, cmd: FileTracingRequest, attachments: Sequence[AttachmentManifest] = ()
+) -> Queued:
+    """File a tracing request, due from the instant it is sealed (the policy's period), naming
+    ``attachments`` (already stored at the hub for every state asked: ``attachments.send``)."""
     given = dict(cmd.body)
     priority = cmd.priority or Priority(given.get("priority") or Priority.ROUTINE)
     justification = cmd.justification or given.get("urgency_justification")
@@ -71,6 +77,7 @@ def file_request(core: NodeCore, cmd: FileTracingRequest) -> Queued:
         fill={"requesting_officer": cmd.officer.as_officer().model_dump()},
     )
     assert isinstance(body, TracingRequest)
+    body = with_attachments(body, attachments)
     try:
         asked = tracing.requested_states(body, [s.upper() for s in cmd.to], core.party)
     except IllegalTransition as exc:

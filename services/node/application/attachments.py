@@ -1,0 +1,166 @@
+"""Attachments through the application layer: send a message or a tracing request with files,
+list a message's attachments, save one decrypted to a file.
+
+Sending first checks the whole command as a dry run (body, recipients, handling), so a mistake
+is reported before any file is sealed or uploaded; then each file is sealed into the node's
+store and stored at the hub for every recipient; only then is the message naming them sealed
+and queued, so the outbox never publishes an envelope whose attachments are not all stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nats.errors import Error as NatsError
+
+from schemas.attachment import AttachmentManifest
+from services.core.attachments import AttachmentError
+from services.node.application import messaging, tracing
+from services.node.application.errors import ApplicationError
+from services.node.application.models import (
+    AttachmentView,
+    Notice,
+    OfficerIdentity,
+    Queued,
+    SaveAttachment,
+    SavedAttachment,
+    SendMessage,
+)
+from services.node.application.plumbing import refusals, resolve
+from services.node.application.procedure_models import FileTracingRequest
+from services.node.attachment_flow import attachment_store, record_stored
+from services.node.attachments import AttachmentTransferError, Prepared, Progress, upload
+from services.node.core import NodeCore
+from services.node.lookup_client import connect
+from services.node.settings import NodeSettings
+
+Attached = SendMessage | FileTracingRequest
+
+
+def _queue(core: NodeCore, cmd: Attached, manifests: Sequence[AttachmentManifest]) -> Queued:
+    if isinstance(cmd, SendMessage):
+        return messaging.send(core, cmd, manifests)
+    return tracing.file_request(core, cmd, manifests)
+
+
+def _no_progress(done: int, total: int) -> None:
+    """Shows nothing."""
+
+
+async def send(
+    core: NodeCore, settings: NodeSettings, cmd: Attached, progress: Progress = _no_progress
+) -> Queued:
+    """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
+    stopped (a file changed meanwhile is sealed anew)."""
+    for f in cmd.attachments:
+        if not f.is_file():
+            raise ApplicationError("attachment.no_file", field="attachments", path=str(f))
+    checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
+    if cmd.dry_run or not cmd.attachments:
+        return _noted(checked, cmd) if cmd.dry_run else _queue(core, cmd, ())
+    store = attachment_store(settings)
+    try:
+        prepared = [
+            store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in cmd.attachments
+        ]
+        await _upload(settings, core.party, checked.recipients, prepared, progress)
+    except AttachmentError as exc:
+        raise ApplicationError(
+            "attachment.refused", reason=exc.fault.value, detail=exc.detail
+        ) from None
+    queued = _queue(core, cmd, [p.manifest for p in prepared])
+    for f in cmd.attachments:
+        store.forget(f)
+    record_stored(core, queued.msg_id, prepared)
+    return _noted(queued, cmd)
+
+
+async def _upload(
+    settings: NodeSettings,
+    party: str,
+    recipients: Sequence[str],
+    prepared: Sequence[Prepared],
+    progress: Progress,
+) -> None:
+    try:
+        async with connect(settings, f"cifta-{party}-attachments") as nc:
+            for p in prepared:
+                await upload(nc, party, recipients, p, progress=progress)
+    except AttachmentTransferError as exc:
+        raise ApplicationError("attachment.upload_incomplete", problem=str(exc)) from None
+    except (OSError, NatsError, TimeoutError) as exc:
+        raise ApplicationError(
+            "attachment.hub_unreachable", hub_url=settings.hub_url, problem=type(exc).__name__
+        ) from None
+
+
+def _noted(q: Queued, cmd: Attached) -> Queued:
+    if not cmd.attachments:
+        return q
+    notice = Notice(code="attachments.sent", params={"names": [f.name for f in cmd.attachments]})
+    return q.model_copy(update={"notices": [*q.notices, notice]})
+
+
+def _manifests(
+    core: NodeCore, msg_id: str, officer: OfficerIdentity
+) -> tuple[str, list[AttachmentManifest]]:
+    """The message's full id and its attachments; reading them is an opening, recorded."""
+    message = resolve(core, msg_id)
+    with refusals():
+        _, opened = core.read(message.msg_id, officer.recorded)
+    return message.msg_id, list(opened.body.attachments)
+
+
+def attachments(
+    core: NodeCore, settings: NodeSettings, msg_id: str, officer: OfficerIdentity
+) -> list[AttachmentView]:
+    """A message's attachments and whether this node holds each (verified)."""
+    full, manifests = _manifests(core, msg_id, officer)
+    status = core.store.attachment_fetches.status(full)
+    held = attachment_store(settings)
+    views = []
+    for m in manifests:
+        state, reason, detail = "held", None, None
+        if not held.has(m):
+            state = "pending" if status is None or status[0] == "pending" else "refused"
+            if state == "refused" and status is not None:
+                reason, detail = status[1], status[2]
+        views.append(
+            AttachmentView(
+                name=m.name,
+                media_type=m.media_type,
+                size=m.size,
+                ciphertext_sha256=m.ciphertext_sha256,
+                state=state,
+                reason=reason,
+                detail=detail,
+            )
+        )
+    return views
+
+
+def save(core: NodeCore, settings: NodeSettings, cmd: SaveAttachment) -> SavedAttachment:
+    """Decrypt one attachment into ``cmd.out``, every chunk and the digest verified first."""
+    full, manifests = _manifests(core, cmd.msg_id, cmd.officer)
+    named = [m for m in manifests if m.name == cmd.name]
+    if not named:
+        raise ApplicationError(
+            "attachment.not_found", msg_id=full, name=cmd.name, names=[m.name for m in manifests]
+        )
+    if cmd.out.exists() and not cmd.force:
+        raise ApplicationError("attachment.out_exists", field="out", path=str(cmd.out))
+    held = attachment_store(settings)
+    if not held.has(named[0]):
+        view = next(v for v in attachments(core, settings, full, cmd.officer) if v.name == cmd.name)
+        raise ApplicationError(
+            "attachment.not_here", name=cmd.name, state=view.state, reason=view.reason
+        )
+    try:
+        held.save_plaintext(named[0], cmd.out)
+    except AttachmentError as exc:
+        raise ApplicationError(
+            "attachment.refused", reason=exc.fault.value, detail=exc.detail
+        ) from None
+    except OSError as exc:
+        raise ApplicationError("io.failed", path=str(cmd.out), problem=exc.strerror or "") from None
+    return SavedAttachment(msg_id=full, name=cmd.name, size=named[0].size, out=cmd.out)
