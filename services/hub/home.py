@@ -360,10 +360,13 @@ class HubHome:
         return pid if server.is_running(pid) else None
 
     def start(self, only: str | None = None) -> str:
-        """Start nats-server on the rendered config (each member not running, for a cluster, or
-        the member ``only``); return the client URL (the members' URLs, comma-separated)."""
+        """Start nats-server on the rendered config (each member not running, for a cluster, and
+        wait until they are healthy; or the member ``only``); return the client URL (the
+        members' URLs, comma-separated)."""
         if (cluster := self.cluster()) is not None:
             cluster = members.start_all(self.root, cluster, self._render_members, only)
+            if only is None:  # ready for provisioning: a quorum, and every peer placed
+                members.wait_healthy(cluster.members)
             urls = cluster.urls(self._previous_listen().tls)
             self.url_file.write_text(urls + "\n")
             return urls

@@ -207,11 +207,31 @@ def health(member: cl.Member) -> str | None:
         return f"not answering ({type(exc).__name__})"
 
 
+def meta_peers_ready(member: cl.Member, size: int) -> str | None:
+    """None when ``member`` is not the JetStream meta leader, or is and sees every other member
+    online and current; else why not. A member's ``/healthz`` can say ok while the leader still
+    counts a peer offline, and then refuses to place an R3 stream ("no suitable peers for
+    placement, peer offline", 10005)."""
+    try:
+        with urllib.request.urlopen(f"{member.monitor_url}/jsz", timeout=2) as resp:  # noqa: S310 - loopback http we render
+            meta = json.loads(resp.read()).get("meta_cluster") or {}
+    except (OSError, ValueError) as exc:
+        return f"no /jsz ({type(exc).__name__})"
+    if meta.get("leader") != member.name:
+        return None
+    peers = meta.get("replicas") or []
+    ready = [p for p in peers if p.get("current") and not p.get("offline")]
+    if len(ready) < size - 1:
+        return f"meta leader sees {len(ready)} of {size - 1} peers online and current"
+    return None
+
+
 def wait_healthy(members: tuple[cl.Member, ...], timeout: float = CATCH_UP_S) -> None:
-    """Wait until every one of ``members`` reports healthy, or fail naming the laggard."""
+    """Wait until every one of ``members`` reports healthy and the meta leader sees the others
+    online, or fail naming the laggard."""
     deadline = time.monotonic() + timeout
     while True:
-        reasons = {m.name: health(m) for m in members}
+        reasons = {m.name: health(m) or meta_peers_ready(m, len(members)) for m in members}
         failing = {n: r for n, r in reasons.items() if r is not None}
         if not failing:
             return
