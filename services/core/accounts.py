@@ -14,6 +14,7 @@ Every method takes ``now``: time is passed in, never read here.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -39,8 +40,13 @@ ABSOLUTE_LIFETIME: Final = timedelta(hours=12)
 TOTP_STEP_S: Final = 30
 
 _HASHER: Final = PasswordHasher()
-#: Verified against when the login is unknown, so both cases take the same time.
-_DUMMY_HASH: Final = _HASHER.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the login is unknown, so both cases take the same time. Made on
+    first use, not at import: every ``cifta`` command imports this module."""
+    return _HASHER.hash(secrets.token_urlsafe(16))
 
 
 class Role(StrEnum):
@@ -207,7 +213,7 @@ class Accounts:
             "SELECT * FROM officers WHERE login = ?", (login,)
         ).fetchone()
         if row is None:
-            _verify(_DUMMY_HASH, password)
+            _verify(_dummy_hash(), password)
             raise AccountError("login.refused")
         officer = _officer(row)
         if officer.locked_until is not None and officer.locked_until > now:
