@@ -13,7 +13,7 @@ import pytest
 from schemas.registry import example_body
 from services.node.application import Application, ApplicationError, OfficerIdentity, open_node
 from services.node.application.models import SaveAttachment, SendMessage
-from services.node.application.procedure_models import FileTracingRequest
+from services.node.application.procedure_models import FileTracingRequest, ForwardMessage
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
 
@@ -113,3 +113,37 @@ async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
             mex.send(cmd.model_copy(update={"to": ["USA"]}))
     finally:
         mex.close()
+
+
+async def test_a_message_with_attachments_is_not_forwarded_to_a_state_that_could_not_fetch_them(
+    hub: Hub, tmp_path: Path
+) -> None:
+    # Art. XII forwarding re-seals the body for new states; its files are stored at the hub for
+    # the original's recipients only, so the copy is refused here with its code, never sent to be
+    # refused there as attachment_missing
+    scan = tmp_path / "licence.pdf"
+    scan.write_bytes(os.urandom(5_000))
+    for party in ("MEX", "USA"):
+        hub.node_settings(party, tmp_path).save()
+    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    body = example_body("info.trafficking_routes").model_dump(mode="json")
+    try:
+        async with (
+            running_node(hub, "MEX", tmp_path) as mex_node,
+            running_node(hub, "USA", tmp_path),
+        ):
+            cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
+                              to=["USA"], handling="H0", attachments=[scan])  # fmt: skip
+            sent = await mex.send_attached(cmd)
+            mex_node.outbox.wake()
+            await eventually(lambda: delivered_to(mex_node, sent.msg_id) == {"USA"},
+                             what="USA's receipt")  # fmt: skip
+            forward = ForwardMessage(officer=USA_OFFICER, msg_id=sent.msg_id, to=["COL"])
+            with pytest.raises(ApplicationError) as exc:
+                usa.forward(forward)
+            assert exc.value.code == "forward.has_attachments"
+            assert exc.value.params == {"msg_id": sent.msg_id, "names": ["licence.pdf"]}
+            assert usa.core.store.messages(direction="out") == []  # no copy queued
+    finally:
+        mex.close()
+        usa.close()
