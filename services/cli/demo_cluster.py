@@ -26,15 +26,12 @@ from schemas.registry import example_body
 from services.cli.demo import STATES, Demo, StepFailed
 from services.core import subjects
 from services.core.connection import connect
-from services.core.keys import NodeKeys
 from services.hub import members
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
 from services.leaf.proxy import Proxy
-from services.node.app import system_clock
-from services.node.core import NodeCore
-from services.node.settings import NodeSettings
-from services.node.store import Store
+from services.node.application import OfficerIdentity
+from services.node.application.models import SendMessage
 
 LEAF_STATE = "MEX"
 BURST = 10  # messages each way before the faults, and as many during them
@@ -42,6 +39,10 @@ KILLED = "cifta-hub-1"
 #: Each step's deadline: three servers, a leaf and three nodes share this machine.
 STEP_TIMEOUT_S = 180.0
 T = TypeVar("T")
+#: Who composes the burst's messages (recorded with each, as every officer's action is).
+DEMO_OFFICER = OfficerIdentity(
+    name="Demo Officer", position="CIFTA liaison officer", agency="National point of contact"
+)
 
 
 class LinkThread:
@@ -150,18 +151,16 @@ class ClusterDemo(Demo):
 
     def compose(self, sender: str, recipient: str) -> str:
         """One message composed by ``sender``'s officer into its node's store, as `cifta send`."""
-        s = NodeSettings.load(self.node_home(sender))
-        core = NodeCore(
-            NodeKeys.load(s.keys_path), s.directory_trust().directory(), Store(s.store_path),
-            clock=system_clock, tracing_policy=s.tracing_policy(),
-        )  # fmt: skip
-        try:
-            header = core.compose(example_body("info.trafficking_routes"), [recipient],
-                                  handling=HandlingCode.H2)  # fmt: skip
-        finally:
-            core.store.close()
-        self.sent.setdefault((sender, recipient), []).append(header.msg_id)
-        return header.msg_id
+        cmd = SendMessage(
+            officer=DEMO_OFFICER,
+            kind="info.trafficking_routes",
+            body=example_body("info.trafficking_routes").model_dump(mode="json"),
+            to=[recipient],
+            handling=HandlingCode.H2,
+        )
+        msg_id = self.node(sender).send(cmd).msg_id
+        self.sent.setdefault((sender, recipient), []).append(msg_id)
+        return msg_id
 
     def burst(self) -> None:
         for _ in range(BURST):

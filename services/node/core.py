@@ -128,6 +128,8 @@ class NodeCore(Inbound):
             log.info("forward_refused", msg_id=msg_id, to=list(to), rule=refused.rule)
             raise Article12Refusal(refused)
         opened = self.open_stored(message)
+        if opened.body.attachments:  # not stored at the hub for ``to``: refused there as missing
+            raise ComposeError("a message with attachments is not forwarded (yet)")
         h = opened.header
         # the copy's own events (sent, stored, delivered) say where it went
         event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer, opened=opened)

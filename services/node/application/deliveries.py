@@ -256,6 +256,12 @@ def forward(core: NodeCore, cmd: ForwardMessage) -> Queued:
     to = check_recipients(core, cmd.to)
     with refusals():
         body = core.open_stored(m).body  # the copy's body, for a dry run's preview
+    if body.attachments:
+        # the files are stored at the hub for the original's recipients only: a copy naming them
+        # would be refused by the new recipient as attachment_missing (docs/envelope.md 13.5)
+        raise ApplicationError(
+            "forward.has_attachments", msg_id=m.msg_id, names=[a.name for a in body.attachments]
+        )
     result = submit(core, body, cmd.dry_run, lambda: core.forward(
         m.msg_id, to, cmd.officer.recorded))  # fmt: skip
     notice = Notice(code="forward.copy_of", params={"msg_id": m.msg_id})
