@@ -46,11 +46,20 @@ def _print(network: ConsoleNetwork, urls_file: Path) -> None:
         for o in network.officers.get(state, []):
             print(f"  {o.login} ({o.role}, {o.language})  password {o.password}  "
                   f"TOTP secret {o.secret}")  # fmt: skip
+    if network.secretariat_url:
+        print(f"secretariat: {network.secretariat_url}/login")
+        for o in network.officers.get("SEC", []):
+            print(f"  {o.login} ({o.role}, {o.language})  password {o.password}  "
+                  f"TOTP secret {o.secret}")  # fmt: skip
+    for name, url in network.metrics.items():
+        print(f"metrics of {name}: {url}")
     print(f"written to {urls_file}; add a TOTP secret to an authenticator app (RFC 6238)")
     print("Ctrl-C stops the network", flush=True)
 
 
 def _stop_on_sigterm(signum: int, frame: object) -> None:
+    # a second signal (a process group signalled twice) must not cut the stopping short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt  # unwinds the network: nodes, consoles and hub stop
 
 
@@ -59,7 +68,7 @@ def main() -> int:
     root = VAR / "network"
     shutil.rmtree(root, ignore_errors=True)  # a fresh demo network every time
     root.mkdir(parents=True)
-    with console_network(root.resolve(), ("MEX", "BRA")) as network:
+    with console_network(root.resolve(), ("MEX", "BRA"), secretariat=True, metrics=True) as network:
         add_demo_officers(network)
         urls_file = VAR / "urls.json"
         write_urls(network, urls_file)

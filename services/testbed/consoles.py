@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -90,6 +91,8 @@ class ConsoleNetwork:
     urls: dict[str, str]
     officers: dict[str, list[DemoOfficer]]
     secretariat_url: str = ""
+    #: each node's and the hub monitor's Prometheus endpoint (with ``metrics``)
+    metrics: dict[str, str] = field(default_factory=dict)
 
     def add_officer(self, state: str, officer: DemoOfficer) -> DemoOfficer:
         """Give ``state``'s console one more officer (second factor already enrolled)."""
@@ -113,23 +116,45 @@ class ConsoleNetwork:
         }
         if self.secretariat_url:  # the secretariat's console; its operators under "SEC"
             described["secretariat"] = self.secretariat_url
+        if self.metrics:
+            described["metrics"] = self.metrics
         return described
 
 
-def _node_process(home: Path, log: Path) -> subprocess.Popen[bytes]:
+def _free_port() -> int:
+    """A loopback port free now (the demo's metrics: a race with another program is harmless)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _process(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(  # noqa: S603 (our own CLI, arguments we built)
-            [sys.executable, "-m", "services.cli.main", "node", "run", "--home", str(home)],
+            [sys.executable, "-m", "services.cli.main", *args],
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
 
+def _metrics_args(network: ConsoleNetwork, name: str, metrics: bool) -> list[str]:
+    if not metrics:
+        return []
+    address = f"127.0.0.1:{_free_port()}"
+    network.metrics[name] = f"http://{address}/metrics"
+    return ["--metrics", address]
+
+
 @contextmanager
 def console_network(
-    root: Path, states: tuple[str, ...] = ("MEX", "BRA"), *, secretariat: bool = False
+    root: Path,
+    states: tuple[str, ...] = ("MEX", "BRA"),
+    *,
+    secretariat: bool = False,
+    metrics: bool = False,
 ) -> Iterator[ConsoleNetwork]:
     """Start the network and its consoles (and the secretariat's, with ``secretariat``, its
-    demo supervisor under ``officers["SEC"]``); stop everything on exit, whatever happened."""
+    demo supervisor under ``officers["SEC"]``; with ``metrics``, each node's and the hub
+    monitor's Prometheus endpoint on loopback); stop everything on exit, whatever happened."""
     with ExitStack() as stack:
         hub = build_hub(root, states)
         hub.start()
@@ -140,13 +165,20 @@ def console_network(
             settings = hub.node_settings(state, root, log_json=True)
             settings.save()
             network.homes[state] = settings.home
-            node = _node_process(settings.home, root / f"{state}.log")
+            run = ["node", "run", "--home", str(settings.home)]
+            node = _process(run + _metrics_args(network, state, metrics), root / f"{state}.log")
             stack.callback(_stop, node)
             server = ConsoleServer(build_officer_console(settings.home))
             network.urls[state] = server.start()
             stack.callback(server.stop)
         if secretariat:
             _serve_secretariat(network, stack)
+        if metrics:  # the hub's own monitoring, read through the system account
+            monitor = ["hub", "--home", str(hub.home.root), "monitor"]
+            watcher = _process(
+                monitor + _metrics_args(network, "hub", True), root / "hub-monitor.log"
+            )
+            stack.callback(_stop, watcher)
         yield network
 
 
