@@ -256,17 +256,29 @@ class Accounts:
         counter = totp_counter(session.pending_totp, code.strip(), now)
         if counter is None:
             raise AccountError("login.totp_wrong", typed=code.strip()[:12])
+        login = session.officer.login
         with self._database.tx() as db:
+            # Only an officer with no second factor yet enrols one: a half-open session someone
+            # else started with the password must not replace the factor the officer enrolled.
+            enrolled = db.execute(
+                "UPDATE officers SET totp_secret = ?, totp_last_counter = ?"
+                " WHERE login = ? AND totp_secret IS NULL",
+                (session.pending_totp, counter, login),
+            ).rowcount
+            if enrolled == 1:
+                db.execute(
+                    "UPDATE console_sessions SET complete = 1, pending_totp = NULL"
+                    " WHERE token_sha256 = ?",
+                    (_digest(token),),
+                )
+            # every other session still waiting to enrol ends here (and this one, if too late)
             db.execute(
-                "UPDATE officers SET totp_secret = ?, totp_last_counter = ? WHERE login = ?",
-                (session.pending_totp, counter, session.officer.login),
+                "DELETE FROM console_sessions WHERE login = ? AND complete = 0",
+                (login,),
             )
-            db.execute(
-                "UPDATE console_sessions SET complete = 1, pending_totp = NULL"
-                " WHERE token_sha256 = ?",
-                (_digest(token),),
-            )
-        return self.get(session.officer.login)
+        if enrolled != 1:
+            raise AccountError("session.expired")
+        return self.get(login)
 
     # -- sessions -----------------------------------------------------------------------------
 

@@ -104,6 +104,29 @@ def test_unenrolled_officer_gets_a_session_that_must_enrol_first(accounts: Accou
     assert again is not None and again.complete and accounts.get("ana").enrolled
 
 
+def test_a_second_half_open_session_cannot_replace_an_enrolled_second_factor(
+    accounts: Accounts,
+) -> None:
+    """Someone with the password signs in before the officer and waits; the officer enrols; the
+    waiting session's enrolment is refused and the officer's own factor still works."""
+    clock = Clock()
+    _add(accounts, clock, enrolled=False)
+    who = accounts.authenticate("ana", PASSWORD, None, clock.now)
+    intruder = accounts.open_session(who, clock.now)
+    officer_token = accounts.open_session(who, clock.now)
+    intruder_secret = accounts.session(intruder, clock.now).pending_totp  # type: ignore[union-attr]
+    officer_secret = accounts.session(officer_token, clock.now).pending_totp  # type: ignore[union-attr]
+    assert intruder_secret and officer_secret and intruder_secret != officer_secret
+    accounts.enrol(officer_token, pyotp.TOTP(officer_secret).at(clock.now), clock.now)
+    assert accounts.session(intruder, clock.now) is None  # ended by the officer's enrolment
+    with pytest.raises(AccountError) as late:
+        accounts.enrol(intruder, pyotp.TOTP(intruder_secret).at(clock.now), clock.now)
+    assert late.value.code == "session.expired"
+    clock.now += timedelta(seconds=30)
+    code = pyotp.TOTP(officer_secret).at(clock.now)
+    assert accounts.authenticate("ana", PASSWORD, code, clock.now).login == "ana"
+
+
 def test_reset_password_requires_a_new_second_factor(accounts: Accounts) -> None:
     clock = Clock()
     _add(accounts, clock)
