@@ -38,6 +38,12 @@ SECRETARIAT_USERS = (
     (SYSTEM_ACCOUNT, "system"),
 )
 
+#: Which kind of connection a user may open. The leaf listener otherwise takes any user's key
+#: (a state never allowed a leaf, with its node key; the secretariat's keys), and a leaf user's
+#: key would serve as an ordinary client: each user is held to its one kind.
+CLIENT_ONLY = {"allowed_connection_types": ["STANDARD"]}
+LEAF_ONLY = {"allowed_connection_types": ["LEAFNODE"]}
+
 #: Room for the NATS headers around the largest envelope the network accepts.
 MAX_PAYLOAD = MAX_ENVELOPE_BYTES + 64 * 1024
 
@@ -147,8 +153,12 @@ def account_block(
         # no state, by sending or by not reading, can fill the disk the others depend on
         "jetstream": plan.state_limits(),
         "users": [
-            {"nkey": users[(state, NODE_USER)], "permissions": node_permissions(state)},
-            {"nkey": users[(state, PROVISION_USER)]},
+            {
+                "nkey": users[(state, NODE_USER)],
+                "permissions": node_permissions(state),
+                **CLIENT_ONLY,
+            },
+            {"nkey": users[(state, PROVISION_USER)], **CLIENT_ONLY},
         ],
         "exports": [
             {"service": subjects.inbox_export(state, sender), "accounts": [sender]}
@@ -186,7 +196,9 @@ def _add_leaf_parts(
         others = [s for s in registry.codes() if s != state]
         if state in leaves:
             permissions = leaf.leaf_permissions(state)
-            block["users"] += [{"nkey": users[(state, LEAF_USER)], "permissions": permissions}]
+            block["users"] += [
+                {"nkey": users[(state, LEAF_USER)], "permissions": permissions, **LEAF_ONLY}
+            ]
             block["exports"] += leaf.relay_exports(state, others)
         block["imports"] += leaf.relay_imports(state, [s for s in leaves if s != state])
 
@@ -247,7 +259,7 @@ def _secretariat_accounts(
     for account in dict.fromkeys(a for a, _ in SECRETARIAT_USERS):
         block: dict[str, object] = {
             "users": [
-                {"nkey": users[(a, u)], **_secretariat_permissions(u)}
+                {"nkey": users[(a, u)], **_secretariat_permissions(u), **CLIENT_ONLY}
                 for a, u in SECRETARIAT_USERS
                 if a == account
             ]

@@ -197,3 +197,41 @@ async def test_a_leaf_storing_under_another_senders_name_gets_nowhere(
         assert held == [subjects.inbox_subject("USA", "MEX", "honest")]
     finally:
         leaf.stop()
+
+
+@pytest.mark.parametrize(
+    ("account", "user"), [("USA", "node"), ("MEX", "node"), ("SEC", "operator")]
+)
+async def test_only_a_leaf_users_key_opens_a_leaf_link_and_a_leaf_key_no_client_connection(
+    leaf_hub: Hub, tmp_path: Path, account: str, user: str
+) -> None:
+    """The leaf listener takes the keys of the users allowed a leaf and nothing else: not a
+    node's key (USA was never allowed a leaf; MEX's node key is not its leaf key), not the
+    secretariat's; and the leaf user's key opens no ordinary client connection."""
+    root = tmp_path / f"leaf-as-{account}-{user}"
+    root.mkdir()
+    body = {
+        "port": -1,
+        "host": "127.0.0.1",
+        "leafnodes": {
+            "reconnect": "1s",
+            "remotes": [{
+                "urls": [leaf_hub.home.leaf_url()],
+                "nkey": leaf_hub.home.user_seed(account, user).read_text().strip(),
+            }],
+        },
+    }  # fmt: skip
+    write_secret(root / "leaf.conf", json.dumps(body).encode())
+    log = root / "leaf.log"
+    running = server.start(root / "leaf.conf", run_dir=root, log_file=log)
+    try:
+        # nats-server logs "connection created" for every attempt; the hub's verdict follows
+        await eventually(lambda: "Leafnode Error 'Authorization Violation'" in log.read_text(),
+                         what="the hub refusing the leaf link")  # fmt: skip
+    finally:
+        server.stop(running.pid)
+    with pytest.raises(Exception, match="(?i)authorization"):
+        await nats.connect(
+            leaf_hub.url, nkeys_seed=str(leaf_hub.home.user_seed("MEX", LEAF_USER)),
+            max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=2,
+        )  # fmt: skip
