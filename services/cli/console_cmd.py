@@ -5,10 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from services import i18n
 from services.i18n import N_
+
+
+def exposed(args: argparse.Namespace) -> bool:
+    """Whether a console would serve passwords, second-factor codes and session cookies in the
+    clear beyond this machine (as the hub refuses a plaintext listener beyond loopback)."""
+    from services.hub.config import is_loopback
+
+    return not (args.tls_cert or args.behind_tls_proxy or is_loopback(args.host))
+
+
+def add_serving_options(p: argparse.ArgumentParser, t: Callable[[str], str]) -> None:
+    """``--host``'s companions shared by the officer and the secretariat consoles."""
+    p.add_argument("--tls-cert", help=t(N_("TLS certificate (PEM); with --tls-key")))
+    p.add_argument("--tls-key", help=t(N_("TLS private key (PEM)")))
+    p.add_argument("--behind-tls-proxy", action="store_true", help=t(N_(
+        "a TLS-terminating proxy is in front: cookies are Secure and HSTS is sent"
+    )))  # fmt: skip
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -18,6 +36,12 @@ def cmd_console(args: argparse.Namespace) -> int:
             i18n.gettext_for(language, N_("error: --tls-cert and --tls-key go together")),
             file=sys.stderr,
         )
+        return 2
+    if exposed(args):
+        print(i18n.gettext_for(language, N_(
+            "error: --host %(host)s listens beyond this machine without TLS: give --tls-cert and "
+            "--tls-key, or --behind-tls-proxy if a TLS-terminating proxy is in front of it"
+        )) % {"host": args.host}, file=sys.stderr)  # fmt: skip
         return 2
     home = Path(args.home or "")
     if not args.home or not (home / "node.json").exists():
@@ -31,7 +55,7 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     from services.console.officer.app import build_officer_console
 
-    app = build_officer_console(home, secure=bool(args.tls_cert))
+    app = build_officer_console(home, secure=bool(args.tls_cert or args.behind_tls_proxy))
     scheme = "https" if args.tls_cert else "http"
     print(i18n.gettext_for(language, N_("console of %(home)s at %(url)s")) % {
         "home": home, "url": f"{scheme}://{args.host}:{args.port}/"
@@ -54,6 +78,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
                    help=t(N_("the node's home (or CIFTA_NODE_HOME)")))  # fmt: skip
     p.add_argument("--host", default="127.0.0.1", help=t(N_("address to listen on")))
     p.add_argument("--port", type=int, default=8080, help=t(N_("port to listen on")))
-    p.add_argument("--tls-cert", help=t(N_("TLS certificate (PEM); with --tls-key")))
-    p.add_argument("--tls-key", help=t(N_("TLS private key (PEM)")))
+    add_serving_options(p, t)
     p.set_defaults(func=cmd_console)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.cli import officer_cmd
+from services.cli.console_cmd import add_serving_options, exposed
 from services.cli.tables import dumps, table
 from services.core.accounts import Accounts
 from services.hub.home import HubError, HubHome
@@ -146,13 +147,18 @@ def cmd_console(args: argparse.Namespace) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    if exposed(args):
+        print(f"error: --host {args.host} listens beyond this machine without TLS: give "
+              "--tls-cert and --tls-key, or --behind-tls-proxy if a TLS-terminating proxy is in "
+              "front of it", file=sys.stderr)  # fmt: skip
+        return 2
     hub = _hub(args)
     hub.registry()  # a clear error when there is no hub home
     import uvicorn
 
     from services.console.secretariat.app import create_secretariat_app
 
-    app = create_secretariat_app(hub, secure=bool(args.tls_cert))
+    app = create_secretariat_app(hub, secure=bool(args.tls_cert or args.behind_tls_proxy))
     scheme = "https" if args.tls_cert else "http"
     print(f"secretariat console of {hub.root} at {scheme}://{args.host}:{args.port}/", flush=True)
     uvicorn.run(
@@ -243,8 +249,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     c = cmds.add_parser("console", help="serve the secretariat's web console")
     c.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
     c.add_argument("--port", type=int, default=8090)
-    c.add_argument("--tls-cert", help="TLS certificate (PEM); with --tls-key")
-    c.add_argument("--tls-key", help="TLS private key (PEM)")
+    add_serving_options(c, str)
     c.set_defaults(secretariat_func=cmd_console)
     _account_parsers(cmds)
     c = cmds.add_parser("statistics", help="the study's aggregates (audit metadata only)")
