@@ -296,9 +296,10 @@ class Accounts:
             )  # fmt: skip
         return token
 
-    def session(self, token: str | None, now: datetime) -> Session | None:
-        """The live session of ``token``, touched; None when unknown, expired, or its officer
-        disabled."""
+    def session(self, token: str | None, now: datetime, *, touch: bool = True) -> Session | None:
+        """The live session of ``token``, touched (unless ``touch`` is false: a page polling by
+        itself is no sign that someone is at the keyboard); None when unknown, expired, or its
+        officer disabled."""
         if not token:
             return None
         digest = _digest(token)
@@ -316,11 +317,12 @@ class Accounts:
         if officer.disabled or now - seen > IDLE_TIMEOUT or now - created > ABSOLUTE_LIFETIME:
             self.close_session(token)
             return None
-        with self._database.tx() as db:
-            db.execute(
-                "UPDATE console_sessions SET last_seen_at = ? WHERE token_sha256 = ?",
-                (_iso(now), digest),
-            )
+        if touch:
+            with self._database.tx() as db:
+                db.execute(
+                    "UPDATE console_sessions SET last_seen_at = ? WHERE token_sha256 = ?",
+                    (_iso(now), digest),
+                )
         return Session(officer, row["csrf_token"], bool(row["complete"]), row["pending_totp"])
 
     def close_session(self, token: str) -> None:

@@ -182,3 +182,27 @@ def test_sign_in_page_speaks_the_browsers_language_and_then_the_officers(
     client = console.signed_in(console.bia)  # profile: Portuguese
     account = client.get("/account", headers={"Accept-Language": "fr"})
     assert '<html lang="pt">' in account.text and "Minha conta" in account.text
+
+
+def test_an_unattended_page_polling_by_itself_signs_out_after_the_idle_timeout(
+    console: Console,
+) -> None:
+    """The inbox refreshes itself every few seconds; that is no one at the keyboard. Polls are let
+    in while the session lives (this node has no hub, so the rows themselves may not come), and
+    do not keep it alive; a page the officer asks for does."""
+    from services.console.web.auth import POLL_HEADER
+    from services.core.accounts import IDLE_TIMEOUT
+
+    client = console.signed_in(console.ana)
+    poll = {POLL_HEADER: "1", "HX-Request": "true"}
+    step = IDLE_TIMEOUT.total_seconds() / 4
+    for _ in range(3):  # three quarters of the idle timeout, polled all along
+        console.clock.advance(step)
+        assert client.get("/inbox/rows", headers=poll).status_code not in (401, 303)
+    assert client.get("/account", follow_redirects=False).status_code == 200  # a person: touched
+    for _ in range(3):
+        console.clock.advance(step)
+        assert client.get("/inbox/rows", headers=poll).status_code not in (401, 303)
+    console.clock.advance(step + 1)  # idle timeout since the last page the officer asked for
+    assert client.get("/inbox/rows", headers=poll, follow_redirects=False).status_code == 401
+    assert client.get("/account", follow_redirects=False).status_code == 303

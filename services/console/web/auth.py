@@ -31,12 +31,19 @@ def _accounts(request: Request) -> Accounts:
     return request.app.state.accounts  # type: ignore[no-any-return]
 
 
+#: Sent by every element that polls (hx-headers in the templates).
+POLL_HEADER = "X-Console-Poll"
+
+
 async def load_session(request: Request) -> None:
     """Attach the request's live session (or None) to ``request.state`` (a global dependency)."""
     config = request.app.state.config
     token = request.cookies.get(config.session_cookie)
     request.state.session_token = token
-    request.state.session = _accounts(request).session(token, config.clock())
+    # A page refreshing itself (htmx polling, marked by the header below) keeps no session
+    # alive: an unattended console signs out after the idle timeout like any other.
+    polled = request.headers.get(POLL_HEADER) == "1"
+    request.state.session = _accounts(request).session(token, config.clock(), touch=not polled)
 
 
 async def current_officer(request: Request) -> Officer:
