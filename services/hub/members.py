@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from services.core.files import write_secret
 from services.hub import cluster as cl
 from services.hub import config, server
 from services.hub.registry import Registry
@@ -65,8 +66,7 @@ def route_secret(keys_dir: Path) -> str:
     path = keys_dir / "route.secret"
     if not path.exists():
         keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(32))
+        write_secret(path, secrets.token_urlsafe(32).encode())
     return path.read_text().strip()
 
 
@@ -89,8 +89,7 @@ def render_members(
             listen=listen, route_secret=secret, leaves=leaves,
         )  # fmt: skip
         paths.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        paths.config.touch(mode=0o600)
-        paths.config.write_text(config.render_text(registry, body))
+        write_secret(paths.config, config.render_text(registry, body).encode())
 
 
 def running_pid(root: Path, name: str) -> int | None:

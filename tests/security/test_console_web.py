@@ -206,3 +206,52 @@ def test_an_unattended_page_polling_by_itself_signs_out_after_the_idle_timeout(
     console.clock.advance(step + 1)  # idle timeout since the last page the officer asked for
     assert client.get("/inbox/rows", headers=poll, follow_redirects=False).status_code == 401
     assert client.get("/account", follow_redirects=False).status_code == 303
+
+
+@pytest.mark.parametrize(("handling", "officer_may"), [("H1", True), ("H2", False), ("H3", False)])
+def test_an_officer_forwards_h1_but_only_a_supervisor_releases_h2_or_h3(
+    tmp_path: Path, handling: str, officer_may: bool
+) -> None:
+    """Issue 14's roles: a supervisor approves H2/H3 releases. An officer posting the forward
+    form directly for an H2 or H3 message is refused for its role; a supervisor passes that check
+    (the release itself then follows the Convention's rules in the application layer)."""
+    import hashlib
+    from datetime import UTC, datetime
+
+    from schemas import HandlingCode
+    from services.core.envelope import peek_header
+    from services.node.store import Store
+    from services.testbed.hub import build_hub
+    from tests.builders import sealed
+
+    hub = build_hub(tmp_path, ("MEX", "USA", "COL"))  # a node home that opens; no server needed
+    home = hub.node_settings("MEX", tmp_path).home
+    hub.node_settings("MEX", tmp_path).save()
+    clock = Clock()
+    ana, bia = officer("ana", language="es"), officer("bia", language="pt", role="supervisor")
+    add_officers(home, [ana, bia], clock.now)
+    envelope = sealed(
+        sender=hub.keys["USA"], to=[hub.keys["MEX"]], handling=HandlingCode(handling),
+        now=datetime.now(UTC), **({"handling_note": "no further use"} if handling == "H3" else {}),
+    )  # fmt: skip
+    header = peek_header(envelope)
+    store = Store(home / "store.sqlite")
+    store.add_incoming(
+        header, envelope, hashlib.sha256(envelope).hexdigest(), stored_at=datetime.now(UTC),
+        stream_seq=1, answer=None, now=datetime.now(UTC),
+    )  # fmt: skip
+    store.close()
+    client = TestClient(build_officer_console(home, clock=clock), base_url="http://testserver")
+
+    def forward_as(who: DemoOfficer) -> int:
+        assert sign_in(client, who, clock).status_code == 303
+        token = csrf_of(client.get("/account").text)
+        answer = client.post(
+            f"/messages/{header.msg_id}/forward",
+            data={"csrf_token": token, "forward_to": "COL"}, follow_redirects=False,
+        )  # fmt: skip
+        client.post("/logout", data={"csrf_token": token})
+        return int(answer.status_code)
+
+    assert (forward_as(ana) == 403) is not officer_may
+    assert forward_as(bia) != 403  # the supervisor is not refused for a role

@@ -167,6 +167,12 @@ class Application:
     def show(self, msg_id: str, officer: OfficerIdentity) -> MessageView:
         return messaging.show(self.core, msg_id, officer)
 
+    def summary(self, msg_id: str) -> MessageSummary:
+        """One message's metadata (its handling code among them), without opening it."""
+        from services.node.application.plumbing import resolve
+
+        return messaging.summary(resolve(self.core, msg_id))
+
     def status(self, msg_id: str) -> tuple[MessageSummary, list[RecipientStatusView]]:
         return messaging.status(self.core, msg_id)
 
