@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console.officer.node import identity, node, record
-from services.console.web import SignedIn, render, require_role
+from services.console.web import ConsoleRefusal, SignedIn, render, require_role
 from services.core.accounts import Officer, Role
 from services.node.application.models import InboxQuery
 from services.node.application.procedure_models import (
@@ -141,8 +141,16 @@ async def answer_consent(request: Request, msg_id: str, officer: Supervisor) -> 
     return RedirectResponse(f"/messages/{msg_id}?sent={','.join(queued.recipients)}", 303)
 
 
+#: Handling codes whose release to another state a supervisor approves (issue 14's roles).
+RELEASED_BY_SUPERVISOR = frozenset({"H2", "H3"})
+
+
 @router.post("/messages/{msg_id}/forward")
 async def forward(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    if node(request).summary(msg_id).handling in RELEASED_BY_SUPERVISOR and not officer.may(
+        Role.SUPERVISOR
+    ):  # Art. XII: an H2 or H3 message leaves this state only on a supervisor's decision
+        raise ConsoleRefusal(403, "forbidden.role", role=Role.SUPERVISOR.value)
     form = await request.form()
     to = _states(form.get("forward_to"))
     queued = node(request).forward(ForwardMessage(officer=identity(officer), msg_id=msg_id, to=to))
