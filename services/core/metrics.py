@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from faststream import BaseMiddleware
+from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -181,6 +182,21 @@ class StripTraceHeaders(BaseMiddleware):
     async def publish_scope(self, call_next: Callable[[Any], Awaitable[Any]], cmd: Any) -> Any:
         cmd.headers = without_trace_headers(cmd.headers)
         return await call_next(cmd)
+
+
+def strip_trace_headers_on(nc: Client) -> Client:
+    """``nc`` (a nats-py client), its every publish less the trace headers: the same rule as
+    :class:`StripTraceHeaders`, for connections that are not a FastStream broker. Its requests
+    and JetStream publishes go through ``publish`` too, so they are covered."""
+    publish = nc.publish
+
+    async def stripped(
+        subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
+    ) -> None:
+        await publish(subject, payload, reply=reply, headers=without_trace_headers(headers) or None)
+
+    nc.publish = stripped  # type: ignore[method-assign]
+    return nc
 
 
 def add_metrics_option(parser: argparse.ArgumentParser) -> None:

@@ -154,7 +154,8 @@ class NodeRuntime:
             clock_tolerance_s=settings.clock_tolerance_s,
         )
         self.gate = StoreGate(self.store, settings.store_probe_s)
-        self.metrics = NodeMetrics(self, keys.party)  # before the inbox: it times its commits
+        # on the node's own clock: the one that decides when a tracing request is overdue
+        self.metrics = NodeMetrics(self, keys.party, clock)  # before the inbox: it times commits
         self.inbox = InboxBatcher(
             self.metrics.timed(self.core.process_batch), window_s=settings.group_commit_s
         )

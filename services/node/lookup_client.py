@@ -36,6 +36,7 @@ from services.core.lookup_filter import (
     open_filter,
     sign_filter,
 )
+from services.core.metrics import strip_trace_headers_on
 from services.core.normalise import Firearm
 from services.core.oprf import LookupCryptoError, blind, finalize
 from services.node.records import Register
@@ -65,17 +66,20 @@ class StateAnswer:
 async def open_connection(settings: NodeSettings, name: str, *, reconnect: bool) -> Client:
     """A connection to the hub as the node's own user."""
     tls = tls_context(settings.hub_url, settings.tls_ca)
-    return await nats.connect(
-        servers(settings.hub_url),
-        nkeys_seed=str(settings.credentials_path),
-        name=name,
-        allow_reconnect=reconnect,
-        # nats-py retries a refused first connection forever unless this is positive
-        max_reconnect_attempts=-1 if reconnect else 1,
-        error_cb=None if reconnect else quiet,
-        reconnect_time_wait=1,
-        connect_timeout=5,
-        tls=tls,
+    # it asks other states directly: no trace header may leave with it (issue 15)
+    return strip_trace_headers_on(
+        await nats.connect(
+            servers(settings.hub_url),
+            nkeys_seed=str(settings.credentials_path),
+            name=name,
+            allow_reconnect=reconnect,
+            # nats-py retries a refused first connection forever unless this is positive
+            max_reconnect_attempts=-1 if reconnect else 1,
+            error_cb=None if reconnect else quiet,
+            reconnect_time_wait=1,
+            connect_timeout=5,
+            tls=tls,
+        )
     )
 
 

@@ -21,6 +21,7 @@ from services.cli.main import build_parser
 from services.core import subjects
 from services.core.metrics import TRACE_HEADERS, parse_listen
 from services.hub.monitor import HubMonitor
+from services.node.lookup_client import connect as lookup_connect
 from tests.support.audit import running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.metrics import declared_names, http, hub_monitor, scrape, served, value
@@ -128,6 +129,36 @@ async def test_trace_headers_never_reach_another_states_inbox(hub: Hub, tmp_path
     received = {k.lower() for k in msg.headers or {}}
     assert "cifta-keep" in received  # headers do travel: the trace ones alone were removed
     assert not received & TRACE_HEADERS
+
+
+async def test_the_lookup_clients_requests_reach_another_state_without_trace_headers(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The lookup client asks other states over its own nats-py connection, not the broker."""
+    seen: list[dict[str, str]] = []
+
+    async def answer(msg: nats.aio.msg.Msg) -> None:
+        seen.append(dict(msg.headers or {}))
+        await msg.respond(b"{}")
+
+    headers = {
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "TraceState": "vendor=x",
+        "Baggage": "officer=someone",
+        "Cifta-Keep": "1",
+    }
+    subject = subjects.lookup_evaluation_subject("USA", "MEX")
+    async with lookup_connect(hub.node_settings("USA", tmp_path), name="answerer") as usa:
+        await usa.subscribe(subjects.lookup_evaluation_filter("USA"), cb=answer)
+        await usa.flush()
+        async with lookup_connect(hub.node_settings("MEX", tmp_path)) as mex:
+            await mex.request(subject, b"{}", timeout=5, headers=headers)
+            await mex.publish(subject, b"{}", headers={"traceparent": headers["traceparent"]})
+            await mex.flush()
+            await eventually(lambda: len(seen) == 2, what="both messages at USA")
+    requested, published = ({k.lower() for k in h} for h in seen)
+    assert "cifta-keep" in requested  # headers do travel: the trace ones alone were removed
+    assert not requested & TRACE_HEADERS and not published & TRACE_HEADERS
 
 
 @pytest.mark.parametrize("command", [["node", "run"], ["audit", "run"], ["hub", "monitor"]])

@@ -112,3 +112,21 @@ def test_and_on_nothing_joins_a_labelled_vector_with_an_unlabelled_one() -> None
     assert firing("AuditLogStalled", scrape(STALLED.format(backlog=5), at=1400)) == [
         {"party": "MEX", "__name__": "cifta_audit_backlog"}
     ]
+
+
+HUB_STORAGE = """# TYPE cifta_hub_jetstream_storage_bytes gauge
+cifta_hub_jetstream_storage_bytes{{server="cifta-hub"}} {used}
+cifta_hub_jetstream_storage_bytes{{server="cifta-hub-2"}} 100
+# TYPE cifta_hub_jetstream_max_storage_bytes gauge
+cifta_hub_jetstream_max_storage_bytes{{server="cifta-hub"}} 1000
+cifta_hub_jetstream_max_storage_bytes{{server="cifta-hub-2"}} 1000
+"""
+
+
+def test_a_hub_server_near_its_jetstream_disk_fires_for_that_server_alone() -> None:
+    """Not fired on a real hub: the plan keeps the accounts' limits within the server's disk, so
+    80% of it takes writing more than a gibibyte (docs/operations.md, section 3.3)."""
+    assert firing("HubStorageNearLimit", scrape(HUB_STORAGE.format(used=800))) == []
+    assert firing("HubStorageNearLimit", scrape(HUB_STORAGE.format(used=801))) == [
+        {"server": "cifta-hub"}
+    ]
