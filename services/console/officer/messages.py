@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from schemas import HandlingCode
 from services.console.officer import forms, labels
@@ -27,15 +29,34 @@ OPENING_KINDS = ("tracing.request", "delivery.proposal")
 
 
 def _query(request: Request) -> InboxQuery:
+    """The inbox's filters from the query string; a date the officer typed that is no date is
+    refused by the model (``value.invalid``, naming the field and the format expected)."""
     q = request.query_params
     direction = q.get("direction") if q.get("direction") in ("in", "out", "all") else "in"
-    return InboxQuery(
-        direction=direction,
-        kind=q.get("kind") or None,
-        case_id=q.get("case") or None,
-        state=q.get("state") or None,
-        unread=q.get("unread") == "1",
-    )
+    try:
+        return InboxQuery(
+            direction=direction,
+            kind=q.get("kind") or None,
+            case_id=q.get("case") or None,
+            state=q.get("state") or None,
+            unread=q.get("unread") == "1",
+            since=q.get("since") or None,
+            until=_day_after(q.get("until")),
+        )
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors() else "since"
+        typed = q.get(field, "")
+        raise ApplicationError("value.invalid", field=field, value=typed, expected="date") from None
+
+
+def _day_after(day: str | None) -> str | None:
+    """The inbox's "until" is a day the officer includes: the query takes the instant after it."""
+    if not day:
+        return None
+    try:
+        return (date.fromisoformat(day.strip()) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return day  # the model refuses it, naming what was typed
 
 
 @router.get("/inbox")
