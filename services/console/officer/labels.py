@@ -11,6 +11,7 @@ from functools import cache
 
 import pycountry
 from babel import Locale
+from babel.units import format_unit
 
 from services import i18n
 from services.i18n import N_, kinds
@@ -221,3 +222,13 @@ STATUSES: dict[str, str] = {
 def status(code: str, language: str) -> str:
     text = STATUSES.get(code)
     return i18n.gettext_for(language, text) if text else code
+
+
+def size(n: int, language: str) -> str:
+    """A file's size as its reader writes it (``48,2 ko``, ``12.5 MB``); 1000-based, as the units
+    are named (CLDR ``digital-kilobyte``)."""
+    locale = i18n.babel_locale(language)
+    if n < 1000:
+        return format_unit(n, "digital-byte", length="short", locale=locale)
+    unit, value = ("digital-kilobyte", n / 1000) if n < 1_000_000 else ("digital-megabyte", n / 1e6)
+    return format_unit(value, unit, length="short", locale=locale, format="#,##0.#")

@@ -83,6 +83,7 @@ async def message(request: Request, msg_id: str, officer: SignedIn) -> Response:
     context = {
         "view": view, "thread": thread, "reply_kinds": _reply_kinds(view.summary.kind),
         "notice": request.query_params.get("sent"),
+        "attachments": application.attachments_shown(view),
     }  # fmt: skip
     return render(request, "officer/message.html", context)
 

@@ -165,7 +165,8 @@ def _fields(value: Any, path: str = "") -> list[FieldView]:
             return []
         out: list[FieldView] = []
         for k, v in value.items():
-            if not path and k in ("kind", "schema_version"):
+            # the attachments are listed apart, and their manifests hold their keys: never a field
+            if not path and k in ("kind", "schema_version", "attachments"):
                 continue
             out += _fields(v, f"{path}.{k}".lstrip("."))
         return out
