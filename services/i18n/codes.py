@@ -23,6 +23,7 @@ MESSAGES: Final[dict[str, str]] = {
     "login.totp_required": N_("Enter the six-digit code from your authenticator app."),
     "login.totp_wrong": N_("The code %(typed)s is not the current one: expected six digits."),
     "session.expired": N_("Your session has ended: sign in again."),
+    "request.too_large": N_("The files sent together exceed %(limit)s: send fewer."),
     "csrf.invalid": N_(
         "This form has expired or did not come from this console: reload the page and try again."
     ),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from schemas.attachment import MAX_ATTACHMENTS
 from services.console.officer import attachments, forms, labels, messages, pages, procedures
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
@@ -32,6 +33,8 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
     """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
     settings = NodeSettings.load(home)
     accounts, _ = open_accounts(settings.store_path)
+    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields
+    config.setdefault("max_body_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
     console = ConsoleConfig(
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]

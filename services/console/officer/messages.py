@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -10,7 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from schemas import HandlingCode
-from services.console.officer import forms, labels
+from schemas.attachment import MAX_ATTACHMENTS
+from services.console.officer import forms, labels, uploads
 from services.console.officer.node import identity, node, record
 from services.console.web import SignedIn, render
 from services.core.accounts import Officer
@@ -114,9 +116,12 @@ def _defaults(kind: str, officer: Officer) -> dict[str, str]:
 def _compose_page(
     request: Request, kind: str, values: dict[str, str], *, reply_to: str | None = None,
     error: Any = None, problems: dict[str, Any] | None = None, preview: Queued | None = None,
-    status_code: int = 200,
+    status_code: int = 200, staged: tuple[str, list[Path]] = ("", []),
 ) -> Response:  # fmt: skip
     context = {
+        "attaching": _attaching(kind, reply_to), "staged_token": staged[0],
+        "staged": [(p.name, p.stat().st_size) for p in staged[1]],
+        "max_bytes": uploads.max_bytes(request),
         "kind": kind, "fields": forms.form_fields(kind), "values": values,
         "states": node(request).states(), "reply_to": reply_to, "error": error,
         "problems": problems or {}, "preview": preview, "handling_codes": list(HandlingCode),
@@ -138,9 +143,10 @@ async def reply_form(request: Request, msg_id: str, kind: str, officer: SignedIn
     return _compose_page(request, kind, _defaults(kind, officer), reply_to=msg_id)
 
 
-def _submit(
-    request: Request, officer: Officer, kind: str, form: Any, reply_to: str | None
-) -> Queued:
+async def _submit(
+    request: Request, officer: Officer, kind: str, form: Any, reply_to: str | None,
+    files: list[Path],
+) -> Queued:  # fmt: skip
     body = forms.body_from_form(kind, form)
     dry_run = form.get("action") != "send"
     common: dict[str, Any] = {
@@ -150,36 +156,51 @@ def _submit(
     }  # fmt: skip
     application = node(request)
     to = [str(s) for s in form.getlist("to")]
+    case_id = form.get("case_id") or None
     if reply_to is not None:
         return application.reply(ReplyMessage(msg_id=reply_to, kind=kind, body=body, **common))
-    if kind == "tracing.request":
-        return application.file_trace(
-            FileTracingRequest(body=body, to=to, case_id=form.get("case_id") or None, **common)
-        )
     if kind == "delivery.proposal":
-        return application.propose_delivery(
-            ProposeDelivery(body=body, case_id=form.get("case_id") or None, **common)
-        )
-    return application.send(
-        SendMessage(kind=kind, body=body, to=to, case_id=form.get("case_id") or None, **common)
-    )
+        return application.propose_delivery(ProposeDelivery(body=body, case_id=case_id, **common))
+    cmd: SendMessage | FileTracingRequest
+    if kind == "tracing.request":
+        cmd = FileTracingRequest(body=body, to=to, case_id=case_id, attachments=files, **common)
+    else:
+        cmd = SendMessage(kind=kind, body=body, to=to, case_id=case_id, attachments=files, **common)
+    if files:  # each file sealed and stored at the hub for every recipient, then the message
+        return await application.send_attached(cmd)
+    if isinstance(cmd, FileTracingRequest):
+        return application.file_trace(cmd)
+    return application.send(cmd)
+
+
+def _attaching(kind: str, reply_to: str | None) -> bool:
+    """Whether the form takes files: what the layer sends with attachments."""
+    return reply_to is None and kind != "delivery.proposal"
 
 
 async def _post(request: Request, officer: Officer, kind: str, reply_to: str | None) -> Response:
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "action")}
+    form = await request.form(max_files=MAX_ATTACHMENTS)
+    values = {
+        k: str(v) for k, v in form.items() if k not in ("csrf_token", "action", "files", "staged")
+    }
     values["to"] = ",".join(str(s) for s in form.getlist("to"))
+    staged: tuple[str, list[Path]] = ("", [])
     try:
-        queued = _submit(request, officer, kind, form, reply_to)
+        if _attaching(kind, reply_to):
+            staged = await uploads.stage(request, officer, form)
+        queued = await _submit(request, officer, kind, form, reply_to, staged[1])
     except ApplicationError as exc:
         problems = forms.problems_by_field(exc.params.get("problems", []))
         params = {k: v for k, v in exc.params.items() if isinstance(v, str | int)}
         return _compose_page(request, kind, values, reply_to=reply_to, error=(exc.code, params),
-                             problems=problems, status_code=422)  # fmt: skip
+                             problems=problems, status_code=422, staged=staged)  # fmt: skip
     if not queued.sealed:
-        return _compose_page(request, kind, values, reply_to=reply_to, preview=queued)
+        return _compose_page(request, kind, values, reply_to=reply_to, preview=queued,
+                             staged=staged)  # fmt: skip
+    if staged[0]:
+        uploads.forget(request, officer, staged[0])
     record(request, officer, "message_sent", msg_id=queued.msg_id, kind=kind,
-           recipients=queued.recipients)  # fmt: skip
+           recipients=queued.recipients, attachments=[p.name for p in staged[1]])  # fmt: skip
     target = f"/messages/{queued.msg_id}?sent={','.join(queued.recipients)}"
     return RedirectResponse(target, status_code=303)
 
