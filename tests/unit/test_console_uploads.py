@@ -46,7 +46,10 @@ def _console(tmp_path: Path, cap: int = 100 * 1024 * 1024) -> tuple[TestClient, 
 def _post(client: TestClient, files: list[tuple[str, bytes]], **extra: str) -> Response:
     token = csrf_of(client.get(URL).text)
     parts = [("files", (name, data, "image/png")) for name, data in files]
-    return client.post(URL, data={**FORM, **extra, "csrf_token": token}, files=parts or None)
+    answer: Response = client.post(
+        URL, data={**FORM, **extra, "csrf_token": token}, files=parts or None
+    )
+    return answer
 
 
 def test_files_previewed_stay_attached_for_the_sending(tmp_path: Path) -> None:
