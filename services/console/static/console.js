@@ -33,8 +33,10 @@ document.addEventListener("submit", function (event) {
   }
   event.preventDefault();
   var bar = document.getElementById(form.dataset.progress);
+  // getAttribute: the form's buttons are named "action", which shadows form.action
+  var target = form.getAttribute("action");
   var xhr = new XMLHttpRequest();
-  xhr.open("POST", form.action);
+  xhr.open("POST", target);
   xhr.upload.addEventListener("progress", function (e) {
     if (bar && e.lengthComputable) {
       bar.hidden = false;
@@ -42,7 +44,7 @@ document.addEventListener("submit", function (event) {
     }
   });
   xhr.addEventListener("load", function () {
-    var url = xhr.responseURL || form.action;
+    var url = xhr.responseURL || target;
     document.open();
     document.write(xhr.responseText);
     document.close();
