@@ -219,6 +219,23 @@ STATUSES: dict[str, str] = {
 }  # fmt: skip
 
 
+#: What the audit log records of a message (schemas.audit.EventType), as its trail shows it.
+AUDIT_EVENTS: dict[str, str] = {
+    "sent": N_("sent"), "stored": N_("stored at the hub"), "delivered": N_("delivered"),
+    "opened": N_("opened"), "replied": N_("replied to"), "forwarded": N_("forwarded"),
+    "disclosure_notified": N_("disclosure notified"),
+    "consent_requested": N_("consent requested"), "consent_answered": N_("consent answered"),
+    "exported": N_("exported"), "rejected": N_("rejected"), "quarantined": N_("quarantined"),
+    "lookup_evaluated": N_("lookup evaluated"), "unmatched": N_("unmatched"),
+    "attachment_stored": N_("attachment stored"), "attachment_fetched": N_("attachment fetched"),
+}  # fmt: skip
+
+
+def audit_event(code: str, language: str) -> str:
+    text = AUDIT_EVENTS.get(code)
+    return i18n.gettext_for(language, text) if text else code
+
+
 def status(code: str, language: str) -> str:
     text = STATUSES.get(code)
     return i18n.gettext_for(language, text) if text else code

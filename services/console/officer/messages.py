@@ -90,6 +90,14 @@ async def message(request: Request, msg_id: str, officer: SignedIn) -> Response:
     return render(request, "officer/message.html", context)
 
 
+@router.get("/messages/{msg_id}/trail")
+async def audit_trail(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    """The message's audit trail, each inclusion proof checked by this node against the audit
+    log's signed checkpoint (RFC 9162 section 2.1.3), and shown so; it opens no body."""
+    trail = await node(request).audit_trail(msg_id)
+    return render(request, "officer/trail.html", {"trail": trail})
+
+
 def _reply_kinds(kind: str) -> list[str]:
     if kind.startswith("info."):
         return [kind, *[k for k in INFORMATION_KINDS if k != kind]]
