@@ -7,7 +7,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.attachment import MAX_ATTACHMENTS
-from services.console.officer import attachments, forms, labels, messages, pages, procedures
+from services.console.officer import (
+    article12,
+    attachments,
+    forms,
+    labels,
+    messages,
+    pages,
+    procedures,
+)
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
 from services.console.web.config import NavItem
@@ -39,7 +47,13 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]
     )  # fmt: skip
-    routers = [pages.account, messages.router, procedures.router, attachments.router]
+    routers = [
+        pages.account,
+        messages.router,
+        procedures.router,
+        attachments.router,
+        article12.router,
+    ]
     app = create_app(console, accounts, routers, state={"home": home, "node": None})
     app.add_exception_handler(ApplicationError, application_error)
     app.state.renderer.env.globals.update(labels=labels, flatten=forms.flatten)
