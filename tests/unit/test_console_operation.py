@@ -38,7 +38,7 @@ def _post(client: TestClient, url: str, **form: str) -> int:
     token = csrf_of(client.get(url).text)
     answer = client.post(url + "/" + form.pop("step"), data={**form, "csrf_token": token},
                          follow_redirects=False)  # fmt: skip
-    return answer.status_code
+    return int(answer.status_code)
 
 
 def test_hand_over_interception_and_closure_from_the_operations_page(tmp_path: Path) -> None:
