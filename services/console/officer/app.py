@@ -15,6 +15,7 @@ from services.console.officer import (
     messages,
     pages,
     procedures,
+    transfers,
 )
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
@@ -30,6 +31,7 @@ NAV = (
     NavItem("/inbox", N_("Inbox")),
     NavItem("/compose", N_("Write")),
     NavItem("/tracing", N_("Tracing")),
+    NavItem("/transfers", N_("Transfers")),
     NavItem("/deliveries", N_("Controlled deliveries")),
     NavItem("/deadlines", N_("Deadlines")),
     NavItem("/search", N_("Search")),
@@ -53,6 +55,7 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         procedures.router,
         attachments.router,
         article12.router,
+        transfers.router,
     ]
     app = create_app(console, accounts, routers, state={"home": home, "node": None})
     app.add_exception_handler(ApplicationError, application_error)
