@@ -150,15 +150,24 @@ def views(
 
 
 def _named(
-    core: NodeCore, settings: NodeSettings, msg_id: str, name: str, officer: OfficerIdentity
+    core: NodeCore,
+    settings: NodeSettings,
+    msg_id: str,
+    name: str,
+    officer: OfficerIdentity,
+    out: Path | None = None,
+    force: bool = False,
 ) -> tuple[str, AttachmentManifest]:
-    """The message's full id and its attachment ``name``, held here (else its error code)."""
+    """The message's full id and its attachment ``name``, held here (else its error code, in
+    this order: no such attachment, ``out`` exists without ``force``, not held here)."""
     full, manifests = _manifests(core, msg_id, officer)
     named = [m for m in manifests if m.name == name]
     if not named:
         raise ApplicationError(
             "attachment.not_found", msg_id=full, name=name, names=[m.name for m in manifests]
         )
+    if out is not None and out.exists() and not force:
+        raise ApplicationError("attachment.out_exists", field="out", path=str(out))
     if not attachment_store(settings).has(named[0]):
         view = next(v for v in views(core, settings, full, named) if v.name == name)
         raise ApplicationError(
@@ -197,10 +206,7 @@ def _decrypted(path: Path, manifest: AttachmentManifest) -> Iterator[bytes]:
 
 def save(core: NodeCore, settings: NodeSettings, cmd: SaveAttachment) -> SavedAttachment:
     """Decrypt one attachment into ``cmd.out``, every chunk and the digest verified first."""
-    if cmd.out.exists() and not cmd.force:
-        raise ApplicationError("attachment.out_exists", field="out", path=str(cmd.out))
-    full, manifest = _named(core, settings, cmd.msg_id, cmd.name, cmd.officer)
-    named = [manifest]
+    full, manifest = _named(core, settings, cmd.msg_id, cmd.name, cmd.officer, cmd.out, cmd.force)
     try:
         attachment_store(settings).save_plaintext(manifest, cmd.out)
     except AttachmentError as exc:
@@ -209,4 +215,4 @@ def save(core: NodeCore, settings: NodeSettings, cmd: SaveAttachment) -> SavedAt
         ) from None
     except OSError as exc:
         raise ApplicationError("io.failed", path=str(cmd.out), problem=exc.strerror or "") from None
-    return SavedAttachment(msg_id=full, name=cmd.name, size=named[0].size, out=cmd.out)
+    return SavedAttachment(msg_id=full, name=cmd.name, size=manifest.size, out=cmd.out)
