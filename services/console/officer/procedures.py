@@ -4,6 +4,7 @@ a supervisor's consent, the deadlines dashboard, and search over metadata."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -145,7 +146,7 @@ async def operation_step(
     else:
         raise HTTPException(404)
     record(request, officer, f"delivery_{step}", operation_id=operation_id, msg_id=queued.msg_id)
-    return RedirectResponse(f"/deliveries/{proposer}/{operation_id}", status_code=303)
+    return RedirectResponse(f"/deliveries/{proposer}/{quote(operation_id, safe='')}", 303)
 
 
 @router.get("/deadlines")
