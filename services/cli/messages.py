@@ -102,6 +102,7 @@ TEXT: dict[str, str] = {
     "attachment.not_here": "{name}: {state} (the running node fetches the attachments of the "
     "messages it stores)",
     "attachment.out_exists": "{option} {path} exists; pass --force to replace it",
+    "attachment.too_large": "{name} is larger than the {limit} allowed for an attachment",
     "forward.has_attachments": "message {msg_id} has attachments ({names}), which are not "
     "forwarded yet: ask its sender to send it to those states with them",
     "attachments.sent": "with {names}",

@@ -23,6 +23,7 @@ MESSAGES: Final[dict[str, str]] = {
     "login.totp_required": N_("Enter the six-digit code from your authenticator app."),
     "login.totp_wrong": N_("The code %(typed)s is not the current one: expected six digits."),
     "session.expired": N_("Your session has ended: sign in again."),
+    "request.too_large": N_("The files sent together exceed %(limit)s: send fewer."),
     "csrf.invalid": N_(
         "This form has expired or did not come from this console: reload the page and try again."
     ),
@@ -97,6 +98,28 @@ MESSAGES: Final[dict[str, str]] = {
     "rebuild.refused": N_("The rebuild was refused."),
     "export.exists": N_("The file %(path)s already exists."),
     "io.failed": N_("%(path)s cannot be written (%(problem)s)."),
+    # the audit service and attachments (Art. XIII exchanges with their files)
+    "audit.unreachable": N_("The audit service does not answer at %(hub_url)s."),
+    "audit.refused": N_("The audit service refused the request (%(problem)s)."),
+    "audit.checkpoint_invalid": N_("The audit checkpoint does not verify (%(problem)s)."),
+    "attachment.no_file": N_("%(path)s: no such file to attach."),
+    "attachment.refused": N_("The attachment was refused (%(reason)s): %(detail)s."),
+    "attachment.upload_incomplete": N_(
+        "The attachments were not all stored at the hub (%(problem)s): nothing was sent. "
+        "Send it again to resume."
+    ),
+    "attachment.hub_unreachable": N_(
+        "The hub at %(hub_url)s cannot store the attachments (%(problem)s): nothing was sent. "
+        "Send it again to resume."
+    ),
+    "attachment.not_found": N_("Message %(msg_id)s has no attachment %(name)s."),
+    "attachment.not_here": N_("%(name)s is not held by this node yet (%(state)s)."),
+    "attachment.out_exists": N_("%(path)s already exists."),
+    "attachment.too_large": N_("%(name)s is larger than the %(limit)s allowed for an attachment."),
+    "forward.has_attachments": N_(
+        "Message %(msg_id)s has attachments, which are not forwarded: ask its sender to send "
+        "it to those states with them."
+    ),
     # the console's own notices
     "notice.sent": N_("Sealed and queued for %(recipients)s: message %(short_id)s."),
     # the secretariat's console (services/secretariat: SecretariatError codes, and its notices)

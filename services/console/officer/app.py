@@ -6,7 +6,17 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.console.officer import forms, labels, messages, pages, procedures
+from schemas.attachment import MAX_ATTACHMENTS
+from services.console.officer import (
+    article12,
+    attachments,
+    forms,
+    labels,
+    messages,
+    pages,
+    procedures,
+    transfers,
+)
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
 from services.console.web.config import NavItem
@@ -21,6 +31,7 @@ NAV = (
     NavItem("/inbox", N_("Inbox")),
     NavItem("/compose", N_("Write")),
     NavItem("/tracing", N_("Tracing")),
+    NavItem("/transfers", N_("Transfers")),
     NavItem("/deliveries", N_("Controlled deliveries")),
     NavItem("/deadlines", N_("Deadlines")),
     NavItem("/search", N_("Search")),
@@ -32,11 +43,20 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
     """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
     settings = NodeSettings.load(home)
     accounts, _ = open_accounts(settings.store_path)
+    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields
+    config.setdefault("max_body_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
     console = ConsoleConfig(
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]
     )  # fmt: skip
-    routers = [pages.account, messages.router, procedures.router]
+    routers = [
+        pages.account,
+        messages.router,
+        procedures.router,
+        attachments.router,
+        article12.router,
+        transfers.router,
+    ]
     app = create_app(console, accounts, routers, state={"home": home, "node": None})
     app.add_exception_handler(ApplicationError, application_error)
     app.state.renderer.env.globals.update(labels=labels, flatten=forms.flatten)

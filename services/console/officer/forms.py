@@ -70,7 +70,8 @@ def _walk(
 ) -> Iterator[FormField]:
     needed = set(schema.get("required", ()))
     for name, raw in schema.get("properties", {}).items():
-        if not prefix and name in ("kind", "schema_version"):
+        # the attachments' manifests are written by the node from the files uploaded with the form
+        if not prefix and name in ("kind", "schema_version", "attachments"):
             continue
         prop, nullable = _resolve(raw, defs)
         yield from _field(

@@ -11,9 +11,10 @@ from functools import cache
 
 import pycountry
 from babel import Locale
+from babel.units import format_unit
 
 from services import i18n
-from services.i18n import N_
+from services.i18n import N_, kinds
 
 #: A body field's label, by the property's name in the message models.
 FIELDS: dict[str, str] = {
@@ -112,34 +113,8 @@ VALUES: dict[str, str] = {
     "true": N_("yes"), "false": N_("no"),
 }  # fmt: skip
 
-#: The kinds of message, as lists and forms name them.
-KINDS: dict[str, str] = {
-    "info.authorized_parties": N_("Authorized producers, dealers, importers, exporters, carriers"),
-    "info.concealment_methods": N_("Concealment methods and how to detect them"),
-    "info.trafficking_routes": N_("Trafficking routes"),
-    "info.legislative_measures": N_("Legislative experience and measures"),
-    "info.money_laundering": N_("Money-laundering techniques"),
-    "info.scientific_technological": N_("Scientific and technological information"),
-    "tracing.request": N_("Tracing request"), "tracing.response": N_("Tracing response"),
-    "tracing.acknowledgement": N_("Tracing acknowledgement"),
-    "tracing.reminder": N_("Tracing reminder"), "tracing.overdue": N_("Tracing overdue notice"),
-    "transfer.notice": N_("Transfer notice"),
-    "transfer.import_confirmation": N_("Import confirmation"),
-    "transfer.transit_authorization": N_("Transit authorization"),
-    "transfer.dispatch": N_("Dispatch notice"),
-    "transfer.receipt_confirmation": N_("Receipt confirmation"),
-    "transfer.receipt_overdue": N_("Receipt overdue"),
-    "transfer.discrepancy": N_("Discrepancy report"),
-    "delivery.proposal": N_("Controlled delivery proposal"),
-    "delivery.consent": N_("Consent to a controlled delivery"),
-    "delivery.decline": N_("Controlled delivery declined"),
-    "delivery.handover": N_("Custody hand-over"), "delivery.interception": N_("Interception"),
-    "delivery.closure": N_("Controlled delivery closed"),
-    "confidentiality.disclosure_notice": N_("Disclosure notice"),
-    "confidentiality.consent_request": N_("Request for consent to share"),
-    "confidentiality.consent_answer": N_("Answer to a request for consent"),
-    "protocol.receipt": N_("Delivery receipt"), "protocol.rejection": N_("Rejection"),
-}  # fmt: skip
+#: The kinds of message, as lists and forms name them (shared with the application layer).
+KINDS = kinds.KINDS
 
 #: What a handling code, an evaluation code or confidentiality means for the reader (Art. XII;
 #: the 4x4 evaluation grades).
@@ -244,6 +219,33 @@ STATUSES: dict[str, str] = {
 }  # fmt: skip
 
 
+#: What the audit log records of a message (schemas.audit.EventType), as its trail shows it.
+AUDIT_EVENTS: dict[str, str] = {
+    "sent": N_("sent"), "stored": N_("stored at the hub"), "delivered": N_("delivered"),
+    "opened": N_("opened"), "replied": N_("replied to"), "forwarded": N_("forwarded"),
+    "disclosure_notified": N_("disclosure notified"),
+    "consent_requested": N_("consent requested"), "consent_answered": N_("consent answered"),
+    "exported": N_("exported"), "rejected": N_("rejected"), "quarantined": N_("quarantined"),
+    "lookup_evaluated": N_("lookup evaluated"), "unmatched": N_("unmatched"),
+    "attachment_stored": N_("attachment stored"), "attachment_fetched": N_("attachment fetched"),
+}  # fmt: skip
+
+
+def audit_event(code: str, language: str) -> str:
+    text = AUDIT_EVENTS.get(code)
+    return i18n.gettext_for(language, text) if text else code
+
+
 def status(code: str, language: str) -> str:
     text = STATUSES.get(code)
     return i18n.gettext_for(language, text) if text else code
+
+
+def size(n: int, language: str) -> str:
+    """A file's size as its reader writes it (``48,2 ko``, ``12.5 MB``); 1000-based, as the units
+    are named (CLDR ``digital-kilobyte``)."""
+    locale = i18n.babel_locale(language)
+    if n < 1000:
+        return format_unit(n, "digital-byte", length="short", locale=locale)
+    unit, value = ("digital-kilobyte", n / 1000) if n < 1_000_000 else ("digital-megabyte", n / 1e6)
+    return format_unit(value, unit, length="short", locale=locale, format="#,##0.#")

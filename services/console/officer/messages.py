@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from schemas import HandlingCode
-from services.console.officer import forms, labels
+from schemas.attachment import MAX_ATTACHMENTS
+from services.console.officer import forms, labels, uploads
 from services.console.officer.node import identity, node, record
 from services.console.web import SignedIn, render
 from services.core.accounts import Officer
@@ -27,15 +31,34 @@ OPENING_KINDS = ("tracing.request", "delivery.proposal")
 
 
 def _query(request: Request) -> InboxQuery:
+    """The inbox's filters from the query string; a date the officer typed that is no date is
+    refused by the model (``value.invalid``, naming the field and the format expected)."""
     q = request.query_params
     direction = q.get("direction") if q.get("direction") in ("in", "out", "all") else "in"
-    return InboxQuery(
-        direction=direction,
-        kind=q.get("kind") or None,
-        case_id=q.get("case") or None,
-        state=q.get("state") or None,
-        unread=q.get("unread") == "1",
-    )
+    try:
+        return InboxQuery(
+            direction=direction,
+            kind=q.get("kind") or None,
+            case_id=q.get("case") or None,
+            state=q.get("state") or None,
+            unread=q.get("unread") == "1",
+            since=q.get("since") or None,
+            until=_day_after(q.get("until")),
+        )
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors() else "since"
+        typed = q.get(field, "")
+        raise ApplicationError("value.invalid", field=field, value=typed, expected="date") from None
+
+
+def _day_after(day: str | None) -> str | None:
+    """The inbox's "until" is a day the officer includes: the query takes the instant after it."""
+    if not day:
+        return None
+    try:
+        return (date.fromisoformat(day.strip()) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return day  # the model refuses it, naming what was typed
 
 
 @router.get("/inbox")
@@ -62,8 +85,17 @@ async def message(request: Request, msg_id: str, officer: SignedIn) -> Response:
     context = {
         "view": view, "thread": thread, "reply_kinds": _reply_kinds(view.summary.kind),
         "notice": request.query_params.get("sent"),
+        "attachments": application.attachments_shown(view),
     }  # fmt: skip
     return render(request, "officer/message.html", context)
+
+
+@router.get("/messages/{msg_id}/trail")
+async def audit_trail(request: Request, msg_id: str, officer: SignedIn) -> Response:
+    """The message's audit trail, each inclusion proof checked by this node against the audit
+    log's signed checkpoint (RFC 9162 section 2.1.3), and shown so; it opens no body."""
+    trail = await node(request).audit_trail(msg_id)
+    return render(request, "officer/trail.html", {"trail": trail})
 
 
 def _reply_kinds(kind: str) -> list[str]:
@@ -92,9 +124,12 @@ def _defaults(kind: str, officer: Officer) -> dict[str, str]:
 def _compose_page(
     request: Request, kind: str, values: dict[str, str], *, reply_to: str | None = None,
     error: Any = None, problems: dict[str, Any] | None = None, preview: Queued | None = None,
-    status_code: int = 200,
+    status_code: int = 200, staged: tuple[str, list[Path]] = ("", []),
 ) -> Response:  # fmt: skip
     context = {
+        "attaching": _attaching(kind, reply_to), "staged_token": staged[0],
+        "staged": [(p.name, p.stat().st_size) for p in staged[1]],
+        "max_bytes": uploads.max_bytes(request),
         "kind": kind, "fields": forms.form_fields(kind), "values": values,
         "states": node(request).states(), "reply_to": reply_to, "error": error,
         "problems": problems or {}, "preview": preview, "handling_codes": list(HandlingCode),
@@ -116,9 +151,10 @@ async def reply_form(request: Request, msg_id: str, kind: str, officer: SignedIn
     return _compose_page(request, kind, _defaults(kind, officer), reply_to=msg_id)
 
 
-def _submit(
-    request: Request, officer: Officer, kind: str, form: Any, reply_to: str | None
-) -> Queued:
+async def _submit(
+    request: Request, officer: Officer, kind: str, form: Any, reply_to: str | None,
+    files: list[Path],
+) -> Queued:  # fmt: skip
     body = forms.body_from_form(kind, form)
     dry_run = form.get("action") != "send"
     common: dict[str, Any] = {
@@ -128,36 +164,51 @@ def _submit(
     }  # fmt: skip
     application = node(request)
     to = [str(s) for s in form.getlist("to")]
+    case_id = form.get("case_id") or None
     if reply_to is not None:
         return application.reply(ReplyMessage(msg_id=reply_to, kind=kind, body=body, **common))
-    if kind == "tracing.request":
-        return application.file_trace(
-            FileTracingRequest(body=body, to=to, case_id=form.get("case_id") or None, **common)
-        )
     if kind == "delivery.proposal":
-        return application.propose_delivery(
-            ProposeDelivery(body=body, case_id=form.get("case_id") or None, **common)
-        )
-    return application.send(
-        SendMessage(kind=kind, body=body, to=to, case_id=form.get("case_id") or None, **common)
-    )
+        return application.propose_delivery(ProposeDelivery(body=body, case_id=case_id, **common))
+    cmd: SendMessage | FileTracingRequest
+    if kind == "tracing.request":
+        cmd = FileTracingRequest(body=body, to=to, case_id=case_id, attachments=files, **common)
+    else:
+        cmd = SendMessage(kind=kind, body=body, to=to, case_id=case_id, attachments=files, **common)
+    if files:  # each file sealed and stored at the hub for every recipient, then the message
+        return await application.send_attached(cmd)
+    if isinstance(cmd, FileTracingRequest):
+        return application.file_trace(cmd)
+    return application.send(cmd)
+
+
+def _attaching(kind: str, reply_to: str | None) -> bool:
+    """Whether the form takes files: what the layer sends with attachments."""
+    return reply_to is None and kind != "delivery.proposal"
 
 
 async def _post(request: Request, officer: Officer, kind: str, reply_to: str | None) -> Response:
-    form = await request.form()
-    values = {k: str(v) for k, v in form.items() if k not in ("csrf_token", "action")}
+    form = await request.form(max_files=MAX_ATTACHMENTS)
+    values = {
+        k: str(v) for k, v in form.items() if k not in ("csrf_token", "action", "files", "staged")
+    }
     values["to"] = ",".join(str(s) for s in form.getlist("to"))
+    staged: tuple[str, list[Path]] = ("", [])
     try:
-        queued = _submit(request, officer, kind, form, reply_to)
+        if _attaching(kind, reply_to):
+            staged = await uploads.stage(request, officer, form)
+        queued = await _submit(request, officer, kind, form, reply_to, staged[1])
     except ApplicationError as exc:
         problems = forms.problems_by_field(exc.params.get("problems", []))
         params = {k: v for k, v in exc.params.items() if isinstance(v, str | int)}
         return _compose_page(request, kind, values, reply_to=reply_to, error=(exc.code, params),
-                             problems=problems, status_code=422)  # fmt: skip
+                             problems=problems, status_code=422, staged=staged)  # fmt: skip
     if not queued.sealed:
-        return _compose_page(request, kind, values, reply_to=reply_to, preview=queued)
+        return _compose_page(request, kind, values, reply_to=reply_to, preview=queued,
+                             staged=staged)  # fmt: skip
+    if staged[0]:
+        uploads.forget(request, officer, staged[0])
     record(request, officer, "message_sent", msg_id=queued.msg_id, kind=kind,
-           recipients=queued.recipients)  # fmt: skip
+           recipients=queued.recipients, attachments=[p.name for p in staged[1]])  # fmt: skip
     target = f"/messages/{queued.msg_id}?sent={','.join(queued.recipients)}"
     return RedirectResponse(target, status_code=303)
 

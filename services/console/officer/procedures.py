@@ -4,10 +4,12 @@ a supervisor's consent, the deadlines dashboard, and search over metadata."""
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
 from services.console.officer.node import identity, node, record
 from services.console.web import ConsoleRefusal, SignedIn, render, require_role
 from services.core.accounts import Officer, Role
@@ -15,9 +17,12 @@ from services.node.application.models import InboxQuery
 from services.node.application.procedure_models import (
     AnswerConsent,
     AnswerTrace,
+    CloseDelivery,
     ConsentDelivery,
     DeclineDelivery,
     ForwardMessage,
+    RecordHandover,
+    RecordInterception,
     RequestConsent,
 )
 
@@ -82,6 +87,66 @@ async def decline(request: Request, operation_id: str, officer: Supervisor) -> R
     record(request, officer, "delivery_declined", operation_id=operation_id,
            msg_id=queued.msg_id)  # fmt: skip
     return RedirectResponse("/deliveries", status_code=303)
+
+
+@router.get("/deliveries/{proposer}/{operation_id}")
+async def operation(
+    request: Request, proposer: str, operation_id: str, officer: SignedIn
+) -> Response:
+    """One operation: its one timeline, and the steps this state may record next."""
+    op = node(request).operation(operation_id, proposer)
+    context = {"op": op, "decisions": list(InterceptionDecision), "outcomes": list(ClosureOutcome)}
+    return render(request, "officer/operation.html", context)
+
+
+def _lines(typed: object) -> list[str]:
+    return [line.strip() for line in str(typed or "").splitlines() if line.strip()]
+
+
+def _inventory(typed: object) -> list[dict[str, object]]:
+    """Items as typed, one per line: ``quantity | category | description`` (the model names
+    what is wrong in a line that is not)."""
+    items: list[dict[str, object]] = []
+    for n, line in enumerate(_lines(typed), start=1):
+        quantity, category, description = ([*line.split("|", 2), "", ""])[:3]
+        q = quantity.strip()
+        items.append({"line": n, "quantity": int(q) if q.isdigit() else q,
+                      "category": category.strip(),
+                      "description": description.strip()})  # fmt: skip
+    return items
+
+
+@router.post("/deliveries/{proposer}/{operation_id}/{step}")
+async def operation_step(
+    request: Request, proposer: str, operation_id: str, step: str, officer: SignedIn
+) -> Response:
+    """A hand-over of custody, an interception decision (XVIII.2) or the closure; the node
+    decides who may record which, and when."""
+    form = await request.form()
+    application = node(request)
+    common = {"officer": identity(officer), "operation_id": operation_id, "proposer": proposer}
+    at = str(form.get("at") or "") or None
+    if step == "handover":
+        queued = application.record_handover(RecordHandover(
+            **common, from_state=str(form.get("from_state") or ""),
+            to_state=str(form.get("to_state") or ""), place=str(form.get("place") or ""), at=at,
+            seals=_lines(form.get("seals")), seals_intact=form.get("seals_broken") != "on",
+            remarks=str(form.get("remarks") or "") or None,
+        ))  # fmt: skip
+    elif step == "interception":
+        queued = application.record_interception(RecordInterception(
+            **common, decision=str(form.get("decision") or ""), at=at,
+            new_seals=_lines(form.get("new_seals")), inventory=_inventory(form.get("inventory")),
+        ))  # fmt: skip
+    elif step == "closure":
+        queued = application.close_delivery(CloseDelivery(
+            **common, outcome=str(form.get("outcome") or ""),
+            summary=str(form.get("summary") or ""),
+        ))  # fmt: skip
+    else:
+        raise HTTPException(404)
+    record(request, officer, f"delivery_{step}", operation_id=operation_id, msg_id=queued.msg_id)
+    return RedirectResponse(f"/deliveries/{proposer}/{quote(operation_id, safe='')}", 303)
 
 
 @router.get("/deadlines")

@@ -40,6 +40,8 @@ class ConsoleConfig:
     login_rate: tuple[int, float] = (30, 300.0)
     #: how often pages that wait for news (the inbox) ask the server, in seconds
     poll_s: float = 3.0
+    #: the largest request body accepted, refused from its Content-Length before it is read
+    max_body_bytes: int = 16 * 1024 * 1024
     extra_template_dirs: tuple[str, ...] = field(default_factory=tuple)
 
     @property

@@ -92,12 +92,16 @@ async def csrf_guard(request: Request) -> None:
     app factory puts on every route)."""
     if request.method in SAFE_METHODS:
         return
+    config = request.app.state.config
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > config.max_body_bytes:
+        limit = f"{config.max_body_bytes / 1e6:.0f} MB"
+        raise ConsoleRefusal(413, "request.too_large", limit=limit)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and "form" in request.headers.get("content-type", ""):
         value = (await request.form()).get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     session = getattr(request.state, "session", None)
-    config = request.app.state.config
     if session is not None:
         expected: str | None = session.csrf_token
     else:  # sign-in: double submit against the pre-session cookie (login CSRF)

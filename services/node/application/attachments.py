@@ -9,12 +9,14 @@ and queued, so the outbox never publishes an envelope whose attachments are not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 from nats.errors import Error as NatsError
 
 from schemas.attachment import AttachmentManifest
-from services.core.attachments import AttachmentError
+from services.core.attachments import AttachmentError, ChunkOpener, read_chunks
 from services.node.application import messaging, tracing
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
@@ -116,16 +118,24 @@ def attachments(
 ) -> list[AttachmentView]:
     """A message's attachments and whether this node holds each (verified)."""
     full, manifests = _manifests(core, msg_id, officer)
-    status = core.store.attachment_fetches.status(full)
+    return views(core, settings, full, manifests)
+
+
+def views(
+    core: NodeCore, settings: NodeSettings, msg_id: str, manifests: Sequence[AttachmentManifest]
+) -> list[AttachmentView]:
+    """The attachments an opened message names (its full id), and whether this node holds each;
+    opens nothing."""
+    status = core.store.attachment_fetches.status(msg_id)
     held = attachment_store(settings)
-    views = []
+    out = []
     for m in manifests:
         state, reason, detail = "held", None, None
         if not held.has(m):
             state = "pending" if status is None or status[0] == "pending" else "refused"
             if state == "refused" and status is not None:
                 reason, detail = status[1], status[2]
-        views.append(
+        out.append(
             AttachmentView(
                 name=m.name,
                 media_type=m.media_type,
@@ -136,31 +146,73 @@ def attachments(
                 detail=detail,
             )
         )
-    return views
+    return out
+
+
+def _named(
+    core: NodeCore,
+    settings: NodeSettings,
+    msg_id: str,
+    name: str,
+    officer: OfficerIdentity,
+    out: Path | None = None,
+    force: bool = False,
+) -> tuple[str, AttachmentManifest]:
+    """The message's full id and its attachment ``name``, held here (else its error code, in
+    this order: no such attachment, ``out`` exists without ``force``, not held here)."""
+    full, manifests = _manifests(core, msg_id, officer)
+    named = [m for m in manifests if m.name == name]
+    if not named:
+        raise ApplicationError(
+            "attachment.not_found", msg_id=full, name=name, names=[m.name for m in manifests]
+        )
+    if out is not None and out.exists() and not force:
+        raise ApplicationError("attachment.out_exists", field="out", path=str(out))
+    if not attachment_store(settings).has(named[0]):
+        view = next(v for v in views(core, settings, full, named) if v.name == name)
+        raise ApplicationError(
+            "attachment.not_here", name=name, state=view.state, reason=view.reason
+        )
+    return full, named[0]
+
+
+def plaintext(
+    core: NodeCore, settings: NodeSettings, msg_id: str, name: str, officer: OfficerIdentity
+) -> tuple[AttachmentView, Iterator[bytes]]:
+    """One attachment, decrypted chunk by chunk for a download: the node's copy is checked
+    against the signed manifest's digest first (read in bounded pieces), then each chunk is
+    authenticated as it is decrypted; memory holds one chunk, never the file."""
+    full, manifest = _named(core, settings, msg_id, name, officer)
+    path = attachment_store(settings).path(manifest.ciphertext_sha256)
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for piece in iter(lambda: f.read(1 << 20), b""):
+            digest.update(piece)
+    if digest.hexdigest() != manifest.ciphertext_sha256:
+        raise ApplicationError(
+            "attachment.refused", reason="digest_mismatch", detail=f"{name}: the copy held here"
+        )
+    [view] = views(core, settings, full, [manifest])
+    return view, _decrypted(path, manifest)
+
+
+def _decrypted(path: Path, manifest: AttachmentManifest) -> Iterator[bytes]:
+    opener = ChunkOpener(manifest)
+    with path.open("rb") as f:
+        for chunk in read_chunks(f, manifest):
+            yield opener.open(chunk)  # AttachmentError on any chunk altered since: the download
+    opener.finish()  # is cut short, never completed with wrong bytes (STREAM's last flag)
 
 
 def save(core: NodeCore, settings: NodeSettings, cmd: SaveAttachment) -> SavedAttachment:
     """Decrypt one attachment into ``cmd.out``, every chunk and the digest verified first."""
-    full, manifests = _manifests(core, cmd.msg_id, cmd.officer)
-    named = [m for m in manifests if m.name == cmd.name]
-    if not named:
-        raise ApplicationError(
-            "attachment.not_found", msg_id=full, name=cmd.name, names=[m.name for m in manifests]
-        )
-    if cmd.out.exists() and not cmd.force:
-        raise ApplicationError("attachment.out_exists", field="out", path=str(cmd.out))
-    held = attachment_store(settings)
-    if not held.has(named[0]):
-        view = next(v for v in attachments(core, settings, full, cmd.officer) if v.name == cmd.name)
-        raise ApplicationError(
-            "attachment.not_here", name=cmd.name, state=view.state, reason=view.reason
-        )
+    full, manifest = _named(core, settings, cmd.msg_id, cmd.name, cmd.officer, cmd.out, cmd.force)
     try:
-        held.save_plaintext(named[0], cmd.out)
+        attachment_store(settings).save_plaintext(manifest, cmd.out)
     except AttachmentError as exc:
         raise ApplicationError(
             "attachment.refused", reason=exc.fault.value, detail=exc.detail
         ) from None
     except OSError as exc:
         raise ApplicationError("io.failed", path=str(cmd.out), problem=exc.strerror or "") from None
-    return SavedAttachment(msg_id=full, name=cmd.name, size=named[0].size, out=cmd.out)
+    return SavedAttachment(msg_id=full, name=cmd.name, size=manifest.size, out=cmd.out)

@@ -37,6 +37,7 @@ The catalogue, with the parameters each code carries:
   ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
   ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, names}: its
   files are stored for the original's recipients only; re-uploading them is not built yet.
+  ``attachment.too_large`` {name, limit}: one file over the node's cap.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """
 
@@ -89,6 +90,7 @@ ErrorCode = Literal[
     "attachment.not_found",
     "attachment.not_here",
     "attachment.out_exists",
+    "attachment.too_large",
     "forward.has_attachments",
     "rebuild.refused",
     "export.exists",

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas import BODY_MODELS, HandlingCode
 from schemas.attachment import AttachmentManifest
 from schemas.registry import UnknownKindError, example_body
+from services.i18n import kinds as kind_titles
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
     FieldView,
@@ -94,6 +96,7 @@ def summary(m: StoredMessage) -> MessageSummary:
         short_id=short_id(m.msg_id),
         direction=m.direction,
         kind=m.kind,
+        title=kind_titles.title(m.kind),
         sender=m.sender,
         recipients=list(m.recipients),
         handling=m.handling,
@@ -115,7 +118,16 @@ def inbox(core: NodeCore, q: InboxQuery) -> list[MessageSummary]:
         unread=q.unread,
         include_protocol=q.protocol,
     )
-    return [summary(m) for m in messages]
+    return [summary(m) for m in messages if _within(m.stored_at, q)]
+
+
+def _within(stored_at: str, q: InboxQuery) -> bool:
+    """Whether a message stored at ``stored_at`` (RFC 3339) falls in the query's dates."""
+    if q.since is None and q.until is None:
+        return True
+    at = datetime.fromisoformat(stored_at.replace("Z", "+00:00"))
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return (q.since is None or at >= q.since) and (q.until is None or at < q.until)
 
 
 def thread(core: NodeCore, case_id: str) -> list[MessageSummary]:
@@ -153,7 +165,8 @@ def _fields(value: Any, path: str = "") -> list[FieldView]:
             return []
         out: list[FieldView] = []
         for k, v in value.items():
-            if not path and k in ("kind", "schema_version"):
+            # the attachments are listed apart, and their manifests hold their keys: never a field
+            if not path and k in ("kind", "schema_version", "attachments"):
                 continue
             out += _fields(v, f"{path}.{k}".lstrip("."))
         return out

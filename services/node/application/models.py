@@ -152,6 +152,8 @@ class InboxQuery(Model):
     state: str | None = None
     unread: bool = False
     protocol: bool = False  # receipts and rejections too
+    since: When | None = None  # stored at or after (a date is its midnight UTC)
+    until: When | None = None  # stored before
 
 
 class MessageSummary(Model):
@@ -161,6 +163,7 @@ class MessageSummary(Model):
     short_id: str
     direction: Literal["in", "out"]
     kind: str
+    title: str = Field(description="the kind's English title, a gettext msgid to translate")
     sender: str
     recipients: list[str]
     handling: str

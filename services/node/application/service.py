@@ -8,11 +8,12 @@ and calls its methods: commands take and return the models of ``models.py`` and
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from schemas.attachment import AttachmentManifest
 from services.core.directory import DirectoryError
 from services.core.keys import KeyFileError, NodeKeys
 from services.node import app as node_app
@@ -294,6 +295,19 @@ class Application:
     def attachments(self, msg_id: str, officer: OfficerIdentity) -> list[AttachmentView]:
         """A message's attachments and whether this node holds each (reading is recorded)."""
         return attachments.attachments(self.core, self._home_settings(), msg_id, officer)
+
+    def attachments_shown(self, view: MessageView) -> list[AttachmentView]:
+        """The attachments of a message just opened (``show``), without opening it again."""
+        manifests = [AttachmentManifest.model_validate(a) for a in view.body.get("attachments", [])]
+        if not manifests:
+            return []
+        return attachments.views(self.core, self._home_settings(), view.summary.msg_id, manifests)
+
+    def open_attachment(
+        self, msg_id: str, name: str, officer: OfficerIdentity
+    ) -> tuple[AttachmentView, Iterator[bytes]]:
+        """One attachment's plaintext, chunk by chunk, verified (reading is recorded)."""
+        return attachments.plaintext(self.core, self._home_settings(), msg_id, name, officer)
 
     def save_attachment(self, cmd: SaveAttachment) -> SavedAttachment:
         return attachments.save(self.core, self._home_settings(), cmd)

@@ -1,0 +1,84 @@
+"""Files an officer attaches in the compose form: kept between the preview and the sending under
+a random token (the browser cannot send a file input twice), then handed to the application
+layer, which seals each one into the node's store; the staged plaintext is deleted once the
+message is queued.
+
+A request announcing more than its files may weigh is refused before its body is read (the
+console's ``max_body_bytes``); each file is checked against the node's cap
+(``attachment_max_bytes``) as it is copied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import UploadFile
+
+from schemas.attachment import FileName
+from services.console.officer.node import node
+from services.core.accounts import Officer
+from services.node.application import ApplicationError
+from services.node.attachments import DEFAULT_MAX_BYTES
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+_NAME: TypeAdapter[str] = TypeAdapter(FileName)
+
+
+def max_bytes(request: Request) -> int:
+    """The node's cap per attachment (100 MB unless its settings say otherwise)."""
+    settings = node(request).settings
+    return settings.attachment_max_bytes if settings is not None else DEFAULT_MAX_BYTES
+
+
+def _mb(n: int) -> str:
+    """A limit in SI units, as most readers write them (``4 kB``, ``100 MB``)."""
+    return f"{n / 1e6:g} MB" if n >= 1_000_000 else f"{n / 1e3:g} kB"
+
+
+def _staging(request: Request, officer: Officer, token: str) -> Path:
+    """The officer's own staging folder for ``token``: another officer's token finds nothing."""
+    who = hashlib.sha256(officer.login.encode()).hexdigest()[:16]
+    return Path(request.app.state.home) / "console-uploads" / f"{who}-{token}"
+
+
+async def stage(request: Request, officer: Officer, form: Any) -> tuple[str, list[Path]]:
+    """Save the form's new files beside those staged before (hidden ``staged`` token); the
+    token and every staged file, in the order attached."""
+    token = str(form.get("staged") or "")
+    token = token if _TOKEN.fullmatch(token) else secrets.token_hex(16)
+    folder = _staging(request, officer, token)
+    for upload in form.getlist("files"):
+        if isinstance(upload, UploadFile) and upload.filename:
+            await _save(upload, folder, max_bytes(request))
+    files = sorted(folder.iterdir(), key=lambda p: p.stat().st_mtime_ns) if folder.is_dir() else []
+    return token, files
+
+
+async def _save(upload: UploadFile, folder: Path, limit: int) -> None:
+    typed = Path(upload.filename or "").name  # a browser may send a path: keep its last part
+    try:
+        name = _NAME.validate_python(typed)
+    except ValidationError:
+        raise ApplicationError("attachment.no_file", field="attachments", path=typed) from None
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target, written = folder / name, 0
+    with target.open("wb") as sink:
+        while piece := await upload.read(1 << 20):
+            written += len(piece)
+            if written > limit:
+                sink.close()
+                target.unlink()
+                raise ApplicationError("attachment.too_large", name=name, limit=_mb(limit))
+            sink.write(piece)
+
+
+def forget(request: Request, officer: Officer, token: str) -> None:
+    """The message is queued: its files are sealed in the node's store; drop the plaintext."""
+    shutil.rmtree(_staging(request, officer, token), ignore_errors=True)

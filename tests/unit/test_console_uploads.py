@@ -1,0 +1,89 @@
+"""Files attached in the compose form: kept between the preview and the sending (the browser sends
+a file input once), each checked against the node's cap as it arrives, and a request announcing
+more than its files may weigh refused before it is read."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from services.console.officer.app import build_officer_console
+from services.core.keys import NodeKeys
+from services.node.application import Application
+from services.node.settings import NodeSettings
+from tests.support.casework import Network
+from tests.support.console import Clock, add_officers, csrf_of, node_home, officer, sign_in
+
+STAGED = re.compile(r'name="staged" value="([0-9a-f]{32})"')
+FORM = {
+    "to": "USA", "handling": "H1", "title": "Corredor del Pacífico", "evaluation.source": "B",
+    "evaluation.information": "2", "routes.0.legs.0.origin": "MEX",
+    "routes.0.legs.0.destination": "USA", "routes.0.legs.0.mode": "road",
+    "routes.0.commodities": "rifles", "action": "preview",
+}  # fmt: skip
+URL = "/compose/info.trafficking_routes"
+
+
+def _console(tmp_path: Path, cap: int = 100 * 1024 * 1024) -> tuple[TestClient, Path]:
+    net = Network.of(tmp_path / "net", ["MEX", "USA"])
+    home = node_home(tmp_path, "MEX")
+    (home / "node.json").write_text(json.dumps({"party": "MEX", "attachment_max_bytes": cap}))
+    NodeKeys.generate("MEX").save(home / "keys.json", None)
+    clock = Clock()
+    who = officer("ana", language="es")
+    add_officers(home, [who], clock.now)
+    app = build_officer_console(home, clock=clock)
+    app.state.node = Application(net["MEX"], NodeSettings.load(home))
+    client = TestClient(app)
+    assert sign_in(client, who, clock).status_code == 303
+    return client, home
+
+
+def _post(client: TestClient, files: list[tuple[str, bytes]], **extra: str) -> Response:
+    token = csrf_of(client.get(URL).text)
+    parts = [("files", (name, data, "image/png")) for name, data in files]
+    answer: Response = client.post(
+        URL, data={**FORM, **extra, "csrf_token": token}, files=parts or None
+    )
+    return answer
+
+
+def test_files_previewed_stay_attached_for_the_sending(tmp_path: Path) -> None:
+    client, home = _console(tmp_path)
+    page = client.get(URL)
+    assert 'enctype="multipart/form-data"' in page.text and 'name="files"' in page.text
+    first = _post(client, [("marcas.png", b"\x89PNG" + bytes(5000))])
+    assert first.status_code == 200, first.text
+    text = first.text
+    assert 'id="preview"' in text and "marcas.png" in text and "5 kB" in text
+    token = STAGED.search(text)
+    assert token is not None
+    [staged] = (home / "console-uploads").glob(f"*-{token.group(1)}/marcas.png")
+    assert staged.read_bytes() == b"\x89PNG" + bytes(5000)
+    again = _post(client, [("licencia.pdf", b"%PDF")], staged=token.group(1))
+    assert "marcas.png" in again.text and "licencia.pdf" in again.text
+
+
+def test_a_file_over_the_nodes_cap_is_refused_naming_it(tmp_path: Path) -> None:
+    client, home = _console(tmp_path, cap=4000)
+    answer = _post(client, [("radiografía.png", bytes(4001))])
+    assert answer.status_code == 422
+    expected = "radiografía.png supera los 4 kB permitidos para un adjunto."
+    assert expected in answer.text
+    assert not list((home / "console-uploads").glob("*/radiografía.png"))
+
+
+def test_a_request_announcing_more_than_its_files_may_weigh_is_refused_unread(
+    tmp_path: Path,
+) -> None:
+    client, _ = _console(tmp_path, cap=1000)
+    token = csrf_of(client.get(URL).text)
+    limit = 1000 * 16 + 2**20
+    answer = client.post(URL, content=b"x" * (limit + 1), headers={
+        "content-type": "multipart/form-data; boundary=b", "x-csrf-token": token})  # fmt: skip
+    assert answer.status_code == 413
+    assert "Los archivos enviados juntos superan" in answer.text
