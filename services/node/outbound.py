@@ -45,6 +45,14 @@ class Article12Refusal(ComposeError):
         self.refused = refused
 
 
+class StepRefused(ComposeError):
+    """The message's procedure does not allow this step now: ``refusal`` says why, as a code."""
+
+    def __init__(self, kind: str, refusal: IllegalTransition) -> None:
+        super().__init__(f"{kind}: {refusal}")
+        self.kind, self.refusal = kind, refusal
+
+
 class ClockError(ComposeError):
     """This node's clock is too far from the hub's to date a message others will accept."""
 
@@ -163,7 +171,7 @@ class Outbound:
             try:
                 effects = self.casework.sent(header, body)
             except IllegalTransition as exc:
-                raise ComposeError(f"{header.kind}: {exc}") from None
+                raise StepRefused(header.kind, exc) from None
             events = [*events, *self._noted(effects)]
             self.store.add_outgoing(out, now=self.clock(), events=events)
             self._carry_out(effects)

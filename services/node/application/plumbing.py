@@ -17,7 +17,9 @@ from services.core.envelope import EnvelopeError, ProtectedHeader
 from services.node.application.errors import ApplicationError
 from services.node.application.models import Handling, Preview, Queued
 from services.node.core import Article12Refusal, ClockError, ComposeError, NodeCore
+from services.node.outbound import StepRefused
 from services.node.store import StoredMessage
+from services.node.workflows.errors import IllegalTransition
 
 M = TypeVar("M", bound=BaseModel)
 B = TypeVar("B", bound=Body)
@@ -175,16 +177,23 @@ def refusals() -> Iterator[None]:
         ) from None
     except ClockError as exc:
         raise ApplicationError("node.clock_off", problem=str(exc)) from None
+    except StepRefused as exc:
+        raise step_refused(exc.kind, exc.refusal) from None
     except ComposeError as exc:
-        text = str(exc)
-        kind, sep, reason = text.partition(": ")
-        if sep and kind in BODY_MODELS:  # core.py: f"{kind}: {IllegalTransition}"
-            raise ApplicationError("procedure.step_refused", kind=kind, reason=reason) from None
-        raise ApplicationError("compose.refused", problem=text) from None
+        raise ApplicationError("compose.refused", problem=str(exc)) from None
     except DirectoryError as exc:
         raise ApplicationError("recipient.unknown", party="", problem=str(exc)) from None
     except EnvelopeError as exc:
         raise ApplicationError("message.unreadable", msg_id="", reason=exc.reason.value) from None
+
+
+def step_refused(kind: str, refusal: IllegalTransition) -> ApplicationError:
+    """The layer's error for a step the procedure refuses: the workflow's refusal code and its
+    parameters beside it (all short strings; front ends render ``refusal.<reason>`` with them).
+    A refusal's own ``kind`` parameter is the same step's kind."""
+    return ApplicationError(
+        "procedure.step_refused", **{**refusal.params, "kind": kind, "reason": refusal.code}
+    )
 
 
 def submit(

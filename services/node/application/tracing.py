@@ -31,6 +31,7 @@ from services.node.application.plumbing import (
     handling_options,
     parse_body,
     resolve,
+    step_refused,
     submit,
     with_attachments,
 )
@@ -81,7 +82,7 @@ def file_request(
     try:
         asked = tracing.requested_states(body, [s.upper() for s in cmd.to], core.party)
     except IllegalTransition as exc:
-        raise ApplicationError("procedure.step_refused", kind=body.KIND, reason=str(exc)) from None
+        raise step_refused(body.KIND, exc) from None
     on_network = [s for s in asked if s in core.directory.entries]
     off = [s for s in asked if s not in on_network]
     if not on_network:
