@@ -53,7 +53,7 @@ def send(
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(
             body,
             to,
@@ -76,7 +76,7 @@ def reply(core: NodeCore, cmd: ReplyMessage) -> Queued:
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.reply(
             original.msg_id,
             body,

@@ -15,7 +15,7 @@ from schemas.attachment import AttachmentManifest
 from services.core.directory import DirectoryError
 from services.core.envelope import EnvelopeError, ProtectedHeader
 from services.node.application.errors import ApplicationError
-from services.node.application.models import Handling, Preview, Queued
+from services.node.application.models import Command, Handling, Preview, Queued
 from services.node.core import Article12Refusal, ClockError, ComposeError, NodeCore
 from services.node.outbound import StepRefused
 from services.node.store import StoredMessage
@@ -197,16 +197,18 @@ def step_refused(kind: str, refusal: IllegalTransition) -> ApplicationError:
 
 
 def submit(
-    core: NodeCore, body: Body, dry_run: bool, compose: Callable[[], ProtectedHeader]
+    core: NodeCore, body: Body, cmd: Command, compose: Callable[[], ProtectedHeader]
 ) -> Queued:
-    """Run ``compose`` (which queues ``body``); for a dry run, roll everything back and say what
-    would have been sealed. Every check runs either way: the preview is what sending does."""
+    """Run ``compose`` (which queues ``body``) for ``cmd``'s officer, recorded in the audit log
+    as the one who sent it; for a dry run, roll everything back and say what would have been
+    sealed. Every check runs either way: the preview is what sending does."""
     with refusals():
         try:
             with core.store.transaction():
                 header = compose()
-                if dry_run:
+                if cmd.dry_run:
                     raise _DryRun(header)
+                core.record_sent(header, cmd.officer.recorded)
         except _DryRun as dry:
             return queued(dry.header, preview(core, dry.header, body))
     return queued(header)
