@@ -19,7 +19,8 @@ from pathlib import Path
 from nats.errors import Error as NatsError
 
 from schemas.registry import example_body
-from services.cli.node_cmd import CliError, _officer, _passphrase, _settings
+from services.cli.node_access import OFFICER_ENV, officer
+from services.cli.node_cmd import CliError, _passphrase, _settings
 from services.cli.tables import dumps, table
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.lookup_filter import FilterError
@@ -54,6 +55,12 @@ def _keys(settings: NodeSettings) -> NodeKeys:
         keys.save(settings.keys_path, passphrase)
         print("added a lookup key to the node's key file")
     return keys
+
+
+def _officer(args: argparse.Namespace) -> str:
+    """The officer acting, as the register records each action: the structured identity
+    (--officer "Name|Position|Agency" or CIFTA_OFFICER), required, no login name standing in."""
+    return officer(args).recorded
 
 
 def _register(settings: NodeSettings, keys: NodeKeys) -> Register:
@@ -122,12 +129,13 @@ def _publish(settings: NodeSettings, keys: NodeKeys, register: Register) -> str:
 
 
 def cmd_records_import(args: argparse.Namespace) -> int:
+    who = _officer(args)
     settings = _settings(args)
     entries = _read_csv(Path(args.file))
     keys = _keys(settings)
     register = _register(settings, keys)
     try:
-        ids = register.add(entries, _officer(args), _now())
+        ids = register.add(entries, who, _now())
     except DuplicateRecord as exc:
         raise CliError(f"nothing imported: the register already holds {exc}") from None
     print(f"imported {len(ids)} record(s)")
@@ -137,9 +145,10 @@ def cmd_records_import(args: argparse.Namespace) -> int:
 
 
 def cmd_records_list(args: argparse.Namespace) -> int:
+    who = _officer(args)
     settings = _settings(args)
     register = _register(settings, _keys(settings))
-    records = register.records(_officer(args), _now())
+    records = register.records(who, _now())
     if args.json:
         print(dumps([asdict(r) for r in records]))
         return 0
@@ -150,10 +159,11 @@ def cmd_records_list(args: argparse.Namespace) -> int:
 
 
 def cmd_records_remove(args: argparse.Namespace) -> int:
+    who = _officer(args)
     settings = _settings(args)
     keys = _keys(settings)
     register = _register(settings, keys)
-    removed = register.remove(args.record_ids, _officer(args), _now())
+    removed = register.remove(args.record_ids, who, _now())
     if removed != len(args.record_ids):
         print(f"{len(args.record_ids) - removed} of the record ids named no record")
     print(f"removed {removed} record(s)")
@@ -213,13 +223,14 @@ def _trace_template(raw: dict[str, str], path: Path) -> None:
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
+    who = _officer(args)
     settings = _settings(args)
     typed = {"make": args.make, "model": args.model, "calibre": args.calibre,
              "serial": args.serial}  # fmt: skip
     marks = _marks(typed)
     register = Register(settings.home / REGISTER_FILE, None)
     try:
-        answers = asyncio.run(lookup_from_home(settings, register, marks, _officer(args), _now()))
+        answers = asyncio.run(lookup_from_home(settings, register, marks, who, _now()))
     except (OSError, NatsError, TimeoutError) as exc:
         raise CliError(f"the hub is unreachable ({type(exc).__name__}); try again") from None
     found = hits(answers)
@@ -250,7 +261,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     def command(group: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
         p: argparse.ArgumentParser = group.add_parser(name, help=text, description=text)
         p.add_argument("--home", default=home, help="the node's home (or CIFTA_NODE_HOME)")
-        p.add_argument("--officer", help="who acts (default: CIFTA_OFFICER or the login)")
+        p.add_argument("--officer", help=f'who acts: "Name|Position|Agency" (or {OFFICER_ENV})')
         return p
 
     p = command(sub, "lookup", "ask every state at once whether it holds a record of a firearm")

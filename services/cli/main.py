@@ -26,6 +26,7 @@ from services.cli import (
     officer_cmd,
     secretariat_cmd,
     tracing_cmd,
+    usage,
 )
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
@@ -67,7 +68,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cifta", description=__doc__)
+    parser: argparse.ArgumentParser = usage.Parser(prog="cifta", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     keys = sub.add_parser("keys", help="generate and inspect a node's keys").add_subparsers(
@@ -137,7 +138,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    usage.Parser.json_errors = "--json" in words  # a usage mistake answers in kind
+    args = build_parser().parse_args(words)
     configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
     try:
         code = _run(args)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.i18n.codes import MESSAGES
+
 #: The option or argument a person typed, by the command field it fills (where it is not simply
 #: ``--`` plus the field's name with hyphens).
 OPTIONS: dict[str, str] = {
@@ -316,12 +318,26 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["states"] = ", ".join(p.get("states", []))
     if code == "recipient.unknown":
         p["problem"] = "" if p.get("problem") in (None, "not_in_directory") else f": {p['problem']}"
+    if code == "procedure.step_refused":
+        p["reason"] = refusal(str(p.get("reason")), p)
     if code == "procedure.not_found":
         p["owner"] = f" of {p['owner']}" if p.get("owner") else ""
         p["what"] = str(p.get("what", "")).replace("_", " ")
     if code == "procedure.ambiguous":
         p["owners"], p["option"] = ", ".join(p.get("owners", [])), option(str(p["option"]))
     return text(code, **p)
+
+
+def refusal(reason: str, params: dict[str, Any]) -> str:
+    """The English line of a workflow's refusal code (the catalogs' ``refusal.<code>`` message,
+    shared with the console, which shows it translated)."""
+    template = MESSAGES.get(f"refusal.{reason}")
+    if template is None:
+        return reason
+    try:
+        return template % params
+    except (KeyError, TypeError, ValueError):
+        return template
 
 
 def _problem(q: dict[str, Any]) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import os
 import time
@@ -50,12 +49,6 @@ def _passphrase(settings: NodeSettings) -> bytes | None:
     if value is None:
         raise CliError(f"the key file's passphrase variable {settings.passphrase_env} is not set")
     return value.encode()
-
-
-def _officer(args: argparse.Namespace) -> str:
-    """The officer as the lookup register records it (free text; the officer's commands take
-    the structured identity of ``node_access.officer``)."""
-    return str(args.officer or os.environ.get("CIFTA_OFFICER") or getpass.getuser())
 
 
 # -- node ----------------------------------------------------------------------------------------

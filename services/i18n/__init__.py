@@ -116,6 +116,11 @@ def translate(code: str, params: Mapping[str, object], language: str) -> str:
         detail = ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
         return f"{code} ({detail})" if detail else code
     text = gettext_for(language, template)
+    if code == "procedure.step_refused":  # the workflow's refusal, itself a code
+        params = {
+            **params,
+            "reason": translate(f"refusal.{params.get('reason')}", params, language),
+        }
     try:
         return text % dict(params)
     except (KeyError, TypeError, ValueError):  # a caller that forgot a parameter: still readable

@@ -170,4 +170,173 @@ MESSAGES: Final[dict[str, str]] = {
     ),
     "secretariat.declined": N_("The request of %(party)s was declined: nothing was signed."),
     "secretariat.revoked": N_("Key %(kid)s of %(party)s revoked."),
+    # the workflows' refusals (services/node/workflows/errors.py), each citing its article
+    "refusal.unknown_event": N_("unknown event %(event)s"),
+    "refusal.step.followup_invalid": N_("%(kind)s: its follow-up would not validate (%(fields)s)"),
+    "refusal.addressed.proposal": N_(  # Art. XVIII
+        "a proposal goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.addressed.operation": N_(  # Art. XVIII
+        "a message of this operation goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.addressed.transfer_notice": N_(  # Art. IX
+        "a transfer notice goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.addressed.transfer": N_(  # Art. IX
+        "a message of this transfer goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.addressed.trace_answer": N_(  # Art. XIII
+        "an answer to a tracing request goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.addressed.reminder": N_(  # Art. XIII
+        "a reminder goes to %(expected)s, not %(recipients)s"
+    ),
+    "refusal.art12.one_state": N_("an Art. XII step goes to one state only"),  # Art. XII
+    "refusal.art12.not_a_step": N_("%(kind)s is not an Art. XII step"),  # Art. XII
+    "refusal.art12.onward_unnamed": N_(  # Art. XII
+        "onward sharing names the third states it would reach"
+    ),
+    "refusal.art12.no_request": N_("no consent request %(request)s to answer"),  # Art. XII
+    "refusal.art12.answered": N_("consent request %(request)s was answered"),  # Art. XII
+    "refusal.art12.not_received": N_(  # Art. XII
+        "%(msg_id)s is not a message received from %(originator)s"
+    ),
+    "refusal.art12.not_sent": N_(  # Art. XII
+        "%(msg_id)s is not a message of ours sent to %(holder)s"
+    ),
+    "refusal.art12.forwarded_copy": N_(  # Art. XII
+        "%(msg_id)s is a forwarded copy of message %(original)s: ask %(provider)s"
+    ),
+    "refusal.art12.forwarded_copy_unknown": N_(  # Art. XII
+        "%(msg_id)s is a forwarded copy of message %(original)s: ask its provider"
+    ),
+    "refusal.art12.protocol": N_(  # Art. XII
+        "receipts and rejections are not subject to Art. XII"
+    ),
+    "refusal.delivery.proposer_in_route": N_(  # Art. XVIII
+        "the proposing state takes part in its operation"
+    ),
+    "refusal.delivery.route_outside": N_(  # Art. XVIII
+        "the route crosses states not asked: %(states)s"
+    ),
+    "refusal.delivery.route_broken": N_(  # Art. XVIII
+        "the route breaks between %(left)s and %(right)s"
+    ),
+    "refusal.delivery.not_asked": N_(  # Art. XVIII
+        "%(party)s is not a participant asked for consent"
+    ),
+    "refusal.delivery.already_answered": N_("%(party)s has already answered"),  # Art. XVIII
+    "refusal.delivery.consent_late": N_(  # Art. XVIII
+        "consent is asked before the operation (%(phase)s)"
+    ),
+    "refusal.delivery.not_a_leg": N_("%(src)s to %(dst)s is not a leg of the route"),  # Art. XVIII
+    "refusal.delivery.proposer_closes": N_(  # Art. XVIII
+        "the proposing state (%(proposer)s) closes it"
+    ),
+    "refusal.delivery.close_not_yet": N_(  # Art. XVIII
+        "only an active operation is closed, or a proposal aborted (proposed)"
+    ),
+    "refusal.delivery.close_not_active": N_(  # Art. XVIII
+        "only an active operation is closed (%(phase)s)"
+    ),
+    "refusal.delivery.closed_early": N_(  # Art. XVIII
+        "the operation is not active (closed before every consent arrived)"
+    ),
+    "refusal.delivery.not_active_yet": N_("the operation is not active (proposed)"),  # Art. XVIII
+    "refusal.delivery.not_active": N_("the operation is not active (%(phase)s)"),  # Art. XVIII
+    "refusal.delivery.not_holder": N_(  # Art. XVIII
+        "%(claimed)s does not hold the consignment (%(holder)s does)"
+    ),
+    "refusal.delivery.already_proposed": N_(  # Art. XVIII
+        "operation %(operation)s was already proposed"
+    ),
+    "refusal.delivery.handover_party": N_(  # Art. XVIII
+        "a hand-over is reported by one of its two states"
+    ),
+    "refusal.delivery.closure_before_last": N_(  # Art. XVIII
+        "the closure is dated before the operation's last step (%(last)s)"
+    ),
+    "refusal.delivery.not_a_step": N_(  # Art. XVIII
+        "%(kind)s is not part of a controlled delivery"
+    ),
+    "refusal.trace.no_state": N_(  # Art. XIII
+        "no state to ask: name one (the firearm was made and imported here)"
+    ),
+    "refusal.trace.already_status": N_("the request was already %(status)s"),  # Art. XIII
+    "refusal.trace.already_answered": N_("the request was already answered"),  # Art. XIII
+    "refusal.trace.not_asked": N_("%(party)s was not asked: %(requested)s was"),  # Art. XIII
+    "refusal.trace.due_before_filed": N_("the request is due before it was filed"),  # Art. XIII
+    "refusal.trace.already_filed": N_("tracing request %(msg_id)s is already filed"),  # Art. XIII
+    "refusal.trace.no_request": N_("no tracing request %(request)s to %(state)s"),  # Art. XIII
+    "refusal.trace.requester_reminds": N_(  # Art. XIII
+        "only the requesting state (%(requester)s) reminds"
+    ),
+    "refusal.trace.not_due": N_("the request is not due until %(due)s"),  # Art. XIII
+    "refusal.transfer.exporter_dispatches": N_(  # Art. IX
+        "only the exporting state (%(exporter)s) dispatches"
+    ),
+    "refusal.transfer.awaiting": N_(  # Art. IX
+        "not authorized for dispatch: waiting for %(missing)s"
+    ),
+    "refusal.transfer.not_authorized": N_("not authorized for dispatch: %(stage)s"),  # Art. IX
+    "refusal.transfer.refused_not_authorized": N_(  # Art. IX
+        "not authorized for dispatch: refused by %(refused_by)s"
+    ),
+    "refusal.transfer.importer_confirms_receipt": N_(  # Art. IX
+        "only the importing state (%(importer)s) confirms receipt"
+    ),
+    "refusal.transfer.nothing_dispatched": N_(  # Art. IX
+        "nothing dispatched to receive (%(stage)s)"
+    ),
+    "refusal.transfer.refused_nothing_dispatched": N_(  # Art. IX
+        "nothing dispatched to receive (refused by %(refused_by)s)"
+    ),
+    "refusal.transfer.line_not_dispatched": N_("line %(line)s was not dispatched"),  # Art. IX
+    "refusal.transfer.not_confirming_party": N_(  # Art. IX
+        "%(party)s is neither the importing nor a transit state"
+    ),
+    "refusal.transfer.already_confirmed": N_("%(party)s has already confirmed"),  # Art. IX
+    "refusal.transfer.confirm_after_dispatch": N_(  # Art. IX
+        "confirmations come before dispatch (%(stage)s)"
+    ),
+    "refusal.transfer.refused_confirm": N_(  # Art. IX
+        "confirmations come before dispatch (refused by %(refused_by)s)"
+    ),
+    "refusal.transfer.exporter_notifies": N_(  # Art. IX
+        "the exporting state notifies its transfers (%(exporter)s is the exporter's country, "
+        "%(sender)s sent the notice)"
+    ),
+    "refusal.transfer.already_notified": N_(  # Art. IX
+        "transfer %(transfer)s was already notified"
+    ),
+    "refusal.transfer.importer_confirms": N_(  # Art. IX
+        "only the importing state (%(importer)s) confirms"
+    ),
+    "refusal.transfer.not_transit": N_(  # Art. IX
+        "%(party)s is not a transit state of this transfer"
+    ),
+    "refusal.transfer.not_a_step": N_("%(kind)s is not part of a transfer"),  # Art. IX
+    "refusal.transfer.exporter_raises": N_(  # Art. IX
+        "only the exporting state (%(exporter)s) raises it"
+    ),
+    "refusal.transfer.not_dispatched": N_("the transfer was not dispatched"),  # Art. IX
+    "refusal.transfer.receipt_confirmed": N_("the receipt was confirmed (%(stage)s)"),  # Art. IX
+    "refusal.transfer.importer_reports": N_(  # Art. IX
+        "only the importing state (%(importer)s) reports it"
+    ),
+    "refusal.transfer.no_receipt_yet": N_("no receipt confirmation yet"),  # Art. IX
+    "refusal.transfer.receipt_matched": N_(  # Art. IX
+        "the receipt matched the dispatch (%(stage)s)"
+    ),
+    "refusal.transfer.report_mismatch": N_(  # Art. IX
+        "the report does not match the receipt confirmation"
+    ),
+    "refusal.transfer.not_a_party": N_("%(party)s is not a party to transfer %(case)s"),  # Art. IX
+    "refusal.transfer.ambiguous": N_("transfer id %(case)s is ambiguous"),  # Art. IX
+    "refusal.transfer.not_notified": N_("no transfer %(transfer)s notified"),  # Art. IX
+    "refusal.delivery.not_a_party": N_(  # Art. XVIII
+        "%(party)s is not a party to operation %(case)s"
+    ),
+    "refusal.delivery.ambiguous": N_("operation id %(case)s is ambiguous"),  # Art. XVIII
+    "refusal.delivery.no_operation": N_("no operation %(operation)s proposed"),  # Art. XVIII
 }

@@ -132,9 +132,7 @@ class Casework:
             decision = self._decide(family, step)
         except ValidationError as exc:  # a follow-up the step would need cannot be built
             fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:3])
-            raise IllegalTransition(
-                f"{h.kind}: its follow-up would not validate ({fields})"
-            ) from None
+            raise IllegalTransition("step.followup_invalid", kind=h.kind, fields=fields) from None
         return self._save(family, decision, h.created_at)
 
     def _decide(self, family: str, step: Step) -> Decision[Any]:

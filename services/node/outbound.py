@@ -45,6 +45,14 @@ class Article12Refusal(ComposeError):
         self.refused = refused
 
 
+class StepRefused(ComposeError):
+    """The message's procedure does not allow this step now: ``refusal`` says why, as a code."""
+
+    def __init__(self, kind: str, refusal: IllegalTransition) -> None:
+        super().__init__(f"{kind}: {refusal}")
+        self.kind, self.refusal = kind, refusal
+
+
 class ClockError(ComposeError):
     """This node's clock is too far from the hub's to date a message others will accept."""
 
@@ -163,20 +171,31 @@ class Outbound:
             try:
                 effects = self.casework.sent(header, body)
             except IllegalTransition as exc:
-                raise ComposeError(f"{header.kind}: {exc}") from None
+                raise StepRefused(header.kind, exc) from None
             events = [*events, *self._noted(effects)]
             self.store.add_outgoing(out, now=self.clock(), events=events)
             self._carry_out(effects)
-        log.info(
-            "message_queued",
-            msg_id=header.msg_id,
-            kind=header.kind,
-            recipients=header.recipients,
-            handling=header.handling.value,
-            confidential=header.confidential,
-            bytes=len(envelope),
-        )
+            # logged once committed: a preview (dry run) is rolled back and queues nothing
+            self.store.after_commit(
+                lambda: log.info(
+                    "message_queued",
+                    msg_id=header.msg_id,
+                    kind=header.kind,
+                    recipients=header.recipients,
+                    handling=header.handling.value,
+                    confidential=header.confidential,
+                    bytes=len(envelope),
+                )
+            )
         return header
+
+    def record_sent(self, header: ProtectedHeader, officer: str) -> None:
+        """Record in the audit log that ``officer`` sent the queued message ``header`` names
+        (the node's own follow-ups and receipts have no officer and no such event)."""
+        stored = self.store.message(header.msg_id)
+        assert stored is not None, "a queued message keeps its copy"
+        event = self.event(EventType.SENT, header, stored.envelope, officer=officer)
+        self.store.add_events([event])
 
     def clock_problem(self) -> str | None:
         """Why this node must not date messages now: its clock, as last measured against the

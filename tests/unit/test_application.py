@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +12,7 @@ import pytest
 
 from schemas import HandlingCode
 from schemas.registry import example_body
+from services.node import outbound
 from services.node.application import Application, ApplicationError, OfficerIdentity
 from services.node.application.errors import ERROR_CODES
 from services.node.application.models import InboxQuery, ReplyMessage, SendMessage
@@ -188,3 +192,45 @@ def test_a_restriction_on_a_reply_that_keeps_h1_is_refused_naming_the_note(net: 
         "field.invalid",
         {"field": "note", "problem": "only_with_h3"},
     )
+
+
+def _audit_events(net: Network, state: str) -> list[dict[str, Any]]:
+    """The audit events a node has queued for the audit service, as signed (not yet sent)."""
+    events = []
+    for _, data, _ in net[state].store.due_events(time.time() + 10**6, 1000):
+        signed = json.loads(data)["event"]
+        events.append(json.loads(base64.urlsafe_b64decode(signed + "=" * (-len(signed) % 4))))
+    return events
+
+
+class _Log:
+    """Stands in for a module's logger: what it was asked to log, by event name."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, level: str) -> Any:
+        return lambda event, **fields: self.lines.append((event, fields))
+
+    def queued(self) -> list[str]:
+        return [f["msg_id"] for e, f in self.lines if e == "message_queued"]
+
+
+def test_a_dry_run_logs_no_queued_message_and_records_no_sending(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _Log()
+    monkeypatch.setattr(outbound, "log", log)
+    cmd = SendMessage(officer=OFFICER, kind=KIND, body=example(KIND), to=["USA"],
+                      handling=HandlingCode.H1, dry_run=True)  # fmt: skip
+    assert not app(net, "MEX").send(cmd).sealed
+    assert log.queued() == []
+    assert [e for e in _audit_events(net, "MEX") if e["event"] == "sent"] == []
+    sent = app(net, "MEX").send(cmd.model_copy(update={"dry_run": False}))
+    assert log.queued() == [sent.msg_id]
+
+
+def test_the_sent_audit_event_names_the_officer_who_sent_it(net: Network) -> None:
+    msg_id = send(net)
+    [event] = [e for e in _audit_events(net, "MEX") if e["event"] == "sent"]
+    assert (event["msg_id"], event["officer"]) == (msg_id, "Ana Ruiz (Analyst, FGR)")

@@ -82,9 +82,7 @@ def _step(core: NodeCore, cmd: OperationStep, build: Callable[[cd.Operation], Bo
     to = [p for p in op.participants if p != core.party]
     case_id = core.casework.case_id(DELIVERY, operation_key(op.proposer, op.operation_id))
     options = handling_options(cmd, HandlingCode.H2)
-    return submit(
-        core, body, cmd.dry_run, lambda: core.compose(body, to, case_id=case_id, **options)
-    )
+    return submit(core, body, cmd, lambda: core.compose(body, to, case_id=case_id, **options))
 
 
 def propose(core: NodeCore, cmd: ProposeDelivery) -> Queued:
@@ -95,7 +93,7 @@ def propose(core: NodeCore, cmd: ProposeDelivery) -> Queued:
     result = submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(body, to, case_id=cmd.case_id or body.operation_id, **options),
     )
     notice = Notice(
@@ -193,7 +191,7 @@ def request_consent(core: NodeCore, cmd: RequestConsent) -> Queued:
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(body, [originator], handling=HandlingCode.H1, in_reply_to=msg_id),
     )
 
@@ -222,7 +220,7 @@ def answer_consent(core: NodeCore, cmd: AnswerConsent) -> Queued:
     )
     assert isinstance(body, ConsentAnswer)
     return submit(
-        core, body, cmd.dry_run, lambda: core.reply(request.msg_id, body, handling=HandlingCode.H1)
+        core, body, cmd, lambda: core.reply(request.msg_id, body, handling=HandlingCode.H1)
     )
 
 
@@ -244,7 +242,7 @@ def notify_disclosure(core: NodeCore, cmd: NotifyDisclosure) -> Queued:
     result = submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(body, [originator], handling=HandlingCode.H1, in_reply_to=msg_id),
     )
     return result.model_copy(update={"notices": [Notice(code="disclosure.originator_told")]})
@@ -262,7 +260,7 @@ def forward(core: NodeCore, cmd: ForwardMessage) -> Queued:
         raise ApplicationError(
             "forward.has_attachments", msg_id=m.msg_id, names=[a.name for a in body.attachments]
         )
-    result = submit(core, body, cmd.dry_run, lambda: core.forward(
+    result = submit(core, body, cmd, lambda: core.forward(
         m.msg_id, to, cmd.officer.recorded))  # fmt: skip
     notice = Notice(code="forward.copy_of", params={"msg_id": m.msg_id})
     return result.model_copy(update={"notices": [notice]})

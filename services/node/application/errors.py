@@ -23,8 +23,10 @@ The catalogue, with the parameters each code carries:
 - ``recipient.none``. ``recipient.self`` {party}. ``recipient.unknown`` {party, problem}.
   ``recipient.off_network`` {states}: none of the states to ask is on the network.
 - ``compose.refused`` {problem}: sealing refused (an expiry in the past, say).
-- ``procedure.step_refused`` {kind, reason}: the procedure does not allow this step now (the
-  reason is the workflow's own explanation, in English, until the workflows carry codes).
+- ``procedure.step_refused`` {kind, reason, ...}: the procedure does not allow this step now;
+  ``reason`` is the workflow's refusal code (``RefusalCode`` in
+  ``services/node/workflows/errors.py``, each citing its article), its parameters beside it;
+  front ends render ``reason`` as the message ``refusal.<reason>`` with those parameters.
 - ``procedure.not_found`` {what, id, owner?}. ``procedure.ambiguous`` {what, id, owners,
   option}. ``procedure.not_a_party`` {what, id, party}.
 - ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.

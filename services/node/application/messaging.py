@@ -55,7 +55,7 @@ def send(
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(
             body,
             to,
@@ -78,7 +78,7 @@ def reply(core: NodeCore, cmd: ReplyMessage) -> Queued:
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.reply(
             original.msg_id,
             body,

@@ -15,9 +15,11 @@ from schemas.attachment import AttachmentManifest
 from services.core.directory import DirectoryError
 from services.core.envelope import EnvelopeError, ProtectedHeader
 from services.node.application.errors import ApplicationError
-from services.node.application.models import Handling, Preview, Queued
+from services.node.application.models import Command, Handling, Preview, Queued
 from services.node.core import Article12Refusal, ClockError, ComposeError, NodeCore
+from services.node.outbound import StepRefused
 from services.node.store import StoredMessage
+from services.node.workflows.errors import IllegalTransition
 
 M = TypeVar("M", bound=BaseModel)
 B = TypeVar("B", bound=Body)
@@ -175,29 +177,38 @@ def refusals() -> Iterator[None]:
         ) from None
     except ClockError as exc:
         raise ApplicationError("node.clock_off", problem=str(exc)) from None
+    except StepRefused as exc:
+        raise step_refused(exc.kind, exc.refusal) from None
     except ComposeError as exc:
-        text = str(exc)
-        kind, sep, reason = text.partition(": ")
-        if sep and kind in BODY_MODELS:  # core.py: f"{kind}: {IllegalTransition}"
-            raise ApplicationError("procedure.step_refused", kind=kind, reason=reason) from None
-        raise ApplicationError("compose.refused", problem=text) from None
+        raise ApplicationError("compose.refused", problem=str(exc)) from None
     except DirectoryError as exc:
         raise ApplicationError("recipient.unknown", party="", problem=str(exc)) from None
     except EnvelopeError as exc:
         raise ApplicationError("message.unreadable", msg_id="", reason=exc.reason.value) from None
 
 
+def step_refused(kind: str, refusal: IllegalTransition) -> ApplicationError:
+    """The layer's error for a step the procedure refuses: the workflow's refusal code and its
+    parameters beside it (all short strings; front ends render ``refusal.<reason>`` with them).
+    A refusal's own ``kind`` parameter is the same step's kind."""
+    return ApplicationError(
+        "procedure.step_refused", **{**refusal.params, "kind": kind, "reason": refusal.code}
+    )
+
+
 def submit(
-    core: NodeCore, body: Body, dry_run: bool, compose: Callable[[], ProtectedHeader]
+    core: NodeCore, body: Body, cmd: Command, compose: Callable[[], ProtectedHeader]
 ) -> Queued:
-    """Run ``compose`` (which queues ``body``); for a dry run, roll everything back and say what
-    would have been sealed. Every check runs either way: the preview is what sending does."""
+    """Run ``compose`` (which queues ``body``) for ``cmd``'s officer, recorded in the audit log
+    as the one who sent it; for a dry run, roll everything back and say what would have been
+    sealed. Every check runs either way: the preview is what sending does."""
     with refusals():
         try:
             with core.store.transaction():
                 header = compose()
-                if dry_run:
+                if cmd.dry_run:
                     raise _DryRun(header)
+                core.record_sent(header, cmd.officer.recorded)
         except _DryRun as dry:
             return queued(dry.header, preview(core, dry.header, body))
     return queued(header)

@@ -31,6 +31,7 @@ from services.node.application.plumbing import (
     handling_options,
     parse_body,
     resolve,
+    step_refused,
     submit,
     with_attachments,
 )
@@ -81,7 +82,7 @@ def file_request(
     try:
         asked = tracing.requested_states(body, [s.upper() for s in cmd.to], core.party)
     except IllegalTransition as exc:
-        raise ApplicationError("procedure.step_refused", kind=body.KIND, reason=str(exc)) from None
+        raise step_refused(body.KIND, exc) from None
     on_network = [s for s in asked if s in core.directory.entries]
     off = [s for s in asked if s not in on_network]
     if not on_network:
@@ -91,7 +92,7 @@ def file_request(
     result = submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(
             body,
             on_network,
@@ -116,7 +117,7 @@ def acknowledge(core: NodeCore, cmd: AcknowledgeTrace) -> Queued:
         reference=cmd.reference,
         expected_answer_by=cmd.expected_by,
     )
-    return submit(core, body, cmd.dry_run, lambda: core.reply(request.msg_id, body))
+    return submit(core, body, cmd, lambda: core.reply(request.msg_id, body))
 
 
 def answer(core: NodeCore, cmd: AnswerTrace) -> Queued:
@@ -148,7 +149,7 @@ def answer(core: NodeCore, cmd: AnswerTrace) -> Queued:
         fill={"responding_officer": cmd.officer.as_officer().model_dump()},
     )
     assert isinstance(body, TracingResponse)
-    return submit(core, body, cmd.dry_run, lambda: core.reply(request.msg_id, body))
+    return submit(core, body, cmd, lambda: core.reply(request.msg_id, body))
 
 
 # -- licensed transfers (Art. IX) ----------------------------------------------------------------
@@ -201,7 +202,7 @@ def _send_transfer(
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(body, to, case_id=case_id, **options, **handling),
     )
 
@@ -214,7 +215,7 @@ def notify_transfer(core: NodeCore, cmd: NotifyTransfer) -> Queued:
     return submit(
         core,
         body,
-        cmd.dry_run,
+        cmd,
         lambda: core.compose(body, to, case_id=cmd.case_id or body.transfer_id, **options),
     )
 

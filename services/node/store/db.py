@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +48,8 @@ class Database:
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA foreign_keys = ON")
         migrate(self._db)
+        #: What to do once the enclosing transaction commits (dropped if it rolls back).
+        self._after_commit: list[Callable[[], None]] = []
 
     def close(self) -> None:
         self._db.close()
@@ -56,6 +58,14 @@ class Database:
     def db(self) -> sqlite3.Connection:
         """The connection, for reads."""
         return self._db
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once the enclosing transaction commits, never if it rolls back (a log
+        line saying a message was queued, not written for a preview that is rolled back)."""
+        if self._db.in_transaction:
+            self._after_commit.append(action)
+        else:
+            action()
 
     def tx(self) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """One transaction, or a part of the enclosing one."""
@@ -71,9 +81,13 @@ class Database:
             yield self._db
             self._db.execute("COMMIT")
         except BaseException:
+            self._after_commit.clear()
             if self._db.in_transaction:  # never leave one open: the next would join it silently
                 self._db.execute("ROLLBACK")
             raise
+        done, self._after_commit = self._after_commit, []
+        for action in done:
+            action()
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -84,9 +98,11 @@ class Database:
                 yield
             return
         self._db.execute("SAVEPOINT part")
+        pending = len(self._after_commit)
         try:
             yield
         except BaseException:
+            del self._after_commit[pending:]  # what the undone part would have done
             if self._db.in_transaction:  # some failures (a full disk) end the transaction
                 self._db.execute("ROLLBACK TO part")
                 self._db.execute("RELEASE part")

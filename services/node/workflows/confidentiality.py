@@ -178,7 +178,7 @@ def decide(record: Handling | None, subject: Subject | None, step: Step) -> Deci
     holder, originator = parties(step)
     # Art. XII: the supplier is asked, answers and is told; no one else
     if len(step.recipients) != 1:
-        raise IllegalTransition("an Art. XII step goes to one state only")
+        raise IllegalTransition("art12.one_state")
     _check_subject(subject, subject_id, step.party, holder=holder, originator=originator)
     record = record or Handling(subject_id, originator, holder)
     if isinstance(body, ConsentRequest):
@@ -190,7 +190,7 @@ def decide(record: Handling | None, subject: Subject | None, step: Step) -> Deci
         record = replace(record, notices=(*record.notices, step.msg_id))
         event = EventType.DISCLOSURE_NOTIFIED
     else:
-        raise IllegalTransition(f"{step.kind} is not an Art. XII step")
+        raise IllegalTransition("art12.not_a_step", kind=step.kind)
     noted = (Noted(event, subject_id),) if step.mine else ()
     save = Save(record_key(subject_id, holder), record, False, step.case_id)
     return Decision((save,), Effects(noted=noted))
@@ -201,16 +201,16 @@ def _asked(record: Handling, step: Step, body: ConsentRequest) -> Handling:
     if body.use is IntendedUse.ONWARD_SHARING and (
         not recipients or recipients & {record.holder, record.originator}
     ):
-        raise IllegalTransition("onward sharing names the third states it would reach")
+        raise IllegalTransition("art12.onward_unnamed")
     return replace(record, asked=(*record.asked, Asked(step.msg_id, body.use, recipients)))
 
 
 def _answered(record: Handling, body: ConsentAnswer) -> Handling:
     asked = next((a for a in record.asked if a.msg_id == body.request_msg_id), None)
     if asked is None:
-        raise IllegalTransition(f"no consent request {body.request_msg_id} to answer")
+        raise IllegalTransition("art12.no_request", request=body.request_msg_id)
     if asked.answered:
-        raise IllegalTransition(f"consent request {body.request_msg_id} was answered")
+        raise IllegalTransition("art12.answered", request=body.request_msg_id)
     consent = Consent(asked.use, body.decision, asked.recipients, body.valid_until)
     return replace(
         record,
@@ -226,17 +226,20 @@ def _check_subject(
     store knows it (this node is one of the two)."""
     if party == holder:
         if m is None or m.direction != "in" or m.sender != originator:
-            raise IllegalTransition(f"{subject_id} is not a message received from {originator}")
+            raise IllegalTransition("art12.not_received", msg_id=subject_id, originator=originator)
     else:
         if m is None or m.direction != "out" or holder not in m.recipients:
-            raise IllegalTransition(f"{subject_id} is not a message of ours sent to {holder}")
+            raise IllegalTransition("art12.not_sent", msg_id=subject_id, holder=holder)
         if m.copy_of is not None:  # its provider decides, not the state that forwarded it
-            provider = m.provider or "its provider"
+            if m.provider is None:
+                raise IllegalTransition(
+                    "art12.forwarded_copy_unknown", msg_id=subject_id, original=m.copy_of
+                )
             raise IllegalTransition(
-                f"{subject_id} is a forwarded copy of message {m.copy_of}: ask {provider}"
+                "art12.forwarded_copy", msg_id=subject_id, original=m.copy_of, provider=m.provider
             )
     if m is not None and m.kind.startswith("protocol."):
-        raise IllegalTransition("receipts and rejections are not subject to Art. XII")
+        raise IllegalTransition("art12.protocol")
 
 
 def received(

@@ -106,13 +106,13 @@ def proposed(
     at: datetime | None = None,
 ) -> Operation:
     if proposer not in participants:
-        raise IllegalTransition("the proposing state takes part in its operation")
+        raise IllegalTransition("delivery.proposer_in_route")
     outside = {s for leg in route for s in leg} - set(participants)
     if outside:
-        raise IllegalTransition(f"the route crosses states not asked: {', '.join(sorted(outside))}")
+        raise IllegalTransition("delivery.route_outside", states=", ".join(sorted(outside)))
     for (_, to), (frm, _) in itertools.pairwise(route):
         if to != frm:
-            raise IllegalTransition(f"the route breaks between {to} and {frm}")
+            raise IllegalTransition("delivery.route_broken", left=to, right=frm)
     op = Operation(operation_id, proposer, tuple(participants), tuple(route), custody=route[0][0])
     return op if at is None else _log(op, f"proposed by {proposer}", at)
 
@@ -135,12 +135,12 @@ def apply(
     match event:
         case Consented(by=by, at=at) | Declined(by=by, at=at):
             if by not in op.participants or by == op.proposer:
-                raise IllegalTransition(f"{by} is not a participant asked for consent")
+                raise IllegalTransition("delivery.not_asked", party=by)
             if by not in op.awaiting:
-                raise IllegalTransition(f"{by} has already answered")
+                raise IllegalTransition("delivery.already_answered", party=by)
             ended = op.phase in (Phase.DECLINED, Phase.CLOSED)
             if op.phase is not Phase.PROPOSED and not (crossing and ended):
-                raise IllegalTransition(f"consent is asked before the operation ({op.phase.value})")
+                raise IllegalTransition("delivery.consent_late", phase=op.phase.value)
             if isinstance(event, Declined):  # Art. XVIII: case by case; one no ends it
                 op = replace(op, declines=tuple(sorted((*op.declines, (at, by)))))
                 op = _log(op, f"declined by {by}", at)
@@ -151,7 +151,7 @@ def apply(
             return _derive(op)
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
             if (src, dst) not in op.route:
-                raise IllegalTransition(f"{src} to {dst} is not a leg of the route")
+                raise IllegalTransition("delivery.not_a_leg", src=src, dst=dst)
             _active(op, at if crossing else None, sender == op.proposer)
             if op.custody != src:
                 _custody(op, src)
@@ -168,15 +168,15 @@ def apply(
             return _log(op, f"interception by {by}: {decision.value}", at)
         case Closed(by=by, outcome=outcome, at=at):
             if by != op.proposer:
-                raise IllegalTransition(f"the proposing state ({op.proposer}) closes it")
+                raise IllegalTransition("delivery.proposer_closes", proposer=op.proposer)
             aborted = outcome is ClosureOutcome.ABORTED  # also withdraws a proposal
             if op.phase is Phase.PROPOSED and not aborted:
-                raise NotYet("only an active operation is closed, or a proposal aborted (proposed)")
+                raise NotYet("delivery.close_not_yet")
             if op.phase is Phase.CLOSED or (op.phase is Phase.DECLINED and not aborted):
-                raise IllegalTransition(f"only an active operation is closed ({op.phase.value})")
+                raise IllegalTransition("delivery.close_not_active", phase=op.phase.value)
             op = replace(op, outcome=outcome, closed_at=at)
             return _derive(_log(op, f"closed: {outcome.value}", at))
-    raise IllegalTransition(f"unknown event {event!r}")
+    raise IllegalTransition("unknown_event", event=repr(event))
 
 
 _ACTIVE = "active: every participant consented"
@@ -216,14 +216,14 @@ def _active(op: Operation, at: datetime | None = None, by_proposer: bool = False
     """``at`` is given for another participant's step (it may have crossed the closure)."""
     if op.phase is Phase.CLOSED and at is not None:
         if not op.declines and op.awaiting:  # closed here before the last consent arrived
-            raise NotYet("the operation is not active (closed before every consent arrived)")
+            raise NotYet("delivery.closed_early")
         assert op.closed_at is not None
         if _ran(op) and (not by_proposer or at < op.closed_at):
             return  # a step that crossed the closure
     if op.phase is Phase.PROPOSED:  # the last consent may still be on its way here
-        raise NotYet("the operation is not active (proposed)")
+        raise NotYet("delivery.not_active_yet")
     if op.phase is not Phase.ACTIVE:
-        raise IllegalTransition(f"the operation is not active ({op.phase.value})")
+        raise IllegalTransition("delivery.not_active", phase=op.phase.value)
 
 
 def _holder(op: Operation, at: datetime) -> str:
@@ -243,7 +243,7 @@ def _custody(op: Operation, claimed: str, holder: str | None = None) -> None:
     holders = [op.route[0][0], *(dst for _, dst in op.route)]
     later = holders[holders.index(holder) + 1 :] if holder in holders else []
     error = NotYet if claimed in later else IllegalTransition
-    raise error(f"{claimed} does not hold the consignment ({holder} does)")
+    raise error("delivery.not_holder", claimed=claimed, holder=holder or "-")
 
 
 _RANK = ("proposed", "consent", "declined", "active", "custody", "interception", "closed")
@@ -291,19 +291,19 @@ def decide(cases: Mapping[str, Operation], step: Step) -> Decision[Operation]:
             [(leg.from_state, leg.to_state) for leg in body.route], step.at,
         )  # fmt: skip
         # Art. XVIII: the states concerned are asked, and no one else learns of the operation
-        addressed(step, others(op, step.sender), "a proposal")
+        addressed(step, others(op, step.sender), "addressed.proposal")
         key = operation_key(op.proposer, op.operation_id)
         if key in cases:
-            raise IllegalTransition(f"operation {op.operation_id} was already proposed")
+            raise IllegalTransition("delivery.already_proposed", operation=op.operation_id)
         return Decision((Save(key, op, True, step.case_id or op.operation_id),))
     key, op = find_case(
         cases, body.operation_id, step,  # type: ignore[attr-defined]
         id_of=lambda o: o.operation_id, owner_of=lambda o: o.proposer,
-        parties_of=lambda o: o.participants, noun="operation",
-        missing=f"no operation {body.operation_id} proposed",  # type: ignore[attr-defined]
+        parties_of=lambda o: o.participants, noun="delivery",
+        missing=("delivery.no_operation", {"operation": body.operation_id}),  # type: ignore[attr-defined]
     )  # fmt: skip
     # Art. XVIII: every step goes to all the other participants, and no one else
-    addressed(step, others(op, step.sender), "a message of this operation")
+    addressed(step, others(op, step.sender), "addressed.operation")
     op = apply(op, _event(op, step), crossing=not step.mine, sender=step.sender)
     return Decision((Save(key, op, is_open(op)),))
 
@@ -317,7 +317,7 @@ def _event(op: Operation, step: Step) -> Event:
         return Declined(step.sender, at)
     if isinstance(body, CustodyHandover):
         if step.sender not in (body.from_state, body.to_state):
-            raise IllegalTransition("a hand-over is reported by one of its two states")
+            raise IllegalTransition("delivery.handover_party")
         return HandedOver(body.from_state, body.to_state, body.at, body.seals_intact)
     if isinstance(body, Interception):
         return Intercepted(step.sender, body.decision, body.decided_at)
@@ -326,8 +326,6 @@ def _event(op: Operation, step: Step) -> Event:
         closed_at = min(body.closed_at, at)
         last = max(when for when, _, _ in op.timeline) if op.timeline else None
         if step.mine and last is not None and closed_at < last:
-            raise IllegalTransition(
-                f"the closure is dated before the operation's last step ({last.isoformat()})"
-            )
+            raise IllegalTransition("delivery.closure_before_last", last=last.isoformat())
         return Closed(step.sender, body.outcome, closed_at)
-    raise IllegalTransition(f"{step.kind} is not part of a controlled delivery")
+    raise IllegalTransition("delivery.not_a_step", kind=step.kind)

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Generic, NoReturn, TypeVar
+from typing import Generic, Literal, NoReturn, TypeVar
 
 from schemas import Body, HandlingCode
 from schemas.audit import EventType
-from services.node.workflows.errors import IllegalTransition, NotYet
+from services.node.workflows.errors import IllegalTransition, NotYet, RefusalCode
 
 _S = TypeVar("_S")
 
@@ -88,13 +88,14 @@ class Decision(Generic[_S]):
     effects: Effects = field(default_factory=Effects)
 
 
-def addressed(step: Step, expected: Iterable[str], what: str) -> None:
+def addressed(step: Step, expected: Iterable[str], what: RefusalCode) -> None:
     """Every party of the case gets its messages, and no one else."""
     wanted = set(expected)
     if set(step.recipients) != wanted:
         raise IllegalTransition(
-            f"{what} goes to {', '.join(sorted(wanted)) or 'no one'}, "
-            f"not {', '.join(sorted(step.recipients))}"
+            what,
+            expected=", ".join(sorted(wanted)) or "-",
+            recipients=", ".join(sorted(step.recipients)),
         )
 
 
@@ -106,8 +107,8 @@ def find_case(
     id_of: Callable[[_S], str],
     owner_of: Callable[[_S], str],
     parties_of: Callable[[_S], Iterable[str]],
-    noun: str,
-    missing: str,
+    noun: Literal["transfer", "delivery"],
+    missing: tuple[RefusalCode, dict[str, str]],
 ) -> tuple[str, _S]:
     """The case a message names by its id, among ``cases`` (key -> state, oldest first) those
     both its sender and this node are parties to. Two states may use the same id; the
@@ -125,14 +126,16 @@ def find_case(
     if len(found) == 1:
         return found[0]
     if not found and known and all(owner_of(c) in step.recipients for c in known):
-        raise IllegalTransition(f"{step.sender} is not a party to {noun} {case_id}")
+        stranger: RefusalCode = f"{noun}.not_a_party"  # type: ignore[assignment]
+        raise IllegalTransition(stranger, party=step.sender, case=case_id)
     if not found:
         # the case is opened by its owner: another party's message can overtake that one
-        not_yet(step, missing)
-    raise IllegalTransition(f"{noun} id {case_id} is ambiguous")
+        not_yet(step, missing[0], **missing[1])
+    ambiguous: RefusalCode = f"{noun}.ambiguous"  # type: ignore[assignment]
+    raise IllegalTransition(ambiguous, case=case_id)
 
 
-def not_yet(step: Step, reason: str) -> NoReturn:
+def not_yet(step: Step, code: RefusalCode, **params: str) -> NoReturn:
     """Refuse a step that may fit once a message still in flight arrives: an officer's own step
     outright (:class:`IllegalTransition`), another state's for now (:class:`NotYet`)."""
-    raise (IllegalTransition if step.mine else NotYet)(reason)
+    raise (IllegalTransition if step.mine else NotYet)(code, **params)

@@ -59,9 +59,7 @@ def requested_states(request: TracingRequest, named: Sequence[str], requester: s
     candidates = list(named) or [markings.country_of_manufacture, *([imported] if imported else [])]
     states = [s for s in dict.fromkeys(candidates) if s != requester]
     if not states:
-        raise IllegalTransition(
-            "no state to ask: name one (the firearm was made and imported here)"
-        )
+        raise IllegalTransition("trace.no_state")
     return states
 
 
@@ -175,12 +173,12 @@ def apply(
                 # sent before the answer, arrived after it: the answer already acknowledged it
                 return replace(trace, acknowledged_at=min(at, trace.acknowledged_at or at)), []
             if trace.status is not Status.FILED:
-                raise IllegalTransition(f"the request was already {trace.status.value}")
+                raise IllegalTransition("trace.already_status", status=trace.status.value)
             return replace(trace, status=Status.ACKNOWLEDGED, acknowledged_at=at), []
         case Answered(by=by, outcome=outcome, at=at):
             _from_requested(trace, by)
             if trace.status is Status.ANSWERED:
-                raise IllegalTransition("the request was already answered")
+                raise IllegalTransition("trace.already_answered")
             # an answer without a prior acknowledgement acknowledges it too
             ack = trace.acknowledged_at or at
             answered = replace(
@@ -189,12 +187,12 @@ def apply(
             return answered, []
         case Tick(now=now):
             return _deadlines(trace, now, policy)
-    raise IllegalTransition(f"unknown event {event!r}")
+    raise IllegalTransition("unknown_event", event=repr(event))
 
 
 def _from_requested(trace: Trace, by: str) -> None:
     if by != trace.requested:
-        raise IllegalTransition(f"{by} was not asked: {trace.requested} was")
+        raise IllegalTransition("trace.not_asked", party=by, requested=trace.requested)
 
 
 def _deadlines(trace: Trace, now: datetime, policy: TracingPolicy) -> tuple[Trace, list[Effect]]:
@@ -253,7 +251,7 @@ def decide(
         # Art. XIII.3: the requested state answers the requesting state, and it alone
         key = trace_key(body.request_msg_id, step.sender)
         trace = _known(traces.get(key), body.request_msg_id, step.sender)
-        addressed(step, [trace.requester], "an answer to a tracing request")
+        addressed(step, [trace.requester], "addressed.trace_answer")
         event: Event
         if isinstance(body, TracingAcknowledgement):
             event = Acknowledged(step.sender, step.at)
@@ -273,11 +271,11 @@ def _filed(
     policy: TracingPolicy,
 ) -> Decision[Trace]:
     if body.due_at <= step.at:
-        raise IllegalTransition("the request is due before it was filed")
+        raise IllegalTransition("trace.due_before_filed")
     saves: list[Save[Trace]] = []
     for key in keys(step):
         if traces.get(key) is not None or any(s.key == key for s in saves):
-            raise IllegalTransition(f"tracing request {step.msg_id} is already filed")
+            raise IllegalTransition("trace.already_filed", msg_id=step.msg_id)
         # the requested state keeps the due date the request states
         trace = file(step.msg_id, body, step.sender, key.rsplit("/", 1)[1], step.at, policy,
                      stated=True)  # fmt: skip
@@ -293,16 +291,16 @@ def _reminder(
     trace = traces.get(key)
     if trace is None:
         if not step.mine:  # the request itself may still be on its way here
-            raise NotYet(f"no tracing request {body.request_msg_id} to {state}")
+            raise NotYet("trace.no_request", request=body.request_msg_id, state=state)
         trace = _known(trace, body.request_msg_id, state)
     # Art. XIII.3: the requesting state reminds the state it asked
     if step.sender != trace.requester:
-        raise IllegalTransition(f"only the requesting state ({trace.requester}) reminds")
-    addressed(step, [trace.requested], "a reminder")
+        raise IllegalTransition("trace.requester_reminds", requester=trace.requester)
+    addressed(step, [trace.requested], "addressed.reminder")
     if step.mine and not trace.open:
-        raise IllegalTransition("the request was already answered")
+        raise IllegalTransition("trace.already_answered")
     if isinstance(body, TracingOverdue) and step.at < trace.due_at:
-        raise IllegalTransition(f"the request is not due until {trace.due_at.isoformat()}")
+        raise IllegalTransition("trace.not_due", due=trace.due_at.isoformat())
     if isinstance(body, TracingReminder):
         trace = replace(trace, reminders_sent=max(trace.reminders_sent, body.sequence))
     else:
@@ -317,7 +315,7 @@ def _reminded(step: Step) -> str:
 
 def _known(trace: Trace | None, request_msg_id: str, state: str) -> Trace:
     if trace is None:
-        raise IllegalTransition(f"no tracing request {request_msg_id} to {state}")
+        raise IllegalTransition("trace.no_request", request=request_msg_id, state=state)
     return trace
 
 

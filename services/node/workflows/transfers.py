@@ -27,7 +27,7 @@ from schemas.transfers import (
     TransitAuthorization,
 )
 from services.node.workflows import steps
-from services.node.workflows.errors import IllegalTransition, NotYet
+from services.node.workflows.errors import IllegalTransition, NotYet, RefusalCode
 from services.node.workflows.steps import (
     Effects,
     FollowUp,
@@ -139,26 +139,28 @@ def apply(t: Transfer, event: Event, *, crossing: bool = False) -> tuple[Transfe
             return _confirmed(t, by, decision, crossing), []
         case Dispatched(by=by, lines=lines):
             if by != t.exporter:
-                raise IllegalTransition(f"only the exporting state ({t.exporter}) dispatches")
+                raise IllegalTransition("transfer.exporter_dispatches", exporter=t.exporter)
             if t.stage is Stage.NOTIFIED:
                 missing = ", ".join(t.missing_confirmations)
                 # Art. IX.2 and IX.3: no dispatch before the import licence is confirmed and
                 # every transit state has authorized the transit (at another party, the last
                 # confirmation may still be on its way: not yet)
-                raise NotYet(f"not authorized for dispatch: waiting for {missing}")
+                raise NotYet("transfer.awaiting", missing=missing)
             if t.stage is not Stage.AUTHORIZED:
-                raise IllegalTransition(f"not authorized for dispatch: {_stage(t)}")
+                raise _refused_at(t, "transfer.not_authorized", "transfer.refused_not_authorized")
             return replace(t, stage=Stage.DISPATCHED, dispatched=dict(lines)), []
         case Received(by=by, lines=lines):
             if by != t.importer:
-                raise IllegalTransition(f"only the importing state ({t.importer}) confirms receipt")
+                raise IllegalTransition("transfer.importer_confirms_receipt", importer=t.importer)
             if t.stage in (Stage.NOTIFIED, Stage.AUTHORIZED):
-                raise NotYet(f"nothing dispatched to receive ({t.stage.value})")
+                raise NotYet("transfer.nothing_dispatched", stage=t.stage.value)
             if t.stage is not Stage.DISPATCHED:
-                raise IllegalTransition(f"nothing dispatched to receive ({_stage(t)})")
+                raise _refused_at(
+                    t, "transfer.nothing_dispatched", "transfer.refused_nothing_dispatched"
+                )
             extra = sorted(set(lines) - set(t.dispatched))
             if extra:
-                raise IllegalTransition(f"line {extra[0]} was not dispatched")
+                raise IllegalTransition("transfer.line_not_dispatched", line=str(extra[0]))
             diff = discrepancies(t.dispatched, lines)
             stage = Stage.DISCREPANCY if diff else Stage.RECEIVED
             effects: list[Effect] = [SendDiscrepancy(t.exporter, diff)] if diff else []
@@ -171,7 +173,7 @@ def apply(t: Transfer, event: Event, *, crossing: bool = False) -> tuple[Transfe
                         AlertReceiptOverdue(t.transfer_id, days)
                     ]
             return t, []
-    raise IllegalTransition(f"unknown event {event!r}")
+    raise IllegalTransition("unknown_event", event=repr(event))
 
 
 def discrepancies(
@@ -185,19 +187,22 @@ def discrepancies(
     )
 
 
-def _stage(t: Transfer) -> str:
-    return f"refused by {t.refused_by}" if t.stage is Stage.REFUSED else t.stage.value
+def _refused_at(t: Transfer, code: RefusalCode, refused: RefusalCode) -> IllegalTransition:
+    """Refusal ``code`` naming the transfer's stage, or ``refused`` naming who refused it."""
+    if t.stage is Stage.REFUSED:
+        return IllegalTransition(refused, refused_by=str(t.refused_by))
+    return IllegalTransition(code, stage=t.stage.value)
 
 
 def _confirmed(t: Transfer, by: str, decision: Decision, crossing: bool = False) -> Transfer:
     if by != t.importer and by not in t.transit:
-        raise IllegalTransition(f"{by} is neither the importing nor a transit state")
+        raise IllegalTransition("transfer.not_confirming_party", party=by)
     answered = t.import_confirmed if by == t.importer else by in t.transit_authorized
     if answered or by in t.refusals:
-        raise IllegalTransition(f"{by} has already confirmed")
+        raise IllegalTransition("transfer.already_confirmed", party=by)
     crossed = crossing and t.stage is Stage.REFUSED
     if t.stage not in (Stage.NOTIFIED, Stage.AUTHORIZED) and not crossed:
-        raise IllegalTransition(f"confirmations come before dispatch ({_stage(t)})")
+        raise _refused_at(t, "transfer.confirm_after_dispatch", "transfer.refused_confirm")
     if decision is Decision.REFUSED:
         refusals = t.refusals | {by}
         return replace(t, stage=Stage.REFUSED, refusals=refusals, refused_by=min(refusals))
@@ -256,7 +261,7 @@ def decide(cases: Mapping[str, Transfer], step: Step) -> steps.Decision[Transfer
     key, t = find_case(
         cases, body.transfer_id, step,  # type: ignore[attr-defined]
         id_of=lambda t: t.transfer_id, owner_of=lambda t: t.exporter, parties_of=parties,
-        noun="transfer", missing=f"no transfer {body.transfer_id} notified",  # type: ignore[attr-defined]
+        noun="transfer", missing=("transfer.not_notified", {"transfer": body.transfer_id}),  # type: ignore[attr-defined]
     )  # fmt: skip
     effects = Effects()
     if isinstance(body, ReceiptOverdue):
@@ -265,7 +270,7 @@ def decide(cases: Mapping[str, Transfer], step: Step) -> steps.Decision[Transfer
         _reported(t, step, body)
     else:
         # Art. IX: every party of the transfer is told of every step, and no one else
-        addressed(step, others(t, step.sender), "a message of this transfer")
+        addressed(step, others(t, step.sender), "addressed.transfer")
         t, fx = apply(t, _event(t, step), crossing=not step.mine)
         if isinstance(body, DispatchNotice):
             t = replace(t, expected_arrival=body.expected_arrival)
@@ -281,14 +286,13 @@ def _notified(
     # Art. IX.1: the exporting state notifies the importing and transit states of its licence
     if body.exporter.country != step.sender:
         raise IllegalTransition(
-            f"the exporting state notifies its transfers ({body.exporter.country} is"
-            f" the exporter's country, {step.sender} sent the notice)"
+            "transfer.exporter_notifies", exporter=body.exporter.country, sender=step.sender
         )
     t = notified(body, step.sender)
-    addressed(step, others(t, step.sender), "a transfer notice")
+    addressed(step, others(t, step.sender), "addressed.transfer_notice")
     key = transfer_key(t.exporter, t.transfer_id)
     if key in cases:
-        raise IllegalTransition(f"transfer {t.transfer_id} was already notified")
+        raise IllegalTransition("transfer.already_notified", transfer=t.transfer_id)
     return steps.Decision((Save(key, t, True, step.case_id or t.transfer_id),))
 
 
@@ -298,45 +302,45 @@ def _event(t: Transfer, step: Step) -> Event:
     if isinstance(body, ImportConfirmation):
         # Art. IX.2: the importing state confirms its import licence
         if step.sender != t.importer:
-            raise IllegalTransition(f"only the importing state ({t.importer}) confirms")
+            raise IllegalTransition("transfer.importer_confirms", importer=t.importer)
         return Confirmed(step.sender, body.decision)
     if isinstance(body, TransitAuthorization):
         # Art. IX.3: each transit state authorizes the transit
         if step.sender not in t.transit:
-            raise IllegalTransition(f"{step.sender} is not a transit state of this transfer")
+            raise IllegalTransition("transfer.not_transit", party=step.sender)
         return Confirmed(step.sender, body.decision)
     if isinstance(body, DispatchNotice):
         return Dispatched(step.sender, {i.line: i.quantity for i in body.items})
     if isinstance(body, ReceiptConfirmation):
         # Art. IX.4: the importing state confirms receipt with the quantities received
         return Received(step.sender, {x.line: x.quantity_received for x in body.lines})
-    raise IllegalTransition(f"{step.kind} is not part of a transfer")
+    raise IllegalTransition("transfer.not_a_step", kind=step.kind)
 
 
 def _overdue(t: Transfer, step: Step) -> Transfer:
     """A receipt-overdue notice: the exporter's, after dispatch, before a receipt."""
     if step.sender != t.exporter:
-        raise IllegalTransition(f"only the exporting state ({t.exporter}) raises it")
-    addressed(step, others(t, step.sender), "a message of this transfer")
+        raise IllegalTransition("transfer.exporter_raises", exporter=t.exporter)
+    addressed(step, others(t, step.sender), "addressed.transfer")
     if t.stage in (Stage.NOTIFIED, Stage.AUTHORIZED):
-        not_yet(step, "the transfer was not dispatched")
+        not_yet(step, "transfer.not_dispatched")
     if step.mine and t.stage is not Stage.DISPATCHED:
-        raise IllegalTransition(f"the receipt was confirmed ({t.stage.value})")
+        raise IllegalTransition("transfer.receipt_confirmed", stage=t.stage.value)
     return replace(t, overdue_alerted=True)
 
 
 def _reported(t: Transfer, step: Step, body: DiscrepancyReport) -> None:
     """A discrepancy report: the importer's, matching its receipt confirmation."""
     if step.sender != t.importer:
-        raise IllegalTransition(f"only the importing state ({t.importer}) reports it")
+        raise IllegalTransition("transfer.importer_reports", importer=t.importer)
     if t.stage is Stage.DISPATCHED:
-        not_yet(step, "no receipt confirmation yet")
+        not_yet(step, "transfer.no_receipt_yet")
     if t.stage is not Stage.DISCREPANCY:
-        raise IllegalTransition(f"the receipt matched the dispatch ({t.stage.value})")
+        raise IllegalTransition("transfer.receipt_matched", stage=t.stage.value)
     reported = {(x.line, x.quantity_expected, x.quantity_received) for x in body.lines}
     if reported != set(discrepancies(t.dispatched, t.received)):
-        raise IllegalTransition("the report does not match the receipt confirmation")
-    addressed(step, others(t, step.sender), "a message of this transfer")
+        raise IllegalTransition("transfer.report_mismatch")
+    addressed(step, others(t, step.sender), "addressed.transfer")
 
 
 def _discrepancy_report(
