@@ -44,6 +44,8 @@ FORMATS: dict[str, str] = {
     "officer": '"Name|Position|Agency", e.g. "Ana Ruiz|Analyst|FGR"',
     "json_file": "a file holding a JSON list",
     "value": "a valid value",
+    # an expiry at or before sealing: every recipient would reject the message as expired
+    "future": "a time after now (the message would arrive expired)",
 }
 
 TEXT: dict[str, str] = {
@@ -102,7 +104,7 @@ TEXT: dict[str, str] = {
     "attachment.not_here": "{name}: {state} (the running node fetches the attachments of the "
     "messages it stores)",
     "attachment.out_exists": "{option} {path} exists; pass --force to replace it",
-    "forward.has_attachments": "message {msg_id} has attachments ({names}), which are not "
+    "forward.has_attachments": "message {msg_id} has {count} attachment(s), which are not "
     "forwarded yet: ask its sender to send it to those states with them",
     "attachments.sent": "with {names}",
     "attachment.state.held": "held",
@@ -301,8 +303,6 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["problems"] = "; ".join(_problem(q) for q in p.get("problems", []))
     if code in ("body.not_filled_in",):
         p["fields"] = ", ".join(p.get("fields", []))
-    if code == "forward.has_attachments":
-        p["names"] = ", ".join(p.get("names", []))
     if code == "attachment.not_found":
         p["names"] = ", ".join(p.get("names", [])) or "none"
     if code == "attachment.not_here":
