@@ -46,6 +46,8 @@ FORMATS: dict[str, str] = {
     "officer": '"Name|Position|Agency", e.g. "Ana Ruiz|Analyst|FGR"',
     "json_file": "a file holding a JSON list",
     "value": "a valid value",
+    # an expiry at or before sealing: every recipient would reject the message as expired
+    "future": "a time after now (the message would arrive expired)",
 }
 
 TEXT: dict[str, str] = {
@@ -105,7 +107,7 @@ TEXT: dict[str, str] = {
     "messages it stores)",
     "attachment.out_exists": "{option} {path} exists; pass --force to replace it",
     "attachment.too_large": "{name} is larger than the {limit} allowed for an attachment",
-    "forward.has_attachments": "message {msg_id} has attachments ({names}), which are not "
+    "forward.has_attachments": "message {msg_id} has {count} attachment(s), which are not "
     "forwarded yet: ask its sender to send it to those states with them",
     "attachments.sent": "with {names}",
     "attachment.state.held": "held",
@@ -304,8 +306,6 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["problems"] = "; ".join(_problem(q) for q in p.get("problems", []))
     if code in ("body.not_filled_in",):
         p["fields"] = ", ".join(p.get("fields", []))
-    if code == "forward.has_attachments":
-        p["names"] = ", ".join(p.get("names", []))
     if code == "attachment.not_found":
         p["names"] = ", ".join(p.get("names", [])) or "none"
     if code == "attachment.not_here":

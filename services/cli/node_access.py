@@ -160,7 +160,8 @@ def print_queued(args: argparse.Namespace, q: Queued) -> int:
     print("\n".join(f"  {part}" for part in parts))
     for n in notes:
         print(f"  {n}")
-    print(dumps(p.body))
+    if p.body:  # a forward's preview shows no content (opening it is recorded: `show`)
+        print(dumps(p.body))
     return 0
 
 

@@ -142,7 +142,8 @@ async def test_a_message_with_attachments_is_not_forwarded_to_a_state_that_could
             with pytest.raises(ApplicationError) as exc:
                 usa.forward(forward)
             assert exc.value.code == "forward.has_attachments"
-            assert exc.value.params == {"msg_id": sent.msg_id, "names": ["licence.pdf"]}
+            # counted, not named: the names are content, and nothing was opened
+            assert exc.value.params == {"msg_id": sent.msg_id, "count": 1}
             assert usa.core.store.messages(direction="out") == []  # no copy queued
     finally:
         mex.close()

@@ -253,15 +253,22 @@ def forward(core: NodeCore, cmd: ForwardMessage) -> Queued:
     m = resolve(core, cmd.msg_id)
     to = check_recipients(core, cmd.to)
     with refusals():
-        body = core.open_stored(m).body  # the copy's body, for a dry run's preview
+        body = core.open_stored(m).body  # opened to check it, never shown: no opening recorded
     if body.attachments:
         # the files are stored at the hub for the original's recipients only: a copy naming them
-        # would be refused by the new recipient as attachment_missing (docs/envelope.md 13.5)
+        # would be refused by the new recipient as attachment_missing (docs/envelope.md 13.5).
+        # Counted, not named: their names are the message's content, and nothing was opened.
         raise ApplicationError(
-            "forward.has_attachments", msg_id=m.msg_id, names=[a.name for a in body.attachments]
+            "forward.has_attachments", msg_id=m.msg_id, count=len(body.attachments)
         )
     result = submit(core, body, cmd, lambda: core.forward(
         m.msg_id, to, cmd.officer.recorded))  # fmt: skip
+    if result.preview is not None:
+        # A dry run records nothing, so it shows no content: reading the body is an opening,
+        # recorded under the officer's name (`show`), which Art. XII's accounting relies on.
+        result = result.model_copy(
+            update={"preview": result.preview.model_copy(update={"body": {}})}
+        )
     notice = Notice(code="forward.copy_of", params={"msg_id": m.msg_id})
     return result.model_copy(update={"notices": [notice]})
 

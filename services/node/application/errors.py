@@ -37,8 +37,9 @@ The catalogue, with the parameters each code carries:
   ``attachment.upload_incomplete`` {problem}: the hub did not store it all; the same command
   resumes. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
   ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
-  ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, names}: its
-  files are stored for the original's recipients only; re-uploading them is not built yet.
+  ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, count}: its
+  files (counted, not named: nothing was opened) are stored for the original's recipients
+  only; re-uploading them is not built yet.
   ``attachment.too_large`` {name, limit}: one file over the node's cap.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """

@@ -49,6 +49,7 @@ def send(
     every recipient: ``attachments.send``)."""
     body = with_attachments(parse_body(cmd.kind, cmd.body), attachments)
     to = check_recipients(core, cmd.to)
+    check_expiry(core, cmd.expires_at)
     options = handling_options(cmd, HandlingCode.H1) if cmd.handling else None
     if options is None:
         raise ApplicationError("field.required", field="handling", when=None)
@@ -128,6 +129,15 @@ def _within(stored_at: str, q: InboxQuery) -> bool:
     at = datetime.fromisoformat(stored_at.replace("Z", "+00:00"))
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
     return (q.since is None or at >= q.since) and (q.until is None or at < q.until)
+
+
+def check_expiry(core: NodeCore, expires_at: datetime | None) -> None:
+    """An expiry after the instant of sealing: one at or before it would be sealed and queued
+    only for every recipient to reject it as ``expired`` (docs/envelope.md, the header check)."""
+    if expires_at is not None and expires_at <= core.clock():
+        raise ApplicationError(
+            "value.invalid", field="expires_at", value=expires_at.isoformat(), expected="future"
+        )
 
 
 def thread(core: NodeCore, case_id: str) -> list[MessageSummary]:
@@ -212,6 +222,14 @@ def kinds() -> list[KindInfo]:
     ]
 
 
+#: What the commands fill in themselves (tracing.py): a template asking for it would have the
+#: officer type what is known, or be refused for it (a request id that is not the request's).
+LAYER_FILLED: dict[str, tuple[str, ...]] = {
+    "tracing.request": ("due_at", "priority", "urgency_justification", "requesting_officer"),
+    "tracing.response": ("request_msg_id", "responding_officer"),
+}
+
+
 def template(kind: str, *, example: bool = False) -> Template:
     """A body of ``kind`` to fill in: the documented example's shape with every value a
     placeholder that says what is expected (it does not pass until each is replaced). With
@@ -222,7 +240,12 @@ def template(kind: str, *, example: bool = False) -> Template:
         raise ApplicationError("kind.unknown", kind=kind) from None
     if example:
         return Template(kind=kind, body=sample, placeholders=[])
-    body = {k: (v if k in ("kind", "schema_version") else _blank(v)) for k, v in sample.items()}
+    filled = LAYER_FILLED.get(kind, ())
+    body = {
+        k: (v if k in ("kind", "schema_version") else _blank(v))
+        for k, v in sample.items()
+        if k not in filled
+    }
     return Template(kind=kind, body=body, placeholders=placeholders(body))
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from datetime import date, datetime
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -92,12 +93,28 @@ def command(model: type[M], **data: Any) -> M:
         )
         if kind == "missing":
             raise ApplicationError("field.required", field=field, when=None) from None
-        if kind == "value_error" and "isoformat" in str(e.get("ctx", {}).get("error", "")):
-            expected = "datetime"
+        if kind == "value_error":  # a When's own parsing ("month must be in 1..12")
+            expected = _time_format(model, field) or expected
         params: dict[str, Any] = {"field": field, "value": e.get("input"), "expected": expected}
         if expected == "one_of":
             params["choices"] = e.get("ctx", {}).get("expected")
         raise ApplicationError("value.invalid", **params) from None
+
+
+def _time_format(model: type[BaseModel], field: str) -> str | None:
+    """``datetime`` or ``date`` where ``field`` of ``model`` holds one: a value it refused is
+    then answered with the format to type, whatever the parser's complaint was."""
+    info = model.model_fields.get(field)
+    if info is None:
+        return None
+    types = _types(info.annotation)
+    return "datetime" if datetime in types else "date" if date in types else None
+
+
+def _types(annotation: Any) -> set[Any]:
+    """The types an annotation names, through ``X | None`` and ``Annotated[X, ...]``."""
+    args = get_args(annotation)
+    return {annotation} if not args else {t for a in args for t in _types(a)}
 
 
 def parse_body(kind: str, payload: dict[str, Any], fill: dict[str, Any] | None = None) -> Body:

@@ -25,11 +25,12 @@ from schemas.transfers import (
 )
 from services.core.envelope import header_time
 from services.node.application.errors import ApplicationError
-from services.node.application.models import Notice, Queued
+from services.node.application.models import Notice, OfficerIdentity, Queued
 from services.node.application.plumbing import (
     check_recipients,
     handling_options,
     parse_body,
+    placeholders,
     resolve,
     step_refused,
     submit,
@@ -60,7 +61,11 @@ def file_request(
     """File a tracing request, due from the instant it is sealed (the policy's period), naming
     ``attachments`` (already stored at the hub for every state asked: ``attachments.send``)."""
     given = dict(cmd.body)
-    priority = cmd.priority or Priority(given.get("priority") or Priority.ROUTINE)
+    unfilled = placeholders(given)  # before any field is read: a template's text is no value
+    if unfilled:
+        raise ApplicationError("body.not_filled_in", kind="tracing.request", fields=unfilled)
+    _acting_officer(given, "requesting_officer", cmd.officer)
+    priority = cmd.priority or _priority(given.get("priority"))
     justification = cmd.justification or given.get("urgency_justification")
     if priority is Priority.URGENT and not justification:
         # an urgent request says why (tracing.request's schema); asked as the command's field
@@ -75,12 +80,14 @@ def file_request(
             "urgency_justification": justification,
             "due_at": due.isoformat(),
         },
-        fill={"requesting_officer": cmd.officer.as_officer().model_dump()},
     )
     assert isinstance(body, TracingRequest)
     body = with_attachments(body, attachments)
+    named = [s.strip().upper() for s in cmd.to if s.strip()]
+    if named:  # states the officer typed: each checked as any recipient is
+        check_recipients(core, named)
     try:
-        asked = tracing.requested_states(body, [s.upper() for s in cmd.to], core.party)
+        asked = tracing.requested_states(body, named, core.party)
     except IllegalTransition as exc:
         raise step_refused(body.KIND, exc) from None
     on_network = [s for s in asked if s in core.directory.entries]
@@ -109,6 +116,28 @@ def file_request(
     return result.model_copy(update={"notices": notices})
 
 
+def _priority(given: Any) -> Priority:
+    """The body's priority (routine where it names none); an unknown one names the field."""
+    if given in (None, ""):
+        return Priority.ROUTINE
+    try:
+        return Priority(given)
+    except ValueError:
+        problem = {"field": "priority", "problem": "enum", "input": str(given)}
+        raise ApplicationError("body.invalid", kind="tracing.request", problems=[problem]) from None
+
+
+def _acting_officer(given: dict[str, Any], field: str, officer: OfficerIdentity) -> None:
+    """Put the officer acting in ``given[field]``: the message is recorded and signed for them,
+    so a body naming someone else (an example edited in part, say) never speaks for another.
+    The body's email and phone are kept only where it names this very officer."""
+    acting = officer.as_officer().model_dump(mode="json", exclude_none=True)
+    named = given.get(field)
+    if isinstance(named, dict) and all(named.get(k) == v for k, v in acting.items()):
+        acting = named | acting
+    given[field] = acting
+
+
 def acknowledge(core: NodeCore, cmd: AcknowledgeTrace) -> Queued:
     request = resolve(core, cmd.request_msg_id)
     body = TracingAcknowledgement(
@@ -124,6 +153,10 @@ def answer(core: NodeCore, cmd: AnswerTrace) -> Queued:
     """Answer a request; the body's request id, outcome and officer come from what is known."""
     request = resolve(core, cmd.request_msg_id)
     given: dict[str, Any] = dict(cmd.body or {})
+    unfilled = placeholders(given)
+    if unfilled:
+        raise ApplicationError("body.not_filled_in", kind="tracing.response", fields=unfilled)
+    _acting_officer(given, "responding_officer", cmd.officer)
     if given.get("request_msg_id") not in (None, request.msg_id):
         raise ApplicationError(
             "body.mismatch",
@@ -146,7 +179,6 @@ def answer(core: NodeCore, cmd: AnswerTrace) -> Queued:
     body = parse_body(
         "tracing.response",
         given,
-        fill={"responding_officer": cmd.officer.as_officer().model_dump()},
     )
     assert isinstance(body, TracingResponse)
     return submit(core, body, cmd, lambda: core.reply(request.msg_id, body))
