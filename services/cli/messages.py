@@ -94,6 +94,9 @@ TEXT: dict[str, str] = {
     "export.exists": "{path} exists: an export never overwrites a file",
     "io.failed": "{path}: {problem}",
     "attachment.no_file": "{option} {path}: no such file",
+    "attachment.duplicate": "{option} {path}: another file attached is named {name!r} too; "
+    "a message's attachments need distinct names",
+    "attachment.invalid": "the attachments cannot be sent: {problem}",
     "attachment.refused": "{reason}: {detail}",
     "attachment.upload_incomplete": "{problem}",
     "attachment.hub_unreachable": "cannot store the attachments at the hub at {hub_url} "

@@ -220,10 +220,16 @@ async def _publish_window(
 
     async def one(i: int, segment: bytes) -> None:
         subject = subjects.attachment_chunk_subject(recipient, sender, object_id, first + i)
-        # Nats-Msg-Id: a segment published again after a lost PubAck is stored once
-        await js.publish(  # type: ignore[attr-defined]
-            subject, segment, headers={"Nats-Msg-Id": f"{object_id}.{first + i}"}
-        )
+        # No Nats-Msg-Id: JetStream dedups on the id alone, per stream, and any co-recipient
+        # who saw the digest could publish the same id first (under its own code) and have
+        # this segment dropped. The subject carries the sender, fixed by the hub's export,
+        # and one message per subject means a segment published again replaces itself.
+        ack = await js.publish(subject, segment)  # type: ignore[attr-defined]
+        if ack.duplicate:  # never for a publish without an id: the hub kept something else
+            raise AttachmentTransferError(
+                f"the hub took segment {first + i} for {recipient} as a duplicate and did "
+                "not store it"
+            )
 
     try:
         await asyncio.gather(*(one(i, c) for i, c in enumerate(window)))

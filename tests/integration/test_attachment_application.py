@@ -103,6 +103,21 @@ async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
             await mex.send_attached(cmd.model_copy(update={"attachments": [tmp_path / "no.png"]}))
         assert exc.value.code == "attachment.no_file"
         assert exc.value.params == {"field": "attachments", "path": str(tmp_path / "no.png")}
+        # two files of one name, or one file twice: every recipient would refuse the body
+        (tmp_path / "b").mkdir()
+        other = tmp_path / "b" / "markings.png"
+        other.write_bytes(os.urandom(100))
+        for twice in ([photo, other], [photo, photo]):
+            with pytest.raises(ApplicationError) as exc:
+                await mex.send_attached(
+                    cmd.model_copy(update={"to": ["USA"], "attachments": twice})
+                )
+            assert exc.value.code == "attachment.duplicate"
+            assert exc.value.params == {
+                "field": "attachments",
+                "name": "markings.png",
+                "path": str(twice[1]),
+            }
         # a dry run checks everything and names the files, but seals and uploads nothing
         dry = await mex.send_attached(cmd.model_copy(update={"to": ["USA"], "dry_run": True}))
         assert not dry.sealed and dry.preview is not None

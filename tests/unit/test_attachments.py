@@ -172,3 +172,19 @@ def test_a_manifest_refuses_a_key_that_is_not_32_bytes_canonically() -> None:
     for key in (good["key"][:-1], good["key"] + "A", good["key"][:-1] + "B"):
         with pytest.raises(ValueError):
             AttachmentManifest.model_validate({**good, "key": key})
+
+
+def test_a_body_naming_two_attachments_of_one_name_is_refused_before_sealing() -> None:
+    # model_copy skips validation: with_attachments must check the field as a recipient does
+    from schemas.registry import example_body
+    from services.node.application.errors import ApplicationError
+    from services.node.application.plumbing import with_attachments
+
+    body = example_body("info.trafficking_routes")
+    one, _ = sealed(content(10))
+    other, _ = sealed(content(20))  # another key: another ciphertext, the same name
+    assert with_attachments(body, [one]).attachments == [one]
+    with pytest.raises(ApplicationError) as err:
+        with_attachments(body, [one, other])
+    assert err.value.code == "attachment.invalid"
+    assert "share a name" in err.value.params["problem"]

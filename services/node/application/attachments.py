@@ -10,6 +10,7 @@ and queued, so the outbox never publishes an envelope whose attachments are not 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from nats.errors import Error as NatsError
 
@@ -43,6 +44,21 @@ def _queue(core: NodeCore, cmd: Attached, manifests: Sequence[AttachmentManifest
     return tracing.file_request(core, cmd, manifests)
 
 
+def _check_files(files: Sequence[Path]) -> None:
+    """Refuse, before anything is sealed, what every recipient would refuse: a body's
+    attachments have distinct names (docs/envelope.md section 13), so one file twice or two
+    files of one name are a mistake of the command."""
+    names: set[str] = set()
+    for f in files:
+        if not f.is_file():
+            raise ApplicationError("attachment.no_file", field="attachments", path=str(f))
+        if f.name in names:
+            raise ApplicationError(
+                "attachment.duplicate", field="attachments", name=f.name, path=str(f)
+            )
+        names.add(f.name)
+
+
 def _no_progress(done: int, total: int) -> None:
     """Shows nothing."""
 
@@ -52,9 +68,7 @@ async def send(
 ) -> Queued:
     """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
     stopped (a file changed meanwhile is sealed anew)."""
-    for f in cmd.attachments:
-        if not f.is_file():
-            raise ApplicationError("attachment.no_file", field="attachments", path=str(f))
+    _check_files(cmd.attachments)
     checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
     if cmd.dry_run or not cmd.attachments:
         return _noted(checked, cmd) if cmd.dry_run else _queue(core, cmd, ())
