@@ -96,6 +96,8 @@ TEXT: dict[str, str] = {
     "attachment.no_file": "{option} {path}: no such file",
     "attachment.duplicate": "{option} {path}: another file attached is named {name!r} too; "
     "a message's attachments need distinct names",
+    "attachment.unreadable": "{option} {path}: cannot be read whole ({problem}); attach a "
+    "regular file that does not change while it is sent",
     "attachment.invalid": "the attachments cannot be sent: {problem}",
     "attachment.refused": "{reason}: {detail}",
     "attachment.upload_incomplete": "{problem}",

@@ -54,6 +54,16 @@ WINDOW = 4
 Progress = Callable[[int, int], None]
 
 
+class AttachmentSourceError(Exception):
+    """A file to attach could not be read whole (it changed size while sealed, or the system
+    refused it); nothing of it is left in the store. ``problem`` is one line for people."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 class AttachmentTransferError(Exception):
     """An upload could not complete (the hub refused or did not answer); it can be resumed."""
 
@@ -87,14 +97,18 @@ class AttachmentStore:
         self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
     ) -> Prepared:
         """Seal the file at ``source`` with a fresh key into this store; refuse one over
-        ``max_bytes`` (``AttachmentError(TOO_LARGE)``).
+        ``max_bytes`` (``AttachmentError(TOO_LARGE)``); AttachmentSourceError for a file that
+        cannot be read whole (one that grows or shrinks meanwhile, as /proc files do).
 
         The same file (same path, size and modification time) prepared again before
         :meth:`forget` is given the same sealed copy, so that a send that failed half way
         resumes its upload instead of starting another under a new key. Until then the
         manifest, key included, waits in a 0600 file of the node's home, as the key file does.
         """
-        size = source.stat().st_size
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise AttachmentSourceError(source, exc.strerror or type(exc).__name__) from None
         if size > max_bytes:
             raise AttachmentError(
                 AttachmentFault.TOO_LARGE, f"{source.name} is {size} bytes, over {max_bytes}"
@@ -107,12 +121,19 @@ class AttachmentStore:
         guessed = media_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         part = self.root / f".sealing-{pending.stem}"
-        with source.open("rb") as src, part.open("wb") as sink:
-            sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
-            sink.flush()
-            os.fsync(sink.fileno())
-        final = self.path(sealed.manifest.ciphertext_sha256)
-        os.replace(part, final)
+        try:
+            with source.open("rb") as src, part.open("wb") as sink:
+                sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
+                sink.flush()
+                os.fsync(sink.fileno())
+            final = self.path(sealed.manifest.ciphertext_sha256)
+            os.replace(part, final)
+        except ValueError as exc:  # its size changed: the manifest's size is signed
+            raise AttachmentSourceError(source, f"{exc} (it changed while read)") from None
+        except OSError as exc:
+            raise AttachmentSourceError(source, exc.strerror or type(exc).__name__) from None
+        finally:
+            part.unlink(missing_ok=True)  # gone once renamed; a failure leaves nothing
         write_secret(pending, sealed.manifest.model_dump_json().encode())
         return Prepared(sealed.manifest, final)
 

@@ -118,6 +118,13 @@ async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
                 "name": "markings.png",
                 "path": str(twice[1]),
             }
+        # a file whose size is not what stat said (procfs says 0): refused, nothing left behind
+        proc = Path("/proc/version")
+        with pytest.raises(ApplicationError) as exc:
+            await mex.send_attached(cmd.model_copy(update={"to": ["USA"], "attachments": [proc]}))
+        assert (exc.value.code, exc.value.params["path"]) == ("attachment.unreadable", str(proc))
+        assert "longer than 0 bytes" in exc.value.params["problem"]
+        assert list((tmp_path / "MEX" / "attachments").glob(".sealing-*")) == []
         # a dry run checks everything and names the files, but seals and uploads nothing
         dry = await mex.send_attached(cmd.model_copy(update={"to": ["USA"], "dry_run": True}))
         assert not dry.sealed and dry.preview is not None

@@ -30,7 +30,13 @@ from services.node.application.models import (
 from services.node.application.plumbing import refusals, resolve
 from services.node.application.procedure_models import FileTracingRequest
 from services.node.attachment_flow import attachment_store, record_stored
-from services.node.attachments import AttachmentTransferError, Prepared, Progress, upload
+from services.node.attachments import (
+    AttachmentSourceError,
+    AttachmentTransferError,
+    Prepared,
+    Progress,
+    upload,
+)
 from services.node.core import NodeCore
 from services.node.lookup_client import connect
 from services.node.settings import NodeSettings
@@ -81,6 +87,10 @@ async def send(
     except AttachmentError as exc:
         raise ApplicationError(
             "attachment.refused", reason=exc.fault.value, detail=exc.detail
+        ) from None
+    except AttachmentSourceError as exc:
+        raise ApplicationError(
+            "attachment.unreadable", field="attachments", path=str(exc.path), problem=exc.problem
         ) from None
     queued = _queue(core, cmd, [p.manifest for p in prepared])
     for f in cmd.attachments:

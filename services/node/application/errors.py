@@ -32,6 +32,8 @@ The catalogue, with the parameters each code carries:
   {problem}. ``audit.checkpoint_invalid`` {problem}: the checkpoint's signature does not verify.
 - ``attachment.no_file`` {field, path}. ``attachment.duplicate`` {field, name, path}: two files
   of one message with the same name (or the same file twice); nothing was sealed.
+  ``attachment.unreadable`` {field, path, problem}: a file could not be read whole (it changed
+  size while sealed, or the system refused it); nothing was sealed or queued.
   ``attachment.invalid`` {problem}: the attachments do not make a valid body (too many).
   ``attachment.refused`` {reason, detail}: the file or
   this node's copy refused with its reason code (``attachment_too_large``, ...).
@@ -88,6 +90,7 @@ ErrorCode = Literal[
     "attachment.no_file",
     "attachment.duplicate",
     "attachment.invalid",
+    "attachment.unreadable",
     "attachment.refused",
     "attachment.upload_incomplete",
     "attachment.hub_unreachable",
