@@ -98,6 +98,8 @@ TEXT: dict[str, str] = {
     "a message's attachments need distinct names",
     "attachment.unreadable": "{option} {path}: cannot be read whole ({problem}); attach a "
     "regular file that does not change while it is sent",
+    "attachment.on_leaf": "{option}: {party}'s node runs on a leaf, which cannot store "
+    "attachments at the hub yet; send the files from a node connected to the hub directly",
     "attachment.invalid": "the attachments cannot be sent: {problem}",
     "attachment.refused": "{reason}: {detail}",
     "attachment.upload_incomplete": "{problem}",

@@ -79,6 +79,8 @@ async def send_with_attachments(
     """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
     naming them and queue it; return the message's header. Run again after a failure, it
     resumes the uploads where they stopped (a file changed meanwhile is sealed anew)."""
+    if files and settings.outbox_stream is not None:
+        raise ValueError("a node on a leaf cannot store attachments at the hub")
     names = [f.name for f in files]
     if len(set(names)) != len(names):  # every recipient would refuse the body (section 13)
         raise ValueError(f"two attachments share a name: {names}")

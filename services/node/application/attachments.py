@@ -74,6 +74,10 @@ async def send(
 ) -> Queued:
     """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
     stopped (a file changed meanwhile is sealed anew)."""
+    if cmd.attachments and settings.outbox_stream is not None:
+        # a leaf's node user is granted its outbox and the hub's lookups, not the attachment
+        # subjects of the hub's domain (docs/operations.md, "A state's leaf")
+        raise ApplicationError("attachment.on_leaf", field="attachments", party=core.party)
     _check_files(cmd.attachments)
     checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
     if cmd.dry_run or not cmd.attachments:
