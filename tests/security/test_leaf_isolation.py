@@ -230,7 +230,7 @@ async def test_only_a_leaf_users_key_opens_a_leaf_link_and_a_leaf_key_no_client_
                          what="the hub refusing the leaf link")  # fmt: skip
     finally:
         server.stop(running.pid)
-    with pytest.raises(Exception, match="(?i)authorization"):
+    with pytest.raises(Exception, match=r"(?i)authorization"):
         await nats.connect(
             leaf_hub.url, nkeys_seed=str(leaf_hub.home.user_seed("MEX", LEAF_USER)),
             max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=2,
