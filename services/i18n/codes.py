@@ -97,17 +97,6 @@ MESSAGES: Final[dict[str, str]] = {
     "rebuild.refused": N_("The rebuild was refused."),
     "export.exists": N_("The file %(path)s already exists."),
     "io.failed": N_("%(path)s cannot be written (%(problem)s)."),
-    # attachments refused before anything is sealed (docs/operations.md section 2.9)
-    "attachment.duplicate": N_(
-        "Another attached file is named %(name)s too: a message's attachments need distinct names."
-    ),
-    "attachment.invalid": N_("The attachments cannot be sent: %(problem)s."),
-    "attachment.unreadable": N_(
-        "%(path)s cannot be read whole (%(problem)s): attach a file that does not change."
-    ),
-    "attachment.on_leaf": N_(
-        "%(party)s's node runs on a leaf, which cannot store attachments at the hub yet."
-    ),
     # the console's own notices
     "notice.sent": N_("Sealed and queued for %(recipients)s: message %(short_id)s."),
     # the secretariat's console (services/secretariat: SecretariatError codes, and its notices)
