@@ -98,6 +98,13 @@ TEXT: dict[str, str] = {
     "export.exists": "{path} exists: an export never overwrites a file",
     "io.failed": "{path}: {problem}",
     "attachment.no_file": "{option} {path}: no such file",
+    "attachment.duplicate": "{option} {path}: another file attached is named {name!r} too; "
+    "a message's attachments need distinct names",
+    "attachment.unreadable": "{option} {path}: cannot be read whole ({problem}); attach a "
+    "regular file that does not change while it is sent",
+    "attachment.on_leaf": "{option}: {party}'s node runs on a leaf, which cannot store "
+    "attachments at the hub yet; send the files from a node connected to the hub directly",
+    "attachment.invalid": "the attachments cannot be sent: {problem}",
     "attachment.refused": "{reason}: {detail}",
     "attachment.upload_incomplete": "{problem}",
     "attachment.hub_unreachable": "cannot store the attachments at the hub at {hub_url} "

@@ -22,8 +22,10 @@ from pathlib import Path
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from pydantic import TypeAdapter
 
 from schemas import Body, HandlingCode, ReasonCode
+from schemas.attachment import AttachmentManifest, Attachments
 from schemas.audit import EventType
 from services.core import subjects
 from services.core.attachments import AttachmentError, AttachmentFault
@@ -44,6 +46,7 @@ from services.node.settings import NodeSettings
 from services.node.store.attachments import AttachmentFetch
 
 log = get_logger("cifta.node.attachments")
+_ATTACHMENTS: TypeAdapter[list[AttachmentManifest]] = TypeAdapter(Attachments)
 
 #: A fetch that fails for want of the hub (not for the file) is tried again this many times.
 MAX_FETCH_ATTEMPTS = 20
@@ -76,13 +79,19 @@ async def send_with_attachments(
     """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
     naming them and queue it; return the message's header. Run again after a failure, it
     resumes the uploads where they stopped (a file changed meanwhile is sealed anew)."""
+    if files and settings.outbox_stream is not None:
+        raise ValueError("a node on a leaf cannot store attachments at the hub")
+    names = [f.name for f in files]
+    if len(set(names)) != len(names):  # every recipient would refuse the body (section 13)
+        raise ValueError(f"two attachments share a name: {names}")
     store = attachment_store(settings)
     recipients = list(dict.fromkeys(to))
     prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
     async with connect(settings, f"cifta-{settings.party}-attachments") as nc:
         for p in prepared:
             await upload(nc, settings.party, recipients, p, progress=progress)
-    manifests = [*body.attachments, *(p.manifest for p in prepared)]
+    # model_copy does not validate: the field is checked as a recipient will check it
+    manifests = _ATTACHMENTS.validate_python([*body.attachments, *(p.manifest for p in prepared)])
     header = core.compose(
         body.model_copy(update={"attachments": manifests}), recipients, handling=handling,
         confidential=confidential, handling_note=handling_note, case_id=case_id,

@@ -54,6 +54,16 @@ WINDOW = 4
 Progress = Callable[[int, int], None]
 
 
+class AttachmentSourceError(Exception):
+    """A file to attach could not be read whole (it changed size while sealed, or the system
+    refused it); nothing of it is left in the store. ``problem`` is one line for people."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
 class AttachmentTransferError(Exception):
     """An upload could not complete (the hub refused or did not answer); it can be resumed."""
 
@@ -87,14 +97,18 @@ class AttachmentStore:
         self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
     ) -> Prepared:
         """Seal the file at ``source`` with a fresh key into this store; refuse one over
-        ``max_bytes`` (``AttachmentError(TOO_LARGE)``).
+        ``max_bytes`` (``AttachmentError(TOO_LARGE)``); AttachmentSourceError for a file that
+        cannot be read whole (one that grows or shrinks meanwhile, as /proc files do).
 
         The same file (same path, size and modification time) prepared again before
         :meth:`forget` is given the same sealed copy, so that a send that failed half way
         resumes its upload instead of starting another under a new key. Until then the
         manifest, key included, waits in a 0600 file of the node's home, as the key file does.
         """
-        size = source.stat().st_size
+        try:
+            size = source.stat().st_size
+        except OSError as exc:
+            raise AttachmentSourceError(source, exc.strerror or type(exc).__name__) from None
         if size > max_bytes:
             raise AttachmentError(
                 AttachmentFault.TOO_LARGE, f"{source.name} is {size} bytes, over {max_bytes}"
@@ -107,12 +121,19 @@ class AttachmentStore:
         guessed = media_type or mimetypes.guess_type(source.name)[0] or "application/octet-stream"
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         part = self.root / f".sealing-{pending.stem}"
-        with source.open("rb") as src, part.open("wb") as sink:
-            sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
-            sink.flush()
-            os.fsync(sink.fileno())
-        final = self.path(sealed.manifest.ciphertext_sha256)
-        os.replace(part, final)
+        try:
+            with source.open("rb") as src, part.open("wb") as sink:
+                sealed = seal_stream(src, size, sink, name=source.name, media_type=guessed.lower())
+                sink.flush()
+                os.fsync(sink.fileno())
+            final = self.path(sealed.manifest.ciphertext_sha256)
+            os.replace(part, final)
+        except ValueError as exc:  # its size changed: the manifest's size is signed
+            raise AttachmentSourceError(source, f"{exc} (it changed while read)") from None
+        except OSError as exc:
+            raise AttachmentSourceError(source, exc.strerror or type(exc).__name__) from None
+        finally:
+            part.unlink(missing_ok=True)  # gone once renamed; a failure leaves nothing
         write_secret(pending, sealed.manifest.model_dump_json().encode())
         return Prepared(sealed.manifest, final)
 
@@ -220,10 +241,16 @@ async def _publish_window(
 
     async def one(i: int, segment: bytes) -> None:
         subject = subjects.attachment_chunk_subject(recipient, sender, object_id, first + i)
-        # Nats-Msg-Id: a segment published again after a lost PubAck is stored once
-        await js.publish(  # type: ignore[attr-defined]
-            subject, segment, headers={"Nats-Msg-Id": f"{object_id}.{first + i}"}
-        )
+        # No Nats-Msg-Id: JetStream dedups on the id alone, per stream, and any co-recipient
+        # who saw the digest could publish the same id first (under its own code) and have
+        # this segment dropped. The subject carries the sender, fixed by the hub's export,
+        # and one message per subject means a segment published again replaces itself.
+        ack = await js.publish(subject, segment)  # type: ignore[attr-defined]
+        if ack.duplicate:  # never for a publish without an id: the hub kept something else
+            raise AttachmentTransferError(
+                f"the hub took segment {first + i} for {recipient} as a duplicate and did "
+                "not store it"
+            )
 
     try:
         await asyncio.gather(*(one(i, c) for i, c in enumerate(window)))

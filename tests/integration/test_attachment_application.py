@@ -103,6 +103,28 @@ async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
             await mex.send_attached(cmd.model_copy(update={"attachments": [tmp_path / "no.png"]}))
         assert exc.value.code == "attachment.no_file"
         assert exc.value.params == {"field": "attachments", "path": str(tmp_path / "no.png")}
+        # two files of one name, or one file twice: every recipient would refuse the body
+        (tmp_path / "b").mkdir()
+        other = tmp_path / "b" / "markings.png"
+        other.write_bytes(os.urandom(100))
+        for twice in ([photo, other], [photo, photo]):
+            with pytest.raises(ApplicationError) as exc:
+                await mex.send_attached(
+                    cmd.model_copy(update={"to": ["USA"], "attachments": twice})
+                )
+            assert exc.value.code == "attachment.duplicate"
+            assert exc.value.params == {
+                "field": "attachments",
+                "name": "markings.png",
+                "path": str(twice[1]),
+            }
+        # a file whose size is not what stat said (procfs says 0): refused, nothing left behind
+        proc = Path("/proc/version")
+        with pytest.raises(ApplicationError) as exc:
+            await mex.send_attached(cmd.model_copy(update={"to": ["USA"], "attachments": [proc]}))
+        assert (exc.value.code, exc.value.params["path"]) == ("attachment.unreadable", str(proc))
+        assert "longer than 0 bytes" in exc.value.params["problem"]
+        assert list((tmp_path / "MEX" / "attachments").glob(".sealing-*")) == []
         # a dry run checks everything and names the files, but seals and uploads nothing
         dry = await mex.send_attached(cmd.model_copy(update={"to": ["USA"], "dry_run": True}))
         assert not dry.sealed and dry.preview is not None
@@ -148,3 +170,26 @@ async def test_a_message_with_attachments_is_not_forwarded_to_a_state_that_could
     finally:
         mex.close()
         usa.close()
+
+
+async def test_a_node_on_a_leaf_refuses_attachments_before_sealing(
+    hub: Hub, tmp_path: Path
+) -> None:
+    # its leaf user is not granted the hub's attachment subjects: refused with its code, never
+    # half-sent (docs/operations.md, "A state's leaf")
+    photo = tmp_path / "markings.png"
+    photo.write_bytes(os.urandom(1_000))
+    hub.node_settings("MEX", tmp_path, outbox_stream="OUTBOX_MEX").save()
+    mex = open_node(tmp_path / "MEX", {})
+    body = example_body("info.trafficking_routes").model_dump(mode="json")
+    cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
+                      to=["USA"], handling="H1", attachments=[photo])  # fmt: skip
+    try:
+        with pytest.raises(ApplicationError) as exc:
+            await mex.send_attached(cmd)
+        assert exc.value.code == "attachment.on_leaf"
+        assert exc.value.params == {"field": "attachments", "party": "MEX"}
+        assert held(tmp_path / "MEX") == []
+        assert mex.core.store.messages(direction=None) == []
+    finally:
+        mex.close()

@@ -87,3 +87,31 @@ async def test_a_state_cannot_store_attachments_for_a_state_as_another(
         await mex.violation(
             subjects.attachment_chunk_subject("USA", "COL", sent.manifest.ciphertext_sha256, 0)
         )
+
+
+async def test_a_co_recipient_cannot_preempt_anothers_upload(hub: Hub, tmp_path: Path) -> None:
+    """COL, a co-recipient, learns the object's digest from its own stream and publishes into
+    USA's stream (under its own code, as it may) with the message id MEX's segment would carry:
+    MEX's segment must still be stored, and USA must fetch the file whole."""
+    sent = prepared(tmp_path, "MEX")
+    oid = sent.manifest.ciphertext_sha256
+    async with as_node(hub, "MEX") as mex:
+        await attachments.upload(mex.nc, "MEX", ["COL"], sent)
+    async with as_node(hub, "COL") as col:
+        js = col.nc.jetstream()
+        info = await js.stream_info(subjects.attachment_stream("COL"), subjects_filter=">")
+        assert oid in {s.split(".")[3] for s in (info.state.subjects or {})}
+        for msg_id in (f"{oid}.0", f"MEX.{oid}.0"):
+            ack = await js.publish(
+                subjects.attachment_chunk_subject("USA", "COL", oid, 0),
+                b"junk",
+                headers={"Nats-Msg-Id": msg_id},
+            )
+            assert not ack.duplicate
+    async with as_node(hub, "MEX") as mex:
+        await attachments.upload(mex.nc, "MEX", ["USA"], sent)
+    async with as_node(hub, "USA") as usa:
+        got = await attachments.fetch(
+            usa.nc, "USA", "MEX", sent.manifest, AttachmentStore(tmp_path / "USA")
+        )
+    assert got.read_bytes() == sent.path.read_bytes()

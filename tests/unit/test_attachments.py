@@ -4,6 +4,8 @@ is detected, with its chunk, and a file opens only whole, under its own key."""
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -172,3 +174,44 @@ def test_a_manifest_refuses_a_key_that_is_not_32_bytes_canonically() -> None:
     for key in (good["key"][:-1], good["key"] + "A", good["key"][:-1] + "B"):
         with pytest.raises(ValueError):
             AttachmentManifest.model_validate({**good, "key": key})
+
+
+def test_a_body_naming_two_attachments_of_one_name_is_refused_before_sealing() -> None:
+    # model_copy skips validation: with_attachments must check the field as a recipient does
+    from schemas.registry import example_body
+    from services.node.application.errors import ApplicationError
+    from services.node.application.plumbing import with_attachments
+
+    body = example_body("info.trafficking_routes")
+    one, _ = sealed(content(10))
+    other, _ = sealed(content(20))  # another key: another ciphertext, the same name
+    assert with_attachments(body, [one]).attachments == [one]
+    with pytest.raises(ApplicationError) as err:
+        with_attachments(body, [one, other])
+    assert err.value.code == "attachment.invalid"
+    assert "share a name" in err.value.params["problem"]
+
+
+def test_a_file_that_changes_while_sealed_leaves_nothing(tmp_path: Path) -> None:
+    from services.node.attachments import AttachmentSourceError, AttachmentStore
+
+    src = tmp_path / "growing.bin"
+    src.write_bytes(content(100))
+    store = AttachmentStore(tmp_path / "store")
+    real_stat = Path.stat
+
+    def stale_stat(self: Path, **kw: object) -> os.stat_result:
+        st = real_stat(self, **kw)  # type: ignore[arg-type]
+        if self != src:
+            return st
+        return os.stat_result((st.st_mode, *st[1:6], 40, *st[7:]))  # what it was before
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "stat", stale_stat)
+        with pytest.raises(AttachmentSourceError) as err:
+            store.prepare(src)
+    assert "longer than 40 bytes" in err.value.problem
+    assert list(store.root.iterdir()) == []
+    with pytest.raises(AttachmentSourceError) as err:
+        store.prepare(tmp_path / "gone.bin")
+    assert err.value.problem == "No such file or directory"

@@ -31,7 +31,13 @@ from services.node.application.models import (
 from services.node.application.plumbing import refusals, resolve
 from services.node.application.procedure_models import FileTracingRequest
 from services.node.attachment_flow import attachment_store, record_stored
-from services.node.attachments import AttachmentTransferError, Prepared, Progress, upload
+from services.node.attachments import (
+    AttachmentSourceError,
+    AttachmentTransferError,
+    Prepared,
+    Progress,
+    upload,
+)
 from services.node.core import NodeCore
 from services.node.lookup_client import connect
 from services.node.settings import NodeSettings
@@ -45,6 +51,21 @@ def _queue(core: NodeCore, cmd: Attached, manifests: Sequence[AttachmentManifest
     return tracing.file_request(core, cmd, manifests)
 
 
+def _check_files(files: Sequence[Path]) -> None:
+    """Refuse, before anything is sealed, what every recipient would refuse: a body's
+    attachments have distinct names (docs/envelope.md section 13), so one file twice or two
+    files of one name are a mistake of the command."""
+    names: set[str] = set()
+    for f in files:
+        if not f.is_file():
+            raise ApplicationError("attachment.no_file", field="attachments", path=str(f))
+        if f.name in names:
+            raise ApplicationError(
+                "attachment.duplicate", field="attachments", name=f.name, path=str(f)
+            )
+        names.add(f.name)
+
+
 def _no_progress(done: int, total: int) -> None:
     """Shows nothing."""
 
@@ -54,9 +75,11 @@ async def send(
 ) -> Queued:
     """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
     stopped (a file changed meanwhile is sealed anew)."""
-    for f in cmd.attachments:
-        if not f.is_file():
-            raise ApplicationError("attachment.no_file", field="attachments", path=str(f))
+    if cmd.attachments and settings.outbox_stream is not None:
+        # a leaf's node user is granted its outbox and the hub's lookups, not the attachment
+        # subjects of the hub's domain (docs/operations.md, "A state's leaf")
+        raise ApplicationError("attachment.on_leaf", field="attachments", party=core.party)
+    _check_files(cmd.attachments)
     checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
     if cmd.dry_run or not cmd.attachments:
         return _noted(checked, cmd) if cmd.dry_run else _queue(core, cmd, ())
@@ -69,6 +92,10 @@ async def send(
     except AttachmentError as exc:
         raise ApplicationError(
             "attachment.refused", reason=exc.fault.value, detail=exc.detail
+        ) from None
+    except AttachmentSourceError as exc:
+        raise ApplicationError(
+            "attachment.unreadable", field="attachments", path=str(exc.path), problem=exc.problem
         ) from None
     queued = _queue(core, cmd, [p.manifest for p in prepared])
     for f in cmd.attachments:

@@ -32,7 +32,14 @@ The catalogue, with the parameters each code carries:
 - ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.
 - ``audit.unreachable`` {hub_url}: the audit service did not answer. ``audit.refused``
   {problem}. ``audit.checkpoint_invalid`` {problem}: the checkpoint's signature does not verify.
-- ``attachment.no_file`` {field, path}. ``attachment.refused`` {reason, detail}: the file or
+- ``attachment.no_file`` {field, path}. ``attachment.duplicate`` {field, name, path}: two files
+  of one message with the same name (or the same file twice); nothing was sealed.
+  ``attachment.unreadable`` {field, path, problem}: a file could not be read whole (it changed
+  size while sealed, or the system refused it); nothing was sealed or queued.
+  ``attachment.on_leaf`` {field, party}: a node on a state's leaf cannot store attachments at
+  the hub yet; send them from a node connected to the hub.
+  ``attachment.invalid`` {problem}: the attachments do not make a valid body (too many).
+  ``attachment.refused`` {reason, detail}: the file or
   this node's copy refused with its reason code (``attachment_too_large``, ...).
   ``attachment.upload_incomplete`` {problem}: the hub did not store it all; the same command
   resumes. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
@@ -87,6 +94,10 @@ ErrorCode = Literal[
     "audit.refused",
     "audit.checkpoint_invalid",
     "attachment.no_file",
+    "attachment.duplicate",
+    "attachment.invalid",
+    "attachment.on_leaf",
+    "attachment.unreadable",
     "attachment.refused",
     "attachment.upload_incomplete",
     "attachment.hub_unreachable",

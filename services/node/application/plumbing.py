@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, TypeVar, get_args
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas import BODY_MODELS, Body, HandlingCode
-from schemas.attachment import AttachmentManifest
+from schemas.attachment import AttachmentManifest, Attachments
 from services.core.directory import DirectoryError
 from services.core.envelope import EnvelopeError, ProtectedHeader
 from services.node.application.errors import ApplicationError
@@ -24,6 +24,7 @@ from services.node.workflows.errors import IllegalTransition
 
 M = TypeVar("M", bound=BaseModel)
 B = TypeVar("B", bound=Body)
+_ATTACHMENTS: TypeAdapter[list[AttachmentManifest]] = TypeAdapter(Attachments)
 
 #: Shorter fragments of an id match too much to be meant.
 MIN_ID_FRAGMENT = 6
@@ -140,7 +141,14 @@ def with_attachments(body: B, manifests: Sequence[AttachmentManifest]) -> B:
     """``body`` naming ``manifests`` too (the envelope's signature then covers them)."""
     if not manifests:
         return body
-    return body.model_copy(update={"attachments": [*body.attachments, *manifests]})
+    try:
+        # model_copy does not validate: check the field as a recipient will (distinct names
+        # and objects, at most MAX_ATTACHMENTS), so nothing is sealed that all would refuse
+        named = _ATTACHMENTS.validate_python([*body.attachments, *manifests])
+    except ValidationError as exc:
+        problem = "; ".join(e["msg"] for e in exc.errors())
+        raise ApplicationError("attachment.invalid", problem=problem) from None
+    return body.model_copy(update={"attachments": named})
 
 
 def placeholders(value: Any, path: str = "") -> list[str]:
