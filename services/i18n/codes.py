@@ -116,6 +116,19 @@ MESSAGES: Final[dict[str, str]] = {
     "attachment.not_here": N_("%(name)s is not held by this node yet (%(state)s)."),
     "attachment.out_exists": N_("%(path)s already exists."),
     "attachment.too_large": N_("%(name)s is larger than the %(limit)s allowed for an attachment."),
+    "attachment.duplicate": N_(
+        "Another attached file is also named %(name)s: a message's attachments need distinct "
+        "names."
+    ),
+    "attachment.unreadable": N_(
+        "%(path)s cannot be read whole: attach a regular file that does not change while it is "
+        "sent."
+    ),
+    "attachment.on_leaf": N_(
+        "This node runs on a leaf, which cannot store attachments at the hub yet: send the files "
+        "from a node connected to the hub directly."
+    ),
+    "attachment.invalid": N_("The attachments cannot be sent as they are."),
     "forward.has_attachments": N_(
         "Message %(msg_id)s has attachments, which are not forwarded: ask its sender to send "
         "it to those states with them."
