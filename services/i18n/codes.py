@@ -117,8 +117,7 @@ MESSAGES: Final[dict[str, str]] = {
     "attachment.out_exists": N_("%(path)s already exists."),
     "attachment.too_large": N_("%(name)s is larger than the %(limit)s allowed for an attachment."),
     "attachment.duplicate": N_(
-        "Another attached file is also named %(name)s: a message's attachments need distinct "
-        "names."
+        "Another attached file is also named %(name)s: a message's attachments need distinct names."
     ),
     "attachment.unreadable": N_(
         "%(path)s cannot be read whole: attach a regular file that does not change while it is "
