@@ -40,6 +40,10 @@ class SourceHealth:
             error=None if error is None else str(error.get("description", error)),
         )
 
+    def heard_within(self, seconds: float) -> bool:
+        """The origin was heard from within ``seconds`` and no error stands."""
+        return self.error is None and self.active_s is not None and self.active_s <= seconds
+
     def line(self) -> str:
         heard = "never heard from" if self.active_s is None else f"heard {self.active_s:.1f}s ago"
         error = f", error: {self.error}" if self.error else ""
@@ -59,6 +63,13 @@ async def _stream_info(nc: Client, stream: str) -> dict[str, Any]:
     return dict(data)
 
 
+async def _mirrors(nc: Client, state: str) -> list[tuple[str, SourceHealth]]:
+    return [
+        (stream, SourceHealth.from_info((await _stream_info(nc, stream))["mirror"]))
+        for stream in (subjects.inbox_stream(state), subjects.DIRECTORY_STREAM)
+    ]
+
+
 async def leaf_report(url: str, seed: Path, state: str) -> list[str]:
     """The leaf's side: its outbox, what of it the hub has not confirmed, its mirrors."""
     async with connect(url, seed, name="cifta-leaf-status") as nc:
@@ -68,10 +79,23 @@ async def leaf_report(url: str, seed: Path, state: str) -> list[str]:
         relay = await js.consumer_info(outbox, subjects.RELAY_CONSUMER)
         waiting = (relay.num_pending or 0) + (relay.num_ack_pending or 0)
         lines = [f"{outbox}: {held} held, {waiting} not yet confirmed stored by the hub"]
-        for stream in (subjects.inbox_stream(state), subjects.DIRECTORY_STREAM):
-            info = await _stream_info(nc, stream)
-            lines.append(f"{stream} (mirror) {SourceHealth.from_info(info['mirror']).line()}")
+        for stream, health in await _mirrors(nc, state):
+            lines.append(f"{stream} (mirror) {health.line()}")
     return lines
+
+
+async def leaf_mirrors(url: str, seed: Path, state: str) -> list[SourceHealth]:
+    """The leaf's mirrors of the hub's inbox and directory bucket, as the leaf sees them."""
+    async with connect(url, seed, name="cifta-leaf-status") as nc:
+        return [health for _, health in await _mirrors(nc, state)]
+
+
+async def relay_sources(url: str, seed: Path, state: str) -> list[SourceHealth]:
+    """The hub's relay of ``state`` and its source, the leaf's outbox (``seed``: the state's
+    provisioning seed at the hub)."""
+    async with connect(url, seed) as nc:
+        relay = await _stream_info(nc, subjects.relay_stream(state))
+    return [SourceHealth.from_info(source) for source in relay.get("sources") or []]
 
 
 async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> list[str]:
@@ -80,10 +104,9 @@ async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> lis
     ``seeds``: each state's provisioning seed."""
     lines: list[str] = []
     for state in leaves:
+        for source in await relay_sources(url, seeds[state], state):
+            lines.append(f"{state} relay <- {source.line()}")
         async with connect(url, seeds[state]) as nc:
-            relay = await _stream_info(nc, subjects.relay_stream(state))
-            for source in relay.get("sources") or []:
-                lines.append(f"{state} relay <- {SourceHealth.from_info(source).line()}")
             mirror = await nc.jetstream().consumer_info(
                 subjects.inbox_stream(state), subjects.LEAF_MIRROR_CONSUMER
             )

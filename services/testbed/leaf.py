@@ -4,13 +4,20 @@ node's settings point at the leaf."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from services.hub.credentials import LEAF_USER
-from services.leaf.home import LeafHome, LeafSettings
+from services.hub.credentials import LEAF_USER, PROVISION_USER
+from services.leaf import status
+from services.leaf.home import ADMIN, LeafHome, LeafSettings
 from services.leaf.proxy import Proxy
 from services.testbed.hub import Hub
+
+#: A source or mirror counts as linked when its origin was heard this recently: its consumer's
+#: heartbeat comes every second (services/hub/relay.py).
+HEARD_WITHIN_S = 3.0
 
 
 def allow_leaves(hub: Hub, *states: str) -> None:
@@ -65,4 +72,31 @@ async def start_leaf(hub: Hub, state: str, root: Path, link: Link | None = None)
     leaf.init(LeafSettings(state, url), hub.home.user_seed(state, LEAF_USER))
     leaf.render_config()
     await leaf.start(hub.policy)
+    await until_linked(hub, leaf)
     return leaf
+
+
+async def until_linked(hub: Hub, leaf: LeafHome, timeout: float = 90.0) -> None:
+    """Wait until both ends of ``leaf``'s link hear each other: the hub's relay hears the leaf's
+    outbox and the leaf's mirrors hear the hub.
+
+    A link is up within a second when the leaf connects while no setup request is in flight.
+    The first one usually is: the hub provisioned the relay before the leaf existed, and its
+    request to reset the leaf's consumer went nowhere. nats-server then waits out that request
+    (5 s) and retries when the consumer's heartbeat is heard or its backoff ends (10 s, then
+    longer): what a state sends in the meantime waits in its outbox, and arrives once the link
+    is set up (docs/operations.md, "A state's leaf"). A test that measures something after the
+    start waits for this first."""
+    state = leaf.settings().state
+    provision_seed = hub.home.user_seed(state, PROVISION_USER)
+    deadline = time.monotonic() + timeout
+    while True:
+        relay = await status.relay_sources(hub.url, provision_seed, state)
+        mirrors = await status.leaf_mirrors(leaf.url(), leaf.seed(ADMIN), state)
+        ends = relay + mirrors
+        if ends and all(end.heard_within(HEARD_WITHIN_S) for end in ends):
+            return
+        if time.monotonic() > deadline:
+            lines = "; ".join(end.line() for end in ends)
+            raise TimeoutError(f"{state}'s leaf link not set up after {timeout}s: {lines}")
+        await asyncio.sleep(0.2)

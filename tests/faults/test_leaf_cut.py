@@ -22,7 +22,7 @@ from services.hub.credentials import LEAF_USER, PROVISION_USER
 from services.leaf.home import ADMIN, LeafHome, LeafSettings
 from services.node.app import NodeRuntime
 from services.testbed import netns
-from services.testbed.leaf import allow_leaves, link_proxy, start_leaf
+from services.testbed.leaf import allow_leaves, link_proxy, start_leaf, until_linked
 from services.testbed.nodes import running_node
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import send_routes_report
@@ -89,6 +89,7 @@ async def linked(
         leaf.init(LeafSettings("MEX", url, host=ns.leaf_addr, netns=ns.name), seed)
         leaf.render_config()
         await leaf.start(hub_home.policy)
+        await until_linked(hub_home, leaf)
         try:
             yield hub_home, leaf, ns
         finally:
