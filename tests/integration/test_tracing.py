@@ -34,7 +34,8 @@ async def test_a_traced_node_records_its_spans_and_sends_no_trace_context_across
             assert mex.tracer is not None
             mex.tracer.force_flush()
             return any(
-                s.attributes and s.attributes.get("messaging.destination.name")
+                s.attributes
+                and s.attributes.get("messaging.destination.name")
                 == subjects.inbox_subject("USA", "MEX", sent.msg_id)
                 for s in spans.get_finished_spans()
             )
