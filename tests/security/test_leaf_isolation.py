@@ -8,7 +8,9 @@ does the permitted neighbour of the forbidden act, so that it cannot pass becaus
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -62,11 +64,29 @@ async def bare_leaf(leaf_hub: Hub, tmp_path: Path) -> AsyncIterator[str]:
     write_secret(config, json.dumps(body).encode())
     running = server.start(config, run_dir=root, log_file=root / "leaf.log")
     try:
-        await eventually(lambda: "Leafnode connection created" in (root / "leaf.log").read_text(),
-                         what="the bare leaf linked")  # fmt: skip
+        await until_hub_answers(running.client_url)
         yield running.client_url
     finally:
         server.stop(running.pid)
+
+
+async def until_hub_answers(url: str, timeout: float = 30.0) -> None:
+    """Until a client of the leaf at ``url`` reaches the hub's JetStream: the link is
+    authenticated and the hub's interest has crossed it. nats-server logs "Leafnode connection
+    created" before either, so a test that starts then finds no responders at first."""
+    nc = await nats.connect(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                await publish_quarantine_copy(nc)
+                return
+            except (NoRespondersError, NatsTimeout):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
 
 
 async def inbox_count(hub: Hub, state: str) -> int:
