@@ -17,6 +17,7 @@ Every method takes ``now``: time is passed in, never read here.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import secrets
 import sqlite3
@@ -86,6 +87,15 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _check_host(rp: RelyingParty) -> None:
+    """WebAuthn 5.1.4.1 and 5.1.3: an RP ID is a domain; a browser refuses an IP address."""
+    try:
+        ipaddress.ip_address(rp.id.strip("[]"))
+    except ValueError:
+        return
+    raise AccountError("key.address_host", host=rp.id)
+
+
 def _transports(names: tuple[str, ...]) -> list[AuthenticatorTransport]:
     known = {t.value for t in AuthenticatorTransport}
     return [AuthenticatorTransport(n) for n in names if n in known]
@@ -135,6 +145,7 @@ class SecurityKeys:
         self, officer: Officer, session_token: str, rp: RelyingParty, now: datetime
     ) -> str:
         """The ``PublicKeyCredentialCreationOptions`` (JSON) for a new key of ``officer``."""
+        _check_host(rp)
         held = self.of(officer.login)
         if len(held) >= MAX_KEYS:
             raise AccountError("key.too_many", max=MAX_KEYS)
@@ -186,6 +197,7 @@ class SecurityKeys:
     ) -> str:
         """The ``PublicKeyCredentialRequestOptions`` (JSON) asking for one of the officer's
         keys."""
+        _check_host(rp)
         held = self.of(login)
         if not held:
             raise AccountError("key.none")

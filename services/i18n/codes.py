@@ -27,6 +27,10 @@ MESSAGES: Final[dict[str, str]] = {
         "The security key's answer was not accepted: use a key enrolled for this account."
     ),
     "key.expired": N_("The request for your security key has expired: try again."),
+    "key.address_host": N_(
+        "Security keys need the console's host name, not the address %(host)s: open it as "
+        "localhost on this machine, or by the name of its certificate."
+    ),
     "key.none": N_("No security key is enrolled for this account: use the authenticator code."),
     "key.too_many": N_("At most %(max)s security keys per officer: ask to remove one first."),
     "request.too_large": N_("The files sent together exceed %(limit)s: send fewer."),

@@ -88,3 +88,16 @@ def test_another_officers_key_is_refused_and_its_failures_lock_the_account(
     assert locked.status_code == 429 and "bloqueada" in locked.json()["error"]
     keys = SecurityKeys(open_accounts(console.home / "store.sqlite")[1])
     assert keys.of("bia")[0].sign_count == 0  # bia's key was never counted as used for ana
+
+
+def test_a_console_opened_by_its_ip_address_says_to_open_it_by_name(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    console.client = TestClient(console.app, base_url="http://127.0.0.1:8080")
+    client = console.signed_in(console.ana)
+    headers = {"X-CSRF-Token": _token(client, "/account")}
+    refused = client.post("/account/keys/options", headers=headers, content="{}")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        "Las llaves de seguridad necesitan el nombre de la consola, no la dirección 127.0.0.1: "
+        "ábrala como localhost en esta máquina o con el nombre de su certificado."
+    )
