@@ -46,6 +46,10 @@ def test_officer_enrols_a_key_and_signs_in_with_password_and_key_a_replay_is_ref
         "rosa.vidal", "Rosa Vidal", "Analista", "Guardia Nacional", "es", "officer", PASSWORD
     ))  # fmt: skip
     page = browser.new_context(locale="es-MX").new_page()
+    violations: list[str] = []  # the script runs under the console's strict CSP
+    page.on(
+        "console", lambda m: violations.append(m.text) if "Content Security" in m.text else None
+    )
     _with_virtual_key(page)
     sign_in(page, base, rosa)
     page.goto(f"{base}/account")
@@ -59,6 +63,7 @@ def test_officer_enrols_a_key_and_signs_in_with_password_and_key_a_replay_is_ref
         page.get_by_role("button", name="Usar mi llave de seguridad").click()
     expect(page).to_have_url(re.compile(r"/inbox"), timeout=WAIT_MS)
     answer = sent.value.post_data or ""
+    assert violations == []
     page.locator("form[action='/logout'] button").click()
 
     _password_only(page, base, rosa)  # the same answer again, on a fresh challenge
