@@ -14,7 +14,11 @@ from services.i18n import N_
 
 MESSAGES: Final[dict[str, str]] = {
     # sign-in and sessions
-    "login.refused": N_("Sign-in refused: the name, password or code is wrong."),
+    # the same answer whatever was wrong, a lockout included: it names no login that exists
+    "login.refused": N_(
+        "Sign-in refused: the name, password or code is wrong, or the account is locked "
+        "(%(failures)s failed attempts in a row lock it for %(minutes)s minutes)."
+    ),
     "login.locked": N_(
         "Too many failed attempts: this account is locked until %(until)s. "
         "Ask the node administrator if you need it sooner."
