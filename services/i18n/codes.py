@@ -157,6 +157,14 @@ MESSAGES: Final[dict[str, str]] = {
         "The key id typed is not the one in the request of %(party)s: check it again with "
         "%(party)s by telephone. Nothing was approved."
     ),
+    "secretariat.approval_frozen": N_(
+        "%(count)s wrong key ids were typed for this request: its approval is frozen until "
+        "%(until)s. Nothing was approved; check the key id with the state by telephone."
+    ),
+    "secretariat.approver_frozen": N_(
+        "You typed %(count)s wrong key ids: you cannot approve a registration until %(until)s. "
+        "Nothing was approved."
+    ),
     "secretariat.not_a_registration": N_("Request %(request)s is not a registration."),
     "secretariat.not_a_rotation": N_("Request %(request)s is not a key rotation."),
     "secretariat.directory_refused": N_("The directory refused it: %(detail)s"),
