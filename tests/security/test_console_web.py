@@ -320,7 +320,7 @@ def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(tmp_path: Pat
         "/login", content=body(), headers={"content-type": "application/x-www-form-urlencoded"}
     )
     assert answer.status_code == 413, answer.text
-    assert "4.096 MB" in answer.text or "0.004096 MB" in answer.text
+    assert "exceed 4 kB" in answer.text
     assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     announced = client.post("/login", content=b"x" * 5000)
     assert announced.status_code == 413

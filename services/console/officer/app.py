@@ -16,6 +16,7 @@ from services.console.officer import (
     pages,
     procedures,
     transfers,
+    uploads,
 )
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app
@@ -57,6 +58,7 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         article12.router,
         transfers.router,
     ]
+    uploads.sweep(home)  # drafts abandoned while the console was down
     app = create_app(console, accounts, routers, state={"home": home, "node": None})
     app.add_exception_handler(ApplicationError, application_error)
     app.state.renderer.env.globals.update(labels=labels, flatten=forms.flatten)

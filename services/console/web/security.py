@@ -150,8 +150,14 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        request.state.session = None
-        limit = f"{self.max_bytes / 1e6:g} MB"
+        # answered before the app's dependencies run: the session is looked up here, only for
+        # the reader's language (not touched: a refused request is no sign of activity)
+        config = request.app.state.config
+        token = request.cookies.get(config.session_cookie)
+        accounts = request.app.state.accounts
+        request.state.session = accounts.session(token, config.clock(), touch=False)
+        n = self.max_bytes
+        limit = f"{n / 1e6:.0f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} kB"
         context = {"error": ("request.too_large", {"limit": limit}), "status": 413}
         response = render(request, "error.html", context, status_code=413)
         response.headers["connection"] = "close"  # the rest of the body is never read
