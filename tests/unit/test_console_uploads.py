@@ -139,3 +139,16 @@ def test_files_of_abandoned_drafts_are_removed_at_start_and_when_a_draft_stages(
     assert answer.status_code == 200
     assert not second.exists() and recent.exists()
     assert list(staging.glob("*/marcas.png"))
+
+
+def test_only_the_forms_that_take_files_accept_a_large_body(tmp_path: Path) -> None:
+    """An attachment of a few megabytes goes through the compose form; the same weight sent to
+    the sign-in form (or any other) is refused with 413, announced or not."""
+    client, home = _console(tmp_path)
+    large = bytes(3 * 2**20)
+    answer = _post(client, [("plano.png", b"\x89PNG" + large)])
+    assert answer.status_code == 200 and list(home.glob("console-uploads/*/plano.png"))
+    assert client.post("/login", content=large).status_code == 413
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    chunked = client.post("/logout", content=iter([b"csrf_token=x&a=", large]), headers=form)
+    assert chunked.status_code == 413 and "superan 1 MB" in chunked.text  # signed in: Spanish

@@ -28,6 +28,9 @@ from services.node.settings import NodeSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
+#: The forms that take files (services/console/officer/messages.py): compose and reply.
+UPLOAD_PATHS = (r"/compose/[^/]+", r"/messages/[^/]+/reply/[^/]+")
+
 NAV = (
     NavItem("/inbox", N_("Inbox")),
     NavItem("/compose", N_("Write")),
@@ -44,8 +47,10 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
     """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
     settings = NodeSettings.load(home)
     accounts, _ = open_accounts(settings.store_path)
-    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields
-    config.setdefault("max_body_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
+    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields; every
+    # other form keeps the console's small bound
+    config.setdefault("upload_paths", UPLOAD_PATHS)
+    config.setdefault("max_upload_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
     console = ConsoleConfig(
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]

@@ -4,7 +4,8 @@ layer, which seals each one into the node's store; the staged plaintext is delet
 message is queued.
 
 A request announcing more than its files may weigh is refused before its body is read (the
-console's ``max_body_bytes``); each file is checked against the node's cap
+console's ``max_upload_bytes``, for the compose and reply forms alone), and cut off when a body
+without a length passes it; each file is checked against the node's cap
 (``attachment_max_bytes``) as it is copied.
 
 A draft abandoned after its preview leaves its files staged: folders untouched for longer than a

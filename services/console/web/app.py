@@ -57,7 +57,12 @@ def create_app(
     for router in routers:
         app.include_router(router)
     _install_error_pages(app)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        upload_paths=config.upload_paths,
+        max_upload_bytes=config.max_upload_bytes,
+    )
     app.add_middleware(SecurityHeaders, secure=config.secure)  # outermost: on the 413 too
 
     @app.get("/healthz", include_in_schema=False)

@@ -44,8 +44,11 @@ class ConsoleConfig:
     #: how often pages that wait for news (the inbox) ask the server, in seconds
     poll_s: float = 3.0
     #: the largest request body accepted: refused from its Content-Length before it is read, or
-    #: cut off once the bytes received pass it
-    max_body_bytes: int = 16 * 1024 * 1024
+    #: cut off once the bytes received pass it (a form of text is far smaller)
+    max_body_bytes: int = 1024 * 1024
+    #: the paths (regular expressions, whole path) that take files, and their larger bound
+    upload_paths: tuple[str, ...] = ()
+    max_upload_bytes: int = 0
     extra_template_dirs: tuple[str, ...] = field(default_factory=tuple)
 
     @property

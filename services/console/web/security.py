@@ -20,6 +20,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import time
 from collections import deque
@@ -103,21 +104,41 @@ class BodyTooLarge(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware: a request whose body is over ``max_bytes`` is answered 413, refused from
-    its Content-Length before it is read, or cut off as soon as the bytes received pass the limit
-    (a chunked body announces nothing). Whatever the app made of the body cut short is dropped."""
+    """ASGI middleware: a request whose body is over its bound is answered 413, refused from its
+    Content-Length before it is read, or cut off as soon as the bytes received pass the bound (a
+    chunked body announces nothing). Whatever the app made of the body cut short is dropped.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    The bound is ``max_bytes``, or ``max_upload_bytes`` on the paths that take files
+    (``upload_paths``, each a regular expression matching the whole path): a sign-in form is
+    never let weigh what a message's attachments may."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_paths: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.uploads = [re.compile(p) for p in upload_paths]
+        self.max_upload_bytes = max_upload_bytes
+
+    def bound(self, path: str) -> int:
+        """The largest body accepted on ``path``."""
+        if any(p.fullmatch(path) for p in self.uploads):
+            return max(self.max_upload_bytes, self.max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        bound = self.bound(scope.get("path", ""))
         announced = dict(scope.get("headers", [])).get(b"content-length", b"")
-        if announced.isdigit() and int(announced) > self.max_bytes:
-            await self._refuse(scope, receive, send)
+        if announced.isdigit() and int(announced) > bound:
+            await self._refuse(scope, receive, send, bound)
             return
         received, over, started = 0, False, False
 
@@ -126,7 +147,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > bound:
                     over = True
                     raise BodyTooLarge
             return message
@@ -146,9 +167,9 @@ class BodyLimit:
             if not over:
                 raise
         if over and not started:
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, bound)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, bound: int) -> None:
         request = Request(scope, receive)
         # answered before the app's dependencies run: the session is looked up here, only for
         # the reader's language (not touched: a refused request is no sign of activity)
@@ -156,7 +177,7 @@ class BodyLimit:
         token = request.cookies.get(config.session_cookie)
         accounts = request.app.state.accounts
         request.state.session = accounts.session(token, config.clock(), touch=False)
-        n = self.max_bytes
+        n = bound
         limit = f"{n / 1e6:.0f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} kB"
         context = {"error": ("request.too_large", {"limit": limit}), "status": 413}
         response = render(request, "error.html", context, status_code=413)
