@@ -30,7 +30,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from services.core.totp_vault import TotpVault, is_sealed
+from services.core.totp_vault import TotpVault, VaultError, is_sealed
 
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
 MIN_PASSWORD: Final = 12
@@ -297,7 +297,10 @@ class Accounts:
         reason = "disabled" if officer.disabled else None if password_ok else "wrong_password"
         counter: int | None = None
         if reason is None and officer.enrolled:
-            secret = self._vault.open(row["totp_secret"], officer.login)
+            try:
+                secret = self._vault.open(row["totp_secret"], officer.login)
+            except VaultError:  # a store restored without its key: reset-password mends it
+                raise SignInRefused("second_factor_unreadable") from None
             counter = totp_counter(secret, (code or "").strip(), now)
             if counter is None or counter <= row["totp_last_counter"]:
                 reason = "wrong_code"
@@ -403,7 +406,11 @@ class Accounts:
                     (_iso(now), digest),
                 )
         pending = row["pending_totp"]
-        pending = pending and self._vault.open(pending, officer.login)
+        try:
+            pending = pending and self._vault.open(pending, officer.login)
+        except VaultError:  # sealed under a key this store no longer has: sign in again
+            self.close_session(token)
+            return None
         return Session(officer, row["csrf_token"], bool(row["complete"]), pending)
 
     def close_session(self, token: str) -> None:

@@ -183,6 +183,7 @@ def test_unknown_login_wrong_password_and_locked_account_get_the_same_answer(
     assert len(answers) == 1
     status, text = answers.pop()
     assert status == 401 and f"{MAX_FAILURES} failed attempts" in text and "15 minutes" in text
+    assert "nadie" not in str(console.accounts.actions())  # maybe a password in the wrong field
     reasons = [a["detail"]["reason"] for a in console.accounts.actions()]
     assert reasons[0] == "locked" and "wrong_password" in reasons and "unknown_login" in reasons
     assert not any(PASSWORD in str(a) or "wrong password" in str(a)

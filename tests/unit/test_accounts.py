@@ -240,3 +240,20 @@ def test_a_store_with_base32_secrets_is_sealed_when_opened(tmp_path: Path) -> No
     assert is_sealed(stored) and secret not in stored
     clock.advance(30)
     assert reopened.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+
+
+def test_a_store_restored_without_its_key_refuses_the_second_factor_plainly(
+    tmp_path: Path,
+) -> None:
+    """The key file lost: sign-in is refused like any other (no crash), its reason recorded;
+    a password reset gives the officer a new second factor."""
+    accounts = open_accounts(tmp_path / "store.sqlite")[0]
+    clock = Clock()
+    secret = _add(accounts, clock)
+    (tmp_path / "console-totp.key").unlink()
+    restored = open_accounts(tmp_path / "store.sqlite")[0]
+    with pytest.raises(SignInRefused) as refused:
+        restored.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+    assert refused.value.reason == "second_factor_unreadable"
+    restored.reset_password("ana", PASSWORD, clock.now)
+    assert restored.authenticate("ana", PASSWORD, None, clock.now).login == "ana"

@@ -154,8 +154,10 @@ async def login(request: Request) -> Response:
     try:
         officer = accounts.conclude(attempt, password_ok, code or None, now)
     except SignInRefused as exc:
-        # the record says why (never the password); the person is told the same in every case
-        accounts.record(login_name.strip()[:32], "sign_in_refused", now, reason=exc.reason)
+        # the record says why; the person is told the same in every case. What was typed as an
+        # unknown login is not kept: it is often the password, typed in the wrong field
+        who = "(unknown)" if attempt.row is None else attempt.login
+        accounts.record(who, "sign_in_refused", now, reason=exc.reason)
         return _login_page(request, 401, error=(exc.code, exc.params), login=login_name)
     token = accounts.open_session(officer, now)
     accounts.record(officer.login, "signed_in", now, second_factor=officer.enrolled)
