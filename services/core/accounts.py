@@ -286,9 +286,15 @@ class Accounts:
     ) -> Officer:
         """The last step: the officer, once the password verified and the code is current;
         otherwise :class:`SignInRefused` with the real reason, the failure counted."""
-        row = attempt.row
-        if row is None:
+        if attempt.row is None:
             raise SignInRefused("unknown_login")
+        # Read again: other sign-ins may have run while the password was verified (a code used
+        # meanwhile must not be accepted twice, a lockout decided meanwhile holds).
+        row = self._database.db.execute(
+            "SELECT * FROM officers WHERE login = ?", (attempt.login,)
+        ).fetchone()
+        if row is None or row["password_hash"] != attempt.password_hash:
+            raise SignInRefused("changed_meanwhile")
         officer = _officer(row)
         if officer.locked_until is not None and officer.locked_until > now:
             # Checked after the password's verification, so a locked account takes as long

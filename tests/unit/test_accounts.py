@@ -257,3 +257,18 @@ def test_a_store_restored_without_its_key_refuses_the_second_factor_plainly(
     assert refused.value.reason == "second_factor_unreadable"
     restored.reset_password("ana", PASSWORD, clock.now)
     assert restored.authenticate("ana", PASSWORD, None, clock.now).login == "ana"
+
+
+def test_a_code_used_while_another_sign_in_verified_its_password_is_not_accepted_again(
+    accounts: Accounts,
+) -> None:
+    """The console verifies passwords off its event loop: two sign-ins with the same code may
+    overlap. The second is concluded on the row as it is then, so the code counts once."""
+    clock = Clock()
+    secret = _add(accounts, clock)
+    code = pyotp.TOTP(secret).at(clock.now)
+    first, second = accounts.sign_in_attempt("ana"), accounts.sign_in_attempt("ana")
+    assert accounts.conclude(first, True, code, clock.now).login == "ana"
+    with pytest.raises(SignInRefused) as replayed:
+        accounts.conclude(second, True, code, clock.now)
+    assert replayed.value.reason == "wrong_code"
