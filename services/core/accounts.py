@@ -4,7 +4,8 @@ Shared by the node (its officers, ``cifta officer ...`` and the officer console)
 secretariat's console: the tables live in the owner's SQLite store (the node's migration 9 creates
 them), and this repository works on any :class:`AccountDatabase`. Passwords are Argon2id hashes
 (RFC 9106, argon2-cffi's defaults); the second factor is TOTP (RFC 6238, 30-second steps, six
-digits) whose last used step is kept so that a code is never accepted twice (RFC 6238 5.2).
+digits) whose last used step is kept so that a code is never accepted twice (RFC 6238 5.2), and
+whose secret is kept sealed (services/core/totp_vault.py), never in base32.
 Sessions are server-side: the cookie holds a random token, the store its SHA-256 only, so a
 disabled officer's sessions end at once and a copied store opens none.
 
@@ -28,6 +29,8 @@ from typing import Any, Final, Protocol
 import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.core.totp_vault import TotpVault, VaultError, is_sealed
 
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
 MIN_PASSWORD: Final = 12
@@ -63,6 +66,28 @@ class AccountError(Exception):
         super().__init__(code)
         self.code = code
         self.params = params
+
+
+class SignInRefused(AccountError):
+    """A refused sign-in. The person is told only ``login.refused``, the same for an unknown
+    login, a wrong password or code, a disabled or a locked account (OWASP ASVS 2.2.1, 3.2.2:
+    no answer tells a stranger which logins exist); ``reason`` is for the record alone."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(
+            "login.refused", failures=MAX_FAILURES, minutes=int(LOCKOUT.total_seconds() // 60)
+        )
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class SignInAttempt:
+    """A login looked up before its password is checked: the hash to verify the password
+    against (a dummy one for an unknown login, so both take the same time) and the row."""
+
+    login: str
+    password_hash: str
+    row: sqlite3.Row | None
 
 
 class AccountDatabase(Protocol):
@@ -143,8 +168,42 @@ def totp_uri(secret: str, login: str, issuer: str) -> str:
 class Accounts:
     """The officers of one store, their sessions and their recorded actions."""
 
-    def __init__(self, database: AccountDatabase) -> None:
+    def __init__(self, database: AccountDatabase, vault: TotpVault) -> None:
         self._database = database
+        self._vault = vault
+        self._seal_plain_secrets()
+
+    def console_key(self, purpose: str) -> bytes:
+        """A key of the console these accounts belong to, for ``purpose`` alone (derived from
+        the key that seals their TOTP secrets: one secret file per console)."""
+        return self._vault.derive(f"cifta console {purpose}")
+
+    def _seal_plain_secrets(self) -> None:
+        """Seal the TOTP secrets a store written by an earlier version keeps in base32 (a data
+        migration, run on every open: once sealed, nothing is left to do)."""
+        db = self._database.db
+        officers = db.execute(
+            "SELECT login, totp_secret FROM officers WHERE totp_secret IS NOT NULL"
+        ).fetchall()
+        pending = db.execute(
+            "SELECT token_sha256, login, pending_totp FROM console_sessions"
+            " WHERE pending_totp IS NOT NULL"
+        ).fetchall()
+        officers = [r for r in officers if not is_sealed(r["totp_secret"])]
+        pending = [r for r in pending if not is_sealed(r["pending_totp"])]
+        if not officers and not pending:
+            return
+        with self._database.tx() as tx:
+            for r in officers:
+                tx.execute(
+                    "UPDATE officers SET totp_secret = ? WHERE login = ? AND totp_secret = ?",
+                    (self._vault.seal(r["totp_secret"], r["login"]), r["login"], r["totp_secret"]),
+                )
+            for r in pending:
+                tx.execute(
+                    "UPDATE console_sessions SET pending_totp = ? WHERE token_sha256 = ?",
+                    (self._vault.seal(r["pending_totp"], r["login"]), r["token_sha256"]),
+                )
 
     # -- officers -----------------------------------------------------------------------------
 
@@ -162,7 +221,9 @@ class Accounts:
                     "INSERT INTO officers (login, name, position, agency, language, role, "
                     "password_hash, totp_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (login, name.strip(), position.strip(), agency.strip(), language, role,
-                     _HASHER.hash(password), totp_secret, _iso(now)),
+                     _HASHER.hash(password),
+                     None if totp_secret is None else self._vault.seal(totp_secret, login),
+                     _iso(now)),
                 )  # fmt: skip
         except sqlite3.IntegrityError:
             raise AccountError("officer.exists", login=login) from None
@@ -213,26 +274,56 @@ class Accounts:
         (services/core/security_keys.py): the password alone is checked here, and only a
         session awaiting the key (:meth:`open_session`'s ``awaiting_key``) may follow.
 
-        Raises ``login.refused`` without saying which part was wrong, ``login.locked`` while
-        locked; every failure counts towards the lockout.
+        Raises :class:`SignInRefused` without saying which part was wrong, or that the account
+        is locked; every failure counts towards the lockout. A console runs the three steps
+        itself, the password's verification off its event loop (services/console/web/auth.py).
         """
+        attempt = self.sign_in_attempt(login)
+        ok = verify_password(attempt.password_hash, password)
+        return self.conclude(attempt, ok, code, now, with_key=with_key)
+
+    def sign_in_attempt(self, login: str) -> SignInAttempt:
+        """The first step of a sign-in: the hash ``login``'s password is verified against."""
         row = self._database.db.execute(
             "SELECT * FROM officers WHERE login = ?", (login,)
         ).fetchone()
-        if row is None:
-            _verify(_dummy_hash(), password)
-            raise AccountError("login.refused")
+        return SignInAttempt(login, _dummy_hash() if row is None else row["password_hash"], row)
+
+    def conclude(
+        self, attempt: SignInAttempt, password_ok: bool, code: str | None, now: datetime, *,
+        with_key: bool = False,
+    ) -> Officer:  # fmt: skip
+        """The last step: the officer, once the password verified and the code is current (or,
+        ``with_key``, the security key is asked next); otherwise :class:`SignInRefused` with the
+        real reason, the failure counted."""
+        if attempt.row is None:
+            raise SignInRefused("unknown_login")
+        # Read again: other sign-ins may have run while the password was verified (a code used
+        # meanwhile must not be accepted twice, a lockout decided meanwhile holds).
+        row = self._database.db.execute(
+            "SELECT * FROM officers WHERE login = ?", (attempt.login,)
+        ).fetchone()
+        if row is None or row["password_hash"] != attempt.password_hash:
+            raise SignInRefused("changed_meanwhile")
         officer = _officer(row)
         if officer.locked_until is not None and officer.locked_until > now:
-            raise AccountError("login.locked", until=officer.locked_until)
-        ok = _verify(row["password_hash"], password) and officer.disabled is False
+            # Checked after the password's verification, so a locked account takes as long
+            # to refuse as any other; not counted, so the lockout does not grow under attack.
+            raise SignInRefused("locked")
+        reason = "disabled" if officer.disabled else None if password_ok else "wrong_password"
         counter: int | None = None
-        if ok and officer.enrolled and not with_key:
-            counter = totp_counter(row["totp_secret"], (code or "").strip(), now)
-            ok = counter is not None and counter > row["totp_last_counter"]
-        if not ok:
+        if reason is None and officer.enrolled and not with_key:
+            try:
+                secret = self._vault.open(row["totp_secret"], officer.login)
+            except VaultError:  # a store restored without its key: reset-password mends it
+                raise SignInRefused("second_factor_unreadable") from None
+            counter = totp_counter(secret, (code or "").strip(), now)
+            if counter is None or counter <= row["totp_last_counter"]:
+                reason = "wrong_code"
+        if reason is not None:
             self._failed(officer, now)
-            raise AccountError("login.refused")
+            raise SignInRefused(reason)
+        login = officer.login
         with self._database.tx() as db:
             db.execute(
                 "UPDATE officers SET failed_attempts = 0, locked_until = NULL,"
@@ -291,7 +382,7 @@ class Accounts:
             enrolled = db.execute(
                 "UPDATE officers SET totp_secret = ?, totp_last_counter = ?"
                 " WHERE login = ? AND totp_secret IS NULL",
-                (session.pending_totp, counter, login),
+                (self._vault.seal(session.pending_totp, login), counter, login),
             ).rowcount
             if enrolled == 1:
                 db.execute(
@@ -321,7 +412,8 @@ class Accounts:
                 "INSERT INTO console_sessions (token_sha256, login, csrf_token, complete,"
                 " pending_totp, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (_digest(token), officer.login, secrets.token_urlsafe(32),
-                 int(officer.enrolled and not awaiting_key), pending, _iso(now), _iso(now)),
+                 int(officer.enrolled and not awaiting_key),
+                 pending and self._vault.seal(pending, officer.login), _iso(now), _iso(now)),
             )  # fmt: skip
         return token
 
@@ -352,7 +444,13 @@ class Accounts:
                     "UPDATE console_sessions SET last_seen_at = ? WHERE token_sha256 = ?",
                     (_iso(now), digest),
                 )
-        return Session(officer, row["csrf_token"], bool(row["complete"]), row["pending_totp"])
+        pending = row["pending_totp"]
+        try:
+            pending = pending and self._vault.open(pending, officer.login)
+        except VaultError:  # sealed under a key this store no longer has: sign in again
+            self.close_session(token)
+            return None
+        return Session(officer, row["csrf_token"], bool(row["complete"]), pending)
 
     def close_session(self, token: str) -> None:
         with self._database.tx() as db:
@@ -387,7 +485,9 @@ class Accounts:
         ]  # fmt: skip
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` is the one ``password_hash`` was made from (Argon2id: about 0.2 s of
+    CPU, so a console calls it off its event loop)."""
     try:
         return _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -14,7 +14,11 @@ from services.i18n import N_
 
 MESSAGES: Final[dict[str, str]] = {
     # sign-in and sessions
-    "login.refused": N_("Sign-in refused: the name, password or code is wrong."),
+    # the same answer whatever was wrong, a lockout included: it names no login that exists
+    "login.refused": N_(
+        "Sign-in refused: the name, password or code is wrong, or the account is locked "
+        "(%(failures)s failed attempts in a row lock it for %(minutes)s minutes)."
+    ),
     "login.locked": N_(
         "Too many failed attempts: this account is locked until %(until)s. "
         "Ask the node administrator if you need it sooner."
@@ -163,6 +167,14 @@ MESSAGES: Final[dict[str, str]] = {
     "secretariat.key_id_mismatch": N_(
         "The key id typed is not the one in the request of %(party)s: check it again with "
         "%(party)s by telephone. Nothing was approved."
+    ),
+    "secretariat.approval_frozen": N_(
+        "%(count)s wrong key ids were typed for this request: its approval is frozen until "
+        "%(until)s. Nothing was approved; check the key id with the state by telephone."
+    ),
+    "secretariat.approver_frozen": N_(
+        "You typed %(count)s wrong key ids: you cannot approve a registration until %(until)s. "
+        "Nothing was approved."
     ),
     "secretariat.not_a_registration": N_("Request %(request)s is not a registration."),
     "secretariat.not_a_rotation": N_("Request %(request)s is not a key rotation."),

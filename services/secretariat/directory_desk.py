@@ -5,7 +5,8 @@ Requests a state hands in (``cifta directory register`` / ``rotate``) are filed 
 ``<hub home>/directory/requests/`` and wait there until approved or declined. A registration is
 approved only when the operator types the signing key id the state's point of contact read out by
 telephone (Art. XIV.2: the national point of contact vouches for its node). That id is never shown
-before: the review omits every key and signature, and a wrong id is refused without the right one.
+before: the review omits every key and signature, and a wrong id is refused without the right one;
+after a few wrong ones the request (or the operator) is frozen for a while (approval_guard.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -36,6 +37,7 @@ from services.directory.service import DEFAULT_OVERLAP, DirectoryService
 from services.hub.config import DIRECTORY_USER, SECRETARIAT_ACCOUNT
 from services.hub.home import HubHome
 from services.hub.provision import ProvisionError
+from services.secretariat.approval_guard import ApprovalGuard
 from services.secretariat.errors import ErrorCode, SecretariatError
 
 log = get_logger("cifta.secretariat")
@@ -137,6 +139,7 @@ class DirectoryDesk:
         self.hub = hub
         self._service = service
         self.requests_dir = hub.directory_home / "requests"
+        self.guard = ApprovalGuard(hub.directory_home / "approval-attempts.json")
 
     @property
     def service(self) -> DirectoryService:
@@ -197,21 +200,35 @@ class DirectoryDesk:
             new_encryption_key=request.encryption_key is not None,
         )  # fmt: skip
 
-    def approve_registration(self, request_id: str, typed_key_id: str) -> Approval:
+    def approve_registration(
+        self,
+        request_id: str,
+        typed_key_id: str,
+        *,
+        operator: str | None = None,
+        now: datetime | None = None,
+    ) -> Approval:
         """Sign the party's entry if ``typed_key_id`` is the signing key id of the request.
 
         The comparison is constant-time, and a refusal never carries the expected id: the check
-        is worth something only if the id comes from the state by telephone.
+        is worth something only if the id comes from the state by telephone. Wrong ids are
+        counted for the request and for ``operator`` (the console's signed-in login): the fifth
+        freezes approval for a while, refused with APPROVAL_FROZEN or APPROVER_FROZEN.
         """
+        now = now or datetime.now(UTC)
         signed = self._signed(request_id)
         if signed.kind != "registration":
             raise SecretariatError(ErrorCode.NOT_A_REGISTRATION, request=request_id)
         request = open_request(signed)
         assert isinstance(request, RegistrationRequest)
+        self.guard.check(request_id, operator, now)
         spoken = normalise_key_id(typed_key_id)
         if not hmac.compare_digest(spoken.encode(), request.signing_key.kid.encode()):
             log.info("registration_confirmation_refused", party=request.party)
+            self.guard.typed(request_id, operator, "wrong", now)
+            self.guard.check(request_id, operator, now)  # the fifth: say so at once
             raise SecretariatError(ErrorCode.KEY_ID_MISMATCH, party=request.party)
+        self.guard.typed(request_id, operator, "right", now)
         new_state = self.hub.registry().state(request.party) is None
         try:
             entry = self.service.register(signed)

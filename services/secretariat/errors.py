@@ -14,6 +14,9 @@ class ErrorCode(StrEnum):
     KEY_ID_MISSING = "key_id_missing"
     KEY_ID_MALFORMED = "key_id_malformed"
     KEY_ID_MISMATCH = "key_id_mismatch"
+    #: too many wrong key ids for this request, or typed by this operator: a freeze
+    APPROVAL_FROZEN = "approval_frozen"
+    APPROVER_FROZEN = "approver_frozen"
     NOT_A_REGISTRATION = "not_a_registration"
     NOT_A_ROTATION = "not_a_rotation"
     DIRECTORY_REFUSED = "directory_refused"

@@ -120,5 +120,13 @@ def test_lockout_after_five_failures_in_the_browser(
     page.locator("#f-login").fill(who.login)
     page.locator("#f-password").fill(who.password)
     page.locator("#f-code").fill(who.code())
-    page.get_by_role("button", name="Entrar").click()
-    expect(page.locator(".alert")).to_contain_text("bloqueada até")
+    with page.expect_navigation():  # the answers look alike: wait for this one's page
+        page.get_by_role("button", name="Entrar").click()
+    # locked: told as a stranger typing an unknown login is told, the lockout named in general
+    locked = page.locator(".alert").inner_text()
+    assert "bloqueiam por 15 minutos" in locked
+    page.locator("#f-login").fill("ninguem")
+    page.locator("#f-password").fill("not the password")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Entrar").click()
+    expect(page.locator(".alert")).to_have_text(locked)

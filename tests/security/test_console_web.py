@@ -3,6 +3,9 @@ sign-in attempts, a disabled officer; and sends its security headers on every re
 
 from __future__ import annotations
 
+import re
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.console.officer.app import build_officer_console
-from services.console.web.security import CONTENT_SECURITY_POLICY
+from services.console.web.auth import PasswordVerifier
+from services.console.web.security import CONTENT_SECURITY_POLICY, client_key
 from services.core.accounts import MAX_FAILURES, Accounts
 from services.core.keys import NodeKeys
 from tests.support.console import (
+    PASSWORD,
     Clock,
     DemoOfficer,
     add_officers,
@@ -142,6 +147,12 @@ def test_under_tls_the_cookie_is_secure_and_host_only_and_hsts_is_sent(tmp_path:
     assert answer.headers["strict-transport-security"].startswith("max-age=")
 
 
+def _alert(html: str) -> str:
+    found = re.search(r'<div class="alert" role="alert">(.*?)</div>', html, re.S)
+    assert found, "no alert on the page"
+    return found.group(1)
+
+
 def test_lockout_after_repeated_failures_refuses_even_the_right_password(
     console: Console,
 ) -> None:
@@ -150,10 +161,188 @@ def test_lockout_after_repeated_failures_refuses_even_the_right_password(
         assert refused.status_code == 401
         assert "Inicio de sesión rechazado" in refused.text or "Sign-in refused" in refused.text
     locked = sign_in(console.client, console.ana, console.clock)
-    assert locked.status_code == 429
+    assert locked.status_code == 401
     assert "cifta_session" not in locked.headers.get("set-cookie", "")
     console.clock.advance(16 * 60)
     assert sign_in(console.client, console.ana, console.clock).status_code == 303
+
+
+def test_unknown_login_wrong_password_and_locked_account_get_the_same_answer(
+    console: Console,
+) -> None:
+    """A stranger cannot tell which logins exist: same status, same words; the generic words say
+    that repeated failures lock an account, which is how its officer learns it. The record keeps
+    the real reason, never the password."""
+    stranger = officer("nadie", language="en")
+    unknown = sign_in(console.client, stranger, console.clock, password="wrong password")
+    wrong = sign_in(console.client, console.ana, console.clock, password="wrong password")
+    for _ in range(MAX_FAILURES - 1):
+        sign_in(console.client, console.ana, console.clock, password="wrong password")
+    locked = sign_in(console.client, console.ana, console.clock)  # the right password, locked
+    answers = {(a.status_code, _alert(a.text)) for a in (unknown, wrong, locked)}
+    assert len(answers) == 1
+    status, text = answers.pop()
+    assert status == 401 and f"{MAX_FAILURES} failed attempts" in text and "15 minutes" in text
+    assert "nadie" not in str(console.accounts.actions())  # maybe a password in the wrong field
+    reasons = [a["detail"]["reason"] for a in console.accounts.actions()]
+    assert reasons[0] == "locked" and "wrong_password" in reasons and "unknown_login" in reasons
+    assert not any(PASSWORD in str(a) or "wrong password" in str(a)
+                   for a in console.accounts.actions())  # fmt: skip
+
+
+def test_sign_in_verifies_the_password_off_the_event_loop(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one sign-in's Argon2 verification runs, another page answers: the page is answered
+    before the verification is let finish (ordering, not timing)."""
+    import services.core.accounts as account_store
+
+    real = account_store.verify_password
+    started, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow(password_hash: str, password: str) -> bool:
+        started.set()
+        release.wait(5)  # on the event loop, this would hold every other request until then
+        order.append("verified")
+        return real(password_hash, password)
+
+    monkeypatch.setattr(account_store, "verify_password", slow)
+    with TestClient(console.app, base_url="http://testserver") as client:  # one event loop
+        page = client.get("/login")
+        form = {"csrf_token": csrf_of(page.text), "login": "ana", "password": "nope nope nope"}
+        signing_in = threading.Thread(target=client.post, args=("/login",), kwargs={"data": form})
+        signing_in.start()
+        assert started.wait(5)
+
+        def other_page() -> None:
+            assert client.get("/healthz").status_code == 200
+            order.append("page")
+            release.set()
+
+        other = threading.Thread(target=other_page)
+        other.start()
+        other.join(10)
+        signing_in.join(10)
+    assert order == ["page", "verified"]
+
+
+def test_sign_in_attempts_beyond_the_verification_slots_get_the_rate_limit_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import services.core.accounts as account_store
+
+    console = Console(tmp_path)
+    console.app.state.password_verifier = PasswordVerifier(1)
+    started, release = threading.Event(), threading.Event()
+
+    def slow(password_hash: str, password: str) -> bool:
+        started.set()
+        release.wait(5)
+        return False
+
+    monkeypatch.setattr(account_store, "verify_password", slow)
+    with TestClient(console.app, base_url="http://testserver") as client:
+        page = client.get("/login")
+        form = {"csrf_token": csrf_of(page.text), "login": "ana", "password": "nope nope nope"}
+        first: list[int] = []
+        signing_in = threading.Thread(
+            target=lambda: first.append(client.post("/login", data=form).status_code)
+        )
+        signing_in.start()
+        assert started.wait(5)
+        second = client.post("/login", data=form)
+        release.set()
+        signing_in.join(10)
+    assert second.status_code == 429 and first == [401]
+    assert "Too many sign-in attempts" in _alert(second.text)
+
+
+def test_ipv6_clients_are_counted_by_their_64_and_ipv4_by_address() -> None:
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:ffff:1:2:3")
+    assert client_key("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:2::1") != client_key("2001:db8:1:3::1")
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
+    assert client_key("192.0.2.7") != client_key("192.0.2.8")
+
+
+def test_sign_in_attempts_from_one_ipv6_64_are_limited_together(tmp_path: Path) -> None:
+    """A host of a /64 takes a new address for each attempt: the limit still holds; a mapped
+    IPv4 address counts as the IPv4 one."""
+    console = Console(tmp_path)
+    console.app.state.login_limit.count = 2
+
+    def attempt(host: str) -> int:
+        client = TestClient(console.app, base_url="http://testserver", client=(host, 50000))
+        return int(sign_in(client, console.bia, console.clock, "nope nope nope").status_code)
+
+    assert [attempt(f"2001:db8:7:7::{n}") for n in (1, 2, 3)] == [401, 401, 429]
+    assert attempt("2001:db8:7:8::1") == 401  # the next /64 is someone else
+    assert [attempt("192.0.2.9"), attempt("::ffff:192.0.2.9"), attempt("192.0.2.9")] == [
+        401,
+        401,
+        429,
+    ]
+
+
+def test_a_forged_pre_session_cookie_and_token_pair_is_refused(console: Console) -> None:
+    """Someone who can plant a cookie (a sibling host, plain HTTP on the way) sets the pair
+    themselves: the cookie is not signed by this console, so the sign-in form is refused."""
+    cookie = console.app.state.config.presession_cookie
+    for planted, token in (("forged-token", "forged-token"), ("forged.bad-mac", "forged")):
+        client = TestClient(console.app, base_url="http://testserver")
+        client.cookies.set(cookie, planted)
+        answer = client.post(
+            "/login",
+            data={"csrf_token": token, "login": "ana", "password": PASSWORD},
+        )
+        assert answer.status_code == 403, planted
+    page = console.client.get("/login")  # the console's own pair is accepted
+    assert console.client.cookies[cookie] != csrf_of(page.text)
+    ok = sign_in(console.client, console.ana, console.clock)
+    assert ok.status_code == 303
+
+
+def test_a_chunked_body_over_the_limit_is_refused_while_it_streams(tmp_path: Path) -> None:
+    """No Content-Length to refuse it by: the bytes are counted as they arrive."""
+    console = Console(tmp_path)
+    small = build_officer_console(console.home, clock=console.clock, max_body_bytes=4096)
+    client = TestClient(small, base_url="http://testserver")
+    page = client.get("/login")
+    sent: list[int] = []
+
+    def body() -> Iterator[bytes]:
+        yield f"csrf_token={csrf_of(page.text)}&login=ana&password=".encode()
+        for _ in range(64):
+            sent.append(1)
+            yield b"x" * 1024
+
+    answer = client.post(
+        "/login", content=body(), headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert answer.status_code == 413, answer.text
+    assert "exceed 4 kB" in answer.text
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    announced = client.post("/login", content=b"x" * 5000)
+    assert announced.status_code == 413
+    assert client.post("/login", data={"login": "ana"}).status_code == 403  # under it: CSRF
+
+
+def test_a_translation_holding_markup_is_shown_as_text(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services import i18n
+
+    real = i18n.gettext_for
+
+    def hostile(language: str, message: str) -> str:
+        text = real(language, message)
+        return "<b>Sign in</b> & <script>" if message == "Sign in" else text
+
+    monkeypatch.setattr(i18n, "gettext_for", hostile)
+    page = console.client.get("/login", headers={"Accept-Language": "en"})
+    assert "<b>Sign in</b>" not in page.text and "<script>" not in page.text
+    assert "&lt;b&gt;Sign in&lt;/b&gt; &amp; &lt;script&gt;" in page.text
 
 
 def test_sign_in_attempts_from_one_address_are_rate_limited(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyotp
 import pytest
 
-from services.core.accounts import MAX_FAILURES, AccountError, Accounts, Role
+from services.core.accounts import MAX_FAILURES, AccountError, Accounts, Role, SignInRefused
+from services.core.totp_vault import is_sealed
 from services.node.accounts import open_accounts
 from tests.support.console import PASSWORD, Clock, officer
 
@@ -65,9 +66,10 @@ def test_failures_lock_the_account_even_for_the_right_password(accounts: Account
             accounts.authenticate("ana", "wrong password!", "000000", clock.now)
         assert refused.value.code == "login.refused"
     clock.advance(30)
-    with pytest.raises(AccountError) as locked:
+    with pytest.raises(SignInRefused) as locked:
         accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
-    assert locked.value.code == "login.locked"
+    # told apart only in the record: a stranger gets the same answer as for a wrong password
+    assert locked.value.code == "login.refused" and locked.value.reason == "locked"
     clock.advance(timedelta(minutes=15).total_seconds() + 30)
     accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
 
@@ -166,3 +168,107 @@ def test_actions_are_recorded_under_the_structured_identity(accounts: Accounts) 
         "agency": "Fiscalía General de la República",
     }  # fmt: skip
     assert action["action"] == "message_opened" and action["detail"] == {"msg_id": "0193"}
+
+
+def test_unknown_login_wrong_password_and_locked_account_are_refused_alike(
+    accounts: Accounts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same code and parameters for all three, and an Argon2 verification for each (a dummy
+    hash for the unknown login), so neither the answer nor its time tells which logins exist."""
+    import services.core.accounts as module
+
+    verified: list[str] = []
+    real = module.verify_password
+
+    def counting(password_hash: str, password: str) -> bool:
+        verified.append(password_hash[:10])
+        return real(password_hash, password)
+
+    monkeypatch.setattr(module, "verify_password", counting)
+    clock = Clock()
+    _add(accounts, clock)
+    answers = {}
+    for login, password in (("nobody", PASSWORD), ("ana", "wrong password!")):
+        with pytest.raises(SignInRefused) as refused:
+            accounts.authenticate(login, password, "000000", clock.now)
+        answers[refused.value.reason] = (refused.value.code, refused.value.params)
+    for _ in range(MAX_FAILURES):
+        with pytest.raises(SignInRefused):
+            accounts.authenticate("ana", "wrong password!", "000000", clock.now)
+    with pytest.raises(SignInRefused) as locked:
+        accounts.authenticate("ana", PASSWORD, "000000", clock.now)
+    answers[locked.value.reason] = (locked.value.code, locked.value.params)
+    assert set(answers) == {"unknown_login", "wrong_password", "locked"}
+    assert len(set(map(repr, answers.values()))) == 1
+    assert answers["locked"] == ("login.refused", {"failures": MAX_FAILURES, "minutes": 15})
+    assert len(verified) == 2 + MAX_FAILURES + 1
+    assert all(h.startswith("$argon2id$") for h in verified)
+
+
+def test_totp_secrets_are_sealed_in_the_store_and_sign_in_still_works(tmp_path: Path) -> None:
+    import sqlite3
+
+    accounts = open_accounts(tmp_path / "store.sqlite")[0]
+    clock = Clock()
+    secret = _add(accounts, clock)
+    _add(accounts, clock, "bia", enrolled=False)
+    bia = accounts.authenticate("bia", PASSWORD, None, clock.now)
+    pending = accounts.open_session(bia, clock.now)
+    raw = sqlite3.connect(tmp_path / "store.sqlite")
+    stored = raw.execute("SELECT totp_secret FROM officers WHERE login = 'ana'").fetchone()[0]
+    waiting = raw.execute("SELECT pending_totp FROM console_sessions").fetchone()[0]
+    assert is_sealed(stored) and secret not in stored and is_sealed(waiting)
+    assert secret.encode() not in (tmp_path / "store.sqlite").read_bytes()
+    key = tmp_path / "console-totp.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    clock.advance(30)
+    assert accounts.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+    assert accounts.session(pending, clock.now).pending_totp  # type: ignore[union-attr]
+
+
+def test_a_store_with_base32_secrets_is_sealed_when_opened(tmp_path: Path) -> None:
+    """The migration: rows an earlier version wrote in base32 are sealed at the next open."""
+    import sqlite3
+
+    accounts = open_accounts(tmp_path / "store.sqlite")[0]
+    clock = Clock()
+    secret = _add(accounts, clock)
+    raw = sqlite3.connect(tmp_path / "store.sqlite", isolation_level=None)
+    raw.execute("UPDATE officers SET totp_secret = ? WHERE login = 'ana'", (secret,))
+    reopened = open_accounts(tmp_path / "store.sqlite")[0]
+    stored = raw.execute("SELECT totp_secret FROM officers WHERE login = 'ana'").fetchone()[0]
+    assert is_sealed(stored) and secret not in stored
+    clock.advance(30)
+    assert reopened.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+
+
+def test_a_store_restored_without_its_key_refuses_the_second_factor_plainly(
+    tmp_path: Path,
+) -> None:
+    """The key file lost: sign-in is refused like any other (no crash), its reason recorded;
+    a password reset gives the officer a new second factor."""
+    accounts = open_accounts(tmp_path / "store.sqlite")[0]
+    clock = Clock()
+    secret = _add(accounts, clock)
+    (tmp_path / "console-totp.key").unlink()
+    restored = open_accounts(tmp_path / "store.sqlite")[0]
+    with pytest.raises(SignInRefused) as refused:
+        restored.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
+    assert refused.value.reason == "second_factor_unreadable"
+    restored.reset_password("ana", PASSWORD, clock.now)
+    assert restored.authenticate("ana", PASSWORD, None, clock.now).login == "ana"
+
+
+def test_a_code_used_while_another_sign_in_verified_its_password_is_not_accepted_again(
+    accounts: Accounts,
+) -> None:
+    """The console verifies passwords off its event loop: two sign-ins with the same code may
+    overlap. The second is concluded on the row as it is then, so the code counts once."""
+    clock = Clock()
+    secret = _add(accounts, clock)
+    code = pyotp.TOTP(secret).at(clock.now)
+    first, second = accounts.sign_in_attempt("ana"), accounts.sign_in_attempt("ana")
+    assert accounts.conclude(first, True, code, clock.now).login == "ana"
+    with pytest.raises(SignInRefused) as replayed:
+        accounts.conclude(second, True, code, clock.now)
+    assert replayed.value.reason == "wrong_code"

@@ -68,6 +68,28 @@ def test_translations_keep_the_placeholders_of_the_english(language: str) -> Non
     assert wrong == {}
 
 
+#: What a browser would read as markup: a tag, an entity or a stray <, > or &.
+MARKUP = re.compile(r"<[^<>]*>|&#?\w+;|[<>&]")
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_translations_add_no_markup_to_their_english(language: str) -> None:
+    """A catalog is text from translators: a translation holds <, > or & only where its msgid
+    holds the very same, so that no catalog can slip markup into a page (the console escapes
+    translations too: services/console/web/rendering.py)."""
+    added = {
+        msgid: text
+        for msgid, (text, _) in _catalog(language).items()
+        if MARKUP.findall(text) != MARKUP.findall(msgid)
+    }
+    assert added == {}
+
+
+def test_the_markup_check_catches_a_tag_an_entity_and_a_bare_ampersand() -> None:
+    for hostile in ("<b>Sign in</b>", "Sign in &amp; go", "R&D", "a > b"):
+        assert MARKUP.findall(hostile) != MARKUP.findall("Sign in")
+
+
 @pytest.mark.parametrize("language", ["es", "fr", "pt"])
 def test_translations_are_not_copies_of_the_english(language: str) -> None:
     catalog = _catalog(language)

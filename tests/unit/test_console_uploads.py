@@ -5,13 +5,17 @@ more than its files may weigh refused before it is read."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 from httpx import Response
 
 from services.console.officer.app import build_officer_console
+from services.core.accounts import ABSOLUTE_LIFETIME
 from services.core.keys import NodeKeys
 from services.node.application import Application
 from services.node.settings import NodeSettings
@@ -87,3 +91,64 @@ def test_a_request_announcing_more_than_its_files_may_weigh_is_refused_unread(
         "content-type": "multipart/form-data; boundary=b", "x-csrf-token": token})  # fmt: skip
     assert answer.status_code == 413
     assert "Los archivos enviados juntos superan" in answer.text
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_as_it_streams(tmp_path: Path) -> None:
+    """No Content-Length: the bytes are counted as they come, and the answer is the same 413."""
+    client, home = _console(tmp_path, cap=1000)
+    token = csrf_of(client.get(URL).text)
+    limit = 1000 * 16 + 2**20
+
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="files"; filename="a.png"\r\n\r\n'
+        for _ in range(limit // 65536 + 2):
+            yield bytes(65536)
+
+    answer = client.post(URL, content=body(), headers={
+        "content-type": "multipart/form-data; boundary=b", "x-csrf-token": token})  # fmt: skip
+    assert answer.status_code == 413
+    assert "Los archivos enviados juntos superan" in answer.text
+    assert not list((home / "console-uploads").glob("*/a.png"))
+
+
+def test_files_of_abandoned_drafts_are_removed_at_start_and_when_a_draft_stages(
+    tmp_path: Path,
+) -> None:
+    """A draft previewed and never sent leaves files staged: once older than a session may live,
+    they go when the console starts, and when another draft stages files."""
+    client, home = _console(tmp_path)
+    staging = home / "console-uploads"
+    old = time.time() - ABSOLUTE_LIFETIME.total_seconds() - 60
+
+    def abandoned(name: str) -> Path:
+        folder = staging / name
+        folder.mkdir(parents=True)
+        (folder / "a.png").write_bytes(b"\x89PNG")
+        for path in (folder / "a.png", folder):
+            os.utime(path, (old, old))
+        return folder
+
+    first, recent = abandoned("0-" + "a" * 32), staging / ("0-" + "b" * 32)
+    recent.mkdir()
+    (recent / "b.png").write_bytes(b"\x89PNG")
+    build_officer_console(home, clock=Clock())
+    assert not first.exists() and recent.exists()
+
+    second = abandoned("0-" + "c" * 32)
+    answer = _post(client, [("marcas.png", b"\x89PNG" + bytes(50))])
+    assert answer.status_code == 200
+    assert not second.exists() and recent.exists()
+    assert list(staging.glob("*/marcas.png"))
+
+
+def test_only_the_forms_that_take_files_accept_a_large_body(tmp_path: Path) -> None:
+    """An attachment of a few megabytes goes through the compose form; the same weight sent to
+    the sign-in form (or any other) is refused with 413, announced or not."""
+    client, home = _console(tmp_path)
+    large = bytes(3 * 2**20)
+    answer = _post(client, [("plano.png", b"\x89PNG" + large)])
+    assert answer.status_code == 200 and list(home.glob("console-uploads/*/plano.png"))
+    assert client.post("/login", content=large).status_code == 413
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    chunked = client.post("/logout", content=iter([b"csrf_token=x&a=", large]), headers=form)
+    assert chunked.status_code == 413 and "superan 1 MB" in chunked.text  # signed in: Spanish

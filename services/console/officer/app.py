@@ -16,6 +16,7 @@ from services.console.officer import (
     pages,
     procedures,
     transfers,
+    uploads,
 )
 from services.console.officer.node import application_error
 from services.console.web import ConsoleConfig, create_app, keys
@@ -27,6 +28,9 @@ from services.node.application import ApplicationError
 from services.node.settings import NodeSettings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: The forms that take files (services/console/officer/messages.py): compose and reply.
+UPLOAD_PATHS = (r"/compose/[^/]+", r"/messages/[^/]+/reply/[^/]+")
 
 NAV = (
     NavItem("/inbox", N_("Inbox")),
@@ -44,8 +48,10 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
     """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
     settings = NodeSettings.load(home)
     accounts, database = open_accounts(settings.store_path)
-    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields
-    config.setdefault("max_body_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
+    # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields; every
+    # other form keeps the console's small bound
+    config.setdefault("upload_paths", UPLOAD_PATHS)
+    config.setdefault("max_upload_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
     console = ConsoleConfig(
         title="CIFTA Exchange", party=settings.party, secure=secure, home="/inbox", nav=NAV,
         extra_template_dirs=(str(TEMPLATES),), **config,  # type: ignore[arg-type]
@@ -59,6 +65,7 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         transfers.router,
         keys.router,
     ]
+    uploads.sweep(home)  # drafts abandoned while the console was down
     state: dict[str, object] = {"home": home, "node": None, "security_keys": SecurityKeys(database)}
     app = create_app(console, accounts, routers, state=state)
     app.add_exception_handler(ApplicationError, application_error)

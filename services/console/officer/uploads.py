@@ -4,8 +4,13 @@ layer, which seals each one into the node's store; the staged plaintext is delet
 message is queued.
 
 A request announcing more than its files may weigh is refused before its body is read (the
-console's ``max_body_bytes``); each file is checked against the node's cap
+console's ``max_upload_bytes``, for the compose and reply forms alone), and cut off when a body
+without a length passes it; each file is checked against the node's cap
 (``attachment_max_bytes``) as it is copied.
+
+A draft abandoned after its preview leaves its files staged: folders untouched for longer than a
+session may live (``ABSOLUTE_LIFETIME``: no form of theirs can be sent after it) are removed when
+the console starts and whenever a new draft stages files.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ import hashlib
 import re
 import secrets
 import shutil
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +30,7 @@ from starlette.datastructures import UploadFile
 
 from schemas.attachment import FileName
 from services.console.officer.node import node
-from services.core.accounts import Officer
+from services.core.accounts import ABSOLUTE_LIFETIME, Officer
 from services.node.application import ApplicationError
 from services.node.attachments import DEFAULT_MAX_BYTES
 
@@ -42,17 +49,39 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:g} MB" if n >= 1_000_000 else f"{n / 1e3:g} kB"
 
 
+#: Under the node's home: one folder per officer and draft.
+STAGING = "console-uploads"
+
+
 def _staging(request: Request, officer: Officer, token: str) -> Path:
     """The officer's own staging folder for ``token``: another officer's token finds nothing."""
     who = hashlib.sha256(officer.login.encode()).hexdigest()[:16]
-    return Path(request.app.state.home) / "console-uploads" / f"{who}-{token}"
+    return Path(request.app.state.home) / STAGING / f"{who}-{token}"
+
+
+def sweep(
+    home: Path, now: float | None = None, older_than: timedelta = ABSOLUTE_LIFETIME
+) -> list[str]:
+    """Remove the staging folders of drafts abandoned for longer than ``older_than`` (``now``
+    in seconds since the epoch, as file times are); the names of those removed."""
+    now = time.time() if now is None else now
+    removed = []
+    root = home / STAGING
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        touched = max((p.stat().st_mtime for p in (folder, *folder.iterdir())), default=0.0)
+        if now - touched > older_than.total_seconds():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
 
 
 async def stage(request: Request, officer: Officer, form: Any) -> tuple[str, list[Path]]:
     """Save the form's new files beside those staged before (hidden ``staged`` token); the
     token and every staged file, in the order attached."""
     token = str(form.get("staged") or "")
-    token = token if _TOKEN.fullmatch(token) else secrets.token_hex(16)
+    if not _TOKEN.fullmatch(token):  # a new draft: the abandoned ones go
+        token = secrets.token_hex(16)
+        sweep(Path(request.app.state.home))
     folder = _staging(request, officer, token)
     for upload in form.getlist("files"):
         if isinstance(upload, UploadFile) and upload.filename:

@@ -13,6 +13,7 @@ from services.console.secretariat.pages import router
 from services.console.web.app import create_app
 from services.console.web.config import ConsoleConfig, NavItem
 from services.core.accounts import Accounts
+from services.core.totp_vault import TotpVault
 from services.hub.home import HubHome
 from services.i18n import N_
 from services.secretariat.audit_desk import Verifier
@@ -102,7 +103,10 @@ class SecretariatStore:
 
 
 def secretariat_accounts(hub: HubHome) -> Accounts:
-    return Accounts(SecretariatStore(hub))
+    """The secretariat console's accounts; their TOTP secrets sealed under a key kept 0600 beside
+    the store (services/core/totp_vault.py)."""
+    store = SecretariatStore(hub)  # makes the folder, 0700
+    return Accounts(store, TotpVault.at(hub.root / "secretariat" / "console-totp.key"))
 
 
 def create_secretariat_app(hub: HubHome, *, secure: bool = False, **config: object) -> FastAPI:

@@ -30,6 +30,10 @@ FAMILY_NAMES = {
     "protocol": N_("Receipts and rejections"),
 }
 
+#: refusals of an approval that the record keeps (the freezes among them)
+FROZEN = (ErrorCode.APPROVAL_FROZEN, ErrorCode.APPROVER_FROZEN)
+COUNTED = (ErrorCode.KEY_ID_MISMATCH, ErrorCode.KEY_ID_MALFORMED, *FROZEN)
+
 router = APIRouter()
 Viewer = Depends(current_officer)
 #: approving, declining and revoking change what every state trusts: a supervisor's acts
@@ -142,15 +146,18 @@ async def approve(request: Request, request_id: str, officer: Officer = Approver
     try:
         pending = desk.request(request_id)
         if pending.kind == "registration":
-            approval = desk.approve_registration(request_id, typed)
+            approval = desk.approve_registration(
+                request_id, typed, operator=officer.login, now=_now(request)
+            )
         else:
             approval = desk.approve_rotation(request_id)
     except SecretariatError as exc:
-        if exc.code in (ErrorCode.KEY_ID_MISMATCH, ErrorCode.KEY_ID_MALFORMED):
+        if exc.code in COUNTED:
             _record(request, officer, "secretariat.approval_refused", request_id=request_id,
                     reason=exc.code.value)  # fmt: skip
+        status = 429 if exc.code in FROZEN else 422
         # what was typed goes back to the operator (it is theirs); the expected id never does
-        return _review(request, request_id, 422, error=_refusal(exc), typed=typed[:64])
+        return _review(request, request_id, status, error=_refusal(exc), typed=typed[:64])
     _record(request, officer, "secretariat.approved", party=approval.party,
             version=approval.version, kind=pending.kind)  # fmt: skip
     notice: tuple[str, dict[str, Any]] = (

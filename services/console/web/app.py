@@ -14,7 +14,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.console.web import auth
 from services.console.web.config import ConsoleConfig
 from services.console.web.rendering import Renderer, render
-from services.console.web.security import ConsoleRefusal, RateLimit, SecurityHeaders, csrf_guard
+from services.console.web.security import (
+    BodyLimit,
+    ConsoleRefusal,
+    PresessionSigner,
+    RateLimit,
+    SecurityHeaders,
+    csrf_guard,
+)
 from services.core.accounts import Accounts
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -41,6 +48,8 @@ def create_app(
     app.state.accounts = accounts
     app.state.renderer = Renderer(config.extra_template_dirs)
     app.state.login_limit = RateLimit(*config.login_rate)
+    app.state.password_verifier = auth.PasswordVerifier(config.login_slots)
+    app.state.presession = PresessionSigner(accounts.console_key("presession"))
     for name, value in (state or {}).items():
         setattr(app.state, name, value)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -48,7 +57,13 @@ def create_app(
     for router in routers:
         app.include_router(router)
     _install_error_pages(app)
-    app.add_middleware(SecurityHeaders, secure=config.secure)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        upload_paths=config.upload_paths,
+        max_upload_bytes=config.max_upload_bytes,
+    )
+    app.add_middleware(SecurityHeaders, secure=config.secure)  # outermost: on the 413 too
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

@@ -3,28 +3,63 @@
 A session cookie is HttpOnly, SameSite=Strict, and Secure with the ``__Host-`` prefix under TLS;
 it holds a random token the store keeps only hashed (services/core/accounts.py). Every request
 looks its session up again, so a disabled officer's next request finds none.
+
+Sign-in answers the same for an unknown login, a wrong password or code, and a locked or disabled
+account (the record keeps the real reason); the password's Argon2id verification runs in a worker
+thread, a few at a time, so that the console's other pages keep answering meanwhile.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 import segno
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from markupsafe import Markup
 
 from services.console.web.rendering import render
-from services.console.web.security import ConsoleRefusal, RateLimit
-from services.core.accounts import AccountError, Accounts, Officer, Role, Session, totp_uri
+from services.console.web.security import ConsoleRefusal, PresessionSigner, RateLimit, client_key
+from services.core import accounts as account_store
+from services.core.accounts import (
+    AccountError,
+    Accounts,
+    Officer,
+    Role,
+    Session,
+    SignInRefused,
+    totp_uri,
+)
 
 router = APIRouter()
 
 
 class SignInRequired(Exception):
     """No complete session: the reader is sent to the sign-in page."""
+
+
+class PasswordVerifier:
+    """Argon2id verifications off the event loop, in worker threads, at most ``slots`` at once:
+    a flood of sign-in attempts takes that many threads, never the pool of the whole console."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._threads = anyio.CapacityLimiter(slots)
+
+    async def verify(self, password_hash: str, password: str) -> bool | None:
+        """Whether the password matches; None, at once, when every slot is taken."""
+        if self._free <= 0:
+            return None
+        self._free -= 1
+        try:
+            return await anyio.to_thread.run_sync(
+                account_store.verify_password, password_hash, password, limiter=self._threads
+            )
+        finally:
+            self._free += 1
 
 
 def _accounts(request: Request) -> Accounts:
@@ -82,12 +117,13 @@ def _forget_cookie(request: Request, response: Response, name: str) -> None:
 
 def _login_page(request: Request, status: int = 200, **context: Any) -> Response:
     config = request.app.state.config
-    presession = request.cookies.get(config.presession_cookie) or secrets.token_urlsafe(32)
-    request.state.presession = presession
+    signer: PresessionSigner = request.app.state.presession
+    token, cookie = signer.issue(request.cookies.get(config.presession_cookie))
+    request.state.presession = token
     context.setdefault("error", None)
     context.setdefault("login", "")
     response = render(request, "login.html", context, status_code=status)
-    _set_cookie(request, response, config.presession_cookie, presession)
+    _set_cookie(request, response, config.presession_cookie, cookie)
     return response
 
 
@@ -104,21 +140,28 @@ async def login(request: Request) -> Response:
     form = await request.form()
     login_name, password, code = (str(form.get(k, "")) for k in ("login", "password", "code"))
     limiter: RateLimit = request.app.state.login_limit
-    client = request.client.host if request.client else "unknown"
+    client = client_key(request.client.host if request.client else "unknown")
+    busy: tuple[str, dict[str, object]] = ("login.rate_limited", {})
     if not limiter.allow(client):
-        return _login_page(request, 429, error=("login.rate_limited", {}), login=login_name)
-    accounts, now = _accounts(request), config.clock()
+        return _login_page(request, 429, error=busy, login=login_name)
+    accounts = _accounts(request)
+    attempt = accounts.sign_in_attempt(login_name.strip())
+    verifier: PasswordVerifier = request.app.state.password_verifier
+    password_ok = await verifier.verify(attempt.password_hash, password)
+    if password_ok is None:
+        return _login_page(request, 429, error=busy, login=login_name)
+    now = config.clock()
     # no code typed by an officer holding a security key: the key is asked for next
     keys = getattr(request.app.state, "security_keys", None)
-    with_key = keys is not None and not code.strip() and keys.enrolled(login_name.strip())
+    with_key = keys is not None and not code.strip() and keys.enrolled(attempt.login)
     try:
-        officer = accounts.authenticate(
-            login_name.strip(), password, code or None, now, with_key=with_key
-        )
-    except AccountError as exc:
-        accounts.record(login_name.strip()[:32], "sign_in_refused", now, reason=exc.code)
-        status = 429 if exc.code == "login.locked" else 401
-        return _login_page(request, status, error=(exc.code, exc.params), login=login_name)
+        officer = accounts.conclude(attempt, password_ok, code or None, now, with_key=with_key)
+    except SignInRefused as exc:
+        # the record says why; the person is told the same in every case. What was typed as an
+        # unknown login is not kept: it is often the password, typed in the wrong field
+        who = "(unknown)" if attempt.row is None else attempt.login
+        accounts.record(who, "sign_in_refused", now, reason=exc.reason)
+        return _login_page(request, 401, error=(exc.code, exc.params), login=login_name)
     token = accounts.open_session(officer, now, awaiting_key=with_key)
     if with_key:
         accounts.record(officer.login, "password_accepted", now, second_factor="security_key")

@@ -28,7 +28,9 @@ class ConsoleConfig:
 
     ``secure`` is True when it is served over TLS: cookies then carry ``Secure`` and the
     ``__Host-`` prefix, and HSTS is sent. ``login_rate`` bounds sign-in attempts per client
-    address (count, seconds) before any password is checked.
+    address (count, seconds) before any password is checked; ``login_slots`` how many passwords
+    are verified at once (each takes a worker thread about 0.2 s; an attempt finding none free
+    is answered as rate-limited).
     """
 
     title: str
@@ -38,10 +40,15 @@ class ConsoleConfig:
     nav: tuple[NavItem, ...] = ()
     clock: Callable[[], datetime] = system_clock
     login_rate: tuple[int, float] = (30, 300.0)
+    login_slots: int = 2
     #: how often pages that wait for news (the inbox) ask the server, in seconds
     poll_s: float = 3.0
-    #: the largest request body accepted, refused from its Content-Length before it is read
-    max_body_bytes: int = 16 * 1024 * 1024
+    #: the largest request body accepted: refused from its Content-Length before it is read, or
+    #: cut off once the bytes received pass it (a form of text is far smaller)
+    max_body_bytes: int = 1024 * 1024
+    #: the paths (regular expressions, whole path) that take files, and their larger bound
+    upload_paths: tuple[str, ...] = ()
+    max_upload_bytes: int = 0
     extra_template_dirs: tuple[str, ...] = field(default_factory=tuple)
 
     @property

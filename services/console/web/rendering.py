@@ -3,7 +3,8 @@
 One environment for the whole console; gettext callables read the language of the request being
 rendered from a context variable, so a request in Portuguese and one in Spanish never mix
 (rendering is synchronous: nothing awaits while a template renders). Autoescaping is on for every
-template: a message body containing ``<script>`` is shown as text.
+template: a message body containing ``<script>`` is shown as text, and so is a translation
+containing markup (a catalog is text from translators, not HTML the console trusts).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from services import i18n
 from services.core.accounts import Officer
@@ -32,13 +34,14 @@ ROLE_NAMES = {
 _language: ContextVar[str] = ContextVar("console_language", default=i18n.DEFAULT_LANGUAGE)
 
 
-def _gettext(message: str) -> str:
-    # newstyle gettext: Jinja escapes the translation and fills its %(name)s placeholders
-    return i18n.gettext_for(_language.get(), message)
+def _gettext(message: str) -> Markup:
+    # Jinja's newstyle gettext, under autoescape, takes the translation as Markup (trusted HTML)
+    # and escapes only the values of its %(name)s placeholders: the translation is escaped here
+    return escape(i18n.gettext_for(_language.get(), message))
 
 
-def _ngettext(singular: str, plural: str, n: int) -> str:
-    return i18n.ngettext_for(_language.get(), singular, plural, n)
+def _ngettext(singular: str, plural: str, n: int) -> Markup:
+    return escape(i18n.ngettext_for(_language.get(), singular, plural, n))
 
 
 def request_language(request: Request, officer: Officer | None) -> str:

@@ -5,12 +5,22 @@
   files: htmx, vendored, and the console's own), no framing, no sniffing, no referrer.
 - CSRF: every POST carries the session's token (a form field, or the ``X-CSRF-Token`` header that
   the console's script adds to htmx requests); before sign-in, the double-submit token of the
-  pre-session cookie. SameSite=Strict cookies are the second wall, not the only one.
-- A rate limit on sign-in attempts per client address, before any password is checked.
+  pre-session cookie, which the console signs (HMAC-SHA256) so that a cookie planted by someone
+  else (a sibling subdomain, a network in the middle of plain HTTP) is refused. SameSite=Strict
+  cookies are the second wall, not the only one.
+- A rate limit on sign-in attempts per client address (an IPv6 client by its /64), before any
+  password is checked.
+- A bound on every request's body, counted as it arrives: a body sent without Content-Length
+  (chunked) is cut off at the limit like one that announces its size.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import ipaddress
+import re
 import secrets
 import time
 from collections import deque
@@ -18,6 +28,8 @@ from collections.abc import Callable
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.console.web.rendering import render
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD = "csrf_token"
@@ -87,16 +99,123 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyTooLarge(Exception):
+    """Raised into the app by :class:`BodyLimit` when a body goes over the limit."""
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over its bound is answered 413, refused from its
+    Content-Length before it is read, or cut off as soon as the bytes received pass the bound (a
+    chunked body announces nothing). Whatever the app made of the body cut short is dropped.
+
+    The bound is ``max_bytes``, or ``max_upload_bytes`` on the paths that take files
+    (``upload_paths``, each a regular expression matching the whole path): a sign-in form is
+    never let weigh what a message's attachments may."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_paths: tuple[str, ...] = (),
+        max_upload_bytes: int = 0,
+    ) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.uploads = [re.compile(p) for p in upload_paths]
+        self.max_upload_bytes = max_upload_bytes
+
+    def bound(self, path: str) -> int:
+        """The largest body accepted on ``path``."""
+        if any(p.fullmatch(path) for p in self.uploads):
+            return max(self.max_upload_bytes, self.max_bytes)
+        return self.max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bound = self.bound(scope.get("path", ""))
+        announced = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if announced.isdigit() and int(announced) > bound:
+            await self._refuse(scope, receive, send, bound)
+            return
+        received, over, started = 0, False, False
+
+        async def counting() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > bound:
+                    over = True
+                    raise BodyTooLarge
+            return message
+
+        async def guarded(message: Message) -> None:
+            nonlocal started
+            if over:  # the app's own answer to a body it never got whole
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting, guarded)
+        except Exception:
+            # FastAPI turns a failure while reading a form into a 400, the app may wrap it
+            # otherwise: once over the limit, whatever came out is ours to answer
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(scope, receive, send, bound)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, bound: int) -> None:
+        request = Request(scope, receive)
+        # answered before the app's dependencies run: the session is looked up here, only for
+        # the reader's language (not touched: a refused request is no sign of activity)
+        config = request.app.state.config
+        token = request.cookies.get(config.session_cookie)
+        accounts = request.app.state.accounts
+        request.state.session = accounts.session(token, config.clock(), touch=False)
+        n = bound
+        limit = f"{n / 1e6:.0f} MB" if n >= 1_000_000 else f"{n / 1e3:.0f} kB"
+        context = {"error": ("request.too_large", {"limit": limit}), "status": 413}
+        response = render(request, "error.html", context, status_code=413)
+        response.headers["connection"] = "close"  # the rest of the body is never read
+        await response(scope, receive, send)
+
+
+class PresessionSigner:
+    """The double-submit token of the sign-in form, and the cookie that carries it signed:
+    ``<token>.<HMAC-SHA256 of the token>`` under the console's own key."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def _mac(self, token: str) -> str:
+        digest = hmac.new(self._key, b"presession:" + token.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def issue(self, cookie: str | None) -> tuple[str, str]:
+        """(token for the form, value for the cookie): the cookie's own token when it is one
+        this console signed, a new one otherwise."""
+        token = self.token(cookie) or secrets.token_urlsafe(32)
+        return token, f"{token}.{self._mac(token)}"
+
+    def token(self, cookie: str | None) -> str | None:
+        """The token of a cookie this console signed; None for a missing or forged one."""
+        token, _, mac = (cookie or "").rpartition(".")
+        if not token or not secrets.compare_digest(mac, self._mac(token)):
+            return None
+        return token
+
+
 async def csrf_guard(request: Request) -> None:
     """Refuse a state-changing request whose CSRF token is missing or wrong (a dependency the
     app factory puts on every route)."""
     if request.method in SAFE_METHODS:
         return
     config = request.app.state.config
-    announced = request.headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > config.max_body_bytes:
-        limit = f"{config.max_body_bytes / 1e6:.0f} MB"
-        raise ConsoleRefusal(413, "request.too_large", limit=limit)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and "form" in request.headers.get("content-type", ""):
         value = (await request.form()).get(CSRF_FIELD)
@@ -104,8 +223,9 @@ async def csrf_guard(request: Request) -> None:
     session = getattr(request.state, "session", None)
     if session is not None:
         expected: str | None = session.csrf_token
-    else:  # sign-in: double submit against the pre-session cookie (login CSRF)
-        expected = request.cookies.get(config.presession_cookie)
+    else:  # sign-in: double submit against the signed pre-session cookie (login CSRF)
+        signer: PresessionSigner = request.app.state.presession
+        expected = signer.token(request.cookies.get(config.presession_cookie))
     if not expected or not sent or not secrets.compare_digest(expected, sent):
         raise ConsoleRefusal(403, "csrf.invalid")
     origin = request.headers.get("origin")
@@ -115,6 +235,21 @@ async def csrf_guard(request: Request) -> None:
 
 def _host(origin: str) -> str:
     return origin.split("://", 1)[-1].rstrip("/")
+
+
+def client_key(host: str) -> str:
+    """The key a client's sign-in attempts are counted under: an IPv4 address as itself (an
+    IPv4-mapped IPv6 one too), an IPv6 address by its /64, the smallest prefix a site is given
+    (RFC 6177): one host can take any address of its /64 at will."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(address) >> 64 << 64, 64)))
+    return str(address)
 
 
 class RateLimit:
