@@ -47,8 +47,8 @@ def test_an_error_line_keeps_what_was_typed_in_each_language() -> None:
 def test_a_workflow_refusal_and_a_kind_title_are_the_consoles_translations() -> None:
     messages.use("pt")
     assert messages.title("tracing.request") == "Solicitação de rastreamento"
-    line = messages.error("procedure.step_refused",
-                          {"kind": "transfer.dispatch", "reason": "transfer.not_dispatched"})  # fmt: skip
+    refused = {"kind": "transfer.dispatch", "reason": "transfer.not_dispatched"}
+    line = messages.error("procedure.step_refused", refused)
     assert line.startswith("transfer.dispatch: ") and "not dispatched" not in line
 
 
