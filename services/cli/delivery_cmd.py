@@ -127,8 +127,9 @@ def cmd_delivery_timeline(args: argparse.Namespace) -> int:
     print(messages.text("operation.route", route=" -> ".join(op.route), custody=op.custody))
     if op.awaiting:
         print(messages.text("operation.awaiting", states=", ".join(op.awaiting)))
-    for line in op.timeline:
-        print("  " + line)
+    for e in op.entries:  # codes for the decision and outcome, as the options take them
+        what = messages.text(f"timeline.{e.code}", **e.params)
+        print(f"  {e.at.isoformat(timespec='seconds')} {what}")
     return 0
 
 

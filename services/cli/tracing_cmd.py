@@ -222,7 +222,7 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
                 t.exporter,
                 t.importer,
                 ",".join(t.transit) or "-",
-                t.stage,
+                messages.text(f"stage.{t.stage}"),
                 t.expected_arrival.isoformat(),
                 detail,
             )
