@@ -151,6 +151,7 @@ TEXT: dict[str, str] = {
         "{option}: {party}'s node runs on a leaf, which cannot store attachments at the hub "
         "yet; send the files from a node connected to the hub directly"
     ),
+    "attachment.refused": "{reason}: {detail}",
     "attachment.invalid": N_("the attachments cannot be sent: {problem}"),
     "attachment.not_found": N_("message {msg_id} has no attachment {name!r} (it has: {names})"),
     "attachment.not_here": N_(
@@ -256,6 +257,9 @@ TEXT: dict[str, str] = {
     "operation.awaiting": N_("awaiting consent of {states}"),
     "word.new": N_("new"),
     "word.none": N_("none"),
+    "family.tracing": N_("tracing"),
+    "family.transfer": N_("transfer"),
+    "family.delivery": N_("controlled delivery"),
     "what.transfer": N_("transfer"),
     "what.transfer_notice": N_("transfer notice"),
     "what.operation": N_("operation"),

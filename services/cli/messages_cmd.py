@@ -190,7 +190,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
         (
             d.due_at.strftime("%Y-%m-%d %H:%M") if d.due_at else "",
             messages.text("word.overdue") if d.overdue else "",
-            d.family,
+            messages.text(f"family.{d.family}"),
             messages.text(d.what, parties=", ".join(d.parties)),
             d.reference,
         )
