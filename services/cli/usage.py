@@ -32,12 +32,30 @@ _UNKNOWN = re.compile(r"unrecognized arguments: (?P<names>.+)")
 _EXCLUSIVE = re.compile(r"argument (?P<name>\S+): not allowed with argument (?P<other>\S+)")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help with its own words (``usage:``) in the command's language."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, t(N_("usage: ")) if prefix is None else prefix)
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose mistakes are one line (or JSON), see the module's text. Its
-    subcommands' parsers are of this class too (argparse makes them of the parent's class)."""
+    """An ArgumentParser whose mistakes are one line (or JSON), see the module's text, and whose
+    help is all in the command's language. Its subcommands' parsers are of this class too
+    (argparse makes them of the parent's class)."""
 
     #: Whether the command line asked for JSON; set by :func:`services.cli.main.main`.
     json_errors = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        # argparse's own words, which it takes from Python's catalogs (English here)
+        self._positionals.title = t(N_("positional arguments"))
+        self._optionals.title = t(N_("options"))
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = t(N_("show this help message and exit"))
 
     def error(self, message: str) -> NoReturn:
         params = describe(self, message)

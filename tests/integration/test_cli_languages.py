@@ -51,6 +51,8 @@ def test_the_help_of_a_command_is_in_brazilian_portuguese() -> None:
     assert "selar uma mensagem para um ou vários Estados e colocá-la na fila" in help_text
     assert "Estados destinatários, separados por vírgulas (USA,COL)" in help_text
     assert "recipient states" not in help_text
+    assert run.stdout.startswith("uso: cifta send ")  # argparse's own words too
+    assert "-h, --help mostrar esta mensagem de ajuda e sair" in help_text
 
 
 def test_a_locale_without_a_convention_language_falls_back_to_english(tmp_path: Path) -> None:
