@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from babel.numbers import format_percent
+
 from services import i18n
 from services.i18n import N_, kinds
 from services.i18n.codes import MESSAGES
@@ -46,6 +48,16 @@ def use(language: str) -> None:
 def language() -> str:
     """The language lines are shown in."""
     return _LANGUAGE.get()
+
+
+def number(value: float | int) -> str:
+    """A number as a reader of the command's language writes it (Babel)."""
+    return i18n.format_number(value, language())
+
+
+def percent(share: float) -> str:
+    """A share (0.83) as a percentage in the command's language (Babel: 83 %, 83%)."""
+    return format_percent(share, locale=i18n.babel_locale(language()))
 
 
 def t(message: str) -> str:

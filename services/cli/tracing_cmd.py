@@ -118,9 +118,9 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
             s.state,
             s.received,
             s.answered,
-            "" if s.median_response_h is None else s.median_response_h,
-            "" if s.p90_response_h is None else s.p90_response_h,
-            "" if s.on_time_share is None else f"{s.on_time_share:.0%}",
+            "" if s.median_response_h is None else messages.number(s.median_response_h),
+            "" if s.p90_response_h is None else messages.number(s.p90_response_h),
+            "" if s.on_time_share is None else messages.percent(s.on_time_share),
             ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
         )
         for s in stats

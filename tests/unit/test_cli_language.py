@@ -59,3 +59,10 @@ def test_a_usage_mistake_is_one_line_in_the_commands_language() -> None:
     assert usage.render("cifta trace new", params) == (
         "cifta trace new: --priority 'soon' no se acepta: se esperaba uno de routine, urgent"
     )
+
+
+def test_numbers_are_written_as_the_reader_writes_them() -> None:
+    messages.use("es")
+    assert (messages.number(12.5), messages.number(1234.25)) == ("12,5", "1.234,25")
+    messages.use("en")
+    assert (messages.number(12.5), messages.percent(0.834)) == ("12.5", "83%")
