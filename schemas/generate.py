@@ -14,6 +14,7 @@ from typing import Any
 
 from schemas import BODY_MODELS, RECORD_MODELS, SCHEMA_VERSION
 from schemas.base import PARTY_CODES
+from schemas.envelope_schema import envelope_schema, header_schema
 from schemas.reasons import REASON_TEXT
 from schemas.registry import REQUIRED_BODY_MEMBERS
 
@@ -50,6 +51,8 @@ def rendered() -> dict[str, str]:
             "$id": f"{_ID_BASE}{name}.schema.json",
             **record.model_json_schema(),
         }
+    files["envelope.schema.json"] = envelope_schema()
+    files["envelope.protected.schema.json"] = header_schema()
     files["index.json"] = {
         "schema_version": SCHEMA_VERSION,
         "kinds": sorted(BODY_MODELS),

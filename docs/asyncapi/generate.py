@@ -7,7 +7,11 @@ builds it (for the example states MEX, USA and COL). The servers are named ``nat
 in docker-compose.yml. tests/unit/test_asyncapi.py fails when the checked-in files drift.
 
 Only what the services subscribe to is listed: they publish with ``broker.publish`` to subjects
-built per message (services/core/subjects.py), which FastStream does not document.
+built per message (services/core/subjects.py), which FastStream does not document. The handlers
+take the raw bytes (a sender's headers decide nothing), so FastStream finds no payload type; the
+payloads are then written in from the published contract: the envelope's JSON Schema
+(schemas/envelope_schema.py) for an inbox, the envelope or a node's signed event for the audit
+service's consumers.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -23,8 +28,11 @@ import yaml  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ed25519  # noqa: E402
 from faststream.specification import AsyncAPI  # noqa: E402
 
+from schemas.base import PARTY_CODES  # noqa: E402
+from schemas.envelope_schema import envelope_schema, header_schema  # noqa: E402
 from services.audit.log import AuditLog  # noqa: E402
 from services.audit.service import AuditService, AuditSettings  # noqa: E402
+from services.core.events import SignedEvent  # noqa: E402
 from services.core.logs import configure  # noqa: E402
 from services.node.app import NodeRuntime  # noqa: E402
 from services.testbed.hub import build_hub  # noqa: E402
@@ -72,7 +80,62 @@ def _document(broker: object, title: str, description: str) -> str:
     )
     # keys sorted: FastStream lists channels in an order that varies between runs
     document = spec.to_specification().to_jsonable()
+    _write_payloads(document)
     return str(yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100))
+
+
+_REF = "#/components/schemas/"
+_PARTY = {"type": "string", "enum": list(PARTY_CODES)}
+
+
+def _component(schema: dict[str, Any]) -> dict[str, Any]:
+    """A published schema as an AsyncAPI component: no ``$schema``/``$id``, references to the
+    other components, the party codes named once."""
+
+    def walk(node: Any) -> Any:
+        if node == _PARTY:
+            return {"$ref": f"{_REF}PartyCode"}
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items() if k not in ("$schema", "$id")}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if node == "envelope.protected.schema.json":
+            return f"{_REF}ProtectedHeader"
+        return node
+
+    return dict(walk(schema))
+
+
+def _write_payloads(document: dict[str, Any]) -> None:
+    """Each consumed message's payload, from the contract (FastStream's would be empty)."""
+    schemas = document["components"]["schemas"]
+    schemas.pop("EmptyPayload", None)
+    schemas["PartyCode"] = {**_PARTY, "description": "ISO 3166-1 alpha-3, or SEC"}
+    schemas["Envelope"] = _component(envelope_schema())
+    schemas["ProtectedHeader"] = _component(header_schema())
+    signed_event = SignedEvent.model_json_schema()
+    signed_event["description"] = (
+        "A node's audit event: `event` is the base64url of the event's JSON "
+        "(schemas/json/audit.event.schema.json), `sig` its Ed25519 signature by the key `kid`."
+    )
+    schemas["SignedEvent"] = signed_event
+    schemas["AuditQuestion"] = {
+        "type": "object",
+        "description": "A state's question to the audit service: a proof, its records, or a "
+        "cosignature to file (docs/operations.md, the audit service).",
+    }
+    for name, message in document["components"]["messages"].items():
+        if name.startswith("inbox."):
+            message["payload"] = {"$ref": f"{_REF}Envelope"}
+        elif name.startswith("audit.events."):
+            # the state's consumer reads its inbox (sourced) and the events its node filed
+            message["payload"] = {
+                "oneOf": [{"$ref": f"{_REF}Envelope"}, {"$ref": f"{_REF}SignedEvent"}]
+            }
+        elif name.startswith("audit.query."):
+            message["payload"] = {"$ref": f"{_REF}AuditQuestion"}
+        else:
+            raise AssertionError(f"no payload written for {name}: add it here")
 
 
 def main() -> None:

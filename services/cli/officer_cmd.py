@@ -1,4 +1,5 @@
-"""``cifta officer add | list | disable | reset-password``: the officers of a node's console.
+"""``cifta officer add | list | disable | reset-password | remove-keys``: the officers of a
+node's console.
 
 Messages are in the reader's language (``--lang``, else ``LANG``); a mistake is one line naming
 what was typed and what is expected. A password is read from the environment variable named by
@@ -20,6 +21,7 @@ from services import i18n
 from services.cli import messages
 from services.cli.node_access import add_lang
 from services.core.accounts import AccountError, Accounts, Officer, Role
+from services.core.security_keys import SecurityKeys
 from services.i18n import N_
 
 
@@ -49,6 +51,15 @@ def _open(args: argparse.Namespace) -> Accounts:
 
     accounts, _ = open_accounts(_store_path(args.home))
     return accounts
+
+
+def _keys(args: argparse.Namespace) -> SecurityKeys | None:
+    """The node's security keys (another console's accounts hold none)."""
+    if getattr(args, "open_accounts", None) is not None:
+        return None
+    from services.node.accounts import open_accounts
+
+    return SecurityKeys(open_accounts(_store_path(args.home))[1])
 
 
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
@@ -83,29 +94,31 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(officer: Officer) -> dict[str, object]:
+def _row(officer: Officer, keys: int) -> dict[str, object]:
     return {
         "login": officer.login, "name": officer.name, "position": officer.position,
         "agency": officer.agency, "language": officer.language, "role": officer.role.value,
-        "second_factor": officer.enrolled, "disabled": officer.disabled,
+        "second_factor": officer.enrolled, "security_keys": keys, "disabled": officer.disabled,
         "locked_until": officer.locked_until.isoformat() if officer.locked_until else None,
     }  # fmt: skip
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     officers = _open(args).officers()
+    keys = _keys(args)
+    counts = keys.counts() if keys is not None else {}
     if args.json:
-        print(json.dumps([_row(o) for o in officers], indent=2))
+        print(json.dumps([_row(o, counts.get(o.login, 0)) for o in officers], indent=2))
         return 0
     language = _language(args)
     yes, no = i18n.gettext_for(language, N_("yes")), i18n.gettext_for(language, N_("no"))
     header = [i18n.gettext_for(language, h) for h in (
         N_("Login"), N_("Name"), N_("Position"), N_("Agency"), N_("Language"), N_("Role"),
-        N_("Second factor"), N_("Disabled"),
+        N_("Second factor"), N_("Security keys"), N_("Disabled"),
     )]  # fmt: skip
     rows = [header] + [
         [o.login, o.name, o.position, o.agency, o.language, o.role.value,
-         yes if o.enrolled else no, yes if o.disabled else no]
+         yes if o.enrolled else no, str(counts.get(o.login, 0)), yes if o.disabled else no]
         for o in officers
     ]  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -126,13 +139,26 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     accounts = _open(args)
     password, generated = _password(args)
     accounts.reset_password(args.login, password, datetime.now(UTC))
+    keys = _keys(args)
+    removed = keys.remove_all(args.login) if keys is not None else 0
     _operator_record(accounts, args.login, "password_reset")
+    if removed:  # a new password starts a new second factor: the keys go with the TOTP secret
+        _operator_record(accounts, args.login, "security_keys_removed")
     _say(args, "officer.password_reset", login=args.login)
     if generated:
         print(
             i18n.gettext_for(_language(args), N_("Password (shown once): %(password)s"))
             % {"password": password}
         )
+    return 0
+
+
+def cmd_remove_keys(args: argparse.Namespace) -> int:
+    accounts, keys = _open(args), _keys(args)
+    accounts.get(args.login)  # an unknown login is named as such
+    removed = keys.remove_all(args.login) if keys is not None else 0
+    _operator_record(accounts, args.login, "security_keys_removed")
+    _say(args, "officer.keys_removed", login=args.login, count=removed)
     return 0
 
 
@@ -180,3 +206,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                   cmd_reset_password)  # fmt: skip
     rst.add_argument("login")
     rst.add_argument("--password-env", help=t(N_("read the password from this variable")))
+    rmk = command("remove-keys", N_("remove an officer's security keys"), cmd_remove_keys)
+    rmk.add_argument("login")

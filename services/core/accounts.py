@@ -203,8 +203,15 @@ class Accounts:
 
     # -- signing in ---------------------------------------------------------------------------
 
-    def authenticate(self, login: str, password: str, code: str | None, now: datetime) -> Officer:
+    def authenticate(
+        self, login: str, password: str, code: str | None, now: datetime, *,
+        with_key: bool = False,
+    ) -> Officer:  # fmt: skip
         """The officer whose password (and, once enrolled, current TOTP code) these are.
+
+        ``with_key``: the second factor is a security key the caller checks next
+        (services/core/security_keys.py): the password alone is checked here, and only a
+        session awaiting the key (:meth:`open_session`'s ``awaiting_key``) may follow.
 
         Raises ``login.refused`` without saying which part was wrong, ``login.locked`` while
         locked; every failure counts towards the lockout.
@@ -220,7 +227,7 @@ class Accounts:
             raise AccountError("login.locked", until=officer.locked_until)
         ok = _verify(row["password_hash"], password) and officer.disabled is False
         counter: int | None = None
-        if ok and officer.enrolled:
+        if ok and officer.enrolled and not with_key:
             counter = totp_counter(row["totp_secret"], (code or "").strip(), now)
             ok = counter is not None and counter > row["totp_last_counter"]
         if not ok:
@@ -233,6 +240,27 @@ class Accounts:
                 (counter, login),
             )
         return self.get(login)
+
+    def count_failure(self, login: str, now: datetime) -> None:
+        """Count a refused second factor checked outside (a security key's answer) towards the
+        lockout, as a wrong TOTP code counts."""
+        self._failed(self.get(login), now)
+
+    def complete_session(self, token: str, now: datetime) -> None:
+        """Complete a session awaiting its security key, once the key answered; its failures
+        are forgotten as after any sign-in."""
+        session = self.session(token, now)
+        if session is None or session.complete or session.pending_totp is not None:
+            raise AccountError("session.expired")
+        with self._database.tx() as db:
+            db.execute(
+                "UPDATE console_sessions SET complete = 1 WHERE token_sha256 = ?",
+                (_digest(token),),
+            )
+            db.execute(
+                "UPDATE officers SET failed_attempts = 0, locked_until = NULL WHERE login = ?",
+                (session.officer.login,),
+            )
 
     def _failed(self, officer: Officer, now: datetime) -> None:
         with self._database.tx() as db:
@@ -282,17 +310,18 @@ class Accounts:
 
     # -- sessions -----------------------------------------------------------------------------
 
-    def open_session(self, officer: Officer, now: datetime) -> str:
+    def open_session(self, officer: Officer, now: datetime, *, awaiting_key: bool = False) -> str:
         """A new session for an authenticated officer; returns the cookie's token. An officer
-        without a second factor gets a session that can only enrol one."""
+        without a second factor gets a session that can only enrol one; ``awaiting_key``, one
+        that only a security key's answer completes (:meth:`complete_session`)."""
         token = secrets.token_urlsafe(32)
-        pending = None if officer.enrolled else pyotp.random_base32()
+        pending = None if officer.enrolled or awaiting_key else pyotp.random_base32()
         with self._database.tx() as db:
             db.execute(
                 "INSERT INTO console_sessions (token_sha256, login, csrf_token, complete,"
                 " pending_totp, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (_digest(token), officer.login, secrets.token_urlsafe(32),
-                 int(officer.enrolled), pending, _iso(now), _iso(now)),
+                 int(officer.enrolled and not awaiting_key), pending, _iso(now), _iso(now)),
             )  # fmt: skip
         return token
 

@@ -135,6 +135,22 @@ def check_cluster(cluster: Cluster, listen: config.Listen) -> None:
         )
 
 
+def with_leaf_ports(cluster: Cluster, leaf_port: int | None) -> Cluster:
+    """``cluster`` with each member's leaf node port from a fixed ``--leaf-port``: members on
+    one host cannot share a port, so the second on a host takes the next port and the third the
+    one after (as their client ports do); members on separate hosts all take ``leaf_port``. A
+    port of -1 or None leaves the members' own (picked at their first start)."""
+    if leaf_port is None or leaf_port <= 0:
+        return cluster
+    seen: dict[str, int] = {}
+    members = []
+    for m in cluster.members:
+        offset = seen.get(m.host, 0)
+        seen[m.host] = offset + 1
+        members.append(replace(m, leaf_port=leaf_port + offset))
+    return replace(cluster, members=tuple(members))
+
+
 def member_body(
     registry: Registry,
     users: Mapping[tuple[str, str], str],

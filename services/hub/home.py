@@ -279,6 +279,7 @@ class HubHome:
         users = self._user_keys(registry)
         cluster = None if single else cluster or self.cluster()
         if cluster is not None:
+            cluster = cl.with_leaf_ports(cluster, listen.leaf_port)
             self._render_members(cluster, registry, users, limits, listen)
         else:
             text = config.render_config(

@@ -23,6 +23,16 @@ MESSAGES: Final[dict[str, str]] = {
     "login.totp_required": N_("Enter the six-digit code from your authenticator app."),
     "login.totp_wrong": N_("The code %(typed)s is not the current one: expected six digits."),
     "session.expired": N_("Your session has ended: sign in again."),
+    "key.refused": N_(
+        "The security key's answer was not accepted: use a key enrolled for this account."
+    ),
+    "key.expired": N_("The request for your security key has expired: try again."),
+    "key.address_host": N_(
+        "Security keys need the console's host name, not the address %(host)s: open it as "
+        "localhost on this machine, or by the name of its certificate."
+    ),
+    "key.none": N_("No security key is enrolled for this account: use the authenticator code."),
+    "key.too_many": N_("At most %(max)s security keys per officer: ask to remove one first."),
     "request.too_large": N_("The files sent together exceed %(limit)s: send fewer."),
     "csrf.invalid": N_(
         "This form has expired or did not come from this console: reload the page and try again."
@@ -51,6 +61,7 @@ MESSAGES: Final[dict[str, str]] = {
     "officer.password_reset": N_(
         "Password of %(login)s reset; the second factor must be enrolled again."
     ),
+    "officer.keys_removed": N_("Security keys of %(login)s removed: %(count)s."),
     "officer.disabled_now": N_("Officer %(login)s disabled; their sessions have ended."),
     "officer.store_missing": N_("%(home)s is not a node home: run `cifta node init` first."),
     # forms

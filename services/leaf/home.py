@@ -27,6 +27,32 @@ from services.leaf import streams
 
 NODE = "node"
 ADMIN = "admin"
+
+#: The JetStream API calls that would undo what the leaf holds: the streams' definitions and
+#: contents, and the durable consumers the link and the node run on.
+_DESTRUCTIVE = (
+    "STREAM.CREATE.>", "STREAM.UPDATE.>", "STREAM.DELETE.>", "STREAM.PURGE.>",
+    "STREAM.MSG.DELETE.>", "STREAM.RESTORE.>", "STREAM.SNAPSHOT.>", "ACCOUNT.PURGE.>",
+    "CONSUMER.DELETE.*.{relay}", "CONSUMER.DELETE.*.{node}", "CONSUMER.DELETE.*.{mirror}",
+    "CONSUMER.PAUSE.>", "CONSUMER.UNPIN.>",
+)  # fmt: skip
+
+
+def node_permissions(state: str) -> dict[str, object]:
+    """The node's user on its leaf: everything a node does (its outbox, its inbox mirror, the
+    directory, what crosses to the hub, which the hub's leaf permissions bound in turn), but
+    none of the API calls that would delete, purge or redefine what the leaf holds, under the
+    local API prefix or the leaf's domain's. Those are the administrator's (``cifta leaf``)."""
+    names = {
+        "relay": subjects.RELAY_CONSUMER,
+        "node": subjects.NODE_CONSUMER,
+        "mirror": subjects.LEAF_MIRROR_CONSUMER,
+    }
+    calls = [c.format(**names) for c in _DESTRUCTIVE]
+    prefixes = ("$JS.API", f"$JS.{subjects.leaf_domain(state)}.API")
+    return {"publish": {"deny": [f"{p}.{c}" for p in prefixes for c in calls]}}
+
+
 GIB = 1024**3
 
 
@@ -114,9 +140,11 @@ class LeafHome:
     def _config_body(self) -> dict[str, Any]:
         s = self.settings()
         domain = subjects.leaf_domain(s.state)
+        key = {u: credentials.load_user(self.root / "nkeys", domain, u).public_key
+               for u in (NODE, ADMIN)}  # fmt: skip
         users = [
-            {"nkey": credentials.load_user(self.root / "nkeys", domain, u).public_key}
-            for u in (NODE, ADMIN)
+            {"nkey": key[NODE], "permissions": node_permissions(s.state)},
+            {"nkey": key[ADMIN]},
         ]
         return {
             "server_name": domain,

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy
 from faststream.message import StreamMessage
 from faststream.nats import JStream, NatsBroker, NatsMessage, NatsNKey, PullSub
 from faststream.nats.message import NatsMessage as FastStreamNatsMessage
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -40,6 +41,10 @@ from services.core.heap import freeze_startup_heap
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import get_logger
 from services.core.metrics import StripTraceHeaders, serve_metrics
+from services.core.tracing import tracer_provider
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 from services.node.attachment_flow import AttachmentReceiver
 from services.node.auditing import AuditKey, EventPublisher, Witness
 from services.node.core import CLOCK_STATE, Action, Delivery, NodeCore, Verdict, publisher_of
@@ -126,8 +131,13 @@ class NodeRuntime:
         *,
         keys: NodeKeys | None = None,
         clock: Callable[[], datetime] = system_clock,
+        tracer: TracerProvider | None = None,
     ) -> None:
         self.settings = settings
+        # traces stay inside the state (services/core/tracing.py); none unless asked for
+        if tracer is None and settings.otlp_endpoint is not None:
+            tracer = tracer_provider("cifta-node", settings.party, endpoint=settings.otlp_endpoint)
+        self.tracer = tracer
         passphrase = None
         if settings.passphrase_env:
             passphrase = os.environ[settings.passphrase_env].encode()
@@ -213,6 +223,16 @@ class NodeRuntime:
         self.processed = 0  # deliveries handled, for tests and the benchmark to wait on
         self._progress = asyncio.Condition()
 
+    def _middlewares(self) -> tuple[Any, ...]:
+        """The telemetry middleware when tracing: it puts the trace context on each publish, and
+        StripTraceHeaders, inner to it, takes it off again before the hub sees it."""
+        if self.tracer is None:
+            return (StripTraceHeaders,)
+        telemetry = NatsTelemetryMiddleware(
+            tracer_provider=self.tracer, include_messages_counters=False
+        )
+        return (telemetry, StripTraceHeaders)
+
     def _broker(self) -> NatsBroker:
         s = self.settings
         tls = tls_context(s.hub_url, s.tls_ca)
@@ -229,7 +249,7 @@ class NodeRuntime:
             reconnected_cb=self._on_reconnected,
             logger=None,  # the node logs its own facts (structlog), never message contents
             apply_types=False,  # see _whole_message
-            middlewares=(StripTraceHeaders,),
+            middlewares=self._middlewares(),
         )
         broker.subscriber(
             subjects.inbox_filter(self.party),
@@ -539,6 +559,8 @@ class NodeRuntime:
         await self.inbox.stop()
         self.store.close()
         self.register.close()
+        if self.tracer is not None:
+            self.tracer.shutdown()  # the spans still batched go to the collector now
         log.info("node_stopped", party=self.party)
 
     # -- publishing ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic_settings import (
 from schemas.base import PartyCode
 from services.core.directory import DirectoryTrust, RootPublicKey
 from services.core.logs import log_level
+from services.core.tracing import check_endpoint
 from services.node.workflows.tracing import TracingPolicy
 
 SETTINGS_FILE = "node.json"
@@ -114,8 +115,16 @@ class NodeSettings(BaseSettings):
     #: Attachments (docs/envelope.md section 13): the largest file this node sends or accepts;
     #: the hub's per-account cap is the recipient's attachment stream's size.
     attachment_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    #: OpenTelemetry (services/core/tracing.py): the state's own OTLP/HTTP collector, HTTPS or
+    #: on this machine; None: no traces. Spans never cross to the hub or another state.
+    otlp_endpoint: str | None = None
     log_json: bool = True
     log_level: str = "INFO"
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _endpoint_inside_the_state(cls, value: str | None) -> str | None:
+        return None if value is None else check_endpoint(value)
 
     @field_validator("log_level")
     @classmethod

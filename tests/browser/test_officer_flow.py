@@ -6,6 +6,7 @@ in the statistics; a controlled delivery gets a supervisor's consent."""
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -225,3 +226,49 @@ def test_consent_to_share_an_h2_report_is_asked_and_granted_by_a_supervisor(
     bra.goto(f"{network.urls['BRA']}/inbox")
     answer = bra.locator("#inbox-rows tr", has_text="Resposta a um pedido de consentimento")
     expect(answer).to_be_visible(timeout=WAIT_MS)
+
+
+def _day(days: int) -> str:
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
+def test_transfer_notice_filed_in_the_console_awaits_the_importers_confirmation(
+    browser: Browser, network: ConsoleNetwork
+) -> None:
+    elena = _officer(network, "MEX", "elena.ruiz", "Elena Ruiz", "es")
+    marta = _officer(network, "BRA", "marta.dias", "Marta Dias", "pt")
+    mex = _page(browser, network, "MEX", elena)
+    mex.goto(f"{network.urls['MEX']}/transfers")
+    mex.get_by_role("link", name="Notificar una nueva transferencia").click()
+    expect(mex.locator("input[name=to]")).to_have_count(0)  # the body names the recipients
+    expect(mex.locator("#f-exporter\\.country")).to_have_value("MEX")
+    mex.locator("#f-transfer_id").fill("SEDENA-DCAM-2026-0093")
+    mex.locator("#f-exporter\\.name").fill("Fábrica de Armas SEDENA")
+    mex.locator("#f-importer\\.name").fill("Indústria de Material Bélico do Brasil")
+    mex.locator("#f-importer\\.country").select_option("BRA")
+    for licence, number in (("export_licence", "DCAM-EXP-93"), ("import_licence", "PF-IMP-118")):
+        mex.locator(f"#f-{licence}\\.number").fill(number)
+        mex.locator(f"#f-{licence}\\.issued_by").fill("Autoridad de control")
+        mex.locator(f"#f-{licence}\\.issued_on").fill(_day(-20))
+        mex.locator(f"#f-{licence}\\.valid_until").fill(_day(300))
+    mex.locator("#f-items\\.0\\.category").select_option("firearm")
+    mex.locator("#f-items\\.0\\.description").fill("Fusil FX-05")
+    mex.locator("#f-items\\.0\\.quantity").fill("120")
+    mex.locator("#f-items\\.1\\.line").fill("2")
+    mex.locator("#f-items\\.1\\.category").select_option("ammunition")
+    mex.locator("#f-items\\.1\\.description").fill("Cartuchos 5.56x45 mm")
+    mex.locator("#f-items\\.1\\.quantity").fill("24000")
+    mex.locator("#f-expected_dispatch").fill(_day(10))
+    mex.locator("#f-expected_arrival").fill(_day(25))
+    mex.get_by_role("button", name="Vista previa").click()
+    expect(mex.locator("#preview")).to_contain_text("Brasil (BRA)", timeout=WAIT_MS)
+    expect(mex.locator("#preview")).to_contain_text("Cartuchos 5.56x45 mm")
+    mex.get_by_role("button", name="Sellar y enviar").click()
+    expect(mex.locator(".notice")).to_contain_text("BRA", timeout=WAIT_MS)
+
+    bra = _page(browser, network, "BRA", marta)
+    bra.goto(f"{network.urls['BRA']}/transfers")
+    reload_until(bra, "SEDENA-DCAM-2026-0093", "main")
+    card = bra.locator("#transfer-SEDENA-DCAM-2026-0093")
+    expect(card).to_contain_text("Aguardando a confirmação de")
+    expect(card.locator("form.step-confirm")).to_be_visible()

@@ -136,11 +136,15 @@ async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
             await expect(page.locator("#by-family")).to_contain_text(
                 "Échange d'informations (art. XIII)"
             )
+            month = datetime.now(UTC).strftime("%Y-%m")
+            # the chart draws the same figures: this month's information exchanges, two
+            await expect(page.locator("#chart-by-family rect.series-info title")).to_have_text(
+                f"{month} · Échange d'informations (art. XIII): 2"
+            )
             async with page.expect_download() as download_info:
                 await page.click("#messages-csv")
             download = await download_info.value
             text = Path(await download.path()).read_text()
             rows = list(csv.DictReader(io.StringIO(text)))
-            month = datetime.now(UTC).strftime("%Y-%m")
             info = [r for r in rows if r["family"] == "info" and r["month"] == month]
             assert info and int(info[0]["messages"]) == 2

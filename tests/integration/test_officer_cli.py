@@ -76,3 +76,38 @@ def test_mistakes_get_one_translated_line_naming_what_was_typed(tmp_path: Path) 
     nohome = cifta("officer", "list", "--home", str(tmp_path / "nowhere"), "--lang", "fr")
     assert nohome.returncode == 2 and "n'est pas le répertoire d'un nœud" in nohome.stderr
     assert "Traceback" not in bad.stderr + role.stderr + unknown.stderr + nohome.stderr
+
+
+def test_an_administrator_sees_who_holds_a_security_key_and_removes_them(tmp_path: Path) -> None:
+    from services.core.security_keys import RelyingParty, SecurityKeys
+    from services.node.accounts import open_accounts
+    from services.node.settings import NodeSettings
+    from tests.support.authenticator import SoftAuthenticator
+    from tests.support.console import PASSWORD, Clock
+
+    home = node_home(tmp_path, "BRA")
+    added = cifta("officer", "add", "--home", str(home), "--login", "rui", "--name", "Rui Lopes",
+                  "--position", "Agente", "--agency", "PF", "--password-env", "PW",
+                  env={"PW": PASSWORD})  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    accounts, database = open_accounts(NodeSettings.load(home).store_path)
+    try:  # a key enrolled as the console enrols one
+        rp, now = RelyingParty("localhost", "http://localhost:8080", "CIFTA"), Clock().now
+        rui, keys = accounts.get("rui"), SecurityKeys(database)
+        session = accounts.open_session(rui, now)
+        device = SoftAuthenticator(origin=rp.origin)
+        keys.register(rui, session, device.create(keys.registration_options(rui, session, rp, now)),
+                      rp, now)  # fmt: skip
+    finally:
+        database.close()
+    listed = json.loads(cifta("officer", "list", "--home", str(home), "--json").stdout)
+    assert [(o["login"], o["security_keys"]) for o in listed] == [("rui", 1)]
+    table = cifta("officer", "list", "--home", str(home), "--lang", "pt").stdout
+    assert "Chaves de segurança" in table.splitlines()[0]
+    removed = cifta("officer", "remove-keys", "--home", str(home), "rui", "--lang", "es")
+    assert removed.stdout.strip() == "Llaves de seguridad de rui retiradas: 1."
+    listed = json.loads(cifta("officer", "list", "--home", str(home), "--json").stdout)
+    assert [(o["login"], o["security_keys"]) for o in listed] == [("rui", 0)]
+    unknown = cifta("officer", "remove-keys", "--home", str(home), "nadie", "--lang", "es")
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
+    assert "Traceback" not in unknown.stderr

@@ -8,7 +8,9 @@ does the permitted neighbour of the forbidden act, so that it cannot pass becaus
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from services.core.files import write_secret
 from services.hub import server
 from services.hub.credentials import LEAF_USER, PROVISION_USER
 from services.hub.relay import link_consumer_config
-from services.leaf.home import ADMIN
+from services.leaf.home import ADMIN, NODE
 from services.testbed.leaf import allow_leaves, start_leaf
 from tests.builders import sealed
 from tests.support.hub import Hub, eventually
@@ -62,11 +64,29 @@ async def bare_leaf(leaf_hub: Hub, tmp_path: Path) -> AsyncIterator[str]:
     write_secret(config, json.dumps(body).encode())
     running = server.start(config, run_dir=root, log_file=root / "leaf.log")
     try:
-        await eventually(lambda: "Leafnode connection created" in (root / "leaf.log").read_text(),
-                         what="the bare leaf linked")  # fmt: skip
+        await until_hub_answers(running.client_url)
         yield running.client_url
     finally:
         server.stop(running.pid)
+
+
+async def until_hub_answers(url: str, timeout: float = 30.0) -> None:
+    """Until a client of the leaf at ``url`` reaches the hub's JetStream: the link is
+    authenticated and the hub's interest has crossed it. nats-server logs "Leafnode connection
+    created" before either, so a test that starts then finds no responders at first."""
+    nc = await nats.connect(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                await publish_quarantine_copy(nc)
+                return
+            except (NoRespondersError, NatsTimeout):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
 
 
 async def inbox_count(hub: Hub, state: str) -> int:
@@ -235,3 +255,60 @@ async def test_only_a_leaf_users_key_opens_a_leaf_link_and_a_leaf_key_no_client_
             leaf_hub.url, nkeys_seed=str(leaf_hub.home.user_seed("MEX", LEAF_USER)),
             max_reconnect_attempts=0, allow_reconnect=False, connect_timeout=2,
         )  # fmt: skip
+
+
+DESTRUCTIVE_CALLS = (
+    "STREAM.DELETE.{outbox}",
+    "STREAM.PURGE.{outbox}",
+    "STREAM.UPDATE.{outbox}",
+    "STREAM.MSG.DELETE.{outbox}",
+    "STREAM.DELETE.{inbox}",
+    "CONSUMER.DELETE.{outbox}.{relay}",
+    "CONSUMER.DELETE.{inbox}.{node}",
+)
+
+
+@pytest.mark.parametrize("prefix", ["$JS.API", "$JS.leaf-MEX.API"])
+async def test_the_node_on_its_leaf_cannot_undo_what_the_leaf_holds(
+    leaf_hub: Hub, tmp_path: Path, prefix: str
+) -> None:
+    """The node's own user on the leaf: a node that misbehaves (or whose key is taken) cannot
+    delete, purge or redefine the outbox that holds what it sent, the inbox mirror, or the
+    durable consumers the link runs on, under the local API prefix or the leaf's domain's.
+    Each call is refused by the leaf server itself: a permissions violation naming it (a
+    domain's call is named as the local API call nats-server maps it to)."""
+    leaf = await start_leaf(leaf_hub, "MEX", tmp_path)
+    names = {
+        "outbox": subjects.leaf_outbox_stream("MEX"),
+        "inbox": subjects.inbox_stream("MEX"),
+        "relay": subjects.RELAY_CONSUMER,
+        "node": subjects.NODE_CONSUMER,
+    }
+    calls = [call.format(**names) for call in DESTRUCTIVE_CALLS]
+    refused: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        refused.append(str(exc).lower())
+
+    def named(call: str) -> bool:
+        return any(f'"$js.api.{call.lower()}"' in e for e in refused)
+
+    try:
+        seed = leaf.seed(NODE).read_text().strip()
+        nc = await nats.connect(leaf.url(), nkeys_seed_str=seed, error_cb=on_error)
+        try:
+            for call in calls:
+                await nc.publish(f"{prefix}.{call}", b'{"seq": 1}', reply=nc.new_inbox())
+            await nc.flush()
+            await eventually(lambda: all(named(c) for c in calls), what="every call refused")
+        finally:
+            await nc.close()
+        assert all("permissions violation" in e for e in refused)
+        async with connect(leaf.url(), leaf.seed(ADMIN)) as admin:
+            js = admin.jetstream()
+            await js.stream_info(names["outbox"])
+            await js.stream_info(names["inbox"])
+            await js.consumer_info(names["outbox"], subjects.RELAY_CONSUMER)
+            await js.consumer_info(names["inbox"], subjects.NODE_CONSUMER)
+    finally:
+        leaf.stop()

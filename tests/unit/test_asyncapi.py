@@ -39,3 +39,36 @@ def test_the_documents_are_asyncapi_3_listing_what_each_service_consumes() -> No
     addresses = {c["address"] for c in audit["channels"].values()}
     assert {"audit.query.*", "audit.events.MEX.>", "audit.events.COL.>"} <= addresses
     assert all(op["action"] == "receive" for op in node["operations"].values())
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k == "$ref"] + [
+            r for v in node.values() for r in _refs(v)
+        ]
+    if isinstance(node, list):
+        return [r for v in node for r in _refs(v)]
+    return []
+
+
+def test_each_consumed_message_has_the_contracts_payload_and_every_reference_resolves() -> None:
+    node = yaml.safe_load((DOCS / "node.yaml").read_text())
+    audit = yaml.safe_load((DOCS / "audit.yaml").read_text())
+    [inbox] = node["components"]["messages"].values()
+    assert inbox["payload"] == {"$ref": "#/components/schemas/Envelope"}
+    envelope = node["components"]["schemas"]["Envelope"]
+    assert envelope["required"] == [
+        "v",
+        "protected",
+        "iv",
+        "ciphertext",
+        "recipients",
+        "signatures",
+    ]
+    for doc in (node, audit):
+        assert "EmptyPayload" not in doc["components"]["schemas"]
+        for ref in _refs(doc):
+            if ref.startswith("#/components/schemas/"):
+                assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"], ref
+    events = [m for n, m in audit["components"]["messages"].items() if n.startswith("audit.events")]
+    assert events and all(len(m["payload"]["oneOf"]) == 2 for m in events)

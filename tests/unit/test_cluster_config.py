@@ -3,6 +3,7 @@ machines, routes beyond loopback only with mutual TLS, three uniquely named memb
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,20 @@ def test_members_on_separate_machines_get_route_tls_and_relaxed_fsync(tmp_path: 
         f"nats-route://route:s3cret@{HOSTS[2]}:6222",
     ]
     assert body["http"] == "127.0.0.1:8222"  # monitoring never beyond loopback
+
+
+def test_a_fixed_leaf_port_gives_members_on_one_host_ports_of_their_own(tmp_path: Path) -> None:
+    hub = build_cluster_hub(tmp_path)
+    hub.home.render_config(Listen(leaf_port=7422), cluster=cl.Cluster.local(port=14222))
+    assert hub.home.leaf_url() == ",".join(f"nats-leaf://127.0.0.1:{p}" for p in (7422, 7423, 7424))
+    rendered = [json.loads(_without_comments(hub.home.root / "cluster" / m / "nats.conf"))
+                for m in ("cifta-hub-1", "cifta-hub-2", "cifta-hub-3")]  # fmt: skip
+    assert [c["leafnodes"]["port"] for c in rendered] == [7422, 7423, 7424]
+    # on three machines, the one port everywhere
+    assert [m.leaf_port for m in cl.with_leaf_ports(spread(), 7422).members] == [7422] * 3
+    # a port picked at each member's first start stays theirs
+    assert cl.with_leaf_ports(cl.Cluster.local(), -1) == cl.Cluster.local()
+
+
+def _without_comments(path: Path) -> str:
+    return "\n".join(x for x in path.read_text().splitlines() if not x.startswith("#"))

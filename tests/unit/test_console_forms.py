@@ -70,3 +70,29 @@ def test_states_and_codes_read_in_the_readers_language() -> None:
     assert labels.path_label("routes[1].legs[2].origin", "es") == "Rutas 1 > Tramos 2 > Origen"
     assert labels.path_label("routes.0.commodities", "fr") == "Itinéraires 1 > Marchandises"
     assert labels.explain("handling.H2", "pt").startswith("H2: não deve ser difundida")
+
+
+def test_a_transfer_notice_takes_several_lines_and_its_transit_states_as_ticked_boxes() -> None:
+    from starlette.datastructures import FormData
+
+    licence = {"number": "L-1", "issued_by": "DCAM", "issued_on": "2026-10-01",
+               "valid_until": "2027-10-01"}  # fmt: skip
+    posted = [
+        ("transfer_id", "SEDENA-2026-0093"), ("exporter.name", "SEDENA"),
+        ("exporter.country", "MEX"), ("importer.name", "IMBEL"), ("importer.country", "BRA"),
+        *[(f"{which}.{k}", v) for which in ("export_licence", "import_licence")
+          for k, v in licence.items()],
+        ("transit_states", "PAN"), ("transit_states", "COL"),
+        ("items.0.line", "1"), ("items.0.category", "firearm"),
+        ("items.0.description", "Fusil FX-05"), ("items.0.quantity", "120"),
+        ("items.2.line", "2"), ("items.2.category", "ammunition"),
+        ("items.2.description", "Cartuchos"), ("items.2.quantity", "24000"),
+        ("expected_dispatch", "2026-12-10"), ("expected_arrival", "2026-12-28"),
+    ]  # fmt: skip
+    body = forms.body_from_form("transfer.notice", FormData(posted))
+    assert body["transit_states"] == ["PAN", "COL"]
+    assert [i["description"] for i in body["items"]] == ["Fusil FX-05", "Cartuchos"]  # row 2 blank
+    BODY_MODELS["transfer.notice"].model_validate({"kind": "transfer.notice", **body})
+    chosen = {f.path for f in forms.form_fields("transfer.notice") if f.directory}
+    assert chosen == {"importer.country", "transit_states"}
+    assert not any(f.required for f in forms.form_fields("transfer.notice") if f.row)

@@ -18,8 +18,9 @@ from services.console.officer import (
     transfers,
 )
 from services.console.officer.node import application_error
-from services.console.web import ConsoleConfig, create_app
+from services.console.web import ConsoleConfig, create_app, keys
 from services.console.web.config import NavItem
+from services.core.security_keys import SecurityKeys
 from services.i18n import N_
 from services.node.accounts import open_accounts
 from services.node.application import ApplicationError
@@ -42,7 +43,7 @@ NAV = (
 def build_officer_console(home: Path, *, secure: bool = False, **config: object) -> FastAPI:
     """The console of the node whose home is ``home``; ``secure`` when served over TLS."""
     settings = NodeSettings.load(home)
-    accounts, _ = open_accounts(settings.store_path)
+    accounts, database = open_accounts(settings.store_path)
     # a compose form carries up to MAX_ATTACHMENTS files of the node's cap, and its fields
     config.setdefault("max_body_bytes", settings.attachment_max_bytes * MAX_ATTACHMENTS + 2**20)
     console = ConsoleConfig(
@@ -56,8 +57,10 @@ def build_officer_console(home: Path, *, secure: bool = False, **config: object)
         attachments.router,
         article12.router,
         transfers.router,
+        keys.router,
     ]
-    app = create_app(console, accounts, routers, state={"home": home, "node": None})
+    state: dict[str, object] = {"home": home, "node": None, "security_keys": SecurityKeys(database)}
+    app = create_app(console, accounts, routers, state=state)
     app.add_exception_handler(ApplicationError, application_error)
     app.state.renderer.env.globals.update(labels=labels, flatten=forms.flatten)
     return app

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any, Literal
 
@@ -21,6 +21,14 @@ from schemas import BODY_MODELS
 #: Fields the application layer fills in from what it already knows (the due date from the
 #: tracing policy): not asked in the form.
 FILLED_BY_THE_NODE: dict[str, frozenset[str]] = {"tracing.request": frozenset({"due_at"})}
+#: Lists of objects offered as several rows (the lines of a transfer's items): the first row as the
+#: model asks for it, the others optional and left out while blank.
+ROWS: dict[str, dict[str, int]] = {"transfer.notice": {"items": 4}}
+#: Fields chosen among the states of the directory rather than every ISO code: the states the
+#: message goes to (Art. IX.1: the importing and transit states receive the notice).
+DIRECTORY: dict[str, frozenset[str]] = {
+    "transfer.notice": frozenset({"importer.country", "transit_states"})
+}
 _CHOICE = re.compile(r"\^\(([a-z_|]+)\)\$")
 #: Free text the models allow to be long but that is one line in practice.
 _SHORT = frozenset({"phone", "email", "request_msg_id", "place", "name", "position", "agency"})
@@ -38,11 +46,21 @@ class FormField:
     required: bool
     options: tuple[str, ...] = ()
     description: str | None = None
+    #: the row of a list offered as several rows (:data:`ROWS`), else None
+    row: int | None = None
+    #: chosen among the directory's states (:data:`DIRECTORY`)
+    directory: bool = False
 
     @property
     def group(self) -> str:
         """The path of the object this field belongs to ('' at the top)."""
         return ".".join(p for p in self.path.split(".")[:-1] if not p.isdigit())
+
+    @property
+    def section(self) -> str:
+        """What the field's fieldset is named for: its group, and the row's number in a list
+        of rows (``items.1``)."""
+        return self.group if self.row is None else f"{self.group}.{self.row}"
 
 
 def _resolve(prop: Mapping[str, Any], defs: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
@@ -124,7 +142,31 @@ def form_fields(kind: str) -> tuple[FormField, ...]:
     """The inputs of a body of ``kind``, in the model's order."""
     schema = BODY_MODELS[kind].model_json_schema()
     skip = FILLED_BY_THE_NODE.get(kind, frozenset())
-    return tuple(f for f in _walk(schema, schema.get("$defs", {}), "", True) if f.path not in skip)
+    chosen = DIRECTORY.get(kind, frozenset())
+    fields = [
+        replace(f, directory=f.path in chosen)
+        for f in _walk(schema, schema.get("$defs", {}), "", True)
+        if f.path not in skip
+    ]
+    for name, count in ROWS.get(kind, {}).items():
+        fields = _as_rows(fields, name, count)
+    return tuple(fields)
+
+
+def _as_rows(fields: list[FormField], name: str, count: int) -> list[FormField]:
+    """The single entry of the list ``name`` repeated as ``count`` rows."""
+    prefix = f"{name}.0."
+    block = [f for f in fields if f.path.startswith(prefix)]
+    if not block:
+        return fields
+    at = fields.index(block[0])
+    rows = [
+        replace(f, path=f"{name}.{i}.{f.path[len(prefix) :]}", required=f.required and i == 0,
+                row=i)
+        for i in range(count)
+        for f in block
+    ]  # fmt: skip
+    return fields[:at] + rows + [f for f in fields[at:] if f not in block]
 
 
 def _value(field: FormField, text: str) -> Any:
@@ -151,10 +193,15 @@ def body_from_form(kind: str, form: Mapping[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for field in form_fields(kind):
         raw = form.get(field.path)
+        if field.widget == "list" and hasattr(form, "getlist"):  # a list of checkboxes
+            raw = ",".join(str(v) for v in form.getlist(field.path))
         text = raw.strip() if isinstance(raw, str) else ""
         if not text:
             continue
         _put(body, field.path.split("."), _value(field, text))
+    for name in ROWS.get(kind, {}):  # a blank row between filled ones is no line
+        if isinstance(body.get(name), list):
+            body[name] = [row for row in body[name] if row]
     return body
 
 
@@ -162,13 +209,12 @@ def _put(target: dict[str, Any], parts: list[str], value: Any) -> None:
     node: Any = target
     for here, after in itertools.pairwise(parts):
         key: Any = int(here) if here.isdigit() else here
-        fresh: Any = [] if after.isdigit() else {}
         if isinstance(node, list):
-            while len(node) <= key:
-                node.append(fresh)
+            while len(node) <= key:  # a new container each: rows left blank stay apart
+                node.append([] if after.isdigit() else {})
             node = node[key]
         else:
-            node = node.setdefault(key, fresh)
+            node = node.setdefault(key, [] if after.isdigit() else {})
     last = parts[-1]
     if isinstance(node, list):
         node.append(value)

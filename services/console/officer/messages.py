@@ -18,7 +18,11 @@ from services.console.web import SignedIn, render
 from services.core.accounts import Officer
 from services.node.application import ApplicationError
 from services.node.application.models import InboxQuery, Queued, ReplyMessage, SendMessage
-from services.node.application.procedure_models import FileTracingRequest, ProposeDelivery
+from services.node.application.procedure_models import (
+    FileTracingRequest,
+    NotifyTransfer,
+    ProposeDelivery,
+)
 
 router = APIRouter()
 
@@ -27,7 +31,10 @@ INFORMATION_KINDS = (
     "info.trafficking_routes", "info.concealment_methods", "info.authorized_parties",
     "info.legislative_measures", "info.money_laundering", "info.scientific_technological",
 )  # fmt: skip
-OPENING_KINDS = ("tracing.request", "delivery.proposal")
+OPENING_KINDS = ("tracing.request", "transfer.notice", "delivery.proposal")
+#: Opening messages whose recipients the body names (the delivery's states, the transfer's
+#: importing and transit states, Art. IX.1): the form asks for no "To".
+ADDRESSED_BY_BODY = ("delivery.proposal", "transfer.notice")
 
 
 def _query(request: Request) -> InboxQuery:
@@ -110,9 +117,10 @@ async def compose_menu(request: Request, officer: SignedIn) -> Response:
     return render(request, "officer/compose_menu.html", context)
 
 
-def _defaults(kind: str, officer: Officer) -> dict[str, str]:
-    """The officer's own identity where the body names the acting official."""
-    values = {}
+def _defaults(kind: str, officer: Officer, party: str) -> dict[str, str]:
+    """The officer's own identity where the body names the acting official; this state as a
+    transfer's exporter, and its first line numbered."""
+    values = {"exporter.country": party, "items.0.line": "1"} if kind == "transfer.notice" else {}
     for field in forms.form_fields(kind):
         parent = field.group.rsplit(".", 1)[-1]
         acting = parent in ("requesting_officer", "responding_officer", "contact", "officer")
@@ -132,6 +140,7 @@ def _compose_page(
         "max_bytes": uploads.max_bytes(request),
         "kind": kind, "fields": forms.form_fields(kind), "values": values,
         "states": node(request).states(), "reply_to": reply_to, "error": error,
+        "addressed_by_body": kind in ADDRESSED_BY_BODY,
         "problems": problems or {}, "preview": preview, "handling_codes": list(HandlingCode),
     }  # fmt: skip
     return render(request, "officer/compose.html", context, status_code=status_code)
@@ -141,14 +150,15 @@ def _compose_page(
 async def compose_form(request: Request, kind: str, officer: SignedIn) -> Response:
     if kind not in INFORMATION_KINDS + OPENING_KINDS:
         raise ApplicationError("kind.unknown", kind=kind)
-    return _compose_page(request, kind, _defaults(kind, officer))
+    return _compose_page(request, kind, _defaults(kind, officer, node(request).party))
 
 
 @router.get("/messages/{msg_id}/reply/{kind}")
 async def reply_form(request: Request, msg_id: str, kind: str, officer: SignedIn) -> Response:
     if kind not in INFORMATION_KINDS:
         raise ApplicationError("kind.unknown", kind=kind)
-    return _compose_page(request, kind, _defaults(kind, officer), reply_to=msg_id)
+    defaults = _defaults(kind, officer, node(request).party)
+    return _compose_page(request, kind, defaults, reply_to=msg_id)
 
 
 async def _submit(
@@ -169,6 +179,8 @@ async def _submit(
         return application.reply(ReplyMessage(msg_id=reply_to, kind=kind, body=body, **common))
     if kind == "delivery.proposal":
         return application.propose_delivery(ProposeDelivery(body=body, case_id=case_id, **common))
+    if kind == "transfer.notice":
+        return application.notify_transfer(NotifyTransfer(body=body, case_id=case_id, **common))
     cmd: SendMessage | FileTracingRequest
     if kind == "tracing.request":
         cmd = FileTracingRequest(body=body, to=to, case_id=case_id, attachments=files, **common)
@@ -183,7 +195,7 @@ async def _submit(
 
 def _attaching(kind: str, reply_to: str | None) -> bool:
     """Whether the form takes files: what the layer sends with attachments."""
-    return reply_to is None and kind != "delivery.proposal"
+    return reply_to is None and kind not in ADDRESSED_BY_BODY
 
 
 async def _post(request: Request, officer: Officer, kind: str, reply_to: str | None) -> Response:
@@ -192,6 +204,9 @@ async def _post(request: Request, officer: Officer, kind: str, reply_to: str | N
         k: str(v) for k, v in form.items() if k not in ("csrf_token", "action", "files", "staged")
     }
     values["to"] = ",".join(str(s) for s in form.getlist("to"))
+    for field in forms.form_fields(kind):  # lists of checkboxes: every box ticked
+        if field.widget == "list" and field.directory:
+            values[field.path] = ",".join(str(s) for s in form.getlist(field.path))
     staged: tuple[str, list[Path]] = ("", [])
     try:
         if _attaching(kind, reply_to):

@@ -18,4 +18,7 @@ async def start(request: Request) -> Response:
 @account.get("/account")
 async def my_account(request: Request, officer: SignedIn) -> Response:
     actions = request.app.state.accounts.actions(officer.login, limit=50)
-    return render(request, "officer/account.html", {"actions": actions})
+    keys = request.app.state.security_keys.of(officer.login)
+    enrolled = request.query_params.get("key") == "enrolled"
+    context = {"actions": actions, "keys": keys, "key_enrolled": enrolled}
+    return render(request, "officer/account.html", context)

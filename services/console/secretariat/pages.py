@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from services.console.secretariat import charts
 from services.console.web.auth import current_officer, require_role
 from services.core.accounts import Accounts, Officer, Role
 from services.hub.home import HubHome
@@ -260,8 +261,10 @@ async def statistics(request: Request, officer: Officer = Viewer) -> Response:
     except SecretariatError as exc:
         stats, error = None, _refusal(exc)
     peak = max((r.messages for r in stats.by_family_month), default=0) if stats else 0
+    monthly = charts.monthly_chart(stats.by_family_month, list(FAMILY_NAMES)) if stats else None
+    responses = charts.response_chart(stats.tracing) if stats else None
     return _render(request, "secretariat/statistics.html", stats=stats, error=error, peak=peak,
-                   family_names=FAMILY_NAMES)  # fmt: skip
+                   family_names=FAMILY_NAMES, monthly=monthly, responses=responses)  # fmt: skip
 
 
 @router.get("/statistics/{table}.csv")

@@ -108,15 +108,24 @@ async def login(request: Request) -> Response:
     if not limiter.allow(client):
         return _login_page(request, 429, error=("login.rate_limited", {}), login=login_name)
     accounts, now = _accounts(request), config.clock()
+    # no code typed by an officer holding a security key: the key is asked for next
+    keys = getattr(request.app.state, "security_keys", None)
+    with_key = keys is not None and not code.strip() and keys.enrolled(login_name.strip())
     try:
-        officer = accounts.authenticate(login_name.strip(), password, code or None, now)
+        officer = accounts.authenticate(
+            login_name.strip(), password, code or None, now, with_key=with_key
+        )
     except AccountError as exc:
         accounts.record(login_name.strip()[:32], "sign_in_refused", now, reason=exc.code)
         status = 429 if exc.code == "login.locked" else 401
         return _login_page(request, status, error=(exc.code, exc.params), login=login_name)
-    token = accounts.open_session(officer, now)
-    accounts.record(officer.login, "signed_in", now, second_factor=officer.enrolled)
-    target = config.home if officer.enrolled else "/enrol"
+    token = accounts.open_session(officer, now, awaiting_key=with_key)
+    if with_key:
+        accounts.record(officer.login, "password_accepted", now, second_factor="security_key")
+        target = "/login/key"
+    else:
+        accounts.record(officer.login, "signed_in", now, second_factor=officer.enrolled)
+        target = config.home if officer.enrolled else "/enrol"
     response = RedirectResponse(target, status_code=303)
     _set_cookie(request, response, config.session_cookie, token)
     _forget_cookie(request, response, config.presession_cookie)

@@ -237,6 +237,29 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX officer_actions_login ON officer_actions (login, id);
     """,
+    # Security keys as the officers' second factor (services/core/security_keys.py, WebAuthn):
+    # each key's credential id and COSE public key, its signature counter (a counter that does
+    # not go forward may be a cloned key) and transports; and the challenges waiting for an
+    # answer, bound to the session that asked (its token's SHA-256) and used once.
+    11: """
+    CREATE TABLE officer_keys (
+        credential_id      TEXT PRIMARY KEY,  -- base64url
+        login              TEXT NOT NULL REFERENCES officers (login),
+        public_key         BLOB NOT NULL,     -- COSE_Key (RFC 9052)
+        sign_count         INTEGER NOT NULL,
+        transports         TEXT NOT NULL,     -- JSON list: usb, nfc, ble, internal, hybrid
+        created_at         TEXT NOT NULL,
+        last_used_at       TEXT
+    );
+    CREATE INDEX officer_keys_login ON officer_keys (login);
+    CREATE TABLE webauthn_challenges (
+        session_sha256     TEXT NOT NULL,
+        purpose            TEXT NOT NULL CHECK (purpose IN ('register', 'authenticate')),
+        challenge          BLOB NOT NULL,
+        expires_at         TEXT NOT NULL,
+        PRIMARY KEY (session_sha256, purpose)
+    );
+    """,
 }
 
 #: The version this software writes: the last migration's.

@@ -1,0 +1,82 @@
+"""OpenTelemetry inside one state (services/core/tracing.py): a traced node's spans reach its own
+exporter, and the trace context the middleware adds never reaches the hub or another state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nats
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import ValidationError
+
+from services.core import subjects
+from services.core.metrics import TRACE_HEADERS
+from services.core.tracing import TracingEndpointError, check_endpoint, tracer_provider
+from services.node.app import NodeRuntime
+from tests.support.hub import Hub, eventually
+from tests.support.nodes import send_routes_report
+
+
+async def test_a_traced_node_records_its_spans_and_sends_no_trace_context_across(
+    hub: Hub, tmp_path: Path
+) -> None:
+    spans = InMemorySpanExporter()
+    mex = NodeRuntime(
+        hub.node_settings("MEX", tmp_path),
+        tracer=tracer_provider("cifta-node", "MEX", exporter=spans),
+    )
+    await mex.start(connect_timeout=10)
+    try:
+        sent = send_routes_report(mex, ["USA"])
+
+        def published() -> bool:
+            assert mex.tracer is not None
+            mex.tracer.force_flush()
+            return any(
+                s.attributes
+                and s.attributes.get("messaging.destination.name")
+                == subjects.inbox_subject("USA", "MEX", sent.msg_id)
+                for s in spans.get_finished_spans()
+            )
+
+        await eventually(published, what="MEX's publish span")
+    finally:
+        await mex.stop()
+    names = {s.resource.attributes.get("cifta.state") for s in spans.get_finished_spans()}
+    assert names == {"MEX"}
+    # the envelope as USA's node will fetch it: MEX's headers, less the trace context
+    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("USA")))
+    try:
+        sub = await nc.jetstream().pull_subscribe_bind(
+            durable=subjects.NODE_CONSUMER, stream=subjects.inbox_stream("USA")
+        )
+        [msg] = await sub.fetch(1, timeout=5)
+    finally:
+        await nc.close()
+    received = {k.lower() for k in msg.headers or {}}
+    assert "nats-msg-id" in received  # MEX's own headers travel
+    assert not received & TRACE_HEADERS
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("http://127.0.0.1:4318", "http://127.0.0.1:4318/v1/traces"),
+        ("http://localhost:4318/v1/traces", "http://localhost:4318/v1/traces"),
+        ("http://[::1]:4318/", "http://[::1]:4318/v1/traces"),
+        ("https://otel.example.org/v1/traces", "https://otel.example.org/v1/traces"),
+    ],
+)
+def test_spans_go_over_https_or_to_this_machine(typed: str, kept: str) -> None:
+    assert check_endpoint(typed) == kept
+
+
+@pytest.mark.parametrize("typed", ["http://10.0.0.5:4318", "ftp://127.0.0.1", "127.0.0.1:4318"])
+def test_a_collector_reached_in_clear_or_by_no_url_is_refused(typed: str, tmp_path: Path) -> None:
+    with pytest.raises(TracingEndpointError, match="expected an https:// URL"):
+        check_endpoint(typed)
+    from services.node.settings import NodeSettings
+
+    with pytest.raises(ValidationError, match="OTLP endpoint"):
+        NodeSettings(party="MEX", home=tmp_path, otlp_endpoint=typed)

@@ -1,0 +1,103 @@
+"""Security keys in the console over HTTP: the password alone opens no page, an officer without a
+key is refused as for a wrong code, another officer's key does not sign in and its failures lock
+the account, and every key request carries the session's CSRF token."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from services.core.accounts import MAX_FAILURES
+from services.core.security_keys import SecurityKeys
+from services.node.accounts import open_accounts
+from tests.security.test_console_web import Console
+from tests.support.authenticator import SoftAuthenticator
+from tests.support.console import PASSWORD, DemoOfficer, csrf_of
+
+ORIGIN = "http://testserver"
+META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def _token(client: TestClient, path: str) -> str:
+    found = META.search(client.get(path).text)
+    assert found, path
+    return found.group(1)
+
+
+def _enrol(console: Console, who: DemoOfficer) -> SoftAuthenticator:
+    client = console.signed_in(who)
+    headers = {"X-CSRF-Token": _token(client, "/account")}
+    options = client.post("/account/keys/options", headers=headers, content="{}")
+    assert options.status_code == 200, options.text
+    device = SoftAuthenticator(origin=ORIGIN)
+    done = client.post("/account/keys", headers=headers, content=device.create(options.text))
+    assert done.json() == {"next": "/account?key=enrolled"}
+    client.post("/logout", data={"csrf_token": headers["X-CSRF-Token"]})
+    return device
+
+
+def _password_only(console: Console, who: DemoOfficer, password: str = PASSWORD) -> str:
+    client = console.client
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf_token": csrf_of(page.text), "login": who.login,
+                                         "password": password, "code": ""},
+                         follow_redirects=False)  # fmt: skip
+    return answer.headers.get("location", str(answer.status_code))
+
+
+def test_password_and_key_sign_in_and_the_password_alone_opens_no_page(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    device = _enrol(console, console.ana)
+    assert _password_only(console, console.ana) == "/login/key"
+    client = console.client
+    assert client.get("/account", follow_redirects=False).headers["location"] == "/login"
+    headers = {"X-CSRF-Token": _token(client, "/login/key")}
+    enrol = client.post("/account/keys/options", headers=headers, content="{}",
+                        follow_redirects=False)  # fmt: skip
+    assert enrol.status_code == 303  # enrolling another key needs a complete session
+    assert client.post("/login/key/options", content="{}").status_code == 403  # no CSRF token
+    options = client.post("/login/key/options", headers=headers, content="{}").text
+    signed = client.post("/login/key", headers=headers, content=device.get(options))
+    assert signed.json() == {"next": "/inbox"}
+    assert client.get("/account", follow_redirects=False).status_code == 200
+
+
+def test_an_officer_without_a_key_is_refused_as_for_a_wrong_code(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    assert _password_only(console, console.bia) == "401"
+    assert _password_only(console, console.bia, "a wrong password here") == "401"
+
+
+def test_another_officers_key_is_refused_and_its_failures_lock_the_account(
+    tmp_path: Path,
+) -> None:
+    console = Console(tmp_path)
+    _enrol(console, console.ana)
+    bias_key = _enrol(console, console.bia)
+    assert _password_only(console, console.ana) == "/login/key"
+    client = console.client
+    headers = {"X-CSRF-Token": _token(client, "/login/key")}
+    for _ in range(MAX_FAILURES):
+        options = client.post("/login/key/options", headers=headers, content="{}").text
+        refused = client.post("/login/key", headers=headers, content=bias_key.get(options))
+        assert refused.status_code == 400
+        assert refused.json()["error"].startswith("La respuesta de la llave de seguridad")
+    locked = client.post("/login/key", headers=headers, content="{}")
+    assert locked.status_code == 429 and "bloqueada" in locked.json()["error"]
+    keys = SecurityKeys(open_accounts(console.home / "store.sqlite")[1])
+    assert keys.of("bia")[0].sign_count == 0  # bia's key was never counted as used for ana
+
+
+def test_a_console_opened_by_its_ip_address_says_to_open_it_by_name(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    console.client = TestClient(console.app, base_url="http://127.0.0.1:8080")
+    client = console.signed_in(console.ana)
+    headers = {"X-CSRF-Token": _token(client, "/account")}
+    refused = client.post("/account/keys/options", headers=headers, content="{}")
+    assert refused.status_code == 400
+    assert refused.json()["error"] == (
+        "Las llaves de seguridad necesitan el nombre de la consola, no la dirección 127.0.0.1: "
+        "ábrala como localhost en esta máquina o con el nombre de su certificado."
+    )
