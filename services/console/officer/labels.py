@@ -8,6 +8,7 @@ language. States are named by Babel from ISO 3166 (alpha-3 through pycountry).
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import pycountry
 from babel import Locale
@@ -15,7 +16,9 @@ from babel.units import format_unit
 
 from services import i18n
 from services.i18n import N_, kinds
-from services.node.application.procedure_models import TimelineEntry
+
+if TYPE_CHECKING:
+    from services.node.application.procedure_models import TimelineEntry
 
 #: A body field's label, by the property's name in the message models.
 FIELDS: dict[str, str] = {
