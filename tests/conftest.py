@@ -21,6 +21,15 @@ def officer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIFTA_OFFICER", "Ana Ruiz|Liaison officer|National point of contact")
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands speak the locale's language: the tests read English whatever the machine's
+    locale is (a test of another language sets LANG or --lang itself)."""
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
+
+
 @pytest.fixture
 def hub_home(tmp_path: Path) -> Iterator[Hub]:
     """A hub home for MEX, USA and COL, configured but not started."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from services.cli import messages
+from services.cli.messages import t as _
 from services.cli.node_access import add_common, node, officer, print_json, print_queued
 from services.cli.progress import progress_bar
 from services.cli.tables import table
@@ -28,7 +29,7 @@ def add_attach(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="a file to send with it, end-to-end encrypted (repeatable)",
+        help=_("a file to send with it, end-to-end encrypted (repeatable)"),
     )
 
 
@@ -82,16 +83,16 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
-    group = sub.add_parser("attachment", help="list and save a message's attachments")
+    group = sub.add_parser("attachment", help=_("list and save a message's attachments"))
     cmds = group.add_subparsers(dest="attachment_command", required=True)
-    p = cmds.add_parser("list", help="the attachments of a message, and whether they are here")
-    p.add_argument("msg_id", help="its id, short id or a unique prefix")
+    p = cmds.add_parser("list", help=_("the attachments of a message, and whether they are here"))
+    p.add_argument("msg_id", help=_("its id, short id or a unique prefix"))
     p.set_defaults(func=cmd_list)
-    g = cmds.add_parser("get", help="decrypt one attachment of a message into a file")
-    g.add_argument("msg_id", help="its id, short id or a unique prefix")
-    g.add_argument("name", help="the attachment's file name, as `cifta attachment list` shows")
-    g.add_argument("--out", required=True, help="the file to write")
-    g.add_argument("--force", action="store_true", help="replace --out if it exists")
+    g = cmds.add_parser("get", help=_("decrypt one attachment of a message into a file"))
+    g.add_argument("msg_id", help=_("its id, short id or a unique prefix"))
+    g.add_argument("name", help=_("the attachment's file name, as `cifta attachment list` shows"))
+    g.add_argument("--out", required=True, help=_("the file to write"))
+    g.add_argument("--force", action="store_true", help=_("replace --out if it exists"))
     g.set_defaults(func=cmd_get)
     for c in (p, g):
         add_common(c)

@@ -21,6 +21,7 @@ from schemas.audit import AuditEvent, EventType
 from services.audit.log import AuditLog
 from services.audit.parking import Budget, Parking, PartyAlarm
 from services.audit.service import AuditService, AuditSettings
+from services.cli.messages import t
 from services.cli.tables import dumps, table
 from services.core import subjects
 from services.core.directory import Directory, DirectoryTrust
@@ -28,6 +29,7 @@ from services.core.heap import freeze_startup_heap
 from services.core.logs import configure
 from services.core.metrics import add_metrics_option, serve_metrics
 from services.hub.home import HubHome
+from services.i18n import N_
 from services.node.application.trail import audit_trail, check_trail
 from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
@@ -198,17 +200,25 @@ def cmd_trail(args: argparse.Namespace) -> int:
         print(dumps([{**e.record, "index": e.index, "proof_verified": e.proof_verified}
                      for e in trail.events]))  # fmt: skip
         return 0 if all(e.proof_verified for e in trail.events) else 1
+    verified, failed = t(N_("verified")), t(N_("FAILED"))
     rows = [
         (e.index, e.at.isoformat(timespec="seconds"), e.event, e.actor, e.officer or e.reason or "",
-         "verified" if e.proof_verified else "FAILED")
+         verified if e.proof_verified else failed)
         for e in trail.events
     ]  # fmt: skip
-    print(table(["leaf", "at", "event", "by", "officer / reason", "inclusion proof"], rows))
-    names = ", ".join(trail.signed_by)
-    witnesses = ", ".join(trail.witnesses) or "no witness yet"
-    print(
-        f"checkpoint of {trail.checkpoint_size} leaves signed by {names}; cosigned by {witnesses}"
+    words = (
+        t(N_("leaf")),
+        t(N_("at")),
+        t(N_("event")),
+        t(N_("by")),
+        t(N_("officer / reason")),
+        t(N_("inclusion proof")),
     )
+    print(table(list(words), rows))  # the events are codes, as --json and the log name them
+    names = ", ".join(trail.signed_by)
+    witnesses = ", ".join(trail.witnesses) or t(N_("no witness yet"))
+    line = t(N_("checkpoint of {size} leaves signed by {names}; cosigned by {witnesses}"))
+    print(line.format(size=trail.checkpoint_size, names=names, witnesses=witnesses))
     return 0 if trail.verified else 1
 
 
@@ -272,7 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     import os
 
-    a = sub.add_parser("audit", help="the tamper-evident audit log")
+    a = sub.add_parser("audit", help=t(N_("the tamper-evident audit log")))
     a.add_argument("--hub-home", default=os.environ.get("CIFTA_HUB_HOME", "var/hub"))
     cmds = a.add_subparsers(dest="audit_command", required=True)
     p = cmds.add_parser("run", help="run the audit service")
@@ -294,10 +304,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p = cmds.add_parser("alarms", help="the witnesses' alarms and the records refused per party")
     p.add_argument("--party", help="one party's only")
     p.set_defaults(func=cmd_alarms)
-    p = cmds.add_parser("trail", help="a message's life, each event with its proof checked")
+    p = cmds.add_parser("trail", help=t(N_("a message's life, each event with its proof checked")))
     p.add_argument("msg_id")
     p.add_argument("--home", default=os.environ.get("CIFTA_NODE_HOME"),
-                   help="ask as this node (otherwise: the secretariat's log)")  # fmt: skip
+                   help=t(N_("ask as this node (otherwise: the secretariat's log)")))  # fmt: skip
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_trail)
     p = cmds.add_parser("report", help="per state and period: messages, handling, rejections")

@@ -10,6 +10,7 @@ from pathlib import Path
 from schemas.confidentiality import ConsentDecision, IntendedUse
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
 from services.cli import messages
+from services.cli.messages import t as _
 from services.cli.node_access import (
     add_common,
     add_dry_run,
@@ -126,8 +127,9 @@ def cmd_delivery_timeline(args: argparse.Namespace) -> int:
     print(messages.text("operation.route", route=" -> ".join(op.route), custody=op.custody))
     if op.awaiting:
         print(messages.text("operation.awaiting", states=", ".join(op.awaiting)))
-    for line in op.timeline:
-        print("  " + line)
+    for e in op.entries:  # codes for the decision and outcome, as the options take them
+        what = messages.text(f"timeline.{e.code}", **e.params)
+        print(f"  {e.at.isoformat(timespec='seconds')} {what}")
     return 0
 
 
@@ -254,103 +256,109 @@ def _command(
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    delivery = sub.add_parser("delivery", help="controlled deliveries (Art. XVIII)")
+    delivery = sub.add_parser("delivery", help=_("controlled deliveries (Art. XVIII)"))
     g = delivery.add_subparsers(dest="delivery_command", required=True)
-    p = _command(g, "propose", "propose an operation to the states concerned")
-    p.add_argument("--body", required=True, help="a delivery.proposal JSON (`cifta template`)")
-    p.add_argument("--case", help="case reference (default: the operation id)")
+    p = _command(g, "propose", _("propose an operation to the states concerned"))
+    p.add_argument("--body", required=True, help=_("a delivery.proposal JSON (`cifta template`)"))
+    p.add_argument("--case", help=_("case reference (default: the operation id)"))
     p.set_defaults(func=cmd_delivery_propose)
 
     def op_command(name: str, text: str, **kw: bool) -> argparse.ArgumentParser:
         p = _command(g, name, text, **kw)  # type: ignore[arg-type]
         p.add_argument("operation_id")
-        p.add_argument("--proposer", help="the proposing state, if the id is not unique")
+        p.add_argument("--proposer", help=_("the proposing state, if the id is not unique"))
         return p
 
-    p = op_command("consent", "consent to the operation")
+    p = op_command("consent", _("consent to the operation"))
     p.add_argument("--condition", action="append")
     p.set_defaults(func=cmd_delivery_consent)
-    p = op_command("decline", "decline the operation")
+    p = op_command("decline", _("decline the operation"))
     p.add_argument("--reason", required=True)
     p.set_defaults(func=cmd_delivery_decline)
-    p = op_command("handover", "record a custody hand-over at a border")
+    p = op_command("handover", _("record a custody hand-over at a border"))
     p.add_argument("--from", dest="from_state", required=True)
     p.add_argument("--to", dest="to_state", required=True)
     p.add_argument("--place", required=True)
-    p.add_argument("--at", help="YYYY-MM-DD or RFC 3339 (default: now)")
+    p.add_argument("--at", help=_("YYYY-MM-DD or RFC 3339 (default: now)"))
     p.add_argument("--container", action="append")
     p.add_argument("--seal", action="append")
     p.add_argument("--seals-broken", action="store_true")
     p.add_argument("--remarks")
     p.set_defaults(func=cmd_delivery_handover)
-    p = op_command("intercept", "record the interception decision (Art. XVIII.2)")
+    p = op_command("intercept", _("record the interception decision (Art. XVIII.2)"))
     p.add_argument("--decision", required=True, choices=[x.value for x in InterceptionDecision])
-    p.add_argument("--inventory", help="JSON file: the items removed or substituted")
+    p.add_argument("--inventory", help=_("JSON file: the items removed or substituted"))
     p.add_argument("--new-seal", action="append")
-    p.add_argument("--at", help="YYYY-MM-DD or RFC 3339 (default: now)")
+    p.add_argument("--at", help=_("YYYY-MM-DD or RFC 3339 (default: now)"))
     p.set_defaults(func=cmd_delivery_intercept)
-    p = op_command("close", "close the operation (the proposing state)")
+    p = op_command("close", _("close the operation (the proposing state)"))
     p.add_argument("--outcome", required=True, choices=[x.value for x in ClosureOutcome])
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_delivery_close)
-    p = g.add_parser("timeline", help="the operation's timeline, as every participant holds it")
+    p = g.add_parser("timeline", help=_("the operation's timeline, as every participant holds it"))
     add_common(p, officer=False)
     p.add_argument("operation_id")
-    p.add_argument("--proposer", help="the proposing state, if the id is not unique")
+    p.add_argument("--proposer", help=_("the proposing state, if the id is not unique"))
     p.set_defaults(func=cmd_delivery_timeline)
-    p = _command(g, "list", "controlled deliveries", handling=None, recorded=False)
+    p = _command(g, "list", _("controlled deliveries"), handling=None, recorded=False)
     p.set_defaults(func=cmd_delivery_list)
 
-    consent = sub.add_parser("consent", help="Art. XII: ask for or give consent")
+    consent = sub.add_parser("consent", help=_("Art. XII: ask for or give consent"))
     g = consent.add_subparsers(dest="consent_command", required=True)
-    p = _command(g, "request", "ask a message's originator for consent", handling=None)
+    p = _command(g, "request", _("ask a message's originator for consent"), handling=None)
     add_dry_run(p)
     p.add_argument("msg_id")
     p.add_argument("--use", required=True, choices=[x.value for x in IntendedUse])
-    p.add_argument("--to", help="the states to share it with (onward_sharing)")
+    p.add_argument("--to", help=_("the states to share it with (onward_sharing)"))
     p.add_argument("--purpose", required=True)
     p.set_defaults(func=cmd_consent_request)
     p = _command(
-        g, "answer", "answer a consent request about one of this node's messages", handling=None
+        g,
+        "answer",
+        _("answer a consent request about one of this node's messages"),
+        handling=None,
     )
     add_dry_run(p)
     p.add_argument("request_msg_id")
     p.add_argument("--decision", required=True, choices=[x.value for x in ConsentDecision])
     p.add_argument("--condition", action="append")
     p.add_argument("--reason")
-    p.add_argument("--valid-until", help="YYYY-MM-DD or RFC 3339")
+    p.add_argument("--valid-until", help=_("YYYY-MM-DD or RFC 3339"))
     p.set_defaults(func=cmd_consent_answer)
 
     p = _command(
         sub,
         "disclose",
-        "tell a message's originator, before it happens, that it must be disclosed (Art. XII)",
+        _("tell a message's originator, before it happens, that it must be disclosed (Art. XII)"),
         handling=None,
     )
     add_dry_run(p)
     p.add_argument("msg_id")
-    p.add_argument("--to", required=True, help="to whom it will be disclosed (a court, say)")
+    p.add_argument("--to", required=True, help=_("to whom it will be disclosed (a court, say)"))
     p.add_argument("--legal-basis", required=True)
     p.add_argument("--scope", required=True)
-    p.add_argument("--at", help="planned disclosure time, YYYY-MM-DD or RFC 3339 (default: now)")
+    p.add_argument("--at", help=_("planned disclosure time, YYYY-MM-DD or RFC 3339 (default: now)"))
     p.set_defaults(func=cmd_disclose)
     p = _command(
         sub,
         "forward",
-        "share a received message with other states (Art. XII: H2 needs the originator's consent)",
+        _(
+            "share a received message with other states (Art. XII: H2 needs the originator's "
+            "consent)"
+        ),
         handling=None,
     )
     p.add_argument("msg_id")
-    p.add_argument("--to", required=True, help="states, comma-separated")
+    p.add_argument("--to", required=True, help=_("states, comma-separated"))
     add_dry_run(p)
     p.set_defaults(func=cmd_forward)
     p = _command(
         sub,
         "export",
-        "write a message to a file to take it out of the network (Art. XII checks; audited)",
+        _("write a message to a file to take it out of the network (Art. XII checks; audited)"),
         handling=None,
     )
     p.add_argument("msg_id")
-    p.add_argument("--out", required=True, help="the file to write (must not exist)")
-    p.add_argument("--judicial", action="store_true", help="for use in judicial proceedings")
+    p.add_argument("--out", required=True, help=_("the file to write (must not exist)"))
+    p.add_argument("--judicial", action="store_true", help=_("for use in judicial proceedings"))
     p.set_defaults(func=cmd_export)

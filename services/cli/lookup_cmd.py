@@ -19,7 +19,8 @@ from pathlib import Path
 from nats.errors import Error as NatsError
 
 from schemas.registry import example_body
-from services.cli.node_access import OFFICER_ENV, officer
+from services.cli.messages import t as _
+from services.cli.node_access import OFFICER_ENV, add_lang, officer
 from services.cli.node_cmd import CliError, _passphrase, _settings
 from services.cli.tables import dumps, table
 from services.core.keys import KeyFileError, NodeKeys
@@ -117,7 +118,7 @@ def _read_csv(path: Path) -> list[tuple[Firearm, Category, str]]:
 
 def _publish(settings: NodeSettings, keys: NodeKeys, register: Register) -> str:
     try:
-        count, _ = asyncio.run(republish(settings, keys, register, _now()))
+        count = asyncio.run(republish(settings, keys, register, _now()))[0]
     except (OSError, NatsError, TimeoutError) as exc:
         return (
             f"filter not published: the hub is unreachable ({type(exc).__name__});"
@@ -240,17 +241,18 @@ def cmd_lookup(args: argparse.Namespace) -> int:
         rows = [
             (a.party, a.outcome.value, a.detail) for a in sorted(answers, key=lambda a: a.party)
         ]
-        print(table(("state", "answer", "detail"), rows))
-        print(f"\nholds a record: {', '.join(found) if found else 'no state'}")
+        print(table((_("state"), _("answer"), _("detail")), rows))  # the answers stay codes
+        holders = ", ".join(found) if found else _("no state")
+        print("\n" + _("holds a record: {states}").format(states=holders))
     if found and args.trace:
         _trace_template(typed, Path(args.trace))
-        print(
-            f"tracing request written to {args.trace}: complete the type, country of "
-            "manufacture, seizure, officer and case reference, then send it with"
-        )
+        print(_(
+            "tracing request written to {path}: complete the type, country of manufacture, "
+            "seizure, officer and case reference, then send it with"
+        ).format(path=args.trace))  # fmt: skip
         print(f"  cifta trace new --body {args.trace} --to {','.join(found)}")
     elif found:
-        print("to ask them for tracing (Art. XIII.3), run again with --trace request.json")
+        print(_("to ask them for tracing (Art. XIII.3), run again with --trace request.json"))
     unanswered = [a.party for a in answers if a.outcome in (Outcome.UNREACHABLE, Outcome.REFUSED)]
     return 3 if unanswered and not found else 0
 
@@ -260,16 +262,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
     def command(group: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
         p: argparse.ArgumentParser = group.add_parser(name, help=text, description=text)
-        p.add_argument("--home", default=home, help="the node's home (or CIFTA_NODE_HOME)")
-        p.add_argument("--officer", help=f'who acts: "Name|Position|Agency" (or {OFFICER_ENV})')
+        p.add_argument("--home", default=home, help=_("the node's home (or CIFTA_NODE_HOME)"))
+        who = _('who acts: "Name|Position|Agency" (or {variable})').format(variable=OFFICER_ENV)
+        p.add_argument("--officer", help=who)
+        add_lang(p)
         return p
 
-    p = command(sub, "lookup", "ask every state at once whether it holds a record of a firearm")
-    p.add_argument("--make", required=True, help="manufacturer, as marked")
-    p.add_argument("--model", default="", help="model (shown, not matched)")
-    p.add_argument("--calibre", default="", help="calibre (shown, not matched)")
-    p.add_argument("--serial", required=True, help="serial number, as marked")
-    p.add_argument("--trace", metavar="FILE", help="write the tracing request for the hits here")
+    p = command(sub, "lookup", _("ask every state at once whether it holds a record of a firearm"))
+    p.add_argument("--make", required=True, help=_("manufacturer, as marked"))
+    p.add_argument("--model", default="", help=_("model (shown, not matched)"))
+    p.add_argument("--calibre", default="", help=_("calibre (shown, not matched)"))
+    p.add_argument("--serial", required=True, help=_("serial number, as marked"))
+    p.add_argument("--trace", metavar="FILE", help=_("write the tracing request for the hits here"))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lookup)
 

@@ -22,6 +22,7 @@ from services.cli import (
     lookup_cmd,
     messages,
     messages_cmd,
+    node_access,
     node_cmd,
     officer_cmd,
     secretariat_cmd,
@@ -30,6 +31,7 @@ from services.cli import (
 )
 from services.core.keys import KeyFileError, NodeKeys
 from services.core.logs import configure
+from services.i18n import N_
 from services.node.application import ApplicationError
 
 
@@ -69,6 +71,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = usage.Parser(prog="cifta", description=__doc__)
+    node_access.add_lang(parser)
     sub = parser.add_subparsers(dest="command", required=True)
 
     keys = sub.add_parser("keys", help="generate and inspect a node's keys").add_subparsers(
@@ -116,7 +119,7 @@ def _error(args: argparse.Namespace, code: str, params: dict[str, object], line:
         error = {"code": code, "params": params, "message": line}
         print(json.dumps({"error": error}, ensure_ascii=False, default=str), file=sys.stderr)
     else:
-        print(f"error: {line}", file=sys.stderr)
+        print(messages.t(N_("error: %(reason)s")) % {"reason": line}, file=sys.stderr)
     return 2
 
 
@@ -140,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     usage.Parser.json_errors = "--json" in words  # a usage mistake answers in kind
+    messages.use(messages.choose(words, os.environ))
     args = build_parser().parse_args(words)
     configure(json=False, level="WARNING")  # `node run` reconfigures for the service's logs
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from services.cli import attachment_cmd, messages
+from services.cli.messages import t as _
 from services.cli.node_access import (
     add_common,
     add_handling,
@@ -189,7 +190,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
         (
             d.due_at.strftime("%Y-%m-%d %H:%M") if d.due_at else "",
             messages.text("word.overdue") if d.overdue else "",
-            d.family,
+            messages.text(f"family.{d.family}"),
             messages.text(d.what, parties=", ".join(d.parties)),
             d.reference,
         )
@@ -217,63 +218,65 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
         add_common(p, officer=recorded)
         return p
 
-    p = officer_command("send", "seal a message for one or several states and queue it")
-    p.add_argument("--to", required=True, help="recipient states, comma-separated (USA,COL)")
-    p.add_argument("--case", help="case reference (opaque)")
+    p = officer_command("send", _("seal a message for one or several states and queue it"))
+    p.add_argument("--to", required=True, help=_("recipient states, comma-separated (USA,COL)"))
+    p.add_argument("--case", help=_("case reference (opaque)"))
     p.add_argument(
-        "--expires", help="time after which it must not be opened (YYYY-MM-DD or RFC 3339)"
+        "--expires", help=_("time after which it must not be opened (YYYY-MM-DD or RFC 3339)")
     )
     _body_options(p)
     attachment_cmd.add_attach(p)
     add_handling(p, None)
     p.set_defaults(func=cmd_send)
 
-    p = officer_command("reply", "answer a message in its case")
-    p.add_argument("msg_id", help="the message answered (its id, short id or a unique prefix)")
-    p.add_argument("--all", action="store_true", help="to every recipient, not just the sender")
+    p = officer_command("reply", _("answer a message in its case"))
+    p.add_argument("msg_id", help=_("the message answered (its id, short id or a unique prefix)"))
+    p.add_argument("--all", action="store_true", help=_("to every recipient, not just the sender"))
     _body_options(p)
-    add_handling(p, "that of the message answered")
+    add_handling(p, _("that of the message answered"))
     p.set_defaults(func=cmd_reply)
 
-    p = officer_command("inbox", "list messages (received by default)", recorded=False)
+    p = officer_command("inbox", _("list messages (received by default)"), recorded=False)
     p.add_argument("--case")
-    p.add_argument("--kind", help="a kind, or a family such as tracing.*")
-    p.add_argument("--state", help="messages from or to this state")
+    p.add_argument("--kind", help=_("a kind, or a family such as tracing.*"))
+    p.add_argument("--state", help=_("messages from or to this state"))
     p.add_argument("--unread", action="store_true")
-    p.add_argument("--sent", action="store_true", help="messages this node sent")
-    p.add_argument("--all", action="store_true", help="received and sent")
-    p.add_argument("--protocol", action="store_true", help="include receipts and rejections")
+    p.add_argument("--sent", action="store_true", help=_("messages this node sent"))
+    p.add_argument("--all", action="store_true", help=_("received and sent"))
+    p.add_argument("--protocol", action="store_true", help=_("include receipts and rejections"))
     p.set_defaults(func=cmd_inbox)
 
-    p = officer_command("case", "a case's messages, sent and received", recorded=False)
+    p = officer_command("case", _("a case's messages, sent and received"), recorded=False)
     p.add_argument("case_id")
     p.set_defaults(func=cmd_case)
 
-    p = officer_command("show", "open a message; records which officer opened it")
-    p.add_argument("msg_id", help="its id, short id or a unique prefix")
+    p = officer_command("show", _("open a message; records which officer opened it"))
+    p.add_argument("msg_id", help=_("its id, short id or a unique prefix"))
     p.set_defaults(func=cmd_show)
 
     p = officer_command(
-        "status", "per recipient: sent, delivered, rejected and why", recorded=False
+        "status", _("per recipient: sent, delivered, rejected and why"), recorded=False
     )
     p.add_argument("msg_id")
     p.set_defaults(func=cmd_status)
 
     p = officer_command(
-        "deadlines", "what this state owes or awaits, across procedures", recorded=False
+        "deadlines", _("what this state owes or awaits, across procedures"), recorded=False
     )
     p.set_defaults(func=cmd_deadlines)
 
-    p = sub.add_parser("template", help="print a body of a kind to fill in")
+    p = sub.add_parser("template", help=_("print a body of a kind to fill in"))
     p.add_argument("kind", nargs="?")
     p.add_argument("--list", action="store_true")
     p.add_argument(
-        "--example", action="store_true", help="the documented example instead of placeholders"
+        "--example",
+        action="store_true",
+        help=_("the documented example instead of placeholders"),
     )
     p.set_defaults(func=cmd_template)
 
 
 def _body_options(p: argparse.ArgumentParser) -> None:
     """--kind and --body; separate so that other options (attachments) join them easily."""
-    p.add_argument("--kind", required=True, help="the body's kind, e.g. info.trafficking_routes")
-    p.add_argument("--body", required=True, help="JSON file with the body ('-': standard input)")
+    p.add_argument("--kind", required=True, help=_("the body's kind, e.g. info.trafficking_routes"))
+    p.add_argument("--body", required=True, help=_("JSON file with the body ('-': standard input)"))

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from services.cli import messages
+from services.cli.messages import t as _
 from services.cli.tables import dumps
+from services.i18n import LANGUAGES
 from services.node.application import Application, ApplicationError, OfficerIdentity, open_node
 from services.node.application.models import Handling, Queued
 
@@ -21,28 +23,40 @@ from services.node.application.models import Handling, Queued
 OFFICER_ENV = "CIFTA_OFFICER"
 
 
+def add_lang(p: argparse.ArgumentParser) -> None:
+    """``--lang``: the language of the messages, of the help and of the mistakes (es, en, fr, pt).
+
+    :func:`services.cli.main.main` reads it from the command line before parsing (``--help`` is
+    printed while parsing); it is declared so that ``--help`` lists it and a wrong one is refused.
+    """
+    p.add_argument("--lang", choices=LANGUAGES, default=argparse.SUPPRESS,
+                   help=_("language of the messages"))  # fmt: skip
+
+
 def add_common(p: argparse.ArgumentParser, *, officer: bool = True) -> None:
-    """--home, --json and (for recorded actions) --officer."""
+    """--home, --json, --lang and (for recorded actions) --officer."""
     p.add_argument(
         "--home",
         default=os.environ.get("CIFTA_NODE_HOME"),
-        help="the node's home (or CIFTA_NODE_HOME)",
+        help=_("the node's home (or CIFTA_NODE_HOME)"),
     )
-    p.add_argument("--json", action="store_true", help="print JSON (errors too)")
+    p.add_argument("--json", action="store_true", help=_("print JSON (errors too)"))
+    add_lang(p)
     if officer:
-        p.add_argument("--officer", help=f'who acts: "Name|Position|Agency" (or {OFFICER_ENV})')
+        who = _('who acts: "Name|Position|Agency" (or {variable})').format(variable=OFFICER_ENV)
+        p.add_argument("--officer", help=who)
 
 
 def add_handling(p: argparse.ArgumentParser, default: str | None) -> None:
     """--handling, --note, --confidential and --dry-run, for commands that queue a message."""
-    text = f"H0-H3 (default {default})" if default else "H0-H3"
+    text = _("H0-H3 (default {handling})").format(handling=default) if default else "H0-H3"
     p.add_argument("--handling", choices=["H0", "H1", "H2", "H3"], help=text)
-    p.add_argument("--note", help="the restriction, for handling code H3")
+    p.add_argument("--note", help=_("the restriction, for handling code H3"))
     p.add_argument(
         "--confidential",
         action="store_true",
         default=None,
-        help="ask for Article XII confidentiality",
+        help=_("ask for Article XII confidentiality"),
     )
     add_dry_run(p)
 
@@ -51,7 +65,7 @@ def add_dry_run(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="show what would be sealed and to whom; queue nothing",
+        help=_("show what would be sealed and to whom; queue nothing"),
     )
 
 

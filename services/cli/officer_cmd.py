@@ -18,13 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services import i18n
+from services.cli import messages
+from services.cli.node_access import add_lang
 from services.core.accounts import AccountError, Accounts, Officer, Role
 from services.core.security_keys import SecurityKeys
 from services.i18n import N_
 
 
 def _language(args: argparse.Namespace) -> str:
-    return i18n.from_environment(getattr(args, "lang", None), os.environ)
+    lang = getattr(args, "lang", None)  # cifta main has chosen it already, from the same places
+    return i18n.from_environment(lang, os.environ) if lang else messages.language()
 
 
 def _say(args: argparse.Namespace, code: str, **params: object) -> None:
@@ -173,11 +176,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``cifta officer ...`` to the CLI (help in the language of ``LANG``)."""
-    language = i18n.from_environment(None, os.environ)
-
-    def t(text: str) -> str:
-        return i18n.gettext_for(language, text)
+    """Add ``cifta officer ...`` to the CLI (help in the command's language)."""
+    t = messages.t
 
     home = os.environ.get("CIFTA_NODE_HOME")
     officer = sub.add_parser("officer", help=t(N_("officer accounts of the node's console")))
@@ -186,7 +186,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     def command(name: str, text: str, func: object) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = commands.add_parser(name, help=t(text))
         p.add_argument("--home", default=home, help=t(N_("the node's home (or CIFTA_NODE_HOME)")))
-        p.add_argument("--lang", choices=i18n.LANGUAGES, help=t(N_("language of the messages")))
+        add_lang(p)
         p.set_defaults(func=run, officer_func=func)
         return p
 

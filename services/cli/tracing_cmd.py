@@ -10,6 +10,7 @@ from typing import Any
 from schemas.tracing import Outcome, Priority
 from schemas.transfers import Decision
 from services.cli import attachment_cmd, messages
+from services.cli.messages import t as _
 from services.cli.node_access import (
     add_common,
     add_dry_run,
@@ -117,9 +118,9 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
             s.state,
             s.received,
             s.answered,
-            "" if s.median_response_h is None else s.median_response_h,
-            "" if s.p90_response_h is None else s.p90_response_h,
-            "" if s.on_time_share is None else f"{s.on_time_share:.0%}",
+            "" if s.median_response_h is None else messages.number(s.median_response_h),
+            "" if s.p90_response_h is None else messages.number(s.p90_response_h),
+            "" if s.on_time_share is None else messages.percent(s.on_time_share),
             ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
         )
         for s in stats
@@ -221,7 +222,7 @@ def cmd_transfer_list(args: argparse.Namespace) -> int:
                 t.exporter,
                 t.importer,
                 ",".join(t.transit) or "-",
-                t.stage,
+                messages.text(f"stage.{t.stage}"),
                 t.expected_arrival.isoformat(),
                 detail,
             )
@@ -250,86 +251,94 @@ def _command(
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    trace = sub.add_parser("trace", help="tracing requests (Art. XIII.3)")
+    trace = sub.add_parser("trace", help=_("tracing requests (Art. XIII.3)"))
     g = trace.add_subparsers(dest="trace_command", required=True)
-    p = _command(g, "new", "file a tracing request for a seized firearm")
+    p = _command(g, "new", _("file a tracing request for a seized firearm"))
     p.add_argument(
         "--body",
         required=True,
-        help="a tracing.request JSON (`cifta template`); "
-        "requesting_officer, due_at and priority are filled in",
+        help=_(
+            "a tracing.request JSON (`cifta template`); requesting_officer, due_at and priority "
+            "are filled in"
+        ),
     )
     p.add_argument(
-        "--to", help="states to ask (default: country of manufacture and of last legal import)"
+        "--to",
+        help=_("states to ask (default: country of manufacture and of last legal import)"),
     )
     p.add_argument(
-        "--priority", choices=[x.value for x in Priority], help="default: the body's, else routine"
+        "--priority",
+        choices=[x.value for x in Priority],
+        help=_("default: the body's, else routine"),
     )
-    p.add_argument("--justification", help="why it is urgent (required with urgent)")
-    p.add_argument("--case", help="case reference (default: the body's case_reference)")
+    p.add_argument("--justification", help=_("why it is urgent (required with urgent)"))
+    p.add_argument("--case", help=_("case reference (default: the body's case_reference)"))
     attachment_cmd.add_attach(p)
     p.set_defaults(func=cmd_trace_new)
-    p = _command(g, "list", "tracing requests sent and received", handling=None, recorded=False)
-    p.add_argument("--open", action="store_true", help="only those not yet answered")
+    p = _command(g, "list", _("tracing requests sent and received"), handling=None, recorded=False)
+    p.add_argument("--open", action="store_true", help=_("only those not yet answered"))
     p.set_defaults(func=cmd_trace_list)
-    p = _command(g, "respond", "acknowledge or answer a tracing request", handling=None)
+    p = _command(g, "respond", _("acknowledge or answer a tracing request"), handling=None)
     add_dry_run(p)
-    p.add_argument("request_msg_id", help="the request (its id, short id or a unique prefix)")
-    p.add_argument("--ack", action="store_true", help="acknowledge receipt")
-    p.add_argument("--reference", help="your reference (with --ack)")
+    p.add_argument("request_msg_id", help=_("the request (its id, short id or a unique prefix)"))
+    p.add_argument("--ack", action="store_true", help=_("acknowledge receipt"))
+    p.add_argument("--reference", help=_("your reference (with --ack)"))
     p.add_argument(
-        "--expected-by", help="when you expect to answer (with --ack): YYYY-MM-DD or RFC 3339"
+        "--expected-by",
+        help=_("when you expect to answer (with --ack): YYYY-MM-DD or RFC 3339"),
     )
     p.add_argument(
         "--outcome",
         choices=[x.value for x in Outcome],
-        help="not_found needs no body; found and partial take --body",
+        help=_("not_found needs no body; found and partial take --body"),
     )
-    p.add_argument("--narrative", help="what was searched")
+    p.add_argument("--narrative", help=_("what was searched"))
     p.add_argument(
         "--body",
-        help="a tracing.response JSON with the chain of transfers found "
-        "(request_msg_id and responding_officer are filled in)",
+        help=_(
+            "a tracing.response JSON with the chain of transfers found (request_msg_id and "
+            "responding_officer are filled in)"
+        ),
     )
     p.set_defaults(func=cmd_trace_respond)
     p = _command(
         g,
         "stats",
-        "per state asked: received, answered, response times, on time",
+        _("per state asked: received, answered, response times, on time"),
         handling=None,
         recorded=False,
     )
     p.set_defaults(func=cmd_trace_stats)
 
-    transfer = sub.add_parser("transfer", help="licensed transfers (Art. IX)")
+    transfer = sub.add_parser("transfer", help=_("licensed transfers (Art. IX)"))
     g = transfer.add_subparsers(dest="transfer_command", required=True)
-    p = _command(g, "new", "notify the importing and transit states of a transfer")
-    p.add_argument("--body", required=True, help="a transfer.notice JSON (`cifta template`)")
-    p.add_argument("--case", help="case reference (default: the transfer id)")
+    p = _command(g, "new", _("notify the importing and transit states of a transfer"))
+    p.add_argument("--body", required=True, help=_("a transfer.notice JSON (`cifta template`)"))
+    p.add_argument("--case", help=_("case reference (default: the transfer id)"))
     p.set_defaults(func=cmd_transfer_new)
-    p = _command(g, "confirm", "confirm the import licence (importer) or authorize the transit")
+    p = _command(g, "confirm", _("confirm the import licence (importer) or authorize the transit"))
     p.add_argument("transfer_id")
-    p.add_argument("--exporter", help="the exporting state, if the id is not unique")
+    p.add_argument("--exporter", help=_("the exporting state, if the id is not unique"))
     p.add_argument("--decision", choices=[x.value for x in Decision], default="authorized")
-    p.add_argument("--reason", help="why it is refused")
+    p.add_argument("--reason", help=_("why it is refused"))
     p.add_argument("--condition", action="append")
-    p.add_argument("--number", help="transit authorization number")
-    p.add_argument("--valid-until", help="transit authorization valid until (YYYY-MM-DD)")
+    p.add_argument("--number", help=_("transit authorization number"))
+    p.add_argument("--valid-until", help=_("transit authorization valid until (YYYY-MM-DD)"))
     p.set_defaults(func=cmd_transfer_confirm)
-    p = _command(g, "dispatch", "tell the parties it has shipped (only once authorized)")
+    p = _command(g, "dispatch", _("tell the parties it has shipped (only once authorized)"))
     p.add_argument("transfer_id")
     p.add_argument("--carrier", required=True)
-    p.add_argument("--document", required=True, help="air waybill, bill of lading")
+    p.add_argument("--document", required=True, help=_("air waybill, bill of lading"))
     p.add_argument("--seal", action="append")
-    p.add_argument("--arrival", help="expected arrival (YYYY-MM-DD; default: the notice's)")
-    p.add_argument("--line", action="append", help="LINE=QUANTITY shipped, if not as notified")
+    p.add_argument("--arrival", help=_("expected arrival (YYYY-MM-DD; default: the notice's)"))
+    p.add_argument("--line", action="append", help=_("LINE=QUANTITY shipped, if not as notified"))
     p.set_defaults(func=cmd_transfer_dispatch)
-    p = _command(g, "receive", "confirm receipt with the quantities received (Art. IX.4)")
+    p = _command(g, "receive", _("confirm receipt with the quantities received (Art. IX.4)"))
     p.add_argument("transfer_id")
-    p.add_argument("--exporter", help="the exporting state, if the id is not unique")
+    p.add_argument("--exporter", help=_("the exporting state, if the id is not unique"))
     p.add_argument("--place", required=True)
-    p.add_argument("--line", action="append", help="LINE=QUANTITY received, where it differs")
-    p.add_argument("--remark", action="append", help="LINE=TEXT")
+    p.add_argument("--line", action="append", help=_("LINE=QUANTITY received, where it differs"))
+    p.add_argument("--remark", action="append", help=_("LINE=TEXT"))
     p.set_defaults(func=cmd_transfer_receive)
-    p = _command(g, "list", "transfers and where each stands", handling=None, recorded=False)
+    p = _command(g, "list", _("transfers and where each stands"), handling=None, recorded=False)
     p.set_defaults(func=cmd_transfer_list)

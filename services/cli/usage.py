@@ -4,7 +4,8 @@ of argparse's usage block and library wording. The exit code stays argparse's 2.
 
 argparse reports a mistake only as an English sentence (``ArgumentParser.error``); its wording
 is stable since Python 3.9 and is read back here into a code and parameters, the command's own
-``help`` texts supplying what each option expects.
+``help`` texts supplying what each option expects. The line is in the command's language
+(:func:`services.cli.messages.use`), the JSON's parameters stay codes and words as typed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import json
 import re
 import sys
 from typing import Any, NoReturn
+
+from services.cli.messages import t
+from services.i18n import N_
 
 #: Exit code of a usage mistake, as argparse (and shells) use it.
 USAGE_EXIT = 2
@@ -28,12 +32,30 @@ _UNKNOWN = re.compile(r"unrecognized arguments: (?P<names>.+)")
 _EXCLUSIVE = re.compile(r"argument (?P<name>\S+): not allowed with argument (?P<other>\S+)")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help with its own words (``usage:``) in the command's language."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: str | None = None) -> None:
+        super().add_usage(usage, actions, groups, t(N_("usage: ")) if prefix is None else prefix)
+
+
 class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose mistakes are one line (or JSON), see the module's text. Its
-    subcommands' parsers are of this class too (argparse makes them of the parent's class)."""
+    """An ArgumentParser whose mistakes are one line (or JSON), see the module's text, and whose
+    help is all in the command's language. Its subcommands' parsers are of this class too
+    (argparse makes them of the parent's class)."""
 
     #: Whether the command line asked for JSON; set by :func:`services.cli.main.main`.
     json_errors = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        # argparse's own words, which it takes from Python's catalogs (English here)
+        self._positionals.title = t(N_("positional arguments"))
+        self._optionals.title = t(N_("options"))
+        for action in self._actions:
+            if isinstance(action, argparse._HelpAction):
+                action.help = t(N_("show this help message and exit"))
 
     def error(self, message: str) -> NoReturn:
         params = describe(self, message)
@@ -42,7 +64,7 @@ class Parser(argparse.ArgumentParser):
             error = {"code": "usage", "params": params, "message": line}
             print(json.dumps({"error": error}, ensure_ascii=False), file=sys.stderr)
         else:
-            print(f"error: {line}", file=sys.stderr)
+            print(t(N_("error: %(reason)s")) % {"reason": line}, file=sys.stderr)
         sys.exit(USAGE_EXIT)
 
 
@@ -58,7 +80,7 @@ def describe(parser: argparse.ArgumentParser, message: str) -> dict[str, Any]:
                 "choices": choices}  # fmt: skip
     if m := _VALUE.fullmatch(message):
         return {"problem": "invalid_value", "option": m["name"], "value": m["value"].strip("'"),
-                "expected": _TYPES.get(m["type"], m["type"])}  # fmt: skip
+                "expected": t(_TYPES[m["type"]]) if m["type"] in _TYPES else m["type"]}  # fmt: skip
     if m := _ONE.fullmatch(message):
         return {"problem": "value_missing", "option": m["name"],
                 "expected": _expects(parser, m["name"].split("/")[0])}  # fmt: skip
@@ -69,44 +91,53 @@ def describe(parser: argparse.ArgumentParser, message: str) -> dict[str, Any]:
     return {"problem": "other", "detail": message}
 
 
-_TYPES = {"int": "a whole number", "float": "a number"}
+_TYPES = {"int": N_("a whole number"), "float": N_("a number")}
 
 
 def _expects(parser: argparse.ArgumentParser, name: str) -> str:
     """What an option or argument is for, from its help text (or its name)."""
     for action in parser._actions:  # argparse keeps no public list of a parser's actions
         if name in action.option_strings or name in (action.dest, action.metavar):
-            if action.choices is not None and not isinstance(action.choices, dict):
-                return "one of " + ", ".join(str(c) for c in action.choices)
-            if isinstance(action.choices, dict):  # a subcommand
-                return "one of " + ", ".join(action.choices)
+            if action.choices is not None:  # a subcommand's too (a dict of them)
+                choices = ", ".join(str(c) for c in action.choices)
+                return t(N_("one of {choices}")).format(choices=choices)
             if action.help and action.help != argparse.SUPPRESS:
                 return str(action.help).split(" (")[0]
-    return "a value"
+    return t(N_("a value"))
 
 
 def render(prog: str, p: dict[str, Any]) -> str:
-    """The English line of a usage mistake, naming the command and the option as typed."""
+    """The line of a usage mistake in the command's language, naming the command and the option
+    as typed."""
     option, problem = p.get("option", ""), p["problem"]
+    what = option if option.startswith("-") else option.upper()  # as --help shows it
     if problem == "required":
         more = p["options"][1:]
-        also = f" (and {', '.join(more)})" if more else ""
-        what = option if option.startswith("-") else option.upper()  # as --help shows it
         if what.endswith("COMMAND"):
-            what = "a command"
-        return f"{prog}: {what} is required{also}: expected {p['expected']}"
+            line = N_("{prog}: a command is required: expected {expected}")
+        elif more:
+            line = N_("{prog}: {what} is required (and {more}): expected {expected}")
+        else:
+            line = N_("{prog}: {what} is required: expected {expected}")
+        return t(line).format(prog=prog, what=what, more=", ".join(more), expected=p["expected"])
     if problem == "not_a_choice":
         choices = ", ".join(p["choices"])
         if not option.startswith("-") and option.endswith("command"):
-            return f"{prog}: {p['value']!r} is not a command: expected one of {choices}"
-        what = option if option.startswith("-") else option.upper()
-        return f"{prog}: {what} {p['value']!r} is not accepted: expected one of {choices}"
+            line = N_("{prog}: {value!r} is not a command: expected one of {choices}")
+        else:
+            line = N_("{prog}: {what} {value!r} is not accepted: expected one of {choices}")
+        return t(line).format(prog=prog, what=what, value=p["value"], choices=choices)
     if problem == "invalid_value":
-        return f"{prog}: {option} {p['value']!r} is not accepted: expected {p['expected']}"
+        line = N_("{prog}: {option} {value!r} is not accepted: expected {expected}")
+        return t(line).format(prog=prog, option=option, value=p["value"], expected=p["expected"])
     if problem == "value_missing":
-        return f"{prog}: {option} needs a value: expected {p['expected']}"
+        line = N_("{prog}: {option} needs a value: expected {expected}")
+        return t(line).format(prog=prog, option=option, expected=p["expected"])
     if problem == "unknown":
-        return f"{prog}: {p['value']} is not an option of this command: see `{prog} --help`"
+        line = N_("{prog}: {value} is not an option of this command: see `{prog} --help`")
+        return t(line).format(prog=prog, value=p["value"])
     if problem == "exclusive":
-        return f"{prog}: {option} cannot be used with {p['other']}"
-    return f"{prog}: {p['detail']}: see `{prog} --help`"
+        line = N_("{prog}: {option} cannot be used with {other}")
+        return t(line).format(prog=prog, option=option, other=p["other"])
+    line = N_("{prog}: {detail}: see `{prog} --help`")
+    return t(line).format(prog=prog, detail=p["detail"])

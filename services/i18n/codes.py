@@ -205,6 +205,22 @@ MESSAGES: Final[dict[str, str]] = {
     ),
     "secretariat.declined": N_("The request of %(party)s was declined: nothing was signed."),
     "secretariat.revoked": N_("Key %(kid)s of %(party)s revoked."),
+    # a controlled delivery's timeline (services/node/workflows/controlled_delivery.py, Art. XVIII)
+    "timeline.proposed": N_("proposed by %(party)s"),
+    "timeline.consent": N_("consent of %(party)s"),
+    "timeline.declined": N_("declined by %(party)s"),
+    "timeline.active": N_("active: every participant consented"),
+    "timeline.custody": N_("custody %(src)s -> %(dst)s, seals intact"),
+    "timeline.custody_seals_broken": N_("custody %(src)s -> %(dst)s, SEALS NOT INTACT"),
+    "timeline.interception": N_("interception by %(party)s: %(decision)s"),
+    "timeline.closed": N_("closed: %(outcome)s"),
+    # where a licensed transfer stands (services/node/workflows/transfers.py Stage, Art. IX)
+    "stage.notified": N_("notified: confirmations awaited"),
+    "stage.authorized": N_("authorized for dispatch"),
+    "stage.dispatched": N_("dispatched: receipt awaited"),
+    "stage.received": N_("receipt confirmed"),
+    "stage.discrepancy": N_("received with a discrepancy"),
+    "stage.refused": N_("refused"),
     # the workflows' refusals (services/node/workflows/errors.py), each citing its article
     "refusal.unknown_event": N_("unknown event %(event)s"),
     "refusal.step.followup_invalid": N_("%(kind)s: its follow-up would not validate (%(fields)s)"),

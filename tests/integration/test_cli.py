@@ -43,7 +43,7 @@ async def test_officer_sends_reads_replies_and_tracks_delivery(
             capsys, "show", "--home", usa_home, msg_id[-8:], "--officer", "K. Lee|Agent|HSI"
         )
         assert code == 0 and "opened by K. Lee (Agent, HSI)" in out
-        assert "confidential: the provider asked for confidentiality" in out
+        assert "Confidential at the provider's request (Art. XII)" in out  # as the console says
         code, out, _ = cifta(capsys, "inbox", "--home", usa_home, "--unread", "--json")
         assert json.loads(out) == []
 

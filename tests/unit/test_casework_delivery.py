@@ -137,7 +137,7 @@ def test_custody_passes_along_the_route_the_custodian_intercepts_the_proposer_cl
     send(net, "MEX", "delivery.closure")
     assert actions(net.deliver(), "delivery.closure") == [Action.ACK, Action.ACK]
     assert phases(net) == [Phase.CLOSED] * 3
-    assert [what for _, _, what in operation(net, "USA").timeline][-4:] == [
+    assert [line.split(" ", 1)[1] for line in cd.timeline_lines(operation(net, "USA"))][-4:] == [
         "custody GTM -> MEX, seals intact",
         "interception by MEX: items_substituted",
         "custody MEX -> USA, seals intact",

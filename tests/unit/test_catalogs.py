@@ -19,7 +19,7 @@ from services import i18n
 from services.i18n.codes import MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sdfr]|%[sdfr]|\{\w*\}")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sdfr]|%[sdfr]|\{\w*(?:![rsa])?\}")
 
 
 def _extracted() -> set[str]:

@@ -20,12 +20,12 @@ from tests.unit.test_casework import network
 from tests.unit.test_casework_delivery import PARTICIPANTS, active, operation
 
 
-def _mex_console(tmp_path: Path) -> tuple[Network, TestClient, str]:
+def _mex_console(tmp_path: Path, language: str = "es") -> tuple[Network, TestClient, str]:
     net = network(tmp_path / "net")
     active(net)
     home = node_home(tmp_path, "MEX")
     NodeKeys.generate("MEX").save(home / "keys.json", None)
-    clock, who = Clock(), officer("ana", language="es")
+    clock, who = Clock(), officer("ana", language=language)
     add_officers(home, [who], clock.now)
     app = build_officer_console(home, clock=clock)
     app.state.node = Application(net["MEX"])
@@ -61,8 +61,8 @@ def test_hand_over_interception_and_closure_from_the_operations_page(tmp_path: P
     net.deliver()
     assert {operation(net, p).custody for p in PARTICIPANTS} == {"MEX"}
     timeline = client.get(url).text
-    assert "custody GTM -&gt; MEX, seals intact" in timeline
-    assert "interception by MEX: items_substituted" in timeline
+    assert "custodia GTM -&gt; MEX, precintos intactos" in timeline  # the officer reads Spanish
+    assert "interceptación por MEX: artículos sustituidos" in timeline
     # the layer dates a closure by the wall clock, the harness's node by its own: align them
     net.clock.now = max(net.clock.now, datetime.now(UTC) + timedelta(seconds=1))
     assert _post(client, url, step="closure", outcome="interdicted", summary="4 detenidos") == 303
@@ -77,3 +77,19 @@ def test_a_step_the_node_refuses_is_named_and_nothing_is_recorded(tmp_path: Path
     assert _post(client, url, step="bribe") == 404
     net.deliver()
     assert {operation(net, p).custody for p in PARTICIPANTS} == {"GTM"}  # as it was
+
+
+def test_the_timeline_is_in_the_officers_language_its_codes_named(tmp_path: Path) -> None:
+    net, client, url = _mex_console(tmp_path, language="pt")
+    assert _post(client, url, step="handover", from_state="GTM", to_state="MEX",
+                 place="Ciudad Hidalgo", seals_broken="on") == 303  # fmt: skip
+    swapped = "40 | firearm | AK-pattern rifle replaced by inert replica"
+    assert _post(client, url, step="interception", decision="items_substituted",
+                 inventory=swapped) == 303  # fmt: skip
+    net.deliver()
+    timeline = client.get(url).text.split('id="timeline"')[1].split("</ol>")[0]
+    assert "proposta por MEX" in timeline and "consentimento de GTM" in timeline
+    assert "em andamento: todos os participantes consentiram" in timeline
+    assert "custódia GTM -&gt; MEX, LACRES NÃO INTACTOS" in timeline
+    assert "interceptação por MEX: itens substituídos" in timeline
+    assert "proposed by" not in timeline and "items_substituted" not in timeline

@@ -19,10 +19,10 @@ from tests.unit.test_casework import network
 from tests.unit.test_casework_transfers import PARTIES, send, stages, transfer
 
 
-def _console(tmp_path: Path, net: Network, party: str) -> TestClient:
+def _console(tmp_path: Path, net: Network, party: str, language: str = "es") -> TestClient:
     home = node_home(tmp_path, party)
     NodeKeys.generate(party).save(home / "keys.json", None)
-    clock, who = Clock(), officer(party.lower(), language="es")
+    clock, who = Clock(), officer(party.lower(), language=language)
     add_officers(home, [who], clock.now)
     app = build_officer_console(home, clock=clock)
     app.state.node = Application(net[party])
@@ -60,3 +60,12 @@ def test_each_state_records_its_step_and_a_short_receipt_shows_the_discrepancy(
     assert {transfer(net, p).stage for p in PARTIES} == {Stage.DISCREPANCY}
     page = col.get("/transfers").text
     assert "<td>1</td><td>200</td><td>190</td>" in page
+
+
+def test_where_a_transfer_stands_is_named_in_the_officers_language(tmp_path: Path) -> None:
+    net = network(tmp_path / "net")
+    send(net, "USA", "transfer.notice")
+    net.deliver()
+    page = _console(tmp_path, net, "COL", language="pt").get("/transfers").text
+    assert '<span class="badge">notificada: confirmações aguardadas</span>' in page
+    assert ">notified<" not in page

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import TypeAdapter
 
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
 from services.node.workflows.controlled_delivery import (
@@ -13,9 +15,11 @@ from services.node.workflows.controlled_delivery import (
     Declined,
     HandedOver,
     Intercepted,
+    Operation,
     Phase,
     apply,
     proposed,
+    timeline_lines,
 )
 from services.node.workflows.errors import IllegalTransition, NotYet
 
@@ -76,13 +80,17 @@ def test_custody_follows_the_route_and_the_timeline_records_everything() -> None
     o = apply(o, HandedOver("PAN", "MEX", T0 + timedelta(days=2), False))
     o = apply(o, Closed("COL", ClosureOutcome.INTERDICTED, T0 + timedelta(days=3)))
     assert o.phase is Phase.CLOSED and o.custody == "MEX"
-    assert [what for *_, what in o.timeline] == [
-        "proposed by COL",
-        "consent of PAN",
-        "consent of MEX",
-        "active: every participant consented",
-        "custody COL -> PAN, seals intact",
-        "interception by PAN: items_substituted",
+    assert [(what, dict(params)) for *_, what, params in o.timeline] == [
+        ("proposed", {"party": "COL"}),
+        ("consent", {"party": "PAN"}),
+        ("consent", {"party": "MEX"}),
+        ("active", {}),
+        ("custody", {"src": "COL", "dst": "PAN"}),
+        ("interception", {"party": "PAN", "decision": "items_substituted"}),
+        ("custody_seals_broken", {"src": "PAN", "dst": "MEX"}),
+        ("closed", {"outcome": "interdicted"}),
+    ]
+    assert [line.split(" ", 1)[1] for line in timeline_lines(o)][-2:] == [
         "custody PAN -> MEX, SEALS NOT INTACT",
         "closed: interdicted",
     ]
@@ -118,7 +126,7 @@ def test_an_abort_crossing_the_last_consent_ends_the_same_at_every_participant()
     # at COL and PAN: the abort, then MEX's consent crossing it
     at_col = apply(apply(apply(op(), Consented("PAN", T0)), abort), late_consent)
     assert at_mex == at_col and at_col.phase is Phase.CLOSED
-    assert "active: every participant consented" not in [w for *_, w in at_col.timeline]
+    assert "active" not in [what for _, _, what, _ in at_col.timeline]
 
 
 def test_an_abort_crossing_a_decline_ends_the_same_at_every_participant() -> None:
@@ -155,3 +163,13 @@ def test_a_step_reaching_a_closed_operation_before_the_last_consent_waits_for_it
         apply(closed, handover, sender="PAN")
     ran = apply(closed, Consented("MEX", T0 + timedelta(hours=1)))
     assert apply(ran, handover, sender="PAN").custody == "PAN"
+
+
+def test_an_operation_stored_with_english_timeline_lines_reads_back_as_codes() -> None:
+    # stores written before the entries were codes hold (when, rank, English line)
+    o = apply(active(), HandedOver("COL", "PAN", T0 + timedelta(days=1), False))
+    stored = json.loads(TypeAdapter(Operation).dump_json(o))
+    stored["timeline"] = [[at, rank, line.split(" ", 1)[1]]
+                          for (at, rank, *_), line in zip(stored["timeline"], timeline_lines(o),
+                                                          strict=True)]  # fmt: skip
+    assert TypeAdapter(Operation).validate_json(json.dumps(stored)) == o

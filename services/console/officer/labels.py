@@ -8,6 +8,7 @@ language. States are named by Babel from ISO 3166 (alpha-3 through pycountry).
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 import pycountry
 from babel import Locale
@@ -15,6 +16,9 @@ from babel.units import format_unit
 
 from services import i18n
 from services.i18n import N_, kinds
+
+if TYPE_CHECKING:
+    from services.node.application.procedure_models import TimelineEntry
 
 #: A body field's label, by the property's name in the message models.
 FIELDS: dict[str, str] = {
@@ -234,6 +238,18 @@ AUDIT_EVENTS: dict[str, str] = {
 def audit_event(code: str, language: str) -> str:
     text = AUDIT_EVENTS.get(code)
     return i18n.gettext_for(language, text) if text else code
+
+
+def timeline(entry: TimelineEntry, language: str) -> str:
+    """A controlled delivery's timeline entry in the reader's language, its codes named."""
+    params = {k: value(v, language) if k in ("decision", "outcome") else v
+              for k, v in entry.params.items()}  # fmt: skip
+    return i18n.translate(f"timeline.{entry.code}", params, language)
+
+
+def stage(code: str, language: str) -> str:
+    """Where a licensed transfer stands (Art. IX), in the reader's language."""
+    return i18n.translate(f"stage.{code}", {}, language)
 
 
 def status(code: str, language: str) -> str:

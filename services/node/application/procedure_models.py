@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
+from pydantic import Field
+
 from schemas.confidentiality import ConsentDecision, IntendedUse
 from schemas.controlled_delivery import ClosureOutcome, InterceptionDecision
 from schemas.tracing import Outcome, Priority
@@ -169,6 +171,15 @@ class CloseDelivery(OperationStep):
     summary: str
 
 
+class TimelineEntry(Model):
+    """One step of an operation's timeline: a code (``timeline.<code>`` in the catalogs) and its
+    parameters, which front ends show in their reader's language."""
+
+    at: datetime
+    code: str
+    params: dict[str, str]
+
+
 class OperationView(Model):
     operation_id: str
     proposer: str
@@ -177,7 +188,8 @@ class OperationView(Model):
     custody: str | None
     awaiting: list[str]
     route: list[str]
-    timeline: list[str]
+    timeline: list[str] = Field(description="the entries in English, one dated line each")
+    entries: list[TimelineEntry]
 
 
 # -- Article XII ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from services.node.application.models import Deadline
 from services.node.application.plumbing import short_id
 from services.node.application.procedure_models import (
     OperationView,
+    TimelineEntry,
     TraceStatsView,
     TraceView,
     TransferView,
@@ -100,6 +101,10 @@ def operation_view(op: cd.Operation) -> OperationView:
         awaiting=list(op.awaiting) if op.phase is cd.Phase.PROPOSED else [],
         route=route,
         timeline=cd.timeline_lines(op),
+        entries=[
+            TimelineEntry(at=at, code=code, params=dict(params))
+            for at, _, code, params in op.timeline
+        ],
     )
 
 

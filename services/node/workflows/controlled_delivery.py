@@ -9,10 +9,14 @@ the events themselves and kept in date order, whatever order the messages arrive
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
 
 from schemas.controlled_delivery import (
     ClosureOutcome,
@@ -24,8 +28,40 @@ from schemas.controlled_delivery import (
     Interception,
     InterceptionDecision,
 )
+from services import i18n
 from services.node.workflows.errors import IllegalTransition, NotYet
 from services.node.workflows.steps import Decision, Save, Step, addressed, find_case
+
+#: A timeline entry: (when, rank of the step in the procedure, code, its parameters as pairs).
+Entry = tuple[datetime, int, str, tuple[tuple[str, str], ...]]
+
+#: The English lines stores written before the entries were codes hold, read back as codes.
+_LEGACY = (
+    (re.compile(r"proposed by (?P<party>\S+)"), "proposed"),
+    (re.compile(r"consent of (?P<party>\S+)"), "consent"),
+    (re.compile(r"declined by (?P<party>\S+)"), "declined"),
+    (re.compile(r"active: every participant consented"), "active"),
+    (re.compile(r"custody (?P<src>\S+) -> (?P<dst>\S+), seals intact"), "custody"),
+    (re.compile(r"custody (?P<src>\S+) -> (?P<dst>\S+), SEALS NOT INTACT"), "custody_seals_broken"),
+    (re.compile(r"interception by (?P<party>\S+): (?P<decision>\S+)"), "interception"),
+    (re.compile(r"closed: (?P<outcome>\S+)"), "closed"),
+)
+
+
+def _entries(value: Any) -> Any:
+    """A stored timeline, its entries of an older store (an English line) made codes."""
+    if not isinstance(value, list | tuple):
+        return value
+    entries = []
+    for entry in value:
+        if isinstance(entry, list | tuple) and len(entry) == 3 and isinstance(entry[2], str):
+            at, rank, line = entry
+            for pattern, code in _LEGACY:
+                if m := pattern.fullmatch(line):
+                    entry = (at, rank, code, tuple(sorted(m.groupdict().items())))
+                    break
+        entries.append(entry)
+    return entries
 
 
 class Phase(StrEnum):
@@ -47,8 +83,9 @@ class Operation:
     custody: str | None = None  # who holds the consignment now
     #: (when, to_state) of every hand-over taken, in date order
     handovers: tuple[tuple[datetime, str], ...] = ()
-    #: (when, rank, what happened) in date order; at one instant, in the order of the procedure
-    timeline: tuple[tuple[datetime, int, str], ...] = field(default_factory=tuple)
+    #: (when, rank, what happened, its parameters) in date order; at one instant, in the order of
+    #: the procedure. What happened is a code (``timeline.<code>`` in the catalogs), never prose.
+    timeline: Annotated[tuple[Entry, ...], BeforeValidator(_entries)] = field(default_factory=tuple)
     outcome: ClosureOutcome | None = None
     consented_at: datetime | None = None  # the latest consent so far
     declines: tuple[tuple[datetime, str], ...] = ()  # (when, who), in date order
@@ -114,7 +151,7 @@ def proposed(
         if to != frm:
             raise IllegalTransition("delivery.route_broken", left=to, right=frm)
     op = Operation(operation_id, proposer, tuple(participants), tuple(route), custody=route[0][0])
-    return op if at is None else _log(op, f"proposed by {proposer}", at)
+    return op if at is None else _log(op, "proposed", at, party=proposer)
 
 
 def apply(
@@ -143,11 +180,11 @@ def apply(
                 raise IllegalTransition("delivery.consent_late", phase=op.phase.value)
             if isinstance(event, Declined):  # Art. XVIII: case by case; one no ends it
                 op = replace(op, declines=tuple(sorted((*op.declines, (at, by)))))
-                op = _log(op, f"declined by {by}", at)
+                op = _log(op, "declined", at, party=by)
             else:
                 latest = max(at, op.consented_at or at)
                 op = replace(op, consents=op.consents | {by}, consented_at=latest)
-                op = _log(op, f"consent of {by}", at)
+                op = _log(op, "consent", at, party=by)
             return _derive(op)
         case HandedOver(from_state=src, to_state=dst, at=at, seals_intact=intact):
             if (src, dst) not in op.route:
@@ -155,17 +192,16 @@ def apply(
             _active(op, at if crossing else None, sender == op.proposer)
             if op.custody != src:
                 _custody(op, src)
-            seals = "seals intact" if intact else "SEALS NOT INTACT"
             handovers = tuple(sorted((*op.handovers, (at, dst))))
             op = replace(op, custody=dst, handovers=handovers)
-            return _log(op, f"custody {src} -> {dst}, {seals}", at)
+            return _log(op, "custody" if intact else "custody_seals_broken", at, src=src, dst=dst)
         case Intercepted(by=by, decision=decision, at=at):
             _active(op, at if crossing else None, sender == op.proposer)
             # judged by who held it then: the next hand-over may have been reported here first
             holder = _holder(op, at)
             if by != holder:
                 _custody(op, by, holder)
-            return _log(op, f"interception by {by}: {decision.value}", at)
+            return _log(op, "interception", at, party=by, decision=decision.value)
         case Closed(by=by, outcome=outcome, at=at):
             if by != op.proposer:
                 raise IllegalTransition("delivery.proposer_closes", proposer=op.proposer)
@@ -175,11 +211,11 @@ def apply(
             if op.phase is Phase.CLOSED or (op.phase is Phase.DECLINED and not aborted):
                 raise IllegalTransition("delivery.close_not_active", phase=op.phase.value)
             op = replace(op, outcome=outcome, closed_at=at)
-            return _derive(_log(op, f"closed: {outcome.value}", at))
+            return _derive(_log(op, "closed", at, outcome=outcome.value))
     raise IllegalTransition("unknown_event", event=repr(event))
 
 
-_ACTIVE = "active: every participant consented"
+_ACTIVE = "active"  # every participant consented
 
 
 def _ran(op: Operation) -> bool:
@@ -203,7 +239,7 @@ def _derive(op: Operation) -> Operation:
     timeline = [e for e in op.timeline if e[2] != _ACTIVE]
     if _ran(op) and op.consented_at is not None:
         # dated by the last consent, wherever it arrived last
-        timeline.append((op.consented_at, _RANK.index("active"), _ACTIVE))
+        timeline.append((op.consented_at, _RANK.index(_ACTIVE), _ACTIVE, ()))
     return replace(
         op,
         phase=phase,
@@ -249,13 +285,21 @@ def _custody(op: Operation, claimed: str, holder: str | None = None) -> None:
 _RANK = ("proposed", "consent", "declined", "active", "custody", "interception", "closed")
 
 
-def _log(op: Operation, what: str, at: datetime) -> Operation:
+def _log(op: Operation, what: str, at: datetime, **params: str) -> Operation:
     rank = next(i for i, word in enumerate(_RANK) if what.startswith(word))
-    return replace(op, timeline=tuple(sorted((*op.timeline, (at, rank, what)))))
+    entry = (at, rank, what, tuple(sorted(params.items())))
+    return replace(op, timeline=tuple(sorted((*op.timeline, entry))))
+
+
+def describe(what: str, params: tuple[tuple[str, str], ...], language: str = "en") -> str:
+    """A timeline entry in ``language`` (its ``timeline.<code>`` message in the catalogs)."""
+    return i18n.translate(f"timeline.{what}", dict(params), language)
 
 
 def timeline_lines(op: Operation) -> list[str]:
-    return [f"{at.isoformat(timespec='seconds')} {what}" for at, _, what in op.timeline]
+    """The timeline in English, one dated line per entry (as scripts read ``--json``)."""
+    return [f"{at.isoformat(timespec='seconds')} {describe(what, params)}"
+            for at, _, what, params in op.timeline]  # fmt: skip
 
 
 # -- messages: who may send what to whom -------------------------------------------------------
@@ -324,7 +368,7 @@ def _event(op: Operation, step: Step) -> Event:
     if isinstance(body, DeliveryClosure):
         # never later than it was sent: a closure dated ahead would take steps "before" it
         closed_at = min(body.closed_at, at)
-        last = max(when for when, _, _ in op.timeline) if op.timeline else None
+        last = max(when for when, *_ in op.timeline) if op.timeline else None
         if step.mine and last is not None and closed_at < last:
             raise IllegalTransition("delivery.closure_before_last", last=last.isoformat())
         return Closed(step.sender, body.outcome, closed_at)
