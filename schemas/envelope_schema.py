@@ -2,14 +2,18 @@
 (section 5), published as ``schemas/json/envelope.schema.json`` and
 ``envelope.protected.schema.json`` and used as the payload of the AsyncAPI documents.
 
-They say what a schema can: members, types, lengths, patterns, enumerations. Some of check 1 is
-beyond any JSON Schema and stays in the spec alone: no member name twice and no byte order mark
-(a parser that keeps the last of two names cannot see them), an integer written without a
-fraction (``1.0`` is the integer 1 to JSON Schema), canonical base64url (the unused low bits of
-the last character), a real calendar date (February 30), and the stanzas in the header's order.
-The patterns are ECMA-262's: under a validator using Python's ``re``, ``$`` also matches before a
-final newline, so a value ending in one passes such a validator and is still malformed.
-An envelope that fails a schema is malformed; one that passes may still be.
+They say what a schema can: members, types, lengths, patterns (canonical base64url included:
+the unused low bits of the last character are zero), enumerations, days within their month.
+Some of check 1 is beyond any JSON Schema and stays in the spec alone: no member name twice and
+no byte order mark (a parser that keeps the last of two names cannot see them), an integer
+written without a fraction (``1.0`` is the integer 1 to JSON Schema), February 29 of a year that
+is not a leap year, and the stanzas in the header's order. The patterns are ECMA-262's: under a
+validator using Python's ``re``, ``$`` also matches before a final newline; fixed-length members
+carry a ``maxLength`` that closes this, the others do not.
+
+An envelope that fails a schema is malformed, except for an unknown algorithm name in ``sigs``
+or a signature's ``alg``, which the spec calls ``unsupported_algorithm``; one that passes may
+still be malformed.
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ ENC_ALG = "HPKE-Base-MLKEM768X25519-HKDFSHA256-A256GCM"
 #: Bytes, as decoded from base64url (docs/envelope.md sections 2 and 4).
 IV_BYTES, WRAPPED_BYTES, TAG_BYTES = 12, 1168, 16
 SIGNATURE_BYTES = {"Ed25519": 64, "ML-DSA-65": 3309}
-#: The header's one timestamp form, with the ranges a pattern can hold (no second 60).
+#: The header's one timestamp form, with the ranges a pattern can hold: no second 60, no day
+#: past its month's end (February 29 in every year: leap years are beyond a pattern).
 HEADER_TIME = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$"
+    r"^[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    r"|02-(0[1-9]|1[0-9]|2[0-9]))T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z$"
 )
 MSG_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 KEY_ID = r"^[0-9a-f]{32}$"
@@ -40,12 +45,24 @@ def b64u_length(n: int) -> int:
     return (4 * n + 2) // 3
 
 
-def _b64u(exactly: int | None = None, at_least: int | None = None) -> dict[str, Any]:
+#: The last character of a canonical base64url string whose last group holds 2 bytes (its low
+#: 2 bits zero) or 1 byte (its low 4 bits zero): RFC 4648 section 3.5.
+_LAST_OF_TWO, _LAST_OF_ONE = "[AEIMQUYcgkosw048]", "[AQgw]"
+_CHAR = "[A-Za-z0-9_-]"
+
+
+def _b64u(exactly: int | None = None, at_least: int = 0) -> dict[str, Any]:
+    """A canonical, unpadded base64url string of ``exactly`` bytes, or of ``at_least``."""
     if exactly is not None:
         chars = b64u_length(exactly)
-        return {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{{chars}}}$"}
-    minimum = b64u_length(at_least or 0)
-    return {"type": "string", "pattern": f"^[A-Za-z0-9_-]{{{minimum},}}$"}
+        last = {0: _CHAR, 1: _LAST_OF_ONE, 2: _LAST_OF_TWO}[exactly % 3]
+        body = f"{_CHAR}{{{chars - 1}}}{last}" if chars else ""
+        return {"type": "string", "pattern": f"^{body}$", "maxLength": chars}
+    return {
+        "type": "string",
+        "minLength": b64u_length(at_least),
+        "pattern": f"^({_CHAR}{{4}})*({_CHAR}{{2}}{_LAST_OF_TWO}|{_CHAR}{_LAST_OF_ONE})?$",
+    }
 
 
 _PARTY = {"type": "string", "enum": list(PARTY_CODES)}
@@ -77,10 +94,10 @@ def header_schema() -> dict[str, Any]:
         ],
         "properties": {
             "v": {"const": 1},
-            "msg_id": {"type": "string", "pattern": MSG_ID},
+            "msg_id": {"type": "string", "pattern": MSG_ID, "maxLength": 36},
             "kind": {"type": "string", "pattern": r"^[a-z_]+\.[a-z_]+$", "maxLength": 64},
             "sender": _PARTY,
-            "sender_kid": {"type": "string", "pattern": KEY_ID},
+            "sender_kid": {"type": "string", "pattern": KEY_ID, "maxLength": 32},
             "recipients": {
                 "type": "array",
                 "items": _PARTY,
@@ -99,7 +116,7 @@ def header_schema() -> dict[str, Any]:
                 "maxLength": 64,
                 "pattern": r"^[A-Za-z0-9._:/-]+$",
             },
-            "in_reply_to": {"type": "string", "pattern": MSG_ID},
+            "in_reply_to": {"type": "string", "pattern": MSG_ID, "maxLength": 36},
             "enc": {"const": ENC_ALG},
             "sigs": {
                 "type": "array",
@@ -143,6 +160,7 @@ def envelope_schema() -> dict[str, Any]:
             "v": {"const": 1},
             "protected": {
                 **_b64u(at_least=1),
+                "contentEncoding": "base64url",
                 "contentMediaType": "application/json",
                 "contentSchema": {"$ref": "envelope.protected.schema.json"},
             },
@@ -158,7 +176,7 @@ def envelope_schema() -> dict[str, Any]:
                     "required": ["party", "kid", "enc"],
                     "properties": {
                         "party": _PARTY,
-                        "kid": {"type": "string", "pattern": KEY_ID},
+                        "kid": {"type": "string", "pattern": KEY_ID, "maxLength": 32},
                         "enc": _b64u(exactly=WRAPPED_BYTES),
                     },
                 },
@@ -167,9 +185,15 @@ def envelope_schema() -> dict[str, Any]:
                 "type": "array",
                 "maxItems": 2,
                 "items": signature,
-                # no algorithm twice
+                # no algorithm twice, in a form JSON Schema draft 07 (AsyncAPI's default schema
+                # format) reads as 2020-12 does: not two items that both name it
                 "allOf": [
-                    {"not": {"contains": {"properties": {"alg": {"const": alg}}}, "minContains": 2}}
+                    {
+                        "not": {
+                            "minItems": 2,
+                            "items": {"required": ["alg"], "properties": {"alg": {"const": alg}}},
+                        }
+                    }
                     for alg in SIGNATURE_BYTES
                 ],
             },

@@ -324,6 +324,10 @@ class Accounts:
             self._failed(officer, now)
             raise SignInRefused(reason)
         login = officer.login
+        if with_key:
+            # the password alone: the failures are forgotten once the key has answered
+            # (complete_session), or a stolen password could reset the count between guesses
+            return officer
         with self._database.tx() as db:
             db.execute(
                 "UPDATE officers SET failed_attempts = 0, locked_until = NULL,"

@@ -135,9 +135,21 @@ class SecurityKeys:
         return {r["login"]: r["n"] for r in rows.fetchall()}
 
     def remove_all(self, login: str) -> int:
-        """Remove every key of the officer (an administrator's act); returns how many."""
+        """Remove every key of the officer (an administrator's act, often for a lost or stolen
+        key) and end the officer's sessions, which one of them may have opened; returns how
+        many keys."""
         with self._database.tx() as db:
-            return db.execute("DELETE FROM officer_keys WHERE login = ?", (login,)).rowcount
+            removed = db.execute("DELETE FROM officer_keys WHERE login = ?", (login,)).rowcount
+            sessions = [
+                r[0]
+                for r in db.execute(
+                    "SELECT token_sha256 FROM console_sessions WHERE login = ?", (login,)
+                ).fetchall()
+            ]
+            for digest in sessions:
+                db.execute("DELETE FROM webauthn_challenges WHERE session_sha256 = ?", (digest,))
+            db.execute("DELETE FROM console_sessions WHERE login = ?", (login,))
+            return int(removed)
 
     # -- enrolment (WebAuthn 7.1) -------------------------------------------------------------
 

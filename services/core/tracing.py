@@ -40,6 +40,12 @@ def check_endpoint(url: str) -> str:
     defaults to OTLP's ``/v1/traces``."""
     parts = urlsplit(url)
     expected = "expected an https:// URL, or http:// to 127.0.0.1, ::1 or localhost"
+    if parts.username is not None or parts.password is not None:
+        # never echoed: the error would carry the credentials into a log
+        raise TracingEndpointError(
+            "OTLP endpoint: a user or password in the URL would be written wherever the "
+            f"settings are; {expected}, and the collector's credentials kept elsewhere"
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TracingEndpointError(f"OTLP endpoint {url!r}: {expected}")
     if parts.scheme == "http" and not _loopback(parts.hostname):

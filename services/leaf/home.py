@@ -29,28 +29,39 @@ NODE = "node"
 ADMIN = "admin"
 
 #: The JetStream API calls that would undo what the leaf holds: the streams' definitions and
-#: contents, and the durable consumers the link and the node run on.
+#: contents, and the durable consumers the link and the node run on (deleted, redefined by a
+#: create with their name, or reset to another sequence: a relay consumer reset past the end or
+#: filtered to nothing would leave the outbox unsent while every PubAck said stored).
 _DESTRUCTIVE = (
     "STREAM.CREATE.>", "STREAM.UPDATE.>", "STREAM.DELETE.>", "STREAM.PURGE.>",
     "STREAM.MSG.DELETE.>", "STREAM.RESTORE.>", "STREAM.SNAPSHOT.>", "ACCOUNT.PURGE.>",
-    "CONSUMER.DELETE.*.{relay}", "CONSUMER.DELETE.*.{node}", "CONSUMER.DELETE.*.{mirror}",
     "CONSUMER.PAUSE.>", "CONSUMER.UNPIN.>",
+    *(
+        call.format(name=name)
+        for name in ("{relay}", "{node}")
+        for call in (
+            "CONSUMER.DELETE.*.{name}", "CONSUMER.CREATE.*.{name}", "CONSUMER.CREATE.*.{name}.>",
+            "CONSUMER.DURABLE.CREATE.*.{name}", "CONSUMER.RESET.*.{name}",
+        )
+    ),
 )  # fmt: skip
 
 
 def node_permissions(state: str) -> dict[str, object]:
     """The node's user on its leaf: everything a node does (its outbox, its inbox mirror, the
     directory, what crosses to the hub, which the hub's leaf permissions bound in turn), but
-    none of the API calls that would delete, purge or redefine what the leaf holds, under the
-    local API prefix or the leaf's domain's. Those are the administrator's (``cifta leaf``)."""
-    names = {
-        "relay": subjects.RELAY_CONSUMER,
-        "node": subjects.NODE_CONSUMER,
-        "mirror": subjects.LEAF_MIRROR_CONSUMER,
-    }
+    none of the API calls that would delete, purge, redefine or reset what the leaf holds,
+    under the local API prefix or the leaf's domain's; nor the link's own traffic (the flow
+    control the hub answers for the outbox, the subjects the link delivers on), which would let
+    it fake what the other side has stored. Those are the administrator's (``cifta leaf``).
+
+    A deny list, so that it does not have to follow every read a node makes: a JetStream API
+    call nats-server adds later is allowed until it is listed here."""
+    names = {"relay": subjects.RELAY_CONSUMER, "node": subjects.NODE_CONSUMER}
     calls = [c.format(**names) for c in _DESTRUCTIVE]
     prefixes = ("$JS.API", f"$JS.{subjects.leaf_domain(state)}.API")
-    return {"publish": {"deny": [f"{p}.{c}" for p in prefixes for c in calls]}}
+    link = [f"$JS.FC.{subjects.leaf_outbox_stream(state)}.>", f"{subjects.leaf_deliver(state)}.>"]
+    return {"publish": {"deny": [f"{p}.{c}" for p in prefixes for c in calls] + link}}
 
 
 GIB = 1024**3

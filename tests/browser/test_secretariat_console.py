@@ -141,6 +141,10 @@ async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
             await expect(page.locator("#chart-by-family rect.series-info title")).to_have_text(
                 f"{month} · Échange d'informations (art. XIII): 2"
             )
+            # coloured by its family's class from the stylesheet (no inline style under the CSP)
+            fill = "e => getComputedStyle(e).fill"
+            bar = page.locator("#chart-by-family rect.series-info")
+            assert await bar.evaluate(fill) == "rgb(11, 79, 138)"
             async with page.expect_download() as download_info:
                 await page.click("#messages-csv")
             download = await download_info.value

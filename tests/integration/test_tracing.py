@@ -72,6 +72,12 @@ def test_spans_go_over_https_or_to_this_machine(typed: str, kept: str) -> None:
     assert check_endpoint(typed) == kept
 
 
+def test_a_url_holding_credentials_is_refused_without_repeating_them() -> None:
+    with pytest.raises(TracingEndpointError) as refused:
+        check_endpoint("https://user:s3cret@otel.example.org")
+    assert "s3cret" not in str(refused.value) and "user:" not in str(refused.value)
+
+
 @pytest.mark.parametrize("typed", ["http://10.0.0.5:4318", "ftp://127.0.0.1", "127.0.0.1:4318"])
 def test_a_collector_reached_in_clear_or_by_no_url_is_refused(typed: str, tmp_path: Path) -> None:
     with pytest.raises(TracingEndpointError, match="expected an https:// URL"):

@@ -90,6 +90,29 @@ def test_another_officers_key_is_refused_and_its_failures_lock_the_account(
     assert keys.of("bia")[0].sign_count == 0  # bia's key was never counted as used for ana
 
 
+def _wrong_code(console: Console, who: DemoOfficer) -> str:
+    client = console.client
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf_token": csrf_of(page.text), "login": who.login,
+                                         "password": PASSWORD, "code": "000000"},
+                         follow_redirects=False)  # fmt: skip
+    return answer.headers.get("location", str(answer.status_code))
+
+
+def test_the_password_alone_does_not_forget_the_failed_codes_before_it(tmp_path: Path) -> None:
+    """Someone holding a key holder's password must not guess codes forever by signing in with
+    the password alone between rounds of guesses: only the key's answer clears the count."""
+    console = Console(tmp_path)
+    _enrol(console, console.ana)
+    accounts = open_accounts(console.home / "store.sqlite")[0]
+    for _ in range(MAX_FAILURES - 1):
+        assert _wrong_code(console, console.ana) == "401"
+    assert _password_only(console, console.ana) == "/login/key"
+    assert accounts.get("ana").locked_until is None
+    assert _wrong_code(console, console.ana) == "401"  # the fifth failure in a row
+    assert accounts.get("ana").locked_until is not None
+
+
 def test_a_console_opened_by_its_ip_address_says_to_open_it_by_name(tmp_path: Path) -> None:
     console = Console(tmp_path)
     console.client = TestClient(console.app, base_url="http://127.0.0.1:8080")

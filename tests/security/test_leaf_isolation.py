@@ -265,6 +265,14 @@ DESTRUCTIVE_CALLS = (
     "STREAM.DELETE.{inbox}",
     "CONSUMER.DELETE.{outbox}.{relay}",
     "CONSUMER.DELETE.{inbox}.{node}",
+    # redefined by a create with its name (the filter to nothing, the window to one), or reset
+    # past the end: the outbox would stay unsent while every PubAck said stored
+    "CONSUMER.CREATE.{outbox}.{relay}",
+    "CONSUMER.CREATE.{outbox}.{relay}.inbox.USA.MEX.none",
+    "CONSUMER.DURABLE.CREATE.{outbox}.{relay}",
+    "CONSUMER.RESET.{outbox}.{relay}",
+    "CONSUMER.CREATE.{inbox}.{node}",
+    "CONSUMER.RESET.{inbox}.{node}",
 )
 
 
@@ -299,8 +307,16 @@ async def test_the_node_on_its_leaf_cannot_undo_what_the_leaf_holds(
         try:
             for call in calls:
                 await nc.publish(f"{prefix}.{call}", b'{"seq": 1}', reply=nc.new_inbox())
+            # nor may it answer the hub's flow control for the outbox, or deliver as the link
+            link = [f"$JS.FC.{names['outbox']}.x.y", subjects.relay_consumer_deliver("MEX")]
+            for subject in link:
+                await nc.publish(subject, b"")
             await nc.flush()
             await eventually(lambda: all(named(c) for c in calls), what="every call refused")
+            await eventually(
+                lambda: all(any(f'"{x.lower()}"' in e for e in refused) for x in link),
+                what="the link's subjects refused",
+            )
         finally:
             await nc.close()
         assert all("permissions violation" in e for e in refused)

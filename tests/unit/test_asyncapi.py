@@ -5,10 +5,12 @@ service's brokers, checked in; this fails when the code and the documents drift 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
 import yaml
+from jsonschema import Draft7Validator
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "asyncapi"
 
@@ -72,3 +74,29 @@ def test_each_consumed_message_has_the_contracts_payload_and_every_reference_res
                 assert ref.rsplit("/", 1)[1] in doc["components"]["schemas"], ref
     events = [m for n, m in audit["components"]["messages"].items() if n.startswith("audit.events")]
     assert events and all(len(m["payload"]["oneOf"]) == 2 for m in events)
+
+
+def _inlined(node: object, components: dict[str, object]) -> object:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            return _inlined(components[ref.rsplit("/", 1)[1]], components)
+        return {k: _inlined(v, components) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inlined(v, components) for v in node]
+    return node
+
+
+def test_the_envelope_payload_reads_the_same_under_draft_07_asyncapis_default() -> None:
+    """AsyncAPI 3.0.0 reads a payload with no schemaFormat as its own schema format, a superset
+    of JSON Schema draft 07: every well-formed envelope vector must pass it there too."""
+    node = yaml.safe_load((DOCS / "node.yaml").read_text())
+    components = node["components"]["schemas"]
+    envelope = _inlined(components["Envelope"], components)
+    validator = Draft7Validator(envelope)  # type: ignore[arg-type]
+    vectors = json.loads((DOCS.parent / "vectors" / "envelope-v1.json").read_text())["vectors"]
+    reasons = {"malformed", "unsupported_version", "unsupported_algorithm", "oversized"}
+    well_formed = [v for v in vectors if v["expect"].get("reason") not in reasons]
+    assert len(well_formed) >= 60
+    for vector in well_formed:
+        assert list(validator.iter_errors(json.loads(vector["envelope"]))) == [], vector["name"]

@@ -67,15 +67,13 @@ def test_every_well_formed_vector_passes_the_schemas(vector: dict[str, Any]) -> 
 
 
 def test_most_malformed_vectors_are_refused_by_the_schemas_alone() -> None:
-    """What a schema cannot see (duplicate names, a BOM, non-canonical base64url, a day that
-    does not exist) is listed in the module's docstring; the rest must be refused here."""
+    """What a schema cannot see (a duplicate name, a BOM, ``1.0`` for ``1``, the stanzas'
+    order) is listed in the module's docstring; the rest must be refused here."""
     malformed = _by_reason("malformed", "unsupported_version", "unsupported_algorithm")
     passed = [v["name"] for v in malformed if not _errors(v["envelope"])]
     refused = len(malformed) - len(passed)
-    assert refused >= 0.75 * len(malformed), passed
-    beyond_a_schema = (
-        "duplicate", "bom", "-float", "non-canonical", "february-30", "-order", "trailing-newline",
-    )  # fmt: skip
+    assert refused >= 0.85 * len(malformed), passed
+    beyond_a_schema = ("duplicate", "bom", "-float", "-order")
     assert all(any(w in name for w in beyond_a_schema) for name in passed), passed
 
 

@@ -143,7 +143,10 @@ def test_a_key_is_enrolled_once_and_removed_by_an_administrator(stores: Stores) 
     with pytest.raises(AccountError):
         keys.register(ana, token, device.create(options), RP, clock.now)
     assert keys.counts() == {"ana": 1}
+    assert accounts.session(token, clock.now) is not None
     assert keys.remove_all("ana") == 1 and not keys.enrolled("ana")
+    # a lost or stolen key may have opened a session: removing the keys ends them all
+    assert accounts.session(token, clock.now) is None
     with pytest.raises(AccountError) as none:
         keys.authentication_options("ana", token, RP, clock.now)
     assert none.value.code == "key.none"
