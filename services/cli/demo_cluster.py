@@ -213,23 +213,31 @@ class ClusterDemo(Demo):
         return all(s.state != "pending" for m in ids for s in app.status(m)[1])
 
     def count(self) -> list[str]:
-        """Every message stored once at its recipient's inbox, in its sender's order."""
-        problems = []
+        """Every message stored once at its recipient's inbox: the guarantee. The order is told,
+        not promised: a publish that timed out while a stream's leader moved is retried after
+        later ones the new leader already stored (each message carries its sending time in its
+        UUIDv7 id and ``created_at``)."""
+        problems, reordered = [], []
         held = asyncio.run(self.inbox_order())
         for (sender, recipient), ids in self.sent.items():
             got = [m for p, m in held[recipient] if p == sender and m in set(ids)]
-            if got != ids:
-                lost, twice = len(set(ids) - set(got)), len(got) - len(set(got))
-                problems.append(
-                    f"{sender} -> {recipient}: {lost} lost, {twice} stored twice, or out of order"
-                )
+            lost, twice = len(set(ids) - set(got)), len(got) - len(set(got))
+            if lost or twice:
+                problems.append(f"{sender} -> {recipient}: {lost} lost, {twice} stored twice")
+            elif got != ids:
+                reordered.append(f"{sender} -> {recipient}")
         for recipient, entries in held.items():
             ids = [m for _, m in entries]
             if len(ids) != len(set(ids)):
                 problems.append(f"{recipient}'s inbox holds a message twice")
         total = sum(len(i) for i in self.sent.values())
-        verdict = "PROBLEMS" if problems else "each stored once, in each sender's order"
-        self.say(f"Counted at the hub's inboxes: {total} messages, {verdict}.")
+        verdict = "PROBLEMS" if problems else "each stored once"
+        order = (
+            "each in its sender's order"
+            if not reordered
+            else f"out of sending order for {', '.join(reordered)} (retried across the failover)"
+        )
+        self.say(f"Counted at the hub's inboxes: {total} messages, {verdict}; {order}.")
         return problems
 
     async def inbox_order(self) -> dict[str, list[tuple[str, str]]]:

@@ -49,7 +49,9 @@ def _open(args: argparse.Namespace) -> Accounts:
         return opener(args)  # type: ignore[no-any-return]
     from services.node.accounts import open_accounts
 
-    accounts, _ = open_accounts(_store_path(args.home))
+    # resetting a password is how officers recover from a lost TOTP key (a new one is made)
+    recovering = getattr(args, "officer_func", None) is cmd_reset_password
+    accounts, _ = open_accounts(_store_path(args.home), recovering=recovering)
     return accounts
 
 

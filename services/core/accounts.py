@@ -30,6 +30,7 @@ import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from services.core.totp_vault import PREFIX as SEALED_PREFIX
 from services.core.totp_vault import TotpVault, VaultError, is_sealed
 
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
@@ -57,6 +58,15 @@ class Role(StrEnum):
     #: answers Art. XII consent requests and approves H2/H3 releases, Art. XVIII consents
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
+
+
+def holds_sealed_secrets(db: sqlite3.Connection) -> bool:
+    """Whether the accounts' store holds a TOTP secret sealed under its vault's key."""
+    row = db.execute(
+        "SELECT 1 FROM officers WHERE substr(totp_secret, 1, ?) = ? LIMIT 1",
+        (len(SEALED_PREFIX), SEALED_PREFIX),
+    ).fetchone()
+    return row is not None
 
 
 class AccountError(Exception):

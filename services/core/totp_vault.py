@@ -53,7 +53,8 @@ class TotpVault:
 
     @classmethod
     def at(cls, path: Path) -> TotpVault:
-        """The vault whose key is in ``path``, the key made (0600) if there is none yet."""
+        """The vault whose key is in ``path``, the key made (0600) if there is none yet (the
+        caller first makes sure no secret sealed under a lost key is waiting for it)."""
         with contextlib.suppress(FileExistsError):  # made by an earlier start: kept
             write_new(path, secrets.token_bytes(KEY_BYTES))
         key = path.read_bytes()

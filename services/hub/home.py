@@ -368,6 +368,8 @@ class HubHome:
             cluster = members.start_all(self.root, cluster, self._render_members, only)
             if only is None:  # ready for provisioning: a quorum, and every peer placed
                 members.wait_healthy(cluster.members)
+            else:  # rejoined and caught up (its healthz), whether or not the others run
+                members.wait_healthy((cluster.member(only),))
             urls = cluster.urls(self._previous_listen().tls)
             self.url_file.write_text(urls + "\n")
             return urls

@@ -95,11 +95,14 @@ def negotiate(accept_language: str | None, default: str = DEFAULT_LANGUAGE) -> s
 
 
 def from_environment(lang: str | None, env: Mapping[str, str]) -> str:
-    """The CLI's language: ``--lang``, then ``LC_ALL``, ``LC_MESSAGES``, ``LANG``; else English."""
-    for candidate in (lang, env.get("LC_ALL"), env.get("LC_MESSAGES"), env.get("LANG")):
-        language = supported((candidate or "").split(".")[0])
-        if language:
-            return language
+    """The CLI's language: ``--lang``, else the first of ``LC_ALL``, ``LC_MESSAGES``, ``LANG``
+    that is set (POSIX: ``LC_ALL=C`` means C whatever ``LANG`` says); English when that one
+    names no language of the four (``C``, ``POSIX``, ``de_DE``)."""
+    if lang:
+        return supported(lang) or DEFAULT_LANGUAGE
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        if value := env.get(variable):
+            return supported(value.split(".")[0].split("@")[0]) or DEFAULT_LANGUAGE
     return DEFAULT_LANGUAGE
 
 

@@ -27,6 +27,10 @@ MESSAGES: Final[dict[str, str]] = {
     "login.totp_required": N_("Enter the six-digit code from your authenticator app."),
     "login.totp_wrong": N_("The code %(typed)s is not the current one: expected six digits."),
     "session.expired": N_("Your session has ended: sign in again."),
+    "accounts.totp_key_missing": N_(
+        "%(file)s is missing while the store holds second factors sealed with it: restore it "
+        "from the backup, or reset every officer's password."
+    ),
     "key.refused": N_(
         "The security key's answer was not accepted: use a key enrolled for this account."
     ),

@@ -9,12 +9,18 @@ control; at the hub, the mirror consumer's not yet answered by the leaf.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ConsumerInfo
+from nats.js.client import JetStreamContext
 
 from services.core import subjects
 from services.core.connection import connect
@@ -50,17 +56,54 @@ class SourceHealth:
         return f"{self.origin}: lag {self.lag}, {heard}{error}"
 
 
+T = TypeVar("T")
+
+
 class LinkStatusError(Exception):
     """A stream of the link could not be read; the message names it."""
 
 
+def _unanswered(what: str) -> LinkStatusError:
+    return LinkStatusError(
+        f"{what}: JetStream did not answer, asked {ASKED} times {ANSWER_S:g} s apart (a server may "
+        "be starting or "
+        "its streams electing a leader): ask again in a moment"
+    )
+
+
+#: How long a status question waits for JetStream's answer, and how often it is asked: a
+#: question sent while a stream of the hub's cluster elects a leader goes unanswered, and the
+#: same question a moment later finds the new leader (a status is asked for in such moments).
+ANSWER_S = 5.0
+ASKED = 3
+
+
+async def _asked(question: Callable[[], Awaitable[T]], what: str) -> T:
+    for attempt in range(ASKED):
+        try:
+            return await question()
+        except (NatsTimeout, NoRespondersError):
+            if attempt == ASKED - 1:
+                raise _unanswered(what) from None
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 async def _stream_info(nc: Client, stream: str) -> dict[str, Any]:
     """The stream's info as the server sends it (nats-py's keeps no source's ``active``)."""
-    reply = await nc.request(f"$JS.API.STREAM.INFO.{stream}", b"", timeout=5)
+    subject = f"$JS.API.STREAM.INFO.{stream}"
+    reply = await _asked(lambda: nc.request(subject, b"", timeout=ANSWER_S), stream)
     data = json.loads(reply.data)
     if "error" in data:
         raise LinkStatusError(f"{stream}: {data['error'].get('description', data['error'])}")
     return dict(data)
+
+
+async def _consumer_info(js: JetStreamContext, stream: str, name: str) -> ConsumerInfo:
+    info: ConsumerInfo = await _asked(
+        lambda: js.consumer_info(stream, name, timeout=ANSWER_S), f"{stream} consumer {name}"
+    )
+    return info
 
 
 async def _mirrors(nc: Client, state: str) -> list[tuple[str, SourceHealth]]:
@@ -75,8 +118,8 @@ async def leaf_report(url: str, seed: Path, state: str) -> list[str]:
     async with connect(url, seed, name="cifta-leaf-status") as nc:
         js = nc.jetstream()
         outbox = subjects.leaf_outbox_stream(state)
-        held = (await js.stream_info(outbox)).state.messages
-        relay = await js.consumer_info(outbox, subjects.RELAY_CONSUMER)
+        held = int((await _stream_info(nc, outbox))["state"]["messages"])
+        relay = await _consumer_info(js, outbox, subjects.RELAY_CONSUMER)
         waiting = (relay.num_pending or 0) + (relay.num_ack_pending or 0)
         lines = [f"{outbox}: {held} held, {waiting} not yet confirmed stored by the hub"]
         for stream, health in await _mirrors(nc, state):
@@ -107,8 +150,8 @@ async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> lis
         for source in await relay_sources(url, seeds[state], state):
             lines.append(f"{state} relay <- {source.line()}")
         async with connect(url, seeds[state]) as nc:
-            mirror = await nc.jetstream().consumer_info(
-                subjects.inbox_stream(state), subjects.LEAF_MIRROR_CONSUMER
+            mirror = await _consumer_info(
+                nc.jetstream(), subjects.inbox_stream(state), subjects.LEAF_MIRROR_CONSUMER
             )
             waiting = (mirror.num_pending or 0) + (mirror.num_ack_pending or 0)
             lines.append(f"{state} inbox -> leaf: {waiting} not yet confirmed mirrored")

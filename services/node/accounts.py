@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.core.accounts import Accounts
+from services.core.accounts import AccountError, Accounts, holds_sealed_secrets
 from services.core.totp_vault import TotpVault
 from services.node.store.db import Database
 
@@ -14,8 +14,15 @@ from services.node.store.db import Database
 TOTP_KEY_FILE = "console-totp.key"
 
 
-def open_accounts(store_path: Path) -> tuple[Accounts, Database]:
+def open_accounts(store_path: Path, *, recovering: bool = False) -> tuple[Accounts, Database]:
     """The accounts of the node whose store is ``store_path`` (migrated to this software's
-    schema), and the database to close when done."""
+    schema), and the database to close when done. A key lost while sealed secrets wait for it
+    is ``accounts.totp_key_missing``, unless ``recovering`` (`cifta officer reset-password`,
+    which gives the officer a new second factor under a new key)."""
     database = Database(store_path)
-    return Accounts(database, TotpVault.at(store_path.parent / TOTP_KEY_FILE)), database
+    key = store_path.parent / TOTP_KEY_FILE
+    if not recovering and not key.exists() and holds_sealed_secrets(database.db):
+        database.close()
+        # a new key would lock every officer out without a word
+        raise AccountError("accounts.totp_key_missing", file=TOTP_KEY_FILE)
+    return Accounts(database, TotpVault.at(key)), database

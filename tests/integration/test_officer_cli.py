@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.console import node_home
+from services.node.accounts import open_accounts
+from tests.support.console import Clock, add_officers, node_home, officer
 
 
 def cifta(
@@ -111,3 +112,20 @@ def test_an_administrator_sees_who_holds_a_security_key_and_removes_them(tmp_pat
     unknown = cifta("officer", "remove-keys", "--home", str(home), "nadie", "--lang", "es")
     assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1
     assert "Traceback" not in unknown.stderr
+
+
+def test_a_lost_totp_key_is_said_and_reset_password_recovers(tmp_path: Path) -> None:
+    """The key that seals the officers' second factors deleted: listing says what is missing in
+    the reader's language (no new key made behind the administrator's back); resetting a
+    password makes a new key and gives that officer a new second factor."""
+    home = node_home(tmp_path, "MEX")
+    add_officers(home, [officer("ana")], Clock().now)  # enrolled: a sealed secret
+    open_accounts(home / "store.sqlite")[1].close()
+    key = home / "console-totp.key"
+    key.unlink()
+    listed = cifta("officer", "list", "--home", str(home), "--lang", "es")
+    assert listed.returncode == 2 and "console-totp.key" in listed.stderr
+    assert "restáurelo desde la copia de seguridad" in listed.stderr and not key.exists()
+    reset = cifta("officer", "reset-password", "--home", str(home), "ana", "--lang", "en")
+    assert reset.returncode == 0 and key.exists(), reset.stderr
+    assert cifta("officer", "list", "--home", str(home)).returncode == 0

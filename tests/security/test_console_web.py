@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from services.console.officer.app import build_officer_console
 from services.console.web.auth import PasswordVerifier
-from services.console.web.security import CONTENT_SECURITY_POLICY, client_key
+from services.console.web.security import CONTENT_SECURITY_POLICY, RateLimit, client_key
 from services.core.accounts import MAX_FAILURES, Accounts
 from services.core.keys import NodeKeys
 from tests.support.console import (
@@ -444,3 +444,16 @@ def test_an_officer_forwards_h1_but_only_a_supervisor_releases_h2_or_h3(
 
     assert (forward_as(ana) == 403) is not officer_may
     assert forward_as(bia) != 403  # the supervisor is not refused for a role
+
+
+def test_the_rate_limiter_forgets_keys_whose_window_has_passed() -> None:
+    """A scan from many addresses must not grow the limiter without bound: past MAX_KEYS, keys
+    whose last attempt left the window are dropped (those still inside it are kept)."""
+    now = [0.0]
+    limit = RateLimit(count=3, window_s=60, clock=lambda: now[0])
+    for i in range(RateLimit.MAX_KEYS):
+        limit.allow(f"10.0.{i // 256}.{i % 256}")
+    now[0] = 120.0
+    limit.allow("192.0.2.1")
+    limit.allow("192.0.2.2")
+    assert set(limit._events) == {"192.0.2.1", "192.0.2.2"}

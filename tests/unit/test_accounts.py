@@ -251,7 +251,8 @@ def test_a_store_restored_without_its_key_refuses_the_second_factor_plainly(
     clock = Clock()
     secret = _add(accounts, clock)
     (tmp_path / "console-totp.key").unlink()
-    restored = open_accounts(tmp_path / "store.sqlite")[0]
+    # the administrator resetting passwords is the recovery (a console refuses to open)
+    restored = open_accounts(tmp_path / "store.sqlite", recovering=True)[0]
     with pytest.raises(SignInRefused) as refused:
         restored.authenticate("ana", PASSWORD, pyotp.TOTP(secret).at(clock.now), clock.now)
     assert refused.value.reason == "second_factor_unreadable"
@@ -272,3 +273,21 @@ def test_a_code_used_while_another_sign_in_verified_its_password_is_not_accepted
     with pytest.raises(SignInRefused) as replayed:
         accounts.conclude(second, True, code, clock.now)
     assert replayed.value.reason == "wrong_code"
+
+
+def test_a_lost_totp_key_is_said_rather_than_replaced(tmp_path: Path) -> None:
+    """Deleting the key beside a store that holds sealed secrets must not quietly make a new
+    key (every officer would then be refused as for a wrong code): opening says what is missing
+    and what to do."""
+    accounts = open_accounts(tmp_path / "store.sqlite")[0]
+    _add(accounts, Clock())
+    (tmp_path / "console-totp.key").unlink()
+    with pytest.raises(AccountError) as missing:
+        open_accounts(tmp_path / "store.sqlite")
+    assert missing.value.code == "accounts.totp_key_missing"
+    assert not (tmp_path / "console-totp.key").exists()
+    # a store without sealed secrets (no officer enrolled yet) makes its key as before
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    open_accounts(fresh / "store.sqlite")
+    assert (fresh / "console-totp.key").exists()

@@ -19,7 +19,8 @@ from services import i18n
 from services.i18n.codes import MESSAGES
 
 ROOT = Path(__file__).resolve().parents[2]
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sdfr]|%[sdfr]|\{\w*(?:![rsa])?\}")
+#: A placeholder as a whole (no group: ``findall`` returns each one with its name).
+PLACEHOLDER = re.compile(r"%\(\w+\)[sdfr]|%[sdfr]|\{\w*(?:![rsa])?\}")
 
 
 def _extracted() -> set[str]:
@@ -56,6 +57,15 @@ def test_catalog_is_current_and_every_message_translated(language: str) -> None:
     assert extracted - catalog.keys() == set(), f"{language} stale: run `make catalogs-update`"
     untranslated = sorted(m for m in extracted if not catalog[m][0] or catalog[m][1])
     assert untranslated == [], f"{language}: untranslated or fuzzy"
+
+
+def test_the_placeholder_check_sees_a_renamed_placeholder() -> None:
+    """A translation that renames ``{value}`` would make ``.format`` raise KeyError in a
+    command: the check compares names, not counts."""
+    english = "{prog}: {value!r} is not one of {choices}"
+    renamed = "{prog} : {valeur!r} n'est pas parmi {choices}"
+    assert sorted(PLACEHOLDER.findall(english)) != sorted(PLACEHOLDER.findall(renamed))
+    assert PLACEHOLDER.findall("%(until)s, %s") == ["%(until)s", "%s"]
 
 
 @pytest.mark.parametrize("language", i18n.LANGUAGES)
@@ -115,3 +125,8 @@ def test_language_from_accept_language_header_and_environment() -> None:
     assert i18n.from_environment(None, {"LANG": "fr_CA.UTF-8"}) == "fr"
     assert i18n.from_environment("pt", {"LANG": "fr_CA.UTF-8"}) == "pt"
     assert i18n.from_environment(None, {"LANG": "C.UTF-8"}) == "en"
+    # POSIX: the first set of LC_ALL, LC_MESSAGES, LANG decides, even when it is C
+    assert i18n.from_environment(None, {"LC_ALL": "C", "LANG": "es_ES.UTF-8"}) == "en"
+    assert i18n.from_environment(None, {"LC_ALL": "de_DE", "LANG": "es_ES.UTF-8"}) == "en"
+    assert i18n.from_environment(None, {"LC_MESSAGES": "pt_BR", "LANG": "es_ES"}) == "pt"
+    assert i18n.from_environment(None, {"LC_ALL": "", "LANG": "es_ES.UTF-8"}) == "es"

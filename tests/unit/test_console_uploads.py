@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from services.console.officer import uploads
 from services.console.officer.app import build_officer_console
 from services.core.accounts import ABSOLUTE_LIFETIME
 from services.core.keys import NodeKeys
@@ -152,3 +153,27 @@ def test_only_the_forms_that_take_files_accept_a_large_body(tmp_path: Path) -> N
     form = {"content-type": "application/x-www-form-urlencoded"}
     chunked = client.post("/logout", content=iter([b"csrf_token=x&a=", large]), headers=form)
     assert chunked.status_code == 413 and "superan 1 MB" in chunked.text  # signed in: Spanish
+
+
+def test_a_stranger_gets_no_upload_bound_even_on_the_compose_form(tmp_path: Path) -> None:
+    """The uploads' bound is a signed-in officer's: without a session, a multipart body to the
+    compose form is refused at the console's small bound, before anything parses it."""
+    client, _ = _console(tmp_path)
+    stranger = TestClient(client.app)
+    large = bytes(3 * 2**20)
+    files = [("files", ("x.png", b"\x89PNG" + large, "image/png"))]
+    assert stranger.post(URL, data=FORM, files=files).status_code == 413
+    form = {"content-type": "multipart/form-data; boundary=x"}
+    chunked = stranger.post(URL, content=iter([b"--x\r\n", large]), headers=form)
+    assert chunked.status_code == 413
+    # the officer signed in sends the same weight
+    assert _post(client, [("plano.png", b"\x89PNG" + large)]).status_code == 200
+
+
+def test_a_stray_file_among_the_drafts_is_left_alone(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "console-uploads" / "old-draft").mkdir(parents=True)
+    (home / "console-uploads" / ".DS_Store").write_bytes(b"x")
+    later = time.time() + 13 * 3600
+    assert uploads.sweep(home, now=later) == ["old-draft"]
+    assert (home / "console-uploads" / ".DS_Store").exists()

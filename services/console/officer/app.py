@@ -30,7 +30,7 @@ from services.node.settings import NodeSettings
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: The forms that take files (services/console/officer/messages.py): compose and reply.
-UPLOAD_PATHS = (r"/compose/[^/]+", r"/messages/[^/]+/reply/[^/]+")
+UPLOAD_PATHS = (r"/compose/[^/]+",)  # a reply takes no files (messages._attaching)
 
 NAV = (
     NavItem("/inbox", N_("Inbox")),

@@ -68,7 +68,12 @@ def sweep(
     removed = []
     root = home / STAGING
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        touched = max((p.stat().st_mtime for p in (folder, *folder.iterdir())), default=0.0)
+        if not folder.is_dir():  # a stray file (a desktop's index): not a draft, left alone
+            continue
+        try:
+            touched = max((p.stat().st_mtime for p in (folder, *folder.iterdir())), default=0.0)
+        except FileNotFoundError:  # removed meanwhile, by its own sending or another sweep
+            continue
         if now - touched > older_than.total_seconds():
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder.name)

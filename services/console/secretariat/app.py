@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from services.console.secretariat.pages import router
 from services.console.web.app import create_app
 from services.console.web.config import ConsoleConfig, NavItem
-from services.core.accounts import Accounts
+from services.core.accounts import AccountError, Accounts, holds_sealed_secrets
 from services.core.totp_vault import TotpVault
 from services.hub.home import HubHome
 from services.i18n import N_
@@ -106,7 +106,11 @@ def secretariat_accounts(hub: HubHome) -> Accounts:
     """The secretariat console's accounts; their TOTP secrets sealed under a key kept 0600 beside
     the store (services/core/totp_vault.py)."""
     store = SecretariatStore(hub)  # makes the folder, 0700
-    return Accounts(store, TotpVault.at(hub.root / "secretariat" / "console-totp.key"))
+    key = hub.root / "secretariat" / "console-totp.key"
+    if not key.exists() and holds_sealed_secrets(store.db):
+        store.close()
+        raise AccountError("accounts.totp_key_missing", file=key.name)
+    return Accounts(store, TotpVault.at(key))
 
 
 def create_secretariat_app(hub: HubHome, *, secure: bool = False, **config: object) -> FastAPI:

@@ -125,17 +125,29 @@ class BodyLimit:
         self.uploads = [re.compile(p) for p in upload_paths]
         self.max_upload_bytes = max_upload_bytes
 
-    def bound(self, path: str) -> int:
-        """The largest body accepted on ``path``."""
-        if any(p.fullmatch(path) for p in self.uploads):
+    def bound(self, path: str, signed_in: bool = True) -> int:
+        """The largest body accepted on ``path``: the uploads' bound only for a signed-in
+        officer (a stranger's multipart body would be parsed whole before the session and CSRF
+        checks refuse it)."""
+        if signed_in and any(p.fullmatch(path) for p in self.uploads):
             return max(self.max_upload_bytes, self.max_bytes)
         return self.max_bytes
+
+    @staticmethod
+    def _signed_in(scope: Scope) -> bool:
+        request = Request(scope)
+        state = request.app.state
+        token = request.cookies.get(state.config.session_cookie)
+        session = state.accounts.session(token, state.config.clock(), touch=False)
+        return session is not None and session.complete
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        bound = self.bound(scope.get("path", ""))
+        path = scope.get("path", "")
+        upload = any(p.fullmatch(path) for p in self.uploads)
+        bound = self.bound(path, signed_in=upload and self._signed_in(scope))
         announced = dict(scope.get("headers", [])).get(b"content-length", b"")
         if announced.isdigit() and int(announced) > bound:
             await self._refuse(scope, receive, send, bound)
@@ -255,6 +267,8 @@ def client_key(host: str) -> str:
 class RateLimit:
     """At most ``count`` events per ``window_s`` seconds for each key (a sliding window)."""
 
+    MAX_KEYS = 10_000
+
     def __init__(
         self, count: int, window_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
@@ -272,6 +286,7 @@ class RateLimit:
         if len(events) >= self.count:
             return False
         events.append(now)
-        if len(self._events) > 10_000:  # bound the memory a scan of many addresses can take
-            self._events = {k: v for k, v in self._events.items() if v}
+        if len(self._events) > self.MAX_KEYS:  # bound what a scan of many addresses can take
+            # keys whose last event left the window hold nothing that still limits them
+            self._events = {k: v for k, v in self._events.items() if now - v[-1] <= self.window_s}
         return True
