@@ -249,7 +249,8 @@ class ClusterDemo(Demo):
                 stream = subjects.inbox_stream(state)
                 info = await js.stream_info(stream)
                 entries = []
-                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                first = info.state.first_seq if info.state.messages else info.state.last_seq + 1
+                for seq in range(first, info.state.last_seq + 1):
                     subject = (await js.get_msg(stream, seq)).subject or ""
                     parsed = subjects.parse_inbox(subject)
                     if parsed is not None:

@@ -245,13 +245,19 @@ class HubHome:
             policy = replace(provision.DEFAULT_POLICY, replicas=replicas)
         sizes = self.plan().stream_sizes(policy.replicas)
         leaves = self.leaves()
+        states = list(states)
+        # every relay first: an inbox whose source finds no relay yet backs off for minutes
+        for state in (s for s in states if s in leaves):
+            _, relay_bytes = relay.leaf_sizes(sizes)
+            seed = self.user_seed(state, PROVISION_USER)
+            await relay.provision_relay(url, seed, state, policy, relay_bytes, tls_ca)
         for state in states:
             seed = self.user_seed(state, PROVISION_USER)
             sources = relay.relay_sources(state, leaves)
-            own, relay_bytes = relay.leaf_sizes(sizes) if state in leaves else (sizes, 0)
+            own = relay.leaf_sizes(sizes)[0] if state in leaves else sizes
             await provision.provision_state(url, seed, state, own, policy, tls_ca, sources)
             if state in leaves:
-                await relay.provision_relay(url, seed, state, policy, relay_bytes, tls_ca)
+                await relay.provision_link_consumers(url, seed, state, tls_ca)
         audit_seed = self.user_seed("AUDIT", "audit")
         await provision.provision_audit(url, audit_seed, self.registry().codes(), policy, tls_ca)
         async with connect(url, self.user_seed("SEC", "operator"), tls_ca) as nc:

@@ -100,10 +100,21 @@ def link_consumer_config(
 async def provision_relay(
     url: str, seed: Path, state: str, policy: Policy, max_bytes: int, tls_ca: Path | None = None
 ) -> None:
-    """Create or update ``state``'s relay, as its account's provisioning user. Idempotent."""
+    """Create or update ``state``'s relay, as its account's provisioning user. Idempotent.
+
+    Before any inbox that sources it: an inbox whose source finds no relay yet waits out
+    nats-server's retry backoff (a first failure, then 10 s, growing to two minutes) before it
+    tries again, while the relay's messages for it wait."""
     async with connect(url, seed, tls_ca) as nc:
         await _ensure_stream(nc, relay_config(state, policy, max_bytes))
-        # the leaf mirrors the state's inbox and directory bucket through these
+
+
+async def provision_link_consumers(
+    url: str, seed: Path, state: str, tls_ca: Path | None = None
+) -> None:
+    """The durable consumers the state's leaf mirrors its inbox and directory bucket through
+    (after the state's own streams exist). Idempotent."""
+    async with connect(url, seed, tls_ca) as nc:
         for stream, deliver in (
             (subjects.inbox_stream(state), subjects.leaf_mirror_deliver(state)),
             (subjects.DIRECTORY_STREAM, subjects.leaf_directory_deliver(state)),

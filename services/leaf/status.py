@@ -133,6 +133,14 @@ async def leaf_mirrors(url: str, seed: Path, state: str) -> list[SourceHealth]:
         return [health for _, health in await _mirrors(nc, state)]
 
 
+async def inbox_sources(url: str, seed: Path, recipient: str) -> list[SourceHealth]:
+    """The sources of ``recipient``'s inbox at the hub: the relays of the states on a leaf
+    (``seed``: the recipient's provisioning seed)."""
+    async with connect(url, seed) as nc:
+        inbox = await _stream_info(nc, subjects.inbox_stream(recipient))
+    return [SourceHealth.from_info(source) for source in inbox.get("sources") or []]
+
+
 async def relay_sources(url: str, seed: Path, state: str) -> list[SourceHealth]:
     """The hub's relay of ``state`` and its source, the leaf's outbox (``seed``: the state's
     provisioning seed at the hub)."""
@@ -156,8 +164,6 @@ async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> lis
             waiting = (mirror.num_pending or 0) + (mirror.num_ack_pending or 0)
             lines.append(f"{state} inbox -> leaf: {waiting} not yet confirmed mirrored")
     for recipient, seed in seeds.items():
-        async with connect(url, seed) as nc:
-            inbox = await _stream_info(nc, subjects.inbox_stream(recipient))
-        for source in inbox.get("sources") or []:
-            lines.append(f"{recipient} inbox <- {SourceHealth.from_info(source).line()}")
+        for source in await inbox_sources(url, seed, recipient):
+            lines.append(f"{recipient} inbox <- {source.line()}")
     return lines

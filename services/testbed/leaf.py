@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from services.core import subjects
 from services.hub.credentials import LEAF_USER, PROVISION_USER
 from services.leaf import status
 from services.leaf.home import ADMIN, LeafHome, LeafSettings
@@ -78,7 +79,7 @@ async def start_leaf(hub: Hub, state: str, root: Path, link: Link | None = None)
 
 async def until_linked(hub: Hub, leaf: LeafHome, timeout: float = 90.0) -> None:
     """Wait until both ends of ``leaf``'s link hear each other: the hub's relay hears the leaf's
-    outbox and the leaf's mirrors hear the hub.
+    outbox, every other state's inbox hears the relay, and the leaf's mirrors hear the hub.
 
     A link is up within a second when the leaf connects while no setup request is in flight.
     The first one usually is: the hub provisioned the relay before the leaf existed, and its
@@ -89,11 +90,20 @@ async def until_linked(hub: Hub, leaf: LeafHome, timeout: float = 90.0) -> None:
     start waits for this first."""
     state = leaf.settings().state
     provision_seed = hub.home.user_seed(state, PROVISION_USER)
+    recipients = [s for s in hub.home.registry().codes() if s != state]
     deadline = time.monotonic() + timeout
     while True:
         relay = await status.relay_sources(hub.url, provision_seed, state)
         mirrors = await status.leaf_mirrors(leaf.url(), leaf.seed(ADMIN), state)
-        ends = relay + mirrors
+        inboxes = [  # every other state's inbox hears the relay too
+            source
+            for recipient in recipients
+            for source in await status.inbox_sources(
+                hub.url, hub.home.user_seed(recipient, PROVISION_USER), recipient
+            )
+            if source.origin == subjects.relay_stream(state)
+        ]
+        ends = relay + mirrors + inboxes
         if ends and all(end.heard_within(HEARD_WITHIN_S) for end in ends):
             return
         if time.monotonic() > deadline:
