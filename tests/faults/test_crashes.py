@@ -122,6 +122,13 @@ async def test_node_killed_mid_batch_stores_every_message_once(hub: Hub, tmp_pat
             await eventually(
                 lambda: receipts(mex, ids, "USA") == total, timeout=60, what="receipts"
             )
+
+            async def all_acknowledged() -> bool:
+                # a delivery is acknowledged after its group commits, and the context's end
+                # SIGKILLs the node: wait for the acks, or those in flight come back later
+                return (await hub.status("USA")).lag == 0
+
+            await eventually(all_acknowledged, timeout=60, what="every delivery acknowledged")
         store = Store(home / "store.sqlite")
         try:
             assert sorted(m.msg_id for m in store.messages(direction="in")) == sorted(ids)
