@@ -221,7 +221,11 @@ async def test_replayed_msg_id_is_refused_and_an_identical_copy_is_stored_once(
         assert usa.store.rejections()[0]["reason"] == ReasonCode.REPLAY.value
         assert peek_header(replay).msg_id == original.msg_id
         assert len(usa.store.messages(direction="in")) == 1
-        assert (await hub.status("USA")).lag == 0  # the identical copy was acknowledged
+
+        async def acknowledged() -> bool:  # the identical copy too (acks follow the commit)
+            return (await hub.status("USA")).lag == 0
+
+        await eventually(acknowledged, what="both copies acknowledged")
 
 
 async def test_a_delivery_that_keeps_failing_is_quarantined_after_the_last_attempt(
