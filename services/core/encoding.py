@@ -14,8 +14,14 @@ def b64u(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#: base64url to standard base64; the standard alphabet's own ``+`` and ``/`` and any ``=`` become
+#: ``*``, which no alphabet has, so the strict decoder refuses them in the same pass.
+_TO_STANDARD = bytes.maketrans(b"-_+/=", b"+/***")
+_PADDING = (b"", b"", b"==", b"=")
+#: The value of each base64url character (the last one's unused low bits must be zero).
+_VALUE = {c: i for i, c in enumerate(_ALPHABET)}
+_UNUSED_BITS = (0, 0, 0x0F, 0x03)
 
 
 def unb64u(text: str) -> bytes:
@@ -24,21 +30,20 @@ def unb64u(text: str) -> bytes:
     Canonical only: the unused low bits of the last character must be zero, so every byte string
     has exactly one encoding.
     """
-    if not isinstance(text, str) or not text.isascii():
+    if not isinstance(text, str):
         raise ValueError("not unpadded base64url")
-    data = text.encode("ascii")
-    if b"=" in data or b"+" in data or b"/" in data:
-        raise ValueError("not unpadded base64url")
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("not unpadded base64url") from None
     tail = len(data) % 4
     if tail == 1:
         raise ValueError("impossible base64url length")
     try:
-        raw = binascii.a2b_base64(
-            data.translate(_TO_STANDARD) + b"=" * (-len(data) % 4), strict_mode=True
-        )
+        raw = binascii.a2b_base64(data.translate(_TO_STANDARD) + _PADDING[tail], strict_mode=True)
     except binascii.Error as exc:
         raise ValueError("not base64url") from exc
-    if tail and _ALPHABET.index(text[-1]) & (0x0F if tail == 2 else 0x03):
+    if tail and _VALUE[data[-1]] & _UNUSED_BITS[tail]:
         raise ValueError("non-canonical base64url")
     return raw
 

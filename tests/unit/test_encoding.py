@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import uuid
 
@@ -18,7 +19,28 @@ def test_base64url_round_trips_any_bytes(data: bytes) -> None:
     assert unb64u(b64u(data)) == data
 
 
-@pytest.mark.parametrize("text", ["AA==", "A", "AB+/", "AB", "Zm9v\n", "Zg==", "Zh"])
+def _reference_unb64u(text: str) -> bytes | None:
+    """What unpadded canonical base64url means, written the slow and obvious way: only the
+    URL-safe alphabet, no length of 1 mod 4, and the one encoding of the bytes it decodes to."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        return None
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return raw if b64u(raw) == text else None
+
+
+@given(st.text(alphabet="AQgwBZ09az-_+/= \n\x00é", max_size=12))
+def test_base64url_decoding_accepts_exactly_the_canonical_encodings(text: str) -> None:
+    expected = _reference_unb64u(text)
+    if expected is None:
+        with pytest.raises(ValueError):
+            unb64u(text)
+    else:
+        assert unb64u(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["AA==", "A", "AB+/", "AB", "Zm9v\n", "Zg==", "Zh", "Zm9v=", "Zm=9", "Zé"]
+)
 def test_padded_or_non_canonical_base64url_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         unb64u(text)
