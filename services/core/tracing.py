@@ -14,18 +14,26 @@ What never leaves the state:
 - the spans: sent only to the endpoint given, which must be on the node's own machine
   (loopback) unless it is HTTPS;
 - message contents: a span carries subjects, sizes and ids, never a body (FastStream's middleware
-  records the body's size only).
+  records the body's size only), and of an exception only its type: the SDK records an
+  exception's text and stack trace, and a validation error's text can quote the value it refused
+  (:func:`scrubbing_exporter`).
+
+What is not taken from outside: a received message's trace context. The telemetry middleware
+would continue a trace named in its headers; the node's parser hands FastStream none of the
+sender's headers (``services.node.app._parse_untrusted``), so every trace a node records starts
+in the node.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:  # the SDK and the exporter load only when a node traces (70 ms otherwise)
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 #: OTLP/HTTP's path for traces (the exporter is given the full URL).
 TRACES_PATH = "/v1/traces"
@@ -83,5 +91,65 @@ def tracer_provider(
     provider = TracerProvider(
         resource=Resource.create({"service.name": service, "cifta.state": party})
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(scrubbing_exporter(exporter)))
     return provider
+
+
+#: What an exception event keeps (OpenTelemetry's semantic conventions): its type, and whether
+#: it left the span; never ``exception.message`` or ``exception.stacktrace``.
+EXCEPTION_KEPT = frozenset({"exception.type", "exception.escaped"})
+
+
+def _exception_type(event: Event) -> str | None:
+    value = (event.attributes or {}).get("exception.type")
+    return value if isinstance(value, str) else None
+
+
+def scrubbed(span: ReadableSpan) -> ReadableSpan:
+    """``span`` with its exceptions reduced to their types: each exception event keeps
+    :data:`EXCEPTION_KEPT`, and an error status's description (the SDK writes
+    ``"Type: text"``) becomes the last exception's type."""
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Status
+
+    events = [
+        Event(
+            e.name,
+            {k: v for k, v in (e.attributes or {}).items() if k in EXCEPTION_KEPT},
+            timestamp=e.timestamp,
+        )
+        if e.name == "exception"
+        else e
+        for e in span.events
+    ]
+    types = [t for e in span.events if e.name == "exception" and (t := _exception_type(e))]
+    status = span.status
+    if status.description is not None:
+        status = Status(status.status_code, types[-1] if types else None)
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource,
+        attributes=span.attributes, events=events, links=span.links, kind=span.kind,
+        status=status, start_time=span.start_time, end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )  # fmt: skip
+
+
+def scrubbing_exporter(inner: SpanExporter) -> SpanExporter:
+    """``inner``, given every span :func:`scrubbed` first: what the state's collector receives.
+    (The class is made here because the SDK loads only when a node traces.)"""
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    class _Scrubbed(SpanExporter):
+        def __init__(self, inner: SpanExporter) -> None:
+            self.inner = inner
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return self.inner.export([scrubbed(s) for s in spans])
+
+        def shutdown(self) -> None:
+            self.inner.shutdown()
+
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return self.inner.force_flush(timeout_millis)
+
+    return _Scrubbed(inner)

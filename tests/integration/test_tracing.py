@@ -8,6 +8,7 @@ from pathlib import Path
 import nats
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
 from pydantic import ValidationError
 
 from services.core import subjects
@@ -86,3 +87,63 @@ def test_a_collector_reached_in_clear_or_by_no_url_is_refused(typed: str, tmp_pa
 
     with pytest.raises(ValidationError, match="OTLP endpoint"):
         NodeSettings(party="MEX", home=tmp_path, otlp_endpoint=typed)
+
+
+FOREIGN_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+FOREIGN_SPAN = "00f067aa0ba902b7"
+
+
+async def test_a_received_trace_context_is_not_continued(hub: Hub, tmp_path: Path) -> None:
+    """MEX puts a ``traceparent`` of its choosing on what it publishes to USA (the hub cannot
+    stop a state's own client from doing so); USA's traced node records the delivery in a trace
+    of its own, not as a child of MEX's span (its parser hands FastStream none of the sender's
+    headers)."""
+    spans = InMemorySpanExporter()
+    usa = NodeRuntime(
+        hub.node_settings("USA", tmp_path),
+        tracer=tracer_provider("cifta-node", "USA", exporter=spans),
+    )
+    await usa.start(connect_timeout=10)
+    try:
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
+        try:
+            await nc.jetstream().publish(
+                subjects.inbox_subject("USA", "MEX", "0190f3a0-0000-7000-8000-000000000001"),
+                b"not an envelope",
+                headers={"traceparent": f"00-{FOREIGN_TRACE}-{FOREIGN_SPAN}-01"},
+            )
+        finally:
+            await nc.close()
+        await usa.wait_processed(1, timeout=20)
+        assert usa.tracer is not None
+        usa.tracer.force_flush()
+    finally:
+        await usa.stop()
+    consumed = [s for s in spans.get_finished_spans() if s.kind is SpanKind.CONSUMER]
+    assert consumed, "USA recorded no consume span"
+    for span in consumed:
+        assert f"{span.context.trace_id:032x}" != FOREIGN_TRACE
+        assert span.parent is None or f"{span.parent.span_id:016x}" != FOREIGN_SPAN
+
+
+def test_an_exception_reaches_the_collector_as_its_type_alone() -> None:
+    """The SDK records an exception's text and stack trace on the span, and a validation error's
+    text can quote the value it refused; the state's collector gets the type only."""
+    spans = InMemorySpanExporter()
+    provider = tracer_provider("cifta-node", "USA", exporter=spans)
+    tracer = provider.get_tracer("test")
+    with pytest.raises(ValueError, match="SERIAL-AB123"), tracer.start_as_current_span("consume"):
+        raise ValueError("input_value='SERIAL-AB123'")
+    provider.force_flush()
+    [span] = spans.get_finished_spans()
+    assert "SERIAL-AB123" not in repr(
+        [span.status.description, span.attributes, [dict(e.attributes or {}) for e in span.events]]
+    )
+    [event] = span.events
+    assert event.name == "exception"
+    assert dict(event.attributes or {}) == {
+        "exception.type": "ValueError",
+        "exception.escaped": "False",
+    }
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "ValueError"
