@@ -54,8 +54,20 @@ def cmd_console(args: argparse.Namespace) -> int:
     import uvicorn
 
     from services.console.officer.app import build_officer_console
+    from services.console.web.config import public_origin
 
-    app = build_officer_console(home, secure=bool(args.tls_cert or args.behind_tls_proxy))
+    origin = None
+    if args.public_origin:
+        try:
+            origin = public_origin(args.public_origin)
+        except ValueError:
+            print(i18n.gettext_for(language, N_(
+                "error: --public-origin %(value)s is not an origin: expected https://NAME[:PORT], "
+                "a host name (not an address) and no path"
+            )) % {"value": args.public_origin}, file=sys.stderr)  # fmt: skip
+            return 2
+    secure = bool(args.tls_cert or args.behind_tls_proxy)
+    app = build_officer_console(home, secure=secure, public_origin=origin)
     scheme = "https" if args.tls_cert else "http"
     print(i18n.gettext_for(language, N_("console of %(home)s at %(url)s")) % {
         "home": home, "url": f"{scheme}://{args.host}:{args.port}/"
@@ -79,4 +91,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--host", default="127.0.0.1", help=t(N_("address to listen on")))
     p.add_argument("--port", type=int, default=8080, help=t(N_("port to listen on")))
     add_serving_options(p, t)
+    p.add_argument("--public-origin", metavar="URL", help=t(N_(
+        "the name officers open the console under, e.g. https://console.example.org (the "
+        "security keys' relying party); without it, security keys work only on localhost"
+    )))  # fmt: skip
     p.set_defaults(func=cmd_console)

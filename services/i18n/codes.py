@@ -39,6 +39,11 @@ MESSAGES: Final[dict[str, str]] = {
         "Security keys need the console's host name, not the address %(host)s: open it as "
         "localhost on this machine, or by the name of its certificate."
     ),
+    "key.origin_unset": N_(
+        "Security keys are not available under %(host)s: the console was started without "
+        "--public-origin, the name it is served under (without it, only localhost on this "
+        "machine)."
+    ),
     "key.none": N_("No security key is enrolled for this account: use the authenticator code."),
     "key.too_many": N_("At most %(max)s security keys per officer: ask to remove one first."),
     "request.too_large": N_("The files sent together exceed %(limit)s: send fewer."),

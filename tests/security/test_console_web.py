@@ -30,7 +30,10 @@ from tests.support.console import (
 
 
 class Console:
-    def __init__(self, tmp_path: Path, *, secure: bool = False) -> None:
+    def __init__(
+        self, tmp_path: Path, *, secure: bool = False, base: str | None = None,
+        configured_origin: bool = True,
+    ) -> None:  # fmt: skip
         self.clock = Clock()
         self.home = node_home(tmp_path, "MEX")
         # the node's own keys, as `cifta node init` leaves them: signed-in pages open the store
@@ -38,8 +41,11 @@ class Console:
         self.ana = officer("ana", language="es")
         self.bia = officer("bia", language="pt", role="supervisor")
         self.accounts: Accounts = add_officers(self.home, [self.ana, self.bia], self.clock.now)
-        self.app = build_officer_console(self.home, secure=secure, clock=self.clock)
-        base = "https://testserver" if secure else "http://testserver"
+        base = base or ("https://testserver" if secure else "http://testserver")
+        origin = base if configured_origin else None  # served under the name it is reached by
+        self.app = build_officer_console(
+            self.home, secure=secure, clock=self.clock, public_origin=origin
+        )
         self.client = TestClient(self.app, base_url=base)
 
     def signed_in(self, who: DemoOfficer) -> TestClient:
@@ -107,6 +113,19 @@ def test_sign_in_form_posted_from_elsewhere_is_refused(console: Console) -> None
         headers={"Origin": "https://evil.example"},
     )
     assert cross.status_code == 403
+    # a Host rewritten to match the foreign Origin: the console knows the name it is served under
+    spoofed = console.client.post(
+        "/login",
+        data={"csrf_token": csrf_of(page.text), "login": "ana", "password": "x"},
+        headers={"Origin": "https://evil.example", "Host": "evil.example"},
+    )
+    assert spoofed.status_code == 403
+    ours = console.client.post(
+        "/login",
+        data={"csrf_token": csrf_of(page.text), "login": "ana", "password": "x"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert ours.status_code == 401  # past the CSRF check, refused for the password
 
 
 def test_security_headers_and_csp_on_every_page(console: Console) -> None:

@@ -241,7 +241,12 @@ async def csrf_guard(request: Request) -> None:
     if not expected or not sent or not secrets.compare_digest(expected, sent):
         raise ConsoleRefusal(403, "csrf.invalid")
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and _host(origin) != request.headers.get("host"):
+    if origin is None or origin == "null":
+        return
+    if config.public_origin is not None:  # the name the console is served under, and no other
+        if origin != config.public_origin:
+            raise ConsoleRefusal(403, "csrf.invalid")
+    elif _host(origin) != request.headers.get("host"):
         raise ConsoleRefusal(403, "csrf.invalid")
 
 
