@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.core.accounts import MAX_FAILURES
 from services.core.security_keys import SecurityKeys
 from services.node.accounts import open_accounts
-from tests.security.test_console_web import Console
+from tests.security.test_console_web import Console, opens_account
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.console import PASSWORD, DemoOfficer, csrf_of
 
@@ -60,9 +60,15 @@ def test_password_and_key_sign_in_and_the_password_alone_opens_no_page(tmp_path:
     assert enrol.status_code == 303  # enrolling another key needs a complete session
     assert client.post("/login/key/options", content="{}").status_code == 403  # no CSRF token
     options = client.post("/login/key/options", headers=headers, content="{}").text
+    half_open = client.cookies[console.app.state.config.session_cookie]
     signed = client.post("/login/key", headers=headers, content=device.get(options))
     assert signed.json() == {"next": "/inbox"}
     assert client.get("/account", follow_redirects=False).status_code == 200
+    # session fixation: the key's answer completes the session under a new token
+    complete = client.cookies[console.app.state.config.session_cookie]
+    assert complete != half_open
+    assert opens_account(console, complete) == 200
+    assert opens_account(console, half_open) == 303  # the half-open token opens nothing any more
 
 
 def test_an_officer_without_a_key_is_refused_as_for_a_wrong_code(tmp_path: Path) -> None:

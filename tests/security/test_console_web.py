@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
@@ -476,3 +477,35 @@ def test_the_rate_limiter_forgets_keys_whose_window_has_passed() -> None:
     limit.allow("192.0.2.1")
     limit.allow("192.0.2.2")
     assert set(limit._events) == {"192.0.2.1", "192.0.2.2"}
+
+
+def opens_account(console: Console, token: str) -> int:
+    """The status /account answers to a browser holding the session cookie ``token``."""
+    client = TestClient(console.app, base_url="http://testserver")
+    client.cookies.set(console.app.state.config.session_cookie, token)
+    return client.get("/account", follow_redirects=False).status_code
+
+
+def test_enrolling_the_second_factor_gives_the_session_a_new_token(console: Console) -> None:
+    """Session fixation: a token planted before sign-in (or seen while half-open) must not be
+    the token of the complete session."""
+    console.accounts.add(login="caio", name="Caio Lima", position="Agente", agency="PF",
+                         language="pt", role="officer", password=PASSWORD,
+                         now=console.clock.now)  # fmt: skip
+    client, cookie = console.client, console.app.state.config.session_cookie
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf_token": csrf_of(page.text), "login": "caio",
+                                         "password": PASSWORD}, follow_redirects=False)  # fmt: skip
+    assert answer.headers["location"] == "/enrol"
+    half_open = client.cookies[cookie]
+    session = console.accounts.session(half_open, console.clock.now)
+    assert session is not None and session.pending_totp is not None
+    code = pyotp.TOTP(session.pending_totp).at(console.clock.now)
+    form = client.get("/enrol").text
+    done = client.post("/enrol", data={"csrf_token": csrf_of(form), "code": code},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"] == "/inbox"
+    complete = client.cookies[cookie]
+    assert complete != half_open
+    assert opens_account(console, complete) == 200
+    assert opens_account(console, half_open) == 303  # sent to sign in: the old token opens nothing

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from services import i18n
-from services.console.web.auth import SignedIn, SignInRequired
+from services.console.web.auth import SignedIn, SignInRequired, set_session_cookie
 from services.console.web.rendering import render, request_language
 from services.core.accounts import AccountError, Accounts, Session
 from services.core.security_keys import RelyingParty, SecurityKeys
@@ -118,7 +118,7 @@ async def key_sign_in(request: Request) -> Response:
     try:
         answer = await _answer(request)
         key = _keys(request).authenticate(login, token, answer, relying_party(request), now)
-        accounts.complete_session(token, now)
+        completed = accounts.complete_session(token, now)
     except AccountError as exc:
         if exc.code == "key.refused":
             accounts.count_failure(login, now)
@@ -126,7 +126,10 @@ async def key_sign_in(request: Request) -> Response:
         return _refused(request, exc)
     accounts.record(login, "signed_in", now, second_factor="security_key",
                     credential=key.credential_id[:16])  # fmt: skip
-    return JSONResponse({"next": request.app.state.config.home})
+    response = JSONResponse({"next": request.app.state.config.home})
+    # the half-open session's token, which someone may have planted, opens nothing any more
+    set_session_cookie(request, response, completed.token)
+    return response
 
 
 @router.post("/account/keys/options")
