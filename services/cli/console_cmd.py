@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from services import i18n
+from services.core.accounts import AccountError
 from services.i18n import N_
 
 
@@ -67,7 +68,15 @@ def cmd_console(args: argparse.Namespace) -> int:
             )) % {"value": args.public_origin}, file=sys.stderr)  # fmt: skip
             return 2
     secure = bool(args.tls_cert or args.behind_tls_proxy)
-    app = build_officer_console(home, secure=secure, public_origin=origin)
+    try:
+        app = build_officer_console(home, secure=secure, public_origin=origin)
+    except AccountError as exc:  # the accounts' key file refused, or missing: one line
+        print(
+            i18n.gettext_for(language, N_("error: %(reason)s"))
+            % {"reason": i18n.translate(exc.code, exc.params, language)},
+            file=sys.stderr,
+        )
+        return 2
     scheme = "https" if args.tls_cert else "http"
     print(i18n.gettext_for(language, N_("console of %(home)s at %(url)s")) % {
         "home": home, "url": f"{scheme}://{args.host}:{args.port}/"

@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import pyotp
@@ -31,7 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.core.totp_vault import PREFIX as SEALED_PREFIX
-from services.core.totp_vault import TotpVault, VaultError, is_sealed
+from services.core.totp_vault import KeyFileRefused, TotpVault, VaultError, is_sealed
 
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
 MIN_PASSWORD: Final = 12
@@ -76,6 +77,15 @@ class AccountError(Exception):
         super().__init__(code)
         self.code = code
         self.params = params
+
+
+def open_vault(key_file: Path) -> TotpVault:
+    """The vault whose key is in ``key_file`` (made if missing); :class:`AccountError` when
+    the key file must not be used (readable by others, another user's, damaged)."""
+    try:
+        return TotpVault.at(key_file)
+    except KeyFileRefused as exc:
+        raise AccountError(exc.code, **exc.params) from None
 
 
 class SignInRefused(AccountError):
