@@ -28,6 +28,23 @@ def add_serving_options(p: argparse.ArgumentParser, t: Callable[[str], str]) -> 
     p.add_argument("--behind-tls-proxy", action="store_true", help=t(N_(
         "a TLS-terminating proxy is in front: cookies are Secure and HSTS is sent"
     )))  # fmt: skip
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS", help=t(N_(
+        "the proxy's address or network (repeatable): only from it is X-Forwarded-For believed, "
+        "so that each client, not the proxy, has its own sign-in rate limit"
+    )))  # fmt: skip
+
+
+def trusted_proxies(args: argparse.Namespace) -> tuple[str, ...]:
+    """``--trusted-proxy``'s addresses, checked; ValueError holding the first that is none."""
+    from services.console.web.config import trusted_proxy
+
+    checked = []
+    for given in args.trusted_proxy:
+        try:
+            checked.append(trusted_proxy(given))
+        except ValueError:
+            raise ValueError(given) from None
+    return tuple(checked)
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -67,9 +84,18 @@ def cmd_console(args: argparse.Namespace) -> int:
                 "a host name (not an address) and no path"
             )) % {"value": args.public_origin}, file=sys.stderr)  # fmt: skip
             return 2
+    try:
+        proxies = trusted_proxies(args)
+    except ValueError as exc:
+        print(i18n.gettext_for(language, N_(
+            "error: --trusted-proxy %(value)s is not an IP address or network"
+        )) % {"value": exc}, file=sys.stderr)  # fmt: skip
+        return 2
     secure = bool(args.tls_cert or args.behind_tls_proxy)
     try:
-        app = build_officer_console(home, secure=secure, public_origin=origin)
+        app = build_officer_console(
+            home, secure=secure, public_origin=origin, trusted_proxies=proxies
+        )
     except AccountError as exc:  # the accounts' key file refused, or missing: one line
         print(
             i18n.gettext_for(language, N_("error: %(reason)s"))

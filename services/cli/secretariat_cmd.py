@@ -16,7 +16,7 @@ from pathlib import Path
 
 from services import i18n
 from services.cli import officer_cmd
-from services.cli.console_cmd import add_serving_options, exposed
+from services.cli.console_cmd import add_serving_options, exposed, trusted_proxies
 from services.cli.tables import dumps, table
 from services.core.accounts import AccountError, Accounts
 from services.hub.home import HubError, HubHome
@@ -160,7 +160,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     from services.console.secretariat.app import create_secretariat_app
 
     try:
-        app = create_secretariat_app(hub, secure=bool(args.tls_cert or args.behind_tls_proxy))
+        proxies = trusted_proxies(args)
+    except ValueError as exc:
+        print(f"error: --trusted-proxy {exc} is not an IP address or network", file=sys.stderr)
+        return 2
+    secure = bool(args.tls_cert or args.behind_tls_proxy)
+    try:
+        app = create_secretariat_app(hub, secure=secure, trusted_proxies=proxies)
     except AccountError as exc:  # the accounts' key file refused, or missing: one line
         print(f"error: {i18n.translate(exc.code, exc.params, 'en')}", file=sys.stderr)
         return 2

@@ -33,7 +33,7 @@ from tests.support.console import (
 class Console:
     def __init__(
         self, tmp_path: Path, *, secure: bool = False, base: str | None = None,
-        configured_origin: bool = True,
+        configured_origin: bool = True, **config: object,
     ) -> None:  # fmt: skip
         self.clock = Clock()
         self.home = node_home(tmp_path, "MEX")
@@ -45,7 +45,7 @@ class Console:
         base = base or ("https://testserver" if secure else "http://testserver")
         origin = base if configured_origin else None  # served under the name it is reached by
         self.app = build_officer_console(
-            self.home, secure=secure, clock=self.clock, public_origin=origin
+            self.home, secure=secure, clock=self.clock, public_origin=origin, **config
         )
         self.client = TestClient(self.app, base_url=base)
 
@@ -303,6 +303,42 @@ def test_sign_in_attempts_from_one_ipv6_64_are_limited_together(tmp_path: Path) 
         401,
         429,
     ]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_limit(
+    tmp_path: Path,
+) -> None:
+    """Behind a reverse proxy every client arrives from the proxy's address: the address it
+    forwards counts, but only when the request comes from the proxy configured as trusted."""
+    console = Console(tmp_path, trusted_proxies=("10.0.0.2",))
+    console.app.state.login_limit.count = 2
+
+    def attempt(peer: str, forwarded: str) -> int:
+        client = TestClient(console.app, base_url="http://testserver", client=(peer, 50000),
+                            headers={"X-Forwarded-For": forwarded})  # fmt: skip
+        return int(sign_in(client, console.bia, console.clock, "nope nope nope").status_code)
+
+    proxy = "10.0.0.2"
+    assert [attempt(proxy, "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert attempt(proxy, "203.0.113.2") == 401  # another client behind the same proxy
+    # the proxy appends the address it saw: what the client itself wrote before it is not taken
+    assert attempt(proxy, "203.0.113.9, 203.0.113.1") == 429
+    # anyone else's X-Forwarded-For is ignored: counted under their own address
+    stranger = "198.51.100.7"
+    assert [attempt(stranger, f"192.0.2.{n}") for n in (1, 2, 3)] == [401, 401, 429]
+
+
+def test_no_trusted_proxy_means_no_forwarded_address_is_believed(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    console.app.state.login_limit.count = 2
+    answers = []
+    for n in (1, 2, 3):
+        client = TestClient(console.app, base_url="http://testserver", client=("10.0.0.2", 1),
+                            headers={"X-Forwarded-For": f"203.0.113.{n}"})  # fmt: skip
+        answers.append(sign_in(client, console.bia, console.clock, "nope nope nope").status_code)
+    assert answers == [401, 401, 429]
+    with pytest.raises(ValueError, match="expected an IP address or network"):
+        Console(tmp_path / "star", trusted_proxies=("*",))
 
 
 def test_a_forged_pre_session_cookie_and_token_pair_is_refused(console: Console) -> None:

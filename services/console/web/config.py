@@ -35,6 +35,16 @@ def public_origin(text: str) -> str:
     return f"{parts.scheme}://{host}{shown}"
 
 
+def trusted_proxy(text: str) -> str:
+    """``text`` as an address or network (``10.0.0.2``, ``10.0.0.0/24``, ``::1``) whose
+    X-Forwarded-For a console believes; ValueError for anything else, ``*`` included: a console
+    never takes a client's word for its own address."""
+    try:
+        return str(ipaddress.ip_network(text.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{text}: expected an IP address or network, e.g. 127.0.0.1") from None
+
+
 def system_clock() -> datetime:
     """The current time, UTC."""
     return datetime.now(UTC)
@@ -64,6 +74,8 @@ class ConsoleConfig:
     (``https://console.example.org``, :func:`public_origin`): the security keys' relying party
     and the only origin a POST may come from. Without it, security keys work only on this
     machine (a loopback host name: development), never under whatever Host a request names.
+    ``trusted_proxies``: behind a reverse proxy, every client arrives from the proxy's address;
+    only from these addresses is the forwarded client address believed (for the rate limit).
     """
 
     title: str
@@ -84,10 +96,16 @@ class ConsoleConfig:
     max_upload_bytes: int = 0
     extra_template_dirs: tuple[str, ...] = field(default_factory=tuple)
     public_origin: str | None = None
+    #: the reverse proxies (addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto
+    #: are believed: a request arriving from one of them is counted under the client address it
+    #: forwards; from anyone else, those headers are ignored
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.public_origin is not None:
             object.__setattr__(self, "public_origin", public_origin(self.public_origin))
+        proxies = tuple(trusted_proxy(p) for p in self.trusted_proxies)
+        object.__setattr__(self, "trusted_proxies", proxies)
 
     @property
     def session_cookie(self) -> str:
