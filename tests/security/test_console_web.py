@@ -3,6 +3,9 @@ sign-in attempts, a disabled officer; and sends its security headers on every re
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Iterator
@@ -11,6 +14,8 @@ from typing import Any
 
 import pyotp
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi.testclient import TestClient
 
 from services.console.officer.app import build_officer_console
@@ -28,6 +33,8 @@ from tests.support.console import (
     officer,
     sign_in,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Console:
@@ -165,6 +172,45 @@ def test_under_tls_the_cookie_is_secure_and_host_only_and_hsts_is_sent(tmp_path:
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("__Host-cifta_session=") and "Secure" in cookie
     assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_the_pre_session_cookie_is_what_the_operations_guide_says(tmp_path: Path) -> None:
+    """docs/operations.md, "The pre-session cookie": its name and attributes, its HMAC-SHA256
+    under a key derived (HKDF) from the console's key file, what the signature refuses, and what
+    it does not: a pair the console issued to someone else."""
+    console = Console(tmp_path, secure=True)
+    name = console.app.state.config.presession_cookie
+    page = console.client.get("/login")
+    header = page.headers["set-cookie"]
+    assert header.startswith(f"{name}=") and name == "__Host-cifta_presession"
+    attributes = {a.strip().split("=")[0].lower() for a in header.split(";")[1:]}
+    assert {"httponly", "secure", "path", "samesite"} <= attributes and "domain" not in attributes
+    assert "samesite=strict" in header.lower() and "path=/" in header.lower()
+    token, _, mac = console.client.cookies[name].rpartition(".")
+    assert token == csrf_of(page.text)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"cifta console presession")
+    key = hkdf.derive((console.home / "console-totp.key").read_bytes())
+    digest = hmac.new(key, b"presession:" + token.encode(), hashlib.sha256).digest()
+    assert mac == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    # a pair the console issued to someone else passes the signature in another browser
+    other = TestClient(console.app, base_url="https://testserver")
+    other.cookies.set(name, console.client.cookies[name])
+    form = {"csrf_token": token, "login": "ana", "password": "a wrong password"}
+    assert other.post("/login", data=form).status_code == 401  # past CSRF, refused for the password
+    # posted from another site, it is refused
+    foreign = other.post("/login", data=form, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    # signed in: the pre-session cookie is removed
+    answer = sign_in(console.client, console.ana, console.clock)
+    removed = [h for h in answer.headers.get_list("set-cookie") if h.startswith(f'{name}=""')]
+    assert len(removed) == 1 and "max-age=0" in removed[0].lower()
+
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide[guide.index("**The pre-session cookie.**") :].split("\n\n", 1)[0]
+    for fact in ("`cifta_presession`", f"`{name}`", "HMAC-SHA256", "HKDF-SHA256", "HttpOnly",
+                 "SameSite=Strict", "It does not bind the cookie to one browser"):  # fmt: skip
+        assert fact in " ".join(section.split()), fact
 
 
 def _alert(html: str) -> str:
