@@ -110,9 +110,39 @@ TEXT: dict[str, str] = {
     "node.passphrase_unset": N_("the key file's passphrase variable {variable} is not set"),
     "node.not_a_home": N_("{home} is not a node home: run `cifta node init` first"),
     "node.bad_settings": N_("{home}/node.json or CIFTA_NODE_*: {field}: {problem}"),
-    "node.keys_unreadable": "{problem}",
-    "node.directory_unreadable": "{problem}",
-    "node.clock_off": "{problem}",
+    # node.keys_unreadable, by its reason (an unknown one: the console's line for the code)
+    "node.keys_unreadable.exposed": N_(
+        "{file} may be read by other users (mode {mode}): it is not used; make it the owner's "
+        "alone (chmod 600)"
+    ),
+    "node.keys_unreadable.passphrase_required": N_(
+        "{file} is sealed with a passphrase: name the variable that holds it as passphrase_env "
+        "in node.json"
+    ),
+    "node.keys_unreadable.wrong_passphrase": N_(
+        "{file} does not open with the passphrase given: check the passphrase variable, or "
+        "restore the key file from the backup"
+    ),
+    "node.keys_unreadable.damaged": N_(
+        "{file} is damaged or not a node's key file: restore it from the backup"
+    ),
+    "node.directory_unreadable.root": N_(
+        "the pinned directory root key {file} cannot be read: restore it from the onboarding bundle"
+    ),
+    "node.directory_unreadable.cache": N_(
+        "the directory cache {file} cannot be read, or an entry in it does not verify against "
+        "the pinned root key: restore it from the backup"
+    ),
+    "node.clock_off": N_(
+        "this node's clock is {offset} s ahead of the hub's (measured {measured_at}; tolerance "
+        "{tolerance_s} s): set it right (NTP) before sending, other states would refuse what it "
+        "dates"
+    ),
+    "node.clock_off_behind": N_(
+        "this node's clock is {offset} s behind the hub's (measured {measured_at}; tolerance "
+        "{tolerance_s} s): set it right (NTP) before sending, other states would refuse what it "
+        "dates"
+    ),
     "officer.missing": N_(
         "{option} is required: {expected} (or set CIFTA_OFFICER); every action is recorded "
         "under the officer's name"
@@ -340,6 +370,12 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["option"], p["expected"] = "--officer", t(FORMATS["officer"])
     if code == "field.required" and p.get("when"):
         code = "field.required_when"
+    if code in ("node.keys_unreadable", "node.directory_unreadable"):
+        code = f"{code}.{p.get('reason')}" if f"{code}.{p.get('reason')}" in TEXT else code
+    if code == "node.clock_off":
+        offset = int(p.get("offset_s", 0))
+        p["offset"] = abs(offset)
+        code = "node.clock_off" if offset > 0 else "node.clock_off_behind"
     if code == "field.invalid":
         p["problem"] = text(f"field.{p.get('problem')}")
     if code == "body.invalid":

@@ -14,10 +14,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services import i18n
 from services.cli import officer_cmd
-from services.cli.console_cmd import add_serving_options, exposed
+from services.cli.console_cmd import add_serving_options, exposed, trusted_proxies
 from services.cli.tables import dumps, table
-from services.core.accounts import Accounts
+from services.core.accounts import AccountError, Accounts
 from services.hub.home import HubError, HubHome
 from services.secretariat.audit_desk import Verifier, audit_view
 from services.secretariat.directory_desk import DirectoryDesk, apply_to_hub, read_request_file
@@ -158,7 +159,17 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     from services.console.secretariat.app import create_secretariat_app
 
-    app = create_secretariat_app(hub, secure=bool(args.tls_cert or args.behind_tls_proxy))
+    try:
+        proxies = trusted_proxies(args)
+    except ValueError as exc:
+        print(f"error: --trusted-proxy {exc} is not an IP address or network", file=sys.stderr)
+        return 2
+    secure = bool(args.tls_cert or args.behind_tls_proxy)
+    try:
+        app = create_secretariat_app(hub, secure=secure, trusted_proxies=proxies)
+    except AccountError as exc:  # the accounts' key file refused, or missing: one line
+        print(f"error: {i18n.translate(exc.code, exc.params, 'en')}", file=sys.stderr)
+        return 2
     scheme = "https" if args.tls_cert else "http"
     print(f"secretariat console of {hub.root} at {scheme}://{args.host}:{args.port}/", flush=True)
     uvicorn.run(

@@ -5,7 +5,8 @@ of argparse's usage block and library wording. The exit code stays argparse's 2.
 argparse reports a mistake only as an English sentence (``ArgumentParser.error``); its wording
 is stable since Python 3.9 and is read back here into a code and parameters, the command's own
 ``help`` texts supplying what each option expects. The line is in the command's language
-(:func:`services.cli.messages.use`), the JSON's parameters stay codes and words as typed.
+(:func:`services.cli.messages.use`); the JSON's parameters stay codes, words as typed, and
+``expected`` in English whatever the language (a program reads them; a person reads ``message``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import re
 import sys
 from typing import Any, NoReturn
 
-from services.cli.messages import t
+from services import i18n
+from services.cli.messages import language, t
 from services.i18n import N_
 
 #: Exit code of a usage mistake, as argparse (and shells) use it.
@@ -58,8 +60,8 @@ class Parser(argparse.ArgumentParser):
                 action.help = t(N_("show this help message and exit"))
 
     def error(self, message: str) -> NoReturn:
-        params = describe(self, message)
-        line = render(self.prog, params)
+        params, expected = describe(self, message)
+        line = render(self.prog, params, expected)
         if Parser.json_errors:
             error = {"code": "usage", "params": params, "message": line}
             print(json.dumps({"error": error}, ensure_ascii=False), file=sys.stderr)
@@ -68,48 +70,56 @@ class Parser(argparse.ArgumentParser):
         sys.exit(USAGE_EXIT)
 
 
-def describe(parser: argparse.ArgumentParser, message: str) -> dict[str, Any]:
-    """argparse's sentence as a problem code and its parameters (``option`` as typed)."""
+def describe(parser: argparse.ArgumentParser, message: str) -> tuple[dict[str, Any], str]:
+    """argparse's sentence as a problem code and its parameters (``option`` as typed,
+    ``expected`` in English), and what is expected in the command's language (for the line)."""
     if m := _REQUIRED.fullmatch(message):
         names = [n.strip() for n in m["names"].split(",")]
+        english, expected = _expects(parser, names[0])
         return {"problem": "required", "option": names[0], "options": names,
-                "expected": _expects(parser, names[0])}  # fmt: skip
+                "expected": english}, expected  # fmt: skip
     if m := _CHOICE.fullmatch(message):
         choices = [c.strip().strip("'") for c in m["choices"].split(",")]
         return {"problem": "not_a_choice", "option": m["name"], "value": m["value"].strip("'"),
-                "choices": choices}  # fmt: skip
+                "choices": choices}, ""  # fmt: skip
     if m := _VALUE.fullmatch(message):
+        english = _TYPES.get(m["type"], m["type"])
         return {"problem": "invalid_value", "option": m["name"], "value": m["value"].strip("'"),
-                "expected": t(_TYPES[m["type"]]) if m["type"] in _TYPES else m["type"]}  # fmt: skip
+                "expected": english}, t(english) if m["type"] in _TYPES else english  # fmt: skip
     if m := _ONE.fullmatch(message):
-        return {"problem": "value_missing", "option": m["name"],
-                "expected": _expects(parser, m["name"].split("/")[0])}  # fmt: skip
+        english, expected = _expects(parser, m["name"].split("/")[0])
+        return {"problem": "value_missing", "option": m["name"], "expected": english}, expected
     if m := _UNKNOWN.fullmatch(message):
-        return {"problem": "unknown", "option": m["names"].split()[0], "value": m["names"]}
+        return {"problem": "unknown", "option": m["names"].split()[0], "value": m["names"]}, ""
     if m := _EXCLUSIVE.fullmatch(message):
-        return {"problem": "exclusive", "option": m["name"], "other": m["other"]}
-    return {"problem": "other", "detail": message}
+        return {"problem": "exclusive", "option": m["name"], "other": m["other"]}, ""
+    return {"problem": "other", "detail": message}, ""
 
 
 _TYPES = {"int": N_("a whole number"), "float": N_("a number")}
 
 
-def _expects(parser: argparse.ArgumentParser, name: str) -> str:
-    """What an option or argument is for, from its help text (or its name)."""
+def _expects(parser: argparse.ArgumentParser, name: str) -> tuple[str, str]:
+    """What an option or argument is for, from its help text (or its name): in English (the
+    msgid its help was translated from) and in the command's language."""
     for action in parser._actions:  # argparse keeps no public list of a parser's actions
         if name in action.option_strings or name in (action.dest, action.metavar):
             if action.choices is not None:  # a subcommand's too (a dict of them)
                 choices = ", ".join(str(c) for c in action.choices)
-                return t(N_("one of {choices}")).format(choices=choices)
+                one_of = N_("one of {choices}")
+                return one_of.format(choices=choices), t(one_of).format(choices=choices)
             if action.help and action.help != argparse.SUPPRESS:
-                return str(action.help).split(" (")[0]
-    return t(N_("a value"))
+                english = i18n.msgid_of(language(), str(action.help))
+                return english.split(" (")[0], str(action.help).split(" (")[0]
+    return N_("a value"), t(N_("a value"))
 
 
-def render(prog: str, p: dict[str, Any]) -> str:
+def render(prog: str, p: dict[str, Any], expected: str | None = None) -> str:
     """The line of a usage mistake in the command's language, naming the command and the option
-    as typed."""
+    as typed; ``expected`` is what is expected in that language (``p``'s English one when not
+    given)."""
     option, problem = p.get("option", ""), p["problem"]
+    p = {**p, "expected": p.get("expected", "") if expected is None else expected}
     what = option if option.startswith("-") else option.upper()  # as --help shows it
     if problem == "required":
         more = p["options"][1:]

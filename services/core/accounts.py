@@ -24,6 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Final, Protocol
 
 import pyotp
@@ -31,7 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.core.totp_vault import PREFIX as SEALED_PREFIX
-from services.core.totp_vault import TotpVault, VaultError, is_sealed
+from services.core.totp_vault import KeyFileRefused, TotpVault, VaultError, is_sealed
 
 LOGIN_PATTERN: Final = re.compile(r"[a-z0-9._-]{3,32}")
 MIN_PASSWORD: Final = 12
@@ -76,6 +77,15 @@ class AccountError(Exception):
         super().__init__(code)
         self.code = code
         self.params = params
+
+
+def open_vault(key_file: Path) -> TotpVault:
+    """The vault whose key is in ``key_file`` (made if missing); :class:`AccountError` when
+    the key file must not be used (readable by others, another user's, damaged)."""
+    try:
+        return TotpVault.at(key_file)
+    except KeyFileRefused as exc:
+        raise AccountError(exc.code, **exc.params) from None
 
 
 class SignInRefused(AccountError):
@@ -145,6 +155,16 @@ class Session:
     csrf_token: str
     complete: bool
     pending_totp: str | None
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A session its second factor completed: the officer, and the session's new token. The
+    token it had while half-open opens nothing any more (session fixation: OWASP ASVS 3.2.1,
+    a new token at authentication), nor does its CSRF token."""
+
+    officer: Officer
+    token: str
 
 
 def _iso(t: datetime) -> str:
@@ -351,21 +371,19 @@ class Accounts:
         lockout, as a wrong TOTP code counts."""
         self._failed(self.get(login), now)
 
-    def complete_session(self, token: str, now: datetime) -> None:
-        """Complete a session awaiting its security key, once the key answered; its failures
-        are forgotten as after any sign-in."""
+    def complete_session(self, token: str, now: datetime) -> Completed:
+        """Complete a session awaiting its security key, once the key answered, under a new
+        token; its failures are forgotten as after any sign-in."""
         session = self.session(token, now)
         if session is None or session.complete or session.pending_totp is not None:
             raise AccountError("session.expired")
         with self._database.tx() as db:
-            db.execute(
-                "UPDATE console_sessions SET complete = 1 WHERE token_sha256 = ?",
-                (_digest(token),),
-            )
+            renewed = _renew(db, token)
             db.execute(
                 "UPDATE officers SET failed_attempts = 0, locked_until = NULL WHERE login = ?",
                 (session.officer.login,),
             )
+        return Completed(self.get(session.officer.login), renewed)
 
     def _failed(self, officer: Officer, now: datetime) -> None:
         with self._database.tx() as db:
@@ -380,9 +398,9 @@ class Accounts:
                     (_iso(now + LOCKOUT), officer.login),
                 )
 
-    def enrol(self, token: str, code: str, now: datetime) -> Officer:
+    def enrol(self, token: str, code: str, now: datetime) -> Completed:
         """Confirm the second factor shown at enrolment with its first code; completes the
-        session."""
+        session under a new token."""
         session = self.session(token, now)
         if session is None or session.pending_totp is None:
             raise AccountError("session.expired")
@@ -398,12 +416,7 @@ class Accounts:
                 " WHERE login = ? AND totp_secret IS NULL",
                 (self._vault.seal(session.pending_totp, login), counter, login),
             ).rowcount
-            if enrolled == 1:
-                db.execute(
-                    "UPDATE console_sessions SET complete = 1, pending_totp = NULL"
-                    " WHERE token_sha256 = ?",
-                    (_digest(token),),
-                )
+            renewed = _renew(db, token) if enrolled == 1 else ""
             # every other session still waiting to enrol ends here (and this one, if too late)
             db.execute(
                 "DELETE FROM console_sessions WHERE login = ? AND complete = 0",
@@ -411,7 +424,7 @@ class Accounts:
             )
         if enrolled != 1:
             raise AccountError("session.expired")
-        return self.get(login)
+        return Completed(self.get(login), renewed)
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -497,6 +510,18 @@ class Accounts:
              "action": r["action"], "detail": json.loads(r["detail"])}
             for r in rows.fetchall()
         ]  # fmt: skip
+
+
+def _renew(db: sqlite3.Connection, token: str) -> str:
+    """Complete the session of ``token`` under a new token and CSRF token (within the caller's
+    transaction); returns the new token."""
+    renewed = secrets.token_urlsafe(32)
+    db.execute(
+        "UPDATE console_sessions SET token_sha256 = ?, csrf_token = ?, complete = 1,"
+        " pending_totp = NULL WHERE token_sha256 = ?",
+        (_digest(renewed), secrets.token_urlsafe(32), _digest(token)),
+    )
+    return renewed
 
 
 def verify_password(password_hash: str, password: str) -> bool:

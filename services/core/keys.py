@@ -42,7 +42,15 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 
 
 class KeyFileError(Exception):
-    """A key file could not be read: wrong passphrase, wrong format, unsafe permissions."""
+    """A key file could not be read: wrong passphrase, wrong format, unsafe permissions.
+
+    ``reason`` says which for a front end that words it itself: ``exposed`` (with ``mode``),
+    ``passphrase_required``, ``wrong_passphrase`` or ``damaged``; the message is English."""
+
+    def __init__(self, message: str, reason: str = "damaged", **params: object) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.params = params
 
 
 def key_id(purpose: str, public_bytes: bytes) -> str:
@@ -341,14 +349,21 @@ class NodeKeys:
         """Read a key file written by :meth:`save`; refuse one others can read."""
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise KeyFileError(f"{path.name} is readable by others (mode {mode:o}); chmod 600 it")
+            raise KeyFileError(
+                f"{path.name} is readable by others (mode {mode:o}); chmod 600 it",
+                "exposed",
+                mode=f"{mode:03o}",
+            )
         try:
             data = json.loads(path.read_bytes())
         except ValueError as exc:
             raise KeyFileError("key file is not JSON") from exc
         if data.get("format") == SEALED_KEYFILE_FORMAT:
             if passphrase is None:
-                raise KeyFileError("key file is passphrase-protected; a passphrase is required")
+                raise KeyFileError(
+                    "key file is passphrase-protected; a passphrase is required",
+                    "passphrase_required",
+                )
             data = json.loads(_open_with_passphrase(data, passphrase))
         try:
             return cls.from_private_json(data)
@@ -426,6 +441,6 @@ def _open_with_passphrase(data: dict[str, Any], passphrase: bytes) -> bytes:
             unb64u(data["nonce"]), unb64u(data["ciphertext"]), SEALED_KEYFILE_FORMAT.encode()
         )
     except InvalidTag:
-        raise KeyFileError("wrong passphrase or damaged key file") from None
+        raise KeyFileError("wrong passphrase or damaged key file", "wrong_passphrase") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise KeyFileError(f"sealed key file is damaged: {type(exc).__name__}") from exc

@@ -5,7 +5,12 @@ Each secret is sealed with AES-256-GCM (NIST SP 800-38D) under a key of its own,
 the associated data, so a sealed secret moved onto another officer's row does not open.
 
 Where the key lives, and why: a 32-byte random key in a file of its own (mode 0600) beside the
-store it protects, created on first use. It is not derived from the node's keys: ``keys.json``
+store it protects, created on first use. Two processes starting together (the console and a
+``cifta officer`` command) agree on one key: it is written whole to a file of the process's own
+and published under its name with ``link(2)``, which fails when the name exists, so the one that
+comes second reads the first one's key, never a half-written or an overwritten one. A key file
+that others may read, or that another user owns, is refused rather than used: someone may have
+copied it, or may replace it. It is not derived from the node's keys: ``keys.json``
 may be protected by a passphrase that an unattended console cannot ask for, and a key derived from
 the signing key would tie the console's secrets to a key the node rotates. A backup that copies
 the store without this file holds no usable second factor; the operator restores both together.
@@ -14,9 +19,10 @@ the store without this file holds no usable second factor; the operator restores
 from __future__ import annotations
 
 import base64
-import contextlib
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -37,6 +43,17 @@ class VaultError(Exception):
     """A sealed secret that does not open under this key (another store's, or altered)."""
 
 
+class KeyFileRefused(Exception):
+    """A key file that must not be used: ``code`` and ``params`` for
+    :func:`services.i18n.translate` (``accounts.totp_key_exposed``, ``..._foreign``,
+    ``..._damaged``)."""
+
+    def __init__(self, code: str, **params: object) -> None:
+        super().__init__(code)
+        self.code = code
+        self.params = params
+
+
 class TotpVault:
     """Seals and opens TOTP secrets with one AES-256-GCM key."""
 
@@ -54,13 +71,10 @@ class TotpVault:
     @classmethod
     def at(cls, path: Path) -> TotpVault:
         """The vault whose key is in ``path``, the key made (0600) if there is none yet (the
-        caller first makes sure no secret sealed under a lost key is waiting for it)."""
-        with contextlib.suppress(FileExistsError):  # made by an earlier start: kept
-            write_new(path, secrets.token_bytes(KEY_BYTES))
-        key = path.read_bytes()
-        if path.stat().st_mode & 0o077:
-            os.chmod(path, 0o600)  # a key readable by others is tightened, not trusted as is
-        return cls(key)
+        caller first makes sure no secret sealed under a lost key is waiting for it);
+        :class:`KeyFileRefused` for a key file others may read, another user's, or damaged."""
+        key = _read_key(path)
+        return cls(key if key is not None else _create_key(path))
 
     @classmethod
     def ephemeral(cls) -> TotpVault:
@@ -85,3 +99,54 @@ class TotpVault:
 
 def is_sealed(stored: str | None) -> bool:
     return stored is not None and stored.startswith(PREFIX)
+
+
+def _read_key(path: Path) -> bytes | None:
+    """The key in ``path``, None when there is no such file; checked on the file opened, not on
+    its name (it may be replaced in between): a regular file, this user's, 0600 or stricter."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symbolic link: it may point anywhere
+            raise KeyFileRefused("accounts.totp_key_damaged", file=str(path)) from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyFileRefused("accounts.totp_key_damaged", file=str(path))
+        if st.st_uid != os.geteuid():
+            raise KeyFileRefused("accounts.totp_key_foreign", file=str(path), owner=st.st_uid)
+        if st.st_mode & 0o077:
+            mode = f"{stat.S_IMODE(st.st_mode):04o}"
+            raise KeyFileRefused("accounts.totp_key_exposed", file=str(path), mode=mode)
+        key = fh.read(KEY_BYTES + 1)
+    if len(key) != KEY_BYTES:
+        raise KeyFileRefused("accounts.totp_key_damaged", file=str(path))
+    return key
+
+
+def _create_key(path: Path) -> bytes:
+    """Make the key of ``path`` unless another process makes it first; returns the key that
+    is there. Written whole (0600, synced) under a name of this process's own, then linked to
+    ``path``: created with O_EXCL under ``path`` itself, the key would exist empty until written,
+    and a process starting meanwhile would read nothing; link(2) publishes it whole or fails
+    with EEXIST, and the loser reads the winner's key."""
+    own = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    write_new(own, secrets.token_bytes(KEY_BYTES))  # O_CREAT|O_EXCL, 0600, written, fsynced
+    try:
+        os.link(own, path)
+    except FileExistsError:
+        pass  # made first by another process: its key is the one
+    finally:
+        own.unlink()
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)  # the name too survives a crash
+    finally:
+        os.close(directory)
+    key = _read_key(path)
+    if key is None:  # removed between link and read: nothing sealed under it yet
+        raise KeyFileRefused("accounts.totp_key_damaged", file=str(path))
+    return key

@@ -58,6 +58,19 @@ def translations(language: str) -> gettext.GNUTranslations:
     return gettext.GNUTranslations(buffer)
 
 
+@lru_cache(maxsize=len(LANGUAGES))
+def _msgids(language: str) -> dict[str, str]:
+    # gettext keeps the catalog as msgid -> msgstr only (plural entries under tuple keys)
+    catalog: dict[object, object] = getattr(translations(language), "_catalog", {})
+    return {v: k for k, v in catalog.items() if isinstance(k, str) and k and isinstance(v, str)}
+
+
+def msgid_of(language: str, text: str) -> str:
+    """The English msgid whose translation into ``language`` is ``text``; ``text`` itself when
+    there is none (English already, or words not from the catalog)."""
+    return _msgids(language).get(text, text)
+
+
 def gettext_for(language: str, message: str) -> str:
     """``message`` in ``language``."""
     return translations(language).gettext(message)

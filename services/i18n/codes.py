@@ -31,6 +31,18 @@ MESSAGES: Final[dict[str, str]] = {
         "%(file)s is missing while the store holds second factors sealed with it: restore it "
         "from the backup, or reset every officer's password."
     ),
+    "accounts.totp_key_exposed": N_(
+        "%(file)s may be read by other users (mode %(mode)s): it is not used. Make it the "
+        "owner's alone (chmod 600), and reset the officers' passwords if it may have been copied."
+    ),
+    "accounts.totp_key_foreign": N_(
+        "%(file)s belongs to another user (uid %(owner)s): it is not used. Run the console and "
+        "the officer commands as the user who owns the node's store."
+    ),
+    "accounts.totp_key_damaged": N_(
+        "%(file)s is not a key file of 32 bytes (or is a link): it is not used. Restore it from "
+        "the backup."
+    ),
     "key.refused": N_(
         "The security key's answer was not accepted: use a key enrolled for this account."
     ),
@@ -38,6 +50,11 @@ MESSAGES: Final[dict[str, str]] = {
     "key.address_host": N_(
         "Security keys need the console's host name, not the address %(host)s: open it as "
         "localhost on this machine, or by the name of its certificate."
+    ),
+    "key.origin_unset": N_(
+        "Security keys are not available under %(host)s: the console was started without "
+        "--public-origin, the name it is served under (without it, only localhost on this "
+        "machine)."
     ),
     "key.none": N_("No security key is enrolled for this account: use the authenticator code."),
     "key.too_many": N_("At most %(max)s security keys per officer: ask to remove one first."),

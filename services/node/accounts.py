@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.core.accounts import AccountError, Accounts, holds_sealed_secrets
-from services.core.totp_vault import TotpVault
+from services.core.accounts import AccountError, Accounts, holds_sealed_secrets, open_vault
 from services.node.store.db import Database
 
 #: Beside the store, mode 0600: the key that seals the officers' TOTP secrets in it (why a file
@@ -25,4 +24,9 @@ def open_accounts(store_path: Path, *, recovering: bool = False) -> tuple[Accoun
         database.close()
         # a new key would lock every officer out without a word
         raise AccountError("accounts.totp_key_missing", file=TOTP_KEY_FILE)
-    return Accounts(database, TotpVault.at(key)), database
+    try:
+        vault = open_vault(key)
+    except AccountError:
+        database.close()
+        raise
+    return Accounts(database, vault), database

@@ -439,7 +439,7 @@ class NodeRuntime:
         if abs(offset) > self.settings.clock_tolerance_s:
             if not self._clock_alarm:
                 self._clock_alarm = True
-                problem = self.core.clock_problem() or f"clock offset {offset:.0f} s"
+                problem = str(self.core.clock_problem() or f"clock offset {offset:.0f} s")
                 self.store.record_alert("clock", problem, received)
                 log.error("clock_skewed", offset_s=round(offset, 1), hub_time=iso(hub_time),
                           tolerance_s=self.settings.clock_tolerance_s)  # fmt: skip

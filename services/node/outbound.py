@@ -3,6 +3,7 @@ events, in one transaction; answer a stored message; act on the procedures' dead
 
 import hashlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Unpack
 
@@ -53,8 +54,30 @@ class StepRefused(ComposeError):
         self.kind, self.refusal = kind, refusal
 
 
+@dataclass(frozen=True)
+class ClockProblem:
+    """This node's clock as last measured against the hub's, further off than the tolerance:
+    ``offset_s`` (positive: ahead), when it was measured, the tolerance."""
+
+    offset_s: float
+    measured_at: datetime
+    tolerance_s: float
+
+    def __str__(self) -> str:
+        side = "ahead of" if self.offset_s > 0 else "behind"
+        return (
+            f"this node's clock is {abs(self.offset_s):.0f} s {side} the hub's (measured "
+            f"{iso(self.measured_at)}; tolerance {self.tolerance_s:.0f} s): set it right (NTP) "
+            "before sending, other states would refuse what it dates"
+        )
+
+
 class ClockError(ComposeError):
     """This node's clock is too far from the hub's to date a message others will accept."""
+
+    def __init__(self, problem: ClockProblem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
 
 
 CLOCK_STATE = "clock_offset"
@@ -197,7 +220,7 @@ class Outbound:
         event = self.event(EventType.SENT, header, stored.envelope, officer=officer)
         self.store.add_events([event])
 
-    def clock_problem(self) -> str | None:
+    def clock_problem(self) -> ClockProblem | None:
         """Why this node must not date messages now: its clock, as last measured against the
         hub's by the running node, is further off than the tolerance (None: it is not)."""
         measured = self.store.state(CLOCK_STATE)
@@ -207,12 +230,7 @@ class Outbound:
         offset = float(value["offset_s"])
         if abs(offset) <= self.clock_tolerance_s or self.clock() - at > CLOCK_MEASUREMENT_TTL:
             return None
-        side = "ahead of" if offset > 0 else "behind"
-        return (
-            f"this node's clock is {abs(offset):.0f} s {side} the hub's (measured {iso(at)}; "
-            f"tolerance {self.clock_tolerance_s:.0f} s): set it right (NTP) before sending, "
-            "other states would refuse what it dates"
-        )
+        return ClockProblem(offset, at, self.clock_tolerance_s)
 
     def reply(
         self,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,3 +71,40 @@ def test_lc_all_wins_over_lang_and_lang_option_over_both(tmp_path: Path) -> None
     assert run.stderr.startswith(f"erro: {home} não é o diretório de um nó")
     run = cifta("show", "--lang", "es", "--home", home, "01ab", LC_ALL="pt_BR.UTF-8")
     assert run.stderr.startswith(f"error: {home} no es el directorio de un nodo")
+
+
+def test_a_node_whose_keys_or_directory_cannot_be_read_is_told_why_in_the_readers_language(
+    tmp_path: Path,
+) -> None:
+    """No English from the key file's or the directory's library reaches the officer's line;
+    under --json the code and its reason stay for a program."""
+    home = tmp_path / "PAN"
+    made = cifta("node", "init", "--party", "PAN", "--home", str(home), "--passphrase-env", "PW",
+                 PW="first passphrase")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (home / "node.json").write_text('{"party": "PAN"}')  # no passphrase_env: the key is sealed
+    sealed = cifta("inbox", "--home", str(home), "--lang", "fr")
+    assert sealed.stderr.splitlines() == [
+        f"erreur : {home}/keys.json est scellé par une phrase secrète : indiquez dans node.json, "
+        "comme passphrase_env, la variable qui la contient"
+    ]
+    (home / "node.json").write_text('{"party": "PAN", "passphrase_env": "PW"}')
+    wrong = cifta("inbox", "--home", str(home), "--lang", "es", PW="another passphrase")
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines() == [
+        f"error: {home}/keys.json no se abre con la frase de contraseña dada: revise la variable "
+        "de la frase de contraseña o restaure el archivo de claves desde la copia de seguridad"
+    ]
+    root = cifta("inbox", "--home", str(home), "--lang", "pt", PW="first passphrase")
+    assert root.stderr.splitlines() == [
+        f"erro: a chave raiz fixada do diretório {home}/root.json não pode ser lida: restaure-a "
+        "a partir do pacote de integração"
+    ]
+    (home / "keys.json").chmod(0o644)
+    exposed = cifta("inbox", "--home", str(home), "--json", lang="es_MX.UTF-8", PW="x")
+    error = json.loads(exposed.stderr)["error"]
+    assert error["code"] == "node.keys_unreadable"
+    assert error["params"] == {"reason": "exposed", "file": f"{home}/keys.json", "mode": "644"}
+    assert error["message"].endswith("no se usa; déjelo solo para su propietario (chmod 600)")
+    for run in (sealed, wrong, root, exposed):
+        assert "passphrase-protected" not in run.stderr and "cannot read" not in run.stderr

@@ -64,6 +64,26 @@ def test_under_json_a_usage_mistake_is_json_with_its_code() -> None:
     )
 
 
+def test_under_json_expected_stays_english_and_only_the_message_is_translated() -> None:
+    """A program reads ``code`` and ``params`` whatever the officer's language; the person reads
+    ``message``."""
+    cases = [
+        (("lookup", "--make", "Glock"), "serial number, as marked",
+         "cifta lookup: --serial es obligatorio: se esperaba número de serie"),
+        (("audit", "run", "--fetch-batch", "many"), "a whole number",
+         "cifta audit run: --fetch-batch 'many' no se acepta: se esperaba un número entero"),
+        (("audit",), "one of run, verify, alarms, trail, report",
+         "cifta audit: falta un comando: se esperaba uno de run, verify"),
+    ]  # fmt: skip
+    for argv, expected, message in cases:
+        run = cifta("--lang", "es", *argv, "--json", officer=OFFICER)
+        assert run.returncode == 2 and run.stdout == "", argv
+        error = json.loads(run.stderr)["error"]
+        assert error["code"] == "usage"
+        assert error["params"]["expected"] == expected
+        assert error["message"].startswith(message), error["message"]
+
+
 def test_a_lookup_needs_the_officers_structured_identity_no_login_stands_in(
     tmp_path: Path,
 ) -> None:

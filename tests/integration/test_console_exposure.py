@@ -53,3 +53,32 @@ def test_loopback_tls_or_a_declared_proxy_may_serve() -> None:
         assert not exposed(parser.parse_args(argv)), argv
     assert exposed(parser.parse_args(["console", "--host", "10.0.0.5"]))
     assert exposed(parser.parse_args(["console", "--host", "console.example.org"]))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--trusted-proxy", "*", "--trusted-proxy * is not an IP address or network"),
+        ("--public-origin", "https://10.0.0.5", "--public-origin https://10.0.0.5 is not an orig"),
+    ],
+)
+def test_a_console_refuses_to_trust_anyone_or_to_be_named_by_an_address(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    from tests.support.console import node_home
+
+    home = node_home(tmp_path, "MEX")
+    done = cifta("console", "--home", str(home), "--behind-tls-proxy", option, value)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+
+
+def test_trusted_proxies_are_read_as_addresses_or_networks() -> None:
+    from services.cli.console_cmd import trusted_proxies
+
+    args = build_parser().parse_args(
+        ["console", "--behind-tls-proxy", "--trusted-proxy", "10.0.0.2",
+         "--trusted-proxy", "fd00::/64"]
+    )  # fmt: skip
+    assert trusted_proxies(args) == ("10.0.0.2/32", "fd00::/64")

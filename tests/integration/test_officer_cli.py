@@ -129,3 +129,20 @@ def test_a_lost_totp_key_is_said_and_reset_password_recovers(tmp_path: Path) -> 
     reset = cifta("officer", "reset-password", "--home", str(home), "ana", "--lang", "en")
     assert reset.returncode == 0 and key.exists(), reset.stderr
     assert cifta("officer", "list", "--home", str(home)).returncode == 0
+
+
+def test_a_key_file_others_may_read_is_refused_in_one_line_by_the_cli_and_the_console(
+    tmp_path: Path,
+) -> None:
+    home = node_home(tmp_path, "BRA")
+    open_accounts(home / "store.sqlite")[1].close()
+    (home / "console-totp.key").chmod(0o644)
+    for command in (("officer", "list", "--home", str(home), "--lang", "en"),
+                    ("console", "--home", str(home))):  # fmt: skip
+        done = cifta(*command, lang="en")
+        assert done.returncode == 2, command
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+        assert "may be read by other users (mode 0644)" in lines[0]
+        assert "chmod 600" in lines[0]
+    assert (home / "console-totp.key").stat().st_mode & 0o777 == 0o644

@@ -4,6 +4,7 @@ the account, and every key request carries the session's CSRF token."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from fastapi.testclient import TestClient
 from services.core.accounts import MAX_FAILURES
 from services.core.security_keys import SecurityKeys
 from services.node.accounts import open_accounts
-from tests.security.test_console_web import Console
+from tests.security.test_console_web import Console, opens_account
 from tests.support.authenticator import SoftAuthenticator
 from tests.support.console import PASSWORD, DemoOfficer, csrf_of
 
@@ -59,9 +60,15 @@ def test_password_and_key_sign_in_and_the_password_alone_opens_no_page(tmp_path:
     assert enrol.status_code == 303  # enrolling another key needs a complete session
     assert client.post("/login/key/options", content="{}").status_code == 403  # no CSRF token
     options = client.post("/login/key/options", headers=headers, content="{}").text
+    half_open = client.cookies[console.app.state.config.session_cookie]
     signed = client.post("/login/key", headers=headers, content=device.get(options))
     assert signed.json() == {"next": "/inbox"}
     assert client.get("/account", follow_redirects=False).status_code == 200
+    # session fixation: the key's answer completes the session under a new token
+    complete = client.cookies[console.app.state.config.session_cookie]
+    assert complete != half_open
+    assert opens_account(console, complete) == 200
+    assert opens_account(console, half_open) == 303  # the half-open token opens nothing any more
 
 
 def test_an_officer_without_a_key_is_refused_as_for_a_wrong_code(tmp_path: Path) -> None:
@@ -114,8 +121,7 @@ def test_the_password_alone_does_not_forget_the_failed_codes_before_it(tmp_path:
 
 
 def test_a_console_opened_by_its_ip_address_says_to_open_it_by_name(tmp_path: Path) -> None:
-    console = Console(tmp_path)
-    console.client = TestClient(console.app, base_url="http://127.0.0.1:8080")
+    console = Console(tmp_path, base="http://127.0.0.1:8080", configured_origin=False)
     client = console.signed_in(console.ana)
     headers = {"X-CSRF-Token": _token(client, "/account")}
     refused = client.post("/account/keys/options", headers=headers, content="{}")
@@ -124,3 +130,58 @@ def test_a_console_opened_by_its_ip_address_says_to_open_it_by_name(tmp_path: Pa
         "Las llaves de seguridad necesitan el nombre de la consola, no la dirección 127.0.0.1: "
         "ábrala como localhost en esta máquina o con el nombre de su certificado."
     )
+
+
+def test_a_request_under_another_host_neither_enrols_nor_uses_a_key_for_it(
+    tmp_path: Path,
+) -> None:
+    """The relying party is the name the console is served under: a request naming another Host
+    (a phishing proxy in front of the console) gets options for the console's own RP ID, and an
+    answer made for the other name is refused."""
+    console = Console(tmp_path)  # served under http://testserver
+    device = _enrol(console, console.ana)
+    client = console.signed_in(console.bia)
+    headers = {"X-CSRF-Token": _token(client, "/account"), "Host": "evil.example"}
+    options = client.post("/account/keys/options", headers=headers, content="{}")
+    assert options.status_code == 200, options.text
+    assert json.loads(options.text)["rp"]["id"] == "testserver"
+    evil = SoftAuthenticator(origin="http://evil.example")
+    for_evil = {**json.loads(options.text), "rp": {"id": "evil.example", "name": "x"}}
+    enrolled = client.post("/account/keys", headers=headers, content=evil.create(for_evil))
+    assert enrolled.status_code == 400
+    client.post("/account/keys/options", headers=headers, content="{}")
+    enrolled = client.post("/account/keys", headers=headers, content=evil.create(options.text))
+    assert enrolled.status_code == 400  # the right RP ID, reported from the wrong origin
+    assert SecurityKeys(open_accounts(console.home / "store.sqlite")[1]).of("bia") == []
+
+    client.post("/logout", data={"csrf_token": headers["X-CSRF-Token"]})
+    assert _password_only(console, console.ana) == "/login/key"
+    headers = {"X-CSRF-Token": _token(client, "/login/key"), "Host": "evil.example"}
+    options = client.post("/login/key/options", headers=headers, content="{}")
+    assert json.loads(options.text)["rpId"] == "testserver"
+    relayed = SoftAuthenticator(origin="http://evil.example", key=device.key,
+                                credential_id=device.credential_id)  # fmt: skip
+    refused = client.post("/login/key", headers=headers,
+                          content=relayed.get(options.text, rp_id="evil.example"))  # fmt: skip
+    assert refused.status_code == 400
+    assert client.get("/account", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_without_a_public_origin_keys_work_only_under_a_loopback_name(tmp_path: Path) -> None:
+    """No name configured: development on this machine (localhost) works as before; any other
+    Host is refused rather than taken as the relying party."""
+    console = Console(tmp_path, configured_origin=False)  # reached as testserver
+    client = console.signed_in(console.ana)
+    headers = {"X-CSRF-Token": _token(client, "/account")}
+    refused = client.post("/account/keys/options", headers=headers, content="{}")
+    assert refused.status_code == 400
+    assert "--public-origin" in refused.json()["error"]
+    local = Console(tmp_path / "local", base="http://localhost:8080", configured_origin=False)
+    client = local.signed_in(local.ana)
+    headers = {"X-CSRF-Token": _token(client, "/account")}
+    options = client.post("/account/keys/options", headers=headers, content="{}")
+    assert options.status_code == 200
+    assert json.loads(options.text)["rp"]["id"] == "localhost"
+    device = SoftAuthenticator(origin="http://localhost:8080")
+    done = client.post("/account/keys", headers=headers, content=device.create(options.text))
+    assert done.json() == {"next": "/account?key=enrolled"}

@@ -3,13 +3,19 @@ sign-in attempts, a disabled officer; and sends its security headers on every re
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyotp
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from fastapi.testclient import TestClient
 
 from services.console.officer.app import build_officer_console
@@ -28,9 +34,14 @@ from tests.support.console import (
     sign_in,
 )
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class Console:
-    def __init__(self, tmp_path: Path, *, secure: bool = False) -> None:
+    def __init__(
+        self, tmp_path: Path, *, secure: bool = False, base: str | None = None,
+        configured_origin: bool = True, **config: object,
+    ) -> None:  # fmt: skip
         self.clock = Clock()
         self.home = node_home(tmp_path, "MEX")
         # the node's own keys, as `cifta node init` leaves them: signed-in pages open the store
@@ -38,8 +49,11 @@ class Console:
         self.ana = officer("ana", language="es")
         self.bia = officer("bia", language="pt", role="supervisor")
         self.accounts: Accounts = add_officers(self.home, [self.ana, self.bia], self.clock.now)
-        self.app = build_officer_console(self.home, secure=secure, clock=self.clock)
-        base = "https://testserver" if secure else "http://testserver"
+        base = base or ("https://testserver" if secure else "http://testserver")
+        origin = base if configured_origin else None  # served under the name it is reached by
+        self.app = build_officer_console(
+            self.home, secure=secure, clock=self.clock, public_origin=origin, **config
+        )
         self.client = TestClient(self.app, base_url=base)
 
     def signed_in(self, who: DemoOfficer) -> TestClient:
@@ -107,6 +121,19 @@ def test_sign_in_form_posted_from_elsewhere_is_refused(console: Console) -> None
         headers={"Origin": "https://evil.example"},
     )
     assert cross.status_code == 403
+    # a Host rewritten to match the foreign Origin: the console knows the name it is served under
+    spoofed = console.client.post(
+        "/login",
+        data={"csrf_token": csrf_of(page.text), "login": "ana", "password": "x"},
+        headers={"Origin": "https://evil.example", "Host": "evil.example"},
+    )
+    assert spoofed.status_code == 403
+    ours = console.client.post(
+        "/login",
+        data={"csrf_token": csrf_of(page.text), "login": "ana", "password": "x"},
+        headers={"Origin": "http://testserver"},
+    )
+    assert ours.status_code == 401  # past the CSRF check, refused for the password
 
 
 def test_security_headers_and_csp_on_every_page(console: Console) -> None:
@@ -145,6 +172,45 @@ def test_under_tls_the_cookie_is_secure_and_host_only_and_hsts_is_sent(tmp_path:
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith("__Host-cifta_session=") and "Secure" in cookie
     assert answer.headers["strict-transport-security"].startswith("max-age=")
+
+
+def test_the_pre_session_cookie_is_what_the_operations_guide_says(tmp_path: Path) -> None:
+    """docs/operations.md, "The pre-session cookie": its name and attributes, its HMAC-SHA256
+    under a key derived (HKDF) from the console's key file, what the signature refuses, and what
+    it does not: a pair the console issued to someone else."""
+    console = Console(tmp_path, secure=True)
+    name = console.app.state.config.presession_cookie
+    page = console.client.get("/login")
+    header = page.headers["set-cookie"]
+    assert header.startswith(f"{name}=") and name == "__Host-cifta_presession"
+    attributes = {a.strip().split("=")[0].lower() for a in header.split(";")[1:]}
+    assert {"httponly", "secure", "path", "samesite"} <= attributes and "domain" not in attributes
+    assert "samesite=strict" in header.lower() and "path=/" in header.lower()
+    token, _, mac = console.client.cookies[name].rpartition(".")
+    assert token == csrf_of(page.text)
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"cifta console presession")
+    key = hkdf.derive((console.home / "console-totp.key").read_bytes())
+    digest = hmac.new(key, b"presession:" + token.encode(), hashlib.sha256).digest()
+    assert mac == base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    # a pair the console issued to someone else passes the signature in another browser
+    other = TestClient(console.app, base_url="https://testserver")
+    other.cookies.set(name, console.client.cookies[name])
+    form = {"csrf_token": token, "login": "ana", "password": "a wrong password"}
+    assert other.post("/login", data=form).status_code == 401  # past CSRF, refused for the password
+    # posted from another site, it is refused
+    foreign = other.post("/login", data=form, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    # signed in: the pre-session cookie is removed
+    answer = sign_in(console.client, console.ana, console.clock)
+    removed = [h for h in answer.headers.get_list("set-cookie") if h.startswith(f'{name}=""')]
+    assert len(removed) == 1 and "max-age=0" in removed[0].lower()
+
+    guide = (ROOT / "docs" / "operations.md").read_text()
+    section = guide[guide.index("**The pre-session cookie.**") :].split("\n\n", 1)[0]
+    for fact in ("`cifta_presession`", f"`{name}`", "HMAC-SHA256", "HKDF-SHA256", "HttpOnly",
+                 "SameSite=Strict", "It does not bind the cookie to one browser"):  # fmt: skip
+        assert fact in " ".join(section.split()), fact
 
 
 def _alert(html: str) -> str:
@@ -283,6 +349,42 @@ def test_sign_in_attempts_from_one_ipv6_64_are_limited_together(tmp_path: Path) 
         401,
         429,
     ]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_sign_in_limit(
+    tmp_path: Path,
+) -> None:
+    """Behind a reverse proxy every client arrives from the proxy's address: the address it
+    forwards counts, but only when the request comes from the proxy configured as trusted."""
+    console = Console(tmp_path, trusted_proxies=("10.0.0.2",))
+    console.app.state.login_limit.count = 2
+
+    def attempt(peer: str, forwarded: str) -> int:
+        client = TestClient(console.app, base_url="http://testserver", client=(peer, 50000),
+                            headers={"X-Forwarded-For": forwarded})  # fmt: skip
+        return int(sign_in(client, console.bia, console.clock, "nope nope nope").status_code)
+
+    proxy = "10.0.0.2"
+    assert [attempt(proxy, "203.0.113.1") for _ in range(3)] == [401, 401, 429]
+    assert attempt(proxy, "203.0.113.2") == 401  # another client behind the same proxy
+    # the proxy appends the address it saw: what the client itself wrote before it is not taken
+    assert attempt(proxy, "203.0.113.9, 203.0.113.1") == 429
+    # anyone else's X-Forwarded-For is ignored: counted under their own address
+    stranger = "198.51.100.7"
+    assert [attempt(stranger, f"192.0.2.{n}") for n in (1, 2, 3)] == [401, 401, 429]
+
+
+def test_no_trusted_proxy_means_no_forwarded_address_is_believed(tmp_path: Path) -> None:
+    console = Console(tmp_path)
+    console.app.state.login_limit.count = 2
+    answers = []
+    for n in (1, 2, 3):
+        client = TestClient(console.app, base_url="http://testserver", client=("10.0.0.2", 1),
+                            headers={"X-Forwarded-For": f"203.0.113.{n}"})  # fmt: skip
+        answers.append(sign_in(client, console.bia, console.clock, "nope nope nope").status_code)
+    assert answers == [401, 401, 429]
+    with pytest.raises(ValueError, match="expected an IP address or network"):
+        Console(tmp_path / "star", trusted_proxies=("*",))
 
 
 def test_a_forged_pre_session_cookie_and_token_pair_is_refused(console: Console) -> None:
@@ -457,3 +559,35 @@ def test_the_rate_limiter_forgets_keys_whose_window_has_passed() -> None:
     limit.allow("192.0.2.1")
     limit.allow("192.0.2.2")
     assert set(limit._events) == {"192.0.2.1", "192.0.2.2"}
+
+
+def opens_account(console: Console, token: str) -> int:
+    """The status /account answers to a browser holding the session cookie ``token``."""
+    client = TestClient(console.app, base_url="http://testserver")
+    client.cookies.set(console.app.state.config.session_cookie, token)
+    return client.get("/account", follow_redirects=False).status_code
+
+
+def test_enrolling_the_second_factor_gives_the_session_a_new_token(console: Console) -> None:
+    """Session fixation: a token planted before sign-in (or seen while half-open) must not be
+    the token of the complete session."""
+    console.accounts.add(login="caio", name="Caio Lima", position="Agente", agency="PF",
+                         language="pt", role="officer", password=PASSWORD,
+                         now=console.clock.now)  # fmt: skip
+    client, cookie = console.client, console.app.state.config.session_cookie
+    page = client.get("/login")
+    answer = client.post("/login", data={"csrf_token": csrf_of(page.text), "login": "caio",
+                                         "password": PASSWORD}, follow_redirects=False)  # fmt: skip
+    assert answer.headers["location"] == "/enrol"
+    half_open = client.cookies[cookie]
+    session = console.accounts.session(half_open, console.clock.now)
+    assert session is not None and session.pending_totp is not None
+    code = pyotp.TOTP(session.pending_totp).at(console.clock.now)
+    form = client.get("/enrol").text
+    done = client.post("/enrol", data={"csrf_token": csrf_of(form), "code": code},
+                       follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"] == "/inbox"
+    complete = client.cookies[cookie]
+    assert complete != half_open
+    assert opens_account(console, complete) == 200
+    assert opens_account(console, half_open) == 303  # sent to sign in: the old token opens nothing

@@ -101,9 +101,12 @@ def test_unenrolled_officer_gets_a_session_that_must_enrol_first(accounts: Accou
     with pytest.raises(AccountError) as wrong:
         accounts.enrol(token, "12345", clock.now)
     assert wrong.value.code == "login.totp_wrong" and wrong.value.params["typed"] == "12345"
-    accounts.enrol(token, pyotp.TOTP(session.pending_totp).at(clock.now), clock.now)
-    again = accounts.session(token, clock.now)
+    completed = accounts.enrol(token, pyotp.TOTP(session.pending_totp).at(clock.now), clock.now)
+    again = accounts.session(completed.token, clock.now)
     assert again is not None and again.complete and accounts.get("ana").enrolled
+    # session fixation: the half-open session's token opens nothing once it is complete
+    assert completed.token != token and accounts.session(token, clock.now) is None
+    assert again.csrf_token != session.csrf_token
 
 
 def test_a_second_half_open_session_cannot_replace_an_enrolled_second_factor(

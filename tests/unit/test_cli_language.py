@@ -66,3 +66,31 @@ def test_numbers_are_written_as_the_reader_writes_them() -> None:
     assert (messages.number(12.5), messages.number(1234.25)) == ("12,5", "1.234,25")
     messages.use("en")
     assert (messages.number(12.5), messages.percent(0.834)) == ("12.5", "83%")
+
+
+def test_a_clock_off_is_a_code_with_numbers_worded_in_the_readers_language() -> None:
+    """The node's clock problem reaches the officer as a code and numbers, not English."""
+    from datetime import UTC, datetime
+
+    from services.node.application.errors import ApplicationError
+    from services.node.application.plumbing import refusals
+    from services.node.outbound import ClockError, ClockProblem
+
+    measured = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    with pytest.raises(ApplicationError) as behind, refusals():
+        raise ClockError(ClockProblem(-86_412.4, measured, 60.0))
+    assert behind.value.code == "node.clock_off"
+    assert behind.value.params == {
+        "offset_s": -86_412, "measured_at": "2026-12-01T15:00:00.000Z", "tolerance_s": 60,
+    }  # fmt: skip
+    lines = {}
+    for language in ("es", "en", "fr", "pt"):
+        messages.use(language)
+        lines[language] = messages.error("node.clock_off", behind.value.params)
+    assert lines["en"].startswith("this node's clock is 86412 s behind the hub's")
+    assert lines["es"].startswith("el reloj de este nodo va 86412 s atrasado")
+    assert lines["fr"].startswith("l'horloge de ce nœud retarde de 86412 s")
+    assert lines["pt"].startswith("o relógio deste nó está 86412 s atrasado")
+    ahead = {**behind.value.params, "offset_s": 90}
+    messages.use("pt")
+    assert messages.error("node.clock_off", ahead).startswith("o relógio deste nó está 90 s adiant")

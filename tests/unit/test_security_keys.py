@@ -59,9 +59,12 @@ def test_an_enrolled_key_completes_a_sign_in_begun_with_the_password(stores: Sto
     assert json.loads(options)["userVerification"] == "preferred"
     used = keys.authenticate("ana", token, device.get(options), RP, clock.now)
     assert used.sign_count == 1
-    accounts.complete_session(token, clock.now)
-    done = accounts.session(token, clock.now)
+    completed = accounts.complete_session(token, clock.now)
+    done = accounts.session(completed.token, clock.now)
     assert done is not None and done.complete
+    # session fixation: the half-open session's token opens nothing once it is complete
+    assert completed.token != token and accounts.session(token, clock.now) is None
+    assert done.csrf_token != half.csrf_token
 
 
 def test_a_replayed_answer_is_refused_its_challenge_is_spent(stores: Stores) -> None:

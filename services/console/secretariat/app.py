@@ -12,8 +12,7 @@ from fastapi import FastAPI
 from services.console.secretariat.pages import router
 from services.console.web.app import create_app
 from services.console.web.config import ConsoleConfig, NavItem
-from services.core.accounts import AccountError, Accounts, holds_sealed_secrets
-from services.core.totp_vault import TotpVault
+from services.core.accounts import AccountError, Accounts, holds_sealed_secrets, open_vault
 from services.hub.home import HubHome
 from services.i18n import N_
 from services.secretariat.audit_desk import Verifier
@@ -110,7 +109,12 @@ def secretariat_accounts(hub: HubHome) -> Accounts:
     if not key.exists() and holds_sealed_secrets(store.db):
         store.close()
         raise AccountError("accounts.totp_key_missing", file=key.name)
-    return Accounts(store, TotpVault.at(key))
+    try:
+        vault = open_vault(key)
+    except AccountError:
+        store.close()
+        raise
+    return Accounts(store, vault)
 
 
 def create_secretariat_app(hub: HubHome, *, secure: bool = False, **config: object) -> FastAPI:

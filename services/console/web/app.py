@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.console.web import auth
 from services.console.web.config import ConsoleConfig
@@ -63,7 +64,9 @@ def create_app(
         upload_paths=config.upload_paths,
         max_upload_bytes=config.max_upload_bytes,
     )
-    app.add_middleware(SecurityHeaders, secure=config.secure)  # outermost: on the 413 too
+    app.add_middleware(SecurityHeaders, secure=config.secure)  # on the 413 too
+    if config.trusted_proxies:  # outermost: every layer sees the client the proxy forwards
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

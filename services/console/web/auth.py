@@ -108,6 +108,11 @@ def _set_cookie(request: Request, response: Response, name: str, value: str) -> 
     )  # fmt: skip
 
 
+def set_session_cookie(request: Request, response: Response, token: str) -> None:
+    """Give the browser the session's ``token``."""
+    _set_cookie(request, response, request.app.state.config.session_cookie, token)
+
+
 def _forget_cookie(request: Request, response: Response, name: str) -> None:
     # a __Host- cookie is only replaced by one with the same Secure and Path (RFC 6265bis)
     response.delete_cookie(
@@ -206,11 +211,13 @@ async def enrol(request: Request) -> Response:
         raise SignInRequired
     config, code = request.app.state.config, str((await request.form()).get("code", ""))
     try:
-        officer = _accounts(request).enrol(request.state.session_token, code, config.clock())
+        completed = _accounts(request).enrol(request.state.session_token, code, config.clock())
     except AccountError as exc:
         return _enrol_page(request, session, (exc.code, exc.params))
-    _accounts(request).record(officer.login, "second_factor_enrolled", config.clock())
-    return RedirectResponse(config.home, status_code=303)
+    _accounts(request).record(completed.officer.login, "second_factor_enrolled", config.clock())
+    response = RedirectResponse(config.home, status_code=303)
+    set_session_cookie(request, response, completed.token)  # a new token: no fixation
+    return response
 
 
 @router.post("/logout")

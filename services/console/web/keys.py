@@ -5,16 +5,21 @@ A console offers them when its ``app.state.security_keys`` is set (the officer c
 browser's side is ``static/webauthn.js``: it asks for the options, hands them to
 ``navigator.credentials``, and posts the answer back as JSON with the session's CSRF token.
 WebAuthn needs a secure context: HTTPS, or ``http://localhost`` (Chromium and Firefox treat
-loopback as potentially trustworthy); and its RP ID is a host name, never an IP address.
+loopback as potentially trustworthy); and its RP ID is a host name, never an IP address. The
+relying party is the console's configured public origin (``cifta console --public-origin``),
+never the Host a request names.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from services import i18n
-from services.console.web.auth import SignedIn, SignInRequired
+from services.console.web.auth import SignedIn, SignInRequired, set_session_cookie
 from services.console.web.rendering import render, request_language
 from services.core.accounts import AccountError, Accounts, Session
 from services.core.security_keys import RelyingParty, SecurityKeys
@@ -34,14 +39,31 @@ def _accounts(request: Request) -> Accounts:
 
 
 def relying_party(request: Request) -> RelyingParty:
-    """The console as the browser reached it: RP ID its host name, origin its scheme, host and
-    port (``https`` behind a TLS-terminating proxy)."""
+    """The console as WebAuthn names it: its configured public origin (RP ID its host name),
+    whatever Host the request names, so that a request under another name can neither enrol
+    nor use a key for another relying party. Without one configured, the console as the
+    browser reached it, only under a loopback name (development on this machine)."""
     config = request.app.state.config
+    if config.public_origin is not None:
+        host = urlsplit(config.public_origin).hostname or ""
+        return RelyingParty(id=host, origin=config.public_origin, name=config.title)
+    hostname = request.url.hostname or ""
+    if not _loopback(hostname):
+        raise AccountError("key.origin_unset", host=hostname)
     scheme = "https" if config.secure else request.url.scheme
     host = request.headers.get("host") or request.url.netloc
-    return RelyingParty(
-        id=request.url.hostname or "", origin=f"{scheme}://{host}", name=config.title
-    )
+    return RelyingParty(id=hostname, origin=f"{scheme}://{host}", name=config.title)
+
+
+def _loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (RFC 6761 6.3: ``localhost`` and its subdomains)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _awaiting_key(request: Request) -> Session:
@@ -76,8 +98,9 @@ async def key_page(request: Request) -> Response:
 async def key_options(request: Request) -> Response:
     session, now = _awaiting_key(request), request.app.state.config.clock()
     try:
+        rp = relying_party(request)
         options = _keys(request).authentication_options(
-            session.officer.login, request.state.session_token, relying_party(request), now
+            session.officer.login, request.state.session_token, rp, now
         )
     except AccountError as exc:
         return _refused(request, exc)
@@ -95,7 +118,7 @@ async def key_sign_in(request: Request) -> Response:
     try:
         answer = await _answer(request)
         key = _keys(request).authenticate(login, token, answer, relying_party(request), now)
-        accounts.complete_session(token, now)
+        completed = accounts.complete_session(token, now)
     except AccountError as exc:
         if exc.code == "key.refused":
             accounts.count_failure(login, now)
@@ -103,16 +126,18 @@ async def key_sign_in(request: Request) -> Response:
         return _refused(request, exc)
     accounts.record(login, "signed_in", now, second_factor="security_key",
                     credential=key.credential_id[:16])  # fmt: skip
-    return JSONResponse({"next": request.app.state.config.home})
+    response = JSONResponse({"next": request.app.state.config.home})
+    # the half-open session's token, which someone may have planted, opens nothing any more
+    set_session_cookie(request, response, completed.token)
+    return response
 
 
 @router.post("/account/keys/options")
 async def enrol_options(request: Request, officer: SignedIn) -> Response:
     now = request.app.state.config.clock()
     try:
-        options = _keys(request).registration_options(
-            officer, request.state.session_token, relying_party(request), now
-        )
+        rp = relying_party(request)
+        options = _keys(request).registration_options(officer, request.state.session_token, rp, now)
     except AccountError as exc:
         return _refused(request, exc)
     return Response(options, media_type="application/json")

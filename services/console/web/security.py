@@ -5,9 +5,11 @@
   files: htmx, vendored, and the console's own), no framing, no sniffing, no referrer.
 - CSRF: every POST carries the session's token (a form field, or the ``X-CSRF-Token`` header that
   the console's script adds to htmx requests); before sign-in, the double-submit token of the
-  pre-session cookie, which the console signs (HMAC-SHA256) so that a cookie planted by someone
-  else (a sibling subdomain, a network in the middle of plain HTTP) is refused. SameSite=Strict
-  cookies are the second wall, not the only one.
+  pre-session cookie, which the console signs (HMAC-SHA256) so that a value it did not issue is
+  refused. The signature binds the cookie to no browser: a pair the console issued to someone
+  else passes it. Keeping such a pair from being planted is the ``__Host-`` prefix's work under
+  TLS (no sibling host, no plain-HTTP page may set it); SameSite=Strict and the Origin check keep
+  a form posted from another site out (docs/operations.md, "The pre-session cookie").
 - A rate limit on sign-in attempts per client address (an IPv6 client by its /64), before any
   password is checked.
 - A bound on every request's body, counted as it arrives: a body sent without Content-Length
@@ -241,7 +243,12 @@ async def csrf_guard(request: Request) -> None:
     if not expected or not sent or not secrets.compare_digest(expected, sent):
         raise ConsoleRefusal(403, "csrf.invalid")
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null" and _host(origin) != request.headers.get("host"):
+    if origin is None or origin == "null":
+        return
+    if config.public_origin is not None:  # the name the console is served under, and no other
+        if origin != config.public_origin:
+            raise ConsoleRefusal(403, "csrf.invalid")
+    elif _host(origin) != request.headers.get("host"):
         raise ConsoleRefusal(403, "csrf.invalid")
 
 

@@ -7,7 +7,9 @@ The catalogue, with the parameters each code carries:
 
 - ``node.no_home``: no node home given. ``node.not_a_home`` {home}. ``node.bad_settings``
   {home, field, problem}. ``node.passphrase_unset`` {variable}. ``node.keys_unreadable``
-  {problem}. ``node.directory_unreadable`` {problem}. ``node.clock_off`` {problem}.
+  {reason: exposed|passphrase_required|wrong_passphrase|damaged, file, mode?}.
+  ``node.directory_unreadable`` {reason: root|cache, file}. ``node.clock_off`` {offset_s
+  (positive: ahead of the hub), measured_at, tolerance_s}.
 - ``officer.missing``: a recorded action without the officer's identity.
   ``officer.incomplete`` {missing: [name|position|agency]}.
 - ``message.not_found`` {msg_id}. ``message.ambiguous_id`` {prefix, candidates}.

@@ -19,7 +19,7 @@ from services.node.application.errors import ApplicationError
 from services.node.application.models import Command, Handling, Preview, Queued
 from services.node.core import Article12Refusal, ClockError, ComposeError, NodeCore
 from services.node.outbound import StepRefused
-from services.node.store import StoredMessage
+from services.node.store import StoredMessage, iso
 from services.node.workflows.errors import IllegalTransition
 
 M = TypeVar("M", bound=BaseModel)
@@ -201,7 +201,11 @@ def refusals() -> Iterator[None]:
             "article12.refused", rule=exc.refused.rule, remedy=exc.refused.remedy
         ) from None
     except ClockError as exc:
-        raise ApplicationError("node.clock_off", problem=str(exc)) from None
+        clock = exc.problem
+        raise ApplicationError(
+            "node.clock_off", offset_s=round(clock.offset_s), measured_at=iso(clock.measured_at),
+            tolerance_s=round(clock.tolerance_s),
+        ) from None  # fmt: skip
     except StepRefused as exc:
         raise step_refused(exc.kind, exc.refusal) from None
     except ComposeError as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.attachment import AttachmentManifest
-from services.core.directory import DirectoryError
+from services.core.directory import DirectoryError, DirectoryTrust, RootPublicKey
 from services.core.keys import KeyFileError, NodeKeys
 from services.node import app as node_app
 from services.node.application import (
@@ -107,11 +107,21 @@ def open_node(home: str | Path | None, environ: Mapping[str, str] | None = None)
     try:
         keys = NodeKeys.load(s.keys_path, passphrase)
     except KeyFileError as exc:
-        raise ApplicationError("node.keys_unreadable", problem=str(exc)) from None
+        raise ApplicationError(
+            "node.keys_unreadable", reason=exc.reason, file=str(s.keys_path), **exc.params
+        ) from None
     try:
-        directory = s.directory_trust().directory()
-    except DirectoryError as exc:
-        raise ApplicationError("node.directory_unreadable", problem=str(exc)) from None
+        root = RootPublicKey.load(s.root_path)
+    except DirectoryError:
+        raise ApplicationError(
+            "node.directory_unreadable", reason="root", file=str(s.root_path)
+        ) from None
+    try:
+        directory = DirectoryTrust(root, cache=s.directory_path).directory()
+    except DirectoryError:  # unreadable, or an entry whose signature does not verify
+        raise ApplicationError(
+            "node.directory_unreadable", reason="cache", file=str(s.directory_path)
+        ) from None
     core = NodeCore(
         keys,
         directory,
