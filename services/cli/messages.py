@@ -111,6 +111,13 @@ TEXT: dict[str, str] = {
     "node.not_a_home": N_("{home} is not a node home: run `cifta node init` first"),
     "node.bad_settings": N_("{home}/node.json or CIFTA_NODE_*: {field}: {problem}"),
     # node.keys_unreadable, by its reason (an unknown one: the console's line for the code)
+    "node.keys_unreadable.missing": N_(
+        "{file} is not there: give the home of this state's node (`cifta node init` makes one), "
+        "or restore the key file from the backup"
+    ),
+    "node.keys_unreadable.unreadable": N_(
+        "{file} cannot be read by this user: run the command as the node's owner"
+    ),
     "node.keys_unreadable.exposed": N_(
         "{file} may be read by other users (mode {mode}): it is not used; make it the owner's "
         "alone (chmod 600)"

@@ -44,8 +44,9 @@ _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 class KeyFileError(Exception):
     """A key file could not be read: wrong passphrase, wrong format, unsafe permissions.
 
-    ``reason`` says which for a front end that words it itself: ``exposed`` (with ``mode``),
-    ``passphrase_required``, ``wrong_passphrase`` or ``damaged``; the message is English."""
+    ``reason`` says which for a front end that words it itself: ``missing``, ``unreadable`` (the
+    system refused to read it), ``exposed`` (with ``mode``), ``passphrase_required``,
+    ``wrong_passphrase`` or ``damaged``; the message is English."""
 
     def __init__(self, message: str, reason: str = "damaged", **params: object) -> None:
         super().__init__(message)
@@ -347,7 +348,14 @@ class NodeKeys:
     @classmethod
     def load(cls, path: Path, passphrase: bytes | None = None) -> NodeKeys:
         """Read a key file written by :meth:`save`; refuse one others can read."""
-        mode = path.stat().st_mode & 0o777
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            raise KeyFileError(f"{path.name} is not there", "missing") from None
+        except OSError as exc:
+            raise KeyFileError(
+                f"{path.name} cannot be read ({exc.strerror})", "unreadable"
+            ) from None
         if mode & 0o077:
             raise KeyFileError(
                 f"{path.name} is readable by others (mode {mode:o}); chmod 600 it",
@@ -358,6 +366,10 @@ class NodeKeys:
             data = json.loads(path.read_bytes())
         except ValueError as exc:
             raise KeyFileError("key file is not JSON") from exc
+        except OSError as exc:
+            raise KeyFileError(
+                f"{path.name} cannot be read ({exc.strerror})", "unreadable"
+            ) from None
         if data.get("format") == SEALED_KEYFILE_FORMAT:
             if passphrase is None:
                 raise KeyFileError(

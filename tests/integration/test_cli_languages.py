@@ -108,3 +108,10 @@ def test_a_node_whose_keys_or_directory_cannot_be_read_is_told_why_in_the_reader
     assert error["message"].endswith("no se usa; déjelo solo para su propietario (chmod 600)")
     for run in (sealed, wrong, root, exposed):
         assert "passphrase-protected" not in run.stderr and "cannot read" not in run.stderr
+    (home / "keys.json").unlink()
+    missing = cifta("inbox", "--home", str(home), "--lang", "fr", PW="first passphrase")
+    assert missing.returncode == 2
+    assert missing.stderr.splitlines() == [
+        f"erreur : {home}/keys.json est introuvable : indiquez le répertoire du nœud de cet État "
+        "(`cifta node init` en crée un) ou restaurez le fichier de clés depuis la sauvegarde"
+    ]

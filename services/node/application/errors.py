@@ -7,7 +7,8 @@ The catalogue, with the parameters each code carries:
 
 - ``node.no_home``: no node home given. ``node.not_a_home`` {home}. ``node.bad_settings``
   {home, field, problem}. ``node.passphrase_unset`` {variable}. ``node.keys_unreadable``
-  {reason: exposed|passphrase_required|wrong_passphrase|damaged, file, mode?}.
+  {reason: missing|unreadable|exposed|passphrase_required|wrong_passphrase|damaged, file,
+  mode?}.
   ``node.directory_unreadable`` {reason: root|cache, file}. ``node.clock_off`` {offset_s
   (positive: ahead of the hub), measured_at, tolerance_s}.
 - ``officer.missing``: a recorded action without the officer's identity.
