@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from schemas.audit import EventType
 from services.secretariat.audit_desk import audit_view
 from tests.browser.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.audit import running_audit
@@ -106,7 +107,7 @@ async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
             running_node(hub, "MEX", tmp_path, **WITNESS) as mex,
         ):
             async with running_node(hub, "USA", tmp_path, **WITNESS):
-                send_routes_report(mex, ["USA"])
+                to_usa = send_routes_report(mex, ["USA"])
                 await eventually(
                     lambda: (
                         {"witness/MEX", "witness/USA"}
@@ -114,7 +115,17 @@ async def test_a_witness_falls_behind_and_the_statistics_export_as_csv(
                     ),
                     what="both witnessing",
                 )
-            send_routes_report(mex, ["COL"])
+            to_col = send_routes_report(mex, ["COL"])
+
+            def both_stored() -> bool:  # what the statistics count: each report's stored leaf
+                return all(
+                    any(e.event is EventType.STORED for _, e in audit.log.leaves_of(m.msg_id))
+                    for m in (to_usa, to_col)
+                )
+
+            # the log grows with more than these two (receipts, the nodes' events): USA falling
+            # behind does not say that both reports are in it yet
+            await eventually(both_stored, what="both reports' stored leaves in the log")
 
             def usa_behind() -> bool:  # the log grows; MEX cosigns; USA is stopped
                 w = {v.state: v for v in audit_view(hub.home).witnesses}

@@ -11,7 +11,7 @@ import nats
 
 from services.audit.log import AuditLog
 from services.node.app import NodeRuntime
-from tests.support.audit import audit_process
+from tests.support.audit import audit_process, audit_reading
 from tests.support.flood import Flood, build_flood, publish_flood
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
@@ -61,6 +61,8 @@ async def test_a_valid_exchange_is_stored_and_audited_within_5s_of_a_flood(
             running_node(hub, "COL", tmp_path) as col,
             running_node(hub, "USA", tmp_path) as usa,
         ):
+            # the 5 s are the flood's delay, not the audit process's start
+            await eventually(lambda: audit_reading(hub), what="the audit service reading")
             await flood(hub, size)  # published as fast as it goes: all of it is ahead
             waited = await exchange_within_deadline(hub, col, usa)
     print(f"stored {waited:.2f} s after a flood of {size.records} records")
@@ -78,6 +80,7 @@ async def test_floods_and_valid_traffic_alternate_without_loss_or_delay(
             running_node(hub, "COL", tmp_path) as col,
             running_node(hub, "USA", tmp_path, park_max_per_sender=50) as usa,
         ):
+            await eventually(lambda: audit_reading(hub), what="the audit service reading")
             for _ in range(rounds):
                 await flood(hub, size)
                 for _ in range(valid):

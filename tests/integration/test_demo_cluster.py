@@ -34,4 +34,8 @@ def test_the_cluster_demo_loses_nothing_through_a_killed_server_and_a_cut_link(
     held, waiting = int(status[1]), int(status[2])
     assert held >= 1 + 2 * BURST, tail
     assert BURST <= waiting <= held, tail
-    assert "MEX relay <- OUTBOX_MEX: lag 0, heard" in done.stdout, tail
+    # Once the link is back the relay hears the leaf again, with no error standing. Its lag is
+    # the last figure the leaf's consumer sent: MEX's receipts for the last messages it stored
+    # go through its outbox too, so `cifta leaf relays` may find a few of them crossing.
+    assert re.search(r"MEX relay <- OUTBOX_MEX: lag \d+, heard [\d.]+s ago$", done.stdout,
+                     re.MULTILINE), tail  # fmt: skip

@@ -152,27 +152,39 @@ async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_l
     """Not another state's, and not even its own state's inbox subjects at the hub: those reach
     it through its mirror alone."""
     nc = await nats.connect(bare_leaf)
-    seen: list[str] = []
+    seen: list[tuple[str, bytes]] = []
 
     async def record(msg: nats.aio.msg.Msg) -> None:
-        seen.append(msg.subject)
+        seen.append((msg.subject, msg.data))
 
     try:
         await nc.subscribe(">", cb=record)
-        await nc.flush()
-        async with connect(leaf_hub.url, leaf_hub.home.node_seed("USA")) as usa:
-            js = usa.jetstream()
-            envelope = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["COL"]])
-            await js.publish(subjects.inbox_subject("COL", "USA", "one"), envelope)
-            to_mex = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["MEX"]])
-            await js.publish(subjects.inbox_subject("MEX", "USA", "two"), to_mex)
-        # the neighbour: a checkpoint the audit service publishes does reach the leaf
+        await nc.flush()  # the leaf has the subscription; the hub hears of it in its own time
         async with connect(leaf_hub.url, leaf_hub.home.user_seed("AUDIT", "audit")) as audit:
-            await audit.publish(subjects.AUDIT_CHECKPOINTS, b"checkpoint")
-        await eventually(lambda: subjects.AUDIT_CHECKPOINTS in seen, what="the checkpoint")
+
+            async def checkpoint_heard() -> bool:
+                await audit.publish(subjects.AUDIT_CHECKPOINTS, b"checkpoint")
+                await audit.flush()
+                return (subjects.AUDIT_CHECKPOINTS, b"checkpoint") in seen
+
+            # the neighbour: a checkpoint the audit service publishes does reach the leaf, once
+            # the leaf's interest has crossed the link (before, the traffic below would not be
+            # offered to the leaf at all, and the test would prove nothing)
+            await eventually(checkpoint_heard, what="a checkpoint at the leaf")
+            async with connect(leaf_hub.url, leaf_hub.home.node_seed("USA")) as usa:
+                js = usa.jetstream()
+                envelope = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["COL"]])
+                await js.publish(subjects.inbox_subject("COL", "USA", "one"), envelope)
+                to_mex = sealed(sender=leaf_hub.keys["USA"], to=[leaf_hub.keys["MEX"]])
+                await js.publish(subjects.inbox_subject("MEX", "USA", "two"), to_mex)
+            # a checkpoint of its own after the stored envelopes: what the hub offered the leaf
+            # of them crossed the link before it
+            fence = (subjects.AUDIT_CHECKPOINTS, b"after the envelopes")
+            await audit.publish(*fence)
+            await eventually(lambda: fence in seen, what="the checkpoint after the envelopes")
     finally:
         await nc.close()
-    assert [s for s in seen if s.startswith("inbox.")] == []
+    assert [s for s, _ in seen if s.startswith("inbox.")] == []
 
 
 async def test_a_leaf_storing_under_another_senders_name_gets_nowhere(

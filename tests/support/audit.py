@@ -11,6 +11,7 @@ from services.audit.log import AuditLog
 from services.audit.service import AuditService, AuditSettings
 from services.cli.audit_cmd import _audit_private, _directory_of
 from services.testbed.audit import audit_backlog as audit_backlog
+from services.testbed.audit import audit_reading as audit_reading
 from tests.support.hub import Hub
 from tests.support.processes import cifta_process
 
