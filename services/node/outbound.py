@@ -129,7 +129,8 @@ class Outbound:
             raise ComposeError(str(exc)) from None
         copy = None if sealed.sender_copy is None else pack_copy(*sealed.sender_copy)
         sha = hashlib.sha256(sealed.envelope).hexdigest()
-        return Outgoing(sealed.header, sealed.envelope, sha, copy)
+        objects = tuple(m.ciphertext_sha256 for m in body.attachments)
+        return Outgoing(sealed.header, sealed.envelope, sha, copy, objects)
 
     def event(
         self,
