@@ -59,7 +59,7 @@ async def test_a_state_on_a_leaf_receives_attachments_across_its_link(
     """USA stores a file for MEX in its own stream at the hub; MEX's node, on its leaf, fetches
     it across the link, verifies it and confirms it, and USA then drops its copy."""
     photo = tmp_path / "markings.png"
-    photo.write_bytes(os.urandom(200_000))
+    photo.write_bytes(os.urandom(3 * 1024 * 1024))  # three full segments across the link
     overrides = mex_leaf.node_overrides()
     async with (
         running_node(leaf_hub, "MEX", tmp_path, **overrides) as mex,
