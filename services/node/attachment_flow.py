@@ -185,7 +185,8 @@ class AttachmentReceiver:
     async def purge_round(self, limit: int = 64) -> bool:
         """Drop from this node's stream at the hub the objects of each recipient whose receipt
         confirmed them (docs/envelope.md section 13.6); True if any were due. A purge the hub
-        did not make is tried again later: the stream's retention is the backstop."""
+        did not make is tried again later (the stream's retention is the backstop), and the
+        round stops there, so that fetches do not wait behind a hub that does not answer."""
         due = self.core.store.attachment_purges.due(time.time(), limit)
         if not due:
             return False
@@ -202,7 +203,7 @@ class AttachmentReceiver:
                 self.core.store.attachment_purges.retry(
                     item.msg_id, item.recipient, time.time() + delay, type(exc).__name__
                 )
-                continue
+                break  # the hub, not this item: the others wait for the next round, not in turn
             self.core.store.attachment_purges.settle(
                 item.msg_id, item.recipient, now=self.core.clock()
             )
