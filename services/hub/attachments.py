@@ -35,6 +35,8 @@ def node_publish(state: str) -> list[str]:
     stream = subjects.attachment_stream(state)
     return [
         subjects.attachment_filter(state),  # store its own segments, for any recipient
+        # its stream's size and retention: a recipient's share of it (services/node/attachments)
+        f"$JS.API.STREAM.INFO.{stream}",
         # drop a recipient's objects once its receipt confirms them (a purge with a filter)
         f"$JS.API.STREAM.PURGE.{stream}",
         # read what others stored for it, through each sender's import (confined by the export)

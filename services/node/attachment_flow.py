@@ -19,7 +19,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -30,15 +30,18 @@ from schemas import Body, HandlingCode, ReasonCode
 from schemas.attachment import AttachmentManifest, Attachments
 from schemas.audit import EventType
 from services.core import subjects
-from services.core.attachments import AttachmentError, AttachmentFault
+from services.core.attachments import AttachmentError, AttachmentFault, ciphertext_size
 from services.core.envelope import ProtectedHeader
 from services.core.logs import get_logger
 from services.node.attachments import (
+    RECIPIENT_SHARE,
     AttachmentStore,
+    AttachmentTransferError,
     Prepared,
     Progress,
     fetch,
     purge,
+    stream_room,
     upload,
 )
 from services.node.core import Delivery, NodeCore, Verdict
@@ -90,6 +93,7 @@ async def send_with_attachments(
     recipients = list(dict.fromkeys(to))
     prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
     async with connect(settings, f"cifta-{settings.party}-attachments") as nc:
+        await check_room(nc, core, recipients, prepared)
         for p in prepared:
             await upload(nc, settings.party, recipients, p, progress=progress)
     # model_copy does not validate: the field is checked as a recipient will check it
@@ -103,6 +107,33 @@ async def send_with_attachments(
         store.forget(f)
     record_stored(core, header.msg_id, prepared)
     return header
+
+
+async def check_room(
+    nc: Client, core: NodeCore, recipients: Sequence[str], prepared: Sequence[Prepared]
+) -> None:
+    """Refuse (AttachmentTransferError, before anything is stored) files for a recipient that
+    has not yet confirmed what it was sent before, once that and these would take more than its
+    share of this node's room at the hub (``RECIPIENT_SHARE``). A recipient with nothing pending
+    always gets its message, whatever its size, so a responsive recipient is never refused."""
+    max_bytes, max_age = await stream_room(nc, core.party)
+    if max_bytes <= 0:
+        return
+    share = max_bytes // RECIPIENT_SHARE
+    new = sum(ciphertext_size(p.manifest.size) for p in prepared)
+    since = core.clock() - timedelta(seconds=max_age) if max_age > 0 else datetime.min
+    for recipient in recipients:
+        held = core.store.sent_attachments.unconfirmed_bytes(recipient, since)
+        if held and held + new > share:
+            raise AttachmentTransferError(
+                f"{recipient} has not yet confirmed {_mib(held)} of files sent to it before (its "
+                f"node may be offline), and new files for it may add up to {_mib(share)} only: "
+                f"send these without {recipient}, or once it has confirmed"
+            )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def record_stored(core: NodeCore, msg_id: str, prepared: Sequence[Prepared]) -> None:

@@ -51,6 +51,11 @@ SEGMENT_CHUNKS = 16
 #: Segments in flight at once (published and not yet acknowledged, or asked for and not yet
 #: read): enough to keep a link busy, 4 MiB of memory at most.
 WINDOW = 4
+#: A recipient that has not yet confirmed what it was sent keeps at most this share of its
+#: sender's room at the hub (``ATTACH_<sender>``'s size) from new files for it, beyond one
+#: message: a recipient whose node is offline or hostile cannot fill that room and so delay the
+#: sender's files to every other state (design section 5).
+RECIPIENT_SHARE = 4
 #: What a progress callback is told: bytes done and bytes in all.
 Progress = Callable[[int, int], None]
 
@@ -260,6 +265,13 @@ async def _publish_window(
             f"the hub did not store segment(s) {first}-{first + len(window) - 1} for "
             f"{recipient} ({type(exc).__name__}: {exc}); run the same command again to resume"
         ) from None
+
+
+async def stream_room(nc: Client, party: str, *, timeout_s: float = 10.0) -> tuple[int, float]:
+    """(max_bytes, max_age in seconds) of ``party``'s own attachment stream at the hub; a
+    non-positive value is no limit."""
+    info = await nc.jetstream(timeout=timeout_s).stream_info(subjects.attachment_stream(party))
+    return info.config.max_bytes or -1, info.config.max_age or 0.0
 
 
 # -- download ----------------------------------------------------------------------------------

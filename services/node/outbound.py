@@ -8,6 +8,7 @@ from typing import Unpack
 
 from schemas import Body, HandlingCode
 from schemas.audit import EventType
+from services.core.attachments import ciphertext_size
 from services.core.directory import Directory, DirectoryError
 from services.core.envelope import (
     OpenedEnvelope,
@@ -130,7 +131,8 @@ class Outbound:
         copy = None if sealed.sender_copy is None else pack_copy(*sealed.sender_copy)
         sha = hashlib.sha256(sealed.envelope).hexdigest()
         objects = tuple(m.ciphertext_sha256 for m in body.attachments)
-        return Outgoing(sealed.header, sealed.envelope, sha, copy, objects)
+        stored = sum(ciphertext_size(m.size) for m in body.attachments)
+        return Outgoing(sealed.header, sealed.envelope, sha, copy, objects, stored)
 
     def event(
         self,

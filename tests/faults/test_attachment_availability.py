@@ -82,3 +82,47 @@ async def test_a_state_filling_its_attachment_room_delays_no_other_states_files(
         assert usa.store.attachment_fetches.status(header.msg_id) == ("fetched", None, None)
     # COL's objects still fill COL's own room, and only that
     assert await segments_at_hub(hub, "COL", "USA") == stored
+
+
+def a_photo(tmp_path: Path, name: str) -> Path:
+    """One chunk of plaintext: 65,552 bytes at the hub."""
+    path = tmp_path / name
+    path.write_bytes(os.urandom(CHUNK_SIZE))
+    return path
+
+
+async def test_a_recipient_that_never_confirms_keeps_a_share_of_its_senders_room_at_most(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """USA's node is offline (or hostile) and confirms nothing: what MEX stored for it stays at
+    the hub until its retention, in MEX's room. Beyond a quarter of that room (and one message)
+    MEX's node stores no more for USA (a refusal of its own, before anything is stored, not the
+    hub's), so USA cannot fill the room and delay MEX's files to COL; once USA confirms, its
+    files go again."""
+    await shrink_attachment_streams(hub)  # MEX's room: 8 chunks; USA's share: 2
+    body = example_body("info.trafficking_routes")
+    async with running_node(hub, "MEX", tmp_path) as mex:
+
+        async def send(to: str, name: str) -> str:
+            header = await send_with_attachments(
+                mex.settings, mex.core, body, [to], [a_photo(tmp_path, name)],
+                handling=HandlingCode.H1,
+            )  # fmt: skip
+            mex.outbox.wake()
+            return header.msg_id
+
+        first = await send("USA", "a.png")  # nothing pending for USA: always stored
+        with pytest.raises(AttachmentTransferError, match=r"USA has not yet confirmed 0\.1 MiB"):
+            await send("USA", "b.png")
+        assert await segments_at_hub(hub, "MEX", "USA") == 1  # refused before it was stored
+        # the room USA could have filled stays MEX's: its files to COL are stored
+        await send("COL", "c.png")
+        assert await segments_at_hub(hub, "MEX", "COL") == 1
+        async with running_node(hub, "USA", tmp_path):  # USA comes back and confirms
+            await eventually(lambda: delivered_to(mex, first) == {"USA"}, what="USA's receipt")
+            await eventually(
+                lambda: mex.store.attachment_purges.state(first, "USA") == "purged",
+                what="MEX drops USA's copy",
+            )
+        await send("USA", "b.png")
+    assert await segments_at_hub(hub, "MEX", "USA") == 1

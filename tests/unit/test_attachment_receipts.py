@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import os
 from base64 import urlsafe_b64encode
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from schemas import HandlingCode, ReasonCode
 from schemas.attachment import AttachmentManifest
 from schemas.registry import example_body
-from services.core.attachments import CHUNK_SIZE
+from services.core.attachments import CHUNK_SIZE, ciphertext_size
 from services.core.envelope import ProtectedHeader
 from services.node.core import Delivery, NodeCore
 from tests.support.casework import T0, Network
@@ -111,3 +112,21 @@ def test_a_message_without_attachments_queues_no_purge(net: Network) -> None:
     net.deliver()
     assert net["MEX"].store.attachment_purges.due(float("inf"), 10) == []
     assert not net["MEX"].store.alerts()
+
+
+def test_what_a_recipient_has_not_confirmed_is_counted_until_it_answers(net: Network) -> None:
+    """The node's count of what the hub still holds for each recipient (a recipient's share of
+    the sender's room, services/node/attachments.py)."""
+    msg_id, objects = send_with_files(net, ["USA", "COL"])
+    mex = net["MEX"].store
+    long_ago = T0 - timedelta(days=365)
+    one_copy = 2 * ciphertext_size(1000)
+    assert mex.sent_attachments.unconfirmed_bytes("USA", long_ago) == one_copy
+    answer(net, "USA", msg_id, objects)
+    assert mex.sent_attachments.unconfirmed_bytes("USA", long_ago) == 0
+    assert mex.sent_attachments.unconfirmed_bytes("COL", long_ago) == one_copy
+    # past the stream's retention the hub holds nothing more, whatever COL did
+    assert mex.sent_attachments.unconfirmed_bytes("COL", net.clock() + timedelta(days=1)) == 0
+    other, _ = send_with_files(net, ["COL"])
+    answer(net, "COL", other, [])  # a receipt naming nothing: the objects stay at the hub
+    assert mex.sent_attachments.unconfirmed_bytes("COL", long_ago) == 2 * one_copy

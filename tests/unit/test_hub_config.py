@@ -271,6 +271,7 @@ def test_each_state_exports_reads_of_its_attachments_to_each_recipient_alone(
     perms = node_permissions("USA")["publish"]["allow"]  # type: ignore[index]
     assert [s for s in perms if "attach" in s or "ATTACH" in s] == [
         "attach.*.USA.>",  # its own objects, into its own stream, for any recipient
+        "$JS.API.STREAM.INFO.ATTACH_USA",  # its size: a recipient's share of it
         "$JS.API.STREAM.PURGE.ATTACH_USA",  # a recipient's, once its receipt names them
         "$JS.ATTACH.*.API.DIRECT.GET.*.attach.USA.>",  # what others stored for it
     ]

@@ -81,12 +81,25 @@ class SentAttachments(Repository):
     """The objects each message this node sent names, in its manifests' order: what the
     recipients' receipts must name, and what to purge at the hub once they do."""
 
-    def record(self, msg_id: str, objects: tuple[str, ...]) -> None:
+    def record(self, msg_id: str, objects: tuple[str, ...], size: int) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO sent_attachments (msg_id, objects) VALUES (?, ?)",
-                (msg_id, json.dumps(list(objects))),
+                "INSERT OR IGNORE INTO sent_attachments (msg_id, objects, bytes) VALUES (?, ?, ?)",
+                (msg_id, json.dumps(list(objects)), size),
             )
+
+    def unconfirmed_bytes(self, recipient: str, since: datetime) -> int:
+        """What the hub still holds for ``recipient`` of the messages sent it since ``since``
+        (its stream's retention): the objects of those it neither confirmed nor refused."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(s.bytes), 0) FROM sent_attachments s JOIN messages m "
+            "USING (msg_id) WHERE m.direction = 'out' AND m.stored_at >= ? "
+            "AND EXISTS (SELECT 1 FROM json_each(m.recipients) WHERE value = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM attachment_purges p "
+            "WHERE p.msg_id = s.msg_id AND p.recipient = ?)",
+            (iso(since), recipient, recipient),
+        ).fetchone()
+        return int(row[0])
 
     def objects(self, msg_id: str) -> tuple[str, ...]:
         row = self._db.execute(

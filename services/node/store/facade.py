@@ -89,7 +89,7 @@ class Store(Database):
         )  # fmt: skip
         self.outbox.queue(h.msg_id, h.recipients)
         if out.attachments:
-            self.sent_attachments.record(h.msg_id, out.attachments)
+            self.sent_attachments.record(h.msg_id, out.attachments, out.attachment_bytes)
 
     def record_rejection(
         self,

@@ -266,7 +266,8 @@ MIGRATIONS: dict[int, str] = {
     12: """
     CREATE TABLE sent_attachments (
         msg_id           TEXT PRIMARY KEY REFERENCES messages (msg_id),
-        objects          TEXT NOT NULL    -- JSON: the manifests' ciphertext_sha256, in order
+        objects          TEXT NOT NULL,   -- JSON: the manifests' ciphertext_sha256, in order
+        bytes            INTEGER NOT NULL -- their ciphertexts' size: one recipient's copy
     );
     CREATE TABLE attachment_purges (
         msg_id           TEXT NOT NULL REFERENCES messages (msg_id),

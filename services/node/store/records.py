@@ -23,6 +23,7 @@ class Outgoing:
     local_copy: bytes | None  # our own copy of the content key (``pack_copy``)
     #: the ciphertext_sha256 of each attachment the body names, in order (section 13)
     attachments: tuple[str, ...] = ()
+    attachment_bytes: int = 0  # their ciphertexts' size, as stored at the hub per recipient
 
 
 @dataclass(frozen=True)
