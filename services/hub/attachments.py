@@ -5,7 +5,8 @@ message per segment, on ``attach.<recipient>.A.<object>.<segment>``. ``A``'s nod
 objects there (a local publish: no other account can write into the stream) and purges those of
 a recipient once that recipient's receipt confirms its own copy. What ``A`` stores counts against
 ``A``'s account alone, so a state that fills its attachment stream delays its own files and no
-other state's (design section 5: a hostile peer delays no one else).
+other state's (design section 5: a hostile peer delays no one else). One stream per sender, not
+per pair of states (35 streams, not 1,190): the exports below keep the recipients apart.
 
 For each other state ``B``, ``A`` exports direct gets of ``ATTACH_A`` whose subject, written in the
 API subject, is one addressed to ``B`` (``$JS.API.DIRECT.GET.ATTACH_A.attach.B.A.>``), to account
