@@ -9,11 +9,11 @@ and nats-py's own object store measured in the same run, with each side's peak m
 * object store: nats-py's object store on the same hub (a bucket in USA's account, as its
   provisioning user): ``put`` from the file, ``get`` into a file (``writeinto``), and ``get``
   without a target (the whole object in memory).
-* send: ``AttachmentStore.prepare`` (seal the file into the node's store) then ``upload`` to
-  USA's attachment stream as MEX's node user, through the export and import of the generated
-  configuration.
+* send: ``AttachmentStore.prepare`` (seal the file into the node's store) then ``upload`` for
+  USA into MEX's own attachment stream as MEX's node user.
 * receive: ``fetch`` (each chunk verified, the node's encrypted copy written) then
-  ``save_plaintext`` (decrypted and verified again into the output file) as USA's node user.
+  ``save_plaintext`` (decrypted and verified again into the output file) as USA's node user,
+  reading MEX's stream through the export and import of the generated configuration.
 
 Each measurement runs in its own process, so its peak resident memory (``ru_maxrss``) is its
 own: the issue asks that sending and receiving 100 MB keep a node under 150 MB. Ratios are

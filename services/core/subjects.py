@@ -275,21 +275,46 @@ def leaf_directory_deliver(state: str) -> str:
 # -- attachments (docs/envelope.md section 13) -------------------------------------------------
 
 
-def attachment_stream(state: str) -> str:
-    """``ATTACH_<state>``: the stream, in the state's account, holding the encrypted attachments
-    others send it, one message per chunk."""
-    return f"ATTACH_{_party(state)}"
+def attachment_stream(sender: str) -> str:
+    """``ATTACH_<sender>``: the stream, in the sender's own account, holding the encrypted
+    attachments it stores for its recipients, one message per segment. Kept by the sender, so
+    that what one state stores counts against its own account and no other state's."""
+    return f"ATTACH_{_party(sender)}"
 
 
-def attachment_filter(state: str) -> str:
-    """All subjects ``attachment_stream(state)`` captures."""
-    return f"attach.{_party(state)}.>"
+def attachment_filter(sender: str) -> str:
+    """All subjects ``attachment_stream(sender)`` captures: ``attach.<recipient>.<sender>.>``."""
+    return f"attach.*.{_party(sender)}.>"
 
 
-def attachment_export(recipient: str, sender: str) -> str:
-    """The service export ``recipient`` grants to ``sender``'s account alone: as with an inbox,
-    the sender's code in the subject is a fact, so no state can write over another's objects."""
-    return f"attach.{_party(recipient)}.{_party(sender)}.>"
+def attachment_read_export(sender: str, recipient: str) -> str:
+    """The service export ``sender`` grants to ``recipient``'s account alone: direct gets of its
+    attachment stream whose subject, in the API subject itself, is one addressed to
+    ``recipient``. nats-server answers such a get with that subject's last message and refuses
+    a request body that asks for another subject or a sequence (``processDirectGetLastBySubject
+    Request``), so the export confines ``recipient`` to its own objects."""
+    stream = attachment_stream(sender)
+    return f"$JS.API.DIRECT.GET.{stream}.attach.{_party(recipient)}.{_party(sender)}.>"
+
+
+def attachment_api(sender: str) -> str:
+    """The prefix under which a recipient's account reaches ``sender``'s attachment stream (a
+    renamed service import, so that it never meets the account's own JetStream API)."""
+    return f"$JS.ATTACH.{_party(sender)}.API"
+
+
+def attachment_read_import(sender: str, recipient: str) -> str:
+    """``attachment_read_export`` as ``recipient``'s account imports it."""
+    stream = attachment_stream(sender)
+    return (
+        f"{attachment_api(sender)}.DIRECT.GET.{stream}.attach.{_party(recipient)}."
+        f"{_party(sender)}.>"
+    )
+
+
+def attachment_reads(recipient: str) -> str:
+    """Every import ``attachment_read_import(*, recipient)``: what the recipient's node may ask."""
+    return f"$JS.ATTACH.*.API.DIRECT.GET.*.attach.{_party(recipient)}.>"
 
 
 def _object(object_id: str) -> str:
@@ -307,7 +332,8 @@ def attachment_chunk_subject(recipient: str, sender: str, object_id: str, index:
 
 
 def attachment_object_filter(recipient: str, sender: str, object_id: str) -> str:
-    """Every chunk of one object (to purge it once its recipient holds its own copy)."""
+    """Every segment of one object stored for one recipient (the sender purges them once that
+    recipient's receipt confirms its own copy)."""
     return f"attach.{_party(recipient)}.{_party(sender)}.{_object(object_id)}.*"
 
 

@@ -1,16 +1,24 @@
 """The hub's part of attachments (docs/envelope.md section 13), rendered into the config.
 
-Per state ``B``: a file stream ``ATTACH_B`` on ``attach.B.>`` in ``B``'s account, one message per
-chunk. ``B`` exports ``attach.B.A.>`` to account ``A`` alone, which imports it: ``A`` can store
-chunks for ``B`` under its own code and nowhere else, cannot read them, and cannot write over
-another state's objects, exactly as it writes into ``B``'s inbox. ``B``'s node reads its own
-stream by subject (direct get) and purges an object once it holds its own copy; nobody else can.
+Per state ``A``: a file stream ``ATTACH_A`` on ``attach.*.A.>`` in ``A``'s own account, one
+message per segment, on ``attach.<recipient>.A.<object>.<segment>``. ``A``'s node stores its own
+objects there (a local publish: no other account can write into the stream) and purges those of
+a recipient once that recipient's receipt confirms its own copy. What ``A`` stores counts against
+``A``'s account alone, so a state that fills its attachment stream delays its own files and no
+other state's (design section 5: a hostile peer delays no one else). One stream per sender, not
+per pair of states (35 streams, not 1,190): the exports below keep the recipients apart.
+
+For each other state ``B``, ``A`` exports direct gets of ``ATTACH_A`` whose subject, written in the
+API subject, is one addressed to ``B`` (``$JS.API.DIRECT.GET.ATTACH_A.attach.B.A.>``), to account
+``B`` alone; ``B`` imports it under ``$JS.ATTACH.A.API``. nats-server answers such a request with
+that subject's last message and refuses a body naming another subject or a sequence
+(``processDirectGetLastBySubjectRequest``), and no other API subject of ``ATTACH_A`` is exported:
+``B`` reads what was addressed to it and cannot read another recipient's objects, list, inspect,
+consume, purge or write the stream.
 
 Not nats-py's object store: its client needs the bucket stream's JetStream API (info, purge,
-consumers) from the writer, which cannot be granted across accounts without letting one sender
-read or purge every other sender's objects, and its ``get`` holds a whole object in memory. The
-layout here is the object store's idea (chunks as messages, one bucket per owner) with the
-isolation of the inboxes.
+consumers) from the reader, which cannot be granted across accounts without letting one reader
+see every other's objects, and its ``get`` holds a whole object in memory.
 """
 
 from __future__ import annotations
@@ -27,42 +35,48 @@ def node_publish(state: str) -> list[str]:
     """What ``state``'s node user may publish for attachments."""
     stream = subjects.attachment_stream(state)
     return [
-        f"attach.*.{state}.>",  # store chunks for any state it was granted, as itself
-        subjects.direct_get_subject(stream),  # read its own objects by subject
-        f"{subjects.direct_get_subject(stream)}.>",
-        subjects.stream_purge_subject(stream),  # drop an object once it holds its own copy
+        subjects.attachment_filter(state),  # store its own segments, for any recipient
+        # its stream's size and retention: a recipient's share of it (services/node/attachments)
         f"$JS.API.STREAM.INFO.{stream}",
+        # drop a recipient's objects once its receipt confirms them (a purge with a filter)
+        f"$JS.API.STREAM.PURGE.{stream}",
+        # read what others stored for it, through each sender's import (confined by the export)
+        subjects.attachment_reads(state),
     ]
 
 
 def state_exports(state: str, others: list[str]) -> list[dict[str, object]]:
+    """``state`` lets each other state read, from ``state``'s stream, what is addressed to it."""
     return [
-        {"service": subjects.attachment_export(state, sender), "accounts": [sender]}
-        for sender in others
+        {"service": subjects.attachment_read_export(state, recipient), "accounts": [recipient]}
+        for recipient in others
     ]
 
 
 def state_imports(state: str, others: list[str]) -> list[dict[str, object]]:
+    """``state`` reads what each other state stored for it, under that sender's prefix."""
     return [
         {
             "service": {
-                "account": recipient,
-                "subject": subjects.attachment_export(recipient, state),
-            }
+                "account": sender,
+                "subject": subjects.attachment_read_export(sender, state),
+            },
+            "to": subjects.attachment_read_import(sender, state),
         }
-        for recipient in others
+        for sender in others
     ]
 
 
 def stream_config(
     state: str, *, max_bytes: int, max_age_s: float, duplicate_window_s: float, replicas: int
 ) -> api.StreamConfig:
-    """``ATTACH_<state>``: chunks expire with the inbox's retention, or sooner when the node
-    purges an object it has fetched. A full stream refuses new chunks (the sender's upload
-    stops with a clear error and resumes later); no one may delete a single chunk."""
+    """``ATTACH_<state>``: what ``state`` stores for its recipients. Objects go when their
+    recipient's receipt confirms them, or with the inbox's retention (a backstop for a recipient
+    that never answers). A full stream refuses new segments (the sender's upload stops with a
+    clear error and resumes later); no one may delete a single segment."""
     return api.StreamConfig(
         name=subjects.attachment_stream(state),
-        description=f"Encrypted attachments addressed to {state}, in segments of chunks",
+        description=f"Encrypted attachments {state} stores for its recipients, in segments",
         subjects=[subjects.attachment_filter(state)],
         storage=api.StorageType.FILE,
         retention=api.RetentionPolicy.LIMITS,
@@ -70,10 +84,10 @@ def stream_config(
         max_bytes=max_bytes,
         max_age=max_age_s,
         max_msg_size=MAX_CHUNK_MESSAGE,
-        max_msgs_per_subject=1,  # a chunk stored again replaces itself: never two copies
+        max_msgs_per_subject=1,  # a segment stored again replaces itself: never two copies
         duplicate_window=duplicate_window_s,
         num_replicas=replicas,
-        allow_direct=True,
+        allow_direct=True,  # the recipients' reads, through the exports above
         deny_delete=True,
-        deny_purge=False,  # the recipient's node purges what it fetched (docs, section 13.6)
+        deny_purge=False,  # the sender's node purges what a receipt confirmed (section 13.6)
     )

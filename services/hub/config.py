@@ -5,8 +5,10 @@ Per state ``B``: an account ``B`` with JetStream; for every other state ``A`` a 
 ``B``'s inbox under its own name and nowhere else in ``B``, and cannot read it. The node's user may
 publish to the inboxes it was granted, read its own durable consumer and acknowledge, read its own
 inbox by stream sequence (direct get, to replay it), and file into its own quarantine stream; it
-cannot create, delete or purge streams or consumers. The provisioning user of each account (held by
-the secretariat) creates them. Every account's JetStream limits come from the plan of
+cannot create, delete or purge streams or consumers, except purging its own attachment stream
+(services/hub/attachments.py: each state stores what it sends in its own account and exports to
+each recipient alone the reads of what is addressed to it). The provisioning user of each account
+(held by the secretariat) creates them. Every account's JetStream limits come from the plan of
 services/hub/resources.py.
 """
 

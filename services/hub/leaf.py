@@ -12,7 +12,9 @@ JetStream domain (``leaf-<state>``). The flow, NATS's own sources and mirrors on
   with every sourced message and each stream's duplicate window applies to it.
 - in: the leaf mirrors ``INBOX_<A>`` (and the directory bucket) from the hub's domain; the node
   reads the local mirror through its usual durable consumer. The hub's inbox stays where every
-  sender writes and where the AUDIT stream sources it, as before.
+  sender writes and where the AUDIT stream sources it, as before. Attachments are not mirrored:
+  the node reads them from each sender's stream at the hub across the link, as a node on the hub
+  does (services/hub/attachments.py), and fetches again later when the link is cut.
 
 The hub enforces the leaf's reach with the permissions of the leaf's user (written, as nats-server
 reads them for a leaf connection, from the leaf's side: ``publish`` is what the leaf may send into
@@ -52,6 +54,10 @@ def leaf_permissions(state: str) -> dict[str, object]:
                 subjects.audit_events_export(state),
                 subjects.audit_query_subject(state),
                 *lookup.node_publish(state),
+                # the attachments others stored for it, read from their streams at the hub
+                # (confined by their exports, services/hub/attachments.py); storing its own
+                # needs the hub's stream from a leaf and is not granted yet
+                subjects.attachment_reads(state),
             ]
         },
         "subscribe": {

@@ -194,7 +194,8 @@ async def provision_state(
 
 
 def attachment_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:
-    """``ATTACH_<state>``, kept as long as the inbox keeps envelopes (services/hub/attachments)."""
+    """``ATTACH_<state>``: what the state stores for its recipients, in its own account, kept at
+    most as long as the inbox keeps envelopes (services/hub/attachments.py)."""
     return attachments.stream_config(
         state,
         max_bytes=sizes.attachments,

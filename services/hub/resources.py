@@ -84,7 +84,7 @@ class StreamSizes:
     quarantine: int
     directory: int
     undelivered: int
-    #: the encrypted attachments others send the state (docs/envelope.md section 13)
+    #: the encrypted attachments the state stores for its recipients (docs/envelope.md 13.4)
     attachments: int = 0
 
 
@@ -119,7 +119,7 @@ class Plan:
         directory = min(64 * MIB, room // 16)
         undelivered = min(16 * MIB, room // 64)
         quarantine = room // 8
-        attachments = room // 4  # the per-account cap on attachments held for the state
+        attachments = room // 4  # the cap on what the state itself stores for others
         inbox = room - quarantine - directory - undelivered - attachments
         return StreamSizes(inbox, quarantine, directory, undelivered, attachments)
 

@@ -4,10 +4,12 @@ Sending (:func:`send_with_attachments`): each file is sealed into the node's sto
 hub for every recipient, and only then is the message naming them sealed and queued, so the
 outbox never publishes an envelope whose attachments are not all stored. Receiving
 (:class:`AttachmentReceiver`): the inbox stores the envelope and acknowledges it at once (a large
-file never holds the hub consumer's shared window); this loop then fetches and verifies each file,
-keeps the node's own encrypted copy, queues the receipt that names them, and drops them from the
-hub. A missing, corrupt or oversized attachment is refused like an envelope: a signed rejection
-with its reason code, a quarantine copy, audit events.
+file never holds the hub consumer's shared window); this loop then fetches and verifies each file
+from the sender's stream, keeps the node's own encrypted copy and queues the receipt that names
+them. A missing, corrupt or oversized attachment is refused like an envelope: a signed rejection
+with its reason code, a quarantine copy, audit events. The same loop purges, from this node's own
+stream, what it stored for a recipient once that recipient's receipt confirmed it (or the
+recipient refused the message): services/node/inbound.py queues those purges.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from nats.aio.client import Client
@@ -28,15 +30,18 @@ from schemas import Body, HandlingCode, ReasonCode
 from schemas.attachment import AttachmentManifest, Attachments
 from schemas.audit import EventType
 from services.core import subjects
-from services.core.attachments import AttachmentError, AttachmentFault
+from services.core.attachments import AttachmentError, AttachmentFault, ciphertext_size
 from services.core.envelope import ProtectedHeader
 from services.core.logs import get_logger
 from services.node.attachments import (
+    RECIPIENT_SHARE,
     AttachmentStore,
+    AttachmentTransferError,
     Prepared,
     Progress,
     fetch,
     purge,
+    stream_room,
     upload,
 )
 from services.node.core import Delivery, NodeCore, Verdict
@@ -88,6 +93,7 @@ async def send_with_attachments(
     recipients = list(dict.fromkeys(to))
     prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
     async with connect(settings, f"cifta-{settings.party}-attachments") as nc:
+        await check_room(nc, core, recipients, prepared)
         for p in prepared:
             await upload(nc, settings.party, recipients, p, progress=progress)
     # model_copy does not validate: the field is checked as a recipient will check it
@@ -101,6 +107,33 @@ async def send_with_attachments(
         store.forget(f)
     record_stored(core, header.msg_id, prepared)
     return header
+
+
+async def check_room(
+    nc: Client, core: NodeCore, recipients: Sequence[str], prepared: Sequence[Prepared]
+) -> None:
+    """Refuse (AttachmentTransferError, before anything is stored) files for a recipient that
+    has not yet confirmed what it was sent before, once that and these would take more than its
+    share of this node's room at the hub (``RECIPIENT_SHARE``). A recipient with nothing pending
+    always gets its message, whatever its size, so a responsive recipient is never refused."""
+    max_bytes, max_age = await stream_room(nc, core.party)
+    if max_bytes <= 0:
+        return
+    share = max_bytes // RECIPIENT_SHARE
+    new = sum(ciphertext_size(p.manifest.size) for p in prepared)
+    since = core.clock() - timedelta(seconds=max_age) if max_age > 0 else datetime.min
+    for recipient in recipients:
+        held = core.store.sent_attachments.unconfirmed_bytes(recipient, since)
+        if held and held + new > share:
+            raise AttachmentTransferError(
+                f"{recipient} has not yet confirmed {_mib(held)} of files sent to it before (its "
+                f"node may be offline), and new files for it may add up to {_mib(share)} only: "
+                f"send these without {recipient}, or once it has confirmed"
+            )
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def record_stored(core: NodeCore, msg_id: str, prepared: Sequence[Prepared]) -> None:
@@ -126,7 +159,8 @@ Quarantine = Callable[[Delivery, Verdict], Awaitable[None]]
 
 
 class AttachmentReceiver:
-    """The running node's loop that fetches the attachments of the messages it stored."""
+    """The running node's loop that fetches the attachments of the messages it stored, and
+    purges at the hub those of its own messages that their recipients confirmed."""
 
     def __init__(
         self,
@@ -167,19 +201,58 @@ class AttachmentReceiver:
                 await self._nc.close()
 
     async def round(self, limit: int = 64) -> bool:
+        """Fetch what is due and purge what was confirmed; True if there was any."""
+        fetched = await self.fetch_round(limit)
+        purged = await self.purge_round(limit)
+        return fetched or purged
+
+    async def _connection(self) -> Client:
+        if self._nc is None:
+            self._nc = await open_connection(
+                self.settings, f"cifta-node-{self.core.party}-attachments", reconnect=True
+            )
+        return self._nc
+
+    async def purge_round(self, limit: int = 64) -> bool:
+        """Drop from this node's stream at the hub the objects of each recipient whose receipt
+        confirmed them (docs/envelope.md section 13.6); True if any were due. A purge the hub
+        did not make is tried again later (the stream's retention is the backstop), and the
+        round stops there, so that fetches do not wait behind a hub that does not answer."""
+        due = self.core.store.attachment_purges.due(time.time(), limit)
+        if not due:
+            return False
+        nc = await self._connection()
+        for item in due:
+            try:
+                for object_id in item.objects:
+                    await purge(nc, self.core.party, item.recipient, object_id,
+                                timeout_s=self.settings.publish_timeout_s)  # fmt: skip
+            except (NatsError, TimeoutError) as exc:
+                log.warning("attachment_purge_failed", msg_id=item.msg_id,
+                            recipient=item.recipient, error=type(exc).__name__)  # fmt: skip
+                delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
+                self.core.store.attachment_purges.retry(
+                    item.msg_id, item.recipient, time.time() + delay, type(exc).__name__
+                )
+                break  # the hub, not this item: the others wait for the next round, not in turn
+            self.core.store.attachment_purges.settle(
+                item.msg_id, item.recipient, now=self.core.clock()
+            )
+            log.info("attachments_purged", msg_id=item.msg_id, recipient=item.recipient,
+                     count=len(item.objects))  # fmt: skip
+        return True
+
+    async def fetch_round(self, limit: int = 64) -> bool:
         """Fetch the attachments of due messages, one message per sender at a time and the
         senders side by side, so that one state's large or many files delay no other state's
         (design section 5); True if there were any."""
         due = self.core.store.attachment_fetches.due(time.time(), limit)
         if not due:
             return False
-        if self._nc is None:
-            self._nc = await open_connection(
-                self.settings, f"cifta-node-{self.core.party}-attachments", reconnect=True
-            )
+        nc = await self._connection()
         firsts = list({item.sender: item for item in reversed(due)}.values())
         outcomes = await asyncio.gather(
-            *(self._one(self._nc, item) for item in firsts), return_exceptions=True
+            *(self._one(nc, item) for item in firsts), return_exceptions=True
         )
         for item, outcome in zip(firsts, outcomes, strict=True):
             if isinstance(outcome, Exception):  # the others went on; this one is tried later
@@ -237,8 +310,6 @@ class AttachmentReceiver:
         self._wake_outbox()
         log.info("attachments_fetched", msg_id=h.msg_id, count=len(digests),
                  receipt=receipt.header.msg_id)  # fmt: skip
-        for d in digests:  # the node holds its own copy: the hub's may go (section 13.6)
-            await purge(nc, self.core.party, item.sender, d)
 
     async def _refuse(
         self, envelope: bytes, stream_seq: int, stored_at: str, h: ProtectedHeader,

@@ -2,11 +2,12 @@
 
 The node keeps every attachment it sent or received as its ciphertext, in ``<home>/attachments``,
 named by the ciphertext's SHA-256: encrypted at rest under a key that exists only inside the
-message's body, itself sealed at rest in the store. At the hub each recipient state has its own
-stream (services/hub/attachments.py); an upload stores one message per chunk there and a download
-reads them back by subject, a window of chunks at a time, so memory stays bounded whatever the
-file's size. Both resume where they stopped: an upload from the chunks the hub acknowledged (a
-sidecar file records them), a download from the chunks already written and verified.
+message's body, itself sealed at rest in the store. At the hub each state stores what it sends in
+its own stream (services/hub/attachments.py), one message per segment of chunks and recipient; a
+recipient reads its segments back by subject through the sender's export, a window at a time, so
+memory stays bounded whatever the file's size. Both resume where they stopped: an upload from the
+chunks the hub acknowledged (a sidecar file records them), a download from the chunks already
+written and verified.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ SEGMENT_CHUNKS = 16
 #: Segments in flight at once (published and not yet acknowledged, or asked for and not yet
 #: read): enough to keep a link busy, 4 MiB of memory at most.
 WINDOW = 4
+#: A recipient that has not yet confirmed what it was sent keeps at most this share of its
+#: sender's room at the hub (``ATTACH_<sender>``'s size) from new files for it, beyond one
+#: message: a recipient whose node is offline or hostile cannot fill that room and so delay the
+#: sender's files to every other state (design section 5).
+RECIPIENT_SHARE = 4
 #: What a progress callback is told: bytes done and bytes in all.
 Progress = Callable[[int, int], None]
 
@@ -203,9 +209,10 @@ async def upload(
     progress: Progress = _no_progress,
     timeout_s: float = 10.0,
 ) -> None:
-    """Store ``prepared``'s ciphertext in each recipient's stream at the hub, resuming after the
-    segments the hub acknowledged before. Returns once all of it is stored for every recipient
-    (only then may the envelope naming it be queued); AttachmentTransferError otherwise."""
+    """Store ``prepared``'s ciphertext for each recipient in ``sender``'s own stream at the hub,
+    resuming after the segments the hub acknowledged before. Returns once all of it is stored
+    for every recipient (only then may the envelope naming it be queued);
+    AttachmentTransferError otherwise."""
     js = nc.jetstream(timeout=timeout_s)
     manifest, segments = prepared.manifest, _segments(prepared.manifest)
     sent = _read_sent(prepared)
@@ -241,10 +248,9 @@ async def _publish_window(
 
     async def one(i: int, segment: bytes) -> None:
         subject = subjects.attachment_chunk_subject(recipient, sender, object_id, first + i)
-        # No Nats-Msg-Id: JetStream dedups on the id alone, per stream, and any co-recipient
-        # who saw the digest could publish the same id first (under its own code) and have
-        # this segment dropped. The subject carries the sender, fixed by the hub's export,
-        # and one message per subject means a segment published again replaces itself.
+        # No Nats-Msg-Id: one message per subject already means a segment published again
+        # replaces itself, and the stream is the sender's alone (no other account publishes
+        # into it), so nothing else can claim this subject's place.
         ack = await js.publish(subject, segment)  # type: ignore[attr-defined]
         if ack.duplicate:  # never for a publish without an id: the hub kept something else
             raise AttachmentTransferError(
@@ -259,6 +265,13 @@ async def _publish_window(
             f"the hub did not store segment(s) {first}-{first + len(window) - 1} for "
             f"{recipient} ({type(exc).__name__}: {exc}); run the same command again to resume"
         ) from None
+
+
+async def stream_room(nc: Client, party: str, *, timeout_s: float = 10.0) -> tuple[int, float]:
+    """(max_bytes, max_age in seconds) of ``party``'s own attachment stream at the hub; a
+    non-positive value is no limit."""
+    info = await nc.jetstream(timeout=timeout_s).stream_info(subjects.attachment_stream(party))
+    return info.config.max_bytes or -1, info.config.max_age or 0.0
 
 
 # -- download ----------------------------------------------------------------------------------
@@ -302,7 +315,8 @@ async def fetch(
     progress: Progress = _no_progress,
     timeout_s: float = 10.0,
 ) -> Path:
-    """Fetch the attachment ``sender`` stored for ``party`` into the node's store, verifying
+    """Fetch the attachment ``sender`` stored for ``party`` (in ``sender``'s stream, through its
+    export to ``party``) into the node's store, verifying
     each chunk as it comes and the whole at the end; resumes a download that stopped.
 
     AttachmentError: ``attachment_too_large`` (nothing fetched), ``attachment_missing`` (a
@@ -319,7 +333,7 @@ async def fetch(
     store.root.mkdir(parents=True, exist_ok=True)
     part = final.with_name(final.name + ".part")
     opener = ChunkOpener(manifest)
-    js = nc.jetstream(timeout=timeout_s)
+    js = nc.jetstream(timeout=timeout_s, prefix=subjects.attachment_api(sender))
     segments = _segments(manifest)
     total = ciphertext_size(manifest.size)
     try:
@@ -353,7 +367,8 @@ async def fetch(
 async def _get_segment(
     js: object, party: str, sender: str, manifest: AttachmentManifest, index: int, count: int
 ) -> bytes:
-    stream = subjects.attachment_stream(party)
+    # a direct get by the subject in the API subject: the only read the sender's export grants
+    stream = subjects.attachment_stream(sender)
     subject = subjects.attachment_chunk_subject(party, sender, manifest.ciphertext_sha256, index)
     try:
         msg = await js.get_msg(stream, subject=subject, direct=True)  # type: ignore[attr-defined]
@@ -364,11 +379,13 @@ async def _get_segment(
     return bytes(msg.data or b"")
 
 
-async def purge(nc: Client, party: str, sender: str, object_id: str) -> None:
-    """Drop an object from ``party``'s stream at the hub once the node holds its own copy
-    (docs/envelope.md section 13.6). Best effort: retention drops it anyway."""
-    stream = subjects.attachment_stream(party)
-    with contextlib.suppress(NatsError, TimeoutError):
-        await nc.jetstream().purge_stream(
-            stream, subject=subjects.attachment_object_filter(party, sender, object_id)
-        )
+async def purge(
+    nc: Client, party: str, recipient: str, object_id: str, *, timeout_s: float = 10.0
+) -> None:
+    """Drop the object ``party`` stored for ``recipient`` from ``party``'s own stream at the hub,
+    once ``recipient``'s receipt confirms its own copy (docs/envelope.md section 13.6). NatsError
+    or TimeoutError if the hub did not do it (retention drops it in the end anyway)."""
+    await nc.jetstream(timeout=timeout_s).purge_stream(
+        subjects.attachment_stream(party),
+        subject=subjects.attachment_object_filter(recipient, party, object_id),
+    )

@@ -125,6 +125,8 @@ class Inbound(Outbound):
                 )  # fmt: skip
                 if opened.body.attachments and answer is None and outcome is None:
                     self.store.attachment_fetches.add(h.msg_id, h.sender, now=self.clock())
+                if outcome is not None:
+                    self._attachments_answered(outcome)
                 if h.case_id is not None:  # a step parked for want of this one may go on now
                     self.parking.wake(case_id=h.case_id)
         except IllegalTransition as exc:
@@ -343,3 +345,27 @@ class Inbound(Outbound):
             self.store.record_alert("clock", detail, self.clock())
             log.error("receipt_refused_for_its_date", msg_id=outcome.msg_id,
                       recipient=outcome.recipient, reason=outcome.reason)  # fmt: skip
+
+    def _attachments_answered(self, outcome: Outcome) -> None:
+        """A recipient answered one of this node's messages with attachments: once it confirmed
+        its own copy of every one (the receipt names exactly the objects sent, in order), or
+        refused the message, what was stored for it at the hub is queued for purging. A receipt
+        naming other objects purges nothing (retention drops them) and is alerted: the
+        recipient's node is wrong, or lying about what it holds (docs/envelope.md 13.6)."""
+        objects = self.store.sent_attachments.objects(outcome.msg_id)
+        ours = self.store.message(outcome.msg_id) if objects else None
+        if ours is None or ours.direction != "out" or outcome.recipient not in ours.recipients:
+            return
+        named = outcome.attachments_sha256
+        if outcome.status == "delivered" and named != objects:
+            detail = (
+                f"{outcome.recipient}'s receipt {outcome.answer_msg_id} of message "
+                f"{outcome.msg_id} names attachments {list(named or ())}, not the "
+                f"{len(objects)} sent ({', '.join(o[:12] for o in objects)}): its objects stay "
+                "at the hub until their retention ends"
+            )
+            self.store.record_alert("attachments", detail, self.clock())
+            log.error("receipt_attachments_mismatch", msg_id=outcome.msg_id,
+                      recipient=outcome.recipient, receipt=outcome.answer_msg_id)  # fmt: skip
+            return
+        self.store.attachment_purges.add(outcome.msg_id, outcome.recipient, now=self.clock())

@@ -9,6 +9,7 @@ from typing import Unpack
 
 from schemas import Body, HandlingCode
 from schemas.audit import EventType
+from services.core.attachments import ciphertext_size
 from services.core.directory import Directory, DirectoryError
 from services.core.envelope import (
     OpenedEnvelope,
@@ -152,7 +153,9 @@ class Outbound:
             raise ComposeError(str(exc)) from None
         copy = None if sealed.sender_copy is None else pack_copy(*sealed.sender_copy)
         sha = hashlib.sha256(sealed.envelope).hexdigest()
-        return Outgoing(sealed.header, sealed.envelope, sha, copy)
+        objects = tuple(m.ciphertext_sha256 for m in body.attachments)
+        stored = sum(ciphertext_size(m.size) for m in body.attachments)
+        return Outgoing(sealed.header, sealed.envelope, sha, copy, objects, stored)
 
     def event(
         self,

@@ -63,7 +63,8 @@ def answer_outcome(opened: OpenedEnvelope) -> Outcome | None:
     body, h = opened.body, opened.header
     if isinstance(body, DeliveryReceipt):
         return Outcome(body.msg_id, h.sender, "delivered", None, None, h.created_at,
-                       h.msg_id, body.envelope_sha256)  # fmt: skip
+                       h.msg_id, body.envelope_sha256,
+                       tuple(body.attachments_sha256))  # fmt: skip
     if isinstance(body, Rejection) and body.msg_id is not None:
         return Outcome(body.msg_id, h.sender, "rejected", body.reason.value, body.detail,
                        h.created_at, h.msg_id, body.envelope_sha256)  # fmt: skip

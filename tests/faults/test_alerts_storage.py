@@ -73,15 +73,15 @@ async def test_an_inbox_nobody_reads_fires_state_inbox_near_limit_past_80_percen
 async def test_a_states_account_filling_up_fires_account_storage_near_limit(
     small_hub: Hub,
 ) -> None:
-    """Its inbox, quarantine and attachments together: each stream is under its own limit, the
-    account as a whole past 80% of what it reserved."""
+    """Its inbox, quarantine and attachments (what USA stores for its recipients) together: each
+    stream is under its own limit, the account as a whole past 80% of what it reserved."""
     monitor = hub_monitor(small_hub)
     object_id = hashlib.sha256(b"a large attachment").hexdigest()
-    chunks = [subjects.attachment_chunk_subject("USA", "MEX", object_id, i) for i in range(12)]
+    chunks = [subjects.attachment_chunk_subject("MEX", "USA", object_id, i) for i in range(12)]
     quarantined = [subjects.quarantine_subject("USA", "malformed")] * 7
     async with served(monitor.registry, monitor.ready) as m:
-        await publish(small_hub, "MEX", into_inbox("USA", "MEX", 0, 30) + chunks)
-        await publish(small_hub, "USA", quarantined)
+        await publish(small_hub, "MEX", into_inbox("USA", "MEX", 0, 30))
+        await publish(small_hub, "USA", quarantined + chunks)
         text = await _refreshed(monitor, m)
         reserved = value(text, "cifta_hub_account_reserved_storage_bytes", account="USA")
         assert value(text, "cifta_hub_account_storage_bytes", account="USA") < 0.8 * reserved

@@ -102,9 +102,9 @@ async def test_a_send_the_hub_could_not_complete_resumes_with_the_same_sealed_fi
     scan = tmp_path / "xray.png"
     scan.write_bytes(os.urandom(3 * 1024 * 1024))  # three segments
     hub.node_settings("MEX", tmp_path).save()
-    admin = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("USA", PROVISION_USER)))
+    admin = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
     js = admin.jetstream()
-    stream = subjects.attachment_stream("USA")
+    stream = subjects.attachment_stream("MEX")  # the sender's own
     config = (await js.stream_info(stream)).config
     config.max_bytes = 2 * 1024 * 1024 + 64 * 1024  # room for two segments: the third is refused
     await js.update_stream(config)

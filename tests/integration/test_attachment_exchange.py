@@ -15,16 +15,9 @@ from services.core import subjects
 from services.hub.credentials import PROVISION_USER
 from services.node.app import NodeRuntime
 from services.node.attachment_flow import attachment_store, send_with_attachments
+from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
-
-
-async def chunks_at_hub(hub: Hub, state: str) -> int:
-    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed(state, PROVISION_USER)))
-    try:
-        return (await nc.jetstream().stream_info(subjects.attachment_stream(state))).state.messages
-    finally:
-        await nc.close()
 
 
 def photo(tmp_path: Path, size: int = 200_000) -> Path:
@@ -51,7 +44,7 @@ def receipt_of(node: NodeRuntime, msg_id: str, recipient: str) -> DeliveryReceip
     raise AssertionError("no receipt")
 
 
-async def test_the_receipt_names_the_attachments_once_fetched_and_the_hub_drops_them(
+async def test_the_receipt_names_the_attachments_once_fetched_and_the_sender_drops_them(
     hub: Hub, tmp_path: Path
 ) -> None:
     source = photo(tmp_path)
@@ -66,15 +59,18 @@ async def test_the_receipt_names_the_attachments_once_fetched_and_the_hub_drops_
         assert out.read_bytes() == source.read_bytes()
         assert manifest.name == "markings-serial.png" and manifest.media_type == "image/png"
         await eventually(lambda: _purged(hub, "USA"), what="USA's copy dropped at the hub")
-        assert await chunks_at_hub(hub, "COL") > 0  # COL, offline, has not fetched yet
+        assert mex.store.attachment_purges.state(msg_id, "USA") == "purged"
+        assert await segments_at_hub(hub, "MEX", "COL") > 0  # COL, offline, has not fetched yet
         # COL was offline during the upload: it fetches when it comes
         async with running_node(hub, "COL", tmp_path) as col:
             await eventually(lambda: delivered_to(mex, msg_id) == {"USA", "COL"}, what="COL")
             assert attachment_store(col.settings).has(manifest)
+            await eventually(lambda: _purged(hub, "COL"), what="COL's copy dropped at the hub")
+        assert await segments_at_hub(hub, "MEX") == 0
 
 
-async def _purged(hub: Hub, state: str) -> bool:
-    return await chunks_at_hub(hub, state) == 0
+async def _purged(hub: Hub, recipient: str) -> bool:
+    return await segments_at_hub(hub, "MEX", recipient) == 0
 
 
 async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sender(
@@ -84,8 +80,8 @@ async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sende
         msg_id = await send(mex, ["USA"], [photo(tmp_path)])
         await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
         # the object is lost at the hub before USA fetches it (its retention ran out, say)
-        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("USA", PROVISION_USER)))
-        await nc.jetstream().purge_stream(subjects.attachment_stream("USA"))
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
+        await nc.jetstream().purge_stream(subjects.attachment_stream("MEX"))
         await nc.close()
         async with running_node(hub, "USA", tmp_path) as usa:
             await eventually(

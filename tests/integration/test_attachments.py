@@ -1,5 +1,6 @@
-"""Attachments over a real hub: stored chunk by chunk in each recipient's stream, fetched and
-verified by the recipient, resumed after an interruption, refused when missing or corrupt."""
+"""Attachments over a real hub: stored segment by segment in the sender's own stream, fetched and
+verified by each recipient through the sender's export, resumed after an interruption, refused
+when missing or corrupt, purged by the sender."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from nats.aio.client import Client
 
 from services.core import subjects
 from services.core.attachments import CHUNK_SIZE, AttachmentError, AttachmentFault
+from services.hub.config import Listen
 from services.hub.credentials import PROVISION_USER
+from services.hub.resources import GIB, Resources
 from services.node import attachments
 from services.node.attachments import SEGMENT_CHUNKS, AttachmentStore, AttachmentTransferError
+from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub
 
 #: plaintext bytes of one segment (the unit stored as one message at the hub)
@@ -55,16 +59,6 @@ def sha(path: Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
-
-
-async def chunks_at_hub(hub: Hub, state: str) -> int:
-    seed = hub.home.user_seed(state, PROVISION_USER)
-    nc = await nats.connect(hub.url, nkeys_seed=str(seed))
-    try:
-        info = await nc.jetstream().stream_info(subjects.attachment_stream(state))
-        return info.state.messages
-    finally:
-        await nc.close()
 
 
 async def send_and_receive(hub: Hub, tmp_path: Path, size: int, to: tuple[str, ...]) -> None:
@@ -115,6 +109,11 @@ async def test_a_100_mib_attachment_reaches_three_recipients_whole(
     hub_home: Hub, tmp_path: Path
 ) -> None:
     hub_home.register("BRA")
+    # The sender's own stream holds a copy for each recipient (section 13.4): three times
+    # 100 MiB in MEX's account, whatever this machine's free disk would give each state.
+    hub_home.home.render_config(
+        Listen(port=-1), Resources(jetstream_disk=17 * GIB, planned_states=4, state_disk=2 * GIB)
+    )
     hub_home.start()
     await hub_home.provision()
     await send_and_receive(hub_home, tmp_path, 100 * 2**20, ("USA", "COL", "BRA"))
@@ -134,7 +133,7 @@ async def test_an_interrupted_upload_resumes_after_what_the_hub_stored(
 
         with pytest.raises(ConnectionResetError):
             await attachments.upload(nc, "MEX", ["USA"], prepared, progress=cut)
-    stored_before = await chunks_at_hub(hub, "USA")
+    stored_before = await segments_at_hub(hub, "MEX", "USA")
     assert 0 < stored_before < 11
     published: list[int] = []
     async with node_connection(hub, "MEX") as nc:
@@ -143,7 +142,7 @@ async def test_an_interrupted_upload_resumes_after_what_the_hub_stored(
         )
     # resumed: the first report already counts what the first attempt stored
     assert published[0] > stored_before * SEGMENT
-    assert await chunks_at_hub(hub, "USA") == 11
+    assert await segments_at_hub(hub, "MEX", "USA") == 11
     async with node_connection(hub, "USA") as nc:
         await attachments.fetch(
             nc, "USA", "MEX", prepared.manifest, AttachmentStore(tmp_path / "USA")
@@ -238,28 +237,30 @@ async def test_a_sender_refuses_a_file_over_its_limit(tmp_path: Path) -> None:
     assert err.value.fault is AttachmentFault.TOO_LARGE
 
 
-async def test_the_recipient_purges_what_it_holds(hub: Hub, tmp_path: Path) -> None:
+async def test_the_sender_purges_one_recipients_objects_and_keeps_the_others(
+    hub: Hub, tmp_path: Path
+) -> None:
     prepared = AttachmentStore(tmp_path / "MEX").prepare(a_file(tmp_path, 3 * CHUNK_SIZE))
     async with node_connection(hub, "MEX") as nc:
         await attachments.upload(nc, "MEX", ["USA", "COL"], prepared)
-    async with node_connection(hub, "USA") as nc:
+        await attachments.purge(nc, "MEX", "USA", prepared.manifest.ciphertext_sha256)
+    assert await segments_at_hub(hub, "MEX", "USA") == 0
+    assert await segments_at_hub(hub, "MEX", "COL") == 1  # COL's copy (one segment) waits for COL
+    async with node_connection(hub, "COL") as nc:
         await attachments.fetch(
-            nc, "USA", "MEX", prepared.manifest, AttachmentStore(tmp_path / "USA")
+            nc, "COL", "MEX", prepared.manifest, AttachmentStore(tmp_path / "COL")
         )
-        await attachments.purge(nc, "USA", "MEX", prepared.manifest.ciphertext_sha256)
-    assert await chunks_at_hub(hub, "USA") == 0
-    assert await chunks_at_hub(hub, "COL") == 1  # COL's copy (one segment) waits for COL
 
 
 async def test_an_upload_to_a_full_stream_fails_in_one_line_and_resumes(
     hub: Hub, tmp_path: Path
 ) -> None:
-    """The per-account cap: the recipient's stream refuses chunks past its size."""
-    seed = hub.home.user_seed("USA", PROVISION_USER)
+    """The sender's own cap: its stream refuses segments past its size."""
+    seed = hub.home.user_seed("MEX", PROVISION_USER)
     admin = await nats.connect(hub.url, nkeys_seed=str(seed))
     try:
         js = admin.jetstream()
-        config = (await js.stream_info(subjects.attachment_stream("USA"))).config
+        config = (await js.stream_info(subjects.attachment_stream("MEX"))).config
         config.max_bytes = 10 * CHUNK_SIZE
         await js.update_stream(config)
         prepared = AttachmentStore(tmp_path / "MEX").prepare(a_file(tmp_path, 20 * CHUNK_SIZE))
@@ -272,4 +273,4 @@ async def test_an_upload_to_a_full_stream_fails_in_one_line_and_resumes(
         await admin.close()
     async with node_connection(hub, "MEX") as nc:
         await attachments.upload(nc, "MEX", ["USA"], prepared)
-    assert await chunks_at_hub(hub, "USA") == 2  # 20 chunks: two segments
+    assert await segments_at_hub(hub, "MEX", "USA") == 2  # 20 chunks: two segments

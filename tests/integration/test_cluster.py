@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 from nats.js.api import StreamInfo
 
+from schemas import HandlingCode
+from schemas.registry import example_body
 from services.cli.main import main
 from services.core import subjects
 from services.core.connection import connect
@@ -19,6 +22,7 @@ from services.core.keys import NodeKeys
 from services.hub.credentials import PROVISION_USER
 from services.hub.members import MemberPaths
 from services.hub.server import nats_server_binary
+from services.node.attachment_flow import send_with_attachments
 from services.testbed.cluster import ClusterHub
 from tests.integration.test_audit import events_of
 from tests.support.audit import running_audit
@@ -78,6 +82,30 @@ async def test_nodes_exchange_through_the_cluster(cluster_hub: ClusterHub, tmp_p
         await eventually(
             lambda: any(m.msg_id == header.msg_id for m in usa.store.messages(direction="in")),
             what="USA stored the report",
+        )
+
+
+async def test_attachments_cross_accounts_through_the_cluster(
+    cluster_hub: ClusterHub, tmp_path: Path
+) -> None:
+    """MEX's R3 attachment stream, read by USA through MEX's export whichever server each node
+    reached and whichever replica answers the direct get; MEX purges it on USA's receipt."""
+    photo = tmp_path / "markings.png"
+    photo.write_bytes(os.urandom(3 * 1024 * 1024))
+    async with (
+        running_node(cluster_hub, "MEX", tmp_path) as mex,
+        running_node(cluster_hub, "USA", tmp_path) as usa,
+    ):
+        header = await send_with_attachments(
+            mex.settings, mex.core, example_body("info.trafficking_routes"), ["USA"], [photo],
+            handling=HandlingCode.H1,
+        )  # fmt: skip
+        mex.outbox.wake()
+        await eventually(lambda: delivered_to(mex, header.msg_id) == {"USA"}, what="receipt")
+        assert usa.store.attachment_fetches.status(header.msg_id) == ("fetched", None, None)
+        await eventually(
+            lambda: mex.store.attachment_purges.state(header.msg_id, "USA") == "purged",
+            what="MEX drops USA's copy",
         )
 
 

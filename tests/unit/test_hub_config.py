@@ -77,7 +77,7 @@ def test_node_user_may_not_touch_streams_consumers_or_other_inboxes() -> None:
     perms = node_permissions("USA")
     allowed = perms["publish"]["allow"]  # type: ignore[index]
     assert "inbox.*.USA.>" in allowed
-    # the one stream it may purge: its own attachments, once fetched (docs/envelope.md 13.6)
+    # the one stream it may purge: its own attachments, once confirmed (docs/envelope.md 13.6)
     assert [s for s in allowed if "STREAM.PURGE" in s] == ["$JS.API.STREAM.PURGE.ATTACH_USA"]
     for forbidden in ("STREAM.CREATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.UPDATE",
                       "CONSUMER.CREATE.INBOX", "CONSUMER.DELETE.INBOX",
@@ -246,12 +246,32 @@ def test_nats_servers_fatal_line_is_what_a_failed_start_reports() -> None:
     assert fatal_line("") == "it wrote nothing"
 
 
-def test_each_state_exports_its_attachments_to_each_sender_alone(tmp_path: Path) -> None:
-    usa = rendered(tmp_path)["accounts"]["USA"]
-    exports = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "attach." in str(e)}
-    assert exports == {("attach.USA.MEX.>", ("MEX",)), ("attach.USA.COL.>", ("COL",))}
-    imports = {i["service"]["subject"] for i in usa["imports"] if "attach." in str(i)}
-    assert imports == {"attach.MEX.USA.>", "attach.COL.USA.>"}
+def test_each_state_exports_reads_of_its_attachments_to_each_recipient_alone(
+    tmp_path: Path,
+) -> None:
+    """Direct gets of USA's stream, confined to the subjects addressed to each recipient
+    (docs/envelope.md 13.4), renamed under USA's prefix in the recipient's account."""
+    accounts = rendered(tmp_path)["accounts"]
+    usa = accounts["USA"]
+    exports = {(e["service"], tuple(e["accounts"])) for e in usa["exports"] if "ATTACH" in str(e)}
+    assert exports == {
+        ("$JS.API.DIRECT.GET.ATTACH_USA.attach.MEX.USA.>", ("MEX",)),
+        ("$JS.API.DIRECT.GET.ATTACH_USA.attach.COL.USA.>", ("COL",)),
+    }
+    imports = {
+        (i["service"]["account"], i["service"]["subject"], i["to"])
+        for i in usa["imports"]
+        if "ATTACH" in str(i)
+    }
+    assert imports == {
+        (s, f"$JS.API.DIRECT.GET.ATTACH_{s}.attach.USA.{s}.>",
+         f"$JS.ATTACH.{s}.API.DIRECT.GET.ATTACH_{s}.attach.USA.{s}.>")
+        for s in ("MEX", "COL")
+    }  # fmt: skip
     perms = node_permissions("USA")["publish"]["allow"]  # type: ignore[index]
-    assert "attach.*.USA.>" in perms  # as itself, to any state it was granted
-    assert not any(s.startswith("attach.USA") or "ATTACH_MEX" in s for s in perms)
+    assert [s for s in perms if "attach" in s or "ATTACH" in s] == [
+        "attach.*.USA.>",  # its own objects, into its own stream, for any recipient
+        "$JS.API.STREAM.INFO.ATTACH_USA",  # its size: a recipient's share of it
+        "$JS.API.STREAM.PURGE.ATTACH_USA",  # a recipient's, once its receipt names them
+        "$JS.ATTACH.*.API.DIRECT.GET.*.attach.USA.>",  # what others stored for it
+    ]

@@ -30,7 +30,7 @@ from services.node.application.models import (
 )
 from services.node.application.plumbing import refusals, resolve
 from services.node.application.procedure_models import FileTracingRequest
-from services.node.attachment_flow import attachment_store, record_stored
+from services.node.attachment_flow import attachment_store, check_room, record_stored
 from services.node.attachments import (
     AttachmentSourceError,
     AttachmentTransferError,
@@ -88,7 +88,7 @@ async def send(
         prepared = [
             store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in cmd.attachments
         ]
-        await _upload(settings, core.party, checked.recipients, prepared, progress)
+        await _upload(settings, core, checked.recipients, prepared, progress)
     except AttachmentError as exc:
         raise ApplicationError(
             "attachment.refused", reason=exc.fault.value, detail=exc.detail
@@ -106,13 +106,15 @@ async def send(
 
 async def _upload(
     settings: NodeSettings,
-    party: str,
+    core: NodeCore,
     recipients: Sequence[str],
     prepared: Sequence[Prepared],
     progress: Progress,
 ) -> None:
+    party = core.party
     try:
         async with connect(settings, f"cifta-{party}-attachments") as nc:
+            await check_room(nc, core, recipients, prepared)
             for p in prepared:
                 await upload(nc, party, recipients, p, progress=progress)
     except AttachmentTransferError as exc:

@@ -1,8 +1,11 @@
 """Attachments of received messages waiting to be fetched (``attachment_fetches``), and what
-became of them: fetched (the receipt was queued) or refused (with its reason code)."""
+became of them: fetched (the receipt was queued) or refused (with its reason code); of sent
+messages, the objects each names (``sent_attachments``) and the recipients whose objects are to
+be purged from this node's stream at the hub (``attachment_purges``)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,3 +65,91 @@ class AttachmentFetches(Repository):
             "SELECT state, reason, detail FROM attachment_fetches WHERE msg_id = ?", (msg_id,)
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2])
+
+
+@dataclass(frozen=True)
+class AttachmentPurge:
+    """A recipient's objects to drop from this node's attachment stream at the hub."""
+
+    msg_id: str
+    recipient: str
+    objects: tuple[str, ...]
+    attempts: int
+
+
+class SentAttachments(Repository):
+    """The objects each message this node sent names, in its manifests' order: what the
+    recipients' receipts must name, and what to purge at the hub once they do."""
+
+    def record(self, msg_id: str, objects: tuple[str, ...], size: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sent_attachments (msg_id, objects, bytes) VALUES (?, ?, ?)",
+                (msg_id, json.dumps(list(objects)), size),
+            )
+
+    def unconfirmed_bytes(self, recipient: str, since: datetime) -> int:
+        """What the hub still holds for ``recipient`` of the messages sent it since ``since``
+        (its stream's retention): the objects of those it neither confirmed nor refused."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(s.bytes), 0) FROM sent_attachments s JOIN messages m "
+            "USING (msg_id) WHERE m.direction = 'out' AND m.stored_at >= ? "
+            "AND EXISTS (SELECT 1 FROM json_each(m.recipients) WHERE value = ?) "
+            "AND NOT EXISTS (SELECT 1 FROM attachment_purges p "
+            "WHERE p.msg_id = s.msg_id AND p.recipient = ?)",
+            (iso(since), recipient, recipient),
+        ).fetchone()
+        return int(row[0])
+
+    def objects(self, msg_id: str) -> tuple[str, ...]:
+        row = self._db.execute(
+            "SELECT objects FROM sent_attachments WHERE msg_id = ?", (msg_id,)
+        ).fetchone()
+        return () if row is None else tuple(json.loads(row[0]))
+
+
+class AttachmentPurges(Repository):
+    """Recipients whose objects are to be purged from this node's stream at the hub."""
+
+    def add(self, msg_id: str, recipient: str, *, now: datetime) -> None:
+        """Queue the purge of what ``msg_id`` stored for ``recipient`` (once)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO attachment_purges (msg_id, recipient, state,"
+                " next_attempt_at, at) VALUES (?, ?, 'pending', ?, ?)",
+                (msg_id, recipient, now.timestamp(), iso(now)),
+            )
+
+    def due(self, now: float, limit: int) -> list[AttachmentPurge]:
+        rows = self._db.execute(
+            "SELECT p.msg_id, p.recipient, s.objects, p.attempts FROM attachment_purges p "
+            "JOIN sent_attachments s USING (msg_id) WHERE p.state = 'pending' "
+            "AND p.next_attempt_at <= ? ORDER BY p.next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [AttachmentPurge(r[0], r[1], tuple(json.loads(r[2])), r[3]) for r in rows]
+
+    def retry(self, msg_id: str, recipient: str, at: float, detail: str) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE attachment_purges SET attempts = attempts + 1, next_attempt_at = ?, "
+                "detail = ? WHERE msg_id = ? AND recipient = ?",
+                (at, detail, msg_id, recipient),
+            )
+
+    def settle(self, msg_id: str, recipient: str, *, now: datetime) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE attachment_purges SET state = 'purged', detail = NULL, at = ? "
+                "WHERE msg_id = ? AND recipient = ?",
+                (iso(now), msg_id, recipient),
+            )
+
+    def state(self, msg_id: str, recipient: str) -> str | None:
+        """'pending' or 'purged'; None if no purge was queued (no receipt yet, or a receipt
+        that did not name the objects sent)."""
+        row = self._db.execute(
+            "SELECT state FROM attachment_purges WHERE msg_id = ? AND recipient = ?",
+            (msg_id, recipient),
+        ).fetchone()
+        return None if row is None else str(row[0])

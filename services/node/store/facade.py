@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from services.core.envelope import ProtectedHeader
-from services.node.store.attachments import AttachmentFetches
+from services.node.store.attachments import AttachmentFetches, AttachmentPurges, SentAttachments
 from services.node.store.audit import AuditOutbox, Witnessed
 from services.node.store.casework import Cases, Forwards
 from services.node.store.db import Database
@@ -44,6 +44,8 @@ class Store(Database):
         self.parked = ParkedTable(self)
         self.node_state = NodeState(self)
         self.attachment_fetches = AttachmentFetches(self)
+        self.sent_attachments = SentAttachments(self)
+        self.attachment_purges = AttachmentPurges(self)
 
     # -- writes that span tables ------------------------------------------------------------------
 
@@ -86,6 +88,8 @@ class Store(Database):
             stored_at=now, local_copy=out.local_copy,
         )  # fmt: skip
         self.outbox.queue(h.msg_id, h.recipients)
+        if out.attachments:
+            self.sent_attachments.record(h.msg_id, out.attachments, out.attachment_bytes)
 
     def record_rejection(
         self,

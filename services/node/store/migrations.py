@@ -260,6 +260,27 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (session_sha256, purpose)
     );
     """,
+    # Attachments are stored at the hub in the sender's own stream (docs/envelope.md section
+    # 13.4): the objects each sent message names, in order, to check each recipient's receipt
+    # against, and the recipients whose objects the node is to purge there once confirmed.
+    12: """
+    CREATE TABLE sent_attachments (
+        msg_id           TEXT PRIMARY KEY REFERENCES messages (msg_id),
+        objects          TEXT NOT NULL,   -- JSON: the manifests' ciphertext_sha256, in order
+        bytes            INTEGER NOT NULL -- their ciphertexts' size: one recipient's copy
+    );
+    CREATE TABLE attachment_purges (
+        msg_id           TEXT NOT NULL REFERENCES messages (msg_id),
+        recipient        TEXT NOT NULL,
+        state            TEXT NOT NULL CHECK (state IN ('pending', 'purged')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,   -- Unix seconds
+        detail           TEXT,            -- why the last attempt failed
+        at               TEXT NOT NULL,   -- when it was queued or done
+        PRIMARY KEY (msg_id, recipient)
+    );
+    CREATE INDEX attachment_purges_due ON attachment_purges (state, next_attempt_at);
+    """,
 }
 
 #: The version this software writes: the last migration's.

@@ -21,6 +21,9 @@ class Outgoing:
     envelope: bytes
     envelope_sha256: str
     local_copy: bytes | None  # our own copy of the content key (``pack_copy``)
+    #: the ciphertext_sha256 of each attachment the body names, in order (section 13)
+    attachments: tuple[str, ...] = ()
+    attachment_bytes: int = 0  # their ciphertexts' size, as stored at the hub per recipient
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Outcome:
     at: datetime
     answer_msg_id: str
     envelope_sha256: str  # of the envelope the recipient got: must be the one we sent
+    #: a receipt's ``attachments_sha256`` (the attachments it fetched); None for a rejection
+    attachments_sha256: tuple[str, ...] | None = None
 
 
 _KID_LEN = 32
