@@ -95,3 +95,38 @@ async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sende
             lambda: mex.store.recipient_statuses(msg_id)[0].reason == "attachment_missing",
             what="MEX learns why",
         )
+
+
+async def test_a_segment_not_yet_at_the_replica_asked_is_asked_again_not_refused(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """On a three-server hub a direct get may reach a replica that has not yet applied what the
+    sender's PubAck confirmed, and answers 'not found'. USA asks again later instead of refusing
+    the message for good; once the segments are there, it fetches them and sends its receipt.
+    (Here the segments are taken off the hub and put back, which that replica looks like.)"""
+    async with running_node(hub, "MEX", tmp_path) as mex:
+        msg_id = await send(mex, ["USA"], [photo(tmp_path)])
+        await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
+        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
+        js = nc.jetstream()
+        stream = subjects.attachment_stream("MEX")
+        info = await js.stream_info(stream)
+        seqs = range(info.state.first_seq, info.state.last_seq + 1)
+        held = [await js.get_msg(stream, seq) for seq in seqs]
+        assert held
+        await js.purge_stream(stream)
+        # the next attempt far enough away that the test, not a timer, decides when it comes
+        async with running_node(hub, "USA", tmp_path, retry_initial_s=600.0) as usa:
+            await eventually(
+                lambda: usa.store.attachment_fetches.status(msg_id) == (
+                    "pending", None, "segment_not_found"),
+                what="USA's first fetch finds no segment and stays pending",
+            )  # fmt: skip
+            assert not usa.store.rejections()
+            for m in held:
+                await js.publish(m.subject or "", m.data or b"", headers=m.headers)
+            usa.store.attachment_fetches.retry(msg_id, 0.0, "segments back")  # due now
+            usa.attachments.wake()
+            await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="USA's receipt")
+            assert usa.store.attachment_fetches.status(msg_id) == ("fetched", None, None)
+        await nc.close()
