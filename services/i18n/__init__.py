@@ -137,8 +137,12 @@ def translate(code: str, params: Mapping[str, object], language: str) -> str:
             **params,
             "reason": translate(f"refusal.{params.get('reason')}", params, language),
         }
+    # a fraction is written as the reader writes it (0,1 in es, fr and pt); codes keep floats
+    shown = {
+        k: format_number(v, language) if isinstance(v, float) else v for k, v in params.items()
+    }
     try:
-        return text % dict(params)
+        return text % shown
     except (KeyError, TypeError, ValueError):  # a caller that forgot a parameter: still readable
         return text
 

@@ -144,6 +144,12 @@ MESSAGES: Final[dict[str, str]] = {
         "The attachments were not all stored at the hub (%(problem)s): nothing was sent. "
         "Send it again to resume."
     ),
+    "attachment.recipient_backlog": N_(
+        "%(recipient)s has not yet confirmed %(held_mib)s MiB of files sent to it before (its "
+        "node may be offline), and may hold no more than %(share_mib)s MiB of this node's room "
+        "at the hub: nothing was sent. Send these files without %(recipient)s, or once it has "
+        "confirmed."
+    ),
     "attachment.hub_unreachable": N_(
         "The hub at %(hub_url)s cannot store the attachments (%(problem)s): nothing was sent. "
         "Send it again to resume."

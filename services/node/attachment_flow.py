@@ -36,9 +36,9 @@ from services.core.logs import get_logger
 from services.node.attachments import (
     RECIPIENT_SHARE,
     AttachmentStore,
-    AttachmentTransferError,
     Prepared,
     Progress,
+    RecipientBacklog,
     fetch,
     purge,
     stream_room,
@@ -131,15 +131,7 @@ async def check_room(
     for recipient in recipients:
         held = core.store.sent_attachments.unconfirmed_bytes(recipient, since)
         if held and held + new > share:
-            raise AttachmentTransferError(
-                f"{recipient} has not yet confirmed {_mib(held)} of files sent to it before (its "
-                f"node may be offline), and new files for it may add up to {_mib(share)} only: "
-                f"send these without {recipient}, or once it has confirmed"
-            )
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB"
+            raise RecipientBacklog(recipient, held, share)
 
 
 def record_stored(core: NodeCore, msg_id: str, prepared: Sequence[Prepared]) -> None:

@@ -74,6 +74,19 @@ class AttachmentTransferError(Exception):
     """An upload could not complete (the hub refused or did not answer); it can be resumed."""
 
 
+class RecipientBacklog(AttachmentTransferError):
+    """Files for ``recipient`` refused before anything was stored: it has not confirmed
+    ``held`` bytes sent to it before, and ``share`` bytes is what it may hold of this node's
+    room at the hub."""
+
+    def __init__(self, recipient: str, held: int, share: int) -> None:
+        super().__init__(
+            f"{recipient} has not yet confirmed {held / 2**20:.1f} MiB of files sent to it before, "
+            f"and may hold {share / 2**20:.1f} MiB of this node's room at the hub"
+        )
+        self.recipient, self.held, self.share = recipient, held, share
+
+
 def _no_progress(done: int, total: int) -> None:
     """A progress callback that shows nothing."""
 

@@ -18,13 +18,18 @@ from schemas.registry import example_body
 from services.core import connection, subjects
 from services.core.attachments import CHUNK_SIZE
 from services.hub.credentials import PROVISION_USER
+from services.i18n import translate
 from services.node import attachments
+from services.node.application import ApplicationError, OfficerIdentity, open_node
+from services.node.application.models import SendMessage
 from services.node.attachment_flow import attachment_store, send_with_attachments
 from services.node.attachments import AttachmentStore, AttachmentTransferError
 from tests.security.test_isolation import as_node
 from tests.support.attachments import segments_at_hub
 from tests.support.hub import STATES, Hub, eventually
 from tests.support.nodes import delivered_to, running_node
+
+OFFICER = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
 
 pytestmark = pytest.mark.asyncio
 
@@ -114,6 +119,24 @@ async def test_a_recipient_that_never_confirms_keeps_a_share_of_its_senders_room
         first = await send("USA", "a.png")  # nothing pending for USA: always stored
         with pytest.raises(AttachmentTransferError, match=r"USA has not yet confirmed 0\.1 MiB"):
             await send("USA", "b.png")
+        # an officer is told why, in their language, and what to do
+        mex.settings.save()  # as `cifta node init` leaves it, for the officers' commands
+        app = open_node(mex.settings.home, {})
+        try:
+            cmd = SendMessage(
+                officer=OFFICER, kind="info.trafficking_routes", to=["USA"],
+                body=body.model_dump(mode="json"), handling=HandlingCode.H1,
+                attachments=[a_photo(tmp_path, "b.png")],
+            )  # fmt: skip
+            with pytest.raises(ApplicationError) as refused:
+                await app.send_attached(cmd, lambda done, total: None)
+        finally:
+            app.close()
+        assert refused.value.code == "attachment.recipient_backlog"
+        assert refused.value.params["recipient"] == "USA"
+        assert refused.value.params["held_mib"] == 0.1
+        line = translate(refused.value.code, refused.value.params, "es")
+        assert line.startswith("USA aún no ha confirmado 0,1 MiB de archivos")
         assert await segments_at_hub(hub, "MEX", "USA") == 1  # refused before it was stored
         # the room USA could have filled stays MEX's: its files to COL are stored
         await send("COL", "c.png")

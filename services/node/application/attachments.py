@@ -36,6 +36,7 @@ from services.node.attachments import (
     AttachmentTransferError,
     Prepared,
     Progress,
+    RecipientBacklog,
     upload,
 )
 from services.node.core import NodeCore
@@ -117,6 +118,11 @@ async def _upload(
             await check_room(nc, core, recipients, prepared)
             for p in prepared:
                 await upload(nc, party, recipients, p, progress=progress)
+    except RecipientBacklog as exc:
+        raise ApplicationError(
+            "attachment.recipient_backlog", recipient=exc.recipient,
+            held_mib=round(exc.held / 2**20, 1), share_mib=round(exc.share / 2**20, 1),
+        ) from None  # fmt: skip
     except AttachmentTransferError as exc:
         raise ApplicationError("attachment.upload_incomplete", problem=str(exc)) from None
     except (OSError, NatsError, TimeoutError) as exc:

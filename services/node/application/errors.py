@@ -45,7 +45,9 @@ The catalogue, with the parameters each code carries:
   ``attachment.refused`` {reason, detail}: the file or
   this node's copy refused with its reason code (``attachment_too_large``, ...).
   ``attachment.upload_incomplete`` {problem}: the hub did not store it all; the same command
-  resumes. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
+  resumes. ``attachment.recipient_backlog`` {recipient, held_mib, share_mib}: nothing was stored;
+  the recipient has not confirmed earlier files, and these would pass its share of this node's
+  room at the hub. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
   ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
   ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, count}: its
   files (counted, not named: nothing was opened) are stored for the original's recipients
@@ -103,6 +105,7 @@ ErrorCode = Literal[
     "attachment.unreadable",
     "attachment.refused",
     "attachment.upload_incomplete",
+    "attachment.recipient_backlog",
     "attachment.hub_unreachable",
     "attachment.not_found",
     "attachment.not_here",
