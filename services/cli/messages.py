@@ -403,6 +403,8 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["problem"] = "" if p.get("problem") in (None, "not_in_directory") else f": {p['problem']}"
     if code == "procedure.step_refused":
         p["reason"] = refusal(str(p.get("reason")), p)
+    if code == "article12.refused":
+        p.update(i18n.article12_refusal(p, language()))
     if code in ("procedure.not_found", "procedure.ambiguous"):
         what = str(p.get("what", ""))
         p["what"] = text(f"what.{what}") if f"what.{what}" in TEXT else what.replace("_", " ")

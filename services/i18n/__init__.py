@@ -137,10 +137,28 @@ def translate(code: str, params: Mapping[str, object], language: str) -> str:
             **params,
             "reason": translate(f"refusal.{params.get('reason')}", params, language),
         }
+    if code == "article12.refused":  # its rule and remedy, themselves codes
+        params = {**params, **article12_refusal(params, language)}
     try:
         return text % dict(params)
     except (KeyError, TypeError, ValueError):  # a caller that forgot a parameter: still readable
         return text
+
+
+def article12_refusal(params: Mapping[str, object], language: str) -> dict[str, str]:
+    """The ``rule`` and ``remedy`` of an ``article12.refused`` (codes, with the originator, the
+    states or the use beside them) worded in ``language``."""
+    from services.i18n.values import value
+
+    named: dict[str, object] = {
+        k: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v for k, v in params.items()
+    }
+    if "use" in named:
+        named["use"] = value(str(named["use"]), language)
+    return {
+        part: translate(f"article12.{part}.{params.get(part)}", named, language)
+        for part in ("rule", "remedy")
+    }
 
 
 def babel_locale(language: str) -> Locale:
