@@ -5,6 +5,7 @@ in tables are ISO 8601 in UTC. The application layer is a stub: what is tested i
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,10 +14,13 @@ from typing import Any
 import pytest
 
 from services.cli import delivery_cmd, main, messages, messages_cmd, tracing_cmd
+from services.cli.node_access import print_queued
 from services.node.application.models import (
     FieldView,
     MessageSummary,
     MessageView,
+    Notice,
+    Queued,
     RecipientStatusView,
 )
 from services.node.application.procedure_models import OperationView, TimelineEntry, TraceView
@@ -145,3 +149,14 @@ def test_times_in_tables_are_iso_and_in_utc_whatever_offset_a_body_gave(
     assert row.count("2026-12-01 09:30") == 2 and "04:30" not in row  # due_at came as 04:30-05:00
     timeline = cifta(capsys, "delivery", "timeline", "OP-7").splitlines()
     assert [line.split()[0] for line in timeline[2:]] == ["2026-12-01T09:30:00Z"] * 2
+
+
+def test_the_notice_of_a_filed_tracing_request_names_its_priority(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    messages.use("es")
+    due = Notice(code="tracing.due", params={"due_at": T0_BOGOTA.isoformat(), "priority": "urgent"})
+    queued = Queued(msg_id=SUMMARY.msg_id, short_id=SUMMARY.short_id, kind="tracing.request",
+                    recipients=["USA"], notices=[due])  # fmt: skip
+    print_queued(argparse.Namespace(json=False), queued)
+    assert capsys.readouterr().out.rstrip().endswith("2026-12-01 09:30 UTC (urgente)")
