@@ -9,11 +9,12 @@ import argparse
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from services.cli import delivery_cmd, main, messages, messages_cmd, tracing_cmd
+from services.cli import audit_cmd, delivery_cmd, main, messages, messages_cmd, tracing_cmd
 from services.cli.node_access import print_queued
 from services.node.application.models import (
     FieldView,
@@ -24,6 +25,7 @@ from services.node.application.models import (
     RecipientStatusView,
 )
 from services.node.application.procedure_models import OperationView, TimelineEntry, TraceView
+from services.node.application.trail import TrailEvent
 
 T0 = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 #: The same moment as a body from Bogotá may carry it (UTC-5).
@@ -160,3 +162,22 @@ def test_the_notice_of_a_filed_tracing_request_names_its_priority(
                     recipients=["USA"], notices=[due])  # fmt: skip
     print_queued(argparse.Namespace(json=False), queued)
     assert capsys.readouterr().out.rstrip().endswith("2026-12-01 09:30 UTC (urgente)")
+
+
+def test_an_audit_trail_dates_its_events_in_utc_with_a_z_and_keeps_their_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The trail's events stay codes (as the log and --json name them); its times read as the
+    other tables' do."""
+    event = TrailEvent(index=3, event="delivered", at=T0_BOGOTA, actor="USA", officer=None,
+                       reason=None, proof_verified=True, record={})  # fmt: skip
+
+    async def trail(settings: object, msg_id: str) -> Any:
+        return SimpleNamespace(events=[event], signed_by=["SEC"], witnesses=[],
+                               checkpoint_size=4, verified=True)  # fmt: skip
+
+    monkeypatch.setattr(audit_cmd, "audit_trail", trail)
+    monkeypatch.setattr(audit_cmd.NodeSettings, "load", lambda home: None)
+    assert main.main(["--lang", "fr", "audit", "trail", "--home", "/nowhere", "01JDX"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert row[:4] == ["3", "2026-12-01T09:30:00Z", "delivered", "USA"]
