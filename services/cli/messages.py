@@ -367,6 +367,11 @@ def delivery_state(code: str) -> str:
     return values.delivery_state(code, language())
 
 
+def rejection(code: str) -> str:
+    """Why a recipient refused a message, in the command's language."""
+    return values.rejection(code, language())
+
+
 def timeline(code: str, params: Mapping[str, object]) -> str:
     """A controlled delivery's timeline entry, its decision or outcome named."""
     return values.timeline(code, params, language())

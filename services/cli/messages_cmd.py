@@ -175,7 +175,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             messages.delivery_state(s.state),
             s.at or "",
             s.attempts,
-            (f"{s.reason}" + (f" ({s.detail})" if s.detail else ""))
+            (messages.rejection(s.reason) + (f" ({s.detail})" if s.detail else ""))
             if s.reason
             else (s.last_error or ""),
         )

@@ -66,6 +66,32 @@ DELIVERY_STATES: dict[str, str] = {
     "delivered": N_("delivered"), "rejected": N_("rejected"),
 }  # fmt: skip
 
+#: Why a recipient refused a message (schemas.reasons.ReasonCode, in its signed rejection).
+REJECTIONS: dict[str, str] = {
+    "oversized": N_("envelope too large"), "malformed": N_("envelope malformed"),
+    "unsupported_version": N_("envelope version not supported"),
+    "unsupported_algorithm": N_("algorithm not supported"),
+    "unknown_sender_key": N_("sender's key unknown to the directory"),
+    "sender_key_not_valid": N_("sender's key not valid at that time"),
+    "revoked_sender_key": N_("sender's key revoked"),
+    "missing_signature": N_("a signature is missing"),
+    "bad_signature": N_("a signature does not verify"),
+    "not_a_recipient": N_("not addressed to that state"),
+    "expired": N_("expired on arrival"), "future_dated": N_("dated in the future"),
+    "replay": N_("already received (replay)"), "decryption_failed": N_("cannot be decrypted"),
+    "unknown_kind": N_("unknown kind of message"),
+    "schema_invalid": N_("body not valid for its kind"),
+    "sender_mismatch": N_("published by another state than its sender"),
+    "processing_failed": N_("could not be processed"),
+    "illegal_transition": N_("the procedure does not allow this step now"),
+    "lookup_over_budget": N_("lookup budget exceeded"),
+    "lookup_malformed": N_("lookup request malformed"),
+    "lookup_unavailable": N_("lookup unavailable"),
+    "attachment_missing": N_("an attachment is missing"),
+    "attachment_corrupt": N_("an attachment is corrupt"),
+    "attachment_too_large": N_("an attachment is too large"),
+}  # fmt: skip
+
 #: What an officer's action log records (services/core/accounts.py ``record``): the console's
 #: sign-in and its pages, and the administrator's ``cifta officer`` commands.
 ACTIONS: dict[str, str] = {
@@ -113,6 +139,11 @@ def status(code: str, language: str) -> str:
 def delivery_state(code: str, language: str) -> str:
     """Where a message stands with a recipient (``pending``, ``delivered``...)."""
     return _named(DELIVERY_STATES, code, language)
+
+
+def rejection(code: str, language: str) -> str:
+    """Why a recipient refused a message (``expired``, ``not_a_recipient``...)."""
+    return _named(REJECTIONS, code, language)
 
 
 def action(code: str, language: str) -> str:

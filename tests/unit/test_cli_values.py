@@ -54,7 +54,8 @@ class StubNode:
             return RecipientStatusView(recipient=recipient, state=state, at=None, attempts=1,
                                        reason=None, detail=None, last_error=None)  # fmt: skip
 
-        return SUMMARY, [row("USA", "pending"), row("COL", "delivered")]
+        refused = row("GTM", "rejected").model_copy(update={"reason": "expired"})
+        return SUMMARY, [row("USA", "pending"), row("COL", "delivered"), refused]
 
     def operation(self, operation_id: str, proposer: str | None) -> OperationView:
         entries = [
@@ -104,13 +105,15 @@ def test_json_keeps_the_codes(capsys: pytest.CaptureFixture[str]) -> None:
         "urgent", "answered", "not_found"
     )  # fmt: skip
     statuses = json.loads(cifta(capsys, "status", "01JDX", "--lang", "fr", "--json"))
-    assert [s["state"] for s in statuses] == ["pending", "delivered"]
+    assert [s["state"] for s in statuses] == ["pending", "delivered", "rejected"]
+    assert statuses[2]["reason"] == "expired"
 
 
 def test_status_names_each_recipients_state_in_french(capsys: pytest.CaptureFixture[str]) -> None:
     lines = cifta(capsys, "status", "01JDX", "--lang", "fr").splitlines()
     assert lines[0] == f"Demande de traçage {SUMMARY.msg_id}"
     assert "en file d'attente, pas encore envoyé" in lines[3] and "remis" in lines[4]
+    assert "rejeté" in lines[5] and "expiré à l'arrivée" in lines[5] and "expired" not in lines[5]
 
 
 def test_a_controlled_delivery_timeline_names_phase_decision_and_outcome_in_portuguese(
