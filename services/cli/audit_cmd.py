@@ -22,7 +22,7 @@ from services.audit.log import AuditLog
 from services.audit.parking import Budget, Parking, PartyAlarm
 from services.audit.service import AuditService, AuditSettings
 from services.cli.messages import t
-from services.cli.tables import dumps, table
+from services.cli.tables import dumps, table, utc_second
 from services.core import subjects
 from services.core.directory import Directory, DirectoryTrust
 from services.core.heap import freeze_startup_heap
@@ -202,7 +202,7 @@ def cmd_trail(args: argparse.Namespace) -> int:
         return 0 if all(e.proof_verified for e in trail.events) else 1
     verified, failed = t(N_("verified")), t(N_("FAILED"))
     rows = [
-        (e.index, e.at.isoformat(timespec="seconds"), e.event, e.actor, e.officer or e.reason or "",
+        (e.index, utc_second(e.at), e.event, e.actor, e.officer or e.reason or "",
          verified if e.proof_verified else failed)
         for e in trail.events
     ]  # fmt: skip

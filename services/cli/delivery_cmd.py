@@ -24,7 +24,7 @@ from services.cli.node_access import (
     read_json,
     states,
 )
-from services.cli.tables import table
+from services.cli.tables import table, utc_second
 from services.core.files import write_new
 from services.node.application import ApplicationError, command
 from services.node.application.procedure_models import (
@@ -121,15 +121,18 @@ def cmd_delivery_timeline(args: argparse.Namespace) -> int:
         return 0
     print(
         messages.text(
-            "operation.header", operation_id=op.operation_id, proposer=op.proposer, phase=op.phase
+            "operation.header",
+            operation_id=op.operation_id,
+            proposer=op.proposer,
+            phase=messages.status(op.phase),
         )
     )
     print(messages.text("operation.route", route=" -> ".join(op.route), custody=op.custody))
     if op.awaiting:
         print(messages.text("operation.awaiting", states=", ".join(op.awaiting)))
-    for e in op.entries:  # codes for the decision and outcome, as the options take them
-        what = messages.text(f"timeline.{e.code}", **e.params)
-        print(f"  {e.at.isoformat(timespec='seconds')} {what}")
+    for e in op.entries:  # the decision and outcome named, as the console names them
+        what = messages.timeline(e.code, e.params)
+        print(f"  {utc_second(e.at)} {what}")
     return 0
 
 
@@ -147,7 +150,13 @@ def cmd_delivery_list(args: argparse.Namespace) -> int:
         )
         return 0
     rows = [
-        (o.operation_id, o.proposer, ",".join(o.participants), o.phase, o.custody or "")
+        (
+            o.operation_id,
+            o.proposer,
+            ",".join(o.participants),
+            messages.status(o.phase),
+            o.custody or "",
+        )
         for o in ops
     ]
     cols = ("operation", "proposer", "participants", "phase", "custody")
@@ -286,13 +295,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--remarks")
     p.set_defaults(func=cmd_delivery_handover)
     p = op_command("intercept", _("record the interception decision (Art. XVIII.2)"))
-    p.add_argument("--decision", required=True, choices=[x.value for x in InterceptionDecision])
+    p.add_argument(
+        "--decision",
+        required=True,
+        choices=[x.value for x in InterceptionDecision],
+        help=messages.choices(None, InterceptionDecision),
+    )
     p.add_argument("--inventory", help=_("JSON file: the items removed or substituted"))
     p.add_argument("--new-seal", action="append")
     p.add_argument("--at", help=_("YYYY-MM-DD or RFC 3339 (default: now)"))
     p.set_defaults(func=cmd_delivery_intercept)
     p = op_command("close", _("close the operation (the proposing state)"))
-    p.add_argument("--outcome", required=True, choices=[x.value for x in ClosureOutcome])
+    p.add_argument(
+        "--outcome",
+        required=True,
+        choices=[x.value for x in ClosureOutcome],
+        help=messages.choices(None, ClosureOutcome),
+    )
     p.add_argument("--summary", required=True)
     p.set_defaults(func=cmd_delivery_close)
     p = g.add_parser("timeline", help=_("the operation's timeline, as every participant holds it"))
@@ -308,7 +327,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = _command(g, "request", _("ask a message's originator for consent"), handling=None)
     add_dry_run(p)
     p.add_argument("msg_id")
-    p.add_argument("--use", required=True, choices=[x.value for x in IntendedUse])
+    p.add_argument(
+        "--use",
+        required=True,
+        choices=[x.value for x in IntendedUse],
+        help=messages.choices(None, IntendedUse),
+    )
     p.add_argument("--to", help=_("the states to share it with (onward_sharing)"))
     p.add_argument("--purpose", required=True)
     p.set_defaults(func=cmd_consent_request)
@@ -320,7 +344,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     )
     add_dry_run(p)
     p.add_argument("request_msg_id")
-    p.add_argument("--decision", required=True, choices=[x.value for x in ConsentDecision])
+    p.add_argument(
+        "--decision",
+        required=True,
+        choices=[x.value for x in ConsentDecision],
+        help=messages.choices(None, ConsentDecision),
+    )
     p.add_argument("--condition", action="append")
     p.add_argument("--reason")
     p.add_argument("--valid-until", help=_("YYYY-MM-DD or RFC 3339"))

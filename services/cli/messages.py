@@ -13,14 +13,14 @@ The language is chosen once per command (:func:`choose`: ``--lang``, else ``LC_A
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from babel.numbers import format_percent
 
 from services import i18n
-from services.i18n import N_, kinds
+from services.i18n import N_, kinds, values
 from services.i18n.codes import MESSAGES
 
 _LANGUAGE: ContextVar[str] = ContextVar("cli_language", default=i18n.DEFAULT_LANGUAGE)
@@ -272,7 +272,7 @@ TEXT: dict[str, str] = {
     "col.request": N_("request"),
     "col.asked": N_("asked"),
     "col.priority": N_("priority"),
-    "col.filed": N_("filed"),
+    "col.filed": N_("filed (UTC)"),
     "col.outcome": N_("outcome"),
     "col.reminders": N_("reminders"),
     "col.state_asked": N_("state asked"),
@@ -319,6 +319,8 @@ TEXT: dict[str, str] = {
     "view.in_reply_to": N_("in reply to {in_reply_to}"),
     "view.codes": N_("codes:"),
     "view.body": N_("body:"),
+    # what an option with a fixed set of codes takes, each code with its name
+    "choices": N_("values: {choices}"),
 }
 
 
@@ -347,6 +349,39 @@ def _shared(code: str, params: dict[str, Any]) -> str:
 def headers(*names: str) -> list[str]:
     """A table's column headers, by their codes (``col.<name>``)."""
     return [text(f"col.{n}") for n in names]
+
+
+def value(code: str | None) -> str:
+    """A code value (``urgent``, ``not_found``, ``items_removed``) named in the command's
+    language, as the console names it; ``--json`` keeps the code."""
+    return values.value(code, language()) if code else ""
+
+
+def status(code: str) -> str:
+    """Where a procedure stands (``filed``, ``active``...) in the command's language."""
+    return values.status(code, language())
+
+
+def delivery_state(code: str) -> str:
+    """Where a message stands with a recipient (``pending``, ``delivered``...)."""
+    return values.delivery_state(code, language())
+
+
+def rejection(code: str) -> str:
+    """Why a recipient refused a message, in the command's language."""
+    return values.rejection(code, language())
+
+
+def timeline(code: str, params: Mapping[str, object]) -> str:
+    """A controlled delivery's timeline entry, its decision or outcome named."""
+    return values.timeline(code, params, language())
+
+
+def choices(help_text: str | None, codes: Iterable[str]) -> str:
+    """An option's help followed by the codes it takes, each with its name in the command's
+    language (the option itself takes the codes)."""
+    line = text("choices", choices=values.choices(codes, language()))
+    return f"{help_text}; {line}" if help_text else line
 
 
 def title(kind: str) -> str:
@@ -403,6 +438,8 @@ def error(code: str, params: dict[str, Any]) -> str:
         p["problem"] = "" if p.get("problem") in (None, "not_in_directory") else f": {p['problem']}"
     if code == "procedure.step_refused":
         p["reason"] = refusal(str(p.get("reason")), p)
+    if code == "article12.refused":
+        p.update(i18n.article12_refusal(p, language()))
     if code in ("procedure.not_found", "procedure.ambiguous"):
         what = str(p.get("what", ""))
         p["what"] = text(f"what.{what}") if f"what.{what}" in TEXT else what.replace("_", " ")

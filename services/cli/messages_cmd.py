@@ -21,7 +21,7 @@ from services.cli.node_access import (
     read_body,
     states,
 )
-from services.cli.tables import dumps, table
+from services.cli.tables import dumps, table, utc_minute
 from services.node.application import ApplicationError, command
 from services.node.application.models import (
     InboxQuery,
@@ -143,8 +143,14 @@ def render_view(v: MessageView) -> str:
     out += [f"  {messages.text(c, note=v.handling_note or '')}" for c in v.explanations]
     out += ["", messages.text("view.body")]
     width = max((len(f.path) for f in v.fields), default=0)
-    out += [f"  {f.path.replace('_', ' '):<{width}}  {f.value}" for f in v.fields]
+    out += [f"  {f.path.replace('_', ' '):<{width}}  {_field_value(f.value)}" for f in v.fields]
     return "\n".join(out)
+
+
+def _field_value(text: str) -> str:
+    """A body's value as the console shows it: a code value named (``urgent``, ``true``), free
+    text and longer values as they are."""
+    return messages.value(text) if len(text) < 40 else text
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -166,10 +172,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [
         (
             s.recipient,
-            s.state,
+            messages.delivery_state(s.state),
             s.at or "",
             s.attempts,
-            (f"{s.reason}" + (f" ({s.detail})" if s.detail else ""))
+            (messages.rejection(s.reason) + (f" ({s.detail})" if s.detail else ""))
             if s.reason
             else (s.last_error or ""),
         )
@@ -188,7 +194,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
         return 0
     rows = [
         (
-            d.due_at.strftime("%Y-%m-%d %H:%M") if d.due_at else "",
+            utc_minute(d.due_at),
             messages.text("word.overdue") if d.overdue else "",
             messages.text(f"family.{d.family}"),
             messages.text(d.what, parties=", ".join(d.parties)),

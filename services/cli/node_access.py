@@ -180,12 +180,15 @@ def print_queued(args: argparse.Namespace, q: Queued) -> int:
 
 
 def _joined(params: dict[str, Any]) -> dict[str, Any]:
-    """Notice parameters as a person reads them: lists joined, times to the minute (UTC)."""
+    """Notice parameters as a person reads them: lists joined, times to the minute (UTC), code
+    values (a priority) named."""
     out = {}
     for k, v in params.items():
         if isinstance(v, list):
             v = ", ".join(map(str, v))
         elif k.endswith("_at") and isinstance(v, str):
             v = datetime.fromisoformat(v).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        elif k == "priority" and isinstance(v, str):
+            v = messages.value(v)
         out[k] = v
     return out

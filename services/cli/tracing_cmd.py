@@ -5,7 +5,6 @@ already knows and refuses, with the reason, any step the procedure does not allo
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from schemas.tracing import Outcome, Priority
 from schemas.transfers import Decision
@@ -25,7 +24,7 @@ from services.cli.node_access import (
     read_body,
     states,
 )
-from services.cli.tables import table
+from services.cli.tables import table, utc_minute
 from services.node.application import command
 from services.node.application.procedure_models import (
     AcknowledgeTrace,
@@ -36,11 +35,6 @@ from services.node.application.procedure_models import (
     NotifyTransfer,
     ReceiveTransfer,
 )
-
-
-def _short(t: Any) -> str:
-    return "" if t is None else t.strftime("%Y-%m-%d %H:%M")
-
 
 # -- tracing ---------------------------------------------------------------------------------------
 
@@ -70,11 +64,11 @@ def cmd_trace_list(args: argparse.Namespace) -> int:
         (
             t.short_id,
             f"{t.requester}->{t.requested}",
-            t.priority,
-            t.status + (" " + messages.text("word.overdue") if t.overdue else ""),
-            _short(t.filed_at),
-            _short(t.due_at),
-            t.outcome or "",
+            messages.value(t.priority),
+            messages.status(t.status) + (" " + messages.text("word.overdue") if t.overdue else ""),
+            utc_minute(t.filed_at),
+            utc_minute(t.due_at),
+            messages.value(t.outcome),
             t.reminders_sent,
         )
         for t in traces
@@ -121,7 +115,7 @@ def cmd_trace_stats(args: argparse.Namespace) -> int:
             "" if s.median_response_h is None else messages.number(s.median_response_h),
             "" if s.p90_response_h is None else messages.number(s.p90_response_h),
             "" if s.on_time_share is None else messages.percent(s.on_time_share),
-            ", ".join(f"{k} {v}" for k, v in sorted(s.outcomes.items())),
+            ", ".join(f"{messages.value(k)} {v}" for k, v in sorted(s.outcomes.items())),
         )
         for s in stats
     ]
@@ -269,7 +263,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument(
         "--priority",
         choices=[x.value for x in Priority],
-        help=_("default: the body's, else routine"),
+        help=messages.choices(_("default: the body's, else routine"), Priority),
     )
     p.add_argument("--justification", help=_("why it is urgent (required with urgent)"))
     p.add_argument("--case", help=_("case reference (default: the body's case_reference)"))
@@ -290,7 +284,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument(
         "--outcome",
         choices=[x.value for x in Outcome],
-        help=_("not_found needs no body; found and partial take --body"),
+        help=messages.choices(_("not_found needs no body; found and partial take --body"), Outcome),
     )
     p.add_argument("--narrative", help=_("what was searched"))
     p.add_argument(
@@ -319,7 +313,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p = _command(g, "confirm", _("confirm the import licence (importer) or authorize the transit"))
     p.add_argument("transfer_id")
     p.add_argument("--exporter", help=_("the exporting state, if the id is not unique"))
-    p.add_argument("--decision", choices=[x.value for x in Decision], default="authorized")
+    p.add_argument(
+        "--decision",
+        choices=[x.value for x in Decision],
+        default="authorized",
+        help=messages.choices(None, Decision),
+    )
     p.add_argument("--reason", help=_("why it is refused"))
     p.add_argument("--condition", action="append")
     p.add_argument("--number", help=_("transit authorization number"))

@@ -137,6 +137,8 @@ def translate(code: str, params: Mapping[str, object], language: str) -> str:
             **params,
             "reason": translate(f"refusal.{params.get('reason')}", params, language),
         }
+    if code == "article12.refused":  # its rule and remedy, themselves codes
+        params = {**params, **article12_refusal(params, language)}
     # a fraction is written as the reader writes it (0,1 in es, fr and pt); codes keep floats
     shown = {
         k: format_number(v, language) if isinstance(v, float) else v for k, v in params.items()
@@ -145,6 +147,22 @@ def translate(code: str, params: Mapping[str, object], language: str) -> str:
         return text % shown
     except (KeyError, TypeError, ValueError):  # a caller that forgot a parameter: still readable
         return text
+
+
+def article12_refusal(params: Mapping[str, object], language: str) -> dict[str, str]:
+    """The ``rule`` and ``remedy`` of an ``article12.refused`` (codes, with the originator, the
+    states or the use beside them) worded in ``language``."""
+    from services.i18n.values import value
+
+    named: dict[str, object] = {
+        k: ", ".join(map(str, v)) if isinstance(v, list | tuple) else v for k, v in params.items()
+    }
+    if "use" in named:
+        named["use"] = value(str(named["use"]), language)
+    return {
+        part: translate(f"article12.{part}.{params.get(part)}", named, language)
+        for part in ("rule", "remedy")
+    }
 
 
 def babel_locale(language: str) -> Locale:

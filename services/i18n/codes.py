@@ -131,6 +131,27 @@ MESSAGES: Final[dict[str, str]] = {
     "procedure.ambiguous": N_("%(id)s names procedures of several states: choose one."),
     "procedure.not_a_party": N_("%(party)s takes no part in %(id)s."),
     "article12.refused": N_("Article XII does not allow this now (%(rule)s): %(remedy)s."),
+    # its rule and remedy (services/node/workflows/confidentiality.py Rule, Remedy)
+    "article12.rule.nothing_to_forward": N_("nothing to forward"),
+    "article12.rule.h2_onward": N_(
+        "Art. XII, handling H2: not to be disseminated further without the provider's permission"
+    ),
+    "article12.rule.h1_judicial": N_(
+        "Art. XII, handling H1: not to be used in judicial proceedings without the provider's "
+        "permission"
+    ),
+    "article12.rule.confidential": N_("Art. XII: the supplier asked for confidentiality"),
+    "article12.remedy.originator_has_it": N_("%(originator)s sent it: it has it already"),
+    "article12.remedy.ask_sharing": N_(
+        "ask %(originator)s for consent to share it with %(states)s"
+    ),
+    "article12.remedy.ask_judicial": N_(
+        "ask %(originator)s for permission to use it in judicial proceedings"
+    ),
+    "article12.remedy.ask_use": N_("ask %(originator)s for consent (%(use)s)"),
+    "article12.remedy.send_notice": N_(
+        "send %(originator)s a disclosure notice, and wait for its receipt, before disclosing"
+    ),
     "rebuild.refused": N_("The rebuild was refused."),
     "export.exists": N_("The file %(path)s already exists."),
     "io.failed": N_("%(path)s cannot be written (%(problem)s)."),

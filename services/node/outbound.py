@@ -43,7 +43,7 @@ class Article12Refusal(ComposeError):
     """Article XII forbids this forwarding or export for now; the message says what lifts it."""
 
     def __init__(self, refused: art12.Refused) -> None:
-        super().__init__(f"{refused.rule}. To proceed: {refused.remedy}")
+        super().__init__(f"Art. XII {refused.rule}: {refused.remedy} {dict(refused.params)}")
         self.refused = refused
 
 

@@ -209,6 +209,16 @@ def test_consent_to_share_an_h2_report_is_asked_and_granted_by_a_supervisor(
     expect(row).to_be_visible(timeout=WAIT_MS)
     row.get_by_role("link").click()
     expect(bra.locator("p.banner").first).to_contain_text("H2: não deve ser difundida")
+    # Art. XII refuses the export of an H2 report: the rule and what lifts it in Portuguese
+    bra.once("dialog", lambda dialog: dialog.accept())
+    bra.locator("#export-form button[type=submit]").click()
+    expect(bra.locator("main")).to_contain_text(
+        "O artigo XII não permite isso por enquanto (art. XII, código de tratamento H2: não deve "
+        "ser difundida sem a permissão de quem a forneceu): peça consentimento a MEX "
+        "(divulgação fora do órgão).",
+        timeout=WAIT_MS,
+    )
+    bra.go_back()
     bra.locator("#f-use").select_option("onward_sharing")
     bra.locator("#f-consent_to").fill("COL")
     bra.locator("#f-purpose").fill("Investigação conjunta com a Colômbia")

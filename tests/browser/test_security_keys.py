@@ -56,6 +56,11 @@ def test_officer_enrols_a_key_and_signs_in_with_password_and_key_a_replay_is_ref
     page.get_by_role("button", name="Registrar una llave de seguridad").click()
     expect(page.locator("#security-keys .notice")).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#keys tbody tr")).to_have_count(1)
+    # the action log names what was done in Spanish, the code kept as the cell's title
+    expect(page.locator("td[title=security_key_enrolled]")).to_have_text(
+        "llave de seguridad registrada"
+    )
+    expect(page.locator("td[title=signed_in]").first).to_have_text("inicio de sesión")
     page.locator("form[action='/logout'] button").click()
 
     _password_only(page, base, rosa)

@@ -94,9 +94,8 @@ def test_forwarding_an_h2_message_without_consent_is_refused_with_the_rule_and_t
     subject = supply(net, H2)
     before = len(net["USA"].store.messages(direction="out"))
     refused = refusal(lambda: net["USA"].forward(subject, ["COL"], "hsi.analyst.04"))
-    assert "Art. XII, handling H2" in refused.refused.rule
-    assert refused.refused.remedy == "ask MEX for consent to share with COL"
-    assert "To proceed: ask MEX for consent" in str(refused)
+    assert (refused.refused.rule, refused.refused.remedy) == ("h2_onward", "ask_sharing")
+    assert refused.refused.params == {"originator": "MEX", "states": ("COL",)}
     assert len(net["USA"].store.messages(direction="out")) == before
 
 
@@ -113,7 +112,7 @@ def test_forwarding_is_allowed_after_consent_for_exactly_the_states_consented_to
     assert actions(net.deliver(), "info.trafficking_routes") == [Action.ACK]
     for to in (["BRA"], ["COL", "BRA"]):
         refused = refusal(lambda to=to: net["USA"].forward(subject, to, "hsi.analyst.04"))
-        assert "BRA" in refused.refused.remedy
+        assert "BRA" in refused.refused.params["states"]  # type: ignore[operator]
 
 
 def test_forwarding_stays_refused_after_the_originator_refuses(net: Network) -> None:
@@ -167,8 +166,8 @@ def test_exporting_an_h1_message_for_judicial_use_needs_the_originators_permissi
 ) -> None:
     subject = supply(net, H1)
     refused = refusal(lambda: net["USA"].export(subject, "ausa.whitman", judicial=True))
-    assert "handling H1" in refused.refused.rule
-    assert refused.refused.remedy == "ask MEX for permission for judicial use"
+    assert (refused.refused.rule, refused.refused.remedy) == ("h1_judicial", "ask_judicial")
+    assert refused.refused.params == {"originator": "MEX"}
     assert net["USA"].export(subject, "hsi.analyst.04", judicial=False).header.msg_id == subject
 
     request = ask(net, subject, "judicial_use")
@@ -180,10 +179,7 @@ def test_exporting_an_h1_message_for_judicial_use_needs_the_originators_permissi
 def test_exporting_a_confidential_message_needs_a_disclosure_notice_first(net: Network) -> None:
     subject = supply(net, H1, confidential=True)
     refused = refusal(lambda: net["USA"].export(subject, "ausa.whitman", judicial=False))
-    assert "asked for confidentiality" in refused.refused.rule
-    assert refused.refused.remedy == (
-        "send MEX a disclosure notice, and wait for its receipt, before disclosing"
-    )
+    assert (refused.refused.rule, refused.refused.remedy) == ("confidential", "send_notice")
 
     notice = make("confidentiality.disclosure_notice", subject_msg_id=subject)
     net["USA"].reply(subject, notice)
@@ -251,7 +247,7 @@ def test_a_forwarded_copy_keeps_the_rules_and_the_provider_of_the_message_it_cop
     net.deliver()
     # the copy is USA's outgoing message, but exporting it is exporting MEX's information
     refused = refusal(lambda: net["USA"].export(copy, "ausa.whitman", judicial=True))
-    assert "H1" in refused.refused.rule and "ask MEX" in refused.refused.remedy
+    assert refused.refused.rule == "h1_judicial" and refused.refused.params["originator"] == "MEX"
     # COL asks USA (the copy's sender) for consent to share it further: only MEX can give it
     body = make("confidentiality.consent_request", subject_msg_id=copy, use="onward_sharing",
                 proposed_recipients=["BRA"])  # fmt: skip

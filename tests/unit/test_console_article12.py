@@ -4,6 +4,7 @@ its reason in the officer's language, nothing downloaded. Brokerless (tests.supp
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -22,9 +23,9 @@ OFFICER = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
 KIND = "info.trafficking_routes"
 
 
-def _setup(tmp_path: Path, handling: HandlingCode, note: str | None = None) -> tuple[
-    Network, TestClient, str
-]:  # fmt: skip
+def _setup(
+    tmp_path: Path, handling: HandlingCode, note: str | None = None, language: str = "en"
+) -> tuple[Network, TestClient, str]:
     net = Network.of(tmp_path / "net", ["MEX", "USA"])
     body = example_body(KIND).model_dump(mode="json")
     cmd = SendMessage(officer=OFFICER, kind=KIND, body=body, to=["USA"], handling=handling,
@@ -33,7 +34,7 @@ def _setup(tmp_path: Path, handling: HandlingCode, note: str | None = None) -> t
     net.deliver()
     home = node_home(tmp_path, "USA")
     NodeKeys.generate("USA").save(home / "keys.json", None)
-    clock, who = Clock(), officer("joe", language="en", name="Joe Doe")
+    clock, who = Clock(), officer("joe", language=language, name="Joe Doe")
     add_officers(home, [who], clock.now)
     app = build_officer_console(home, clock=clock)
     app.state.node = Application(net["USA"])
@@ -74,3 +75,21 @@ def test_an_export_the_rules_refuse_names_why_and_downloads_nothing(tmp_path: Pa
     assert answer.status_code == 409
     assert answer.headers["content-type"].startswith("text/html")
     assert "Article XII does not allow this now" in answer.text and '"body"' not in answer.text
+
+
+def test_a_refused_export_names_the_rule_and_the_remedy_in_the_officers_language(
+    tmp_path: Path,
+) -> None:
+    """The workflow gives codes; the page words the rule and what lifts it in Spanish, with no
+    English prose left from the rule."""
+    _, client, msg_id = _setup(tmp_path, HandlingCode.H2, language="es")
+    token = csrf_of(client.get(f"/messages/{msg_id}").text)
+    answer = client.post(f"/messages/{msg_id}/export", data={"csrf_token": token})
+    assert answer.status_code == 409
+    text = html.unescape(answer.text)
+    assert (
+        "El artículo XII no lo permite por ahora (art. XII, código de tratamiento H2: no debe "
+        "difundirse sin permiso de quien la proporcionó): pida a MEX su consentimiento "
+        "(divulgación fuera del organismo)."
+    ) in text
+    assert "provider's permission" not in text and "h2_onward" not in text

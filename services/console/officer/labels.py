@@ -15,7 +15,8 @@ from babel import Locale
 from babel.units import format_unit
 
 from services import i18n
-from services.i18n import N_, kinds
+from services.i18n import N_, kinds, values
+from services.i18n.values import VALUES as VALUES  # the forms list what has a name
 
 if TYPE_CHECKING:
     from services.node.application.procedure_models import TimelineEntry
@@ -83,38 +84,6 @@ FIELDS: dict[str, str] = {
     "type": N_("Type"), "urgency_justification": N_("Justification of urgency"),
     "url": N_("URL"), "use": N_("Use"), "valid_until": N_("Valid until"), "via": N_("Via"),
     "window": N_("Window"), "year": N_("Year"),
-}  # fmt: skip
-
-#: A code value's name (enumerations of the message models other than states and languages).
-VALUES: dict[str, str] = {
-    "aborted": N_("aborted"), "administrative_practice": N_("administrative practice"),
-    "air": N_("air"), "air_cargo": N_("air cargo"), "ammunition": N_("ammunition"),
-    "authorized": N_("authorized"), "carbine": N_("carbine"), "carrier": N_("carrier"),
-    "case_law": N_("case law"), "completed": N_("completed"),
-    "continue_intact": N_("let continue intact"), "dealer": N_("dealer"),
-    "detection": N_("detection"), "explosive": N_("explosive"), "exporter": N_("exporter"),
-    "express_courier": N_("express courier"),
-    "external_disclosure": N_("disclosure outside the agency"), "firearm": N_("firearm"),
-    "forensics": N_("forensics"), "found": N_("found"), "granted": N_("granted"),
-    "granted_with_conditions": N_("granted with conditions"),
-    "grenade_launcher": N_("grenade launcher"), "importer": N_("importer"),
-    "interdicted": N_("interdicted"), "items_removed": N_("items removed"),
-    "items_substituted": N_("items substituted"), "judicial_use": N_("use in judicial proceedings"),
-    "lost": N_("lost"), "machine_gun": N_("machine gun"), "marking": N_("marking"),
-    "not_found": N_("not found"), "on_foot": N_("on foot"), "on_person": N_("on the person"),
-    "onward_sharing": N_("onward sharing"), "other": N_("other"),
-    "other_related_material": N_("other related material"), "partial": N_("partial"),
-    "parts_and_components": N_("parts and components"),
-    "passenger_baggage": N_("passenger baggage"), "pistol": N_("pistol"), "postal": N_("postal"),
-    "postal_parcel": N_("postal parcel"), "producer": N_("producer"), "rail": N_("rail"),
-    "record_keeping": N_("record keeping"), "refused": N_("refused"),
-    "regulation": N_("regulation"), "revolver": N_("revolver"), "rifle": N_("rifle"),
-    "river": N_("river"), "road": N_("road"), "road_vehicle": N_("road vehicle"),
-    "routine": N_("routine"), "sea": N_("sea"), "sea_container": N_("sea container"),
-    "shotgun": N_("shotgun"), "statute": N_("statute"), "submachine_gun": N_("submachine gun"),
-    "tracing": N_("tracing"), "training": N_("training"), "urgent": N_("urgent"),
-    "seized": N_("seized"), "recovered": N_("recovered"), "confiscated": N_("confiscated"),
-    "true": N_("yes"), "false": N_("no"),
 }  # fmt: skip
 
 #: The kinds of message, as lists and forms name them (shared with the application layer).
@@ -186,9 +155,7 @@ def value(text: str, language: str) -> str:
     """A code value in the reader's language: a state's name, a language's, or a listed code."""
     if len(text) == 3 and text.isupper():
         return state(text, language)
-    if text in VALUES:
-        return i18n.gettext_for(language, VALUES[text])
-    return text
+    return values.value(text, language)
 
 
 def kind(name: str, language: str) -> str:
@@ -210,19 +177,6 @@ def state(code: str, language: str) -> str:
     return str(Locale.parse(language).territories.get(country.alpha_2, code))
 
 
-#: The states of procedures and what the deadlines dashboard lists.
-STATUSES: dict[str, str] = {
-    "filed": N_("filed"), "acknowledged": N_("acknowledged"), "answered": N_("answered"),
-    "proposed": N_("proposed"), "active": N_("under way"), "declined": N_("declined"),
-    "closed": N_("closed"),
-    "tracing.answer_owed": N_("Tracing request to answer"),
-    "tracing.answer_awaited": N_("Answer awaited to our tracing request"),
-    "transfer.confirmation_awaited": N_("Import or transit confirmation awaited"),
-    "transfer.receipt_awaited": N_("Receipt confirmation awaited (Art. IX.4)"),
-    "delivery.consent_awaited": N_("Consent awaited for a controlled delivery"),
-}  # fmt: skip
-
-
 #: What the audit log records of a message (schemas.audit.EventType), as its trail shows it.
 AUDIT_EVENTS: dict[str, str] = {
     "sent": N_("sent"), "stored": N_("stored at the hub"), "delivered": N_("delivered"),
@@ -242,9 +196,7 @@ def audit_event(code: str, language: str) -> str:
 
 def timeline(entry: TimelineEntry, language: str) -> str:
     """A controlled delivery's timeline entry in the reader's language, its codes named."""
-    params = {k: value(v, language) if k in ("decision", "outcome") else v
-              for k, v in entry.params.items()}  # fmt: skip
-    return i18n.translate(f"timeline.{entry.code}", params, language)
+    return values.timeline(entry.code, entry.params, language)
 
 
 def stage(code: str, language: str) -> str:
@@ -253,8 +205,12 @@ def stage(code: str, language: str) -> str:
 
 
 def status(code: str, language: str) -> str:
-    text = STATUSES.get(code)
-    return i18n.gettext_for(language, text) if text else code
+    return values.status(code, language)
+
+
+def action(code: str, language: str) -> str:
+    """An action of the officer's own log (the account page), in the reader's language."""
+    return values.action(code, language)
 
 
 def size(n: int, language: str) -> str:

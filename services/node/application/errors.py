@@ -32,7 +32,12 @@ The catalogue, with the parameters each code carries:
   front ends render ``reason`` as the message ``refusal.<reason>`` with those parameters.
 - ``procedure.not_found`` {what, id, owner?}. ``procedure.ambiguous`` {what, id, owners,
   option}. ``procedure.not_a_party`` {what, id, party}.
-- ``article12.refused`` {rule, remedy}: Art. XII forbids this forwarding or export for now.
+- ``article12.refused`` {rule, remedy, originator, states?, use?}: Art. XII forbids this
+  forwarding or export for now; ``rule`` (``h2_onward``, ``h1_judicial``, ``confidential``,
+  ``nothing_to_forward``) and ``remedy`` (``ask_sharing`` {states}, ``ask_judicial``,
+  ``ask_use`` {use}, ``send_notice``, ``originator_has_it``) are codes
+  (``Rule``/``Remedy`` in services/node/workflows/confidentiality.py); front ends word them
+  as the messages ``article12.rule.<rule>`` and ``article12.remedy.<remedy>``.
 - ``audit.unreachable`` {hub_url}: the audit service did not answer. ``audit.refused``
   {problem}. ``audit.checkpoint_invalid`` {problem}: the checkpoint's signature does not verify.
 - ``attachment.no_file`` {field, path}. ``attachment.duplicate`` {field, name, path}: two files

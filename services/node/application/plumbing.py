@@ -197,8 +197,10 @@ def refusals() -> Iterator[None]:
     try:
         yield
     except Article12Refusal as exc:
+        refused = exc.refused
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in refused.params.items()}
         raise ApplicationError(
-            "article12.refused", rule=exc.refused.rule, remedy=exc.refused.remedy
+            "article12.refused", rule=refused.rule, remedy=refused.remedy, **params
         ) from None
     except ClockError as exc:
         clock = exc.problem

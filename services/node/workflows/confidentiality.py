@@ -7,14 +7,17 @@
 - H3 restrictions are stated in words: the node shows them and leaves the judgement to people.
 
 Pure functions over what the store knows (the message's handling, the consents received, the
-notices sent); ``Refused`` says which rule applies and what would lift it.
+notices sent); ``Refused`` says which rule applies and what would lift it, as codes with their
+parameters: front ends word them in the reader's language (``article12.rule.<rule>``,
+``article12.remedy.<remedy>`` in services/i18n/codes.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Literal
 
 from schemas import HandlingCode
 from schemas.audit import EventType
@@ -46,10 +49,22 @@ class Consent:
         return use is not IntendedUse.ONWARD_SHARING or set(recipients) <= self.recipients
 
 
+#: Which rule of Art. XII refuses: nothing to forward (the recipients are the originator), H2
+#: (no further dissemination), H1 (no judicial use), confidentiality asked by the supplier.
+Rule = Literal["nothing_to_forward", "h2_onward", "h1_judicial", "confidential"]
+#: What would lift it: nothing (the originator has it), its consent to share with ``states``,
+#: its permission for judicial use, its consent to ``use``, a disclosure notice delivered first.
+Remedy = Literal["originator_has_it", "ask_sharing", "ask_judicial", "ask_use", "send_notice"]
+
+
 @dataclass(frozen=True)
 class Refused:
-    rule: str  # the article and code that applies
-    remedy: str  # what would lift it
+    """Art. XII refuses: ``rule`` applies, ``remedy`` would lift it; ``params`` name the
+    originator and, as the remedy needs them, the states (``states``) or the use (``use``)."""
+
+    rule: Rule
+    remedy: Remedy
+    params: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -68,19 +83,14 @@ def may_forward(m: Received, to: Iterable[str], at: datetime) -> Refused | None:
     """Whether the message may be forwarded to ``to`` now; None when it may."""
     recipients = [r for r in to if r != m.originator]
     if not recipients:
-        return Refused("nothing to forward", f"{m.originator} sent it: it has it")
+        return Refused("nothing_to_forward", "originator_has_it", {"originator": m.originator})
     consented = any(c.covers(IntendedUse.ONWARD_SHARING, recipients, at) for c in m.consents)
+    ask = {"originator": m.originator, "states": tuple(recipients)}
+    # Art. XII, H2: not to be disseminated further without the provider's permission
     if m.handling is HandlingCode.H2 and not consented:
-        return Refused(
-            "Art. XII, handling H2: not to be disseminated further without the provider's "
-            "permission",
-            f"ask {m.originator} for consent to share with {', '.join(recipients)}",
-        )
-    if m.confidential and not consented:
-        return Refused(
-            "Art. XII: the supplier asked for confidentiality",
-            f"ask {m.originator} for consent to share with {', '.join(recipients)}",
-        )
+        return Refused("h2_onward", "ask_sharing", ask)
+    if m.confidential and not consented:  # Art. XII: the supplier asked for confidentiality
+        return Refused("confidential", "ask_sharing", ask)
     return None
 
 
@@ -89,23 +99,14 @@ def may_export(m: Received, *, judicial: bool, at: datetime) -> Refused | None:
     # a consent to share with named States Parties is not a consent to take it out of the network
     use = IntendedUse.JUDICIAL_USE if judicial else IntendedUse.EXTERNAL_DISCLOSURE
     permitted = any(c.covers(use, [], at) for c in m.consents)
+    # Art. XII, H1: not to be used in judicial proceedings without the provider's permission
     if judicial and m.handling is HandlingCode.H1 and not permitted:
-        return Refused(
-            "Art. XII, handling H1: not to be disclosed in judicial proceedings without the "
-            "provider's permission",
-            f"ask {m.originator} for permission for judicial use",
-        )
+        return Refused("h1_judicial", "ask_judicial", {"originator": m.originator})
     if m.handling is HandlingCode.H2 and not permitted:
-        return Refused(
-            "Art. XII, handling H2: not to be disseminated further without the provider's "
-            "permission",
-            f"ask {m.originator} for consent ({use.value})",
-        )
+        return Refused("h2_onward", "ask_use", {"originator": m.originator, "use": use.value})
+    # Art. XII: a recipient forced by law to disclose tells the supplier before it does
     if m.confidential and not m.disclosure_notice_delivered:
-        return Refused(
-            "Art. XII: the supplier asked for confidentiality",
-            f"send {m.originator} a disclosure notice, and wait for its receipt, before disclosing",
-        )
+        return Refused("confidential", "send_notice", {"originator": m.originator})
     return None
 
 
