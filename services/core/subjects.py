@@ -287,6 +287,12 @@ def attachment_filter(sender: str) -> str:
     return f"attach.*.{_party(sender)}.>"
 
 
+def attachment_filter_former(state: str) -> str:
+    """What ``attachment_stream(state)`` captured before the sender's streams: the objects the
+    other states stored for ``state``. Provisioning purges it (an upgrade's leftovers)."""
+    return f"attach.{_party(state)}.>"
+
+
 def attachment_read_export(sender: str, recipient: str) -> str:
     """The service export ``sender`` grants to ``recipient``'s account alone: direct gets of its
     attachment stream whose subject, in the API subject itself, is one addressed to

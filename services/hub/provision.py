@@ -191,6 +191,13 @@ async def provision_state(
         )
         await _ensure_stream(nc, directory_bucket_config(policy, sizes))
         await _ensure_stream(nc, attachment_config(state, policy, sizes))
+        # Before the sender's streams (docs/operations.md 2.9) this stream held what the other
+        # states stored for this one, ``attach.<state>.>``: nothing reads those any more, and
+        # they would take this state's own room until their retention. Nothing of the present
+        # layout is under that filter (a state never stores files for itself).
+        await nc.jetstream().purge_stream(
+            subjects.attachment_stream(state), subject=subjects.attachment_filter_former(state)
+        )
 
 
 def attachment_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:

@@ -53,13 +53,12 @@ from services.node.store.attachments import AttachmentFetch
 log = get_logger("cifta.node.attachments")
 _ATTACHMENTS: TypeAdapter[list[AttachmentManifest]] = TypeAdapter(Attachments)
 
-#: A fetch that fails for want of the hub (not for the file) is tried again this many times.
-MAX_FETCH_ATTEMPTS = 20
-
-#: A segment the hub says it does not hold is asked for this many times before the message is
-#: refused as ``attachment_missing``: on a three-server hub a direct get may be answered by a
-#: replica that has not yet applied what the leader acknowledged to the sender (seen: 6 reads
-#: in 500 under load, right after the PubAck), and a refusal is final.
+#: A segment the hub says it does not hold is asked for at least this many times, over at least
+#: ``attachment_missing_grace_s``, before the message is refused as ``attachment_missing``: on a
+#: three-server hub a direct get may be answered by a replica that has not yet applied what the
+#: leader acknowledged to the sender (seen: 6 reads in 500 under load, right after the PubAck;
+#: longer after a server restarts), and a refusal is final. A hub that does not answer is no
+#: reason to refuse: that fetch waits, retried with back-off, until the hub answers.
 MISSING_ATTEMPTS = 4
 
 
@@ -127,7 +126,7 @@ async def check_room(
         return
     share = max_bytes // RECIPIENT_SHARE
     new = sum(ciphertext_size(p.manifest.size) for p in prepared)
-    since = core.clock() - timedelta(seconds=max_age) if max_age > 0 else datetime.min
+    since = core.clock() - timedelta(seconds=max_age) if max_age > 0 else None
     for recipient in recipients:
         held = core.store.sent_attachments.unconfirmed_bytes(recipient, since)
         if held and held + new > share:
@@ -174,13 +173,17 @@ class AttachmentReceiver:
         self._wake_outbox = wake
         self._wake = asyncio.Event()
         self._nc: Client | None = None
+        #: the one fetch each sender has running: a sender's large or many files hold only its own
+        self._fetching: dict[str, asyncio.Task[None]] = {}
 
     def wake(self) -> None:
         """A message with attachments may have been stored."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Fetch what is due, then wait to be woken or for the next poll."""
+        """Fetch what is due, each sender's messages in turn and the senders side by side, and
+        purge what was confirmed; then wait to be woken (a message stored, a fetch finished) or
+        for the next poll."""
         try:
             while True:
                 try:
@@ -195,14 +198,17 @@ class AttachmentReceiver:
                         await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_s * 4)
                     self._wake.clear()
         finally:
+            for task in self._fetching.values():
+                task.cancel()
+            await asyncio.gather(*self._fetching.values(), return_exceptions=True)
             if self._nc is not None:
                 await self._nc.close()
 
     async def round(self, limit: int = 64) -> bool:
-        """Fetch what is due and purge what was confirmed; True if there was any."""
-        fetched = await self.fetch_round(limit)
-        purged = await self.purge_round(limit)
-        return fetched or purged
+        """Start the fetches due of senders not already fetching and purge what was confirmed;
+        True if a purge was made (a fetch that ends wakes the loop itself)."""
+        await self.fetch_round(limit)
+        return await self.purge_round(limit)
 
     async def _connection(self) -> Client:
         if self._nc is None:
@@ -241,27 +247,28 @@ class AttachmentReceiver:
         return True
 
     async def fetch_round(self, limit: int = 64) -> bool:
-        """Fetch the attachments of due messages, one message per sender at a time and the
-        senders side by side, so that one state's large or many files delay no other state's
-        (design section 5); True if there were any."""
-        due = self.core.store.attachment_fetches.due(time.time(), limit)
+        """Start the first fetch due of each sender that has none running (design section 5:
+        one state's large or many files delay no other state's); True if any started."""
+        due = self.core.store.attachment_fetches.due(time.time(), limit, busy=set(self._fetching))
         if not due:
             return False
         nc = await self._connection()
-        firsts = list({item.sender: item for item in reversed(due)}.values())
-        outcomes = await asyncio.gather(
-            *(self._one(nc, item) for item in firsts), return_exceptions=True
-        )
-        for item, outcome in zip(firsts, outcomes, strict=True):
-            if isinstance(outcome, Exception):  # the others went on; this one is tried later
-                log.warning("attachment_fetch_failed", msg_id=item.msg_id,
-                            error=type(outcome).__name__)  # fmt: skip
-                delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
-                with contextlib.suppress(sqlite3.Error):  # a failing store: the next round
-                    self.core.store.attachment_fetches.retry(
-                        item.msg_id, time.time() + delay, type(outcome).__name__
-                    )
+        for item in due:
+            task = asyncio.create_task(self._fetch(nc, item), name=f"fetch-{item.sender}")
+            self._fetching[item.sender] = task
         return True
+
+    async def _fetch(self, nc: Client, item: AttachmentFetch) -> None:
+        try:
+            await self._one(nc, item)
+        except Exception as exc:  # (a store failing, a message that no longer opens): later
+            log.warning("attachment_fetch_failed", msg_id=item.msg_id,
+                        error=type(exc).__name__)  # fmt: skip
+            with contextlib.suppress(sqlite3.Error):  # a failing store: the next poll
+                self._retry(item, type(exc).__name__)
+        finally:
+            del self._fetching[item.sender]
+            self._wake.set()  # this sender's next message, if any, now
 
     async def _one(self, nc: Client, item: AttachmentFetch) -> None:
         message = self.core.store.message(item.msg_id)
@@ -271,6 +278,12 @@ class AttachmentReceiver:
         h = opened.header
         manifests = opened.body.attachments
         try:
+            for m in manifests:  # every size checked before any file is fetched
+                if m.size > self.settings.attachment_max_bytes:
+                    raise AttachmentError(
+                        AttachmentFault.TOO_LARGE,
+                        f"{m.size} bytes, over this node's {self.settings.attachment_max_bytes}",
+                    )
             for m in manifests:
                 await fetch(
                     nc, self.core.party, item.sender, m, self.files,
@@ -278,19 +291,13 @@ class AttachmentReceiver:
                     timeout_s=self.settings.publish_timeout_s,
                 )  # fmt: skip
         except AttachmentError as exc:
-            if exc.fault is AttachmentFault.MISSING and item.attempts + 1 < MISSING_ATTEMPTS:
-                self._retry(item, "segment_not_found")
+            if exc.fault is AttachmentFault.MISSING and not self._missing_for_good(item):
+                self._retry(item, "segment_not_found", missing_since=time.time())
                 return
+            self.files.discard_partial(manifests)
             await self._refuse(message.envelope, message.stream_seq, message.stored_at, h, exc)
             return
-        except (NatsError, TimeoutError) as exc:
-            if item.attempts + 1 >= MAX_FETCH_ATTEMPTS:
-                err = AttachmentError(
-                    AttachmentFault.MISSING,
-                    f"the hub did not answer in {item.attempts + 1} attempts",
-                )
-                await self._refuse(message.envelope, message.stream_seq, message.stored_at, h, err)
-                return
+        except (NatsError, TimeoutError) as exc:  # the hub, not the file: ask again later
             self._retry(item, type(exc).__name__)
             return
         digests = [m.ciphertext_sha256 for m in manifests]
@@ -309,9 +316,19 @@ class AttachmentReceiver:
         log.info("attachments_fetched", msg_id=h.msg_id, count=len(digests),
                  receipt=receipt.header.msg_id)  # fmt: skip
 
-    def _retry(self, item: AttachmentFetch, detail: str) -> None:
+    def _retry(
+        self, item: AttachmentFetch, detail: str, *, missing_since: float | None = None
+    ) -> None:
         delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
-        self.core.store.attachment_fetches.retry(item.msg_id, time.time() + delay, detail)
+        self.core.store.attachment_fetches.retry(
+            item.msg_id, time.time() + delay, detail, missing_since=missing_since
+        )
+
+    def _missing_for_good(self, item: AttachmentFetch) -> bool:
+        """The hub has said "not there" long enough, and often enough, to be believed."""
+        if item.missing_since is None or item.attempts + 1 < MISSING_ATTEMPTS:
+            return False
+        return time.time() - item.missing_since >= self.settings.attachment_missing_grace_s
 
     async def _refuse(
         self, envelope: bytes, stream_seq: int, stored_at: str, h: ProtectedHeader,

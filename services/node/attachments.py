@@ -112,6 +112,17 @@ class AttachmentStore:
     def has(self, manifest: AttachmentManifest) -> bool:
         return self.path(manifest.ciphertext_sha256).exists()
 
+    def partial(self, object_id: str) -> Path:
+        """Where a download of ``object_id`` is written until it is whole and verified."""
+        final = self.path(object_id)
+        return final.with_name(final.name + ".part")
+
+    def discard_partial(self, manifests: Sequence[AttachmentManifest]) -> None:
+        """Drop what was downloaded of ``manifests`` and not finished: the message is refused,
+        and a sender that stores all but one segment, again and again, must not fill this disk."""
+        for m in manifests:
+            self.partial(m.ciphertext_sha256).unlink(missing_ok=True)
+
     def prepare(
         self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
     ) -> Prepared:
@@ -344,7 +355,7 @@ async def fetch(
             AttachmentFault.TOO_LARGE, f"{manifest.size} bytes, over this node's {max_bytes}"
         )
     store.root.mkdir(parents=True, exist_ok=True)
-    part = final.with_name(final.name + ".part")
+    part = store.partial(manifest.ciphertext_sha256)
     opener = ChunkOpener(manifest)
     js = nc.jetstream(timeout=timeout_s, prefix=subjects.attachment_api(sender))
     segments = _segments(manifest)

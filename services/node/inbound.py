@@ -356,6 +356,8 @@ class Inbound(Outbound):
         ours = self.store.message(outcome.msg_id) if objects else None
         if ours is None or ours.direction != "out" or outcome.recipient not in ours.recipients:
             return
+        if self.store.first_answer(outcome.msg_id, outcome.recipient) != (outcome.answer_msg_id):
+            return  # the first answer counts; a recipient answering again changes nothing
         named = outcome.attachments_sha256
         if outcome.status == "delivered" and named != objects:
             detail = (

@@ -115,6 +115,10 @@ class NodeSettings(BaseSettings):
     #: Attachments (docs/envelope.md section 13): the largest file this node sends or accepts;
     #: the hub's per-account cap is the recipient's attachment stream's size.
     attachment_max_bytes: int = Field(default=100 * 1024 * 1024, ge=0)
+    #: How long the hub must have said a segment is not there before a message is refused as
+    #: ``attachment_missing`` (a refusal is final: the sender then drops its copy). A replica
+    #: catching up after a restart answers "not found" for what it has not applied yet.
+    attachment_missing_grace_s: float = Field(default=600.0, ge=0)
     #: OpenTelemetry (services/core/tracing.py): the state's own OTLP/HTTP collector, HTTPS or
     #: on this machine; None: no traces. Spans never cross to the hub or another state.
     otlp_endpoint: str | None = None

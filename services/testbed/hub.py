@@ -174,6 +174,7 @@ class Hub:
             "outbox_poll_s": 0.05,
             "fetch_timeout_s": 0.5,
             "publish_timeout_s": 2.0,
+            "attachment_missing_grace_s": 0.5,
             "max_deliver": self.policy.max_deliver,
             "log_json": True,
         }

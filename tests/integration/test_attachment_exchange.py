@@ -14,7 +14,11 @@ from schemas.registry import example_body
 from services.core import subjects
 from services.hub.credentials import PROVISION_USER
 from services.node.app import NodeRuntime
-from services.node.attachment_flow import attachment_store, send_with_attachments
+from services.node.attachment_flow import (
+    MISSING_ATTEMPTS,
+    attachment_store,
+    send_with_attachments,
+)
 from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
@@ -58,8 +62,12 @@ async def test_the_receipt_names_the_attachments_once_fetched_and_the_sender_dro
         attachment_store(usa.settings).save_plaintext(manifest, out)
         assert out.read_bytes() == source.read_bytes()
         assert manifest.name == "markings-serial.png" and manifest.media_type == "image/png"
-        await eventually(lambda: _purged(hub, "USA"), what="USA's copy dropped at the hub")
-        assert mex.store.attachment_purges.state(msg_id, "USA") == "purged"
+        # the node records the purge once the hub has made it: waiting for the record first
+        await eventually(
+            lambda: mex.store.attachment_purges.state(msg_id, "USA") == "purged",
+            what="MEX's purge of USA's copy",
+        )
+        assert await _purged(hub, "USA")
         assert await segments_at_hub(hub, "MEX", "COL") > 0  # COL, offline, has not fetched yet
         # COL was offline during the upload: it fetches when it comes
         async with running_node(hub, "COL", tmp_path) as col:
@@ -130,3 +138,79 @@ async def test_a_segment_not_yet_at_the_replica_asked_is_asked_again_not_refused
             await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="USA's receipt")
             assert usa.store.attachment_fetches.status(msg_id) == ("fetched", None, None)
         await nc.close()
+
+
+async def _purge_segments(hub: Hub, subject: str) -> None:
+    """Take segments off MEX's stream at the hub, as its provisioning user may."""
+    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
+    try:
+        await nc.jetstream().purge_stream(subjects.attachment_stream("MEX"), subject=subject)
+    finally:
+        await nc.close()
+
+
+async def test_not_found_is_believed_only_after_the_grace_however_often_asked(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The hub keeps saying "not there": USA asks again and again, and does not refuse before
+    attachment_missing_grace_s has passed, however many times it asked."""
+    async with running_node(hub, "MEX", tmp_path) as mex:
+        msg_id = await send(mex, ["USA"], [photo(tmp_path)])
+        await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
+        await _purge_segments(hub, "attach.USA.MEX.>")
+        async with running_node(hub, "USA", tmp_path, attachment_missing_grace_s=600.0) as usa:
+            await eventually(
+                lambda: usa.store.attachment_fetches.asked(msg_id)[0] >= 2 * MISSING_ATTEMPTS,
+                what="USA asking again and again",
+            )
+            _, since = usa.store.attachment_fetches.asked(msg_id)
+            assert since is not None  # the first "not there", kept
+            assert usa.store.attachment_fetches.status(msg_id) == (
+                "pending", None, "segment_not_found"
+            )  # fmt: skip
+            assert not usa.store.rejections()
+
+
+async def test_a_refused_message_leaves_nothing_it_half_fetched(hub: Hub, tmp_path: Path) -> None:
+    """MEX stores all but the last segment of a file (a sender may purge its own stream at will,
+    and store again): USA fetches what is there, refuses the message as attachment_missing, and
+    keeps nothing of it, so the same trick again and again cannot fill its disk."""
+    async with running_node(hub, "MEX", tmp_path) as mex:
+        source = photo(tmp_path, size=2_500_000)  # three segments
+        msg_id = await send(mex, ["USA"], [source])
+        await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
+        digest = mex.core.open_stored(mex.store.message(msg_id)).body.attachments[0]  # type: ignore[arg-type]
+        await _purge_segments(
+            hub, subjects.attachment_chunk_subject("USA", "MEX", digest.ciphertext_sha256, 2)
+        )
+        async with running_node(hub, "USA", tmp_path) as usa:
+            await eventually(
+                lambda: (usa.store.attachment_fetches.status(msg_id) or ("",))[0] == "refused",
+                what="USA refuses it",
+            )
+            held = list(attachment_store(usa.settings).root.iterdir())
+            assert held == [], held
+
+
+async def test_files_over_the_recipients_limit_are_refused_before_any_is_fetched(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """The second file of a message is over USA's limit: USA refuses the message as
+    attachment_too_large without fetching the first (a refused message's files are never
+    shown, so fetching them would only fill the disk)."""
+    small, large = tmp_path / "small.png", tmp_path / "large.png"
+    small.write_bytes(os.urandom(100_000))
+    large.write_bytes(os.urandom(500_000))
+    async with running_node(hub, "MEX", tmp_path) as mex:
+        msg_id = await send(mex, ["USA"], [small, large])
+        async with running_node(hub, "USA", tmp_path, attachment_max_bytes=300_000) as usa:
+            await eventually(
+                lambda: (
+                    usa.store.attachment_fetches.status(msg_id) is not None
+                    and usa.store.attachment_fetches.status(msg_id)[:2]  # type: ignore[index]
+                    == ("refused", "attachment_too_large")
+                ),
+                what="USA refuses it as too large",
+            )
+            root = attachment_store(usa.settings).root
+            assert not root.exists() or list(root.iterdir()) == []

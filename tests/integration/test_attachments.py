@@ -14,7 +14,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from services.core import subjects
+from services.core import connection, subjects
 from services.core.attachments import CHUNK_SIZE, AttachmentError, AttachmentFault
 from services.hub.config import Listen
 from services.hub.credentials import PROVISION_USER
@@ -22,7 +22,7 @@ from services.hub.resources import GIB, Resources
 from services.node import attachments
 from services.node.attachments import SEGMENT_CHUNKS, AttachmentStore, AttachmentTransferError
 from tests.support.attachments import segments_at_hub
-from tests.support.hub import Hub
+from tests.support.hub import Hub, build_hub
 
 #: plaintext bytes of one segment (the unit stored as one message at the hub)
 SEGMENT = SEGMENT_CHUNKS * CHUNK_SIZE
@@ -274,3 +274,33 @@ async def test_an_upload_to_a_full_stream_fails_in_one_line_and_resumes(
     async with node_connection(hub, "MEX") as nc:
         await attachments.upload(nc, "MEX", ["USA"], prepared)
     assert await segments_at_hub(hub, "MEX", "USA") == 2  # 20 chunks: two segments
+
+
+async def test_provisioning_clears_what_the_former_layout_left_in_a_states_stream(
+    tmp_path: Path,
+) -> None:
+    """Before the sender's streams, ATTACH_USA held what the others stored for USA
+    (``attach.USA.>``). Provisioning the present layout over it changes the stream's subjects in
+    place; it also purges those objects, which nothing reads any more and which would take USA's
+    own room until their retention."""
+    hub = build_hub(tmp_path, ("MEX", "USA"))
+    hub.start()
+    try:
+        await hub.provision()
+        seed = hub.home.user_seed("USA", PROVISION_USER)
+        stream = subjects.attachment_stream("USA")
+        async with connection.connect(hub.url, seed) as nc:
+            js = nc.jetstream()
+            config = (await js.stream_info(stream)).config
+            config.subjects = ["attach.USA.>"]  # the former layout
+            await js.update_stream(config)
+            for i in range(3):
+                await js.publish(f"attach.USA.MEX.{'a' * 64}.{i}", os.urandom(1024))
+            assert (await js.stream_info(stream)).state.messages == 3
+        await hub.provision()
+        async with connection.connect(hub.url, seed) as nc:
+            info = await nc.jetstream().stream_info(stream)
+        assert info.config.subjects == [subjects.attachment_filter("USA")]
+        assert info.state.messages == 0
+    finally:
+        hub.stop()

@@ -122,6 +122,8 @@ def test_what_a_recipient_has_not_confirmed_is_counted_until_it_answers(net: Net
     long_ago = T0 - timedelta(days=365)
     one_copy = 2 * ciphertext_size(1000)
     assert mex.sent_attachments.unconfirmed_bytes("USA", long_ago) == one_copy
+    # a stream without an age limit keeps everything until it is purged
+    assert mex.sent_attachments.unconfirmed_bytes("USA", None) == one_copy
     answer(net, "USA", msg_id, objects)
     assert mex.sent_attachments.unconfirmed_bytes("USA", long_ago) == 0
     assert mex.sent_attachments.unconfirmed_bytes("COL", long_ago) == one_copy
@@ -130,3 +132,16 @@ def test_what_a_recipient_has_not_confirmed_is_counted_until_it_answers(net: Net
     other, _ = send_with_files(net, ["COL"])
     answer(net, "COL", other, [])  # a receipt naming nothing: the objects stay at the hub
     assert mex.sent_attachments.unconfirmed_bytes("COL", long_ago) == 2 * one_copy
+
+
+def test_a_recipient_answering_again_changes_nothing_and_is_alerted_once(net: Network) -> None:
+    """The first answer counts (as for the delivery itself): a wrong receipt sent again and
+    again adds no alert, and a right one after it purges nothing the first did not."""
+    msg_id, objects = send_with_files(net, ["USA"])
+    core, h, sha = received(net, "USA", msg_id)
+    for named in ([], [], objects):
+        core.store.add_outgoing(core.receipt(h, sha, T0, named), now=core.clock())
+        net.deliver()
+    mex = net["MEX"].store
+    assert len(mex.alerts()) == 1
+    assert mex.attachment_purges.state(msg_id, "USA") is None

@@ -6,6 +6,7 @@ be purged from this node's stream at the hub (``attachment_purges``)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,11 +15,13 @@ from services.node.store.db import Repository, iso
 
 @dataclass(frozen=True)
 class AttachmentFetch:
-    """A message whose attachments are to be fetched, and how often that was tried."""
+    """A message whose attachments are to be fetched, how often that was tried, and since when
+    (Unix seconds) the hub has said a segment of it is not there."""
 
     msg_id: str
     sender: str
     attempts: int
+    missing_since: float | None = None
 
 
 class AttachmentFetches(Repository):
@@ -31,20 +34,30 @@ class AttachmentFetches(Repository):
                 (msg_id, sender, now.timestamp(), iso(now)),
             )
 
-    def due(self, now: float, limit: int) -> list[AttachmentFetch]:
+    def due(self, now: float, limit: int, *, busy: Collection[str] = ()) -> list[AttachmentFetch]:
+        """The first fetch due of each sender not ``busy``, up to ``limit`` senders: one sender's
+        many queued messages never keep another sender's out of the window."""
         rows = self._db.execute(
-            "SELECT msg_id, sender, attempts FROM attachment_fetches WHERE state = 'pending' "
-            "AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
+            "SELECT msg_id, sender, attempts, missing_since FROM ("
+            " SELECT msg_id, sender, attempts, missing_since, next_attempt_at, ROW_NUMBER() OVER"
+            "  (PARTITION BY sender ORDER BY next_attempt_at, rowid) AS n"
+            " FROM attachment_fetches WHERE state = 'pending' AND next_attempt_at <= ?"
+            " AND sender NOT IN (SELECT value FROM json_each(?))"
+            ") WHERE n = 1 ORDER BY next_attempt_at LIMIT ?",
+            (now, json.dumps(sorted(busy)), limit),
         ).fetchall()
-        return [AttachmentFetch(r[0], r[1], r[2]) for r in rows]
+        return [AttachmentFetch(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def retry(self, msg_id: str, at: float, detail: str) -> None:
+    def retry(
+        self, msg_id: str, at: float, detail: str, *, missing_since: float | None = None
+    ) -> None:
+        """Try again at ``at``; ``missing_since``: the hub said a segment is not there (kept
+        from its first saying)."""
         with self._tx() as db:
             db.execute(
                 "UPDATE attachment_fetches SET attempts = attempts + 1, next_attempt_at = ?, "
-                "detail = ? WHERE msg_id = ?",
-                (at, detail, msg_id),
+                "detail = ?, missing_since = COALESCE(missing_since, ?) WHERE msg_id = ?",
+                (at, detail, missing_since, msg_id),
             )
 
     def settle(
@@ -58,6 +71,14 @@ class AttachmentFetches(Repository):
                 "WHERE msg_id = ?",
                 (state, reason, detail, iso(now), msg_id),
             )
+
+    def asked(self, msg_id: str) -> tuple[int, float | None]:
+        """How often ``msg_id``'s attachments were asked for without success, and since when
+        (Unix seconds) the hub has said a segment is not there."""
+        row = self._db.execute(
+            "SELECT attempts, missing_since FROM attachment_fetches WHERE msg_id = ?", (msg_id,)
+        ).fetchone()
+        return (0, None) if row is None else (int(row[0]), row[1])
 
     def status(self, msg_id: str) -> tuple[str, str | None, str | None] | None:
         """(state, reason, detail) of ``msg_id``'s attachments; None if it has none to fetch."""
@@ -88,16 +109,17 @@ class SentAttachments(Repository):
                 (msg_id, json.dumps(list(objects)), size),
             )
 
-    def unconfirmed_bytes(self, recipient: str, since: datetime) -> int:
+    def unconfirmed_bytes(self, recipient: str, since: datetime | None) -> int:
         """What the hub still holds for ``recipient`` of the messages sent it since ``since``
-        (its stream's retention): the objects of those it neither confirmed nor refused."""
+        (its stream's retention; None: a stream that keeps them until purged): the objects of
+        those it neither confirmed nor refused."""
         row = self._db.execute(
             "SELECT COALESCE(SUM(s.bytes), 0) FROM sent_attachments s JOIN messages m "
             "USING (msg_id) WHERE m.direction = 'out' AND m.stored_at >= ? "
             "AND EXISTS (SELECT 1 FROM json_each(m.recipients) WHERE value = ?) "
             "AND NOT EXISTS (SELECT 1 FROM attachment_purges p "
             "WHERE p.msg_id = s.msg_id AND p.recipient = ?)",
-            (iso(since), recipient, recipient),
+            ("" if since is None else iso(since), recipient, recipient),
         ).fetchone()
         return int(row[0])
 

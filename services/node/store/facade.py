@@ -255,5 +255,8 @@ class Store(Database):
     def recipient_statuses(self, msg_id: str) -> list[RecipientStatus]:
         return self.messages_table.recipient_statuses(msg_id)
 
+    def first_answer(self, msg_id: str, recipient: str) -> str | None:
+        return self.messages_table.first_answer(msg_id, recipient)
+
     def opens(self, msg_id: str) -> list[tuple[str, str]]:
         return self.messages_table.opens(msg_id)

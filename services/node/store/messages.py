@@ -52,6 +52,14 @@ class Messages(Repository):
                  o.answer_msg_id, int(matches)),
             )  # fmt: skip
 
+    def first_answer(self, msg_id: str, recipient: str) -> str | None:
+        """The msg_id of ``recipient``'s answer to our ``msg_id`` that counts (its first)."""
+        row = self._db.execute(
+            "SELECT answer_msg_id FROM deliveries WHERE msg_id = ? AND recipient = ?",
+            (msg_id, recipient),
+        ).fetchone()
+        return None if row is None else row[0]
+
     def record_open(self, msg_id: str, officer: str, now: datetime) -> None:
         with self._tx() as db:
             db.execute(

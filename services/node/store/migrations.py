@@ -281,6 +281,12 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX attachment_purges_due ON attachment_purges (state, next_attempt_at);
     """,
+    13: """
+    -- when the hub first said a segment of the message is not there (NULL: never); a refusal
+    -- as attachment_missing waits for that to have lasted (a lagging replica answers so too)
+    ALTER TABLE attachment_fetches ADD COLUMN missing_since REAL;
+    CREATE INDEX attachment_fetches_sender ON attachment_fetches (state, sender, next_attempt_at);
+    """,
 }
 
 #: The version this software writes: the last migration's.
