@@ -49,9 +49,10 @@ The catalogue, with the parameters each code carries:
   the recipient has not confirmed earlier files, and these would pass its share of this node's
   room at the hub. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
   ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
-  ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, count}: its
-  files (counted, not named: nothing was opened) are stored for the original's recipients
-  only; re-uploading them is not built yet.
+  ``attachment.out_exists`` {field, path}. ``forward.attachments_not_held`` {msg_id, missing,
+  count}: ``missing`` of the message's ``count`` files (counted, not named: nothing was opened)
+  are not held intact by this node (never fetched, refused, or lost), so they cannot be stored
+  at the hub for the new states; nothing was stored or queued.
   ``attachment.too_large`` {name, limit}: one file over the node's cap.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """
@@ -111,7 +112,7 @@ ErrorCode = Literal[
     "attachment.not_here",
     "attachment.out_exists",
     "attachment.too_large",
-    "forward.has_attachments",
+    "forward.attachments_not_held",
     "rebuild.refused",
     "export.exists",
     "io.failed",
