@@ -165,10 +165,6 @@ MESSAGES: Final[dict[str, str]] = {
         "%(path)s cannot be read whole: attach a regular file that does not change while it is "
         "sent."
     ),
-    "attachment.on_leaf": N_(
-        "This node runs on a leaf, which cannot store attachments at the hub yet: send the files "
-        "from a node connected to the hub directly."
-    ),
     "attachment.invalid": N_("The attachments cannot be sent as they are."),
     "forward.attachments_not_held": N_(
         "This node does not hold %(missing)s of the %(count)s attachments of message "

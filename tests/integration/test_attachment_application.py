@@ -279,26 +279,3 @@ async def test_a_message_is_not_forwarded_without_this_nodes_intact_copy_of_its_
     finally:
         mex.close()
         usa.close()
-
-
-async def test_a_node_on_a_leaf_refuses_attachments_before_sealing(
-    hub: Hub, tmp_path: Path
-) -> None:
-    # its leaf user is not granted the hub's attachment subjects: refused with its code, never
-    # half-sent (docs/operations.md, "A state's leaf")
-    photo = tmp_path / "markings.png"
-    photo.write_bytes(os.urandom(1_000))
-    hub.node_settings("MEX", tmp_path, outbox_stream="OUTBOX_MEX").save()
-    mex = open_node(tmp_path / "MEX", {})
-    body = example_body("info.trafficking_routes").model_dump(mode="json")
-    cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
-                      to=["USA"], handling="H1", attachments=[photo])  # fmt: skip
-    try:
-        with pytest.raises(ApplicationError) as exc:
-            await mex.send_attached(cmd)
-        assert exc.value.code == "attachment.on_leaf"
-        assert exc.value.params == {"field": "attachments", "party": "MEX"}
-        assert held(tmp_path / "MEX") == []
-        assert mex.core.store.messages(direction=None) == []
-    finally:
-        mex.close()

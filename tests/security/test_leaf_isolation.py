@@ -81,7 +81,8 @@ async def until_hub_answers(url: str, timeout: float = 30.0) -> None:
             try:
                 await publish_quarantine_copy(nc)
                 return
-            except (NoRespondersError, NatsTimeout):
+            except (NoRespondersError, NoStreamResponseError, NatsTimeout):
+                # (a JetStream publish reports no responders as NoStreamResponseError)
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)
@@ -128,6 +129,11 @@ async def publish_quarantine_copy(nc: nats.aio.client.Client) -> None:
         f"$JS.hub.API.CONSUMER.CREATE.{subjects.inbox_stream('MEX')}",
         f"$JS.hub.API.CONSUMER.DELETE.{subjects.inbox_stream('MEX')}.{subjects.NODE_CONSUMER}",
         f"$JS.hub.API.STREAM.INFO.{subjects.inbox_stream('USA')}",
+        # its own attachment stream: its size and a purge are granted (its node's uploads),
+        # never a redefinition (its cap is the hub's), a deletion or a consumer
+        f"$JS.hub.API.STREAM.UPDATE.{subjects.attachment_stream('MEX')}",
+        f"$JS.hub.API.STREAM.DELETE.{subjects.attachment_stream('MEX')}",
+        f"$JS.hub.API.CONSUMER.CREATE.{subjects.attachment_stream('MEX')}",
     ],
 )
 async def test_a_leaf_cannot_administer_streams_at_the_hub(
@@ -146,6 +152,9 @@ async def test_a_leaf_cannot_administer_streams_at_the_hub(
         assert inbox.config.subjects == [subjects.inbox_filter("MEX")]
         await js.stream_info(subjects.relay_stream("MEX"))
         await js.consumer_info(subjects.inbox_stream("MEX"), subjects.NODE_CONSUMER)
+        attach = await js.stream_info(subjects.attachment_stream("MEX"))
+        assert attach.config.subjects == [subjects.attachment_filter("MEX")]
+        assert attach.config.deny_delete and (attach.config.max_bytes or 0) > 0
 
 
 async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_leaf: str) -> None:

@@ -35,7 +35,12 @@ from services.node.application.models import (
 )
 from services.node.application.plumbing import refusals, resolve
 from services.node.application.procedure_models import FileTracingRequest, ForwardMessage
-from services.node.attachment_flow import attachment_store, check_room, record_stored
+from services.node.attachment_flow import (
+    attachment_store,
+    check_room,
+    leaf_api,
+    record_stored,
+)
 from services.node.attachments import (
     AttachmentSourceError,
     AttachmentTransferError,
@@ -76,20 +81,11 @@ def _no_progress(done: int, total: int) -> None:
     """Shows nothing."""
 
 
-def _not_on_leaf(core: NodeCore, settings: NodeSettings) -> None:
-    if settings.outbox_stream is not None:
-        # a leaf's node user is granted its outbox and the hub's lookups, not the attachment
-        # subjects of the hub's domain (docs/operations.md, "A state's leaf")
-        raise ApplicationError("attachment.on_leaf", field="attachments", party=core.party)
-
-
 async def send(
     core: NodeCore, settings: NodeSettings, cmd: Attached, progress: Progress = _no_progress
 ) -> Queued:
     """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
     stopped (a file changed meanwhile is sealed anew)."""
-    if cmd.attachments:
-        _not_on_leaf(core, settings)
     _check_files(cmd.attachments)
     checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
     if cmd.dry_run or not cmd.attachments:
@@ -128,7 +124,6 @@ async def forward(
         manifests = core.open_stored(message).body.attachments  # checked, not shown: no opening
     if not manifests:
         return checked if cmd.dry_run else deliveries.forward(core, cmd)
-    _not_on_leaf(core, settings)
     prepared = _held(settings, message.msg_id, manifests)
     if cmd.dry_run:  # every check ran: the preview is what forwarding does, but the upload
         return checked
@@ -176,7 +171,7 @@ async def _upload(
     party = core.party
     try:
         async with connect(settings, f"cifta-{party}-attachments") as nc:
-            await check_room(nc, core, recipients, prepared)
+            await check_room(nc, core, recipients, prepared, api=leaf_api(settings))
             for p in prepared:
                 await upload(nc, party, recipients, p, progress=progress)
     except RecipientBacklog as exc:

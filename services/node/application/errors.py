@@ -39,8 +39,6 @@ The catalogue, with the parameters each code carries:
   of one message with the same name (or the same file twice); nothing was sealed.
   ``attachment.unreadable`` {field, path, problem}: a file could not be read whole (it changed
   size while sealed, or the system refused it); nothing was sealed or queued.
-  ``attachment.on_leaf`` {field, party}: a node on a state's leaf cannot store attachments at
-  the hub yet; send them from a node connected to the hub.
   ``attachment.invalid`` {problem}: the attachments do not make a valid body (too many).
   ``attachment.refused`` {reason, detail}: the file or
   this node's copy refused with its reason code (``attachment_too_large``, ...).
@@ -102,7 +100,6 @@ ErrorCode = Literal[
     "attachment.no_file",
     "attachment.duplicate",
     "attachment.invalid",
-    "attachment.on_leaf",
     "attachment.unreadable",
     "attachment.refused",
     "attachment.upload_incomplete",
