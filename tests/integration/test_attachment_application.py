@@ -222,6 +222,45 @@ async def test_a_forwarded_message_carries_its_files_from_the_forwarders_own_str
         col.close()
 
 
+class Interrupted(Exception):
+    """The officer stopped the command (Ctrl-C) while its files went up."""
+
+
+async def test_a_forward_stopped_while_its_files_go_up_resumes_where_it_stopped(
+    hub: Hub, tmp_path: Path
+) -> None:
+    xray = tmp_path / "xray.png"
+    xray.write_bytes(os.urandom(6 * 1024 * 1024))  # six segments: two windows of uploads
+    for party in ("MEX", "USA"):
+        hub.node_settings(party, tmp_path).save()
+    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    try:
+        async with (
+            running_node(hub, "MEX", tmp_path) as mex_node,
+            running_node(hub, "USA", tmp_path),
+        ):
+            sent = await send_to_usa(mex, mex_node, xray, "H1")
+            forward = ForwardMessage(officer=USA_OFFICER, msg_id=sent.msg_id, to=["COL"])
+
+            def stop(done: int, total: int) -> None:
+                raise Interrupted
+
+            with pytest.raises(Interrupted):  # after the hub acknowledged the first window
+                await usa.forward_attached(forward, stop)
+            assert await segments_at_hub(hub, "USA", "COL") == attachments.WINDOW
+            assert usa.core.store.messages(direction="out") == []  # nothing queued
+            seen: list[tuple[int, int]] = []
+            fwd = await usa.forward_attached(
+                forward, lambda done, total: seen.append((done, total))
+            )
+            # one window left, not two: the first was not sent again
+            assert len(seen) == 1 and seen[0][0] == seen[0][1]
+            assert fwd.sealed and await segments_at_hub(hub, "USA", "COL") == 6
+    finally:
+        mex.close()
+        usa.close()
+
+
 def manifest_of(app: Application, msg_id: str) -> AttachmentManifest:
     message = app.core.store.message(msg_id)
     assert message is not None
