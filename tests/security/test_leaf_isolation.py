@@ -196,6 +196,31 @@ async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_l
     assert [s for s, _ in seen if s.startswith("inbox.")] == []
 
 
+async def test_a_leaf_stores_attachments_in_its_own_stream_at_the_hub_and_no_other(
+    leaf_hub: Hub, bare_leaf: str
+) -> None:
+    """Its node's uploads (services/hub/attachments.py, ``leaf_publish``): a segment under its
+    own name lands in ``ATTACH_MEX``; one under another sender's name lands nowhere."""
+    oid = "ab" * 32
+    nc = await nats.connect(bare_leaf)
+    try:
+        js = nc.jetstream()
+        own = subjects.attachment_chunk_subject("COL", "MEX", oid, 0)
+        ack = await js.publish(own, b"segment", timeout=5)
+        assert ack.stream == subjects.attachment_stream("MEX")
+        with pytest.raises(REFUSED):
+            await js.publish(
+                subjects.attachment_chunk_subject("COL", "USA", oid, 0), b"x", timeout=2
+            )
+    finally:
+        await nc.close()
+    for state, held in (("MEX", 1), ("USA", 0)):
+        seed = leaf_hub.home.user_seed(state, PROVISION_USER)
+        async with connect(leaf_hub.url, seed) as hub:
+            info = await hub.jetstream().stream_info(subjects.attachment_stream(state))
+            assert info.state.messages == held
+
+
 async def test_a_leaf_storing_under_another_senders_name_gets_nowhere(
     leaf_hub: Hub, tmp_path: Path
 ) -> None:
