@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from services.cli.node_access import (
     read_json,
     states,
 )
+from services.cli.progress import progress_bar
 from services.cli.tables import table, utc_second
 from services.core.files import write_new
 from services.node.application import ApplicationError, command
@@ -216,7 +218,11 @@ def cmd_forward(args: argparse.Namespace) -> int:
         to=states(args.to),
         dry_run=args.dry_run,
     )
-    return print_queued(args, node(args).forward(cmd))
+    app = node(args)
+    if not app.forwards_files(cmd.msg_id):
+        return print_queued(args, app.forward(cmd))
+    # its files go up first, from this node's own copies (a progress bar at a terminal)
+    return print_queued(args, asyncio.run(app.forward_attached(cmd, progress_bar("uploading"))))
 
 
 def cmd_export(args: argparse.Namespace) -> int:

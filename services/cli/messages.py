@@ -196,10 +196,6 @@ TEXT: dict[str, str] = {
         "{option} {path}: cannot be read whole ({problem}); attach a regular file that does not "
         "change while it is sent"
     ),
-    "attachment.on_leaf": N_(
-        "{option}: {party}'s node runs on a leaf, which cannot store attachments at the hub "
-        "yet; send the files from a node connected to the hub directly"
-    ),
     "attachment.refused": "{reason}: {detail}",
     "attachment.invalid": N_("the attachments cannot be sent: {problem}"),
     "attachment.not_found": N_("message {msg_id} has no attachment {name!r} (it has: {names})"),

@@ -45,6 +45,19 @@ def node_publish(state: str) -> list[str]:
     ]
 
 
+def leaf_publish(state: str) -> list[str]:
+    """What ``state``'s leaf may send into the hub for attachments (services/hub/leaf.py): what
+    :func:`node_publish` grants a node on the hub, the stream's calls in the hub's JetStream
+    domain, since the leaf's own JetStream answers the plain API prefix."""
+    stream, hub = subjects.attachment_stream(state), subjects.hub_api()
+    return [
+        subjects.attachment_filter(state),  # its segments, into its own stream at the hub
+        f"{hub}.STREAM.INFO.{stream}",
+        f"{hub}.STREAM.PURGE.{stream}",
+        subjects.attachment_reads(state),
+    ]
+
+
 def state_exports(state: str, others: list[str]) -> list[dict[str, object]]:
     """``state`` lets each other state read, from ``state``'s stream, what is addressed to it."""
     return [

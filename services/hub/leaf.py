@@ -14,7 +14,11 @@ JetStream domain (``leaf-<state>``). The flow, NATS's own sources and mirrors on
   reads the local mirror through its usual durable consumer. The hub's inbox stays where every
   sender writes and where the AUDIT stream sources it, as before. Attachments are not mirrored:
   the node reads them from each sender's stream at the hub across the link, as a node on the hub
-  does (services/hub/attachments.py), and fetches again later when the link is cut.
+  does (services/hub/attachments.py), and fetches again later when the link is cut. What it
+  sends with files it stores straight into its own ``ATTACH_<A>`` at the hub across the link
+  (not through the outbox: the message is queued only once every segment's PubAck came back
+  from the hub), so a send with files needs the link up, and is refused, to be run again,
+  while it is cut.
 
 The hub enforces the leaf's reach with the permissions of the leaf's user (written, as nats-server
 reads them for a leaf connection, from the leaf's side: ``publish`` is what the leaf may send into
@@ -27,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.core import subjects
-from services.hub import lookup
+from services.hub import attachments, lookup
 
 #: nats-server's reply prefix for the requests a stream sends to set up a source or a mirror.
 SOURCE_REPLIES = "$JSC.R.*"
@@ -54,10 +58,10 @@ def leaf_permissions(state: str) -> dict[str, object]:
                 subjects.audit_events_export(state),
                 subjects.audit_query_subject(state),
                 *lookup.node_publish(state),
-                # the attachments others stored for it, read from their streams at the hub
-                # (confined by their exports, services/hub/attachments.py); storing its own
-                # needs the hub's stream from a leaf and is not granted yet
-                subjects.attachment_reads(state),
+                # its own attachments, stored in its stream at the hub (its size, a purge once
+                # a receipt confirms), and those others stored for it, read from their streams
+                # (confined by their exports): services/hub/attachments.py
+                *attachments.leaf_publish(state),
             ]
         },
         "subscribe": {

@@ -186,14 +186,11 @@ MESSAGES: Final[dict[str, str]] = {
         "%(path)s cannot be read whole: attach a regular file that does not change while it is "
         "sent."
     ),
-    "attachment.on_leaf": N_(
-        "This node runs on a leaf, which cannot store attachments at the hub yet: send the files "
-        "from a node connected to the hub directly."
-    ),
     "attachment.invalid": N_("The attachments cannot be sent as they are."),
-    "forward.has_attachments": N_(
-        "Message %(msg_id)s has attachments, which are not forwarded: ask its sender to send "
-        "it to those states with them."
+    "forward.attachments_not_held": N_(
+        "This node does not hold %(missing)s of the %(count)s attachments of message "
+        "%(msg_id)s, so it cannot forward them: nothing was sent. If they are still being "
+        "fetched, forward it once they are; if they were refused, ask its sender."
     ),
     # the console's own notices
     "notice.sent": N_("Sealed and queued for %(recipients)s: message %(short_id)s."),

@@ -40,6 +40,7 @@ from services.node.attachments import (
     Progress,
     RecipientBacklog,
     fetch,
+    hub_api,
     purge,
     stream_room,
     upload,
@@ -89,8 +90,6 @@ async def send_with_attachments(
     """Seal ``files``, store them at the hub for every recipient of ``to``, then seal ``body``
     naming them and queue it; return the message's header. Run again after a failure, it
     resumes the uploads where they stopped (a file changed meanwhile is sealed anew)."""
-    if files and settings.outbox_stream is not None:
-        raise ValueError("a node on a leaf cannot store attachments at the hub")
     names = [f.name for f in files]
     if len(set(names)) != len(names):  # every recipient would refuse the body (section 13)
         raise ValueError(f"two attachments share a name: {names}")
@@ -98,7 +97,7 @@ async def send_with_attachments(
     recipients = list(dict.fromkeys(to))
     prepared = [store.prepare(f, max_bytes=settings.attachment_max_bytes) for f in files]
     async with connect(settings, f"cifta-{settings.party}-attachments") as nc:
-        await check_room(nc, core, recipients, prepared)
+        await check_room(nc, core, recipients, prepared, api=leaf_api(settings))
         for p in prepared:
             await upload(nc, settings.party, recipients, p, progress=progress)
     # model_copy does not validate: the field is checked as a recipient will check it
@@ -114,14 +113,22 @@ async def send_with_attachments(
     return header
 
 
+def leaf_api(settings: NodeSettings) -> str | None:
+    """The hub's JetStream API prefix for this node's own attachment stream (None: the plain
+    one): a node on a state's leaf (it publishes into a local outbox) reaches it in the hub's
+    domain."""
+    return hub_api(settings.outbox_stream is not None)
+
+
 async def check_room(
-    nc: Client, core: NodeCore, recipients: Sequence[str], prepared: Sequence[Prepared]
-) -> None:
+    nc: Client, core: NodeCore, recipients: Sequence[str], prepared: Sequence[Prepared],
+    *, api: str | None = None,
+) -> None:  # fmt: skip
     """Refuse (AttachmentTransferError, before anything is stored) files for a recipient that
     has not yet confirmed what it was sent before, once that and these would take more than its
     share of this node's room at the hub (``RECIPIENT_SHARE``). A recipient with nothing pending
     always gets its message, whatever its size, so a responsive recipient is never refused."""
-    max_bytes, max_age = await stream_room(nc, core.party)
+    max_bytes, max_age = await stream_room(nc, core.party, api=api)
     if max_bytes <= 0:
         return
     share = max_bytes // RECIPIENT_SHARE
@@ -230,6 +237,7 @@ class AttachmentReceiver:
             try:
                 for object_id in item.objects:
                     await purge(nc, self.core.party, item.recipient, object_id,
+                                api=leaf_api(self.settings),
                                 timeout_s=self.settings.publish_timeout_s)  # fmt: skip
             except (NatsError, TimeoutError) as exc:
                 log.warning("attachment_purge_failed", msg_id=item.msg_id,

@@ -198,6 +198,14 @@ class AttachmentStore:
 # -- upload ------------------------------------------------------------------------------------
 
 
+def hub_api(on_leaf: bool) -> str | None:
+    """The JetStream API prefix of the sender's stream at the hub: from a state's leaf, the
+    hub's domain (the leaf's own JetStream answers the plain prefix); None, the plain one. The
+    segments themselves are plain publishes: the leaf carries them to the hub's stream, whose
+    PubAck comes back the same way (services/hub/leaf.py grants both)."""
+    return subjects.hub_api() if on_leaf else None
+
+
 def _sent_record(prepared: Prepared) -> Path:
     return prepared.path.with_name(prepared.path.name + ".sent.json")
 
@@ -291,10 +299,14 @@ async def _publish_window(
         ) from None
 
 
-async def stream_room(nc: Client, party: str, *, timeout_s: float = 10.0) -> tuple[int, float]:
+async def stream_room(
+    nc: Client, party: str, *, api: str | None = None, timeout_s: float = 10.0
+) -> tuple[int, float]:
     """(max_bytes, max_age in seconds) of ``party``'s own attachment stream at the hub; a
-    non-positive value is no limit."""
-    info = await nc.jetstream(timeout=timeout_s).stream_info(subjects.attachment_stream(party))
+    non-positive value is no limit. ``api``: the hub's JetStream API prefix, for a node on a
+    leaf (:func:`hub_api`)."""
+    js = nc.jetstream(timeout=timeout_s, prefix=api or "$JS.API")
+    info = await js.stream_info(subjects.attachment_stream(party))
     return info.config.max_bytes or -1, info.config.max_age or 0.0
 
 
@@ -404,12 +416,14 @@ async def _get_segment(
 
 
 async def purge(
-    nc: Client, party: str, recipient: str, object_id: str, *, timeout_s: float = 10.0
-) -> None:
+    nc: Client, party: str, recipient: str, object_id: str, *, api: str | None = None,
+    timeout_s: float = 10.0,
+) -> None:  # fmt: skip
     """Drop the object ``party`` stored for ``recipient`` from ``party``'s own stream at the hub,
     once ``recipient``'s receipt confirms its own copy (docs/envelope.md section 13.6). NatsError
-    or TimeoutError if the hub did not do it (retention drops it in the end anyway)."""
-    await nc.jetstream(timeout=timeout_s).purge_stream(
+    or TimeoutError if the hub did not do it (retention drops it in the end anyway). ``api``: as
+    for :func:`stream_room`."""
+    await nc.jetstream(timeout=timeout_s, prefix=api or "$JS.API").purge_stream(
         subjects.attachment_stream(party),
         subject=subjects.attachment_object_filter(recipient, party, object_id),
     )

@@ -108,9 +108,13 @@ class NodeCore(Inbound):
         self._budget_spent = SpentBudgets()
         self.clock_tolerance_s = clock_tolerance_s
 
-    def forward(self, msg_id: str, to: Sequence[str], officer: str) -> ProtectedHeader:
+    def forward(
+        self, msg_id: str, to: Sequence[str], officer: str, *, files_stored: bool = False
+    ) -> ProtectedHeader:
         """Share a received message with other states, as Art. XII allows: an H2 message only
-        with its originator's consent for those states. The copy keeps its handling."""
+        with its originator's consent for those states. The copy keeps its handling. A message
+        with attachments is queued only with ``files_stored``: the caller stored this node's
+        copy of each file at the hub for every state of ``to`` first (docs/envelope.md 13.4)."""
         message = self.store.message(msg_id)
         if message is None:
             raise ComposeError(f"no message {msg_id}")
@@ -128,8 +132,8 @@ class NodeCore(Inbound):
             log.info("forward_refused", msg_id=msg_id, to=list(to), rule=refused.rule)
             raise Article12Refusal(refused)
         opened = self.open_stored(message)
-        if opened.body.attachments:  # not stored at the hub for ``to``: refused there as missing
-            raise ComposeError("a message with attachments is not forwarded (yet)")
+        if opened.body.attachments and not files_stored:  # else refused there as missing
+            raise ComposeError("a message's attachments are stored at the hub before its copy")
         h = opened.header
         # the copy's own events (sent, stored, delivered) say where it went
         event = self.event(EventType.FORWARDED, h, message.envelope, officer=officer, opened=opened)

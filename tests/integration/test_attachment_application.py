@@ -10,15 +10,24 @@ from typing import Any
 
 import pytest
 
+from schemas.attachment import AttachmentManifest
 from schemas.registry import example_body
+from services.core.attachments import AttachmentError, AttachmentFault
+from services.node import attachments
+from services.node.app import NodeRuntime
 from services.node.application import Application, ApplicationError, OfficerIdentity, open_node
-from services.node.application.models import SaveAttachment, SendMessage
+from services.node.application.models import Queued, SaveAttachment, SendMessage
 from services.node.application.procedure_models import FileTracingRequest, ForwardMessage
+from services.node.attachments import AttachmentStore
+from tests.security.test_attachment_isolation import NO_ROUTE, read_subject
+from tests.security.test_isolation import as_node
+from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
 
 MEX_OFFICER = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
 USA_OFFICER = OfficerIdentity(name="Kim Lee", position="Agent", agency="ATF")
+COL_OFFICER = OfficerIdentity(name="Luz Gómez", position="Investigator", agency="DIJIN")
 
 
 def tracing_body() -> dict[str, Any]:
@@ -137,59 +146,175 @@ async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
         mex.close()
 
 
-async def test_a_message_with_attachments_is_not_forwarded_to_a_state_that_could_not_fetch_them(
+async def send_to_usa(mex: Application, mex_node: NodeRuntime, f: Path, handling: str) -> Queued:
+    """MEX sends USA a report with ``f`` attached; returns once USA confirmed its copy."""
+    body = example_body("info.trafficking_routes").model_dump(mode="json")
+    cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
+                      to=["USA"], handling=handling, attachments=[f])  # fmt: skip
+    sent = await mex.send_attached(cmd)
+    mex_node.outbox.wake()
+    await eventually(lambda: delivered_to(mex_node, sent.msg_id) == {"USA"},
+                     what="USA's receipt, after it fetched the file")  # fmt: skip
+    return sent
+
+
+async def test_a_forwarded_message_carries_its_files_from_the_forwarders_own_stream(
     hub: Hub, tmp_path: Path
 ) -> None:
-    # Art. XII forwarding re-seals the body for new states; its files are stored at the hub for
-    # the original's recipients only, so the copy is refused here with its code, never sent to be
-    # refused there as attachment_missing
-    scan = tmp_path / "licence.pdf"
-    scan.write_bytes(os.urandom(5_000))
+    # Art. XII forwarding: USA stores its own verified copy (same key, same digest) in its own
+    # stream for COL before the copy is queued; COL reads it there, verifies it, and its receipt
+    # purges it; MEX's stream plays no part, and COL still reads nothing of it
+    photo = tmp_path / "markings.png"
+    photo.write_bytes(os.urandom(100_000))
+    for party in ("MEX", "USA", "COL"):
+        hub.node_settings(party, tmp_path).save()
+    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    col = open_node(tmp_path / "COL", {})
+    try:
+        async with (
+            running_node(hub, "MEX", tmp_path) as mex_node,
+            running_node(hub, "USA", tmp_path) as usa_node,
+        ):
+            sent = await send_to_usa(mex, mex_node, photo, "H1")
+            assert usa.forwards_files(sent.msg_id)
+            forward = ForwardMessage(officer=USA_OFFICER, msg_id=sent.msg_id, to=["COL"])
+            with pytest.raises(ValueError, match="forward_attached"):
+                usa.forward(forward)  # the files go up first: only through the async call
+            fwd = await usa.forward_attached(forward)
+            assert fwd.sealed and fwd.recipients == ["COL"]
+            assert [n.code for n in fwd.notices] == ["forward.copy_of"]
+            # stored for COL in USA's own stream before the copy was queued (COL is not running)
+            assert await segments_at_hub(hub, "USA", "COL") == 1
+            assert await segments_at_hub(hub, "MEX", "COL") == 0
+            copy = usa.core.store.message(fwd.msg_id)
+            assert copy is not None and copy.direction == "out"
+            [oid] = usa.core.store.sent_attachments.objects(fwd.msg_id)
+            assert (tmp_path / "USA" / "attachments" / oid).exists()  # the very same object
+            usa_node.outbox.wake()
+            async with running_node(hub, "COL", tmp_path):
+                await eventually(lambda: delivered_to(usa_node, fwd.msg_id) == {"COL"},
+                                 what="COL's receipt, after it fetched the photograph")  # fmt: skip
+                out = tmp_path / "at-col.png"
+                col.save_attachment(SaveAttachment(officer=COL_OFFICER, msg_id=fwd.msg_id,
+                                                   name="markings.png", out=out))  # fmt: skip
+                assert out.read_bytes() == photo.read_bytes()
+                assert (tmp_path / "COL" / "attachments" / oid).exists()
+
+                async def purged() -> bool:
+                    return await segments_at_hub(hub, "USA", "COL") == 0
+
+                await eventually(purged, what="USA's objects for COL purged on COL's receipt")
+            assert usa.core.store.attachment_purges.due(float("inf"), 10) == []
+        async with as_node(hub, "COL") as conn:
+            # what MEX stored for USA, through the import COL reads MEX's stream with: denied
+            stolen = read_subject("MEX", "USA", oid)
+            with pytest.raises(NO_ROUTE):
+                await conn.nc.request(stolen, b"", timeout=1)
+            await conn.violation(stolen)
+            # and MEX stored nothing for COL: the forward used USA's stream alone
+            with pytest.raises(AttachmentError) as missing:
+                await attachments.fetch(conn.nc, "COL", "MEX", manifest_of(col, fwd.msg_id),
+                                        AttachmentStore(tmp_path / "elsewhere"))  # fmt: skip
+            assert missing.value.fault is AttachmentFault.MISSING
+    finally:
+        mex.close()
+        usa.close()
+        col.close()
+
+
+class Interrupted(Exception):
+    """The officer stopped the command (Ctrl-C) while its files went up."""
+
+
+async def test_a_forward_stopped_while_its_files_go_up_resumes_where_it_stopped(
+    hub: Hub, tmp_path: Path
+) -> None:
+    xray = tmp_path / "xray.png"
+    xray.write_bytes(os.urandom(6 * 1024 * 1024))  # six segments: two windows of uploads
     for party in ("MEX", "USA"):
         hub.node_settings(party, tmp_path).save()
     mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
-    body = example_body("info.trafficking_routes").model_dump(mode="json")
     try:
         async with (
             running_node(hub, "MEX", tmp_path) as mex_node,
             running_node(hub, "USA", tmp_path),
         ):
-            cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
-                              to=["USA"], handling="H0", attachments=[scan])  # fmt: skip
-            sent = await mex.send_attached(cmd)
-            mex_node.outbox.wake()
-            await eventually(lambda: delivered_to(mex_node, sent.msg_id) == {"USA"},
-                             what="USA's receipt")  # fmt: skip
+            sent = await send_to_usa(mex, mex_node, xray, "H1")
             forward = ForwardMessage(officer=USA_OFFICER, msg_id=sent.msg_id, to=["COL"])
-            with pytest.raises(ApplicationError) as exc:
-                usa.forward(forward)
-            assert exc.value.code == "forward.has_attachments"
-            # counted, not named: the names are content, and nothing was opened
-            assert exc.value.params == {"msg_id": sent.msg_id, "count": 1}
-            assert usa.core.store.messages(direction="out") == []  # no copy queued
+
+            def stop(done: int, total: int) -> None:
+                raise Interrupted
+
+            with pytest.raises(Interrupted):  # after the hub acknowledged the first window
+                await usa.forward_attached(forward, stop)
+            assert await segments_at_hub(hub, "USA", "COL") == attachments.WINDOW
+            assert usa.core.store.messages(direction="out") == []  # nothing queued
+            seen: list[tuple[int, int]] = []
+            fwd = await usa.forward_attached(
+                forward, lambda done, total: seen.append((done, total))
+            )
+            # one window left, not two: the first was not sent again
+            assert len(seen) == 1 and seen[0][0] == seen[0][1]
+            assert fwd.sealed and await segments_at_hub(hub, "USA", "COL") == 6
     finally:
         mex.close()
         usa.close()
 
 
-async def test_a_node_on_a_leaf_refuses_attachments_before_sealing(
+def manifest_of(app: Application, msg_id: str) -> AttachmentManifest:
+    message = app.core.store.message(msg_id)
+    assert message is not None
+    [manifest] = app.core.open_stored(message).body.attachments
+    return manifest
+
+
+async def test_a_message_is_not_forwarded_without_this_nodes_intact_copy_of_its_files(
     hub: Hub, tmp_path: Path
 ) -> None:
-    # its leaf user is not granted the hub's attachment subjects: refused with its code, never
-    # half-sent (docs/operations.md, "A state's leaf")
-    photo = tmp_path / "markings.png"
-    photo.write_bytes(os.urandom(1_000))
-    hub.node_settings("MEX", tmp_path, outbox_stream="OUTBOX_MEX").save()
-    mex = open_node(tmp_path / "MEX", {})
-    body = example_body("info.trafficking_routes").model_dump(mode="json")
-    cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
-                      to=["USA"], handling="H1", attachments=[photo])  # fmt: skip
+    # what USA does not hold verified (never fetched, refused, lost, altered) it cannot pass on:
+    # refused with its code before anything is stored or queued; Art. XII's rules come first,
+    # unchanged
+    scan = tmp_path / "licence.pdf"
+    scan.write_bytes(os.urandom(5_000))
+    for party in ("MEX", "USA"):
+        hub.node_settings(party, tmp_path).save()
+    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
     try:
-        with pytest.raises(ApplicationError) as exc:
-            await mex.send_attached(cmd)
-        assert exc.value.code == "attachment.on_leaf"
-        assert exc.value.params == {"field": "attachments", "party": "MEX"}
-        assert held(tmp_path / "MEX") == []
-        assert mex.core.store.messages(direction=None) == []
+        async with (
+            running_node(hub, "MEX", tmp_path) as mex_node,
+            running_node(hub, "USA", tmp_path),
+        ):
+            h2 = await send_to_usa(mex, mex_node, scan, "H2")
+            forward = ForwardMessage(officer=USA_OFFICER, msg_id=h2.msg_id, to=["COL"])
+            with pytest.raises(ApplicationError) as exc:
+                await usa.forward_attached(forward)
+            assert exc.value.code == "article12.refused"  # no consent from MEX: nothing stored
+            assert await segments_at_hub(hub, "USA") == 0
+
+            h1 = await send_to_usa(mex, mex_node, scan, "H1")
+            forward = forward.model_copy(update={"msg_id": h1.msg_id})
+            oid = manifest_of(usa, h1.msg_id).ciphertext_sha256
+            copy = tmp_path / "USA" / "attachments" / oid
+            held = copy.read_bytes()
+            copy.unlink()  # lost
+            with pytest.raises(ApplicationError) as exc:
+                await usa.forward_attached(forward)
+            assert exc.value.code == "forward.attachments_not_held"
+            # counted, not named: the names are content, and nothing was opened
+            assert exc.value.params == {"msg_id": h1.msg_id, "missing": 1, "count": 1}
+            copy.write_bytes(held[:-1] + bytes([held[-1] ^ 1]))  # altered at rest
+            with pytest.raises(ApplicationError) as exc:
+                await usa.forward_attached(forward)
+            assert exc.value.code == "forward.attachments_not_held"
+            preview = forward.model_copy(update={"dry_run": True})
+            with pytest.raises(ApplicationError) as exc:  # a preview makes the same checks
+                await usa.forward_attached(preview)
+            assert exc.value.code == "forward.attachments_not_held"
+            copy.write_bytes(held)  # intact again: the preview passes, and stores nothing
+            dry = await usa.forward_attached(preview)
+            assert not dry.sealed and dry.recipients == ["COL"]
+            assert await segments_at_hub(hub, "USA") == 0
+            assert usa.core.store.messages(direction="out") == []  # no copy queued
     finally:
         mex.close()
+        usa.close()

@@ -14,6 +14,7 @@ from schemas.registry import example_body
 from services.cli.main import main
 from services.core import subjects
 from services.hub.credentials import PROVISION_USER
+from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
 from tests.support.nodes import delivered_to, running_node
 
@@ -74,6 +75,55 @@ async def test_an_officer_sends_a_photograph_and_the_recipient_saves_it(
             "--home", mex_home,
         )  # fmt: skip
         assert code == 0 and mine.read_bytes() == scan.read_bytes()
+
+
+async def test_an_officer_forwards_a_message_with_its_files_once_this_node_holds_them(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = tmp_path / "routes.json"
+    body.write_text(example_body("info.trafficking_routes").model_dump_json())
+    photo, scan = tmp_path / "markings.png", tmp_path / "licence.pdf"
+    photo.write_bytes(os.urandom(150_000))
+    scan.write_bytes(os.urandom(70_000))
+    for party in ("MEX", "USA"):
+        hub.node_settings(party, tmp_path).save()
+    mex_home, usa_home = str(tmp_path / "MEX"), str(tmp_path / "USA")
+    async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path):
+        code, out, err = await cifta(
+            capsys, "send", "--home", mex_home, "--kind", "info.trafficking_routes", "--to", "USA",
+            "--handling", "H1", "--body", str(body), "--attach", str(photo), "--attach", str(scan),
+            "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        msg_id = json.loads(out)["msg_id"]
+        mex.outbox.wake()
+        await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="the receipt")
+        held = sorted(p for p in (tmp_path / "USA" / "attachments").iterdir() if p.is_file())
+        assert len(held) == 2
+        kept = held[0].read_bytes()
+        held[0].unlink()  # one of USA's own copies lost
+        forward = [
+            "forward",
+            msg_id,
+            "--to",
+            "COL",
+            "--home",
+            usa_home,
+            "--officer",
+            "Kim Lee|Agent|ATF",
+        ]
+        code, _, err = await cifta(capsys, *forward)
+        assert code == 2
+        assert err.strip().splitlines() == [
+            f"error: This node does not hold 1 of the 2 attachments of message {msg_id}, so it "
+            "cannot forward them: nothing was sent. If they are still being fetched, forward it "
+            "once they are; if they were refused, ask its sender"
+        ]
+        held[0].write_bytes(kept)
+        code, out, err = await cifta(capsys, *forward, "--json")
+        assert code == 0, err
+        assert json.loads(out)["recipients"] == ["COL"]
+        assert await segments_at_hub(hub, "USA", "COL") == 2  # one segment each, in USA's stream
 
 
 async def test_sending_a_missing_or_oversized_file_is_one_clear_line(

@@ -9,12 +9,17 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from nats.errors import Error as NatsError
 
 from schemas import HandlingCode
 from schemas.registry import example_body
 from services.leaf.home import LeafHome
-from services.node.attachment_flow import attachment_store, send_with_attachments
-from services.testbed.leaf import allow_leaves, start_leaf
+from services.node.application import ApplicationError, OfficerIdentity, open_node
+from services.node.application.models import SendMessage
+from services.node.attachment_flow import attachment_store, leaf_api, send_with_attachments
+from services.node.attachments import stream_room
+from services.node.lookup_client import connect
+from services.testbed.leaf import allow_leaves, link_proxy, start_leaf, until_linked
 from services.testbed.nodes import running_node
 from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
@@ -88,3 +93,80 @@ async def test_a_state_on_a_leaf_receives_attachments_across_its_link(
             what="USA drops MEX's copy",
         )
     assert await segments_at_hub(leaf_hub, "USA") == 0
+
+
+async def test_a_state_on_a_leaf_stores_its_attachments_in_its_stream_at_the_hub(
+    leaf_hub: Hub, mex_leaf: LeafHome, tmp_path: Path
+) -> None:
+    """MEX's node, on its leaf, stores a file in ATTACH_MEX at the hub across the link (its
+    size read, and later its purge made, in the hub's JetStream domain) before the message
+    is queued; USA fetches it from there, verifies it and confirms it, and MEX then drops it."""
+    photo = tmp_path / "markings.png"
+    photo.write_bytes(os.urandom(3 * 1024 * 1024))  # three full segments across the link
+    overrides = mex_leaf.node_overrides()
+    async with running_node(leaf_hub, "MEX", tmp_path, **overrides) as mex:
+        header = await send_with_attachments(
+            mex.settings, mex.core, example_body("info.trafficking_routes"), ["USA"], [photo],
+            handling=HandlingCode.H1,
+        )  # fmt: skip
+        # at the hub, in MEX's own stream, before USA's node has even started
+        assert await segments_at_hub(leaf_hub, "MEX", "USA") == 3
+        mex.outbox.wake()
+        async with running_node(leaf_hub, "USA", tmp_path) as usa:
+            await eventually(lambda: delivered_to(mex, header.msg_id) == {"USA"},
+                             what="USA's receipt, through MEX's leaf")  # fmt: skip
+            _, opened = usa.core.read(header.msg_id, officer="hsi.analyst.04")
+            (manifest,) = opened.body.attachments
+            out = tmp_path / "saved.png"
+            attachment_store(usa.settings).save_plaintext(manifest, out)
+            assert out.read_bytes() == photo.read_bytes()
+            await eventually(
+                lambda: mex.store.attachment_purges.state(header.msg_id, "USA") == "purged",
+                what="MEX drops USA's copy from the hub, through its leaf",
+            )
+    assert await segments_at_hub(leaf_hub, "MEX") == 0
+
+
+async def test_files_sent_from_a_leaf_whose_link_is_cut_queue_nothing_and_go_once_it_is_back(
+    leaf_hub: Hub, tmp_path: Path
+) -> None:
+    """The message waits in the leaf's outbox through a cut, its files cannot: they go straight
+    to the hub. So the send is refused with its code and queues nothing, and the same command
+    sends it once the link is back."""
+    link = await link_proxy(leaf_hub)
+    leaf = await start_leaf(leaf_hub, "MEX", tmp_path, link)
+    photo = tmp_path / "markings.png"
+    photo.write_bytes(os.urandom(100_000))
+    leaf_hub.node_settings("MEX", tmp_path, **leaf.node_overrides()).save()
+    mex = open_node(tmp_path / "MEX", {})
+    officer = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
+    body = example_body("info.trafficking_routes").model_dump(mode="json")
+    cmd = SendMessage(officer=officer, kind="info.trafficking_routes", body=body, to=["USA"],
+                      handling="H1", attachments=[photo])  # fmt: skip
+    try:
+        link.cut()
+        with pytest.raises(ApplicationError) as exc:
+            await mex.send_attached(cmd)
+        assert exc.value.code == "attachment.hub_unreachable"
+        assert mex.core.store.messages(direction=None) == []
+        assert await segments_at_hub(leaf_hub, "MEX") == 0
+        link.restore()
+        await until_linked(leaf_hub, leaf)
+        settings = leaf_hub.node_settings("MEX", tmp_path, **leaf.node_overrides())
+
+        async def hub_answers() -> bool:  # its JetStream API, across the link: not the mirrors'
+            async with connect(settings, "cifta-test-probe") as nc:
+                try:
+                    await stream_room(nc, "MEX", api=leaf_api(settings), timeout_s=2)
+                except (NatsError, TimeoutError):
+                    return False
+            return True
+
+        await eventually(hub_answers, timeout=60, what="the hub's JetStream through the leaf")
+        sent = await mex.send_attached(cmd)
+        assert sent.sealed and sent.recipients == ["USA"]
+        assert await segments_at_hub(leaf_hub, "MEX", "USA") == 1
+    finally:
+        mex.close()
+        leaf.stop()
+        await link.stop()

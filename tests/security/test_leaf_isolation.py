@@ -81,7 +81,8 @@ async def until_hub_answers(url: str, timeout: float = 30.0) -> None:
             try:
                 await publish_quarantine_copy(nc)
                 return
-            except (NoRespondersError, NatsTimeout):
+            except (NoRespondersError, NoStreamResponseError, NatsTimeout):
+                # (a JetStream publish reports no responders as NoStreamResponseError)
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.1)
@@ -128,6 +129,11 @@ async def publish_quarantine_copy(nc: nats.aio.client.Client) -> None:
         f"$JS.hub.API.CONSUMER.CREATE.{subjects.inbox_stream('MEX')}",
         f"$JS.hub.API.CONSUMER.DELETE.{subjects.inbox_stream('MEX')}.{subjects.NODE_CONSUMER}",
         f"$JS.hub.API.STREAM.INFO.{subjects.inbox_stream('USA')}",
+        # its own attachment stream: its size and a purge are granted (its node's uploads),
+        # never a redefinition (its cap is the hub's), a deletion or a consumer
+        f"$JS.hub.API.STREAM.UPDATE.{subjects.attachment_stream('MEX')}",
+        f"$JS.hub.API.STREAM.DELETE.{subjects.attachment_stream('MEX')}",
+        f"$JS.hub.API.CONSUMER.CREATE.{subjects.attachment_stream('MEX')}",
     ],
 )
 async def test_a_leaf_cannot_administer_streams_at_the_hub(
@@ -146,6 +152,9 @@ async def test_a_leaf_cannot_administer_streams_at_the_hub(
         assert inbox.config.subjects == [subjects.inbox_filter("MEX")]
         await js.stream_info(subjects.relay_stream("MEX"))
         await js.consumer_info(subjects.inbox_stream("MEX"), subjects.NODE_CONSUMER)
+        attach = await js.stream_info(subjects.attachment_stream("MEX"))
+        assert attach.config.subjects == [subjects.attachment_filter("MEX")]
+        assert attach.config.deny_delete and (attach.config.max_bytes or 0) > 0
 
 
 async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_leaf: str) -> None:
@@ -185,6 +194,31 @@ async def test_a_leaf_reads_nothing_of_the_inboxes_traffic(leaf_hub: Hub, bare_l
     finally:
         await nc.close()
     assert [s for s, _ in seen if s.startswith("inbox.")] == []
+
+
+async def test_a_leaf_stores_attachments_in_its_own_stream_at_the_hub_and_no_other(
+    leaf_hub: Hub, bare_leaf: str
+) -> None:
+    """Its node's uploads (services/hub/attachments.py, ``leaf_publish``): a segment under its
+    own name lands in ``ATTACH_MEX``; one under another sender's name lands nowhere."""
+    oid = "ab" * 32
+    nc = await nats.connect(bare_leaf)
+    try:
+        js = nc.jetstream()
+        own = subjects.attachment_chunk_subject("COL", "MEX", oid, 0)
+        ack = await js.publish(own, b"segment", timeout=5)
+        assert ack.stream == subjects.attachment_stream("MEX")
+        with pytest.raises(REFUSED):
+            await js.publish(
+                subjects.attachment_chunk_subject("COL", "USA", oid, 0), b"x", timeout=2
+            )
+    finally:
+        await nc.close()
+    for state, held in (("MEX", 1), ("USA", 0)):
+        seed = leaf_hub.home.user_seed(state, PROVISION_USER)
+        async with connect(leaf_hub.url, seed) as hub:
+            info = await hub.jetstream().stream_info(subjects.attachment_stream(state))
+            assert info.state.messages == held
 
 
 async def test_a_leaf_storing_under_another_senders_name_gets_nowhere(

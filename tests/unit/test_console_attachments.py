@@ -20,7 +20,7 @@ from services.node.application.models import SendMessage
 from services.node.attachments import AttachmentStore, Prepared
 from services.node.settings import NodeSettings
 from tests.support.casework import Network
-from tests.support.console import Clock, add_officers, node_home, officer, sign_in
+from tests.support.console import Clock, add_officers, csrf_of, node_home, officer, sign_in
 
 OFFICER = OfficerIdentity(name="Ana Ruiz", position="Analyst", agency="FGR")
 KIND = "tracing.request"
@@ -29,8 +29,8 @@ KIND = "tracing.request"
 class Setup:
     """MEX sends USA a message with a 200 kB photograph; USA's console over USA's core."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.net = Network.of(tmp_path / "net", ["MEX", "USA"])
+    def __init__(self, tmp_path: Path, states: tuple[str, ...] = ("MEX", "USA")) -> None:
+        self.net = Network.of(tmp_path / "net", list(states))
         self.photo = os.urandom(200_000)  # four chunks of 64 KiB
         source = tmp_path / "marcas serie Ñ.png"
         source.write_bytes(self.photo)
@@ -97,3 +97,18 @@ def test_an_attachment_not_yet_fetched_is_shown_pending_without_a_link(tmp_path:
     assert "aún en descarga" in page.text and f'href="{s.url}"' not in page.text
     got = s.client.get(s.url)
     assert got.status_code == 400 and "marcas serie Ñ.png" in got.text
+
+
+def test_a_forward_of_files_this_node_does_not_hold_is_refused_in_the_officers_language(
+    tmp_path: Path,
+) -> None:
+    # Art. XII forwarding passes on this node's own verified copy of each file: while it is not
+    # fetched, nothing is stored at the hub and no copy is queued
+    s = Setup(tmp_path, ("MEX", "USA", "COL"))
+    token = csrf_of(s.client.get("/account").text)
+    got = s.client.post(f"/messages/{s.msg_id}/forward",
+                        data={"csrf_token": token, "forward_to": "COL"},
+                        follow_redirects=False)  # fmt: skip
+    assert got.status_code == 400
+    assert f"Este nodo no tiene 1 de los 1 adjuntos del mensaje {s.msg_id}" in got.text
+    assert s.net["USA"].store.messages(direction="out") == []

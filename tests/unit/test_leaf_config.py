@@ -53,7 +53,13 @@ def test_only_a_state_allowed_a_leaf_has_a_leaf_user_and_it_may_not_publish_an_i
     published = leaf_user["permissions"]["publish"]["allow"]
     assert not [s for s in published if s.startswith("inbox.")]
     assert "$JS.hub.API.CONSUMER.RESET.INBOX_MEX.leaf" in published
-    assert not [s for s in published if ".STREAM." in s or "DELETE" in s or "PURGE" in s]
+    # of the streams at the hub, only its own attachment stream's size and purge (its node's
+    # uploads, services/hub/attachments.py); no deletion, no other stream
+    assert [s for s in published if ".STREAM." in s or "DELETE" in s or "PURGE" in s] == [
+        "$JS.hub.API.STREAM.INFO.ATTACH_MEX",
+        "$JS.hub.API.STREAM.PURGE.ATTACH_MEX",
+    ]
+    assert "attach.*.MEX.>" in published
 
 
 def test_a_recipient_may_source_a_relay_only_for_what_is_addressed_to_it(tmp_path: Path) -> None:

@@ -218,6 +218,7 @@ async def forward(request: Request, msg_id: str, officer: SignedIn) -> Response:
         raise ConsoleRefusal(403, "forbidden.role", role=Role.SUPERVISOR.value)
     form = await request.form()
     to = _states(form.get("forward_to"))
-    queued = node(request).forward(ForwardMessage(officer=identity(officer), msg_id=msg_id, to=to))
+    cmd = ForwardMessage(officer=identity(officer), msg_id=msg_id, to=to)
+    queued = await node(request).forward_attached(cmd)  # its files, if any, stored first
     record(request, officer, "message_forwarded", original=msg_id, msg_id=queued.msg_id)
     return RedirectResponse(f"/messages/{queued.msg_id}?sent={','.join(queued.recipients)}", 303)

@@ -5,6 +5,11 @@ Sending first checks the whole command as a dry run (body, recipients, handling)
 is reported before any file is sealed or uploaded; then each file is sealed into the node's
 store and stored at the hub for every recipient; only then is the message naming them sealed
 and queued, so the outbox never publishes an envelope whose attachments are not all stored.
+
+Forwarding a received message with files (Art. XII) follows the same order: the Article's checks
+first, as a dry run; then this node's own verified copy of each file, the very ciphertext the
+signed manifest names, is stored at the hub for every new state in this node's own stream (same
+key, same digest: nothing is sealed again); only then is the copy queued.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from nats.errors import Error as NatsError
 
 from schemas.attachment import AttachmentManifest
 from services.core.attachments import AttachmentError, ChunkOpener, read_chunks
-from services.node.application import messaging, tracing
+from services.node.application import deliveries, messaging, tracing
 from services.node.application.errors import ApplicationError
 from services.node.application.models import (
     AttachmentView,
@@ -29,8 +34,13 @@ from services.node.application.models import (
     SendMessage,
 )
 from services.node.application.plumbing import refusals, resolve
-from services.node.application.procedure_models import FileTracingRequest
-from services.node.attachment_flow import attachment_store, check_room, record_stored
+from services.node.application.procedure_models import FileTracingRequest, ForwardMessage
+from services.node.attachment_flow import (
+    attachment_store,
+    check_room,
+    leaf_api,
+    record_stored,
+)
 from services.node.attachments import (
     AttachmentSourceError,
     AttachmentTransferError,
@@ -76,10 +86,6 @@ async def send(
 ) -> Queued:
     """Send ``cmd`` with its files. Run again after a failure, it resumes the uploads where they
     stopped (a file changed meanwhile is sealed anew)."""
-    if cmd.attachments and settings.outbox_stream is not None:
-        # a leaf's node user is granted its outbox and the hub's lookups, not the attachment
-        # subjects of the hub's domain (docs/operations.md, "A state's leaf")
-        raise ApplicationError("attachment.on_leaf", field="attachments", party=core.party)
     _check_files(cmd.attachments)
     checked = _queue(core, cmd.model_copy(update={"dry_run": True}), ())
     if cmd.dry_run or not cmd.attachments:
@@ -105,6 +111,56 @@ async def send(
     return _noted(queued, cmd)
 
 
+async def forward(
+    core: NodeCore, settings: NodeSettings, cmd: ForwardMessage, progress: Progress = _no_progress
+) -> Queued:
+    """Forward a received message, as Art. XII allows, with its files: each stored at the hub
+    for every new state, from this node's own verified copy, before the copy is queued. Run
+    again after a failure, it resumes the uploads where they stopped. Refused
+    (``forward.attachments_not_held``) when this node does not hold every file intact."""
+    checked = deliveries.forward(core, cmd.model_copy(update={"dry_run": True}))
+    message = resolve(core, cmd.msg_id)
+    with refusals():
+        manifests = core.open_stored(message).body.attachments  # checked, not shown: no opening
+    if not manifests:
+        return checked if cmd.dry_run else deliveries.forward(core, cmd)
+    prepared = _held(settings, message.msg_id, manifests)
+    if cmd.dry_run:  # every check ran: the preview is what forwarding does, but the upload
+        return checked
+    await _upload(settings, core, checked.recipients, prepared, progress)
+    queued = deliveries.forward(core, cmd, files_stored=True)
+    record_stored(core, queued.msg_id, prepared)
+    return queued
+
+
+def _held(
+    settings: NodeSettings, msg_id: str, manifests: Sequence[AttachmentManifest]
+) -> list[Prepared]:
+    """This node's copies of ``manifests``, each checked against its signed digest: only what
+    this node fetched and verified is passed on, or the new state would refuse the copy as
+    ``attachment_corrupt`` or ``attachment_missing``."""
+    store = attachment_store(settings)
+    held = [Prepared(m, store.path(m.ciphertext_sha256)) for m in manifests]
+    missing = sum(not _intact(p) for p in held)
+    if missing:
+        # counted, not named: their names are the message's content, and nothing was opened
+        raise ApplicationError(
+            "forward.attachments_not_held", msg_id=msg_id, missing=missing, count=len(held)
+        )
+    return held
+
+
+def _intact(p: Prepared) -> bool:
+    digest = hashlib.sha256()
+    try:
+        with p.path.open("rb") as f:
+            for piece in iter(lambda: f.read(1 << 20), b""):
+                digest.update(piece)
+    except OSError:  # never fetched (refused, still pending) or lost
+        return False
+    return digest.hexdigest() == p.manifest.ciphertext_sha256
+
+
 async def _upload(
     settings: NodeSettings,
     core: NodeCore,
@@ -115,7 +171,7 @@ async def _upload(
     party = core.party
     try:
         async with connect(settings, f"cifta-{party}-attachments") as nc:
-            await check_room(nc, core, recipients, prepared)
+            await check_room(nc, core, recipients, prepared, api=leaf_api(settings))
             for p in prepared:
                 await upload(nc, party, recipients, p, progress=progress)
     except RecipientBacklog as exc:

@@ -248,21 +248,26 @@ def notify_disclosure(core: NodeCore, cmd: NotifyDisclosure) -> Queued:
     return result.model_copy(update={"notices": [Notice(code="disclosure.originator_told")]})
 
 
-def forward(core: NodeCore, cmd: ForwardMessage) -> Queued:
-    """Share a received message with other states, as Art. XII allows (H2: with consent)."""
+def forwards_files(core: NodeCore, msg_id: str) -> bool:
+    """Whether forwarding this message stores files at the hub first (it has attachments)."""
+    with refusals():  # opened to check it, never shown: no opening recorded
+        return bool(core.open_stored(resolve(core, msg_id)).body.attachments)
+
+
+def forward(core: NodeCore, cmd: ForwardMessage, *, files_stored: bool = False) -> Queued:
+    """Share a received message with other states, as Art. XII allows (H2: with consent). A
+    message with attachments is sent through ``attachments.forward`` (``forward_attached``),
+    which stores its files at the hub for the new states first (``files_stored``); a dry run of
+    it checks everything here and stores nothing."""
     m = resolve(core, cmd.msg_id)
     to = check_recipients(core, cmd.to)
     with refusals():
         body = core.open_stored(m).body  # opened to check it, never shown: no opening recorded
-    if body.attachments:
-        # the files are stored at the hub for the original's recipients only: a copy naming them
-        # would be refused by the new recipient as attachment_missing (docs/envelope.md 13.5).
-        # Counted, not named: their names are the message's content, and nothing was opened.
-        raise ApplicationError(
-            "forward.has_attachments", msg_id=m.msg_id, count=len(body.attachments)
-        )
+    stored = files_stored or cmd.dry_run  # a dry run is rolled back: it queues nothing
+    if body.attachments and not stored:  # the files go up first, over the hub: async
+        raise ValueError("a message with attachments is forwarded with forward_attached()")
     result = submit(core, body, cmd, lambda: core.forward(
-        m.msg_id, to, cmd.officer.recorded))  # fmt: skip
+        m.msg_id, to, cmd.officer.recorded, files_stored=stored))  # fmt: skip
     if result.preview is not None:
         # A dry run records nothing, so it shows no content: reading the body is an opening,
         # recorded under the officer's name (`show`), which Art. XII's accounting relies on.

@@ -44,8 +44,6 @@ The catalogue, with the parameters each code carries:
   of one message with the same name (or the same file twice); nothing was sealed.
   ``attachment.unreadable`` {field, path, problem}: a file could not be read whole (it changed
   size while sealed, or the system refused it); nothing was sealed or queued.
-  ``attachment.on_leaf`` {field, party}: a node on a state's leaf cannot store attachments at
-  the hub yet; send them from a node connected to the hub.
   ``attachment.invalid`` {problem}: the attachments do not make a valid body (too many).
   ``attachment.refused`` {reason, detail}: the file or
   this node's copy refused with its reason code (``attachment_too_large``, ...).
@@ -54,9 +52,10 @@ The catalogue, with the parameters each code carries:
   the recipient has not confirmed earlier files, and these would pass its share of this node's
   room at the hub. ``attachment.hub_unreachable`` {hub_url, problem}: nothing was queued.
   ``attachment.not_found`` {msg_id, name, names}. ``attachment.not_here`` {name, state, reason}.
-  ``attachment.out_exists`` {field, path}. ``forward.has_attachments`` {msg_id, count}: its
-  files (counted, not named: nothing was opened) are stored for the original's recipients
-  only; re-uploading them is not built yet.
+  ``attachment.out_exists`` {field, path}. ``forward.attachments_not_held`` {msg_id, missing,
+  count}: ``missing`` of the message's ``count`` files (counted, not named: nothing was opened)
+  are not held intact by this node (never fetched, refused, or lost), so they cannot be stored
+  at the hub for the new states; nothing was stored or queued.
   ``attachment.too_large`` {name, limit}: one file over the node's cap.
 - ``rebuild.refused`` {count, reasons}. ``export.exists`` {path}. ``io.failed`` {path, problem}.
 """
@@ -106,7 +105,6 @@ ErrorCode = Literal[
     "attachment.no_file",
     "attachment.duplicate",
     "attachment.invalid",
-    "attachment.on_leaf",
     "attachment.unreadable",
     "attachment.refused",
     "attachment.upload_incomplete",
@@ -116,7 +114,7 @@ ErrorCode = Literal[
     "attachment.not_here",
     "attachment.out_exists",
     "attachment.too_large",
-    "forward.has_attachments",
+    "forward.attachments_not_held",
     "rebuild.refused",
     "export.exists",
     "io.failed",

@@ -279,7 +279,25 @@ class Application:
         return deliveries.notify_disclosure(self.core, cmd)
 
     def forward(self, cmd: ForwardMessage) -> Queued:
+        """Forward a message without attachments (one with them: ``forward_attached``)."""
         return deliveries.forward(self.core, cmd)
+
+    def forwards_files(self, msg_id: str) -> bool:
+        """Whether forwarding this received message stores files at the hub first (it has
+        attachments): then it goes through ``forward_attached``, which is async."""
+        return deliveries.forwards_files(self.core, msg_id)
+
+    async def forward_attached(
+        self, cmd: ForwardMessage, progress: Progress | None = None
+    ) -> Queued:
+        """Forward any received message: its files, if it has any, stored at the hub for the new
+        states (from this node's own copies) before the copy is queued; ``progress(done,
+        total)`` as bytes go up."""
+        if not self.forwards_files(cmd.msg_id):
+            return self.forward(cmd)  # nothing to store: no hub, no home needed
+        return await attachments.forward(
+            self.core, self._home_settings(), cmd, progress or (lambda done, total: None)
+        )
 
     def export(self, cmd: ExportMessage, write: Callable[[Exported], None]) -> Exported:
         return deliveries.export(self.core, cmd, write)
