@@ -360,7 +360,8 @@ async def fetch(
     signed manifest names; what was fetched is discarded).
     """
     final = store.path(manifest.ciphertext_sha256)
-    if final.exists():
+    if final.exists():  # held already (another message named the same file): if its key opens it
+        _check_held(final, manifest)
         return final
     if manifest.size > max_bytes:
         raise AttachmentError(
@@ -398,6 +399,15 @@ async def fetch(
         raise
     os.replace(part, final)
     return final
+
+
+def _check_held(path: Path, manifest: AttachmentManifest) -> None:
+    """The file of this digest this node holds opens under ``manifest``'s key (its first chunk,
+    authenticated): a manifest that names a file held here under another key is refused as
+    corrupt, and its sender learns nothing of what this node holds."""
+    opener = ChunkOpener(manifest)
+    with path.open("rb") as f:
+        opener.open(f.read(opener.chunk_length(0)))
 
 
 async def _get_segment(

@@ -4,6 +4,7 @@ them, an offline recipient fetches them later, a missing one is refused with its
 from __future__ import annotations
 
 import os
+from base64 import urlsafe_b64encode
 from pathlib import Path
 
 import nats
@@ -214,3 +215,34 @@ async def test_files_over_the_recipients_limit_are_refused_before_any_is_fetched
             )
             root = attachment_store(usa.settings).root
             assert not root.exists() or list(root.iterdir()) == []
+
+
+async def test_a_manifest_naming_a_file_held_here_under_another_key_is_refused(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """COL, a co-recipient of MEX's photograph, knows its digest: its own message naming that
+    digest under a key of its choosing is refused as attachment_corrupt, not answered with a
+    receipt that would tell COL that USA holds MEX's file."""
+    async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path) as usa:
+        msg_id = await send(mex, ["USA"], [photo(tmp_path)])
+        await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="USA's receipt")
+        stored = mex.store.message(msg_id)
+        assert stored is not None
+        (real,) = mex.core.open_stored(stored).body.attachments
+        forged = real.model_copy(update={"key": urlsafe_b64encode(os.urandom(32)).decode()[:43]})
+        body = example_body("info.trafficking_routes").model_copy(update={"attachments": [forged]})
+        async with running_node(hub, "COL", tmp_path) as col:
+            h = col.core.compose(body, ["USA"], handling=HandlingCode.H1)
+            col.outbox.wake()
+            await eventually(
+                lambda: (
+                    (usa.store.attachment_fetches.status(h.msg_id) or ("",))[:2]
+                    == ("refused", "attachment_corrupt")
+                ),
+                what="USA refuses COL's message",
+            )
+            await eventually(
+                lambda: col.store.recipient_statuses(h.msg_id)[0].reason == "attachment_corrupt",
+                what="COL told of the refusal, not of a receipt",
+            )
+        assert attachment_store(usa.settings).has(real)  # MEX's file, still USA's
