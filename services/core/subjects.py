@@ -17,6 +17,11 @@ def _party(code: str) -> str:
     return code
 
 
+def party_code(code: str) -> str:
+    """``code`` if it is a party code (ValueError otherwise): safe in a subject or a file name."""
+    return _party(code)
+
+
 def inbox_stream(state: str) -> str:
     """``INBOX_<state>``: the stream, in the state's account, holding what others send it."""
     return f"INBOX_{_party(state)}"

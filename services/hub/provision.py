@@ -195,9 +195,15 @@ async def provision_state(
         # states stored for this one, ``attach.<state>.>``: nothing reads those any more, and
         # they would take this state's own room until their retention. Nothing of the present
         # layout is under that filter (a state never stores files for itself).
-        await nc.jetstream().purge_stream(
-            subjects.attachment_stream(state), subject=subjects.attachment_filter_former(state)
-        )
+        try:
+            await nc.jetstream().purge_stream(
+                subjects.attachment_stream(state), subject=subjects.attachment_filter_former(state)
+            )
+        except APIError as exc:  # a leader election under way, say: run it again
+            raise ProvisionError(
+                f"the hub did not clear {subjects.attachment_stream(state)}'s former objects: "
+                f"{exc.description} (code {exc.err_code}); run the provisioning again"
+            ) from None
 
 
 def attachment_config(state: str, policy: Policy, sizes: StreamSizes) -> api.StreamConfig:

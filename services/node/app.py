@@ -533,6 +533,7 @@ class NodeRuntime:
         log.info("signing_key_rotated", kid=keys.signing.public().kid)
 
     async def stop(self) -> None:
+        self.attachments.stop()
         for task in (
             self._directory_task,
             self._keys_task,
@@ -544,6 +545,10 @@ class NodeRuntime:
         ):
             if task is not None:
                 task.cancel()
+        if self._attachments_task is not None:
+            # its fetches and its connection end with it, before the store closes
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._attachments_task
         self.gate.stop()
         self.outbox.stop()
         if self._outbox_task is not None:

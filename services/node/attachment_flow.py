@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -182,9 +183,21 @@ class AttachmentReceiver:
         self._nc: Client | None = None
         #: the one fetch each sender has running: a sender's large or many files hold only its own
         self._fetching: dict[str, asyncio.Task[None]] = {}
+        self._stopping = False
+        #: one download of a file at a time, whichever senders name it (a forward names the file
+        #: of the message it forwards): the second finds it held
+        self._downloading: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     def wake(self) -> None:
         """A message with attachments may have been stored."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """End :meth:`run` at its next turn. (The node also cancels it; a cancellation can be
+        lost inside a library's ``wait_for`` on Python 3.11, and this ends it all the same.)"""
+        self._stopping = True
         self._wake.set()
 
     async def run(self) -> None:
@@ -192,7 +205,7 @@ class AttachmentReceiver:
         purge what was confirmed; then wait to be woken (a message stored, a fetch finished) or
         for the next poll."""
         try:
-            while True:
+            while not self._stopping:
                 try:
                     busy = await self.round()
                 except Exception as exc:
@@ -201,8 +214,11 @@ class AttachmentReceiver:
                     log.warning("attachment_round_failed", error=type(exc).__name__)
                     busy = False
                 if not busy:
+                    # (asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation
+                    # that comes as the wake is set, and the node's stop would be lost)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_s * 4)
+                        async with asyncio.timeout(self.settings.outbox_poll_s * 4):
+                            await self._wake.wait()
                     self._wake.clear()
         finally:
             for task in self._fetching.values():
@@ -267,8 +283,10 @@ class AttachmentReceiver:
         return True
 
     async def _fetch(self, nc: Client, item: AttachmentFetch) -> None:
+        done = False
         try:
             await self._one(nc, item)
+            done = True
         except Exception as exc:  # (a store failing, a message that no longer opens): later
             log.warning("attachment_fetch_failed", msg_id=item.msg_id,
                         error=type(exc).__name__)  # fmt: skip
@@ -276,11 +294,13 @@ class AttachmentReceiver:
                 self._retry(item, type(exc).__name__)
         finally:
             del self._fetching[item.sender]
-            self._wake.set()  # this sender's next message, if any, now
+            if done:  # this sender's next message, if any, now; after a failure, at the poll
+                self._wake.set()
 
     async def _one(self, nc: Client, item: AttachmentFetch) -> None:
         message = self.core.store.message(item.msg_id)
-        if message is None or message.stream_seq is None:
+        if message is None or message.stream_seq is None:  # not (yet) stored as received
+            self._retry(item, "message_not_stored")
             return
         opened = self.core.open_stored(message)
         h = opened.header
@@ -293,16 +313,18 @@ class AttachmentReceiver:
                         f"{m.size} bytes, over this node's {self.settings.attachment_max_bytes}",
                     )
             for m in manifests:
-                await fetch(
-                    nc, self.core.party, item.sender, m, self.files,
-                    max_bytes=self.settings.attachment_max_bytes,
-                    timeout_s=self.settings.publish_timeout_s,
-                )  # fmt: skip
+                lock = self._downloading.setdefault(m.ciphertext_sha256, asyncio.Lock())
+                async with lock:
+                    await fetch(
+                        nc, self.core.party, item.sender, m, self.files,
+                        max_bytes=self.settings.attachment_max_bytes,
+                        timeout_s=self.settings.publish_timeout_s,
+                    )  # fmt: skip
         except AttachmentError as exc:
             if exc.fault is AttachmentFault.MISSING and not self._missing_for_good(item):
-                self._retry(item, "segment_not_found", missing_since=time.time())
+                self._retry(item, "segment_not_found", missing=True)
                 return
-            self.files.discard_partial(manifests)
+            self.files.discard_partial(manifests, item.sender)
             await self._refuse(message.envelope, message.stream_seq, message.stored_at, h, exc)
             return
         except (NatsError, TimeoutError) as exc:  # the hub, not the file: ask again later
@@ -324,17 +346,19 @@ class AttachmentReceiver:
         log.info("attachments_fetched", msg_id=h.msg_id, count=len(digests),
                  receipt=receipt.header.msg_id)  # fmt: skip
 
-    def _retry(
-        self, item: AttachmentFetch, detail: str, *, missing_since: float | None = None
-    ) -> None:
+    def _retry(self, item: AttachmentFetch, detail: str, *, missing: bool = False) -> None:
+        """Ask again later; ``missing``: the hub said a segment is not there (any other outcome
+        starts the count of such answers again)."""
         delay = backoff(item.attempts + 1, self.settings.retry_initial_s, 300.0)
         self.core.store.attachment_fetches.retry(
-            item.msg_id, time.time() + delay, detail, missing_since=missing_since
+            item.msg_id, time.time() + delay, detail, missing_at=time.time() if missing else None
         )
 
     def _missing_for_good(self, item: AttachmentFetch) -> bool:
-        """The hub has said "not there" long enough, and often enough, to be believed."""
-        if item.missing_since is None or item.attempts + 1 < MISSING_ATTEMPTS:
+        """The hub has said "not there" long enough, and often enough in a row, to be believed:
+        this answer and at least MISSING_ATTEMPTS - 1 before it, the first of them
+        ``attachment_missing_grace_s`` ago or more."""
+        if item.missing_since is None or item.missing_count + 1 < MISSING_ATTEMPTS:
             return False
         return time.time() - item.missing_since >= self.settings.attachment_missing_grace_s
 

@@ -112,16 +112,19 @@ class AttachmentStore:
     def has(self, manifest: AttachmentManifest) -> bool:
         return self.path(manifest.ciphertext_sha256).exists()
 
-    def partial(self, object_id: str) -> Path:
-        """Where a download of ``object_id`` is written until it is whole and verified."""
+    def partial(self, object_id: str, sender: str) -> Path:
+        """Where a download of ``object_id`` from ``sender``'s stream is written until it is whole
+        and verified: one file per sender, so that two senders naming one file (a forward of it,
+        or a co-recipient naming its digest) never write into, or discard, each other's."""
         final = self.path(object_id)
-        return final.with_name(final.name + ".part")
+        return final.with_name(f"{final.name}.{subjects.party_code(sender)}.part")
 
-    def discard_partial(self, manifests: Sequence[AttachmentManifest]) -> None:
-        """Drop what was downloaded of ``manifests`` and not finished: the message is refused,
-        and a sender that stores all but one segment, again and again, must not fill this disk."""
+    def discard_partial(self, manifests: Sequence[AttachmentManifest], sender: str) -> None:
+        """Drop what was downloaded of ``manifests`` from ``sender`` and not finished: the
+        message is refused, and a sender that stores all but one segment, again and again, must
+        not fill this disk."""
         for m in manifests:
-            self.partial(m.ciphertext_sha256).unlink(missing_ok=True)
+            self.partial(m.ciphertext_sha256, sender).unlink(missing_ok=True)
 
     def prepare(
         self, source: Path, *, max_bytes: int = DEFAULT_MAX_BYTES, media_type: str | None = None
@@ -360,18 +363,22 @@ async def fetch(
     signed manifest names; what was fetched is discarded).
     """
     final = store.path(manifest.ciphertext_sha256)
-    if final.exists():  # held already (another message named the same file): if its key opens it
+    js = nc.jetstream(timeout=timeout_s, prefix=subjects.attachment_api(sender))
+    segments = _segments(manifest)
+    if final.exists():
+        # Held already (another message named the same file): reused if the manifest's key
+        # opens it and the sender did store it, so that naming a digest without storing the
+        # file tells a sender nothing of what this node holds.
         _check_held(final, manifest)
+        await _get_segment(js, party, sender, manifest, 0, len(segments))
         return final
     if manifest.size > max_bytes:
         raise AttachmentError(
             AttachmentFault.TOO_LARGE, f"{manifest.size} bytes, over this node's {max_bytes}"
         )
     store.root.mkdir(parents=True, exist_ok=True)
-    part = store.partial(manifest.ciphertext_sha256)
+    part = store.partial(manifest.ciphertext_sha256, sender)
     opener = ChunkOpener(manifest)
-    js = nc.jetstream(timeout=timeout_s, prefix=subjects.attachment_api(sender))
-    segments = _segments(manifest)
     total = ciphertext_size(manifest.size)
     try:
         _resume(part, opener, manifest)

@@ -318,3 +318,45 @@ async def test_a_message_is_not_forwarded_without_this_nodes_intact_copy_of_its_
     finally:
         mex.close()
         usa.close()
+
+
+async def test_one_file_named_by_two_senders_at_once_is_fetched_once_and_intact(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """MEX sends USA and COL an X-ray; USA forwards it to COL while COL is offline. COL then has
+    two messages naming the same file, from two senders, fetched side by side: one download
+    writes the file, the other finds it held (and stored by its sender), and the file COL keeps
+    is the X-ray, byte for byte."""
+    xray = tmp_path / "xray.png"
+    xray.write_bytes(os.urandom(6 * 1024 * 1024))
+    for party in ("MEX", "USA", "COL"):
+        hub.node_settings(party, tmp_path).save()
+    mex, usa, col = (open_node(tmp_path / p, {}) for p in ("MEX", "USA", "COL"))
+    try:
+        async with (
+            running_node(hub, "MEX", tmp_path) as mex_node,
+            running_node(hub, "USA", tmp_path) as usa_node,
+        ):
+            body = example_body("info.trafficking_routes").model_dump(mode="json")
+            cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
+                              to=["USA", "COL"], handling="H1", attachments=[xray])  # fmt: skip
+            sent = await mex.send_attached(cmd)
+            mex_node.outbox.wake()
+            await eventually(lambda: "USA" in delivered_to(mex_node, sent.msg_id), what="USA")
+            forward = ForwardMessage(officer=USA_OFFICER, msg_id=sent.msg_id, to=["COL"])
+            fwd = await usa.forward_attached(forward)
+            usa_node.outbox.wake()
+            async with running_node(hub, "COL", tmp_path):
+                await eventually(lambda: delivered_to(mex_node, sent.msg_id) == {"USA", "COL"},
+                                 what="COL's receipt to MEX")  # fmt: skip
+                await eventually(lambda: delivered_to(usa_node, fwd.msg_id) == {"COL"},
+                                 what="COL's receipt to USA")  # fmt: skip
+        out = tmp_path / "saved.png"
+        col.save_attachment(SaveAttachment(officer=COL_OFFICER, msg_id=fwd.msg_id,
+                                           name="xray.png", out=out))  # fmt: skip
+        assert out.read_bytes() == xray.read_bytes()
+        assert list((tmp_path / "COL" / "attachments").glob("*.part")) == []
+    finally:
+        mex.close()
+        usa.close()
+        col.close()

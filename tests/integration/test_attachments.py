@@ -166,7 +166,7 @@ async def test_an_interrupted_download_resumes_and_verifies_what_it_had(
 
         with pytest.raises(ConnectionResetError):
             await attachments.fetch(nc, "USA", "MEX", prepared.manifest, store, progress=cut)
-        part = store.path(prepared.manifest.ciphertext_sha256).with_suffix(".part")
+        part = store.partial(prepared.manifest.ciphertext_sha256, "MEX")
         assert part.exists() and part.stat().st_size > 0
         with part.open("ab") as f:
             f.write(b"half a chunk")  # a crash in the middle of a write

@@ -3,13 +3,18 @@ by side, so that one state's many (or large) files keep no other state's out (de
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
 from schemas import HandlingCode
 from schemas.registry import example_body
-from services.node.core import Delivery
+from services.node.attachment_flow import AttachmentReceiver
+from services.node.core import Delivery, Verdict
+from services.node.settings import NodeSettings
 from services.node.store import Store
+from services.node.store.attachments import AttachmentFetch
 from tests.support.casework import T0, Network
 from tests.unit.test_attachment_receipts import manifest
 
@@ -55,3 +60,66 @@ def test_a_senders_message_waiting_out_its_back_off_lets_its_next_one_go(tmp_pat
     store.attachment_fetches.retry(ids["MEX"][0], time.time() + 3600, "TimeoutError")
     due = store.attachment_fetches.due(time.time() + 1, limit=64, busy={"COL", "USA"})
     assert [f.msg_id for f in due] == [ids["MEX"][1]]
+
+
+def test_not_there_answers_count_in_a_row_and_any_other_outcome_starts_again(
+    tmp_path: Path,
+) -> None:
+    store, ids = queued(tmp_path)
+    fetches, msg_id = store.attachment_fetches, ids["COL"][0]
+
+    def state() -> tuple[float | None, int]:
+        [item] = [f for f in fetches.due(float("inf"), 64) if f.msg_id == msg_id]
+        return item.missing_since, item.missing_count
+
+    fetches.retry(msg_id, 0.0, "segment_not_found", missing_at=1000.0)
+    fetches.retry(msg_id, 0.0, "segment_not_found", missing_at=2000.0)
+    assert state() == (1000.0, 2)  # the first answer's time kept
+    fetches.retry(msg_id, 0.0, "TimeoutError")  # the hub did not answer: no longer "not there"
+    assert state() == (None, 0)
+    fetches.retry(msg_id, 0.0, "segment_not_found", missing_at=3000.0)
+    assert state() == (3000.0, 1)
+
+
+def receiver(tmp_path: Path) -> AttachmentReceiver:
+    net = Network.of(tmp_path, ["MEX", "BRA"])
+    settings = NodeSettings(party="BRA", home=tmp_path / "BRA-home")
+
+    async def quarantine(d: Delivery, v: Verdict) -> None:
+        raise AssertionError("nothing is refused here")
+
+    return AttachmentReceiver(settings, net["BRA"], quarantine, lambda: None)
+
+
+async def test_a_fetch_that_failed_waits_for_the_poll_and_one_that_ended_wakes_the_loop(
+    tmp_path: Path,
+) -> None:
+    """After a failure (a store failing, say) the same fetch is not started again at once,
+    which would spin; after a fetch that ended, the sender's next message goes now."""
+    r = receiver(tmp_path)
+    item = AttachmentFetch("01a20000-0000-7000-8000-000000000000", "MEX", 0)
+
+    async def fails(nc: object, item: AttachmentFetch) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    async def ends(nc: object, item: AttachmentFetch) -> None:
+        return None
+
+    for one, wakes in ((fails, False), (ends, True)):
+        r._wake.clear()
+        r._one = one  # type: ignore[method-assign]
+        r._fetching[item.sender] = asyncio.current_task()  # type: ignore[assignment]
+        await r._fetch(None, item)  # type: ignore[arg-type]
+        assert r._wake.is_set() is wakes
+        assert item.sender not in r._fetching
+
+
+async def test_stop_ends_the_loop_even_without_its_cancellation(tmp_path: Path) -> None:
+    """A cancellation can be lost inside a library's wait_for on Python 3.11: the node's stop
+    also sets a flag the loop reads at its next turn."""
+    r = receiver(tmp_path)
+    task = asyncio.create_task(r.run())
+    await asyncio.sleep(0)  # the loop is waiting for a wake or the poll
+    r.stop()
+    await asyncio.wait_for(task, 5)
+    assert task.done() and not task.cancelled()

@@ -22,6 +22,7 @@ class AttachmentFetch:
     sender: str
     attempts: int
     missing_since: float | None = None
+    missing_count: int = 0  # "not there" answers in a row
 
 
 class AttachmentFetches(Repository):
@@ -38,26 +39,32 @@ class AttachmentFetches(Repository):
         """The first fetch due of each sender not ``busy``, up to ``limit`` senders: one sender's
         many queued messages never keep another sender's out of the window."""
         rows = self._db.execute(
-            "SELECT msg_id, sender, attempts, missing_since FROM ("
-            " SELECT msg_id, sender, attempts, missing_since, next_attempt_at, ROW_NUMBER() OVER"
+            "SELECT msg_id, sender, attempts, missing_since, missing_count FROM ("
+            " SELECT msg_id, sender, attempts, missing_since, missing_count, next_attempt_at,"
+            " ROW_NUMBER() OVER"
             "  (PARTITION BY sender ORDER BY next_attempt_at, rowid) AS n"
             " FROM attachment_fetches WHERE state = 'pending' AND next_attempt_at <= ?"
             " AND sender NOT IN (SELECT value FROM json_each(?))"
             ") WHERE n = 1 ORDER BY next_attempt_at LIMIT ?",
             (now, json.dumps(sorted(busy)), limit),
         ).fetchall()
-        return [AttachmentFetch(r[0], r[1], r[2], r[3]) for r in rows]
+        return [AttachmentFetch(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def retry(
-        self, msg_id: str, at: float, detail: str, *, missing_since: float | None = None
+        self, msg_id: str, at: float, detail: str, *, missing_at: float | None = None
     ) -> None:
-        """Try again at ``at``; ``missing_since``: the hub said a segment is not there (kept
-        from its first saying)."""
+        """Try again at ``at``. ``missing_at``: the hub said a segment is not there (the count
+        of such answers in a row goes up, and the first one's time is kept); any other failure
+        starts that count again. A fetch no longer pending is left as it is."""
         with self._tx() as db:
             db.execute(
                 "UPDATE attachment_fetches SET attempts = attempts + 1, next_attempt_at = ?, "
-                "detail = ?, missing_since = COALESCE(missing_since, ?) WHERE msg_id = ?",
-                (at, detail, missing_since, msg_id),
+                "detail = ?, "
+                "missing_since = CASE WHEN ? IS NULL THEN NULL "
+                "ELSE COALESCE(missing_since, ?) END, "
+                "missing_count = CASE WHEN ? IS NULL THEN 0 ELSE missing_count + 1 END "
+                "WHERE msg_id = ? AND state = 'pending'",
+                (at, detail, missing_at, missing_at, missing_at, msg_id),
             )
 
     def settle(

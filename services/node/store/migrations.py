@@ -282,9 +282,11 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX attachment_purges_due ON attachment_purges (state, next_attempt_at);
     """,
     13: """
-    -- when the hub first said a segment of the message is not there (NULL: never); a refusal
-    -- as attachment_missing waits for that to have lasted (a lagging replica answers so too)
+    -- how many times in a row the hub said a segment of the message is not there, and when it
+    -- first did (NULL: not now); a refusal as attachment_missing waits for that to have lasted
+    -- (a lagging replica answers so too)
     ALTER TABLE attachment_fetches ADD COLUMN missing_since REAL;
+    ALTER TABLE attachment_fetches ADD COLUMN missing_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX attachment_fetches_sender ON attachment_fetches (state, sender, next_attempt_at);
     """,
 }
