@@ -63,6 +63,11 @@ _ATTACHMENTS: TypeAdapter[list[AttachmentManifest]] = TypeAdapter(Attachments)
 #: reason to refuse: that fetch waits, retried with back-off, until the hub answers.
 MISSING_ATTEMPTS = 4
 
+#: Senders whose files are fetched at once: each holds up to a window of segments (4 MiB) in
+#: memory, so 16 bound that to 64 MiB. A sender holds one place at most, so taking them all
+#: needs 16 states with files due at once; the others' turn comes as each message ends.
+MAX_SENDERS_FETCHING = 16
+
 
 def attachment_store(settings: NodeSettings) -> AttachmentStore:
     """The node's own copies of its attachments, in its home."""
@@ -272,8 +277,12 @@ class AttachmentReceiver:
 
     async def fetch_round(self, limit: int = 64) -> bool:
         """Start the first fetch due of each sender that has none running (design section 5:
-        one state's large or many files delay no other state's); True if any started."""
-        due = self.core.store.attachment_fetches.due(time.time(), limit, busy=set(self._fetching))
+        one state's large or many files delay no other state's), at most
+        ``MAX_SENDERS_FETCHING`` at once; True if any started."""
+        room = min(limit, MAX_SENDERS_FETCHING - len(self._fetching))
+        if room <= 0:
+            return False
+        due = self.core.store.attachment_fetches.due(time.time(), room, busy=set(self._fetching))
         if not due:
             return False
         nc = await self._connection()

@@ -10,12 +10,13 @@ from pathlib import Path
 
 from schemas import HandlingCode
 from schemas.registry import example_body
-from services.node.attachment_flow import AttachmentReceiver
+from services.node.attachment_flow import MAX_SENDERS_FETCHING, AttachmentReceiver
 from services.node.core import Delivery, Verdict
 from services.node.settings import NodeSettings
 from services.node.store import Store
 from services.node.store.attachments import AttachmentFetch
 from tests.support.casework import T0, Network
+from tests.support.hub import OAS_MEMBER_STATES
 from tests.unit.test_attachment_receipts import manifest
 
 
@@ -81,14 +82,14 @@ def test_not_there_answers_count_in_a_row_and_any_other_outcome_starts_again(
     assert state() == (3000.0, 1)
 
 
+async def _no_quarantine(d: Delivery, v: Verdict) -> None:
+    raise AssertionError("nothing is refused here")
+
+
 def receiver(tmp_path: Path) -> AttachmentReceiver:
     net = Network.of(tmp_path, ["MEX", "BRA"])
     settings = NodeSettings(party="BRA", home=tmp_path / "BRA-home")
-
-    async def quarantine(d: Delivery, v: Verdict) -> None:
-        raise AssertionError("nothing is refused here")
-
-    return AttachmentReceiver(settings, net["BRA"], quarantine, lambda: None)
+    return AttachmentReceiver(settings, net["BRA"], _no_quarantine, lambda: None)
 
 
 async def test_a_fetch_that_failed_waits_for_the_poll_and_one_that_ended_wakes_the_loop(
@@ -123,3 +124,38 @@ async def test_stop_ends_the_loop_even_without_its_cancellation(tmp_path: Path) 
     r.stop()
     await asyncio.wait_for(task, 5)
     assert task.done() and not task.cancelled()
+
+
+async def test_at_most_sixteen_senders_fetch_at_once_and_the_next_goes_when_one_ends(
+    tmp_path: Path,
+) -> None:
+    """Each fetch holds up to a window of segments in memory: 20 senders with files due start
+    16 fetches, and a 17th starts once one of them ends."""
+    parties = ["BRA", *OAS_MEMBER_STATES[:21]]
+    parties = list(dict.fromkeys(parties))[:21]  # BRA and 20 senders
+    net = Network.of(tmp_path, parties)
+    for sender in parties[1:]:
+        received_from(net, sender, 1)
+    r = AttachmentReceiver(
+        NodeSettings(party="BRA", home=tmp_path / "BRA-home"), net["BRA"], _no_quarantine,
+        lambda: None,
+    )  # fmt: skip
+    r._nc = object()  # type: ignore[assignment]  # no hub: the fetches below never use it
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def held_open(nc: object, item: AttachmentFetch) -> None:
+        started.append(item.sender)
+        await release.wait()
+        net["BRA"].store.attachment_fetches.settle(item.msg_id, now=T0)
+
+    r._one = held_open  # type: ignore[method-assign]
+    assert await r.fetch_round() is True
+    await asyncio.sleep(0)  # the tasks run up to their wait
+    assert len(started) == MAX_SENDERS_FETCHING == 16
+    assert await r.fetch_round() is False  # no room
+    release.set()
+    await asyncio.gather(*r._fetching.values())
+    assert await r.fetch_round() is True  # the other four now
+    await asyncio.gather(*r._fetching.values())
+    assert sorted(started) == sorted(parties[1:])
