@@ -29,11 +29,13 @@ from services.core.connection import connect
 from services.hub import members
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
+from services.leaf import status
 from services.leaf.proxy import Proxy
 from services.node.application import OfficerIdentity
 from services.node.application.models import SendMessage
 
 LEAF_STATE = "MEX"
+RELAY_HEARD_S = 30.0  # after the link returns, before the relay's source is restarted
 BURST = 10  # messages each way before the faults, and as many during them
 KILLED = "cifta-hub-1"
 #: Each step's deadline: three servers, a leaf and three nodes share this machine.
@@ -202,10 +204,28 @@ class ClusterDemo(Demo):
         self.cifta("hub", "start", "--server", KILLED)
         self.link.restore()
         self.say(f"{KILLED} restarted (it rejoins and catches up) and the leaf link restored.")
+        if not self.relay_heard(RELAY_HEARD_S):
+            # docs/operations.md 4.3: a relay whose leadership moved during the cut may not set
+            # its source up again on its own; its leader steps down and the next one does
+            self.cifta("leaf", "relays", "--restart", LEAF_STATE)
+            self.say(f"The relay did not hear {LEAF_STATE}'s leaf within {RELAY_HEARD_S:.0f} s; "
+                     "its source was restarted (`cifta leaf relays --restart`).")  # fmt: skip
         for (sender, recipient), ids in self.sent.items():
             self.wait_for(f"{sender}'s {len(ids)} messages at {recipient}",
                           lambda r=recipient, i=ids: all(self.stored(r, m) for m in i))  # type: ignore[misc]  # fmt: skip
         self.detail(self.cifta("leaf", "relays"))
+
+    def relay_heard(self, within_s: float) -> bool:
+        """The hub's relay of the leaf state hears the leaf's outbox, within ``within_s``."""
+        home = HubHome(self.hub_home)
+        seed = home.user_seed(LEAF_STATE, PROVISION_USER)
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            sources = asyncio.run(status.relay_sources(home.url(), seed, LEAF_STATE))
+            if sources and all(s.heard_within(3.0) for s in sources):
+                return True
+            time.sleep(0.5)  # polling the hub's view: a condition with a deadline
+        return False
 
     def queued_on_leaf(self) -> bool:
         app = self.node("MEX")

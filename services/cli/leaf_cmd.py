@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import sys
 from pathlib import Path
 
 from services.core import subjects
@@ -18,7 +19,7 @@ from services.core.files import write_secret
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
 from services.leaf.home import ADMIN, LeafError, LeafHome, LeafSettings
-from services.leaf.status import LinkStatusError, hub_report, leaf_report
+from services.leaf.status import LinkStatusError, hub_report, leaf_report, restart_relay_source
 from services.node.settings import SETTINGS_FILE
 
 
@@ -38,6 +39,13 @@ def cmd_allow(args: argparse.Namespace) -> int:
 def cmd_relays(args: argparse.Namespace) -> int:
     home = HubHome(Path(args.home))
     seeds = {s: home.user_seed(s, PROVISION_USER) for s in home.registry().codes()}
+    if args.restart:
+        if args.restart not in home.leaves():
+            print(f"error: --restart {args.restart}: not a state on a leaf; expected one of "
+                  f"{', '.join(home.leaves()) or '(none)'}", file=sys.stderr)  # fmt: skip
+            return 2
+        asyncio.run(restart_relay_source(args.url or home.url(), seeds[args.restart], args.restart))
+        print(f"{args.restart}'s relay: its leader stepped down; the next sets up its source")
     for line in asyncio.run(hub_report(args.url or home.url(), seeds, home.leaves())):
         print(line)
     return 0
@@ -110,6 +118,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--home", default=os.environ.get("CIFTA_HUB_HOME", "var/hub"), help="the hub home"
     )
     p.add_argument("--url", help="the hub's URL (default: the home's)")
+    p.add_argument(
+        "--restart", metavar="STATE",
+        help="first make STATE's relay set up its source of the leaf again (its leader steps "
+        "down): for a relay that does not hear a leaf whose link is back",
+    )  # fmt: skip
     p.set_defaults(func=cmd_relays)
 
     p = cmds.add_parser("init", help="create a leaf home")

@@ -149,6 +149,22 @@ async def relay_sources(url: str, seed: Path, state: str) -> list[SourceHealth]:
     return [SourceHealth.from_info(source) for source in relay.get("sources") or []]
 
 
+async def restart_relay_source(url: str, seed: Path, state: str) -> None:
+    """Ask ``state``'s relay's leader to step down, so that the new one sets up its source of the
+    leaf's outbox afresh (``seed``: the state's provisioning seed at the hub).
+
+    Seen on a three-server hub: the relay's leadership moved while the link was cut; the new
+    leader's setup request went nowhere, the leaf came back while that request was pending, and
+    the source was not set up again within three minutes (nothing lost: the messages wait in
+    the leaf's outbox). A leader set up with the leaf connected hears it at once."""
+    subject = f"$JS.API.STREAM.LEADER.STEPDOWN.{subjects.relay_stream(state)}"
+    async with connect(url, seed) as nc:
+        reply = await _asked(lambda: nc.request(subject, b"", timeout=ANSWER_S), subject)
+    data = json.loads(reply.data)
+    if "error" in data:
+        raise LinkStatusError(f"{subject}: {data['error'].get('description', data['error'])}")
+
+
 async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> list[str]:
     """The hub's side, for each state on a leaf: its relay's source (the leaf's outbox), every
     inbox's source of that relay, and what of its inbox the leaf has not confirmed mirrored.
