@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,8 +94,10 @@ class Renderer:
                 lang=language,
                 csrf_token=_csrf_token(request),
                 when=lambda value, with_time=True: i18n.format_when(
-                    value, language, with_time=with_time
-                ),
+                    datetime.fromisoformat(value) if isinstance(value, str) else value,
+                    language,
+                    with_time=with_time,
+                ),  # a time as stored (ISO 8601 text) or as a datetime
                 number=lambda value: i18n.format_number(value, language),
                 message=lambda code, params=None: i18n.translate(code, params or {}, language),
                 **(context or {}),
