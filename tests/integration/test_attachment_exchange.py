@@ -82,6 +82,15 @@ async def _purged(hub: Hub, recipient: str) -> bool:
     return await segments_at_hub(hub, "MEX", recipient) == 0
 
 
+async def _purge_segments(hub: Hub, subject: str) -> None:
+    """Take segments off MEX's stream at the hub, as its provisioning user may."""
+    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
+    try:
+        await nc.jetstream().purge_stream(subjects.attachment_stream("MEX"), subject=subject)
+    finally:
+        await nc.close()
+
+
 async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sender(
     hub: Hub, tmp_path: Path
 ) -> None:
@@ -89,9 +98,7 @@ async def test_a_missing_attachment_is_refused_quarantined_and_told_to_the_sende
         msg_id = await send(mex, ["USA"], [photo(tmp_path)])
         await eventually(lambda: mex.store.recipient_statuses(msg_id)[0].state == "sent")
         # the object is lost at the hub before USA fetches it (its retention ran out, say)
-        nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
-        await nc.jetstream().purge_stream(subjects.attachment_stream("MEX"))
-        await nc.close()
+        await _purge_segments(hub, "attach.>")
         async with running_node(hub, "USA", tmp_path) as usa:
             await eventually(
                 lambda: any(r["reason"] == "attachment_missing" and r["quarantined"]
@@ -138,15 +145,6 @@ async def test_a_segment_not_yet_at_the_replica_asked_is_asked_again_not_refused
             usa.attachments.wake()
             await eventually(lambda: delivered_to(mex, msg_id) == {"USA"}, what="USA's receipt")
             assert usa.store.attachment_fetches.status(msg_id) == ("fetched", None, None)
-        await nc.close()
-
-
-async def _purge_segments(hub: Hub, subject: str) -> None:
-    """Take segments off MEX's stream at the hub, as its provisioning user may."""
-    nc = await nats.connect(hub.url, nkeys_seed=str(hub.home.user_seed("MEX", PROVISION_USER)))
-    try:
-        await nc.jetstream().purge_stream(subjects.attachment_stream("MEX"), subject=subject)
-    finally:
         await nc.close()
 
 
