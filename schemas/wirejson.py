@@ -30,6 +30,10 @@ def _no_constant(name: str) -> Any:
     raise WireJSONError(f"{name} is not JSON")
 
 
+#: One decoder for every call (``json.loads`` with hooks builds a new one each time).
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+
+
 def loads_strict(data: bytes) -> Any:
     """Parse received JSON bytes; raise WireJSONError for a BOM, bad UTF-8, a duplicate member
     name at any depth, a non-JSON constant, or anything that is not one JSON text."""
@@ -40,7 +44,7 @@ def loads_strict(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise WireJSONError("not UTF-8") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return _DECODER.decode(text)
     except WireJSONError:
         raise
     except ValueError:

@@ -6,7 +6,6 @@ import base64
 import binascii
 import os
 import time
-import uuid
 
 
 def b64u(data: bytes) -> str:
@@ -57,4 +56,5 @@ def uuid7(unix_ms: int | None = None) -> str:
     value |= ((rand >> 62) & 0xFFF) << 64  # rand_a, 12 bits
     value |= 0b10 << 62  # variant
     value |= rand & ((1 << 62) - 1)  # rand_b, 62 bits
-    return str(uuid.UUID(int=value))
+    h = f"{value:032x}"  # str(uuid.UUID(int=value)), without building the object
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

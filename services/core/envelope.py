@@ -85,6 +85,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 # RFC 9180 section 7 ids: KEM 0x647A (X-Wing, draft-connolly-cfrg-xwing-kem-06), KDF 0x0001
 # (HKDF-SHA256), AEAD 0x0002 (AES-256-GCM).
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+#: The header's JSON writer, made once (``json.dumps`` with options builds one per call).
+_HEADER_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,7 @@ def seal_message(
     }
     header.update({k: v for k, v in optional.items() if v is not None})
     parsed = ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
-    protected = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    protected = _HEADER_JSON(header).encode()
 
     cek, iv = AESGCM.generate_key(256), os.urandom(IV_LEN)
     ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
