@@ -22,7 +22,7 @@ import gc
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from services.core.envelope import EnvelopeError, peek_header
@@ -44,13 +44,32 @@ def _msg_id(subject: str) -> str:
     return subject.rsplit(".", 1)[-1]
 
 
-class Stages:
-    """Per-message timestamps of one run between ``mex`` and ``usa``."""
+Decide = Callable[[Delivery], Awaitable[Verdict]]
 
-    def __init__(self, mex: NodeRuntime, usa: NodeRuntime) -> None:
+
+def at_delivery(decide: Decide, marks: dict[str, dict[str, float]]) -> Decide:
+    """USA's inbox ``decide``, noting for each message stored when its delivery reached the
+    handler (``d0``) and when its group committed (``d1``)."""
+
+    async def timed(d: Delivery) -> Verdict:
+        t0 = time.perf_counter()
+        verdict = await decide(d)  # returns once the delivery's group has committed
+        if verdict.action is Action.ACK and not verdict.duplicate:
+            m = marks.setdefault(_msg_id(d.subject), {})
+            m["d0"], m["d1"] = t0, time.perf_counter()
+        return verdict
+
+    return timed
+
+
+class Stages:
+    """Per-message timestamps of one run between ``mex`` and ``usa``; with ``usa`` None (USA's
+    node in its own process) its marks are added by ``merge`` (``bench/usa_node.py``)."""
+
+    def __init__(self, mex: NodeRuntime, usa: NodeRuntime | None) -> None:
         self.t: dict[str, dict[str, float]] = defaultdict(dict)
         publish = mex.outbox.publish
-        usa_decide, mex_decide = usa.inbox.decide, mex.inbox.decide
+        mex_decide = mex.inbox.decide
 
         async def timed_publish(item: Any) -> Any:
             marks = self.t[item.msg_id]
@@ -58,14 +77,6 @@ class Stages:
             ack = await publish(item)
             marks["p1"] = time.perf_counter()
             return ack
-
-        async def at_usa(d: Delivery) -> Verdict:
-            t0 = time.perf_counter()
-            verdict = await usa_decide(d)
-            if verdict.action is Action.ACK and not verdict.duplicate:
-                marks = self.t[_msg_id(d.subject)]
-                marks["d0"], marks["d1"] = t0, time.perf_counter()
-            return verdict
 
         async def at_mex(d: Delivery) -> Verdict:
             verdict = await mex_decide(d)
@@ -80,8 +91,14 @@ class Stages:
             return verdict
 
         mex.outbox.publish = timed_publish  # type: ignore[method-assign]
-        usa.inbox.decide = at_usa  # type: ignore[method-assign]
         mex.inbox.decide = at_mex  # type: ignore[method-assign]
+        if usa is not None:
+            usa.inbox.decide = at_delivery(usa.inbox.decide, self.t)  # type: ignore[method-assign]
+
+    def merge(self, marks: dict[str, dict[str, float]]) -> None:
+        """Add marks taken elsewhere (USA's ``d0`` and ``d1`` from its own process)."""
+        for msg_id, m in marks.items():
+            self.t[msg_id].update(m)
 
     def composed(self, compose: Callable[[], str]) -> str:
         """Call ``compose`` (returning a msg_id) and note when it started and ended."""
@@ -98,11 +115,14 @@ class Stages:
     def clear(self) -> None:
         self.t.clear()
 
-    def table(self, ids: Iterable[str]) -> list[tuple[str, float, float]]:
-        """(stage, p50 ms, p99 ms) over ``ids``, the stages in order and then the total."""
+    def table(
+        self, ids: Iterable[str], extra: tuple[tuple[str, str, str], ...] = ()
+    ) -> list[tuple[str, float, float]]:
+        """(stage, p50 ms, p99 ms) over ``ids``, the stages in order, then the total and
+        ``extra`` (name, from mark, to mark)."""
         marks = [self.t[i] for i in ids if i in self.t]
         out = []
-        for name, a, b in (*NAMES, TOTAL):
+        for name, a, b in (*NAMES, TOTAL, *extra):
             samples = sorted(m[b] - m[a] for m in marks if a in m and b in m)
             if len(samples) >= 2:
                 p99 = statistics.quantiles(samples, n=100, method="inclusive")[98]

@@ -1,0 +1,58 @@
+"""USA's node in its own process for ``bench/e2e.py``, noting when each message was stored.
+
+    python bench/usa_node.py HOME OUT
+
+The node runs as ``cifta node run`` runs it (``services.node.app``: the home's lock, start,
+SIGTERM, a clean stop), with its inbox's ``decide`` wrapped as ``bench/stages.py`` wraps it when
+both nodes share a process: for every message stored, the ``perf_counter`` of its delivery to the
+handler and of its group's commit. On Linux that clock is the system-wide monotonic clock, so
+MEX's process can set them beside its own marks: "stored at USA", stage by stage, with each node
+on its own core as states deploy them. Written to OUT as JSON when the node stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.core.logs import configure
+from services.node.app import NodeRuntime
+from services.node.app import _run_until_signalled as run_until_signalled  # cifta node run's
+from services.node.application.service import load_settings
+from services.node.lockfile import HomeLock
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stages import at_delivery  # bench is not a package: loaded from its folder
+
+
+async def run(home: Path, out: Path) -> None:
+    settings = load_settings(home)
+    marks: dict[str, dict[str, float]] = {}
+    with HomeLock(settings.home):
+        runtime = NodeRuntime(settings)
+        runtime.inbox.decide = at_delivery(runtime.inbox.decide, marks)  # type: ignore[method-assign]
+        try:
+            await run_until_signalled(runtime)
+        finally:
+            out.write_text(json.dumps(marks))
+
+
+def read(out: Path) -> dict[str, dict[str, float]]:
+    """msg_id -> {"d0": delivered to the handler, "d1": its group committed}, as ``run`` wrote
+    them ({} if the node did not write them)."""
+    return json.loads(out.read_text()) if out.exists() else {}  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    home, out = Path(sys.argv[1]), Path(sys.argv[2])
+    configure(json=True, level="WARNING")
+    asyncio.run(run(home, out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
