@@ -77,17 +77,25 @@ def index_columns(event: Leaf) -> tuple[str, str, str, str]:
 
 
 class SqliteNodes:
-    """The tree's complete subtrees, in the log's SQLite file."""
+    """The tree's complete subtrees, in the log's SQLite file.
+
+    The node last written at each level is kept in memory too: an append reads its left
+    siblings, and a root the right edge, which are exactly those. Nodes never change once
+    written; a rolled-back transaction is followed by a new ``SqliteNodes`` (``_reload``)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         row = db.execute("SELECT COUNT(*) FROM nodes WHERE level = 0").fetchone()
         self._size = int(row[0])
+        self._last: dict[int, tuple[int, bytes]] = {}  # level -> (index, hash) last written
 
     def size(self) -> int:
         return self._size
 
     def get(self, level: int, index: int) -> bytes:
+        last = self._last.get(level)
+        if last is not None and last[0] == index:
+            return last[1]
         row = self.db.execute(
             "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
@@ -99,6 +107,7 @@ class SqliteNodes:
         self.db.execute(
             "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, value)
         )
+        self._last[level] = (index, value)
         if level == 0:
             self._size += 1
 

@@ -153,3 +153,29 @@ def test_a_group_sqlite_rolled_back_by_itself_is_never_committed_as_if_it_landed
     log.append(event(2), identity="e2")
     log.commit()
     assert log.size == 1
+
+
+def test_a_record_undone_in_its_savepoint_leaves_the_tree_as_the_database_holds_it(
+    tmp_path: Path,
+) -> None:
+    # The nodes last written are also kept in memory (appends and roots read them): a leaf whose
+    # savepoint is rolled back takes its nodes with it, and the next leaf is hashed with the
+    # siblings in the file, as a reopened log (and verify, from the leaves) computes them.
+    log = AuditLog(tmp_path / "audit.sqlite")
+    kept = [event(n) for n in range(3)]
+    log.begin()
+    for e in kept:
+        with log.batch():
+            log.append(e)
+    with pytest.raises(RuntimeError), log.batch():  # the 4th completes two subtrees, then fails
+        log.append(event(3))
+        raise RuntimeError("the record's processing failed after its append")
+    with log.batch():
+        log.append(event(4))
+    log.commit()
+    root, size = log.tree.root(), log.size
+    log.close()
+    reopened = AuditLog(tmp_path / "audit.sqlite")
+    assert (size, reopened.size) == (4, 4)
+    assert reopened.tree.root() == root
+    assert reopened.verify(ORIGIN, ed25519.Ed25519PrivateKey.generate().public_key()) == []
