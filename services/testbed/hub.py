@@ -96,6 +96,8 @@ class Hub:
     #: The leaf listener's address when not loopback: a private veth to a network namespace
     #: (services/testbed/netns.py), plaintext as behind a TLS-terminating tunnel.
     leaf_host: str | None = None
+    #: JetStream's fsync interval as rendered ("always" on one server: docs/operations.md 1.7)
+    sync_interval: str = "always"
 
     @property
     def pid(self) -> int:
@@ -104,7 +106,7 @@ class Hub:
     def start(self, port: int = -1) -> str:
         self.home.render_config(Listen(
             port=port, leaf_port=self.leaf_port, leaf_host=self.leaf_host,
-            insecure_plaintext=self.leaf_host is not None,
+            insecure_plaintext=self.leaf_host is not None, sync_interval=self.sync_interval,
         ))  # fmt: skip
         self.url = self.home.start()
         self.port = int(self.url.rsplit(":", 1)[1])
