@@ -301,6 +301,7 @@ class NodeRuntime:
 
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
+        self.store.checkpoint_in_background(self.settings.store_checkpoint_s)
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         # deadlines that fell due while the node was down fire now, hub or no hub: what they send
         # waits in the outbox

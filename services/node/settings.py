@@ -102,6 +102,9 @@ class NodeSettings(BaseSettings):
     #: and how often a failing store is probed.
     store_busy_timeout_s: float = Field(default=10.0, gt=0)
     store_probe_s: float = Field(default=1.0, gt=0)
+    #: How often the running node copies the store's WAL into its file, from a thread of its own
+    #: (services/node/store/wal.py); 0: SQLite does it inside a commit, on the event loop.
+    store_checkpoint_s: float = Field(default=1.0, ge=0)
     #: Group commit (services/node/inbox.py): the deliveries of one fetched batch are stored in
     #: one transaction, each acknowledged after it commits; a window above 0 lingers for more.
     group_commit_s: float = Field(default=0.0, ge=0)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.node.store.migrations import migrate
+from services.node.store.wal import WalCheckpointer
 
 
 def iso(t: datetime) -> str:
@@ -43,15 +44,29 @@ class Database:
         # WAL + NORMAL: a commit survives the process being killed (the fault tests do it); the
         # last commits may be lost to a power cut, as the hub's own JetStream store would lose
         # its unsynced writes. CIFTA_NODE_DURABLE_COMMITS turns FULL (fsync per commit) on.
-        self._db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+        self._synchronous = "FULL" if durable else "NORMAL"
+        self._db.execute(f"PRAGMA synchronous = {self._synchronous}")
         # the CLI and the node share the file: wait that long for the other's write lock
         self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA foreign_keys = ON")
         migrate(self._db)
         #: What to do once the enclosing transaction commits (dropped if it rolls back).
         self._after_commit: list[Callable[[], None]] = []
+        self._checkpointer: WalCheckpointer | None = None
+
+    def checkpoint_in_background(self, every_s: float) -> None:
+        """From now on, no commit of this connection copies the WAL into the database file: a
+        thread does it every ``every_s`` (services/node/store/wal.py). For a long-running node."""
+        if self._checkpointer is not None or every_s <= 0:
+            return
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._checkpointer = WalCheckpointer(self.path, every_s, self._synchronous)
+        self._checkpointer.start()
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self._db.close()
 
     @property

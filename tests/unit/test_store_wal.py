@@ -1,0 +1,70 @@
+"""The running node's WAL checkpoints come from a thread of their own, never from a commit.
+
+A commit that finds the log past 1,000 pages copies it into the database file by default, and the
+event loop waits for that copy and its fsyncs (the tail of the latency in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from services.node.store.db import Database
+
+ROW = os.urandom(16_000)  # four pages
+ROWS = 400  # 1,600 pages: past SQLite's automatic checkpoint at 1,000
+
+
+def write(db: Database, rows: int = ROWS) -> None:
+    db.db.execute("CREATE TABLE IF NOT EXISTS filler (id INTEGER PRIMARY KEY, b BLOB)")
+    for _ in range(rows):
+        with db.tx() as c:
+            c.execute("INSERT INTO filler (b) VALUES (?)", (ROW,))
+
+
+def sizes(path: Path) -> tuple[int, int]:
+    """(the database file's bytes, the WAL's bytes)."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+def test_without_the_thread_a_commit_copies_the_wal_into_the_file(tmp_path: Path) -> None:
+    # the default this module changes: a commit past 1,000 pages checkpoints
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    before, _ = sizes(path)
+    write(db)
+    after, _ = sizes(path)
+    db.close()
+    assert after - before > len(ROW) * ROWS // 2
+
+
+def test_with_the_thread_no_commit_copies_the_wal(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    db.checkpoint_in_background(3600.0)  # the thread's first round is an hour away
+    before, _ = sizes(path)
+    write(db)
+    after, wal = sizes(path)
+    db.close()
+    assert after == before  # every commit left the copy to the thread
+    assert wal > len(ROW) * ROWS  # all of it still in the log
+    assert sizes(path)[0] > len(ROW) * ROWS  # and the last connection's close copied it
+
+
+def test_the_thread_copies_the_wal_into_the_file_and_stops_with_the_store(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    db.checkpoint_in_background(0.02)
+    write(db)
+    deadline = time.monotonic() + 10.0
+    while sizes(path)[0] <= len(ROW) * ROWS and time.monotonic() < deadline:
+        time.sleep(0.02)  # polling the file for the thread's copy, with a deadline
+    copied, _ = sizes(path)
+    db.close()
+    assert copied > len(ROW) * ROWS
+    assert "cifta-wal-checkpoint" not in {t.name for t in threading.enumerate()}
