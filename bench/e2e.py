@@ -75,6 +75,9 @@ from services.testbed.nodes import running_node
 CASE_ID = "MEX-BENCH-2026-0001"
 RECEIPT_KIND = DeliveryReceipt.KIND
 WAIT_S = 120.0  # give up on a phase after this long (reported, not raised)
+#: A latency run first offers its load this long, not measured: what the run before it left in
+#: the queues (the throughput run's last receipts and audit events) drains meanwhile.
+WARM_S = 0.5
 
 
 def load_bench(name: str) -> ModuleType:
@@ -255,23 +258,31 @@ async def latency(
     rate: float,
     row: Row,
 ) -> tuple[float, float, float, list[tuple[str, float, float]]]:
-    """Offer ``n`` messages at ``rate``; (achieved rate, p50 ms, p99 ms, stage table) of the
-    time from compose at MEX to the commit at USA."""
+    """Offer ``n`` messages at ``rate`` (after ``WARM_S`` of the same, not measured);
+    (achieved rate, p50 ms, p99 ms, stage table) of the time from compose at MEX to the commit
+    at USA."""
     mex, usa = nodes
-    probe.expect(n)
+    warm = int(rate * WARM_S)
+    probe.expect(warm + n)
     stages.clear()
     ids: list[str] = []
     t0 = time.perf_counter()
-    last = t0
-    for i in range(n):
+    first = last = t0
+    for i in range(warm + n):
         delay = t0 + i / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)  # the offered load's schedule
         last = time.perf_counter()
-        ids.append(stages.composed(lambda: compose(mex, body)))
+        msg_id = stages.composed(lambda: compose(mex, body))
+        if i == warm:
+            first = last  # the measured messages start here
+        if i >= warm:
+            ids.append(msg_id)
     if not await probe.wait():
-        row.problems.append(f"latency run at {rate:.0f}/s timed out: {len(probe.stored)}/{n}")
-    offered = (n - 1) / (last - t0) if n > 1 else rate
+        row.problems.append(
+            f"latency run at {rate:.0f}/s timed out: {len(probe.stored)}/{warm + n}"
+        )
+    offered = (n - 1) / (last - first) if n > 1 else rate
     samples = sorted(x for x in (stages.stored(m) for m in ids) if x is not None)
     p50 = p99 = float("nan")
     if len(samples) >= 2:
@@ -446,13 +457,16 @@ async def _split_latency(
     (stored at USA) are added once its process has stopped and written them."""
     half = fig.e2e / 2
     n = max(20, int(half * s.n_latency / s.rate))
+    warm = int(half * WARM_S)
     ids: list[str] = []
     t0 = time.perf_counter()
-    for i in range(n):
+    for i in range(warm + n):
         delay = t0 + i / half - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        ids.append(stages.composed(lambda: compose(mex, body)))
+        msg_id = stages.composed(lambda: compose(mex, body))
+        if i >= warm:
+            ids.append(msg_id)
     deadline = time.perf_counter() + WAIT_S
     while any("r1" not in stages.t[m] for m in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)  # a bench waiting for its run to finish, not a test
