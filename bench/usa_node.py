@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.core.logs import configure
-from services.node.app import NodeRuntime
-from services.node.app import _run_until_signalled as run_until_signalled  # cifta node run's
+from services.node.app import NodeRuntime, run_until_signalled
 from services.node.application.service import load_settings
 from services.node.lockfile import HomeLock
 

@@ -759,7 +759,7 @@ async def run_forever(settings: NodeSettings, metrics: str | None = None) -> Non
         runtime = NodeRuntime(settings)
         server = await serve_metrics(metrics, runtime.metrics.registry, runtime.metrics.ready)
         try:
-            await _run_until_signalled(runtime)
+            await run_until_signalled(runtime)
         finally:
             if server is not None:
                 await server.stop()
@@ -770,7 +770,9 @@ def _freeze_once_started(start: asyncio.Task[None]) -> None:
         freeze_startup_heap()  # full collections stop walking the start-up heap
 
 
-async def _run_until_signalled(runtime: NodeRuntime) -> None:
+async def run_until_signalled(runtime: NodeRuntime) -> None:
+    """Start ``runtime``, run it until SIGINT or SIGTERM, then stop it cleanly (``cifta node run``,
+    and the benchmark's node in its own process: ``bench/usa_node.py``)."""
     import signal
 
     stop = asyncio.Event()
