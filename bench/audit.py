@@ -40,6 +40,7 @@ from services.core.merkle import MerkleTree, leaf_hash, verify_consistency, veri
 
 BATCH = 10_000
 GROUP = AuditSettings.group_max  # the service's group commit (256)
+GROUPED_N = 20_000  # records appended so, onto a log of each size
 TARGET = 20_000  # appends per second as the service commits them (issue 18)
 
 
@@ -71,19 +72,6 @@ def run(n: int, root: Path) -> dict[str, float]:
             for e in events[start : start + BATCH]:
                 log.append(e)
     t_sql = time.perf_counter() - t0
-    # as the service commits: a group of records per transaction (what one pull brought, up to
-    # AuditSettings.group_max), each record in its own savepoint, one fsync per group
-    grouped = AuditLog(root / f"audit-grouped-{n}.sqlite")
-    sample = events[: min(n, 50_000)]
-    t0 = time.perf_counter()
-    for start in range(0, len(sample), GROUP):
-        grouped.begin()
-        for e in sample[start : start + GROUP]:
-            with grouped.batch():
-                grouped.append(e)
-        grouped.commit()
-    t_grouped = (time.perf_counter() - t0) / len(sample)
-    grouped.close()
     # one committed transaction per record (fsync each), as the service appended before issue 18
     single = AuditLog(root / f"audit-single-{n}.sqlite")
     sample = events[: min(n, 5_000)]
@@ -123,6 +111,18 @@ def run(n: int, root: Path) -> dict[str, float]:
         for m, r, p in zip(olds, old_roots, cons, strict=True)
     )
     t_con_v = (time.perf_counter() - t0) / rounds
+    # as the service commits, onto this log of n leaves: a group of records per transaction
+    # (what one pull brought, up to AuditSettings.group_max), each record in its own savepoint,
+    # one fsync per group
+    more = [event(n + i) for i in range(min(n, GROUPED_N))]
+    t0 = time.perf_counter()
+    for start in range(0, len(more), GROUP):
+        log.begin()
+        for e in more[start : start + GROUP]:
+            with log.batch():
+                log.append(e)
+        log.commit()
+    t_grouped = (time.perf_counter() - t0) / len(more)
     log.close()
     if not ok:
         raise SystemExit("a proof did not verify")
@@ -166,8 +166,9 @@ def main() -> int:
     print(
         f"\n'1 tx' = one committed transaction per record (the first 5,000 records), as the"
         f" service appended before its group commit; 'group' = {GROUP} records per transaction,"
-        " each in its own savepoint, as the service commits what one pull brought (the first"
-        " 50,000); 'batch' = 10,000 per transaction, one savepoint;"
+        f" each in its own savepoint, as the service commits what one pull brought ({GROUPED_N:,}"
+        " more, onto the log of that many leaves); 'batch' = 10,000 per transaction, one"
+        " savepoint;"
         " 'vs SHA-256' = batched"
         " appends per second / raw hashes per second (an append costs two hashes on average,"
         " plus its SQLite rows and the event's JSON)."
@@ -175,8 +176,9 @@ def main() -> int:
     lowest = min(grouped, key=lambda n: grouped[n])
     verdict = "MET" if grouped[lowest] >= TARGET else "MISSED"
     print(
-        f"Target: audit appends as the service commits them (groups of {GROUP}) >= {TARGET:,}/s:"
-        f" {verdict} (lowest {grouped[lowest]:,.0f}/s, at {lowest:,} leaves)"
+        f"Target: audit appends as the service commits them (groups of {GROUP}; the log alone, the"
+        f" signature checks are below) >= {TARGET:,}/s: {verdict} (lowest {grouped[lowest]:,.0f}/s,"
+        f" onto a log of {lowest:,} leaves)"
     )
     print()
     service = load_service_bench()

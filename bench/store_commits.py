@@ -11,8 +11,9 @@ through the node's own ``Database``, three ways in the same run, each twice, alt
            (services/node/store/wal.py), no commit does;
 * none:    no checkpoint at all until the end, the baseline: what a commit costs by itself.
 
-Printed per way: p50, p99, p99.9 and the longest commit, how many took over 5 ms, and the p99.9
-over the baseline's. Nothing is asserted.
+Printed per way: p50, p99, p99.9 and the longest commit, how many took over 5 ms, the p99.9 over
+the baseline's, and the largest the WAL file grew (none: every commit stays in it). Nothing is
+asserted.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ ROW = 10_000
 WAYS = ("sqlite", "thread", "none")
 
 
-def commits(way: str, root: Path, n: int, rate: float) -> list[float]:
-    """Seconds of each of ``n`` commits offered at ``rate`` per second."""
-    db = Database(root / f"{way}-{time.monotonic_ns()}.sqlite")
+def commits(way: str, root: Path, n: int, rate: float) -> tuple[list[float], int]:
+    """Seconds of each of ``n`` commits offered at ``rate`` per second, and the WAL file's size
+    at the end (its high-water mark: SQLite reuses the file from its start, never shrinks it)."""
+    path = root / f"{way}-{time.monotonic_ns()}.sqlite"
+    db = Database(path)
     db.db.execute("CREATE TABLE filler (id INTEGER PRIMARY KEY, b BLOB)")
     if way == "thread":
         db.checkpoint_in_background(1.0)
@@ -51,8 +54,9 @@ def commits(way: str, root: Path, n: int, rate: float) -> list[float]:
         with db.tx() as c:
             c.execute("INSERT INTO filler (b) VALUES (?)", (payload,))
         took.append(time.perf_counter() - start)
+    wal = path.with_name(path.name + "-wal").stat().st_size
     db.close()
-    return took
+    return took, wal
 
 
 def main() -> int:
@@ -61,14 +65,18 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=600.0, help="commits offered per second")
     args = parser.parse_args()
     samples: dict[str, list[float]] = {way: [] for way in WAYS}
+    wal: dict[str, int] = dict.fromkeys(WAYS, 0)
     with tempfile.TemporaryDirectory(prefix="cifta-store-bench-") as tmp:
         for _ in range(2):
             for way in WAYS:
-                samples[way] += commits(way, Path(tmp), args.n, args.rate)
+                took, size = commits(way, Path(tmp), args.n, args.rate)
+                samples[way] += took
+                wal[way] = max(wal[way], size)
     print(f"CIFTA Exchange node store: {args.n} commits of {ROW // 1000} KB at {args.rate:g}/s,")
     print("each way twice, alternated (ms)\n")
     header = (
-        f"{'way':>7} {'p50':>6} {'p99':>6} {'p99.9':>6} {'max':>6} {'> 5 ms':>7} {'p99.9/none':>11}"
+        f"{'way':>7} {'p50':>6} {'p99':>6} {'p99.9':>6} {'max':>6} {'> 5 ms':>7} "
+        f"{'p99.9/none':>11} {'WAL MB':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -80,7 +88,7 @@ def main() -> int:
         print(
             f"{way:>7} {statistics.median(took) * 1e3:6.2f} {cuts[989] * 1e3:6.2f} "
             f"{cuts[998] * 1e3:6.2f} {took[-1] * 1e3:6.1f} {sum(t > 0.005 for t in took):>7} "
-            f"{cuts[998] / tail['none']:11.1f}"
+            f"{cuts[998] / tail['none']:11.1f} {wal[way] / 1e6:7.1f}"
         )
     return 0
 

@@ -146,9 +146,11 @@ class AuditLog:
             try:
                 yield
             except BaseException:
-                self.db.execute(f"ROLLBACK TO {name}")
-                self.db.execute(f"RELEASE {name}")
-                self._reload()
+                try:  # SQLite may have ended the whole transaction itself (a full disk)
+                    self.db.execute(f"ROLLBACK TO {name}")
+                    self.db.execute(f"RELEASE {name}")
+                finally:
+                    self._reload()  # the tree as the file holds it, whatever happened
                 raise
             self.db.execute(f"RELEASE {name}")
             return
@@ -156,8 +158,11 @@ class AuditLog:
         try:
             yield
         except BaseException:
-            self.db.execute("ROLLBACK")
-            self._reload()
+            try:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            finally:
+                self._reload()
             raise
         self.db.execute("COMMIT")
 
@@ -207,29 +212,37 @@ class AuditLog:
             parties = (event.actor, [event.actor])  # no header: filed under its reporter
         sender, recipients = parties or (event.sender, event.recipients)  # type: ignore[union-attr]
         identity = identity or identity_of(event)
-        row = self.db.execute("SELECT idx FROM leaves WHERE identity = ?", (identity,)).fetchone()
-        if row is not None:
-            return int(row[0]), False
         leaf = event.model_dump_json(exclude_none=True).encode()
+        msg_id, actor, kind, at = index_columns(event)
         own_tx = not self.db.in_transaction
         if own_tx:
             self.db.execute("BEGIN IMMEDIATE")
         try:
-            index = self.tree.append_hash(leaf_hash(leaf))
-            msg_id, actor, kind, at = index_columns(event)
-            self.db.execute(
+            index = self.tree.size
+            # one statement both checks and inserts: the same identity again changes nothing
+            inserted = self.db.execute(
                 "INSERT INTO leaves (idx, identity, leaf, msg_id, sender, recipients, actor, event,"
-                " occurred_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                " occurred_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (identity) DO NOTHING",
                 (index, identity, leaf, msg_id, sender, ",".join(recipients), actor, kind, at),
-            )
+            ).rowcount
+            if inserted:
+                self.tree.append_hash(leaf_hash(leaf))  # the leaf's index is the tree's size
+            else:
+                row = self.db.execute(
+                    "SELECT idx FROM leaves WHERE identity = ?", (identity,)
+                ).fetchone()
+                index = int(row[0])
         except BaseException:
             if own_tx:
-                self.db.execute("ROLLBACK")
-                self._reload()
+                try:
+                    if self.db.in_transaction:
+                        self.db.execute("ROLLBACK")
+                finally:
+                    self._reload()
             raise
         if own_tx:
             self.db.execute("COMMIT")
-        return index, True
+        return index, bool(inserted)
 
     def stored_leaf(self, envelope_sha256: str) -> AuditEvent | None:
         """The ``stored`` event of an envelope, built from its verified signed header."""

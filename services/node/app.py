@@ -301,7 +301,6 @@ class NodeRuntime:
 
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
-        self.store.checkpoint_in_background(self.settings.store_checkpoint_s)
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
         # deadlines that fell due while the node was down fire now, hub or no hub: what they send
         # waits in the outbox
@@ -330,6 +329,9 @@ class NodeRuntime:
                             error=type(exc).__name__, retry_in_s=round(delay, 2))  # fmt: skip
                 await asyncio.sleep(delay)  # waiting for the hub, not for a test condition
         self.connected.set()
+        # from now on, WAL checkpoints in a thread of their own (services/node/store/wal.py);
+        # stopped by the store's close, in stop()
+        self.store.checkpoint_in_background(self.settings.store_checkpoint_s)
         info = await self._consumer_info()
         self._learn_max_deliver(info)
         if info is not None:

@@ -14,7 +14,7 @@ from schemas.audit import AuditEvent, EventType
 from services.audit.log import AuditLog
 from services.core.checkpoint import cosign
 from services.core.encoding import uuid7
-from services.core.merkle import leaf_hash, verify_inclusion
+from services.core.merkle import MerkleTree, leaf_hash, verify_inclusion
 
 ORIGIN = "cifta-exchange.example.org/audit"
 
@@ -153,6 +153,24 @@ def test_a_group_sqlite_rolled_back_by_itself_is_never_committed_as_if_it_landed
     log.append(event(2), identity="e2")
     log.commit()
     assert log.size == 1
+
+
+def test_a_record_failing_after_sqlite_ended_the_group_leaves_no_leaf_in_memory(
+    log: AuditLog,
+) -> None:
+    # The record's savepoint is gone with the transaction SQLite ended by itself: undoing it
+    # fails, and the tree must still be read again from the file, not keep the leaf it appended
+    # (the nodes last written are kept in memory, and a root would be served from them).
+    log.begin()
+    with log.batch():
+        log.append(event(1), identity="e1")
+    with pytest.raises(sqlite3.OperationalError), log.batch():
+        log.append(event(2), identity="e2")
+        log.db.execute("ROLLBACK")  # what SQLite does on its own after SQLITE_FULL
+        raise OSError("the record's processing failed")
+    assert log.size == 0
+    assert log.tree.root() == MerkleTree().root()
+    log.rollback()
 
 
 def test_a_record_undone_in_its_savepoint_leaves_the_tree_as_the_database_holds_it(

@@ -7,11 +7,14 @@ event loop waits for that copy and its fsyncs (the tail of the latency in docs/p
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
+from services.node.store import wal
 from services.node.store.db import Database
+from services.node.store.wal import WalCheckpointer
 
 ROW = os.urandom(16_000)  # four pages
 ROWS = 400  # 1,600 pages: past SQLite's automatic checkpoint at 1,000
@@ -68,3 +71,24 @@ def test_the_thread_copies_the_wal_into_the_file_and_stops_with_the_store(
     db.close()
     assert copied > len(ROW) * ROWS
     assert "cifta-wal-checkpoint" not in {t.name for t in threading.enumerate()}
+
+
+def test_a_round_starts_the_log_over_once_it_is_long(tmp_path: Path) -> None:
+    # SQLite starts the log over only when a write begins with all of it copied, which a node
+    # committing all the time never gives a PASSIVE copy (bench/store_commits.py shows the file
+    # growing without end): past RESTART_FRAMES a round also makes a RESTART checkpoint.
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    db.checkpoint_in_background(3600.0)  # as the running node, its own thread an hour away
+    conn = sqlite3.connect(path, isolation_level=None)
+    write(db, 10)  # 40 pages
+    assert WalCheckpointer.round(conn) is False
+    write(db, wal.RESTART_FRAMES // 4 + 10)  # past the threshold
+    restarts: list[str] = []
+    conn.set_trace_callback(lambda sql: restarts.append(sql) if "RESTART" in sql else None)
+    assert WalCheckpointer.round(conn) is True
+    assert restarts == ["PRAGMA wal_checkpoint(RESTART)"]
+    write(db, 1)  # the log starts over: one row's frames, not thousands
+    assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 16
+    conn.close()
+    db.close()

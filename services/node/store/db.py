@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from services.node.store.migrations import migrate
-from services.node.store.wal import WalCheckpointer
+from services.node.store.wal import VALVE_PAGES, WalCheckpointer
 
 
 def iso(t: datetime) -> str:
@@ -55,11 +55,12 @@ class Database:
         self._checkpointer: WalCheckpointer | None = None
 
     def checkpoint_in_background(self, every_s: float) -> None:
-        """From now on, no commit of this connection copies the WAL into the database file: a
-        thread does it every ``every_s`` (services/node/store/wal.py). For a long-running node."""
+        """From now on a thread copies the WAL into the database file every ``every_s``, and no
+        commit of this connection does unless the log passes ``VALVE_PAGES`` (the thread
+        stopped): services/node/store/wal.py. For a long-running node."""
         if self._checkpointer is not None or every_s <= 0:
             return
-        self._db.execute("PRAGMA wal_autocheckpoint = 0")
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {VALVE_PAGES}")
         self._checkpointer = WalCheckpointer(self.path, every_s, self._synchronous)
         self._checkpointer.start()
 
