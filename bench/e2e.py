@@ -740,8 +740,9 @@ def targets(small: Row) -> None:
     met = {True: "MET", False: "MISSED"}
     print(
         "Target: end-to-end throughput >= 0.5 x crypto-only rate, 1 KB, USA in its own process,"
-        f" the hub syncing as a production cluster's servers do ({relaxed.sync}):"
-        f" {met[ratio >= 0.5]} ({ratio:.2f})"
+        f" the hub syncing every {relaxed.sync} as a production cluster's servers do (one server"
+        f" standing in for R3: no replication, no quorum round trip): {met[ratio >= 0.5]}"
+        f" ({ratio:.2f})"
     )
     print(
         f"        the hub fsyncing every write (one server): {always.e2e * small.protocol_s:.2f};"
@@ -751,7 +752,7 @@ def targets(small: Row) -> None:
     )
     print(
         f"Target: p99 <= 20 ms at half the peak rate, 1 KB, stored at USA, USA in its own process,"
-        f" hub sync {relaxed.sync} ({relaxed.half_rate:.0f} msg/s):"
+        f" hub sync {relaxed.sync}, one server standing in for R3 ({relaxed.half_rate:.0f} msg/s):"
         f" {met[relaxed.stored_p99_ms <= 20.0]}"
         f" (p50 {relaxed.stored_p50_ms:.1f} ms, p99 {relaxed.stored_p99_ms:.1f} ms)"
     )
