@@ -38,7 +38,8 @@ class ClusterHub(Hub):
         """Render (the first time: ports picked at start, then kept) and start every member."""
         if self.home.cluster() is None:
             self.home.render_config(
-                Listen(port=port, leaf_port=self.leaf_port), cluster=cl.Cluster.local(port=-1)
+                Listen(port=port, leaf_port=self.leaf_port, sync_interval=self.sync_interval),
+                cluster=cl.Cluster.local(port=-1),
             )
         self.url = self.home.start()
         return self.url

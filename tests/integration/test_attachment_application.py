@@ -42,14 +42,19 @@ def held(home: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
+def applications(hub: Hub, tmp_path: Path, *parties: str) -> list[Application]:
+    """Each party's node home in ``tmp_path``, and the application layer over it."""
+    for party in parties:
+        hub.node_settings(party, tmp_path).save()
+    return [open_node(tmp_path / party, {}) for party in parties]
+
+
 async def test_a_tracing_request_carries_its_photograph_to_the_state_asked(
     hub: Hub, tmp_path: Path
 ) -> None:
     photo = tmp_path / "markings.png"
     photo.write_bytes(os.urandom(100_000))
-    for party in ("MEX", "USA"):
-        hub.node_settings(party, tmp_path).save()
-    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    mex, usa = applications(hub, tmp_path, "MEX", "USA")
     seen: list[tuple[int, int]] = []
     try:
         async with (
@@ -90,17 +95,12 @@ async def test_a_tracing_request_carries_its_photograph_to_the_state_asked(
         usa.close()
 
 
-def mexico(hub: Hub, tmp_path: Path) -> Application:
-    hub.node_settings("MEX", tmp_path).save()
-    return open_node(tmp_path / "MEX", {})
-
-
 async def test_a_mistake_is_reported_before_any_file_is_sealed_or_uploaded(
     hub: Hub, tmp_path: Path
 ) -> None:
     photo = tmp_path / "markings.png"
     photo.write_bytes(os.urandom(10_000))
-    mex = mexico(hub, tmp_path)
+    [mex] = applications(hub, tmp_path, "MEX")
     body = example_body("info.trafficking_routes").model_dump(mode="json")
     cmd = SendMessage(officer=MEX_OFFICER, kind="info.trafficking_routes", body=body,
                       to=["ZZZ"], handling="H1", attachments=[photo])  # fmt: skip
@@ -166,10 +166,7 @@ async def test_a_forwarded_message_carries_its_files_from_the_forwarders_own_str
     # purges it; MEX's stream plays no part, and COL still reads nothing of it
     photo = tmp_path / "markings.png"
     photo.write_bytes(os.urandom(100_000))
-    for party in ("MEX", "USA", "COL"):
-        hub.node_settings(party, tmp_path).save()
-    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
-    col = open_node(tmp_path / "COL", {})
+    mex, usa, col = applications(hub, tmp_path, "MEX", "USA", "COL")
     try:
         async with (
             running_node(hub, "MEX", tmp_path) as mex_node,
@@ -231,9 +228,7 @@ async def test_a_forward_stopped_while_its_files_go_up_resumes_where_it_stopped(
 ) -> None:
     xray = tmp_path / "xray.png"
     xray.write_bytes(os.urandom(6 * 1024 * 1024))  # six segments: two windows of uploads
-    for party in ("MEX", "USA"):
-        hub.node_settings(party, tmp_path).save()
-    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    mex, usa = applications(hub, tmp_path, "MEX", "USA")
     try:
         async with (
             running_node(hub, "MEX", tmp_path) as mex_node,
@@ -276,9 +271,7 @@ async def test_a_message_is_not_forwarded_without_this_nodes_intact_copy_of_its_
     # unchanged
     scan = tmp_path / "licence.pdf"
     scan.write_bytes(os.urandom(5_000))
-    for party in ("MEX", "USA"):
-        hub.node_settings(party, tmp_path).save()
-    mex, usa = open_node(tmp_path / "MEX", {}), open_node(tmp_path / "USA", {})
+    mex, usa = applications(hub, tmp_path, "MEX", "USA")
     try:
         async with (
             running_node(hub, "MEX", tmp_path) as mex_node,
@@ -329,9 +322,7 @@ async def test_one_file_named_by_two_senders_at_once_is_fetched_once_and_intact(
     is the X-ray, byte for byte."""
     xray = tmp_path / "xray.png"
     xray.write_bytes(os.urandom(6 * 1024 * 1024))
-    for party in ("MEX", "USA", "COL"):
-        hub.node_settings(party, tmp_path).save()
-    mex, usa, col = (open_node(tmp_path / p, {}) for p in ("MEX", "USA", "COL"))
+    mex, usa, col = applications(hub, tmp_path, "MEX", "USA", "COL")
     try:
         async with (
             running_node(hub, "MEX", tmp_path) as mex_node,

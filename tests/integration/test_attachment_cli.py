@@ -26,9 +26,8 @@ async def cifta(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, st
     return code, out, err
 
 
-async def test_an_officer_sends_a_photograph_and_the_recipient_saves_it(
-    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def two_files(hub: Hub, tmp_path: Path) -> tuple[Path, Path]:
+    """MEX's and USA's homes, a report's body, and the photograph and scan it will carry."""
     body = tmp_path / "routes.json"
     body.write_text(example_body("info.trafficking_routes").model_dump_json())
     photo, scan = tmp_path / "markings.png", tmp_path / "licence.pdf"
@@ -36,13 +35,27 @@ async def test_an_officer_sends_a_photograph_and_the_recipient_saves_it(
     scan.write_bytes(os.urandom(70_000))
     for party in ("MEX", "USA"):
         hub.node_settings(party, tmp_path).save()
+    return photo, scan
+
+
+async def send_two_files(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, photo: Path, scan: Path
+) -> tuple[int, str, str]:
+    """`cifta send` at MEX: the report to USA, both files attached, answered in JSON."""
+    return await cifta(
+        capsys, "send", "--home", str(tmp_path / "MEX"), "--kind", "info.trafficking_routes",
+        "--to", "USA", "--handling", "H1", "--body", str(tmp_path / "routes.json"),
+        "--attach", str(photo), "--attach", str(scan), "--json",
+    )  # fmt: skip
+
+
+async def test_an_officer_sends_a_photograph_and_the_recipient_saves_it(
+    hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo, scan = two_files(hub, tmp_path)
     mex_home, usa_home = str(tmp_path / "MEX"), str(tmp_path / "USA")
     async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path):
-        code, out, err = await cifta(
-            capsys, "send", "--home", mex_home, "--kind", "info.trafficking_routes", "--to", "USA",
-            "--handling", "H1", "--body", str(body), "--attach", str(photo), "--attach", str(scan),
-            "--json",
-        )  # fmt: skip
+        code, out, err = await send_two_files(capsys, tmp_path, photo, scan)
         assert code == 0, err
         assert "\r" not in err  # no progress bar off a terminal
         msg_id = json.loads(out)["msg_id"]
@@ -80,20 +93,10 @@ async def test_an_officer_sends_a_photograph_and_the_recipient_saves_it(
 async def test_an_officer_forwards_a_message_with_its_files_once_this_node_holds_them(
     hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    body = tmp_path / "routes.json"
-    body.write_text(example_body("info.trafficking_routes").model_dump_json())
-    photo, scan = tmp_path / "markings.png", tmp_path / "licence.pdf"
-    photo.write_bytes(os.urandom(150_000))
-    scan.write_bytes(os.urandom(70_000))
-    for party in ("MEX", "USA"):
-        hub.node_settings(party, tmp_path).save()
-    mex_home, usa_home = str(tmp_path / "MEX"), str(tmp_path / "USA")
+    photo, scan = two_files(hub, tmp_path)
+    usa_home = str(tmp_path / "USA")
     async with running_node(hub, "MEX", tmp_path) as mex, running_node(hub, "USA", tmp_path):
-        code, out, err = await cifta(
-            capsys, "send", "--home", mex_home, "--kind", "info.trafficking_routes", "--to", "USA",
-            "--handling", "H1", "--body", str(body), "--attach", str(photo), "--attach", str(scan),
-            "--json",
-        )  # fmt: skip
+        code, out, err = await send_two_files(capsys, tmp_path, photo, scan)
         assert code == 0, err
         msg_id = json.loads(out)["msg_id"]
         mex.outbox.wake()

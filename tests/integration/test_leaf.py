@@ -14,6 +14,7 @@ from nats.errors import Error as NatsError
 from schemas import HandlingCode
 from schemas.registry import example_body
 from services.leaf.home import LeafHome
+from services.node.app import NodeRuntime
 from services.node.application import ApplicationError, OfficerIdentity, open_node
 from services.node.application.models import SendMessage
 from services.node.attachment_flow import attachment_store, leaf_api, send_with_attachments
@@ -65,6 +66,23 @@ async def test_a_state_on_a_leaf_sends_and_receives_through_it(
     assert (await leaf_hub.status("COL")).stored == 1
 
 
+async def fetched_then_dropped(
+    sender: NodeRuntime, recipient: NodeRuntime, msg_id: str, sent: Path, officer: str,
+    out: Path, *, receipt: str, purge: str,
+) -> None:  # fmt: skip
+    """The recipient's receipt reaches the sender, the recipient's copy of the file is the file,
+    byte for byte, and the sender then drops its copy at the hub."""
+    await eventually(lambda: delivered_to(sender, msg_id) == {recipient.party}, what=receipt)
+    _, opened = recipient.core.read(msg_id, officer=officer)
+    (manifest,) = opened.body.attachments
+    attachment_store(recipient.settings).save_plaintext(manifest, out)
+    assert out.read_bytes() == sent.read_bytes()
+    await eventually(
+        lambda: sender.store.attachment_purges.state(msg_id, recipient.party) == "purged",
+        what=purge,
+    )
+
+
 async def test_a_state_on_a_leaf_receives_attachments_across_its_link(
     leaf_hub: Hub, mex_leaf: LeafHome, tmp_path: Path
 ) -> None:
@@ -82,16 +100,10 @@ async def test_a_state_on_a_leaf_receives_attachments_across_its_link(
             handling=HandlingCode.H1,
         )  # fmt: skip
         usa.outbox.wake()
-        await eventually(lambda: delivered_to(usa, header.msg_id) == {"MEX"}, what="receipt")
-        _, opened = mex.core.read(header.msg_id, officer="agente.perez")
-        (manifest,) = opened.body.attachments
-        out = tmp_path / "saved.png"
-        attachment_store(mex.settings).save_plaintext(manifest, out)
-        assert out.read_bytes() == photo.read_bytes()
-        await eventually(
-            lambda: usa.store.attachment_purges.state(header.msg_id, "MEX") == "purged",
-            what="USA drops MEX's copy",
-        )
+        await fetched_then_dropped(
+            usa, mex, header.msg_id, photo, "agente.perez", tmp_path / "saved.png",
+            receipt="receipt", purge="USA drops MEX's copy",
+        )  # fmt: skip
     assert await segments_at_hub(leaf_hub, "USA") == 0
 
 
@@ -113,17 +125,11 @@ async def test_a_state_on_a_leaf_stores_its_attachments_in_its_stream_at_the_hub
         assert await segments_at_hub(leaf_hub, "MEX", "USA") == 3
         mex.outbox.wake()
         async with running_node(leaf_hub, "USA", tmp_path) as usa:
-            await eventually(lambda: delivered_to(mex, header.msg_id) == {"USA"},
-                             what="USA's receipt, through MEX's leaf")  # fmt: skip
-            _, opened = usa.core.read(header.msg_id, officer="hsi.analyst.04")
-            (manifest,) = opened.body.attachments
-            out = tmp_path / "saved.png"
-            attachment_store(usa.settings).save_plaintext(manifest, out)
-            assert out.read_bytes() == photo.read_bytes()
-            await eventually(
-                lambda: mex.store.attachment_purges.state(header.msg_id, "USA") == "purged",
-                what="MEX drops USA's copy from the hub, through its leaf",
-            )
+            await fetched_then_dropped(
+                mex, usa, header.msg_id, photo, "hsi.analyst.04", tmp_path / "saved.png",
+                receipt="USA's receipt, through MEX's leaf",
+                purge="MEX drops USA's copy from the hub, through its leaf",
+            )  # fmt: skip
     assert await segments_at_hub(leaf_hub, "MEX") == 0
 
 

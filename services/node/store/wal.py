@@ -48,7 +48,6 @@ class WalCheckpointer:
         self.path = path
         self.every_s = every_s
         self.synchronous = synchronous
-        self.rounds = 0  # rounds made, for tests
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cifta-wal-checkpoint", daemon=True)
 
@@ -89,7 +88,6 @@ class WalCheckpointer:
                         log.warning("wal_checkpoint_failed", error=failing)
                     continue
                 failing = ""
-                self.rounds += 1
         finally:
             if db is not None:
                 db.close()
