@@ -18,21 +18,23 @@ No service calls a primitive directly: this module and ``keys`` are the only pla
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Protocol, Required, TypedDict, Unpack
 
+import pydantic_core
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from schemas import Body, HandlingCode, ReasonCode, UnknownKindError
 from schemas.registry import open_body
-from services.core.encoding import b64u, uuid7
+from services.core.encoding import b64u_bytes as _b64u
+from services.core.encoding import uuid7
 from services.core.envelope_format import (
     ENC_ALG,
     IV_LEN,
@@ -85,8 +87,6 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 # RFC 9180 section 7 ids: KEM 0x647A (X-Wing, draft-connolly-cfrg-xwing-kem-06), KDF 0x0001
 # (HKDF-SHA256), AEAD 0x0002 (AES-256-GCM).
 _SUITE = hpke.Suite(hpke.KEM.MLKEM768_X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
-#: The header's JSON writer, made once (``json.dumps`` with options builds one per call).
-_HEADER_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -109,20 +109,30 @@ class KeyLookup(Protocol):
 
 @dataclass(frozen=True)
 class OpenedEnvelope:
-    """A verified, decrypted envelope."""
+    """A verified, decrypted envelope. Its two digests are computed when first asked for: the
+    audit events name them, opening does not need them."""
 
     header: ProtectedHeader
     body: Body
     plaintext: bytes
-    envelope_hash: str  # SHA-256 hex of the envelope bytes as received
-    signature_sha256: str  # SHA-256 hex of its Ed25519 signature (what audit events name)
+    envelope: bytes  # as received
+    ed25519_signature: bytes
+
+    @cached_property
+    def envelope_hash(self) -> str:
+        """SHA-256 hex of the envelope bytes as received."""
+        return hashlib.sha256(self.envelope).hexdigest()
+
+    @cached_property
+    def signature_sha256(self) -> str:
+        """SHA-256 hex of its Ed25519 signature (what audit events name)."""
+        return hashlib.sha256(self.ed25519_signature).hexdigest()
 
 
 # --- the byte structures both sides compute ---------------------------------------------------
 
 
-def _lp(data: bytes) -> bytes:
-    return struct.pack(">Q", len(data)) + data
+_LEN = struct.Struct(">Q").pack  # the 8-byte big-endian length before each field
 
 
 def signature_input(
@@ -130,20 +140,22 @@ def signature_input(
 ) -> bytes:
     """The exact bytes every signature covers (docs/envelope.md, "Signature input").
 
-    ``stanzas`` are (party, kid, wrapped key bytes), in envelope order.
+    ``stanzas`` are (party, kid, wrapped key bytes), in envelope order. Each field is preceded by
+    its length; the parts are joined once, without copying a field into a part of its own.
     """
-    parts = [SIG_DOMAIN, _lp(protected), _lp(iv), _lp(ciphertext), struct.pack(">Q", len(stanzas))]
+    parts = [SIG_DOMAIN, _LEN(len(protected)), protected, _LEN(len(iv)), iv]
+    parts += [_LEN(len(ciphertext)), ciphertext, _LEN(len(stanzas))]
     for party, kid, wrapped in stanzas:
-        parts += [_lp(party.encode()), _lp(kid.encode()), _lp(wrapped)]
+        p, k = party.encode(), kid.encode()
+        parts += [_LEN(len(p)), p, _LEN(len(k)), k, _LEN(len(wrapped)), wrapped]
     return b"".join(parts)
 
 
 def wrap_info(msg_id: str, party: str, kid: str, protected: bytes) -> bytes:
     """The HPKE ``info`` for one recipient's key wrap (docs/envelope.md, "Key wrap")."""
+    m, p, k = msg_id.encode(), party.encode(), kid.encode()
     header_hash = hashlib.sha256(protected).digest()
-    return b"".join(
-        [WRAP_DOMAIN, _lp(msg_id.encode()), _lp(party.encode()), _lp(kid.encode()), header_hash]
-    )
+    return b"".join([WRAP_DOMAIN, _LEN(len(m)), m, _LEN(len(p)), p, _LEN(len(k)), k, header_hash])
 
 
 # --- sealing ----------------------------------------------------------------------------------
@@ -234,11 +246,14 @@ def seal_message(
         "in_reply_to": options.get("in_reply_to"),
     }
     header.update({k: v for k, v in optional.items() if v is not None})
-    parsed = ProtectedHeader.model_validate(header)  # refuse to seal what a receiver would refuse
-    protected = _HEADER_JSON(header).encode()
+    # Compact UTF-8 JSON, the bytes json.dumps(separators=(",", ":"), ensure_ascii=False) gives.
+    protected = pydantic_core.to_json(header)
+    # Refuse to seal what a receiver would refuse: the receiver's own check, on the same bytes.
+    parsed = ProtectedHeader.model_validate_json(protected, strict=True)
 
     cek, iv = AESGCM.generate_key(256), os.urandom(IV_LEN)
-    ciphertext = AESGCM(cek).encrypt(iv, body.model_dump_json().encode(), protected)
+    plaintext = type(body).__pydantic_serializer__.to_json(body)  # model_dump_json, as bytes
+    ciphertext = AESGCM(cek).encrypt(iv, plaintext, protected)
 
     def wrap(r: EncryptionPublicKey) -> bytes:
         """The content key for ``r`` (HPKE, bound to this message, party, key and header)."""
@@ -248,20 +263,22 @@ def seal_message(
 
     stanzas = [(r.party, r.kid, wrap(r)) for r in recipients]
     to_sign = signature_input(protected, iv, ciphertext, stanzas)
-    signatures = [{"alg": ED25519, "sig": b64u(sig_key.ed25519.sign(to_sign))}]
+    signatures = [(ED25519, _b64u(sig_key.ed25519.sign(to_sign)))]
     if sig_key.mldsa65 is not None:
-        signatures.append({"alg": MLDSA65, "sig": b64u(sig_key.mldsa65.sign(to_sign))})
+        signatures.append((MLDSA65, _b64u(sig_key.mldsa65.sign(to_sign))))
     # Every value is base64url, a hex key id, a party code or an algorithm name: none needs JSON
     # escaping, so the envelope is written directly (the same bytes json.dumps would give).
-    stanza_json = ",".join(
-        f'{{"party":"{p}","kid":"{k}","enc":"{b64u(w)}"}}' for p, k, w in stanzas
+    stanza_json = b",".join(
+        b'{"party":"%s","kid":"%s","enc":"%s"}' % (p.encode(), k.encode(), _b64u(w))
+        for p, k, w in stanzas
     )
-    sig_json = ",".join(f'{{"alg":"{s["alg"]}","sig":"{s["sig"]}"}}' for s in signatures)
-    envelope = (
-        f'{{"v":{VERSION},"protected":"{b64u(protected)}","iv":"{b64u(iv)}",'
-        f'"ciphertext":"{b64u(ciphertext)}","recipients":[{stanza_json}],'
-        f'"signatures":[{sig_json}]}}'
-    ).encode("ascii")
+    sig_json = b",".join(b'{"alg":"%s","sig":"%s"}' % (a.encode(), sig) for a, sig in signatures)
+    envelope = b'{"v":%d,"protected":"%s","iv":"%s","ciphertext":"%s",' % (
+        VERSION,
+        _b64u(protected),
+        _b64u(iv),
+        _b64u(ciphertext),
+    ) + b'"recipients":[%s],"signatures":[%s]}' % (stanza_json, sig_json)
     copy = None
     if keep_sender_copy:
         own = sender.current_encryption.public()
@@ -269,10 +286,12 @@ def seal_message(
     return Sealed(envelope, parsed, copy)
 
 
+_SEAL_OPTIONS = SealOptions.__required_keys__ | SealOptions.__optional_keys__
+
+
 def _check_options(options: SealOptions) -> None:
     """Refuse what the types would have: a misspelt option must not be sealed as a default."""
-    known = SealOptions.__required_keys__ | SealOptions.__optional_keys__
-    if unknown := sorted(set(options) - known):
+    if unknown := sorted(set(options) - _SEAL_OPTIONS):
         raise TypeError(f"unknown seal option(s): {', '.join(unknown)}")
     if "handling" not in options:
         raise TypeError("seal needs a handling code")
@@ -408,10 +427,7 @@ def _ed25519_signature(p: Parsed) -> bytes:
 
 
 def _opened(p: Parsed, data: bytes, body: Body, plaintext: bytes) -> OpenedEnvelope:
-    return OpenedEnvelope(
-        p.header, body, plaintext, hashlib.sha256(data).hexdigest(),
-        hashlib.sha256(_ed25519_signature(p)).hexdigest(),
-    )  # fmt: skip
+    return OpenedEnvelope(p.header, body, plaintext, data, _ed25519_signature(p))
 
 
 def open_sender_copy(

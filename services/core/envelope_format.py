@@ -21,9 +21,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
+from typing_extensions import TypedDict  # pydantic reads TypedDicts from here before 3.12
 
 from schemas import HandlingCode, ReasonCode
 from schemas.base import CaseId, MessageId, PartyCode
@@ -118,27 +120,32 @@ class ProtectedHeader(BaseModel):
         return self
 
 
-class _Stanza(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Stanza(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     party: PartyCode
     kid: KeyId
     enc: str
 
 
-class _Signature(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Signature(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     alg: SigAlg
     sig: str
 
 
-class _Envelope(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Envelope(TypedDict):
+    """The outer object. Dictionaries, not models: nothing outlives the parse but ``Parsed``."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
     v: int
     protected: str
     iv: str
     ciphertext: str
     recipients: Annotated[list[_Stanza], Field(min_length=1, max_length=MAX_RECIPIENTS)]
     signatures: Annotated[list[_Signature], Field(max_length=2)]
+
+
+_ENVELOPE = TypeAdapter(_Envelope)
 
 
 @dataclass(frozen=True)
@@ -182,11 +189,12 @@ def _check_algorithms(outer: dict[str, Any], header: dict[str, Any]) -> None:
     if isinstance(enc, str) and enc != ENC_ALG:
         raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, "key wrap algorithm in enc")
     sigs, signatures = header.get("sigs"), outer.get("signatures")
-    named: list[object] = list(sigs) if isinstance(sigs, list) else []
+    named = sigs if isinstance(sigs, list) else []
     if isinstance(signatures, list):
-        named += [s.get("alg") for s in signatures if isinstance(s, dict)]
-    if any(isinstance(a, str) and a not in SIG_LENGTHS for a in named):
-        raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, "signature algorithm")
+        named = named + [s.get("alg") for s in signatures if isinstance(s, dict)]
+    for alg in named:
+        if isinstance(alg, str) and alg not in SIG_LENGTHS:
+            raise EnvelopeError(ReasonCode.UNSUPPORTED_ALGORITHM, "signature algorithm")
 
 
 def parse(data: bytes) -> Parsed:
@@ -207,7 +215,7 @@ def parse(data: bytes) -> Parsed:
     if None in raw_header.values():
         raise _malformed("header: optional members are omitted, not null")
     try:
-        env = _Envelope.model_validate(outer, strict=True)
+        env = _ENVELOPE.validate_python(outer, strict=True)
     except ValidationError as exc:
         raise _malformed("envelope: " + first_error(exc)) from None
     try:
@@ -219,36 +227,50 @@ def parse(data: bytes) -> Parsed:
 
 def _decode(env: _Envelope, header: ProtectedHeader, protected: bytes) -> Parsed:
     """The rest of check 1e: byte strings canonical and of their lengths, stanzas as the header."""
-
-    def bad(detail: str) -> EnvelopeError:
-        return EnvelopeError(ReasonCode.MALFORMED, detail, header=header)
-
-    def decode(text: str, what: str, length: int | None = None) -> bytes:
-        try:
-            raw = unb64u(text)
-        except ValueError:
-            raise bad(f"{what}: not canonical unpadded base64url") from None
-        if length is not None and len(raw) != length:
-            raise bad(f"{what}: must be {length} bytes")
-        return raw
-
-    iv, ciphertext = decode(env.iv, "iv", IV_LEN), decode(env.ciphertext, "ciphertext")
+    iv = _bytes(env["iv"], header, "iv", IV_LEN)
+    ciphertext = _bytes(env["ciphertext"], header, "ciphertext")
     if len(ciphertext) < TAG_LEN:
-        raise bad("ciphertext: shorter than the AES-GCM tag")
+        raise _bad(header, "ciphertext: shorter than the AES-GCM tag")
     if len(set(header.recipients)) != len(header.recipients):
-        raise bad("duplicate recipient in header")
-    if [s.party for s in env.recipients] != header.recipients:
-        raise bad("recipient stanzas do not match the header's recipients, in order")
+        raise _bad(header, "duplicate recipient in header")
+    if [s["party"] for s in env["recipients"]] != header.recipients:
+        raise _bad(header, "recipient stanzas do not match the header's recipients, in order")
     stanzas = [
-        (s.party, s.kid, decode(s.enc, f"stanza for {s.party}", WRAPPED_LEN))
-        for s in env.recipients
+        (s["party"], s["kid"], _bytes(s["enc"], header, "stanza", WRAPPED_LEN, s["party"]))
+        for s in env["recipients"]
     ]
-    if len({s.alg for s in env.signatures}) != len(env.signatures):
-        raise bad("duplicate signature algorithm")
+    sigs = env["signatures"]
+    if len({s["alg"] for s in sigs}) != len(sigs):
+        raise _bad(header, "duplicate signature algorithm")
     signatures: dict[str, bytes] = {
-        s.alg: decode(s.sig, f"{s.alg} signature", SIG_LENGTHS[s.alg]) for s in env.signatures
+        s["alg"]: _bytes(s["sig"], header, "signature", SIG_LENGTHS[s["alg"]], s["alg"])
+        for s in sigs
     }
     return Parsed(protected, header, iv, ciphertext, stanzas, signatures)
+
+
+def _bad(header: ProtectedHeader, detail: str) -> EnvelopeError:
+    return EnvelopeError(ReasonCode.MALFORMED, detail, header=header)
+
+
+def _bytes(
+    text: str, header: ProtectedHeader, what: str, length: int | None = None, of: str = ""
+) -> bytes:
+    """One byte-string member decoded: canonical base64url, and ``length`` bytes when given.
+    ``of`` names the stanza's party or the signature's algorithm in the error."""
+    try:
+        raw = unb64u(text)
+    except ValueError:
+        raise _bad(header, f"{_name(what, of)}: not canonical unpadded base64url") from None
+    if length is not None and len(raw) != length:
+        raise _bad(header, f"{_name(what, of)}: must be {length} bytes")
+    return raw
+
+
+def _name(what: str, of: str) -> str:
+    if what == "stanza":
+        return f"stanza for {of}"
+    return f"{of} {what}" if of else what
 
 
 def first_error(exc: Exception) -> str:

@@ -69,8 +69,23 @@ def test_uuid7_values_differ_within_one_millisecond() -> None:
         (b'{"a":NaN}', "NaN"),
         (b'{"a":"\xff"}', "UTF-8"),
         (b'{"a":1} {"a":1}', "not JSON"),
+        (b'{"a":"\\ud800"}', "unpaired surrogate"),
+        (b'{"a":"\xed\xa0\x80"}', "UTF-8"),  # a surrogate's bytes are not UTF-8 either
+        (b"[" * 202 + b"]" * 202, "deeper than 200"),
+        (b"[" * 5000 + b"]" * 5000, "not JSON"),  # Python's own parser refuses it too
     ],
-    ids=["bom", "duplicate", "nested-duplicate", "nan", "not-utf8", "two-texts"],
+    ids=[
+        "bom",
+        "duplicate",
+        "nested-duplicate",
+        "nan",
+        "not-utf8",
+        "two-texts",
+        "lone-surrogate-escape",
+        "surrogate-bytes",
+        "deep",
+        "very-deep",
+    ],
 )
 def test_received_json_is_parsed_strictly(data: bytes, why: str) -> None:
     with pytest.raises(WireJSONError, match=why):
@@ -79,3 +94,12 @@ def test_received_json_is_parsed_strictly(data: bytes, why: str) -> None:
 
 def test_strict_json_reads_ordinary_json() -> None:
     assert loads_strict('{"a":[1,{"b":"é"}]}'.encode()) == {"a": [1, {"b": "é"}]}
+    # a pair of surrogate escapes is one character; 200 levels are allowed below the top one
+    assert loads_strict(b'{"a":"\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+    assert loads_strict(b"[" * 201 + b"]" * 201) is not None
+
+
+def test_a_refusal_never_quotes_the_content() -> None:
+    with pytest.raises(WireJSONError) as caught:
+        loads_strict(b'{"secret-name":1,"secret-name":2}')
+    assert "secret" not in str(caught.value)
