@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,23 +79,24 @@ def index_columns(event: Leaf) -> tuple[str, str, str, str]:
 class SqliteNodes:
     """The tree's complete subtrees, in the log's SQLite file.
 
-    The node last written at each level is kept in memory too: an append reads its left
-    siblings, and a root the right edge, which are exactly those. Nodes never change once
-    written; a rolled-back transaction is followed by a new ``SqliteNodes`` (``_reload``)."""
+    The two nodes last written at each level are kept in memory too: an append writes a node,
+    then reads its left sibling (the one written before it at that level), and a root reads the
+    right edge. Nodes never change once written; a rolled-back transaction is followed by a new
+    ``SqliteNodes`` (``_reload``)."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         row = db.execute("SELECT COUNT(*) FROM nodes WHERE level = 0").fetchone()
         self._size = int(row[0])
-        self._last: dict[int, tuple[int, bytes]] = {}  # level -> (index, hash) last written
+        self._recent: dict[tuple[int, int], bytes] = {}  # (level, index) -> hash
 
     def size(self) -> int:
         return self._size
 
     def get(self, level: int, index: int) -> bytes:
-        last = self._last.get(level)
-        if last is not None and last[0] == index:
-            return last[1]
+        recent = self._recent.get((level, index))
+        if recent is not None:
+            return recent
         row = self.db.execute(
             "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
@@ -103,13 +104,13 @@ class SqliteNodes:
             raise KeyError((level, index))
         return bytes(row[0])
 
-    def put(self, level: int, index: int, value: bytes) -> None:
-        self.db.execute(
-            "INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", (level, index, value)
-        )
-        self._last[level] = (index, value)
-        if level == 0:
-            self._size += 1
+    def put(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        self.db.executemany("INSERT INTO nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+        for level, index, value in nodes:
+            self._recent[level, index] = value
+            self._recent.pop((level, index - 2), None)  # two per level: the last, its sibling
+            if level == 0:
+                self._size += 1
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,8 @@ class AuditLog:
             parties = (event.actor, [event.actor])  # no header: filed under its reporter
         sender, recipients = parties or (event.sender, event.recipients)  # type: ignore[union-attr]
         identity = identity or identity_of(event)
-        leaf = event.model_dump_json(exclude_none=True).encode()
+        # model_dump_json(exclude_none=True), as the bytes it encodes to
+        leaf = type(event).__pydantic_serializer__.to_json(event, exclude_none=True)
         msg_id, actor, kind, at = index_columns(event)
         own_tx = not self.db.in_transaction
         if own_tx:

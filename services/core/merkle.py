@@ -41,7 +41,9 @@ class NodeStore(Protocol):
 
     def get(self, level: int, index: int) -> bytes: ...
 
-    def put(self, level: int, index: int, value: bytes) -> None: ...
+    def put(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Write the (level, index, hash) nodes one append completes, leaf first."""
+        ...
 
 
 class MemoryStore:
@@ -54,13 +56,14 @@ class MemoryStore:
     def get(self, level: int, index: int) -> bytes:
         return self.levels[level][index]
 
-    def put(self, level: int, index: int, value: bytes) -> None:
-        while len(self.levels) <= level:
-            self.levels.append([])
-        row = self.levels[level]
-        if index != len(row):
-            raise ValueError("nodes are appended in order")
-        row.append(value)
+    def put(self, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        for level, index, value in nodes:
+            while len(self.levels) <= level:
+                self.levels.append([])
+            row = self.levels[level]
+            if index != len(row):
+                raise ValueError("nodes are appended in order")
+            row.append(value)
 
 
 class MerkleTree:
@@ -76,12 +79,13 @@ class MerkleTree:
     def append_hash(self, lh: bytes) -> int:
         """Append a leaf by its leaf hash; return its index."""
         index = self.store.size()
-        self.store.put(0, index, lh)
+        nodes = [(0, index, lh)]
         level, i, h = 0, index, lh
-        while i & 1:  # this node completes its parent
+        while i & 1:  # this node completes its parent; its left sibling is an earlier append's
             h = node_hash(self.store.get(level, i - 1), h)
             level, i = level + 1, i >> 1
-            self.store.put(level, i, h)
+            nodes.append((level, i, h))
+        self.store.put(nodes)
         return index
 
     def append(self, data: bytes) -> int:

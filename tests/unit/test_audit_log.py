@@ -53,6 +53,27 @@ def test_the_log_survives_a_reopen_and_keeps_growing(tmp_path: Path) -> None:
     assert again.tree.root(5) == root
 
 
+def test_an_append_reads_no_node_back_from_the_file(tmp_path: Path) -> None:
+    # The left siblings an append hashes with were written by the appends before it: they are
+    # read from memory, so a growing log costs its writes only (the same tree as in memory).
+    first = AuditLog(tmp_path / "a.sqlite")
+    for i in range(3):
+        first.append(event(i))
+    first.close()
+    log = AuditLog(tmp_path / "a.sqlite")  # reopened: the first sibling must come from the file
+    statements: list[str] = []
+    log.db.set_trace_callback(statements.append)
+    memory = MerkleTree()
+    for i in range(3):
+        memory.append(log.leaf(i))
+    for i in range(3, 70):
+        log.append(event(i))
+        memory.append(log.leaf(i))
+    reads = [s for s in statements if s.lstrip().upper().startswith("SELECT HASH FROM NODES")]
+    assert len(reads) == 2  # (0, 2) and (1, 0): written before the reopen
+    assert log.tree.root() == memory.root()
+
+
 def test_inclusion_proofs_come_from_the_stored_tree(log: AuditLog) -> None:
     events = [event(i) for i in range(11)]
     for e in events:
