@@ -7,13 +7,16 @@ or purge a stream or a consumer. Stream sizes come from the hub's plan of the ac
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from services.core import subjects
 from services.core.connection import connect
@@ -170,6 +173,27 @@ async def _ensure_stream(nc: Client, config: api.StreamConfig) -> None:
         ) from None
 
 
+#: How long a state's JetStream may take to answer after the reload that added its account.
+READY_S = 15.0
+
+
+async def jetstream_answers(nc: Client, within: float = READY_S) -> None:
+    """Wait until the account's JetStream API answers. Right after the reload that adds an
+    account, its first request can go unanswered (the onboarding test saw a stream request time
+    out once, after both reloads were confirmed in the server's log); an account's information is
+    the cheapest request to ask until it does."""
+    js = nc.jetstream(timeout=1.0)
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await js.account_info()
+            return
+        except (TimeoutError, NoRespondersError, ServiceUnavailableError):
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.1)  # the next ask; the server is enabling the account
+
+
 async def provision_state(
     url: str,
     seed: Path,
@@ -182,6 +206,7 @@ async def provision_state(
     """Create or update ``state``'s inbox (with ``sources``: the relays of the senders on a
     leaf), quarantine, undelivered record, node consumer and directory bucket. Idempotent."""
     async with connect(url, seed, tls_ca) as nc:
+        await jetstream_answers(nc)
         # the record first, so that no advisory is published before it can be kept
         await _ensure_stream(nc, undelivered_config(state, policy, sizes))
         await _ensure_stream(nc, inbox_config(state, policy, sizes, sources))
