@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from services.node.store import wal
 from services.node.store.db import Database
 from services.node.store.wal import WalCheckpointer
@@ -73,10 +75,14 @@ def test_the_thread_copies_the_wal_into_the_file_and_stops_with_the_store(
     assert "cifta-wal-checkpoint" not in {t.name for t in threading.enumerate()}
 
 
-def test_a_round_starts_the_log_over_once_it_is_long(tmp_path: Path) -> None:
+def test_a_round_starts_the_log_over_once_it_is_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # SQLite starts the log over only when a write begins with all of it copied, which a node
     # committing all the time never gives a PASSIVE copy (bench/store_commits.py shows the file
-    # growing without end): past RESTART_FRAMES a round also makes a RESTART checkpoint.
+    # growing without end): past RESTART_FRAMES a round also makes a RESTART checkpoint. The
+    # threshold is lowered here (256 MB of log would take minutes of commits to write).
+    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
     path = tmp_path / "store.sqlite"
     db = Database(path)
     db.checkpoint_in_background(3600.0)  # as the running node, its own thread an hour away

@@ -10,13 +10,18 @@ leaves that to this thread instead, on a connection of its own, every ``every_s`
    ``sqlite3`` module releases the interpreter's lock while SQLite works: the loop runs meanwhile);
 2. when the log is still past ``RESTART_FRAMES`` after that: ``RESTART``, the few frames
    committed during the copy, after which the log starts again from its beginning. SQLite starts
-   the log over only when a write begins with all of it copied, which a node committing all the
-   time never finds: without this step the file grows for as long as the load lasts (112 MB
-   after 6,000 commits of 10 KB at 600/s, 25 MB with it). It holds the node's next commit for as
-   long as that short copy and an fsync take, every few seconds at most, under sustained load.
+   the log over by itself when a write begins with all of it copied: as soon as the load pauses
+   for one round. A node committing all the time never finds that moment, and without this step
+   its log would grow for as long as the load lasts. The step holds the node's next commit (and
+   with it the node's event loop) for as long as that short copy and an fsync take: 10-12 ms
+   here (``bench/store_commits.py``). Every 16 MB of log, as first built, that was every 2 s
+   under ``make bench``'s load, and the most frequent cause of its latency tail
+   (docs/performance.md); every 256 MB, it is one hold in about 25 s of sustained load.
 
 The node's own connection keeps an automatic checkpoint far above what one round leaves
-(``VALVE_PAGES``): if this thread stopped, commits would bound the log again, less often.
+(``VALVE_PAGES``): if this thread stopped, commits would bound the log again, less often. The log
+file keeps the largest size it reached (SQLite writes it again from its start): a node that once
+sustained load for half a minute keeps a log file of up to 256 MB.
 
 Durability is unchanged: a commit is in the log before it returns, whoever copies it later; the
 fsync settings are the connection's (``synchronous``). A CLI process writing while the node runs
@@ -33,12 +38,12 @@ from services.core.logs import get_logger
 
 log = get_logger("cifta.node.store")
 
-#: The node's own automatic checkpoint while this thread runs: 10,000 pages (40 MB of log).
-VALVE_PAGES = 10_000
+#: The node's own automatic checkpoint while this thread runs: 100,000 pages (400 MB of log).
+VALVE_PAGES = 100_000
 #: How long the RESTART step waits for the node's transaction in progress, in milliseconds.
 BUSY_MS = 2_000
-#: The log's length, in frames (pages), past which a round also starts it over: 16 MB.
-RESTART_FRAMES = 4_096
+#: The log's length, in frames (pages), past which a round also starts it over: 256 MB.
+RESTART_FRAMES = 65_536
 
 
 class WalCheckpointer:
