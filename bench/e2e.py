@@ -123,6 +123,8 @@ class Split:
     rt_p50_ms: float = float("nan")
     rt_p99_ms: float = float("nan")
     stages: list[tuple[str, float, float]] = field(default_factory=list)
+    #: each message's stage marks (bench/stages.py's names), perf_counter seconds
+    marks: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 #: The hub's fsync interval in the 2-proc runs: as one server renders it ("always": fsync before
@@ -360,15 +362,22 @@ async def run_network_split(
     bodies: dict[str, Body],
     rows: dict[str, Row],
     overrides: dict[str, object],
+    marks: Path | None = None,
 ) -> None:
     """Throughput with USA's node as its own process (``cifta node run``), as states deploy it:
     MEX composes N in this process; the clock stops when MEX has all N receipts, which USA sends
-    only after storing each message."""
+    only after storing each message. With ``marks``, each latency run's messages and their
+    stage marks (perf_counter seconds, one clock for both processes) go to marks/<sync>.json."""
     for sync in SYNCS:
         for row in rows.values():
             row.split[sync] = Split(sync)
         async with started_hub(root / f"split-{sync}", sync) as hub:
             await _split(hub, root / f"split-{sync}", sizes, bodies, rows, overrides, sync)
+        if marks is not None:
+            marks.mkdir(parents=True, exist_ok=True)
+            (marks / f"{sync}.json").write_text(
+                json.dumps({label: row.split[sync].marks for label, row in rows.items()})
+            )
 
 
 async def _split(
@@ -437,6 +446,7 @@ async def _split(
     for row in rows.values():
         fig = row.split[sync]
         fig.stages = stages.table(fig.ids, extra=(ROUND_TRIP,))
+        fig.marks = {m: dict(stages.t[m]) for m in fig.ids}
         stored = sum("d1" in stages.t[m] for m in fig.ids)
         if stored < len(fig.ids):
             row.problems.append(f"2-proc latency run ({sync}): {stored}/{len(fig.ids)} stored")
@@ -764,6 +774,12 @@ def main() -> int:
         "--rate-64k", type=float, default=50.0, help="offered load for 64 KB latency, msg/s"
     )
     parser.add_argument(
+        "--marks",
+        type=Path,
+        default=None,
+        help="write each 2-proc latency run's per-message stage marks to MARKS/<sync>.json",
+    )
+    parser.add_argument(
         "--fetch-timeout",
         type=float,
         default=None,
@@ -790,7 +806,7 @@ def main() -> int:
         t0 = time.perf_counter()
         asyncio.run(run_network(root, sizes, bodies, rows, overrides))
         gc_note = st.PAUSES.summary()
-        asyncio.run(run_network_split(root, sizes, bodies, rows, overrides))
+        asyncio.run(run_network_split(root, sizes, bodies, rows, overrides, args.marks))
         t1 = time.perf_counter()
         asyncio.run(run_raw(root, sizes, rows))
         t2 = time.perf_counter()
