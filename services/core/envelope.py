@@ -291,7 +291,8 @@ _SEAL_OPTIONS = SealOptions.__required_keys__ | SealOptions.__optional_keys__
 
 def _check_options(options: SealOptions) -> None:
     """Refuse what the types would have: a misspelt option must not be sealed as a default."""
-    if unknown := sorted(set(options) - _SEAL_OPTIONS):
+    if not options.keys() <= _SEAL_OPTIONS:
+        unknown = sorted(set(options) - _SEAL_OPTIONS)
         raise TypeError(f"unknown seal option(s): {', '.join(unknown)}")
     if "handling" not in options:
         raise TypeError("seal needs a handling code")

@@ -9,9 +9,8 @@ coerced: the same signed bytes must mean the same thing to every receiver, in an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -148,8 +147,7 @@ class _Envelope(TypedDict):
 _ENVELOPE = TypeAdapter(_Envelope)
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     """An envelope that passed check 1: its header and every byte string, decoded once."""
 
     protected: bytes
