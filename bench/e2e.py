@@ -759,8 +759,8 @@ def targets(small: Row) -> None:
         f" ({always.sync})"
     )
     print(
-        "Target: envelope seal+open / bare primitives <= 1.3, 1 KB, 1 recipient:"
-        f" {met[envelope_ratio <= 1.3]} ({envelope_ratio:.2f})"
+        f"Envelope seal+open / bare primitives, 1 KB, 1 recipient: {envelope_ratio:.2f} (rounds"
+        " half as long as `make bench-crypto`'s, which reads the 1.3 target)"
     )
 
 
