@@ -5,7 +5,8 @@ SHOULD be unique"), and most parsers silently keep the last one. A signed header
 receivers read differently defeats the signature, so every received JSON text is parsed here: UTF-8
 without a byte order mark (RFC 8259 section 8.1), no duplicate member name at any depth, none of
 the non-JSON constants (``NaN``, ``Infinity``) Python's parser would otherwise accept, no unpaired
-surrogate (RFC 7493 section 2.1), and no more than 200 levels of nesting below the top one.
+surrogate (RFC 7493 section 2.1), no more than 200 levels of nesting below the top one, and no
+number of more than 4,300 digits before its point.
 
 The parse is jiter's (the JSON parser of pydantic-core, compiled), which checks all of this in one
 pass. Only when it refuses a text does Python's own parser read it again, with hooks, to say why in
@@ -67,5 +68,9 @@ def _why(data: bytes) -> WireJSONError:
         return exc
     except (ValueError, RecursionError):
         return WireJSONError("not JSON")
-    # Python's parser takes what jiter refuses in two cases only.
-    return WireJSONError("not JSON: an unpaired surrogate or nesting deeper than 200")
+    # What Python's parser takes and jiter refuses: an unpaired surrogate, nesting deeper than
+    # 200, a number of more than 4,300 digits before its point (with a fraction or an exponent).
+    return WireJSONError(
+        "not JSON as received here: an unpaired surrogate, nesting deeper than 200,"
+        " or a number too long"
+    )

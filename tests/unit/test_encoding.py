@@ -72,6 +72,7 @@ def test_uuid7_values_differ_within_one_millisecond() -> None:
         (b'{"a":"\\ud800"}', "unpaired surrogate"),
         (b'{"a":"\xed\xa0\x80"}', "UTF-8"),  # a surrogate's bytes are not UTF-8 either
         (b"[" * 202 + b"]" * 202, "deeper than 200"),
+        (b"[" + b"9" * 5000 + b"e-4990]", "number too long"),  # 1e10, in 5,000 digits
         (b"[" * 5000 + b"]" * 5000, "not JSON"),  # Python's own parser refuses it too
     ],
     ids=[
@@ -84,6 +85,7 @@ def test_uuid7_values_differ_within_one_millisecond() -> None:
         "lone-surrogate-escape",
         "surrogate-bytes",
         "deep",
+        "long-number",
         "very-deep",
     ],
 )
