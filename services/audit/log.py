@@ -165,7 +165,20 @@ class AuditLog:
             finally:
                 self._reload()
             raise
-        self.db.execute("COMMIT")
+        self._commit_or_reload()
+
+    def _commit_or_reload(self) -> None:
+        """COMMIT; if it fails (a full disk, an I/O error: SQLite has rolled back by itself, or
+        will), the tree in memory is read again from what the file holds before re-raising."""
+        try:
+            self.db.execute("COMMIT")
+        except BaseException:
+            try:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+            finally:
+                self._reload()
+            raise
 
     def begin(self) -> None:
         """Open a transaction for a group of batches, unless one is open (see ``commit``)."""
@@ -243,7 +256,7 @@ class AuditLog:
                     self._reload()
             raise
         if own_tx:
-            self.db.execute("COMMIT")
+            self._commit_or_reload()
         return index, bool(inserted)
 
     def stored_leaf(self, envelope_sha256: str) -> AuditEvent | None:

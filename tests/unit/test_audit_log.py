@@ -194,6 +194,43 @@ def test_a_record_failing_after_sqlite_ended_the_group_leaves_no_leaf_in_memory(
     log.rollback()
 
 
+class _CommitFails:
+    """The log's connection, whose COMMIT fails as on a full disk: SQLite rolls back, raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT":
+            self._db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+@pytest.mark.parametrize("how", ["append", "batch"])
+def test_a_failed_commit_leaves_the_tree_as_the_file_holds_it(log: AuditLog, how: str) -> None:
+    log.append(event(1), identity="e1")
+    real = log.db
+    log.db = log.nodes.db = _CommitFails(real)  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        if how == "append":
+            log.append(event(2), identity="e2")
+        else:
+            with log.batch():
+                log.append(event(2), identity="e2")
+                log.append(event(3), identity="e3")
+    log.db = log.nodes.db = real
+    assert log.size == 1  # not the leaves whose transaction never landed
+    log.append(event(4), identity="e4")  # the next leaf hashes with what the file holds
+    memory = MerkleTree()
+    for i in range(2):
+        memory.append(log.leaf(i))
+    assert log.tree.root() == memory.root()
+
+
 def test_a_record_undone_in_its_savepoint_leaves_the_tree_as_the_database_holds_it(
     tmp_path: Path,
 ) -> None:
