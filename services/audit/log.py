@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -155,30 +155,29 @@ class AuditLog:
                 raise
             self.db.execute(f"RELEASE {name}")
             return
+        with self._own_transaction():
+            yield
+
+    @contextmanager
+    def _own_transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE, then COMMIT. On any failure, the COMMIT's included (a full disk:
+        SQLite rolls back by itself), the transaction is undone and the tree read again from
+        what the file holds."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            try:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-            finally:
-                self._reload()
-            raise
-        self._commit_or_reload()
-
-    def _commit_or_reload(self) -> None:
-        """COMMIT; if it fails (a full disk, an I/O error: SQLite has rolled back by itself, or
-        will), the tree in memory is read again from what the file holds before re-raising."""
-        try:
             self.db.execute("COMMIT")
         except BaseException:
-            try:
-                if self.db.in_transaction:
-                    self.db.execute("ROLLBACK")
-            finally:
-                self._reload()
+            self._abandon()
             raise
+
+    def _abandon(self) -> None:
+        """Roll back what is open, if anything, and read the tree again from the file."""
+        try:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+        finally:
+            self._reload()
 
     def begin(self) -> None:
         """Open a transaction for a group of batches, unless one is open (see ``commit``)."""
@@ -200,9 +199,7 @@ class AuditLog:
 
     def rollback(self) -> None:
         self._open_group = False
-        if self.db.in_transaction:
-            self.db.execute("ROLLBACK")
-        self._reload()
+        self._abandon()
 
     def _reload(self) -> None:
         """The tree as the database holds it, after a rollback."""
@@ -229,10 +226,8 @@ class AuditLog:
         # model_dump_json(exclude_none=True), as the bytes it encodes to
         leaf = type(event).__pydantic_serializer__.to_json(event, exclude_none=True)
         msg_id, actor, kind, at = index_columns(event)
-        own_tx = not self.db.in_transaction
-        if own_tx:
-            self.db.execute("BEGIN IMMEDIATE")
-        try:
+        # its own transaction unless it is part of a batch or a group (whose failure undoes it)
+        with nullcontext() if self.db.in_transaction else self._own_transaction():
             index = self.tree.size
             # one statement both checks and inserts: the same identity again changes nothing
             inserted = self.db.execute(
@@ -247,16 +242,6 @@ class AuditLog:
                     "SELECT idx FROM leaves WHERE identity = ?", (identity,)
                 ).fetchone()
                 index = int(row[0])
-        except BaseException:
-            if own_tx:
-                try:
-                    if self.db.in_transaction:
-                        self.db.execute("ROLLBACK")
-                finally:
-                    self._reload()
-            raise
-        if own_tx:
-            self._commit_or_reload()
         return index, bool(inserted)
 
     def stored_leaf(self, envelope_sha256: str) -> AuditEvent | None:
