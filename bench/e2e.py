@@ -115,6 +115,11 @@ class Split:
     mex_cpu_ms: float = float("nan")  # this process (MEX's node and the bench's composing)
     hub_cpu_ms: float = float("nan")  # nats-server
     half_rate: float = float("nan")  # the latency run: half of ``e2e``
+    #: the latency run, as the throughput run's CPU above: (USA, MEX, hub) per message offered
+    half_cpu_ms: tuple[float, float, float] = (float("nan"),) * 3
+    half_cores: float = float("nan")  # what the three processes used of the machine meanwhile
+    #: (USA, MEX): how often per message the kernel took the core from a node's threads
+    half_preempted: tuple[float, float] = (float("nan"),) * 2
     ids: list[str] = field(default_factory=list)  # its messages
     #: compose at MEX to the commit in USA's process (stored at USA), and to USA's receipt
     #: committed at MEX (the round trip)
@@ -435,7 +440,7 @@ async def _split(
                         1e3 * (cpu_seconds(p) - c) / max(1, counted["n"])
                         for p, c in zip(pids, cpu0, strict=True)
                     )
-                    await _split_latency(mex, stages, body, s, fig, rows[s.label].problems)
+                    await _split_latency(mex, stages, body, s, fig, rows[s.label].problems, pids)
     finally:
         if usa_proc is not None:
             usa_proc.send_signal(signal.SIGTERM)
@@ -460,10 +465,17 @@ ROUND_TRIP = ("round trip", "c0", "r1")
 
 
 async def _split_latency(
-    mex: NodeRuntime, stages: Any, body: Body, s: Size, fig: Split, problems: list[str]
+    mex: NodeRuntime,
+    stages: Any,
+    body: Body,
+    s: Size,
+    fig: Split,
+    problems: list[str],
+    pids: tuple[int, int, int],
 ) -> None:
     """At half the 2-proc peak, offer messages and note each one's stages at MEX; USA's marks
-    (stored at USA) are added once its process has stopped and written them."""
+    (stored at USA) are added once its process has stopped and written them. ``pids`` (USA, MEX,
+    hub): what the offered load cost each process, and how busy it kept the machine."""
     half = fig.e2e / 2
     n = max(20, int(half * s.n_latency / s.rate))
     warm = int(half * WARM_S)
@@ -473,9 +485,20 @@ async def _split_latency(
         delay = t0 + i / half - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        if i == warm:  # the measured part: the same messages as the latency figures
+            t1, cpu1 = time.perf_counter(), [cpu_seconds(p) for p in pids]
+            preempted1 = [preemptions(p) for p in pids[:2]]
         msg_id = stages.composed(lambda: compose(mex, body))
         if i >= warm:
             ids.append(msg_id)
+    wall = time.perf_counter() - t1
+    cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu1, strict=True)]
+    fig.half_cpu_ms = (1e3 * cpu[0] / n, 1e3 * cpu[1] / n, 1e3 * cpu[2] / n)
+    fig.half_cores = sum(cpu) / wall
+    fig.half_preempted = (
+        (preemptions(pids[0]) - preempted1[0]) / n,
+        (preemptions(pids[1]) - preempted1[1]) / n,
+    )
     deadline = time.perf_counter() + WAIT_S
     while any("r1" not in stages.t[m] for m in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)  # a bench waiting for its run to finish, not a test
@@ -491,6 +514,19 @@ def cpu_seconds(pid: int) -> float:
     message costs a node, steadier than wall time on a shared machine."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def preemptions(pid: int) -> int:
+    """How many times so far the kernel took the CPU from one of ``pid``'s threads while it
+    could still run (``nonvoluntary_ctxt_switches`` of each of its threads): on a machine the
+    nodes share with the hub, each wake-up of the hub's threads can take a node's core."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that ended meanwhile
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("nonvoluntary_ctxt_switches:"):
+                    total += int(line.split(":")[1])
+    return total
 
 
 # -- raw JetStream --------------------------------------------------------------------------------
@@ -676,6 +712,14 @@ def report(sizes: list[Size], rows: dict[str, Row], overrides: dict[str, object]
                 f" {fig.usa_cpu_ms:.2f} ms (open, store, seal and send the receipt, its audit"
                 f" event), MEX's (this process, composing too) {fig.mex_cpu_ms:.2f} ms, the"
                 f" hub's nats-server {fig.hub_cpu_ms:.2f} ms"
+            )
+            usa, mex, hub = fig.half_cpu_ms
+            print(
+                f"    at half that peak ({fig.half_rate:.0f} msg/s): USA {usa:.2f} ms, MEX"
+                f" {mex:.2f} ms, the hub {hub:.2f} ms; the three used {fig.half_cores:.2f} of the"
+                f" machine's {os.cpu_count()} cores, and a node's threads lost their core"
+                f" {fig.half_preempted[0]:.1f} (USA), {fig.half_preempted[1]:.1f} (MEX) times per"
+                " message"
             )
     print()
     print("crypto per message, microseconds:")
