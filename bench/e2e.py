@@ -159,6 +159,8 @@ class Row:
     raw: float = float("nan")
     bare_s: float = float("nan")
     envelope_s: float = float("nan")
+    #: CPU seconds of one seal + open with each of COLD_GAPS (seconds) between calls
+    cold_s: dict[float, float] = field(default_factory=dict)
     protocol_s: float = float("nan")
     problems: list[str] = field(default_factory=list)
 
@@ -644,6 +646,24 @@ def sender_copy_cost(body: Body, sender: NodeKeys, me: NodeKeys, budget: float) 
     )["copy"]  # fmt: skip
 
 
+def cold_seal_open(body: Body, sender: NodeKeys, me: NodeKeys) -> dict[float, float]:
+    """CPU seconds of one seal (one recipient) + open at that recipient, with each of
+    ``COLD_GAPS`` between calls (bench/crypto.py's ``cold_cost``)."""
+    directory, now = cb.Directory(sender), datetime.now(UTC)
+    pubs = [me.current_encryption.public()]
+
+    def one() -> object:
+        data = seal(body, sender=sender, recipients=pubs, handling=HandlingCode.H0, now=now)
+        return open_envelope(data, keys=me, directory=directory, now=now)
+
+    return cb.cold_cost(one, COLD_GAPS)
+
+
+#: pauses between calls of one seal + open for the CPU it then costs: back to back, about the
+#: gap between messages at half the peak, and at a tenth of the peak
+COLD_GAPS = (0.0, 0.003, 0.015)
+
+
 def run_crypto(
     sizes: list[Size], bodies: dict[str, Body], rows: dict[str, Row], budget: float
 ) -> None:
@@ -652,6 +672,8 @@ def run_crypto(
         row, body = rows[s.label], bodies[s.label]
         t = seal_open_cost(body, mex, usa, budget, bare=True)
         row.bare_s, row.envelope_s = t["bare"], t["seal"] + t["open"]
+        if s is sizes[0]:
+            row.cold_s = cold_seal_open(body, mex, usa)
         r = seal_open_cost(example_body(RECEIPT_KIND), usa, mex, budget)
         t_copy = sender_copy_cost(body, mex, usa, budget)
         # MEX: the envelope with its own key copy; USA: open it, seal the receipt; MEX: open that
@@ -802,6 +824,18 @@ def targets(small: Row) -> None:
         f" p99 {relaxed.rt_p99_ms:.1f} ms ({relaxed.sync}), {always.rt_p99_ms:.1f} ms"
         f" ({always.sync})"
     )
+    if small.cold_s:
+        back_to_back, *paused = (small.cold_s[gap] * 1e6 for gap in COLD_GAPS)
+        print(
+            f"This machine: one seal + open of 1 KB costs {back_to_back:.0f} us of CPU back to"
+            " back, "
+            + ", ".join(
+                f"{us:.0f} us with {gap * 1e3:g} ms between calls"
+                for gap, us in zip(COLD_GAPS[1:], paused, strict=True)
+            )
+            + " (the same work on caches gone cold meanwhile: at half the peak a node's messages"
+            " come about 3 ms apart; docs/performance.md)"
+        )
     print(
         f"Envelope seal+open / bare primitives, 1 KB, 1 recipient: {envelope_ratio:.2f} (rounds"
         " half as long as `make bench-crypto`'s, which reads the 1.3 target)"
