@@ -439,8 +439,7 @@ async def _split(
                     fig = rows[s.label].split[sync]
                     fig.e2e = counted["n"] / (time.perf_counter() - t0)
                     fig.usa_cpu_ms, fig.mex_cpu_ms, fig.hub_cpu_ms = (
-                        1e3 * (cpu_seconds(p) - c) / max(1, counted["n"])
-                        for p, c in zip(pids, cpu0, strict=True)
+                        1e3 * spent / max(1, counted["n"]) for spent in cpu_since(pids, cpu0)
                     )
                     await _split_latency(mex, stages, body, s, fig, rows[s.label].problems, pids)
     finally:
@@ -494,7 +493,7 @@ async def _split_latency(
         if i >= warm:
             ids.append(msg_id)
     wall = time.perf_counter() - t1
-    cpu = [cpu_seconds(p) - c for p, c in zip(pids, cpu1, strict=True)]
+    cpu = cpu_since(pids, cpu1)
     fig.half_cpu_ms = (1e3 * cpu[0] / n, 1e3 * cpu[1] / n, 1e3 * cpu[2] / n)
     fig.half_cores = sum(cpu) / wall
     fig.half_preempted = (
@@ -529,6 +528,11 @@ def preemptions(pid: int) -> int:
                 if line.startswith("nonvoluntary_ctxt_switches:"):
                     total += int(line.split(":")[1])
     return total
+
+
+def cpu_since(pids: tuple[int, ...], before: list[float]) -> list[float]:
+    """CPU seconds each of ``pids`` used since ``before`` (their ``cpu_seconds`` then)."""
+    return [cpu_seconds(p) - c for p, c in zip(pids, before, strict=True)]
 
 
 # -- raw JetStream --------------------------------------------------------------------------------
@@ -605,11 +609,11 @@ async def run_raw(root: Path, sizes: list[Size], rows: dict[str, Row]) -> None:
 # -- crypto ---------------------------------------------------------------------------------------
 
 
-def seal_open_cost(
-    body: Body, sender: NodeKeys, me: NodeKeys, budget: float, bare: bool = False
-) -> dict[str, float]:
-    """Seconds per ``seal`` (one recipient) and per ``open_envelope`` at that recipient, and with
-    ``bare`` the bare primitives of one message, counted as bench/crypto.py counts them."""
+def sealing(
+    body: Body, sender: NodeKeys, me: NodeKeys
+) -> tuple[Callable[[], bytes], Callable[[], object], bytes]:
+    """``seal`` of ``body`` to one recipient, ``open_envelope`` of its result at that recipient,
+    and that result."""
     directory = cb.Directory(sender)
     now = datetime.now(UTC)
     pubs = [me.current_encryption.public()]
@@ -622,6 +626,15 @@ def seal_open_cost(
     def do_open() -> object:
         return open_envelope(data, keys=me, directory=directory, now=now)
 
+    return do_seal, do_open, data
+
+
+def seal_open_cost(
+    body: Body, sender: NodeKeys, me: NodeKeys, budget: float, bare: bool = False
+) -> dict[str, float]:
+    """Seconds per ``seal`` (one recipient) and per ``open_envelope`` at that recipient, and with
+    ``bare`` the bare primitives of one message, counted as bench/crypto.py counts them."""
+    do_seal, do_open, data = sealing(body, sender, me)
     fns: dict[str, Callable[[], object]] = {"seal": do_seal, "open": do_open}
     if bare:
         fns |= cb.primitives(data, body.model_dump_json().encode(), sender, me)
@@ -649,14 +662,8 @@ def sender_copy_cost(body: Body, sender: NodeKeys, me: NodeKeys, budget: float) 
 def cold_seal_open(body: Body, sender: NodeKeys, me: NodeKeys) -> dict[float, float]:
     """CPU seconds of one seal (one recipient) + open at that recipient, with each of
     ``COLD_GAPS`` between calls (bench/crypto.py's ``cold_cost``)."""
-    directory, now = cb.Directory(sender), datetime.now(UTC)
-    pubs = [me.current_encryption.public()]
-
-    def one() -> object:
-        data = seal(body, sender=sender, recipients=pubs, handling=HandlingCode.H0, now=now)
-        return open_envelope(data, keys=me, directory=directory, now=now)
-
-    return cb.cold_cost(one, COLD_GAPS)
+    do_seal, do_open, _ = sealing(body, sender, me)
+    return cb.cold_cost(lambda: (do_seal(), do_open()), COLD_GAPS)
 
 
 #: pauses between calls of one seal + open for the CPU it then costs: back to back, about the
