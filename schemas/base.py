@@ -171,7 +171,9 @@ class Body(WireModel):
     #: Files sent with the message (docs/envelope.md section 13): inside the encrypted body, so
     #: the signature covers them and the hub learns nothing of them. Omitted when there are none,
     #: so a body without attachments is written exactly as before they existed.
-    attachments: Attachments = Field(default=[], exclude_if=lambda v: not v)
+    attachments: Attachments = Field(
+        default_factory=list, exclude_if=lambda v: not v, json_schema_extra={"default": []}
+    )
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:

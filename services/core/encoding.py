@@ -11,7 +11,7 @@ import pybase64  # SIMD base64: CPython's binascii decodes a 1 KB ciphertext six
 
 def b64u_bytes(data: bytes) -> bytes:
     """Base64url without padding (RFC 4648 section 5), as ASCII bytes."""
-    return pybase64.urlsafe_b64encode(data).rstrip(b"=")
+    return pybase64.b64encode(data, altchars=b"-_").rstrip(b"=")
 
 
 def b64u(data: bytes) -> str:

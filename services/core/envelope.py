@@ -267,18 +267,17 @@ def seal_message(
     if sig_key.mldsa65 is not None:
         signatures.append((MLDSA65, _b64u(sig_key.mldsa65.sign(to_sign))))
     # Every value is base64url, a hex key id, a party code or an algorithm name: none needs JSON
-    # escaping, so the envelope is written directly (the same bytes json.dumps would give).
-    stanza_json = b",".join(
-        b'{"party":"%s","kid":"%s","enc":"%s"}' % (p.encode(), k.encode(), _b64u(w))
-        for p, k, w in stanzas
-    )
-    sig_json = b",".join(b'{"alg":"%s","sig":"%s"}' % (a.encode(), sig) for a, sig in signatures)
-    envelope = b'{"v":%d,"protected":"%s","iv":"%s","ciphertext":"%s",' % (
-        VERSION,
-        _b64u(protected),
-        _b64u(iv),
-        _b64u(ciphertext),
-    ) + b'"recipients":[%s],"signatures":[%s]}' % (stanza_json, sig_json)
+    # escaping, so the envelope is written directly, joined once (the bytes json.dumps gives).
+    out = [b'{"v":%d,"protected":"' % VERSION, _b64u(protected), b'","iv":"', _b64u(iv)]
+    out += [b'","ciphertext":"', _b64u(ciphertext), b'","recipients":[']
+    for i, (party, kid, wrapped) in enumerate(stanzas):
+        out += [b',{"party":"' if i else b'{"party":"', party.encode(), b'","kid":"', kid.encode()]
+        out += [b'","enc":"', _b64u(wrapped), b'"}']
+    out.append(b'],"signatures":[')
+    for i, (alg, sig) in enumerate(signatures):
+        out += [b',{"alg":"' if i else b'{"alg":"', alg.encode(), b'","sig":"', sig, b'"}']
+    out.append(b"]}")
+    envelope = b"".join(out)
     copy = None
     if keep_sender_copy:
         own = sender.current_encryption.public()

@@ -74,6 +74,18 @@ def test_every_recipient_of_a_multi_recipient_envelope_opens_the_same_body() -> 
     assert at_usa.header.sender == mex.party
 
 
+@pytest.mark.parametrize("post_quantum", [False, True], ids=["ed25519", "with-ml-dsa-65"])
+def test_a_sealed_envelope_is_the_compact_json_of_its_own_members(post_quantum: bool) -> None:
+    # seal writes the envelope's bytes by hand; they must be what a JSON library writes for the
+    # same members, in the spec's order, with several stanzas and both signatures.
+    data = sealed(sender=party("MEX", post_quantum), to=[party("USA"), party("COL"), party("ARG")])
+    members = json.loads(data)
+    assert list(members) == ["v", "protected", "iv", "ciphertext", "recipients", "signatures"]
+    assert [s["party"] for s in members["recipients"]] == ["USA", "COL", "ARG"]
+    assert [s["alg"] for s in members["signatures"]] == ["Ed25519"] + ["ML-DSA-65"] * post_quantum
+    assert data == json.dumps(members, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def test_header_carries_handling_and_threading_metadata_in_the_clear() -> None:
     first = opened(sealed()).header
     data = sealed(
