@@ -83,6 +83,8 @@ def test_a_sealed_envelope_is_the_compact_json_of_its_own_members(post_quantum: 
     assert list(members) == ["v", "protected", "iv", "ciphertext", "recipients", "signatures"]
     assert [s["party"] for s in members["recipients"]] == ["USA", "COL", "ARG"]
     assert [s["alg"] for s in members["signatures"]] == ["Ed25519"] + ["ML-DSA-65"] * post_quantum
+    assert [list(s) for s in members["recipients"]] == [["party", "kid", "enc"]] * 3
+    assert [list(s) for s in members["signatures"]] == [["alg", "sig"]] * (1 + post_quantum)
     assert data == json.dumps(members, separators=(",", ":"), ensure_ascii=False).encode()
 
 
