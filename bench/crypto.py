@@ -168,27 +168,6 @@ def bare_of(t: dict[str, float], recipients: int) -> float:
     )  # fmt: skip
 
 
-def cold_cost(
-    fn: Callable[[], object], gaps_s: tuple[float, ...], calls: int = 150
-) -> dict[float, float]:
-    """Median CPU seconds of one ``fn()`` (``time.thread_time``, not wall time) when each call
-    comes ``gap`` seconds after the last, for each gap: what a message costs a node that is not
-    busy all the time. Back to back (gap 0) the working set stays in the CPU's caches; with a
-    pause between calls, what else the machine runs (another process, a neighbouring virtual
-    machine) takes them over, and the same call costs more."""
-    out: dict[float, float] = {}
-    for gap in gaps_s:
-        cpu = []
-        for _ in range(calls):
-            if gap:
-                time.sleep(gap)
-            start = time.thread_time()
-            fn()
-            cpu.append(time.thread_time() - start)
-        out[gap] = sorted(cpu)[len(cpu) // 2]
-    return out
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 KB and 64 KB, short rounds")
