@@ -134,6 +134,8 @@ def cmd_node_recover(args: argparse.Namespace) -> int:
     print()
     for outcome in OUTCOMES:
         print(f"  {outcome.replace('_', ' '):<16} {found.outcomes[outcome]}")
+    if found.quarantine_held:
+        print(f"{found.quarantine_held} quarantine copies held: the node files them when it runs")
     if found.outcomes["stored"] or found.outcomes["refused"]:
         print("receipts, rejections and audit events are queued: they leave when the node runs")
     return 0

@@ -2,8 +2,9 @@
 
 One screen shows how a message flows in: the node's durable pull consumer on ``INBOX_<party>``
 (created by the secretariat: ``declare=False``), manual acknowledgement, and the verdict of
-``NodeCore.process`` carried out: ACK; or quarantine copy, PubAck, then TERM; or NAK with a delay
-until the last delivery attempt, which is quarantined and terminated as ``processing_failed``.
+``NodeCore.process`` carried out: ACK; or TERM once the refusal is committed with the envelope,
+whose quarantine copy is filed from the store (services/node/quarantine.py); or NAK with a delay
+until the last delivery attempt, which is refused and terminated as ``processing_failed``.
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ from services.node.lookup_service import Budget, EvaluationEndpoint, LookupRespo
 from services.node.metrics import NodeMetrics
 from services.node.outbox import OutboxPublisher, PubAck, backoff
 from services.node.parking import DeferralBudget
+from services.node.quarantine import QuarantineFiler
 from services.node.records import REGISTER_FILE, Register
 from services.node.settings import NodeSettings
-from services.node.store import Store, iso
+from services.node.store import Event, QuarantineItem, Store, iso
 
 log = get_logger("cifta.node")
 
@@ -98,10 +100,6 @@ def server_time(text: str) -> datetime:
     stamp, _, fraction = text.rstrip("Z").partition(".")
     micros = (fraction + "000000")[:6]
     return datetime.fromisoformat(f"{stamp}.{micros}+00:00")
-
-
-def _header_value(text: str) -> str:
-    return " ".join(text.split())[:300]  # NATS header values are single lines
 
 
 async def _parse_untrusted(msg: Msg) -> FastStreamNatsMessage:
@@ -189,6 +187,14 @@ class NodeRuntime:
             on_error=self._background_failed,
         )
         self._outbox_task: asyncio.Task[None] | None = None
+        # the copies of refused envelopes, filed in the state's quarantine stream
+        self.quarantines = QuarantineFiler(
+            self.store, self.party, self._publish_quarantined, self._quarantined_event,
+            timeout_s=settings.publish_timeout_s, concurrency=settings.publish_concurrency,
+            poll_s=settings.outbox_poll_s, inbox_busy=lambda s: self.inbox.busy(s),
+            ready=self._ready, on_error=self._background_failed,
+        )  # fmt: skip
+        self._quarantine_task: asyncio.Task[None] | None = None
         self._casework_task: asyncio.Task[None] | None = None
         self._audit_tasks: list[asyncio.Task[None]] = []
         self.events = EventPublisher(
@@ -207,7 +213,7 @@ class NodeRuntime:
         self._lookup_nc: NatsClient | None = None
         # fetches the attachments of stored messages, then queues their receipts
         self.attachments = AttachmentReceiver(
-            settings, self.core, self.quarantine, lambda: self.outbox.wake()
+            settings, self.core, lambda: self.quarantines.wake(), lambda: self.outbox.wake()
         )
         self._attachments_task: asyncio.Task[None] | None = None
         self.witness: Witness | None = None
@@ -302,6 +308,7 @@ class NodeRuntime:
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
+        self._quarantine_task = asyncio.create_task(self.quarantines.run(), name="quarantine")
         # deadlines that fell due while the node was down fire now, hub or no hub: what they send
         # waits in the outbox
         self._casework_task = asyncio.create_task(self._casework_timer(), name="casework")
@@ -542,6 +549,7 @@ class NodeRuntime:
             self._keys_task,
             self._casework_task,
             self._parking_task,
+            self._quarantine_task,
             self._attachments_task,
             self._clock_task,
             *self._audit_tasks,
@@ -553,6 +561,7 @@ class NodeRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._attachments_task
         self.gate.stop()
+        self.quarantines.stop()
         self.outbox.stop()
         if self._outbox_task is not None:
             # it may be waiting for a hub or a store that will not come back: stop it there
@@ -600,39 +609,27 @@ class NodeRuntime:
         answer = json.loads(reply.body)
         return answer if isinstance(answer, dict) else {}
 
-    async def quarantine(self, d: Delivery, verdict: Verdict) -> None:
-        """File the quarantine copy of a refused delivery and its audit event, once."""
-        reason = (verdict.reason or ReasonCode.PROCESSING_FAILED).value
-        sha = hashlib.sha256(d.data).hexdigest()
-        refusal = self.store.rejection_at(d.stream_seq, sha)
-        if refusal is not None and refusal["quarantined"]:
-            return  # filed before (a redelivery after a crash, a retried round)
-        await self.broker.publish(
-            d.data,
-            subjects.quarantine_subject(self.party, reason),
-            stream=subjects.quarantine_stream(self.party),
-            headers={
-                # one quarantine copy per inbox message, however often this runs
-                "Nats-Msg-Id": f"{d.stream_seq}-{sha[:32]}",
-                "Cifta-Reason": reason,
-                "Cifta-Detail": _header_value(verdict.detail),
-                "Cifta-Subject": d.subject,
-                "Cifta-Stream-Seq": str(d.stream_seq),
-            },
-            timeout=self.settings.publish_timeout_s,
-        )
+    async def _publish_quarantined(
+        self, data: bytes, subject: str, stream: str, headers: dict[str, str], timeout: float
+    ) -> PubAck:
+        ack = await self.broker.publish(
+            data, subject, stream=stream, headers=headers, timeout=timeout
+        )  # fmt: skip
+        return ack
+
+    def _quarantined_event(self, item: QuarantineItem) -> Event:
+        """The signed ``quarantined`` event of a copy the hub stored."""
         try:
-            header = peek_header(d.data)
-            events = [self.core.event(EventType.QUARANTINED, header, d.data, reason=reason)]
+            header = peek_header(item.envelope)
         except EnvelopeError:
             # too damaged to name a message: the node signs what it knows (the envelope's hash,
             # its publisher, the reason) so that the audit log records every refusal
             event = make_unreadable(
-                actor=self.party, publisher=publisher_of(d.subject), envelope=d.data,
-                stream_seq=d.stream_seq, reason=ReasonCode(reason), at=self.core.clock(),
+                actor=self.party, publisher=publisher_of(item.subject), envelope=item.envelope,
+                stream_seq=item.stream_seq, reason=ReasonCode(item.reason), at=self.core.clock(),
             )  # fmt: skip
-            events = [(event.event_id, sign_event(event, self.core.keys.signing))]
-        self.store.mark_quarantined(d.stream_seq, sha, events)  # the fact and its event together
+            return event.event_id, sign_event(event, self.core.keys.signing)
+        return self.core.event(EventType.QUARANTINED, header, item.envelope, reason=item.reason)
 
     # -- consuming -----------------------------------------------------------------------------
 
@@ -674,7 +671,8 @@ class NodeRuntime:
             case Action.ACK:
                 await msg.ack()
             case Action.TERM:
-                await self.quarantine(d, verdict)
+                # the refusal is committed with the envelope: its copy is filed from the store
+                self.quarantines.wake()
                 await msg.reject()
             case Action.NAK:
                 await msg.nack(delay=retry_delay(d.num_delivered))
@@ -697,8 +695,8 @@ class NodeRuntime:
             if not last:
                 await msg.nack(delay=retry_delay(d.num_delivered))
                 return
-            verdict = self.core.refuse_failed(d, exc)
-            await self.quarantine(d, verdict)
+            self.core.refuse_failed(d, exc)  # committed with the envelope, for its copy
+            self.quarantines.wake()
             await msg.reject()
         except Exception as again:
             # The envelope stays in the inbox stream (limits retention, deny_delete): nothing is
@@ -730,18 +728,8 @@ class NodeRuntime:
     async def _parking_round(self) -> bool:
         """One round of the lot: whether anything was due."""
         results = self.core.retry_parked()
-        for parked, d, verdict in results:
-            if verdict.action is not Action.TERM:
-                continue
-            try:
-                await self.quarantine(d, verdict)
-            except Exception as exc:  # the hub away: refused already, quarantined later
-                self.core.parking.retry_later(parked, verdict.detail)
-                log.warning("parked_quarantine_failed", stream_seq=d.stream_seq,
-                            error=type(exc).__name__)  # fmt: skip
-                continue
-            self.core.parking.release(parked)
         if results:
+            self.quarantines.wake()
             self.outbox.wake()
             self.events.wake()
         return bool(results)

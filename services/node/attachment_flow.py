@@ -19,7 +19,7 @@ import contextlib
 import sqlite3
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +46,7 @@ from services.node.attachments import (
     stream_room,
     upload,
 )
-from services.node.core import Delivery, NodeCore, Verdict
+from services.node.core import Delivery, NodeCore
 from services.node.lookup_client import connect, open_connection
 from services.node.outbox import backoff
 from services.node.settings import NodeSettings
@@ -165,7 +165,8 @@ def record_stored(core: NodeCore, msg_id: str, prepared: Sequence[Prepared]) -> 
     )
 
 
-Quarantine = Callable[[Delivery, Verdict], Awaitable[None]]
+#: wakes the filer of quarantine copies: a refusal holds its envelope for its copy
+Quarantine = Callable[[], None]
 
 
 class AttachmentReceiver:
@@ -385,9 +386,9 @@ class AttachmentReceiver:
         reason = ReasonCode(exc.fault.value)
         sha = self.core.store.envelope_hash(h.msg_id) or ""
         with self.core.store.transaction():
-            verdict = self.core.reject(d, h.sender, sha, reason, exc.detail, h)
+            self.core.reject(d, h.sender, sha, reason, exc.detail, h)  # the envelope held
             self.core.store.attachment_fetches.settle(
                 h.msg_id, now=self.core.clock(), reason=reason.value, detail=exc.detail
             )
         self._wake_outbox()
-        await self._quarantine(d, verdict)
+        self._quarantine()

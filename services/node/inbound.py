@@ -58,6 +58,7 @@ class Inbound(Outbound):
         sha = hashlib.sha256(d.data).hexdigest()
         prior = self.store.rejection_at(d.stream_seq, sha)
         if prior is not None:  # refused before; the quarantine copy may not have been filed
+            self.store.quarantine_outbox.hold(d.stream_seq, sha, d.subject, d.data)
             reason = ReasonCode(prior["reason"])
             return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
         known = self.store.message_with_hash(sha)
@@ -222,7 +223,8 @@ class Inbound(Outbound):
 
     def retry_parked(self, limit: int = 64) -> list[tuple[Parked, Delivery, Verdict]]:
         """Try the parked envelopes that are due again: stored ones leave the lot, undecided ones
-        are rescheduled, and refused ones (TERM) are the caller's to quarantine and release."""
+        are rescheduled, and refused ones (TERM) leave it too, their envelopes held for their
+        quarantine copies (the caller wakes the filer)."""
         now = time.time()
         out = []
         for p in self.parking.due(now, limit):
@@ -241,7 +243,7 @@ class Inbound(Outbound):
                 verdict = self._parked_failed(p, d, exc)
             if verdict.action is Action.NAK:
                 self.parking.retry_later(p, verdict.detail)
-            elif verdict.action is Action.ACK:
+            else:  # stored, or refused with the envelope kept for its quarantine copy
                 self.parking.release(p)
             out.append((p, d, verdict))
         return out
@@ -282,7 +284,8 @@ class Inbound(Outbound):
         quiet: bool = False,
         reply: bool = True,
     ) -> Verdict:
-        """Record a refusal once, answer the publisher with a signed rejection, and say TERM.
+        """Record a refusal once, keep the envelope for its quarantine copy, answer the publisher
+        with a signed rejection, and say TERM.
 
         The answer goes to the account that published the envelope (a broker fact), never to a
         sender named in an unverified header. Protocol messages are never answered, so two nodes
@@ -315,7 +318,7 @@ class Inbound(Outbound):
         first = self.store.record_rejection(
             stream_seq=d.stream_seq, publisher=publisher, envelope_sha256=sha, msg_id=msg_id,
             kind=kind, reason=reason.value, detail=detail, now=self.clock(), answer=answer,
-            events=events,
+            subject=d.subject, envelope=d.data, events=events,
         )  # fmt: skip
         if first and not quiet:
             log.warning(

@@ -28,6 +28,7 @@ class InboxBatcher:
         self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[Verdict]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # commits made, for the benchmark's stage report
+        self._last_group_at = float("-inf")  # the event loop's time of the last group decided
 
     async def decide(self, d: Delivery) -> Verdict:
         """The verdict on ``d`` once it is committed; raises what deciding it raised."""
@@ -58,7 +59,13 @@ class InboxBatcher:
                     break
             self._settle(group)
 
+    def busy(self, within_s: float) -> bool:
+        """Deliveries are waiting, or a group was decided within the last ``within_s``."""
+        now = asyncio.get_running_loop().time()
+        return not self._queue.empty() or now - self._last_group_at < within_s
+
     def _settle(self, group: list[tuple[Delivery, asyncio.Future[Verdict]]]) -> None:
+        self._last_group_at = asyncio.get_running_loop().time()
         try:
             results: Sequence[Verdict | Exception] = self._decide([d for d, _ in group])
         except Exception as exc:  # the commit itself failed: every delivery of the group did

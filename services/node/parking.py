@@ -133,7 +133,8 @@ class ParkingLot:
         self.store.parked.reschedule(p, attempts, now + next_delay(attempts), detail)
 
     def release(self, p: Parked) -> None:
-        """Forget a parked envelope once it is decided (stored, or refused and quarantined)."""
+        """Forget a parked envelope once it is decided (stored, or refused: its refusal keeps the
+        envelope until the quarantine copy is filed)."""
         self.store.parked.remove(p)
 
     def by_publisher(self) -> dict[str, int]:

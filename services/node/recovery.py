@@ -37,6 +37,7 @@ class Recovery:
     first_seq: int | None = None
     last_seq: int | None = None
     outcomes: Counter[str] = field(default_factory=Counter)
+    quarantine_held: int = 0  # refused envelopes whose copy the hub did not take during the run
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -44,6 +45,7 @@ class Recovery:
             "first_seq": self.first_seq,
             "last_seq": self.last_seq,
             **{k: self.outcomes[k] for k in OUTCOMES},
+            "quarantine_held": self.quarantine_held,
         }
 
 
@@ -96,13 +98,14 @@ async def _replay(runtime: NodeRuntime, from_seq: int, to_seq: int | None) -> Re
             stored_at=server_time(headers["Nats-Time-Stamp"]),
             final=False,  # what cannot be decided yet is parked, as a delivery would be
         )
-        verdict = runtime.core.process(d)
-        if verdict.action is Action.TERM:
-            await runtime.quarantine(d, verdict)  # once: a filed copy is not filed again
+        verdict = runtime.core.process(d)  # a refusal keeps the envelope for its copy
         found.outcomes[_outcome(verdict.action, verdict.duplicate, verdict.deferred)] += 1
         found.scanned += 1
         found.first_seq = found.first_seq or seq
         found.last_seq = seq
         seq += 1
+    # the copies of what it refused, filed now (once: a filed copy is not filed again); what
+    # the hub does not take now, the running node files
+    found.quarantine_held = await runtime.quarantines.file_held()
     log.info("inbox_recovered", party=party, **found.to_json())
     return found

@@ -251,6 +251,8 @@ async def test_a_delivery_that_keeps_failing_is_quarantined_after_the_last_attem
             what="the rejection at MEX",
         )
         assert mex.store.recipient_statuses(sent.msg_id)[0].reason == "processing_failed"
+        # terminated at once; the copy is filed from USA's store
+        await eventually(lambda: usa.store.rejections()[0]["quarantined"] == 1, what="quarantine")
         assert list((await quarantined(hub, "USA")).values()) == ["processing_failed"]
         assert not usa.store.has_message(sent.msg_id)
 

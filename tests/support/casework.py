@@ -120,8 +120,6 @@ class Network:
                     kind = peek_header(p.data).kind
                     handled.append(Handled(p.publisher, code, kind, peek_header(p.data).msg_id,
                                            verdict))  # fmt: skip
-                    if verdict.action is Action.TERM:
-                        core.parking.release(p)  # refused: the node quarantines, then forgets
             for sender, core in list(self.cores.items()):
                 for item in core.store.due(float("inf"), 10_000):
                     kind = peek_header(item.envelope).kind

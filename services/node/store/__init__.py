@@ -26,6 +26,7 @@ from services.node.store.records import (
     pack_copy,
     unpack_copy,
 )
+from services.node.store.refusals import QuarantineItem
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -34,6 +35,7 @@ __all__ = [
     "Outcome",
     "Outgoing",
     "Parked",
+    "QuarantineItem",
     "RecipientStatus",
     "Store",
     "StoredMessage",

@@ -25,7 +25,7 @@ from services.node.store.records import (
     RecipientStatus,
     StoredMessage,
 )
-from services.node.store.refusals import Alerts, Rejections
+from services.node.store.refusals import Alerts, QuarantineItem, QuarantineOutbox, Rejections
 
 
 class Store(Database):
@@ -40,6 +40,7 @@ class Store(Database):
         self.casework = Cases(self)
         self.forwards = Forwards(self)
         self.rejections_table = Rejections(self)
+        self.quarantine_outbox = QuarantineOutbox(self)
         self.alerts_table = Alerts(self)
         self.parked = ParkedTable(self)
         self.node_state = NodeState(self)
@@ -103,30 +104,39 @@ class Store(Database):
         detail: str,
         now: datetime,
         answer: Outgoing | None,
+        subject: str,
+        envelope: bytes,
         events: Sequence[Event] = (),
     ) -> bool:
-        """Record that we refused the envelope at ``stream_seq`` (once) and queue our answer.
+        """Record that we refused the envelope at ``stream_seq`` (once), queue our answer, and
+        keep the envelope until its quarantine copy is filed.
 
         Returns False when it was already recorded (a redelivery): nothing is queued twice.
         """
         with self.tx():
-            if not self.rejections_table.record(
+            first = self.rejections_table.record(
                 stream_seq=stream_seq, publisher=publisher, envelope_sha256=envelope_sha256,
                 msg_id=msg_id, kind=kind, reason=reason, detail=detail, now=now,
                 answer_msg_id=None if answer is None else answer.header.msg_id,
-            ):  # fmt: skip
+            )  # fmt: skip
+            self.quarantine_outbox.hold(stream_seq, envelope_sha256, subject, envelope)
+            if not first:
                 return False
             if answer is not None:
                 self._queue(answer, now=now)
             self.audit_outbox.queue(events)
             return True
 
-    def mark_quarantined(
-        self, stream_seq: int, envelope_sha256: str, events: Sequence[Event] = ()
+    def quarantine_filed(
+        self, items: Sequence[QuarantineItem], events: Sequence[Event] = ()
     ) -> None:
+        """The hub stored these quarantine copies: the fact, its events, and the envelopes let go,
+        in one transaction."""
+        refusals = [(i.stream_seq, i.envelope_sha256) for i in items]
         with self.tx():
             self.audit_outbox.queue(events)
-            self.rejections_table.mark_quarantined(stream_seq, envelope_sha256)
+            self.rejections_table.mark_quarantined(refusals)
+            self.quarantine_outbox.filed(refusals)
 
     def record_open(
         self, msg_id: str, officer: str, now: datetime, events: Sequence[Event] = ()

@@ -289,6 +289,23 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE attachment_fetches ADD COLUMN missing_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX attachment_fetches_sender ON attachment_fetches (state, sender, next_attempt_at);
     """,
+    # A refused envelope is kept here from its refusal until its quarantine copy is filed at the
+    # hub: the delivery is terminated once the refusal commits, and the copy leaves on its own
+    # (services/node/quarantine.py), so a flood's refusals never hold up the inbox's consumer.
+    14: """
+    CREATE TABLE quarantine_outbox (
+        stream_seq       INTEGER NOT NULL,
+        envelope_sha256  TEXT NOT NULL,
+        subject          TEXT NOT NULL,   -- the inbox subject it was published on
+        envelope         BLOB NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  REAL NOT NULL,   -- Unix seconds
+        last_error       TEXT,
+        PRIMARY KEY (stream_seq, envelope_sha256),
+        FOREIGN KEY (stream_seq, envelope_sha256) REFERENCES rejections
+    );
+    CREATE INDEX quarantine_outbox_due ON quarantine_outbox (next_attempt_at);
+    """,
 }
 
 #: The version this software writes: the last migration's.

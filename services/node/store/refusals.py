@@ -1,7 +1,11 @@
-"""What this node refused (``rejections``) and what an operator must look at (``alerts``)."""
+"""What this node refused (``rejections``), the refused envelopes whose quarantine copy is still
+to be filed (``quarantine_outbox``), and what an operator must look at (``alerts``)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,12 +44,13 @@ class Rejections(Repository):
             )  # fmt: skip
             return True
 
-    def mark_quarantined(self, stream_seq: int, envelope_sha256: str) -> None:
+    def mark_quarantined(self, refusals: Sequence[tuple[int, str]]) -> None:
+        """(stream sequence, envelope hash) of refusals whose quarantine copy the hub stored."""
         with self._tx() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE rejections SET quarantined = 1"
                 " WHERE stream_seq = ? AND envelope_sha256 = ?",
-                (stream_seq, envelope_sha256),
+                refusals,
             )
 
     def at(self, stream_seq: int, envelope_sha256: str) -> dict[str, Any] | None:
@@ -59,6 +64,66 @@ class Rejections(Repository):
     def all(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM rejections ORDER BY stream_seq").fetchall()
         return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class QuarantineItem:
+    """A refused envelope whose quarantine copy is still to be filed, with its refusal."""
+
+    stream_seq: int
+    envelope_sha256: str
+    subject: str
+    envelope: bytes
+    attempts: int
+    reason: str
+    detail: str
+
+
+class QuarantineOutbox(Repository):
+    def hold(self, stream_seq: int, envelope_sha256: str, subject: str, envelope: bytes) -> None:
+        """Keep a refused envelope until its copy is filed: once, and not after it was filed."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO quarantine_outbox (stream_seq, envelope_sha256, subject,"
+                " envelope, next_attempt_at) SELECT ?, ?, ?, ?, ? FROM rejections"
+                " WHERE stream_seq = ? AND envelope_sha256 = ? AND quarantined = 0",
+                # due at once, on the filer's own time (never a test's or a message's clock)
+                (stream_seq, envelope_sha256, subject, envelope, time.time(),
+                 stream_seq, envelope_sha256),
+            )  # fmt: skip
+
+    def due(self, now: float, limit: int) -> list[QuarantineItem]:
+        rows = self._db.execute(
+            "SELECT q.stream_seq, q.envelope_sha256, q.subject, q.envelope, q.attempts,"
+            " r.reason, r.detail FROM quarantine_outbox q JOIN rejections r"
+            " USING (stream_seq, envelope_sha256) WHERE q.next_attempt_at <= ?"
+            " ORDER BY q.next_attempt_at, q.stream_seq LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [QuarantineItem(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def next_due_at(self) -> float | None:
+        row = self._db.execute("SELECT MIN(next_attempt_at) FROM quarantine_outbox").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def pending(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM quarantine_outbox").fetchone()[0])
+
+    def filed(self, refusals: Sequence[tuple[int, str]]) -> None:
+        with self._tx() as db:
+            db.executemany(
+                "DELETE FROM quarantine_outbox WHERE stream_seq = ? AND envelope_sha256 = ?",
+                refusals,
+            )
+
+    def retry(self, retries: Sequence[tuple[int, str, str, float]]) -> None:
+        """(stream sequence, envelope hash, error, next attempt) of copies not filed this round."""
+        with self._tx() as db:
+            db.executemany(
+                "UPDATE quarantine_outbox SET attempts = attempts + 1, last_error = ?,"
+                " next_attempt_at = ? WHERE stream_seq = ? AND envelope_sha256 = ?",
+                [(error[:500], at, seq, sha) for seq, sha, error, at in retries],
+            )
 
 
 class Alerts(Repository):
