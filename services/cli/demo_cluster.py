@@ -36,6 +36,8 @@ from services.node.application.models import SendMessage
 
 LEAF_STATE = "MEX"
 RELAY_HEARD_S = 30.0  # after the link returns, before the relay's source is restarted
+#: after the relay hears the leaf, before the sources that have not heard theirs are restarted
+STALLED_AFTER_S = 60.0
 BURST = 10  # messages each way before the faults, and as many during them
 KILLED = "cifta-hub-1"
 #: Each step's deadline: three servers, a leaf and three nodes share this machine.
@@ -210,10 +212,43 @@ class ClusterDemo(Demo):
             self.cifta("leaf", "relays", "--restart", LEAF_STATE)
             self.say(f"The relay did not hear {LEAF_STATE}'s leaf within {RELAY_HEARD_S:.0f} s; "
                      "its source was restarted (`cifta leaf relays --restart`).")  # fmt: skip
+        if not self.within(STALLED_AFTER_S, self.all_stored):
+            # a source inside the hub can stall when its stream's leader moved (a killed server):
+            # the same command steps down every stream whose source has not heard its origin
+            self.cifta("leaf", "relays", "--restart", LEAF_STATE)
+            self.say(f"Not all stored {STALLED_AFTER_S:.0f} s after the link returned: the "
+                     "stalled sources were restarted (`cifta leaf relays --restart`).")  # fmt: skip
         for (sender, recipient), ids in self.sent.items():
-            self.wait_for(f"{sender}'s {len(ids)} messages at {recipient}",
-                          lambda r=recipient, i=ids: all(self.stored(r, m) for m in i))  # type: ignore[misc]  # fmt: skip
+            try:
+                self.wait_for(f"{sender}'s {len(ids)} messages at {recipient}",
+                              lambda r=recipient, i=ids: all(self.stored(r, m) for m in i))  # type: ignore[misc]  # fmt: skip
+            except StepFailed as exc:
+                raise StepFailed(f"{exc}\n{self.link_report()}") from None
         self.detail(self.cifta("leaf", "relays"))
+
+    def all_stored(self) -> bool:
+        return all(self.stored(r, m) for (_, r), ids in self.sent.items() for m in ids)
+
+    def within(self, seconds: float, condition: Callable[[], bool]) -> bool:
+        """Whether ``condition`` comes to hold within ``seconds`` (polled)."""
+        deadline = time.monotonic() + seconds
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)  # polling the nodes' stores: a condition with a deadline
+        return True
+
+    def link_report(self) -> str:
+        """Both ends of the leaf link as their commands print them, for a failed step."""
+        lines = []
+        commands = [("leaf", "relays"), ("leaf", "status", "--home", str(self.leaf_home)),
+                    ("hub", "status")]  # fmt: skip
+        for command in commands:
+            try:
+                lines.append(self.cifta(*command).rstrip())
+            except StepFailed as exc:
+                lines.append(str(exc))
+        return "\n".join(lines)
 
     def relay_heard(self, within_s: float) -> bool:
         """The hub's relay of the leaf state hears the leaf's outbox, within ``within_s``."""

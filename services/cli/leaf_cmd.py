@@ -19,7 +19,14 @@ from services.core.files import write_secret
 from services.hub.credentials import PROVISION_USER
 from services.hub.home import HubHome
 from services.leaf.home import ADMIN, LeafError, LeafHome, LeafSettings
-from services.leaf.status import LinkStatusError, hub_report, leaf_report, restart_relay_source
+from services.leaf.status import (
+    STALLED_S,
+    LinkStatusError,
+    hub_report,
+    leaf_report,
+    restart_relay_source,
+    restart_stalled_inbox_sources,
+)
 from services.node.settings import SETTINGS_FILE
 
 
@@ -44,8 +51,12 @@ def cmd_relays(args: argparse.Namespace) -> int:
             print(f"error: --restart {args.restart}: not a state on a leaf; expected one of "
                   f"{', '.join(home.leaves()) or '(none)'}", file=sys.stderr)  # fmt: skip
             return 2
-        asyncio.run(restart_relay_source(args.url or home.url(), seeds[args.restart], args.restart))
+        url = args.url or home.url()
+        asyncio.run(restart_relay_source(url, seeds[args.restart], args.restart))
         print(f"{args.restart}'s relay: its leader stepped down; the next sets up its source")
+        for recipient in asyncio.run(restart_stalled_inbox_sources(url, seeds, args.restart)):
+            print(f"{recipient}'s inbox had not heard {args.restart}'s relay for "
+                  f"{STALLED_S:.0f} s: its leader stepped down too")  # fmt: skip
     for line in asyncio.run(hub_report(args.url or home.url(), seeds, home.leaves())):
         print(line)
     return 0
@@ -121,7 +132,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--restart", metavar="STATE",
         help="first make STATE's relay set up its source of the leaf again (its leader steps "
-        "down): for a relay that does not hear a leaf whose link is back",
+        "down), and every inbox whose source of that relay is stalled: for a relay that does "
+        "not hear a leaf whose link is back, or messages that stay in the relay",
     )  # fmt: skip
     p.set_defaults(func=cmd_relays)
 

@@ -149,6 +149,21 @@ async def relay_sources(url: str, seed: Path, state: str) -> list[SourceHealth]:
     return [SourceHealth.from_info(source) for source in relay.get("sources") or []]
 
 
+#: A source inside the hub's cluster hears its origin every few seconds (its heartbeats) while
+#: the origin's servers run: one not heard for this long is stalled.
+STALLED_S = 10.0
+
+
+async def _step_down(url: str, seed: Path, stream: str) -> None:
+    """Ask ``stream``'s leader to step down: the next one sets up its sources afresh."""
+    subject = f"$JS.API.STREAM.LEADER.STEPDOWN.{stream}"
+    async with connect(url, seed) as nc:
+        reply = await _asked(lambda: nc.request(subject, b"", timeout=ANSWER_S), subject)
+    data = json.loads(reply.data)
+    if "error" in data:
+        raise LinkStatusError(f"{subject}: {data['error'].get('description', data['error'])}")
+
+
 async def restart_relay_source(url: str, seed: Path, state: str) -> None:
     """Ask ``state``'s relay's leader to step down, so that the new one sets up its source of the
     leaf's outbox afresh (``seed``: the state's provisioning seed at the hub).
@@ -157,12 +172,29 @@ async def restart_relay_source(url: str, seed: Path, state: str) -> None:
     leader's setup request went nowhere, the leaf came back while that request was pending, and
     the source was not set up again within three minutes (nothing lost: the messages wait in
     the leaf's outbox). A leader set up with the leaf connected hears it at once."""
-    subject = f"$JS.API.STREAM.LEADER.STEPDOWN.{subjects.relay_stream(state)}"
-    async with connect(url, seed) as nc:
-        reply = await _asked(lambda: nc.request(subject, b"", timeout=ANSWER_S), subject)
-    data = json.loads(reply.data)
-    if "error" in data:
-        raise LinkStatusError(f"{subject}: {data['error'].get('description', data['error'])}")
+    await _step_down(url, seed, subjects.relay_stream(state))
+
+
+async def restart_stalled_inbox_sources(
+    url: str, seeds: dict[str, Path], state: str, stalled_s: float = STALLED_S
+) -> list[str]:
+    """Step down the leader of every inbox whose source of ``state``'s relay has not heard it
+    within ``stalled_s`` (``seeds``: each state's provisioning seed); the recipients restarted.
+
+    The relay and the inboxes are streams of the same cluster, so such a source is stalled, not
+    waiting for a link: nats-server can leave a source unset when its stream's leadership moves
+    (a server killed, say), and stepping down is what sets it up again (nats-server issues and
+    pull request 8323). Nothing is lost meanwhile: the messages wait in the relay."""
+    relay = subjects.relay_stream(state)
+    restarted = []
+    for recipient, seed in seeds.items():
+        if recipient == state:
+            continue
+        sources = await inbox_sources(url, seed, recipient)
+        if any(s.origin == relay and not s.heard_within(stalled_s) for s in sources):
+            await _step_down(url, seed, subjects.inbox_stream(recipient))
+            restarted.append(recipient)
+    return restarted
 
 
 async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> list[str]:

@@ -13,7 +13,10 @@ from nats.errors import Error as NatsError
 
 from schemas import HandlingCode
 from schemas.registry import example_body
+from services.hub.credentials import PROVISION_USER
+from services.leaf import status
 from services.leaf.home import LeafHome
+from services.leaf.status import inbox_sources, restart_stalled_inbox_sources
 from services.node.app import NodeRuntime
 from services.node.application import ApplicationError, OfficerIdentity, open_node
 from services.node.application.models import SendMessage
@@ -176,3 +179,29 @@ async def test_files_sent_from_a_leaf_whose_link_is_cut_queue_nothing_and_go_onc
         mex.close()
         leaf.stop()
         await link.stop()
+
+
+async def test_the_inboxes_that_have_not_heard_a_relay_are_the_ones_restarted(
+    leaf_hub: Hub, mex_leaf: LeafHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cifta leaf relays --restart MEX` steps down every inbox whose source of MEX's relay has
+    not heard it within ``STALLED_S``: read from the hub's own account of each source."""
+    home = leaf_hub.home
+    seeds = {s: home.user_seed(s, PROVISION_USER) for s in home.registry().codes()}
+    stepped: list[str] = []
+
+    async def step_down(url: str, seed: Path, stream: str) -> None:
+        stepped.append(stream)
+
+    async def all_heard() -> bool:
+        sources = [s for r in ("USA", "COL") for s in await inbox_sources(home.url(), seeds[r], r)]
+        return len(sources) == 2 and all(s.heard_within(status.STALLED_S) for s in sources)
+
+    await eventually(all_heard, what="both inboxes hearing MEX's relay")
+    monkeypatch.setattr(status, "_step_down", step_down)
+    assert await restart_stalled_inbox_sources(home.url(), seeds, "MEX") == []
+    assert stepped == []
+    # a source counts as stalled when not heard within the bound: here, every one
+    restarted = await restart_stalled_inbox_sources(home.url(), seeds, "MEX", stalled_s=-1.0)
+    assert sorted(restarted) == ["COL", "USA"]
+    assert sorted(stepped) == ["INBOX_COL", "INBOX_USA"]
