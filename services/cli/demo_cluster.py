@@ -94,14 +94,21 @@ class ClusterDemo(Demo):
         self.sent: dict[tuple[str, str], list[str]] = {}  # (sender, recipient): msg ids in order
 
     def wait_for(self, what: str, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + STEP_TIMEOUT_S
+        if not self.within(STEP_TIMEOUT_S, condition):
+            raise StepFailed(f"timed out after {STEP_TIMEOUT_S:.0f}s waiting for {what}")
+
+    def within(self, seconds: float, condition: Callable[[], bool]) -> bool:
+        """Whether ``condition`` comes to hold within ``seconds`` (polled); a node's process
+        that exits meanwhile fails the step."""
+        deadline = time.monotonic() + seconds
         while not condition():
             for state, proc in self.nodes.items():
                 if proc.poll() is not None:
                     raise StepFailed(f"{state}'s process exited ({proc.returncode}); see its log")
             if time.monotonic() > deadline:
-                raise StepFailed(f"timed out after {STEP_TIMEOUT_S:.0f}s waiting for {what}")
+                return False
             time.sleep(0.1)  # polling the nodes' stores: a condition with a deadline
+        return True
 
     def start_node(self, state: str) -> None:
         if state != LEAF_STATE:
@@ -215,9 +222,14 @@ class ClusterDemo(Demo):
         if not self.within(STALLED_AFTER_S, self.all_stored):
             # a source inside the hub can stall when its stream's leader moved (a killed server):
             # the same command steps down every stream whose source has not heard its origin
-            self.cifta("leaf", "relays", "--restart", LEAF_STATE)
-            self.say(f"Not all stored {STALLED_AFTER_S:.0f} s after the link returned: the "
-                     "stalled sources were restarted (`cifta leaf relays --restart`).")  # fmt: skip
+            try:
+                self.cifta("leaf", "relays", "--restart", LEAF_STATE)
+            except StepFailed as exc:
+                raise StepFailed(f"{exc}\n{self.link_report()}") from None
+            self.say(
+                f"Not all stored {STALLED_AFTER_S:.0f} s after the relay heard the leaf: the "
+                "stalled sources were restarted (`cifta leaf relays --restart`)."
+            )
         for (sender, recipient), ids in self.sent.items():
             try:
                 self.wait_for(f"{sender}'s {len(ids)} messages at {recipient}",
@@ -228,15 +240,6 @@ class ClusterDemo(Demo):
 
     def all_stored(self) -> bool:
         return all(self.stored(r, m) for (_, r), ids in self.sent.items() for m in ids)
-
-    def within(self, seconds: float, condition: Callable[[], bool]) -> bool:
-        """Whether ``condition`` comes to hold within ``seconds`` (polled)."""
-        deadline = time.monotonic() + seconds
-        while not condition():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.1)  # polling the nodes' stores: a condition with a deadline
-        return True
 
     def link_report(self) -> str:
         """Both ends of the leaf link as their commands print them, for a failed step."""

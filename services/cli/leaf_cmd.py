@@ -24,6 +24,7 @@ from services.leaf.status import (
     LinkStatusError,
     hub_report,
     leaf_report,
+    relay_hears_leaf,
     restart_relay_source,
     restart_stalled_inbox_sources,
 )
@@ -51,12 +52,20 @@ def cmd_relays(args: argparse.Namespace) -> int:
             print(f"error: --restart {args.restart}: not a state on a leaf; expected one of "
                   f"{', '.join(home.leaves()) or '(none)'}", file=sys.stderr)  # fmt: skip
             return 2
-        url = args.url or home.url()
-        asyncio.run(restart_relay_source(url, seeds[args.restart], args.restart))
-        print(f"{args.restart}'s relay: its leader stepped down; the next sets up its source")
-        for recipient in asyncio.run(restart_stalled_inbox_sources(url, seeds, args.restart)):
-            print(f"{recipient}'s inbox had not heard {args.restart}'s relay for "
-                  f"{STALLED_S:.0f} s: its leader stepped down too")  # fmt: skip
+        url, state = args.url or home.url(), args.restart
+        if asyncio.run(relay_hears_leaf(url, seeds[state], state)):
+            print(f"{state}'s relay hears the leaf: left as it is")
+        else:
+            asyncio.run(restart_relay_source(url, seeds[state], state))
+            print(f"{state}'s relay: its leader stepped down; the next sets up its source")
+        done = asyncio.run(restart_stalled_inbox_sources(url, seeds, state))
+        for recipient in done.restarted:
+            print(f"{recipient}'s inbox had not heard {state}'s relay for {STALLED_S:.0f} s: its "
+                  "leader stepped down; the next sets up its source")  # fmt: skip
+        for recipient, why in done.failed.items():
+            print(f"error: {recipient}'s inbox: {why}", file=sys.stderr)
+        if done.failed:
+            return 1
     for line in asyncio.run(hub_report(args.url or home.url(), seeds, home.leaves())):
         print(line)
     return 0
@@ -132,8 +141,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--restart", metavar="STATE",
         help="first make STATE's relay set up its source of the leaf again (its leader steps "
-        "down), and every inbox whose source of that relay is stalled: for a relay that does "
-        "not hear a leaf whose link is back, or messages that stay in the relay",
+        "down) unless it hears the leaf, and every inbox whose source of that relay is "
+        "stalled: for a relay that does not hear a leaf whose link is back, or messages that "
+        "stay in the relay",
     )  # fmt: skip
     p.set_defaults(func=cmd_relays)
 

@@ -175,26 +175,44 @@ async def restart_relay_source(url: str, seed: Path, state: str) -> None:
     await _step_down(url, seed, subjects.relay_stream(state))
 
 
+@dataclass(frozen=True)
+class Restarts:
+    """The inboxes whose leader stepped down, and those that could not be asked (with why)."""
+
+    restarted: list[str]
+    failed: dict[str, str]
+
+
 async def restart_stalled_inbox_sources(
     url: str, seeds: dict[str, Path], state: str, stalled_s: float = STALLED_S
-) -> list[str]:
+) -> Restarts:
     """Step down the leader of every inbox whose source of ``state``'s relay has not heard it
-    within ``stalled_s`` (``seeds``: each state's provisioning seed); the recipients restarted.
+    within ``stalled_s`` (``seeds``: each state's provisioning seed). An inbox that cannot be
+    read or asked (a leader being elected) is reported and the others are still tried.
 
     The relay and the inboxes are streams of the same cluster, so such a source is stalled, not
     waiting for a link: nats-server can leave a source unset when its stream's leadership moves
     (a server killed, say), and stepping down is what sets it up again (nats-server issues and
     pull request 8323). Nothing is lost meanwhile: the messages wait in the relay."""
     relay = subjects.relay_stream(state)
-    restarted = []
+    done = Restarts([], {})
     for recipient, seed in seeds.items():
         if recipient == state:
             continue
-        sources = await inbox_sources(url, seed, recipient)
-        if any(s.origin == relay and not s.heard_within(stalled_s) for s in sources):
-            await _step_down(url, seed, subjects.inbox_stream(recipient))
-            restarted.append(recipient)
-    return restarted
+        try:
+            sources = await inbox_sources(url, seed, recipient)
+            if any(s.origin == relay and not s.heard_within(stalled_s) for s in sources):
+                await _step_down(url, seed, subjects.inbox_stream(recipient))
+                done.restarted.append(recipient)
+        except LinkStatusError as exc:
+            done.failed[recipient] = str(exc)
+    return done
+
+
+async def relay_hears_leaf(url: str, seed: Path, state: str, within_s: float = 3.0) -> bool:
+    """``state``'s relay heard the leaf's outbox within ``within_s``: its source is set up."""
+    sources = await relay_sources(url, seed, state)
+    return bool(sources) and all(s.heard_within(within_s) for s in sources)
 
 
 async def hub_report(url: str, seeds: dict[str, Path], leaves: list[str]) -> list[str]:

@@ -192,7 +192,8 @@ class NodeRuntime:
             self.store, self.party, self._publish_quarantined, self._quarantined_event,
             timeout_s=settings.publish_timeout_s, concurrency=settings.publish_concurrency,
             poll_s=settings.outbox_poll_s, inbox_busy=lambda s: self.inbox.busy(s),
-            ready=self._ready, on_error=self._background_failed,
+            on_filed=lambda: self.events.wake(), ready=self._ready,
+            on_error=self._background_failed,
         )  # fmt: skip
         self._quarantine_task: asyncio.Task[None] | None = None
         self._casework_task: asyncio.Task[None] | None = None
@@ -308,6 +309,11 @@ class NodeRuntime:
     async def start(self, *, connect_timeout: float | None = None) -> None:
         """Start draining the outbox, then connect (retrying while the hub is down) and consume."""
         self._outbox_task = asyncio.create_task(self.outbox.run(), name="outbox")
+        unfiled = self.store.quarantine_outbox.unfiled_without_envelope()
+        if unfiled:  # refused by an older version of the node, whose copy failed
+            log.warning("refusals_without_quarantine_copy", count=unfiled,
+                        action="stop the node and run `cifta node recover`: it files their "
+                        "copies from the inbox stream")  # fmt: skip
         self._quarantine_task = asyncio.create_task(self.quarantines.run(), name="quarantine")
         # deadlines that fell due while the node was down fire now, hub or no hub: what they send
         # waits in the outbox
@@ -562,6 +568,9 @@ class NodeRuntime:
                 await self._attachments_task
         self.gate.stop()
         self.quarantines.stop()
+        if self._quarantine_task is not None:  # before the store closes: its last round ends
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._quarantine_task
         self.outbox.stop()
         if self._outbox_task is not None:
             # it may be waiting for a hub or a store that will not come back: stop it there

@@ -2,7 +2,8 @@
 what to do with each delivered envelope; open stored messages for an officer.
 
 The broker-facing shell (``services/node/app.py``) calls :meth:`NodeCore.process` for each delivery
-and carries out the :class:`Verdict`: acknowledge, or quarantine and terminate, or ask again later.
+and carries out the :class:`Verdict`: acknowledge, or terminate (the refusal holds the envelope
+for its quarantine copy, filed by ``quarantine.py``), or ask again later.
 
 The sending half is in ``outbound.py``, the receiving half in ``inbound.py``, the vocabulary they
 share with the shell in ``verdicts.py``; :class:`NodeCore` adds forwarding, export, the rebuild of

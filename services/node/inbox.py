@@ -65,11 +65,11 @@ class InboxBatcher:
         return not self._queue.empty() or now - self._last_group_at < within_s
 
     def _settle(self, group: list[tuple[Delivery, asyncio.Future[Verdict]]]) -> None:
-        self._last_group_at = asyncio.get_running_loop().time()
         try:
             results: Sequence[Verdict | Exception] = self._decide([d for d, _ in group])
         except Exception as exc:  # the commit itself failed: every delivery of the group did
             results = [exc] * len(group)
+        self._last_group_at = asyncio.get_running_loop().time()
         self.batches += 1
         for (_, future), result in zip(group, results, strict=True):
             if future.done():  # its handler was cancelled (the node stopping)

@@ -143,6 +143,14 @@ class StoreCollector(Collector):
             stored.add_metric([party, direction], counts.get(direction, 0))
         yield stored
         yield from self._refusals(db)
+        held = r.store.quarantine_outbox
+        yield _gauge("cifta_node_quarantine_held",
+                     "Refused envelopes whose quarantine copy the hub has not stored yet",
+                     party, held.pending())  # fmt: skip
+        oldest = held.oldest_held_at()
+        yield _gauge("cifta_node_quarantine_oldest_seconds",
+                     "How long the oldest quarantine copy not yet filed has waited (0: none)",
+                     party, 0.0 if oldest is None else max(0.0, time.time() - oldest))  # fmt: skip
         parked = db.execute("SELECT COUNT(*) FROM parked").fetchone()[0]
         yield _gauge("cifta_node_parked", "Envelopes acknowledged and parked to be tried again",
                      party, parked)  # fmt: skip

@@ -8,7 +8,7 @@ marked quarantined, its signed ``quarantined`` audit event, the envelope let go)
 
 Before, each refused delivery waited for its copy's PubAck and a commit of its own before it was
 terminated, and the inbox's next fetch waited for all of them: a flood of refusals from one state
-cost every other state's messages behind it about 2 ms each (docs/performance.md). Now a refusal
+cost every other state's messages behind it about 2 ms each (docs/operations.md). Now a refusal
 costs the inbox what a stored message does; the copies follow at the hub's pace, retried with
 backoff while the hub or the stream is away.
 
@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from schemas import ReasonCode
 from services.core import subjects
 from services.core.logs import get_logger
-from services.node.outbox import Drainer, PubAck
+from services.node.outbox import Drainer, PubAck, backoff
 from services.node.store import Event, QuarantineItem, Store
 
 log = get_logger("cifta.node")
@@ -60,6 +60,7 @@ class QuarantineFiler(Drainer[QuarantineItem, PubAck]):
         concurrency: int,
         poll_s: float,
         inbox_busy: Callable[[float], bool] = lambda within_s: False,
+        on_filed: Callable[[], None] = lambda: None,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
@@ -74,12 +75,15 @@ class QuarantineFiler(Drainer[QuarantineItem, PubAck]):
         self._event_of = event_of
         self.timeout_s = timeout_s
         self._inbox_busy = inbox_busy
+        self._on_filed = on_filed  # their audit events are queued: wake their publisher
         self._waiting_since: float | None = None
 
     async def drain_once(self) -> None:
         """A round, unless copies are due while the inbox is busy: then wait for it a moment."""
         next_at = self.next_due_at()
-        if next_at is not None and next_at <= time.time() and self._yields():
+        if next_at is None or next_at > time.time():
+            self._waiting_since = None  # nothing due: the next flood's copies wait afresh
+        elif self._yields():
             await asyncio.sleep(YIELD_S)  # pacing behind the inbox, bounded by MAX_YIELD_S
             return
         await super().drain_once()
@@ -125,13 +129,23 @@ class QuarantineFiler(Drainer[QuarantineItem, PubAck]):
         sent: list[tuple[QuarantineItem, PubAck]],
         failed: list[tuple[QuarantineItem, str, float]],
     ) -> None:
-        if failed:
-            self.store.quarantine_outbox.retry(
-                [(i.stream_seq, i.envelope_sha256, error, at) for i, error, at in failed]
-            )
-        if sent:
-            items = [item for item, _ in sent]
-            self.store.quarantine_filed(items, [self._event_of(item) for item in items])
+        filed, events = [], []
+        retries = [(i.stream_seq, i.envelope_sha256, error, at) for i, error, at in failed]
+        for item, _ in sent:
+            try:
+                events.append(self._event_of(item))
+            except Exception as exc:  # this item alone: tried again (the hub drops the copy)
+                delay = backoff(item.attempts + 1, self.retry_initial_s, self.retry_max_s)
+                self.failed(item, exc, delay)
+                retries.append((item.stream_seq, item.envelope_sha256,
+                                f"{type(exc).__name__}: {exc}", time.time() + delay))  # fmt: skip
+                continue
+            filed.append(item)
+        if retries:
+            self.store.quarantine_outbox.retry(retries)
+        if filed:
+            self.store.quarantine_filed(filed, events)
+            self._on_filed()
 
     def failed(self, item: QuarantineItem, exc: BaseException, retry_in_s: float) -> None:
         log.warning("quarantine_copy_not_filed", stream_seq=item.stream_seq,

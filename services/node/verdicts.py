@@ -1,6 +1,6 @@
 """The vocabulary between a node's core and its broker-facing shell: a :class:`Delivery` as the
-broker handed it, and the :class:`Verdict` the core reached on it (acknowledge, quarantine and
-terminate, or ask again later)."""
+broker handed it, and the :class:`Verdict` the core reached on it (acknowledge, terminate once
+refused with the envelope held for its quarantine copy, or ask again later)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ RECEIPT_KIND = "protocol.receipt"
 
 class Action(Enum):
     ACK = "ack"  # stored (or already stored): done
-    TERM = "term"  # refused for good: quarantine a copy first, then terminate
+    TERM = "term"  # refused for good, the envelope held for its quarantine copy: terminate
     NAK = "nak"  # could not process now: deliver again later
 
 

@@ -18,7 +18,9 @@ import nats
 from schemas import HandlingCode
 from schemas.registry import example_body
 from services.core import subjects
+from services.core.connection import connect
 from services.hub import provision
+from services.hub.credentials import PROVISION_USER
 from tests.builders import sealed
 from tests.faults.test_availability import node_with_clock
 from tests.support.audit import audit_backlog, running_audit
@@ -201,3 +203,34 @@ async def test_a_record_the_audit_service_gives_up_on_fires_audit_records_quaran
         fired = firing("AuditRecordsQuarantined", await take(Scrapes(), m))
         assert [labels["stream"] for labels in fired] == [subjects.AUDIT_QUARANTINE_STREAM]
         assert audit.log.size == 0  # given up on: in the quarantine, not in the log
+
+
+async def test_a_quarantine_stream_that_takes_nothing_fires_node_quarantine_copies_held(
+    hub: Hub, tmp_path: Path
+) -> None:
+    async with (
+        running_node(hub, "USA", tmp_path) as usa,
+        served(usa.metrics.registry, usa.metrics.ready) as m,
+    ):
+        async with connect(hub.url, hub.home.user_seed("USA", PROVISION_USER)) as nc:
+            await nc.jetstream().delete_stream(subjects.quarantine_stream("USA"))  # the fault
+        mex = await nats.connect(hub.url, nkeys_seed=str(hub.home.node_seed("MEX")))
+        try:
+            await mex.jetstream().publish(subjects.inbox_subject("USA", "MEX", "g1"), b"{garbage")
+        finally:
+            await mex.close()
+        await eventually(lambda: len(usa.store.rejections()) == 1, what="the garbage refused")
+        assert value(await scrape(m), "cifta_node_quarantine_held", party="USA") == 1
+        assert firing("NodeQuarantineCopiesHeld", await take(Scrapes(), m)) == []  # just now
+        with usa.store.tx():  # a quarter of an hour on: the copy is still not filed
+            usa.store.db.execute("UPDATE quarantine_outbox SET held_at = held_at - 901")
+        held = await take(Scrapes(), m)
+        assert parties_firing("NodeQuarantineCopiesHeld", held) == {"USA"}
+        await hub.provision("USA")  # the stream back: the copy is filed on its next try
+
+        async def filed() -> bool:
+            return value(await scrape(m), "cifta_node_quarantine_held", party="USA") == 0
+
+        await eventually(filed, 60.0, what="the held copy filed")
+        assert firing("NodeQuarantineCopiesHeld", await take(Scrapes(), m)) == []
+        assert usa.store.rejections()[0]["quarantined"] == 1

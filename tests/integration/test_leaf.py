@@ -16,7 +16,7 @@ from schemas.registry import example_body
 from services.hub.credentials import PROVISION_USER
 from services.leaf import status
 from services.leaf.home import LeafHome
-from services.leaf.status import inbox_sources, restart_stalled_inbox_sources
+from services.leaf.status import Restarts, inbox_sources, restart_stalled_inbox_sources
 from services.node.app import NodeRuntime
 from services.node.application import ApplicationError, OfficerIdentity, open_node
 from services.node.application.models import SendMessage
@@ -199,9 +199,9 @@ async def test_the_inboxes_that_have_not_heard_a_relay_are_the_ones_restarted(
 
     await eventually(all_heard, what="both inboxes hearing MEX's relay")
     monkeypatch.setattr(status, "_step_down", step_down)
-    assert await restart_stalled_inbox_sources(home.url(), seeds, "MEX") == []
+    assert await restart_stalled_inbox_sources(home.url(), seeds, "MEX") == Restarts([], {})
     assert stepped == []
     # a source counts as stalled when not heard within the bound: here, every one
-    restarted = await restart_stalled_inbox_sources(home.url(), seeds, "MEX", stalled_s=-1.0)
-    assert sorted(restarted) == ["COL", "USA"]
+    done = await restart_stalled_inbox_sources(home.url(), seeds, "MEX", stalled_s=-1.0)
+    assert sorted(done.restarted) == ["COL", "USA"] and done.failed == {}
     assert sorted(stepped) == ["INBOX_COL", "INBOX_USA"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from schemas import HandlingCode
 from schemas.registry import example_body
 from services.node.attachment_flow import MAX_SENDERS_FETCHING, AttachmentReceiver
-from services.node.core import Delivery, Verdict
+from services.node.core import Delivery
 from services.node.settings import NodeSettings
 from services.node.store import Store
 from services.node.store.attachments import AttachmentFetch
@@ -82,7 +82,7 @@ def test_not_there_answers_count_in_a_row_and_any_other_outcome_starts_again(
     assert state() == (3000.0, 1)
 
 
-async def _no_quarantine(d: Delivery, v: Verdict) -> None:
+def _no_quarantine() -> None:
     raise AssertionError("nothing is refused here")
 
 

@@ -164,7 +164,52 @@ async def test_the_filer_waits_for_a_busy_inbox_only_so_long(
         await busy.drain_once()
     assert loop.time() - started >= 0.2  # filed once the longest wait was over
     assert usa.store.quarantine_outbox.pending() == 0
-    await filer(usa, Hub()).drain_once()  # an idle inbox: filed at once (nothing left here)
+    refuse(usa, 2, tampered(net))
+    idle = Hub()
+    await filer(usa, idle).drain_once()  # an idle inbox: filed at once
+    assert len(idle.filed) == 1 and usa.store.quarantine_outbox.pending() == 0
+
+
+async def test_a_refusal_left_without_its_copy_by_an_older_node_is_held_again_on_redelivery(
+    net: Network,
+) -> None:
+    """A node of schema 13 TERMed nothing before its copy was filed, but could leave a refusal
+    unquarantined and its envelope nowhere (its last copy attempt failed): the envelope comes
+    back from the inbox stream (`cifta node recover`) and is held for its copy then."""
+    usa, hub = net["USA"], Hub()
+    envelope = tampered(net)
+    refuse(usa, 9, envelope)
+    with usa.store.tx():  # as an older node left it: refused, no copy, no envelope held
+        usa.store.db.execute("DELETE FROM quarantine_outbox")
+    assert usa.store.quarantine_outbox.unfiled_without_envelope() == 1
+    refuse(usa, 9, envelope)  # read again from the stream
+    assert usa.store.quarantine_outbox.unfiled_without_envelope() == 0
+    await filer(usa, hub).drain_once()
+    assert [data for data, *_ in hub.filed] == [envelope]
+
+
+async def test_a_copy_whose_event_cannot_be_signed_is_retried_and_holds_up_no_other(
+    net: Network,
+) -> None:
+    usa, hub = net["USA"], Hub()
+    bad, good = tampered(net), tampered(net)
+    refuse(usa, 1, bad)
+    refuse(usa, 2, good)
+
+    def event_of(item: QuarantineItem) -> tuple[str, bytes]:
+        if item.envelope == bad:
+            raise ValueError("no signing key")
+        header = peek_header(item.envelope)
+        return usa.event(EventType.QUARANTINED, header, item.envelope, reason=item.reason)
+
+    quarantines = QuarantineFiler(
+        usa.store, usa.party, hub.publish, event_of, timeout_s=1.0, concurrency=8,  # type: ignore[arg-type]
+        poll_s=0.05,
+    )  # fmt: skip
+    await quarantines.drain_once()
+    [held] = usa.store.quarantine_outbox.due(float("inf"), 10)
+    assert held.envelope == bad and held.attempts == 1  # tried again after its backoff
+    assert [r["quarantined"] for r in usa.store.rejections()] == [0, 1]
 
 
 async def test_recovery_files_what_is_held_and_reports_what_the_hub_did_not_take(

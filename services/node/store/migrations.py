@@ -298,6 +298,7 @@ MIGRATIONS: dict[int, str] = {
         envelope_sha256  TEXT NOT NULL,
         subject          TEXT NOT NULL,   -- the inbox subject it was published on
         envelope         BLOB NOT NULL,
+        held_at          REAL NOT NULL,   -- Unix seconds: since when it waits
         attempts         INTEGER NOT NULL DEFAULT 0,
         next_attempt_at  REAL NOT NULL,   -- Unix seconds
         last_error       TEXT,

@@ -82,13 +82,14 @@ class QuarantineItem:
 class QuarantineOutbox(Repository):
     def hold(self, stream_seq: int, envelope_sha256: str, subject: str, envelope: bytes) -> None:
         """Keep a refused envelope until its copy is filed: once, and not after it was filed."""
+        now = time.time()
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO quarantine_outbox (stream_seq, envelope_sha256, subject,"
-                " envelope, next_attempt_at) SELECT ?, ?, ?, ?, ? FROM rejections"
+                " envelope, held_at, next_attempt_at) SELECT ?, ?, ?, ?, ?, ? FROM rejections"
                 " WHERE stream_seq = ? AND envelope_sha256 = ? AND quarantined = 0",
                 # due at once, on the filer's own time (never a test's or a message's clock)
-                (stream_seq, envelope_sha256, subject, envelope, time.time(),
+                (stream_seq, envelope_sha256, subject, envelope, now, now,
                  stream_seq, envelope_sha256),
             )  # fmt: skip
 
@@ -108,6 +109,22 @@ class QuarantineOutbox(Repository):
 
     def pending(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM quarantine_outbox").fetchone()[0])
+
+    def oldest_held_at(self) -> float | None:
+        """Since when the oldest copy not yet filed waits (Unix seconds), if any does."""
+        row = self._db.execute("SELECT MIN(held_at) FROM quarantine_outbox").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def unfiled_without_envelope(self) -> int:
+        """Refusals whose copy was never filed and whose envelope is not held: left by a node of
+        schema 13 or older whose copy failed on a last attempt; `cifta node recover` files them
+        (the inbox stream still holds the envelope for its retention)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM rejections r WHERE r.quarantined = 0 AND NOT EXISTS"
+            " (SELECT 1 FROM quarantine_outbox q WHERE q.stream_seq = r.stream_seq"
+            " AND q.envelope_sha256 = r.envelope_sha256)"
+        ).fetchone()
+        return int(row[0])
 
     def filed(self, refusals: Sequence[tuple[int, str]]) -> None:
         with self._tx() as db:
