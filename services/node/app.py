@@ -189,7 +189,7 @@ class NodeRuntime:
         self._outbox_task: asyncio.Task[None] | None = None
         # the copies of refused envelopes, filed in the state's quarantine stream
         self.quarantines = QuarantineFiler(
-            self.store, self.party, self._publish_quarantined, self._quarantined_event,
+            self.store, self.party, self._publish_at_hub, self._quarantined_event,
             timeout_s=settings.publish_timeout_s, concurrency=settings.publish_concurrency,
             poll_s=settings.outbox_poll_s, inbox_busy=lambda s: self.inbox.busy(s),
             on_filed=lambda: self.events.wake(), ready=self._ready,
@@ -601,11 +601,20 @@ class NodeRuntime:
         )  # fmt: skip
         return ack
 
-    async def _publish_event(self, data: bytes, subject: str, headers: dict[str, str]) -> None:
-        await self.broker.publish(
-            data, subject, stream=subjects.AUDIT_STREAM, headers=headers,
-            timeout=self.settings.publish_timeout_s,
+    async def _publish_at_hub(
+        self, data: bytes, subject: str, stream: str, headers: dict[str, str], timeout: float
+    ) -> PubAck:
+        """Straight to a stream of the hub, never through a leaf's outbox: audit events and
+        quarantine copies (docs/operations.md 4.3)."""
+        ack = await self.broker.publish(
+            data, subject, stream=stream, headers=headers, timeout=timeout
         )  # fmt: skip
+        return ack
+
+    async def _publish_event(self, data: bytes, subject: str, headers: dict[str, str]) -> None:
+        await self._publish_at_hub(
+            data, subject, subjects.AUDIT_STREAM, headers, self.settings.publish_timeout_s
+        )
 
     def _file_events(self, events: list[tuple[str, bytes]]) -> None:
         self.store.add_events(events)
@@ -617,14 +626,6 @@ class NodeRuntime:
         )
         answer = json.loads(reply.body)
         return answer if isinstance(answer, dict) else {}
-
-    async def _publish_quarantined(
-        self, data: bytes, subject: str, stream: str, headers: dict[str, str], timeout: float
-    ) -> PubAck:
-        ack = await self.broker.publish(
-            data, subject, stream=stream, headers=headers, timeout=timeout
-        )  # fmt: skip
-        return ack
 
     def _quarantined_event(self, item: QuarantineItem) -> Event:
         """The signed ``quarantined`` event of a copy the hub stored."""

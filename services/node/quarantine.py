@@ -26,12 +26,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from schemas import ReasonCode
 from services.core import subjects
 from services.core.logs import get_logger
-from services.node.outbox import Drainer, PubAck, backoff
+from services.node.outbox import Drainer, PubAck, Publish, backoff
 from services.node.store import Event, QuarantineItem, Store
 
 log = get_logger("cifta.node")
 
-Publish = Callable[[bytes, str, str, dict[str, str], float], Awaitable[PubAck]]
 
 #: The inbox counts as busy for this long after it decided a group; the filer waits as long.
 YIELD_S = 0.2
