@@ -23,8 +23,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy schemas services
 
+# The suite runs on WORKERS processes (pytest-xdist), one test module to a worker; the tests that
+# bound how long a node takes (marked exclusive) then run alone, so a busy neighbour cannot decide
+# them.
+WORKERS ?= 2
+
 test: lint typecheck catalogs chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadscope -m 'not exclusive'
+	$(BIN)/python -m pytest -q -m exclusive
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate

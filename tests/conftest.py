@@ -15,6 +15,14 @@ configure(json=True, level="WARNING")
 
 
 @pytest.fixture(autouse=True)
+def json_logs() -> Iterator[None]:
+    """The suite's logging again after each test: a test that runs `cifta` in-process leaves it
+    configured for a terminal, and the next test in the same worker would inherit that."""
+    yield
+    configure(json=True, level="WARNING")
+
+
+@pytest.fixture(autouse=True)
 def officer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every officer's action is recorded under a name: the tests' officer (CIFTA_OFFICER),
     unless a test names another with --officer or removes it."""

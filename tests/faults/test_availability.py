@@ -60,6 +60,7 @@ async def stored_within(node: NodeRuntime, msg_id: str, seconds: float) -> float
     return time.monotonic() - started
 
 
+@pytest.mark.exclusive
 async def test_a_flood_of_unverifiable_envelopes_from_one_state_delays_no_one_else(
     hub: Hub, tmp_path: Path
 ) -> None:

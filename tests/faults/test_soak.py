@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import nats
+import pytest
 
 from services.audit.log import AuditLog
 from services.node.app import NodeRuntime
@@ -17,6 +18,7 @@ from tests.support.hub import Hub, eventually
 from tests.support.nodes import running_node, send_routes_report
 
 DEADLINE_S = 5.0
+pytestmark = pytest.mark.exclusive  # the 5 s bound is the node's, not a busy machine's
 
 
 def leaves_of(hub: Hub, msg_id: str) -> int:

@@ -51,6 +51,7 @@ def read(hub: Hub, sql: str, *params: object) -> list[tuple[object, ...]]:
         db.close()
 
 
+@pytest.mark.exclusive
 async def test_a_flood_from_one_state_never_delays_another_states_leaves(
     hub: Hub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
