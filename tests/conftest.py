@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from services import i18n
+from services.cli import messages, usage
 from services.core.logs import configure
 from services.testbed.cluster import ClusterHub, build_cluster_hub
 from tests.support.hub import Hub, build_hub
@@ -15,10 +17,14 @@ configure(json=True, level="WARNING")
 
 
 @pytest.fixture(autouse=True)
-def json_logs() -> Iterator[None]:
-    """The suite's logging again after each test: a test that runs `cifta` in-process leaves it
-    configured for a terminal, and the next test in the same worker would inherit that."""
+def process_defaults() -> Iterator[None]:
+    """What a test that runs `cifta` in-process leaves set for the whole process, undone after
+    each test: the command's language, its JSON-errors switch and logging for a terminal. The
+    next test in the same worker would otherwise inherit them, and which test comes next depends
+    on how the modules were shared among the workers."""
     yield
+    messages.use(i18n.DEFAULT_LANGUAGE)
+    usage.Parser.json_errors = False
     configure(json=True, level="WARNING")
 
 
