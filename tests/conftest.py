@@ -13,7 +13,13 @@ from services.core.logs import configure
 from services.testbed.cluster import ClusterHub, build_cluster_hub
 from tests.support.hub import Hub, build_hub
 
-configure(json=True, level="WARNING")
+
+def suite_logging() -> None:
+    """The suite's logging: JSON lines, warnings and worse."""
+    configure(json=True, level="WARNING")
+
+
+suite_logging()
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +31,7 @@ def process_defaults() -> Iterator[None]:
     yield
     messages.use(i18n.DEFAULT_LANGUAGE)
     usage.Parser.json_errors = False
-    configure(json=True, level="WARNING")
+    suite_logging()
 
 
 @pytest.fixture(autouse=True)

@@ -606,10 +606,9 @@ class NodeRuntime:
     ) -> PubAck:
         """Straight to a stream of the hub, never through a leaf's outbox: audit events and
         quarantine copies (docs/operations.md 4.3)."""
-        ack = await self.broker.publish(
+        return await self.broker.publish(
             data, subject, stream=stream, headers=headers, timeout=timeout
         )  # fmt: skip
-        return ack
 
     async def _publish_event(self, data: bytes, subject: str, headers: dict[str, str]) -> None:
         await self._publish_at_hub(
