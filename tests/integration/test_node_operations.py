@@ -4,6 +4,7 @@ log levels in any case, no false security alarm (issue: availability, observatio
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -127,11 +128,11 @@ async def test_an_idle_node_says_when_the_hub_goes_away_and_comes_back(
         hub.restart_on_same_port()
         await eventually(lambda: mex.connected.is_set(), what="reconnected")
         err = capsys.readouterr().err
-    # a line per event naming the hub, in whichever renderer the process's loggers were first
-    # used with (an in-process `cifta` command earlier in this worker leaves them readable lines)
-    lines = err.splitlines()
-    assert any("hub_disconnected" in line and hub.url in line for line in lines), err
-    assert any("hub_reconnected" in line and hub.url in line for line in lines), err
+    # one JSON line per event, naming the hub (whatever an earlier test left configured: the
+    # suite's configuration applies to every logger, however it was first used)
+    events = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    for name in ("hub_disconnected", "hub_reconnected"):
+        assert any(e["event"] == name and e.get("hub") == hub.url for e in events), err
 
 
 async def test_the_outbox_waits_for_the_connection_instead_of_failing_publishes(
