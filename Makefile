@@ -25,12 +25,15 @@ typecheck: $(STAMP)
 
 # The suite runs on WORKERS processes (pytest-xdist), one test module to a worker; the tests that
 # bound how long a node takes (marked exclusive) then run alone, so a busy neighbour cannot decide
-# them.
+# them. Both parts run whatever the first one gives, so one failure does not hide another; the
+# target fails if either part did.
 WORKERS ?= 2
 
 test: lint typecheck catalogs chromium
-	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadscope -m 'not exclusive'
-	$(BIN)/python -m pytest -q -m exclusive
+	status=0; \
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadscope -m 'not exclusive' || status=$$?; \
+	$(BIN)/python -m pytest -q -m exclusive || status=$$?; \
+	exit $$status
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
