@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from httpx import Response
+from httpx2 import Response
 
 from services.console.officer import uploads
 from services.console.officer.app import build_officer_console
