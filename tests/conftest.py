@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -10,8 +11,21 @@ import pytest
 from services import i18n
 from services.cli import messages, usage
 from services.core.logs import configure
+from services.testbed import ports
 from services.testbed.cluster import ClusterHub, build_cluster_hub
 from tests.support.hub import Hub, build_hub
+
+
+def worker_ports() -> None:
+    """This worker's own range of ports for the servers the tests restart on their ports
+    (services/testbed/ports.py); run alone, the first worker's."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    span = ports.worker_range(int(worker.removeprefix("gw")))
+    if span is not None:
+        os.environ[ports.ENV] = span
+
+
+worker_ports()
 
 
 def suite_logging() -> None:

@@ -10,12 +10,13 @@ import json
 import os
 import signal
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.hub import cluster as cl
 from services.hub import members, provision, server
 from services.hub.config import Listen
+from services.testbed import ports
 from services.testbed.hub import STATES, Hub, build_hub
 
 
@@ -37,9 +38,15 @@ class ClusterHub(Hub):
     def start(self, port: int = -1) -> str:
         """Render (the first time: ports picked at start, then kept) and start every member."""
         if self.home.cluster() is None:
+            local = cl.Cluster.local(port=-1)
+            # each member's ports, kept across its restarts (services/testbed/ports.py)
+            picked = tuple(
+                replace(m, port=ports.pick(), cluster_port=ports.pick(), monitor_port=ports.pick())
+                for m in local.members
+            )
             self.home.render_config(
                 Listen(port=port, leaf_port=self.leaf_port, sync_interval=self.sync_interval),
-                cluster=cl.Cluster.local(port=-1),
+                cluster=replace(local, members=picked),
             )
         self.url = self.home.start()
         return self.url

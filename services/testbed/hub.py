@@ -30,6 +30,7 @@ from services.hub.home import HubHome
 from services.hub.provision import StateStatus
 from services.node.auditing import AuditKey
 from services.node.settings import NodeSettings
+from services.testbed import ports
 
 STATES = ("MEX", "USA", "COL")
 APPROVED_AGO = timedelta(hours=1)
@@ -104,6 +105,12 @@ class Hub:
         return int(self.home.pid_file.read_text())
 
     def start(self, port: int = -1) -> str:
+        """Render and start the hub on ``port`` (-1: a port of the test bed's range, else the
+        server's choice), and the leaf listener on ``leaf_port`` likewise; return its URL."""
+        if port == -1:
+            port = ports.pick()
+        if self.leaf_port == -1:
+            self.leaf_port = ports.pick(self.leaf_host or "127.0.0.1")
         self.home.render_config(Listen(
             port=port, leaf_port=self.leaf_port, leaf_host=self.leaf_host,
             insecure_plaintext=self.leaf_host is not None, sync_interval=self.sync_interval,
