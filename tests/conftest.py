@@ -21,7 +21,9 @@ def worker_ports() -> None:
     (services/testbed/ports.py); run alone, the first worker's."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     span = ports.worker_range(int(worker.removeprefix("gw")))
-    if span is not None:
+    if span is None:  # the kernel picks: not a range inherited from the process that started this
+        os.environ.pop(ports.ENV, None)
+    else:
         os.environ[ports.ENV] = span
 
 

@@ -41,9 +41,12 @@ class ClusterHub(Hub):
             local = cl.Cluster.local(port=-1)
             # each member's ports, kept across its restarts (services/testbed/ports.py)
             picked = tuple(
-                replace(m, port=ports.pick(), cluster_port=ports.pick(), monitor_port=ports.pick())
+                replace(
+                    m, port=ports.pick(), cluster_port=ports.pick(), monitor_port=ports.pick(),
+                    leaf_port=ports.pick() if self.leaf_port == -1 else None,
+                )
                 for m in local.members
-            )
+            )  # fmt: skip
             self.home.render_config(
                 Listen(port=port, leaf_port=self.leaf_port, sync_interval=self.sync_interval),
                 cluster=replace(local, members=picked),

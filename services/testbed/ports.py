@@ -9,8 +9,12 @@ of its neighbour's.
 
 With ``CIFTA_TESTBED_PORTS=FIRST-LAST`` set (the suite gives each of its workers a range of its
 own, below the ephemeral range: tests/conftest.py), the test bed takes such ports from that range
-in turn; nothing else on the machine is given a port there. Without it, the kernel picks (the
-demo, a bench).
+in turn; the kernel gives none of them to a program that asks it for a free port. (Two runs of
+the suite at once on one machine would share the ranges, each starting at a random port of
+them.) Without it, the kernel picks (the demo, a bench).
+
+Servers that ``cifta`` commands start in the tests (``cifta hub start``, ``cifta demo
+--cluster``) pick their ports as deployed servers do, from the kernel.
 """
 
 from __future__ import annotations

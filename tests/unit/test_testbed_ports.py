@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import socket
 
@@ -20,17 +21,25 @@ def test_without_a_range_the_server_picks(monkeypatch: pytest.MonkeyPatch) -> No
     assert ports.pick() == -1
 
 
+class Busy(socket.socket):
+    """A socket whose bind fails as for a port in use on the ports listed in ``busy``, and
+    succeeds on any other without binding anything: the test, not the machine, says which."""
+
+    busy: set[int] = set()
+
+    def bind(self, address: object) -> None:
+        assert isinstance(address, tuple)
+        if address[1] in self.busy:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+
+
 def test_ports_are_taken_in_turn_skipping_one_in_use(monkeypatch: pytest.MonkeyPatch) -> None:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        held = holder.getsockname()[1]
-        span = (held - 1, held + 2)
-        monkeypatch.setenv(ports.ENV, f"{span[0]}-{span[1]}")
-        monkeypatch.setitem(ports._next, span, held - 1)
-        picked = [ports.pick() for _ in range(3)]
-    # the held port is passed over; after the range's end, its start again
-    assert picked == [held - 1, held + 1, held + 2]
-    assert ports.pick() == held - 1
+    first = 20000
+    monkeypatch.setenv(ports.ENV, f"{first}-{first + 3}")
+    monkeypatch.setattr(Busy, "busy", {first + 1})
+    monkeypatch.setattr(ports.socket, "socket", Busy)
+    monkeypatch.setitem(ports._next, (first, first + 3), first)
+    assert [ports.pick() for _ in range(4)] == [first, first + 2, first + 3, first]
 
 
 def test_a_full_range_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,6 +59,8 @@ def test_a_malformed_range_names_the_variable(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_the_workers_ranges_are_disjoint_and_below_the_ephemeral_range() -> None:
+    if ports.worker_range(0) is None:
+        pytest.skip("this machine's ephemeral ports leave no room below them for the ranges")
     ranges = [ports.worker_range(w) for w in range(8)]
     bounds = [tuple(int(p) for p in r.split("-")) for r in ranges if r is not None]
     assert len(bounds) == 8
