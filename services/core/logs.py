@@ -26,6 +26,10 @@ class _Stderr:
         sys.stderr.flush()
 
 
+#: One stream object for every configuration: structlog keeps a lock per stream object, and two
+#: loggers bound under different configurations would otherwise write under different locks.
+_STDERR = _Stderr()
+
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
@@ -80,7 +84,8 @@ _CHAIN: list[Any] = [
 
 def configure(*, json: bool = True, level: str = "INFO") -> None:
     """Log JSON lines (a service) or readable lines (a terminal), ``level`` and worse, to stderr.
-    Called again, it changes every logger, including those already used."""
+    Called again, it changes every logger got from :func:`get_logger`, including those already
+    used since the first call."""
     _SETTINGS.level = logging.getLevelName(log_level(level))
     _SETTINGS.renderer = (
         structlog.processors.JSONRenderer()
@@ -91,7 +96,7 @@ def configure(*, json: bool = True, level: str = "INFO") -> None:
         processors=_CHAIN,
         # every level reaches the gate, which applies the level configured now
         wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
-        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),  # type: ignore[arg-type]
         cache_logger_on_first_use=True,
     )
 
