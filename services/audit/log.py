@@ -131,6 +131,7 @@ class AuditLog:
         self.nodes = SqliteNodes(self.db)
         self.tree = MerkleTree(self.nodes)
         self._savepoints = 0
+        self._together = False  # inside ``together``: batches of an open group take no savepoint
 
     def close(self) -> None:
         self.db.close()
@@ -139,7 +140,15 @@ class AuditLog:
     def batch(self) -> Iterator[None]:
         """Append several events in one transaction (they all land, or none). Inside a
         transaction already open (``begin``: a group commit), a savepoint: a failure undoes
-        this batch alone, and the whole group lands at its ``commit``."""
+        this batch alone, and the whole group lands at its ``commit``. Inside ``together``, no
+        savepoint: a failure undoes the whole group."""
+        if self.db.in_transaction and self._together:
+            try:
+                yield
+            except BaseException:
+                self._abandon()  # the group with it: the caller takes its batches again
+                raise
+            return
         if self.db.in_transaction:
             self._savepoints += 1
             name = f"batch{self._savepoints}"
@@ -178,6 +187,18 @@ class AuditLog:
                 self.db.execute("ROLLBACK")
         finally:
             self._reload()
+
+    @contextmanager
+    def together(self) -> Iterator[None]:
+        """Batches in the open group without a savepoint each, for a caller that can take the
+        group's batches again: a failure undoes the whole group (``rollback`` before the next
+        ``begin``). A savepoint makes SQLite keep the first image of every page a batch
+        changes, which for one audit record is about as much work as the record itself."""
+        self._together = True
+        try:
+            yield
+        finally:
+            self._together = False
 
     def begin(self) -> None:
         """Open a transaction for a group of batches, unless one is open (see ``commit``)."""

@@ -20,7 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -61,8 +63,8 @@ class AuditSettings:
     budget: Budget = field(default_factory=Budget)
     alarms: AlarmLimits = field(default_factory=AlarmLimits)
     tick_s: float = 1.0  # the parked records' schedule
-    #: group commit: records handled in one transaction (each in its own savepoint), committed
-    #: with one fsync and only then acknowledged; at most this many, or after this long
+    #: group commit: records handled in one transaction (taken together, ``_on_record``),
+    #: committed with one fsync and only then acknowledged; at most this many, or after this long
     group_max: int = 256  # a whole fetch (fetch_batch): one fsync for what one pull brought
     group_linger_s: float = 0.005
     #: the registry as it is now: a state approved while the service runs is read from its own
@@ -111,6 +113,10 @@ class AuditService:
         self._group: list[NatsMessage] = []  # handled, in the open transaction
         self._to_ack: list[NatsMessage] = []  # committed, not yet acknowledged
         self._group_new = 0
+        #: what each record of the open group added to the recorder's tally (undone with it)
+        self._counted: list[Counter[str]] = []
+        #: the open group's records each in a savepoint of their own (after a retake)
+        self._careful = False
         self._dirty = asyncio.Event()
 
     def _consume(self, party: str) -> Any:
@@ -120,7 +126,7 @@ class AuditService:
             subjects.audit_consumer_filters(party)[1],  # the consumer exists (provision)
             stream=JStream(subjects.AUDIT_STREAM, declare=False),
             durable=subjects.audit_consumer(party),
-            # one record, one savepoint, acknowledged once its group commits. (FastStream's
+            # one record at a time, acknowledged once its group commits. (FastStream's
             # batch pull left delivered records unhandled under load: FastStream issue 2219.)
             pull_sub=PullSub(batch_size=self.settings.fetch_batch, timeout=1.0),
             ack_policy=AckPolicy.MANUAL,
@@ -197,28 +203,59 @@ class AuditService:
     # -- recording -------------------------------------------------------------------------------
 
     async def _on_record(self, msg: NatsMessage) -> None:
-        """One record: recorded, refused or parked in the open group (its own savepoint), and
-        acknowledged once the group is committed (``_flush``)."""
+        """One record: recorded, refused or parked in the open group, and acknowledged once the
+        group is committed (``_flush``).
+
+        The group's records are taken together, without a savepoint each (``AuditLog.together``:
+        a savepoint per record cost about as much as the record). If one fails, SQLite has undone
+        the whole group: ``_retake`` takes its records again, each in its own savepoint, so that
+        the failure stays the failing record's alone."""
         raw = msg.raw_message
         meta = raw.metadata
+        careful = self._careful
+        tally = self.recorder.tally
+        before = Counter(tally)
         try:
             self.log.begin()
-            new = self.recorder.take(raw.subject, raw.data, meta.timestamp, meta.sequence.stream)
+            with nullcontext() if careful else self.log.together():
+                new = self.recorder.take(
+                    raw.subject, raw.data, meta.timestamp, meta.sequence.stream
+                )
         except Exception as exc:  # the store failing, say: bounded retries, then quarantine
-            await self._failed(msg, exc)
+            if careful:
+                await self._failed(msg, exc)
+            else:
+                self._counted.append(tally - before)  # what it counted before it failed
+                await self._retake(msg)
             return
         self._group.append(msg)
+        self._counted.append(tally - before)
         self._group_new += new
         if len(self._group) >= self.settings.group_max:
             await self._flush()
         else:
             self._dirty.set()
 
+    async def _retake(self, failed: NatsMessage) -> None:
+        """A record taken together with its group failed, and the group was undone with it:
+        take the group's records again, each in its own savepoint, then the one that failed."""
+        self.log.rollback()
+        group, self._group = self._group, []
+        for counted in self._counted:  # counted again as they are taken again
+            self.recorder.tally -= counted
+        self._counted = []
+        self._group_new = 0
+        self._careful = True  # until the group commits
+        for msg in [*group, failed]:
+            await self._on_record(msg)
+
     def _commit(self) -> None:
         """Commit the open group: its records may be acknowledged now."""
         self.log.commit()
         self._to_ack += self._group
         self._group = []
+        self._counted = []
+        self._careful = False
 
     async def _flush(self) -> None:
         """Commit the group (one fsync for all of it), then acknowledge its records."""
@@ -226,6 +263,7 @@ class AuditService:
             self._commit()
         except Exception as exc:  # none of the group landed: each is retried, or quarantined
             failed, self._group = self._group, []
+            self._counted = []
             self.log.rollback()
             for m in failed:
                 await self._failed(m, exc)

@@ -7,8 +7,10 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -19,6 +21,7 @@ from nats.js.errors import NotFoundError
 from schemas import ReasonCode
 from schemas.audit import AuditEvent, EventType, UnreadableEnvelope
 from services.audit.parking import Budget
+from services.audit.recorder import Recorder
 from services.cli.main import main
 from services.core import connection, subjects
 from services.hub import provision
@@ -241,3 +244,46 @@ async def test_provisioning_takes_over_from_a_single_audit_consumer_where_it_sto
         assert info.config.opt_start_seq == 3 and info.num_pending == 1  # the third, not again
         with pytest.raises(NotFoundError):  # the single consumer is gone
             await js.consumer_info(subjects.AUDIT_STREAM, subjects.AUDIT_CONSUMER)
+
+
+async def test_a_record_failing_in_its_group_is_its_own_loss_and_no_one_elses(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight of MEX's envelopes wait in the AUDIT stream and the service takes them in one group,
+    without a savepoint each. The fourth fails once (its processing raises): SQLite undoes the
+    group, whose records are taken again each in its own savepoint, and all eight are recorded
+    once and counted once; those after it are taken once."""
+    calls: Counter[str] = Counter()
+    real = Recorder.resolve
+
+    def resolve(self: Recorder, subject: str, data: bytes, stored_at: datetime) -> Any:
+        msg_id = subject.rsplit(".", 1)[-1]
+        calls[msg_id] += 1
+        if msg_id == "m3" and calls[msg_id] == 1:
+            real(self, subject, data, stored_at)  # its leaf appended, then the failure
+            raise OSError("the disk, once")
+        return real(self, subject, data, stored_at)
+
+    monkeypatch.setattr(Recorder, "resolve", resolve)
+    nc = await connect_as(hub, "MEX")
+    for i in range(8):
+        envelope = sealed(sender=hub.keys["MEX"], to=[hub.keys["USA"]], now=datetime.now(UTC))
+        await nc.jetstream().publish(subjects.inbox_subject("USA", "MEX", f"m{i}"), envelope)
+    await nc.close()
+
+    async def all_waiting() -> bool:
+        return (await audit_backlog(hub))[0] == 8
+
+    await eventually(all_waiting, what="the eight records in the AUDIT stream")
+    # one fetch brings all eight; the group commits after 1 s, so it holds all of them
+    async with running_audit(hub, group_linger_s=1.0) as audit:
+
+        async def settled() -> bool:
+            return audit.log.size == 8 and await audit_backlog(hub) == (0, 0)
+
+        await eventually(settled, what="eight leaves, everything acknowledged")
+        tally = dict(audit.recorder.tally)
+    assert calls == {**{f"m{i}": 2 for i in range(4)}, **{f"m{i}": 1 for i in range(4, 8)}}
+    assert tally == {"recorded": 8}
+    leaves = read(hub, "SELECT identity FROM leaves")
+    assert len({row[0] for row in leaves}) == len(leaves) == 8

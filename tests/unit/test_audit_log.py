@@ -255,3 +255,34 @@ def test_a_record_undone_in_its_savepoint_leaves_the_tree_as_the_database_holds_
     assert (size, reopened.size) == (4, 4)
     assert reopened.tree.root() == root
     assert reopened.verify(ORIGIN, ed25519.Ed25519PrivateKey.generate().public_key()) == []
+
+
+def test_a_batch_failing_in_a_group_taken_together_undoes_the_whole_group(tmp_path: Path) -> None:
+    # Without a savepoint per batch (``together``) a failure takes the whole open group with it:
+    # nothing of it may be committed, the tree is what the file holds, and the log takes no
+    # more until the caller has rolled back; then the group's batches can be taken again.
+    log = AuditLog(tmp_path / "audit.sqlite")
+    with log.batch():
+        log.append(event(0))  # committed before the group
+    log.begin()
+    with log.together():
+        for n in (1, 2):
+            with log.batch():
+                log.append(event(n))
+        with pytest.raises(RuntimeError), log.batch():
+            log.append(event(3))
+            raise RuntimeError("the record's processing failed after its append")
+    assert log.size == 1
+    with pytest.raises(sqlite3.OperationalError, match="rolled back"):
+        log.begin()
+    log.rollback()
+    log.begin()
+    for n in (1, 2, 3):  # taken again, each in its own savepoint
+        with log.batch():
+            log.append(event(n))
+    log.commit()
+    root = log.tree.root()
+    log.close()
+    reopened = AuditLog(tmp_path / "audit.sqlite")
+    assert reopened.size == 4 and reopened.tree.root() == root
+    assert reopened.verify(ORIGIN, ed25519.Ed25519PrivateKey.generate().public_key()) == []
