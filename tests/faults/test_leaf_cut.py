@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -60,9 +60,16 @@ def assert_once_in_order(held: list[tuple[str, str]], publisher: str, sent: list
 CATCH_UP_S = 150.0
 
 
-async def flowing_again(hub: Hub, leaf: LeafHome, condition: Callable[[], bool], what: str) -> None:
+async def flowing_again(
+    hub: Hub,
+    leaf: LeafHome,
+    condition: Callable[[], bool],
+    what: str,
+    whereabouts: Callable[[], Awaitable[list[str]]] | None = None,
+) -> None:
     """Wait for ``condition`` after the link returned; on a timeout, say what each end of the
-    link reports (which source has not heard its origin)."""
+    link reports (which source has not heard its origin) and, with ``whereabouts``, where the
+    messages still missing are."""
     try:
         await eventually(condition, CATCH_UP_S, what=what)
     except AssertionError as exc:
@@ -70,7 +77,52 @@ async def flowing_again(hub: Hub, leaf: LeafHome, condition: Callable[[], bool],
         seeds = {s: hub.home.user_seed(s, PROVISION_USER) for s in hub.home.registry().codes()}
         lines = await status.hub_report(hub.url, seeds, [state])
         lines += await status.leaf_report(leaf.url(), leaf.seed(ADMIN), state)
+        if whereabouts is not None:
+            lines += await whereabouts()
         raise AssertionError(f"{exc}; " + "; ".join(lines)) from None
+
+
+async def held_ids(url: str, seed: Path, stream: str) -> set[str]:
+    """The last token of the subject of every message ``stream`` holds (an inbox message's id)."""
+    async with connect(url, seed) as nc:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        return {
+            ((await js.get_msg(stream, seq)).subject or "").rsplit(".", 1)[-1]
+            for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        }
+
+
+def missing_at(
+    hub: Hub, sender: str, node: NodeRuntime, recipient: str, sent: list[str]
+) -> Callable[[], Awaitable[list[str]]]:
+    """Where ``sender``'s messages that ``recipient``'s node has not stored are: in the sender's
+    relay, in the recipient's inbox, and what the node's consumer of it reports."""
+
+    async def where() -> list[str]:
+        missing = [m for m in sent if not node.store.has_message(m)]
+        seed = hub.home.user_seed(recipient, PROVISION_USER)
+        relay = await held_ids(
+            hub.url, hub.home.user_seed(sender, PROVISION_USER), subjects.relay_stream(sender)
+        )
+        inbox = await held_ids(hub.url, seed, subjects.inbox_stream(recipient))
+        async with connect(hub.url, seed) as nc:
+            c = await nc.jetstream().consumer_info(
+                subjects.inbox_stream(recipient), subjects.NODE_CONSUMER
+            )
+        return [
+            f"{len(missing)} of {sender}'s {len(sent)} not stored at {recipient} "
+            f"({sum(m in relay for m in missing)} of them in {subjects.relay_stream(sender)}, "
+            f"{sum(m in inbox for m in missing)} in {subjects.inbox_stream(recipient)}); "
+            f"of all {len(sent)}: {sum(m in relay for m in sent)} in the relay, "
+            f"{sum(m in inbox for m in sent)} in the inbox",
+            f"{recipient}'s consumer: {c.num_pending} pending, {c.num_ack_pending} unacknowledged,"
+            f" delivered up to {c.delivered.stream_seq}, acknowledged up to "
+            f"{c.ack_floor.stream_seq}, {c.num_waiting} pulls waiting",
+            f"{recipient}'s node: {len(node.store.rejections())} refused",
+        ]
+
+    return where
 
 
 class Cuttable(Protocol):
@@ -160,11 +212,18 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
         link.restore()
         restored = time.monotonic()
         everything = sent["USA"] + sent["COL"]
+        where = missing_at(hub, "MEX", usa, "USA", sent["MEX"])
         await flowing_again(hub, leaf, lambda: all(usa.store.has_message(m) for m in sent["MEX"]),
-                            what="MEX -> USA")  # fmt: skip
+                            what="MEX -> USA", whereabouts=where)  # fmt: skip
         await flowing_again(hub, leaf, lambda: all(mex.store.has_message(m) for m in everything),
                             what="USA, COL -> MEX")  # fmt: skip
         caught_up = time.monotonic() - restored
+        # what a timeout would have said of them: none missing, all in the relay and the inbox
+        said, n = await where(), len(sent["MEX"])
+        assert said[0] == (
+            f"0 of MEX's {n} not stored at USA (0 of them in RELAY_MEX, 0 in INBOX_USA); "
+            f"of all {n}: {n} in the relay, {n} in the inbox"
+        )
 
     # once each, in each sender's order (the inboxes also hold the receipts answering them)
     usa_inbox = await stream_order(
