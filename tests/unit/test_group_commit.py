@@ -73,3 +73,47 @@ async def test_a_failed_commit_fails_every_delivery_of_its_group(net: Network) -
                                    return_exceptions=True)  # fmt: skip
     await batcher.stop()
     assert [type(r) for r in results] == [sqlite3.OperationalError] * 3
+
+
+def test_a_failing_delivery_alone_in_its_group_leaves_nothing_behind(net: Network) -> None:
+    # a group of one takes no savepoint: its own transaction is undone whole, and the fault is
+    # its verdict, as in a larger group
+    usa = net["USA"]
+    add_incoming = usa.store.add_incoming
+
+    def poisoned(header, *args, **kwargs):  # type: ignore[no-untyped-def]
+        add_incoming(header, *args, **kwargs)  # stored, receipt queued, then a fault: undo all
+        raise ValueError("a fault met by this message alone")
+
+    usa.store.add_incoming = poisoned  # type: ignore[method-assign]
+    [result] = usa.process_batch([delivery(routes_from_mex(net, "POISON"), 1)])
+    assert isinstance(result, ValueError)
+    assert usa.store.messages(direction="in") == []
+    assert usa.store.messages(direction="out", include_protocol=True) == []
+    assert not usa.store.db.in_transaction
+    usa.store.add_incoming = add_incoming  # type: ignore[method-assign]
+    [verdict] = usa.process_batch([delivery(routes_from_mex(net), 2)])
+    assert isinstance(verdict, Verdict) and verdict.action is Action.ACK
+    assert len(usa.store.messages(direction="in")) == 1
+
+
+def test_a_failed_commit_of_a_delivery_alone_is_raised_not_taken_for_its_verdict(
+    net: Network,
+) -> None:
+    usa = net["USA"]
+    real = usa.store._db
+
+    class FailingCommit:  # the connection, but its COMMIT fails (a full disk, say)
+        def __getattr__(self, name: str) -> object:
+            return getattr(real, name)
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+    usa.store._db = FailingCommit()  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        usa.process_batch([delivery(routes_from_mex(net), 1)])
+    usa.store._db = real
+    assert not real.in_transaction and usa.store.messages(direction="in") == []
