@@ -113,8 +113,9 @@ class AuditService:
         self._group: list[NatsMessage] = []  # handled, in the open transaction
         self._to_ack: list[NatsMessage] = []  # committed, not yet acknowledged
         self._group_new = 0
-        #: what each record of the open group added to the recorder's tally (undone with it)
-        self._counted: list[Counter[str]] = []
+        #: the recorder's tally when the open group began (what the group counted is undone
+        #: with it); emptied when the summary empties the tally
+        self._counted_before: Counter[str] = Counter()
         #: the open group's records each in a savepoint of their own (after a retake)
         self._careful = False
         self._dirty = asyncio.Event()
@@ -213,8 +214,8 @@ class AuditService:
         raw = msg.raw_message
         meta = raw.metadata
         careful = self._careful
-        tally = self.recorder.tally
-        before = Counter(tally)
+        if not self.log.db.in_transaction:  # the first record of a group
+            self._counted_before = Counter(self.recorder.tally)
         try:
             self.log.begin()
             with nullcontext() if careful else self.log.together():
@@ -225,11 +226,9 @@ class AuditService:
             if careful:
                 await self._failed(msg, exc)
             else:
-                self._counted.append(tally - before)  # what it counted before it failed
                 await self._retake(msg)
             return
         self._group.append(msg)
-        self._counted.append(tally - before)
         self._group_new += new
         if len(self._group) >= self.settings.group_max:
             await self._flush()
@@ -241,9 +240,10 @@ class AuditService:
         take the group's records again, each in its own savepoint, then the one that failed."""
         self.log.rollback()
         group, self._group = self._group, []
-        for counted in self._counted:  # counted again as they are taken again
-            self.recorder.tally -= counted
-        self._counted = []
+        # what the undone group counted (its records, the failing one, a parking round in it)
+        # is counted again as it is taken again
+        tally = self.recorder.tally
+        tally -= tally - self._counted_before
         self._group_new = 0
         self._careful = True  # until the group commits
         for msg in [*group, failed]:
@@ -254,7 +254,6 @@ class AuditService:
         self.log.commit()
         self._to_ack += self._group
         self._group = []
-        self._counted = []
         self._careful = False
 
     async def _flush(self) -> None:
@@ -263,7 +262,6 @@ class AuditService:
             self._commit()
         except Exception as exc:  # none of the group landed: each is retried, or quarantined
             failed, self._group = self._group, []
-            self._counted = []
             self.log.rollback()
             for m in failed:
                 await self._failed(m, exc)
@@ -344,6 +342,7 @@ class AuditService:
             log.info("audit_summary", **dict(tally), parked_now=self.recorder.parking.count(),
                      size=self.log.size)  # fmt: skip
             tally.clear()
+            self._counted_before.clear()  # all the open group counted so far is in the tally
 
     # -- checkpoints ----------------------------------------------------------------------------
 

@@ -83,14 +83,8 @@ async def flowing_again(
 
 
 async def held_ids(url: str, seed: Path, stream: str) -> set[str]:
-    """The last token of the subject of every message ``stream`` holds (an inbox message's id)."""
-    async with connect(url, seed) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(stream)
-        return {
-            ((await js.get_msg(stream, seq)).subject or "").rsplit(".", 1)[-1]
-            for seq in range(info.state.first_seq, info.state.last_seq + 1)
-        }
+    """The id of every message ``stream`` holds."""
+    return {msg_id for _, msg_id in await stream_order(url, seed, stream)}
 
 
 def missing_at(
