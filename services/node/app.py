@@ -183,6 +183,8 @@ class NodeRuntime:
             retry_max_s=settings.retry_max_s,
             poll_s=settings.outbox_poll_s,
             dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
+            answer_wait_s=settings.answer_wait_s,
+            max_resends=settings.answer_resends,
             ready=self._ready,
             on_error=self._background_failed,
         )

@@ -63,6 +63,8 @@ class Inbound(Outbound):
             return Verdict(Action.TERM, reason, prior["detail"], prior["msg_id"], duplicate=True)
         known = self.store.message_with_hash(sha)
         if known is not None:  # the same bytes again: a redelivery, or a publish retried late
+            if known[2] is not None and known[2] != d.stream_seq:
+                self._answer_again(known[0], publisher)
             return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
         if not d.parked and self.parking.holds(d.stream_seq, sha):  # parked, then redelivered
             return Verdict(Action.ACK, duplicate=True, deferred=True)
@@ -154,6 +156,15 @@ class Inbound(Outbound):
             receipt=None if answer is None else answer.header.msg_id,
         )
         return Verdict(Action.ACK, msg_id=h.msg_id, kind=h.kind)
+
+    def _answer_again(self, msg_id: str, publisher: str) -> None:
+        """``publisher`` sent the stored message ``msg_id`` again (another copy in the inbox, not
+        a redelivery of the one stored): it has not had our answer, which may have been lost on
+        its way (reception awareness, docs/envelope.md section 14). Send that answer again; one
+        not sent yet (waiting for attachments, or still queued) goes in its own time."""
+        answer = self.store.answer_again(msg_id, publisher, time.time())
+        log.info("answer_sent_again" if answer else "copy_of_a_stored_message", msg_id=msg_id,
+                 publisher=publisher, answer=answer)  # fmt: skip
 
     def receipt(
         self,

@@ -122,9 +122,9 @@ class StoreCollector(Collector):
     def _from_store(self) -> Iterator[Metric]:
         r, party = self.m.runtime, self.m.party
         db = r.store.db
-        depth, sent = db.execute(
-            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'sent'), 0)"
-            " FROM outbox"
+        depth, sent, resent, awaited = db.execute(
+            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'sent'), 0),"
+            " COALESCE(SUM(resends), 0), COALESCE(SUM(answer_due_at IS NOT NULL), 0) FROM outbox"
         ).fetchone()
         yield _gauge("cifta_node_outbox_depth", "Envelope copies waiting to reach the hub",
                      party, depth)  # fmt: skip
@@ -133,6 +133,16 @@ class StoreCollector(Collector):
         )
         total.add_metric([party], sent)
         yield total
+        again = CounterMetricFamily(
+            "cifta_node_resent",
+            "Envelope copies sent again because their recipient had not answered in time",
+            labels=["party"],
+        )
+        again.add_metric([party], resent)
+        yield again
+        yield _gauge("cifta_node_answers_awaited",
+                     "Envelope copies sent whose recipient's answer is awaited",
+                     party, awaited)  # fmt: skip
         yield _gauge("cifta_node_audit_outbox_depth", "Audit events waiting to reach the hub",
                      party, r.store.pending_events())  # fmt: skip
         stored = GaugeMetricFamily(

@@ -6,6 +6,14 @@ marked sent only on the recipient stream's PubAck. While the hub is unreachable 
 and is retried with capped exponential backoff and jitter; the ``Nats-Msg-Id`` lets the
 recipient's stream drop the copy of a publish that did land before its PubAck was lost.
 
+Reception awareness (docs/envelope.md section 14): a PubAck says a stream stored the message, not
+that its recipient has it. A message whose recipient has not answered it (a receipt or a
+rejection) within ``answer_wait_s`` is sent again, the same bytes under a ``Nats-Msg-Id`` of its
+own, after twice as long each time, up to ``max_resends`` times; then an alert says that the
+recipient never answered. A recipient acknowledges a copy it holds and sends its answer again. It
+is what recovers a message lost between streams after it was acknowledged (docs/operations.md
+4.3: a cut leaf link can lose what crossed it during the cut).
+
 The ``Nats-Msg-Id`` is not the msg_id itself: a recipient's inbox stream is shared by every
 sender, and any co-recipient learns a message's msg_id, so it could publish junk under that id
 first and have the real message dropped as a duplicate. It is an HMAC of the msg_id and recipient
@@ -186,6 +194,8 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         retry_max_s: float,
         poll_s: float,
         dedup_secret: bytes,
+        answer_wait_s: float | None = None,
+        max_resends: int = 0,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
@@ -199,17 +209,51 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         self.clock = clock
         self.timeout_s = timeout_s
         self._dedup_secret = dedup_secret
+        #: None: no answer is awaited (nothing is sent again)
+        self.answer_wait_s = answer_wait_s
+        self.max_resends = max_resends
+        #: copies sent again for want of an answer, since the start (the store keeps the total)
+        self.resent = 0
         #: (msg_id, recipient) published and acknowledged by the hub but not yet marked sent
         #: (the store failed): publishing them again is no one else's doing
         self._unrecorded: set[tuple[str, str]] = set()
 
-    def dedup_id(self, msg_id: str, recipient: str) -> str:
-        """The ``Nats-Msg-Id`` of one message to one recipient: the same on every retry."""
-        mac = hmac.new(self._dedup_secret, f"{recipient}\x00{msg_id}".encode(), hashlib.sha256)
-        return mac.hexdigest()[:32]
+    def dedup_id(self, msg_id: str, recipient: str, resend: int = 0) -> str:
+        """The ``Nats-Msg-Id`` of one message to one recipient: the same on every retry of one
+        sending, another for each time it is sent again for want of an answer."""
+        text = f"{recipient}\x00{msg_id}" + (f"\x00{resend}" if resend else "")
+        return hmac.new(self._dedup_secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
     def due(self, now: float, limit: int) -> list[OutboxItem]:
+        self._send_unanswered_again(now, limit)
         return self.store.due(now, limit)
+
+    def _send_unanswered_again(self, now: float, limit: int) -> None:
+        """Queue again what was sent and not answered in time; past ``max_resends``, stop
+        waiting and raise an alert (the recipient may be down: an operator asks it)."""
+        if self.answer_wait_s is None:
+            return
+        rows = self.store.unanswered(now, limit)
+        if not rows:
+            return
+        again = [r for r in rows if r.resends < self.max_resends]
+        given_up = [r for r in rows if r.resends >= self.max_resends]
+        with self.store.transaction():
+            self.store.send_again([(r.msg_id, r.recipient) for r in again], now)
+            self.store.stop_awaiting([(r.msg_id, r.recipient) for r in given_up])
+            for r in given_up:
+                self.store.record_alert(
+                    "delivery",
+                    f"{r.recipient} has not answered message {r.msg_id}, sent "
+                    f"{r.resends + 1} times, last at {r.sent_at}: its node may be down",
+                    self.clock(),
+                )
+        self.resent += len(again)
+        for r in again:
+            log.warning("sending_unanswered_again", msg_id=r.msg_id, recipient=r.recipient,
+                        resend=r.resends + 1, last_sent_at=r.sent_at)  # fmt: skip
+        for r in given_up:
+            log.error("unanswered", msg_id=r.msg_id, recipient=r.recipient, sent=r.resends + 1)
 
     def next_due_at(self) -> float | None:
         return self.store.next_due_at()
@@ -226,7 +270,7 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
             keys = [(item.msg_id, item.recipient) for item, _ in sent]
             self._unrecorded.update(keys)
             acks = [(item.msg_id, item.recipient, ack.seq) for item, ack in sent]
-            self.store.mark_sent(acks, self.clock())
+            self.store.mark_sent(acks, self.clock(), self.answer_wait_s)
             self._unrecorded.difference_update(keys)
         if failed:  # and one for its failures
             self.store.mark_retry([(i.msg_id, i.recipient, e, at) for i, e, at in failed])
@@ -244,7 +288,7 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
     async def publish(self, item: OutboxItem) -> PubAck:
         subject = subjects.inbox_subject(item.recipient, self.party, item.msg_id)
         stream = subjects.inbox_stream(item.recipient)
-        headers = {"Nats-Msg-Id": self.dedup_id(item.msg_id, item.recipient)}
+        headers = {"Nats-Msg-Id": self.dedup_id(item.msg_id, item.recipient, item.resends)}
         ack = await self._publish(item.envelope, subject, stream, headers, self.timeout_s)
         duplicate = bool(getattr(ack, "duplicate", False))
         if duplicate and item.attempts == 0 and (item.msg_id, item.recipient) \
@@ -261,5 +305,6 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
             recipient=item.recipient,
             stream_seq=ack.seq,
             duplicate=duplicate,
+            resend=item.resends,
         )
         return ack

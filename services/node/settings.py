@@ -78,6 +78,12 @@ class NodeSettings(BaseSettings):
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     outbox_poll_s: float = Field(default=0.5, gt=0)
+    #: Reception awareness (services/node/outbox.py): a message its recipient has not answered
+    #: (a receipt or a rejection) this long after the hub stored it is sent again, the same bytes,
+    #: after twice as long each time, ``answer_resends`` times; then an alert. The defaults send
+    #: again after 10, 30, 70, 150 and 310 minutes and raise the alert after 10 h 30 min.
+    answer_wait_s: float = Field(default=600.0, gt=0)
+    answer_resends: int = Field(default=5, ge=0)
     require_pq_signature: bool = False
     #: fsync every SQLite commit (survives power loss, slower); by default a commit survives a
     #: crash of the process, not of the machine (services/node/store/db.py).

@@ -160,11 +160,11 @@ async def test_a_failing_store_raises_no_false_alarm_of_a_hijacked_message_id(
         mark_sent = mex.store.mark_sent
         failures = []
 
-        def failing_once(acks, now):  # type: ignore[no-untyped-def]
+        def failing_once(acks, now, *rest):  # type: ignore[no-untyped-def]
             if not failures:
                 failures.append(1)
                 raise sqlite3.OperationalError("disk I/O error")
-            return mark_sent(acks, now)
+            return mark_sent(acks, now, *rest)
 
         mex.store.mark_sent = failing_once  # type: ignore[method-assign]
         sent = send_routes_report(mex, ["USA"])

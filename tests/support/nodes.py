@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from schemas import HandlingCode
 from schemas.registry import example_body
-from services.core.envelope import ProtectedHeader
+from services.core.envelope import ProtectedHeader, peek_header
 from services.node.app import NodeRuntime
 from services.testbed.nodes import running_node
 
@@ -27,4 +30,36 @@ def delivered_to(node: NodeRuntime, msg_id: str) -> set[str]:
     return {s.recipient for s in node.store.recipient_statuses(msg_id) if s.state == "delivered"}
 
 
-__all__ = ["delivered_to", "running_node", "send_routes_report"]
+class _Acked:
+    """What a publish reports when the stream acknowledged a message it then lost."""
+
+    def __init__(self) -> None:
+        self.stream, self.seq, self.duplicate = "lost", 0, False
+
+
+def lose_first(node: NodeRuntime, which: Callable[[bytes], bool]) -> list[str]:
+    """Make the node's first publish of an envelope ``which`` picks report a PubAck without
+    publishing anything; returns the msg_ids of the envelopes so lost."""
+    publish, lost = node.outbox._publish, []
+
+    async def losing(data: bytes, *args: Any) -> Any:
+        if not lost and which(data):
+            lost.append(peek_header(data).msg_id)
+            return _Acked()
+        return await publish(data, *args)
+
+    node.outbox._publish = losing  # type: ignore[assignment]
+    return lost
+
+
+def resends(node: NodeRuntime, msg_id: str, recipient: str) -> int:
+    """How many times the node sent ``msg_id`` to ``recipient`` again for want of an answer."""
+    row = node.store.db.execute(
+        "SELECT resends FROM outbox WHERE msg_id = ? AND recipient = ?", (msg_id, recipient)
+    ).fetchone()
+    return int(row[0])
+
+
+__all__ = [
+    "delivered_to", "lose_first", "resends", "running_node", "send_routes_report",
+]  # fmt: skip

@@ -23,6 +23,7 @@ from services.node.store.records import (
     Outgoing,
     RecipientStatus,
     StoredMessage,
+    Unanswered,
     pack_copy,
     unpack_copy,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "RecipientStatus",
     "Store",
     "StoredMessage",
+    "Unanswered",
     "iso",
     "pack_copy",
     "unpack_copy",

@@ -24,6 +24,7 @@ from services.node.store.records import (
     Outgoing,
     RecipientStatus,
     StoredMessage,
+    Unanswered,
 )
 from services.node.store.refusals import Alerts, QuarantineItem, QuarantineOutbox, Rejections
 
@@ -174,8 +175,25 @@ class Store(Database):
     def next_due_at(self) -> float | None:
         return self.outbox.next_due_at()
 
-    def mark_sent(self, acks: list[tuple[str, str, int]], now: datetime) -> None:
-        self.outbox.mark_sent(acks, now)
+    def mark_sent(
+        self,
+        acks: list[tuple[str, str, int]],
+        now: datetime,
+        answer_wait_s: float | None = None,
+    ) -> None:
+        self.outbox.mark_sent(acks, now, answer_wait_s)
+
+    def unanswered(self, now: float, limit: int) -> list[Unanswered]:
+        return self.outbox.unanswered(now, limit)
+
+    def send_again(self, rows: Sequence[tuple[str, str]], now: float) -> None:
+        self.outbox.send_again(rows, now)
+
+    def stop_awaiting(self, rows: Sequence[tuple[str, str]]) -> None:
+        self.outbox.stop_awaiting(rows)
+
+    def answer_again(self, msg_id: str, publisher: str, now: float) -> str | None:
+        return self.outbox.answer_again(msg_id, publisher, now)
 
     def mark_retry(self, retries: Sequence[tuple[str, str, str, float]]) -> None:
         self.outbox.mark_retry(retries)
@@ -229,7 +247,7 @@ class Store(Database):
     def envelope_hash(self, msg_id: str) -> str | None:
         return self.messages_table.envelope_hash(msg_id)
 
-    def message_with_hash(self, envelope_sha256: str) -> tuple[str, str] | None:
+    def message_with_hash(self, envelope_sha256: str) -> tuple[str, str, int | None] | None:
         return self.messages_table.with_hash(envelope_sha256)
 
     def has_message(self, msg_id: str) -> bool:

@@ -51,6 +51,12 @@ class Messages(Repository):
                 (o.msg_id, o.recipient, o.status, o.reason, o.detail, iso(o.at),
                  o.answer_msg_id, int(matches)),
             )  # fmt: skip
+            # answered: nothing more is awaited (reception awareness, services/node/outbox.py)
+            db.execute(
+                "UPDATE outbox SET answer_due_at = NULL WHERE msg_id = ? AND recipient = ?"
+                " AND answer_due_at IS NOT NULL",
+                (o.msg_id, o.recipient),
+            )
 
     def first_answer(self, msg_id: str, recipient: str) -> str | None:
         """The msg_id of ``recipient``'s answer to our ``msg_id`` that counts (its first)."""
@@ -87,13 +93,14 @@ class Messages(Repository):
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def with_hash(self, envelope_sha256: str) -> tuple[str, str] | None:
-        """(msg_id, kind) of the stored message whose envelope has this hash, if any."""
+    def with_hash(self, envelope_sha256: str) -> tuple[str, str, int | None] | None:
+        """(msg_id, kind, inbox stream sequence) of the stored message whose envelope has this
+        hash, if any."""
         row = self._db.execute(
-            "SELECT msg_id, kind FROM messages WHERE envelope_sha256 = ? LIMIT 1",
+            "SELECT msg_id, kind, stream_seq FROM messages WHERE envelope_sha256 = ? LIMIT 1",
             (envelope_sha256,),
         ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]))
+        return None if row is None else (str(row[0]), str(row[1]), row[2])
 
     def listing(
         self,

@@ -307,6 +307,17 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX quarantine_outbox_due ON quarantine_outbox (next_attempt_at);
     """,
+    # Reception awareness (docs/envelope.md section 12): a message sent and not answered by its
+    # recipient's receipt or rejection is sent again, the same bytes, until one answers.
+    15: """
+    -- how many times the message was sent again for want of an answer, and when the next is
+    -- due if none comes (Unix seconds; NULL: none awaited: answered, protocol, or given up)
+    ALTER TABLE outbox ADD COLUMN resends INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN answer_due_at REAL;
+    CREATE INDEX outbox_answer_due ON outbox (answer_due_at) WHERE answer_due_at IS NOT NULL;
+    -- a message's answers, found when its sender sends it again (the answer may have been lost)
+    CREATE INDEX messages_answers ON messages (in_reply_to) WHERE in_reply_to IS NOT NULL;
+    """,
 }
 
 #: The version this software writes: the last migration's.

@@ -88,6 +88,17 @@ class OutboxItem:
     recipient: str
     attempts: int
     envelope: bytes
+    resends: int = 0  # times sent again for want of an answer (reception awareness)
+
+
+@dataclass(frozen=True)
+class Unanswered:
+    """A message sent to ``recipient`` whose answer was due and has not come."""
+
+    msg_id: str
+    recipient: str
+    resends: int
+    sent_at: str  # when it was last sent (ISO 8601)
 
 
 @dataclass(frozen=True)
