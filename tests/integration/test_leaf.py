@@ -13,6 +13,7 @@ from nats.errors import Error as NatsError
 
 from schemas import HandlingCode
 from schemas.registry import example_body
+from services.core.envelope import peek_header
 from services.hub.credentials import PROVISION_USER
 from services.leaf import status
 from services.leaf.home import LeafHome
@@ -27,7 +28,7 @@ from services.testbed.leaf import allow_leaves, link_proxy, start_leaf, until_li
 from services.testbed.nodes import running_node
 from tests.support.attachments import segments_at_hub
 from tests.support.hub import Hub, eventually
-from tests.support.nodes import delivered_to, send_routes_report
+from tests.support.nodes import delivered_to, lose_first, resends, send_routes_report
 
 
 @pytest.fixture
@@ -205,3 +206,27 @@ async def test_the_inboxes_that_have_not_heard_a_relay_are_the_ones_restarted(
     done = await restart_stalled_inbox_sources(home.url(), seeds, "MEX", stalled_s=-1.0)
     assert sorted(done.restarted) == ["COL", "USA"] and done.failed == {}
     assert sorted(stepped) == ["INBOX_COL", "INBOX_USA"]
+
+
+async def test_what_a_state_on_a_leaf_sent_and_lost_past_its_leaf_is_sent_again_across_the_link(
+    leaf_hub: Hub, mex_leaf: LeafHome, tmp_path: Path
+) -> None:
+    """Reception awareness across a leaf link (docs/operations.md 4.3): the copy sent again
+    takes the whole path (the leaf's outbox, MEX's relay at the hub, USA's inbox) under its own
+    Nats-Msg-Id, which no stream of the path takes for the first; and USA's receipt of MEX's
+    report is lost once too, so that the report comes again and USA answers it again."""
+    overrides = {**mex_leaf.node_overrides(), "answer_wait_s": 2.0}
+    async with (
+        running_node(leaf_hub, "MEX", tmp_path, **overrides) as mex,
+        running_node(leaf_hub, "USA", tmp_path) as usa,
+    ):
+        lost = lose_first(mex, lambda data: peek_header(data).kind != "protocol.receipt")
+        lost_receipts = lose_first(usa, lambda data: peek_header(data).kind == "protocol.receipt")
+        out = send_routes_report(mex, ["USA"])
+        await eventually(lambda: delivered_to(mex, out.msg_id) == {"USA"}, 30,
+                         what="USA's receipt, after MEX sent its report again")  # fmt: skip
+        assert lost == [out.msg_id] and len(lost_receipts) == 1
+        # lost once on MEX's side, then USA's answer lost: sent at least twice more
+        assert resends(mex, out.msg_id, "USA") >= 2
+        assert resends(usa, lost_receipts[0], "MEX") == 1
+        assert [m.msg_id for m in usa.store.messages(direction="in")] == [out.msg_id]
