@@ -26,7 +26,7 @@ from tests.faults.test_availability import node_with_clock
 from tests.support.audit import audit_backlog, running_audit
 from tests.support.hub import Hub, eventually
 from tests.support.metrics import hub_monitor, scrape, served, take, value
-from tests.support.nodes import running_node, send_routes_report
+from tests.support.nodes import delivered_to, lose_first, running_node, send_routes_report
 from tests.support.promql import Scrapes, firing
 
 #: the shipped NodeOutboxBacklog threshold: "> 100"
@@ -94,6 +94,26 @@ async def test_an_envelope_failing_on_every_attempt_fires_node_gave_up_on_envelo
         await eventually(lambda: len(usa.store.rejections()) == 1, what="the poison given up on")
         assert usa.store.rejections()[0]["msg_id"] == poison
         assert parties_firing("NodeGaveUpOnEnvelopes", await take(scrapes, m)) == {"USA"}
+
+
+async def test_a_message_its_recipient_did_not_answer_fires_node_messages_sent_again(
+    hub: Hub, tmp_path: Path
+) -> None:
+    async with (
+        running_node(hub, "MEX", tmp_path, answer_wait_s=2.0) as mex,
+        running_node(hub, "USA", tmp_path) as usa,
+        served(mex.metrics.registry, mex.metrics.ready) as m,
+    ):
+        scrapes = await take(Scrapes(), m)
+        answered = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: delivered_to(mex, answered) == {"USA"}, what="answered")
+        assert firing("NodeMessagesSentAgain", await take(scrapes, m)) == []
+        lost = lose_first(mex, lambda _: True)  # the hub acknowledged it, then lost it
+        again = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: usa.store.has_message(again), 30, what="sent again, stored")
+        assert lost == [again]
+        assert parties_firing("NodeMessagesSentAgain", await take(scrapes, m)) == {"MEX"}
+        assert value(await scrape(m), "cifta_node_resent_total", party="MEX") >= 1
 
 
 async def test_a_tracing_request_past_its_due_date_fires_tracing_requests_overdue(
