@@ -16,6 +16,7 @@ from schemas import HandlingCode
 from schemas.registry import example_body
 from services.node.core import Action, Delivery, NodeCore
 from services.node.outbox import OutboxPublisher
+from services.node.store.outbox import MAX_ANSWERS_AGAIN
 from tests.support.casework import T0, Network
 
 WAIT_S = 60.0
@@ -154,3 +155,16 @@ def test_rows_sent_before_the_migration_await_nothing(net: Network) -> None:
     msg_id = send(net["MEX"])
     net["MEX"].store.mark_sent([(msg_id, "USA", 1)], datetime.now().astimezone())
     assert publisher(net["MEX"]).due(time.time() + 100 * WAIT_S, 100) == []
+
+
+def test_an_answer_is_sent_again_a_bounded_number_of_times_however_many_copies_come(
+    net: Network,
+) -> None:
+    msg_id, envelope = stored_copy(net)
+    usa = net["USA"]
+    out = publisher(usa)
+    for seq in range(2, 2 + 3 * MAX_ANSWERS_AGAIN):  # a flood of copies, each answered if it may
+        usa.process(Delivery(f"inbox.USA.MEX.{msg_id}", envelope, seq, 1, T0))
+        sent_at_once(out, seq)
+    [row] = usa.store.db.execute("SELECT resends FROM outbox WHERE recipient = 'MEX'").fetchall()
+    assert row[0] == MAX_ANSWERS_AGAIN

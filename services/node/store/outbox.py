@@ -16,6 +16,9 @@ from services.node.store.records import OutboxItem, Unanswered
 #: The kinds no one answers (docs/envelope.md section 11): nothing is awaited for them.
 _UNANSWERED_FAMILY = DeliveryReceipt.KIND.split(".", 1)[0] + ".%"
 _ANSWERS = (DeliveryReceipt.KIND, Rejection.KIND)
+#: How many times one answer is sent again at most, whatever its message's sender asks: more
+#: than a sender sends again by default (5), and a bound on what a flood of copies costs.
+MAX_ANSWERS_AGAIN = 8
 
 
 class Outbox(Repository):
@@ -115,13 +118,16 @@ class Outbox(Repository):
 
     def answer_again(self, msg_id: str, publisher: str, now: float) -> str | None:
         """Queue this node's answer to ``publisher``'s message ``msg_id`` to be sent again, if
-        it was sent (``publisher`` sent the message again: it may not have had the answer).
-        Returns the answer's msg_id, or None if there is none to send again."""
+        it was sent (``publisher`` sent the message again: it may not have had the answer), and
+        not already ``MAX_ANSWERS_AGAIN`` times: a publisher flooding copies of its message gets
+        that many answers more, not one per copy. Returns the answer's msg_id, or None if there
+        is none to send again."""
         row = self._db.execute(
             "SELECT m.msg_id FROM messages m JOIN outbox o ON o.msg_id = m.msg_id"
             " WHERE m.in_reply_to = ? AND m.direction = 'out' AND m.kind IN (?, ?)"
-            " AND o.recipient = ? AND o.state = 'sent' ORDER BY m.rowid LIMIT 1",
-            (msg_id, *_ANSWERS, publisher),
+            " AND o.recipient = ? AND o.state = 'sent' AND o.resends < ?"
+            " ORDER BY m.rowid LIMIT 1",
+            (msg_id, *_ANSWERS, publisher, MAX_ANSWERS_AGAIN),
         ).fetchone()
         if row is None:
             return None
