@@ -77,6 +77,9 @@ KEYS_POLL_S = 1.0
 PARKING_POLL_S = 5.0
 #: While the hub cannot be reached, one line this often (and at each new kind of failure).
 CONNECT_REPORT_S = 30.0
+#: On a leaf: the inbox's mirror must have heard the hub this recently for the link to count
+#: as up (its source's idle heartbeat is 1 s).
+LINK_HEARD_S = 10.0
 
 
 def retry_delay(attempt: int) -> float:
@@ -185,6 +188,7 @@ class NodeRuntime:
             dedup_secret=_dedup_secret(settings.home / "outbox.secret"),
             answer_wait_s=settings.answer_wait_s,
             max_resends=settings.answer_resends,
+            answers_can_come=self._answers_can_come,
             ready=self._ready,
             on_error=self._background_failed,
         )
@@ -415,6 +419,37 @@ class NodeRuntime:
                         error=type(exc).__name__)  # fmt: skip
             return None
         return info, sent, received
+
+    async def _answers_can_come(self) -> bool:
+        """Whether an answer awaited and not in says that it is missing (so the message may be
+        sent again): no envelope waits for this node in its inbox (the answer may be among
+        them), and on a leaf its link is up both ways (the inbox's mirror has heard the hub in
+        the last ``LINK_HEARD_S``, and the hub has confirmed all the leaf's outbox). During a
+        cut, or a backlog after one, an answer not yet in says nothing."""
+        info = await self._consumer_info()
+        if info is None or int(info[0].get("num_pending") or 0) > 0:
+            return False
+        outbox = self.settings.outbox_stream
+        if outbox is None:
+            return True
+        mirror = await self._api(f"$JS.API.STREAM.INFO.{subjects.inbox_stream(self.party)}")
+        heard = (mirror.get("mirror") or {}) if mirror is not None else {}
+        active = heard.get("active")
+        if not isinstance(active, int) or active < 0 or active > LINK_HEARD_S * 1e9:
+            return False
+        relay = await self._api(subjects.consumer_info_subject(outbox, subjects.RELAY_CONSUMER))
+        if relay is None:
+            return False
+        return int(relay.get("num_pending") or 0) + int(relay.get("num_ack_pending") or 0) == 0
+
+    async def _api(self, subject: str) -> dict[str, Any] | None:
+        """A JetStream API answer, or None if it did not come or is an error."""
+        try:
+            reply = await self.broker.request(b"", subject, timeout=5)
+            answer = json.loads(reply.body)
+        except (NatsError, TimeoutError, ValueError):
+            return None
+        return answer if isinstance(answer, dict) and "error" not in answer else None
 
     def _learn_max_deliver(self, answer: tuple[dict[str, Any], datetime, datetime] | None) -> None:
         """Take the consumer's own ``max_deliver``: the node must recognise the last attempt, or an

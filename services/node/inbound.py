@@ -68,6 +68,17 @@ class Inbound(Outbound):
             return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
         if not d.parked and self.parking.holds(d.stream_seq, sha):  # parked, then redelivered
             return Verdict(Action.ACK, duplicate=True, deferred=True)
+        if not d.parked:
+            # A copy its publisher sent again for want of our answer (docs/envelope.md section
+            # 14) is not decided a second time: one refused here is answered again as refused,
+            # and one parked here waits with the first copy, on the same budget.
+            refused = self.store.refusal_of_copy(sha, publisher)
+            if refused is not None:
+                if refused["msg_id"] is not None:
+                    self._answer_again(refused["msg_id"], publisher)
+                return Verdict(Action.ACK, msg_id=refused["msg_id"], duplicate=True)
+            if self.store.parked.holds_copy(sha, publisher):
+                return Verdict(Action.ACK, duplicate=True, deferred=True)
 
         try:
             opened = open_envelope(
@@ -163,8 +174,9 @@ class Inbound(Outbound):
         its way (reception awareness, docs/envelope.md section 14). Send that answer again; one
         not sent yet (waiting for attachments, or still queued) goes in its own time."""
         answer = self.store.answer_again(msg_id, publisher, time.time())
-        log.info("answer_sent_again" if answer else "copy_of_a_stored_message", msg_id=msg_id,
-                 publisher=publisher, answer=answer)  # fmt: skip
+        event = "answer_sent_again" if answer else "copy_of_a_message_answered_before"
+        self.store.after_commit(lambda: log.info(event, msg_id=msg_id, publisher=publisher,
+                                                 answer=answer))  # fmt: skip
 
     def receipt(
         self,

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 
 from services.core.metrics import HealthReport, report
 from services.node.core import CLOCK_STATE, Delivery, Verdict
+from services.node.verdicts import PROTOCOL_FAMILY
 
 if TYPE_CHECKING:
     from services.node.app import NodeRuntime
@@ -122,9 +123,16 @@ class StoreCollector(Collector):
     def _from_store(self) -> Iterator[Metric]:
         r, party = self.m.runtime, self.m.party
         db = r.store.db
-        depth, sent, resent, awaited = db.execute(
+        # what was sent again is told apart by kind, looked up for those rows only: a message
+        # its recipient did not answer, or this node's answer to one sent to it again
+        depth, sent, resent, answers_resent, awaited = db.execute(
             "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'sent'), 0),"
-            " COALESCE(SUM(resends), 0), COALESCE(SUM(answer_due_at IS NOT NULL), 0) FROM outbox"
+            " COALESCE(SUM(CASE WHEN resends > 0 THEN (SELECT resends * (kind NOT LIKE ?)"
+            "  FROM messages m WHERE m.msg_id = o.msg_id) END), 0),"
+            " COALESCE(SUM(CASE WHEN resends > 0 THEN (SELECT resends * (kind LIKE ?)"
+            "  FROM messages m WHERE m.msg_id = o.msg_id) END), 0),"
+            " COALESCE(SUM(answer_due_at IS NOT NULL), 0) FROM outbox o",
+            (PROTOCOL_FAMILY + "%", PROTOCOL_FAMILY + "%"),
         ).fetchone()
         yield _gauge("cifta_node_outbox_depth", "Envelope copies waiting to reach the hub",
                      party, depth)  # fmt: skip
@@ -140,6 +148,13 @@ class StoreCollector(Collector):
         )
         again.add_metric([party], resent)
         yield again
+        answered = CounterMetricFamily(
+            "cifta_node_answers_resent",
+            "Receipts and rejections sent again because their message came again",
+            labels=["party"],
+        )
+        answered.add_metric([party], answers_resent)
+        yield answered
         yield _gauge("cifta_node_answers_awaited",
                      "Envelope copies sent whose recipient's answer is awaited",
                      party, awaited)  # fmt: skip

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import math
 import random
 import time
 from abc import ABC, abstractmethod
@@ -39,6 +40,9 @@ from services.core.logs import get_logger
 from services.node.store import OutboxItem, Store
 
 log = get_logger("cifta.node.outbox")
+
+#: How often a node with answers overdue asks whether answers can reach it.
+PATH_CHECK_S = 5.0
 
 Item = TypeVar("Item")
 Ack = TypeVar("Ack")
@@ -134,10 +138,14 @@ class Drainer(ABC, Generic[Item, Ack]):
                     )
                 await asyncio.sleep(self.poll_s)
 
+    async def prepare(self) -> None:
+        """What a round must know before it looks at the table (nothing, unless overridden)."""
+
     async def drain_once(self) -> None:
         """One round: publish what is due; with nothing due, wait for a wake, the next row due
         or the poll interval (rows queued by another process, the CLI, are seen then)."""
         self._wake.clear()
+        await self.prepare()
         due = self.due(time.time(), self.batch)
         if due:
             results = await asyncio.gather(*(self._attempt(item) for item in due))
@@ -196,6 +204,7 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         dedup_secret: bytes,
         answer_wait_s: float | None = None,
         max_resends: int = 0,
+        answers_can_come: Callable[[], Awaitable[bool]] | None = None,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
@@ -212,8 +221,11 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         #: None: no answer is awaited (nothing is sent again)
         self.answer_wait_s = answer_wait_s
         self.max_resends = max_resends
-        #: copies sent again for want of an answer, since the start (the store keeps the total)
-        self.resent = 0
+        #: Whether answers can reach this node now (its inbox taken, its leaf's link up): while
+        #: they cannot, an answer not yet in says nothing and nothing is sent again.
+        self._answers_can_come = answers_can_come
+        self._may_send_again = answers_can_come is None
+        self._asked_at = -PATH_CHECK_S
         #: (msg_id, recipient) published and acknowledged by the hub but not yet marked sent
         #: (the store failed): publishing them again is no one else's doing
         self._unrecorded: set[tuple[str, str]] = set()
@@ -224,14 +236,45 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         text = f"{recipient}\x00{msg_id}" + (f"\x00{resend}" if resend else "")
         return hmac.new(self._dedup_secret, text.encode(), hashlib.sha256).hexdigest()[:32]
 
+    async def prepare(self) -> None:
+        """With answers overdue, ask whether answers can reach this node now (after a no, not
+        again for ``PATH_CHECK_S``); a failed question counts as no."""
+        if self.answer_wait_s is None or self._answers_can_come is None:
+            return
+        now = time.time()
+        if not self.store.unanswered(now, 1):
+            return
+        if not self._may_send_again and now - self._asked_at < PATH_CHECK_S:
+            return
+        self._asked_at = now
+        try:
+            can = await self._answers_can_come()
+        except Exception as exc:  # cannot tell: wait, as for a no
+            log.warning("answer_path_unknown", error=type(exc).__name__)
+            can = False
+        if not can and self._may_send_again:
+            log.info("sending_again_postponed", reason="answers cannot reach this node now")
+        self._may_send_again = can
+
     def due(self, now: float, limit: int) -> list[OutboxItem]:
         self._send_unanswered_again(now, limit)
         return self.store.due(now, limit)
 
+    def next_due_at(self) -> float | None:
+        """The next publish due, or the next answer due (after a no to whether answers can
+        come, not before the question may be asked again)."""
+        due = [t for t in (self.store.next_due_at(),) if t is not None]
+        if self.answer_wait_s is not None:
+            answer = self.store.next_answer_due_at()
+            if answer is not None:
+                ask = -math.inf if self._may_send_again else self._asked_at + PATH_CHECK_S
+                due.append(max(answer, ask))
+        return min(due) if due else None
+
     def _send_unanswered_again(self, now: float, limit: int) -> None:
         """Queue again what was sent and not answered in time; past ``max_resends``, stop
         waiting and raise an alert (the recipient may be down: an operator asks it)."""
-        if self.answer_wait_s is None:
+        if self.answer_wait_s is None or not self._may_send_again:
             return
         rows = self.store.unanswered(now, limit)
         if not rows:
@@ -248,15 +291,11 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
                     f"{r.resends + 1} times, last at {r.sent_at}: its node may be down",
                     self.clock(),
                 )
-        self.resent += len(again)
         for r in again:
             log.warning("sending_unanswered_again", msg_id=r.msg_id, recipient=r.recipient,
                         resend=r.resends + 1, last_sent_at=r.sent_at)  # fmt: skip
         for r in given_up:
             log.error("unanswered", msg_id=r.msg_id, recipient=r.recipient, sent=r.resends + 1)
-
-    def next_due_at(self) -> float | None:
-        return self.store.next_due_at()
 
     def attempts(self, item: OutboxItem) -> int:
         return item.attempts

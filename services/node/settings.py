@@ -83,7 +83,7 @@ class NodeSettings(BaseSettings):
     #: after twice as long each time, ``answer_resends`` times; then an alert. The defaults send
     #: again after 10, 30, 70, 150 and 310 minutes and raise the alert after 10 h 30 min.
     answer_wait_s: float = Field(default=600.0, gt=0)
-    answer_resends: int = Field(default=5, ge=0)
+    answer_resends: int = Field(default=5, ge=0, le=20)
     require_pq_signature: bool = False
     #: fsync every SQLite commit (survives power loss, slower); by default a commit survives a
     #: crash of the process, not of the machine (services/node/store/db.py).

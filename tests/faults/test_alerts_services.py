@@ -100,7 +100,7 @@ async def test_a_message_its_recipient_did_not_answer_fires_node_messages_sent_a
     hub: Hub, tmp_path: Path
 ) -> None:
     async with (
-        running_node(hub, "MEX", tmp_path, answer_wait_s=2.0) as mex,
+        running_node(hub, "MEX", tmp_path, answer_wait_s=10.0) as mex,
         running_node(hub, "USA", tmp_path) as usa,
         served(mex.metrics.registry, mex.metrics.ready) as m,
     ):
@@ -110,7 +110,7 @@ async def test_a_message_its_recipient_did_not_answer_fires_node_messages_sent_a
         assert firing("NodeMessagesSentAgain", await take(scrapes, m)) == []
         lost = lose_first(mex, lambda _: True)  # the hub acknowledged it, then lost it
         again = send_routes_report(mex, ["USA"]).msg_id
-        await eventually(lambda: usa.store.has_message(again), 30, what="sent again, stored")
+        await eventually(lambda: usa.store.has_message(again), 60, what="sent again, stored")
         assert lost == [again]
         assert parties_firing("NodeMessagesSentAgain", await take(scrapes, m)) == {"MEX"}
         assert value(await scrape(m), "cifta_node_resent_total", party="MEX") >= 1

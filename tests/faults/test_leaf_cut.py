@@ -27,7 +27,7 @@ from services.testbed import netns
 from services.testbed.leaf import allow_leaves, link_proxy, start_leaf, until_linked
 from services.testbed.nodes import running_node
 from tests.support.hub import Hub, eventually
-from tests.support.nodes import delivered_to, send_routes_report
+from tests.support.nodes import delivered_to, resends, send_routes_report
 
 CUT_S = float(os.environ.get("CIFTA_LEAF_CUT_S", "10"))
 PACE_S = 0.5  # one message per sender every half second through the cut
@@ -254,8 +254,12 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
                             what="USA, COL -> MEX")  # fmt: skip
         caught_up = time.monotonic() - restored
         # sent again by MEX for want of USA's answer: lost on the link (then held once by the
-        # relay, the copy sent again), or answered late (held twice, the same bytes)
-        resent = sent_again(mex, [before.msg_id, *sent["MEX"]])
+        # relay, the copy sent again), or answered late (held twice, the same bytes); once
+        # every answer is in, nothing more is
+        mine = [before.msg_id, *sent["MEX"]]
+        await eventually(lambda: all(delivered_to(mex, m) == {"USA"} for m in mine),
+                         what="USA's receipts at MEX")  # fmt: skip
+        resent = sent_again(mex, mine)
         # what a timeout would have said of them: none missing, all in the relay and the inbox
         said, n = await where(), len(sent["MEX"])
         assert said[0] == (
@@ -336,10 +340,19 @@ async def test_what_the_relay_counted_stored_and_never_got_is_sent_again_and_sto
             proxy.cut()
             lost = send_routes_report(mex, ["USA"]).msg_id
             await eventually(lambda: queued_on_the_leaf(mex, [lost]), what="queued on the leaf")
+            # once the relay has given its source up (its health check every 10 s), it sets it
+            # up again at the link's return from the consumer's floor, as after any cut
+            seed = hub_home.home.user_seed("MEX", PROVISION_USER)
+
+            async def relay_gave_up() -> bool:
+                return not await status.relay_hears_leaf(hub_home.url, seed, "MEX", within_s=21)
+
+            await eventually(relay_gave_up, 60, what="the relay's source given up")
             async with connect(leaf.url(), leaf.seed(ADMIN)) as nc:
                 info = await nc.jetstream().stream_info(subjects.leaf_outbox_stream("MEX"))
             await reset_relay_consumer(leaf, info.state.last_seq + 1)  # past the lost one
             proxy.restore()
+            await until_linked(hub_home, leaf, CATCH_UP_S)  # the relay's source set up again
             after = send_routes_report(mex, ["USA"]).msg_id
             await eventually(lambda: usa.store.has_message(after), 60, what="sent after the cut")
             await eventually(lambda: usa.store.has_message(lost), 60, what="the lost one, again")
@@ -353,6 +366,41 @@ async def test_what_the_relay_counted_stored_and_never_got_is_sent_again_and_sto
         assert relayed and sendings[0] not in relayed and set(relayed) <= set(sendings[1:])
         held = await copies_held(hub_home, "USA")
         assert held[lost] == {envelope}
+    finally:
+        leaf.stop()
+        await proxy.stop()
+
+
+async def test_nothing_is_sent_again_while_the_link_is_cut_whatever_the_wait(
+    hub_home: Hub, tmp_path: Path
+) -> None:
+    """During a cut an answer not yet in says nothing: the node on the leaf sees its outbox not
+    confirmed by the hub, and sends nothing again however long its wait has run out; after the
+    cut the message goes once, and is answered."""
+    allow_leaves(hub_home, "MEX")
+    hub_home.start()
+    await hub_home.provision()
+    proxy = await link_proxy(hub_home)
+    leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
+    try:
+        async with (
+            running_node(
+                hub_home, "MEX", tmp_path, answer_wait_s=1.0, **leaf.node_overrides()
+            ) as mex,
+            running_node(hub_home, "USA", tmp_path) as usa,
+        ):
+            before = send_routes_report(mex, ["USA"]).msg_id
+            await eventually(lambda: delivered_to(mex, before) == {"USA"}, what="the link works")
+            proxy.cut()
+            during = send_routes_report(mex, ["USA"]).msg_id
+            await eventually(lambda: queued_on_the_leaf(mex, [during]), what="queued on leaf")
+            await asyncio.sleep(8.0)  # the wait runs out eight times over, the path checked
+            assert resends(mex, during, "USA") == 0
+            assert mex.store.unanswered(time.time(), 10)  # overdue, and held back
+            proxy.restore()
+            await eventually(lambda: delivered_to(mex, during) == {"USA"}, CATCH_UP_S,
+                             what="answered once the link is back")  # fmt: skip
+            assert usa.store.has_message(during)
     finally:
         leaf.stop()
         await proxy.stop()

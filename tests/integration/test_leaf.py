@@ -228,5 +228,5 @@ async def test_what_a_state_on_a_leaf_sent_and_lost_past_its_leaf_is_sent_again_
         assert lost == [out.msg_id] and len(lost_receipts) == 1
         # lost once on MEX's side, then USA's answer lost: sent at least twice more
         assert resends(mex, out.msg_id, "USA") >= 2
-        assert resends(usa, lost_receipts[0], "MEX") == 1
+        assert resends(usa, lost_receipts[0], "MEX") >= 1
         assert [m.msg_id for m in usa.store.messages(direction="in")] == [out.msg_id]

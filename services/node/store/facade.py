@@ -175,6 +175,9 @@ class Store(Database):
     def next_due_at(self) -> float | None:
         return self.outbox.next_due_at()
 
+    def next_answer_due_at(self) -> float | None:
+        return self.outbox.next_answer_due_at()
+
     def mark_sent(
         self,
         acks: list[tuple[str, str, int]],
@@ -227,6 +230,9 @@ class Store(Database):
 
     def alerts(self) -> list[tuple[str, str, str]]:
         return self.alerts_table.all()
+
+    def refusal_of_copy(self, envelope_sha256: str, publisher: str) -> dict[str, Any] | None:
+        return self.rejections_table.of_copy(envelope_sha256, publisher)
 
     def rejection_at(self, stream_seq: int, envelope_sha256: str) -> dict[str, Any] | None:
         return self.rejections_table.at(stream_seq, envelope_sha256)

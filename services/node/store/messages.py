@@ -51,10 +51,13 @@ class Messages(Repository):
                 (o.msg_id, o.recipient, o.status, o.reason, o.detail, iso(o.at),
                  o.answer_msg_id, int(matches)),
             )  # fmt: skip
-            # answered: nothing more is awaited (reception awareness, services/node/outbox.py)
+            # answered: nothing more is awaited, and a sending again that is queued and not yet
+            # published stays unpublished (reception awareness, services/node/outbox.py)
             db.execute(
-                "UPDATE outbox SET answer_due_at = NULL WHERE msg_id = ? AND recipient = ?"
-                " AND answer_due_at IS NOT NULL",
+                "UPDATE outbox SET answer_due_at = NULL,"
+                " resends = resends - (state = 'pending' AND resends > 0),"
+                " state = CASE WHEN state = 'pending' AND resends > 0 THEN 'sent' ELSE state END"
+                " WHERE msg_id = ? AND recipient = ?",
                 (o.msg_id, o.recipient),
             )
 

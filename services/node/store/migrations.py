@@ -307,7 +307,7 @@ MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX quarantine_outbox_due ON quarantine_outbox (next_attempt_at);
     """,
-    # Reception awareness (docs/envelope.md section 12): a message sent and not answered by its
+    # Reception awareness (docs/envelope.md section 14): a message sent and not answered by its
     # recipient's receipt or rejection is sent again, the same bytes, until one answers.
     15: """
     -- how many times the message was sent again for want of an answer, and when the next is
@@ -317,6 +317,9 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX outbox_answer_due ON outbox (answer_due_at) WHERE answer_due_at IS NOT NULL;
     -- a message's answers, found when its sender sends it again (the answer may have been lost)
     CREATE INDEX messages_answers ON messages (in_reply_to) WHERE in_reply_to IS NOT NULL;
+    -- a copy sent again of an envelope refused or parked here, found by its bytes and publisher
+    CREATE INDEX rejections_by_hash ON rejections (envelope_sha256, publisher);
+    CREATE INDEX parked_by_hash ON parked (envelope_sha256, publisher);
     """,
 }
 

@@ -42,20 +42,23 @@ class Outbox(Repository):
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     def next_due_at(self) -> float | None:
-        """When the next publish falls due, or the next answer (whichever is first)."""
+        """When the next publish falls due."""
         row = self._db.execute(
             "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'"
         ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def next_answer_due_at(self) -> float | None:
+        """When the next answer awaited falls due."""
         # Only sent rows await an answer (``send_again`` clears it): the partial index alone,
         # in its order, stops at the first row not answered meanwhile.
-        answer = self._db.execute(
+        row = self._db.execute(
             "SELECT o.answer_due_at FROM outbox o INDEXED BY outbox_answer_due"
             " WHERE o.answer_due_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d"
             " WHERE d.msg_id = o.msg_id AND d.recipient = o.recipient)"
             " ORDER BY o.answer_due_at LIMIT 1"
         ).fetchone()
-        due = [float(v) for v in (row[0], None if answer is None else answer[0]) if v is not None]
-        return min(due) if due else None
+        return None if row is None else float(row[0])
 
     def mark_sent(
         self,

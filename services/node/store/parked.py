@@ -70,6 +70,15 @@ class ParkedTable(Repository):
         ).fetchone()
         return row is not None
 
+    def holds_copy(self, envelope_sha256: str, publisher: str) -> bool:
+        """Whether an envelope of these bytes published by ``publisher`` is parked, at any
+        sequence: a copy sent again waits with it, not in a place of its own."""
+        row = self._db.execute(
+            "SELECT 1 FROM parked WHERE envelope_sha256 = ? AND publisher = ? LIMIT 1",
+            (envelope_sha256, publisher),
+        ).fetchone()
+        return row is not None
+
     def usage(self, publisher: str) -> tuple[int, int]:
         """(envelopes, bytes) ``publisher`` has parked here."""
         count, used = self._db.execute(

@@ -61,6 +61,16 @@ class Rejections(Repository):
         ).fetchone()
         return None if row is None else dict(row)
 
+    def of_copy(self, envelope_sha256: str, publisher: str) -> dict[str, Any] | None:
+        """The first refusal of this envelope published by ``publisher``, at any sequence: a
+        copy sent again is not decided again (the first answer is the one that counts)."""
+        row = self._db.execute(
+            "SELECT * FROM rejections WHERE envelope_sha256 = ? AND publisher = ?"
+            " ORDER BY rejected_at LIMIT 1",
+            (envelope_sha256, publisher),
+        ).fetchone()
+        return None if row is None else dict(row)
+
     def all(self) -> list[dict[str, Any]]:
         rows = self._db.execute("SELECT * FROM rejections ORDER BY stream_seq").fetchall()
         return [dict(r) for r in rows]
