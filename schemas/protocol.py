@@ -15,6 +15,9 @@ from schemas.base import Body, MessageId, Sha256Hex, Timestamp, examples
 from schemas.reasons import ReasonCode
 from schemas.registry import body
 
+#: The kinds' family of receipts and rejections: never answered (docs/envelope.md section 11).
+PROTOCOL_FAMILY = "protocol."
+
 _MSG = "019ab5c2-7d10-7a3e-8f21-5c9d0e4b6a71"
 _HASH = "5d41402abc4b2a76b9719d911017c5925d41402abc4b2a76b9719d911017c592"
 

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from schemas import Body, ReasonCode
 from schemas.audit import EventType
+from schemas.protocol import PROTOCOL_FAMILY
 from services.core.directory import Directory
 from services.core.envelope import (
     EnvelopeError,
@@ -52,7 +53,6 @@ from services.node.store import (
 )
 from services.node.verdicts import (
     DATE_REASONS,
-    PROTOCOL_FAMILY,
     RECEIPT_KIND,
     Action,
     Delivery,

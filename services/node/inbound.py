@@ -8,7 +8,7 @@ from datetime import datetime
 
 from schemas import HandlingCode, ReasonCode
 from schemas.audit import EventType
-from schemas.protocol import DeliveryReceipt, Rejection
+from schemas.protocol import PROTOCOL_FAMILY, DeliveryReceipt, Rejection
 from services.core.envelope import (
     EnvelopeError,
     ProtectedHeader,
@@ -30,7 +30,6 @@ from services.node.store import (
 )
 from services.node.verdicts import (
     DATE_REASONS,
-    PROTOCOL_FAMILY,
     RECEIPT_KIND,
     Action,
     Delivery,
@@ -66,19 +65,17 @@ class Inbound(Outbound):
             if known[2] is not None and known[2] != d.stream_seq:
                 self._answer_again(known[0], publisher)
             return Verdict(Action.ACK, msg_id=known[0], kind=known[1], duplicate=True)
-        if not d.parked and self.parking.holds(d.stream_seq, sha):  # parked, then redelivered
-            return Verdict(Action.ACK, duplicate=True, deferred=True)
         if not d.parked:
-            # A copy its publisher sent again for want of our answer (docs/envelope.md section
-            # 14) is not decided a second time: one refused here is answered again as refused,
-            # and one parked here waits with the first copy, on the same budget.
+            # Parked here, then redelivered, or a copy its publisher sent again for want of our
+            # answer (docs/envelope.md section 14): it waits with the first, on the same budget.
+            if self.parking.holds(sha, publisher):
+                return Verdict(Action.ACK, duplicate=True, deferred=True)
+            # a copy of one refused here is not decided again: the refusal is answered again
             refused = self.store.refusal_of_copy(sha, publisher)
             if refused is not None:
                 if refused["msg_id"] is not None:
                     self._answer_again(refused["msg_id"], publisher)
                 return Verdict(Action.ACK, msg_id=refused["msg_id"], duplicate=True)
-            if self.store.parked.holds_copy(sha, publisher):
-                return Verdict(Action.ACK, duplicate=True, deferred=True)
 
         try:
             opened = open_envelope(

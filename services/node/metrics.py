@@ -19,9 +19,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from schemas.protocol import PROTOCOL_FAMILY
 from services.core.metrics import HealthReport, report
 from services.node.core import CLOCK_STATE, Delivery, Verdict
-from services.node.verdicts import PROTOCOL_FAMILY
 
 if TYPE_CHECKING:
     from services.node.app import NodeRuntime
@@ -136,25 +136,14 @@ class StoreCollector(Collector):
         ).fetchone()
         yield _gauge("cifta_node_outbox_depth", "Envelope copies waiting to reach the hub",
                      party, depth)  # fmt: skip
-        total = CounterMetricFamily(
-            "cifta_node_sent", "Envelope copies the hub acknowledged (PubAck)", labels=["party"]
-        )
-        total.add_metric([party], sent)
-        yield total
-        again = CounterMetricFamily(
-            "cifta_node_resent",
-            "Envelope copies sent again because their recipient had not answered in time",
-            labels=["party"],
-        )
-        again.add_metric([party], resent)
-        yield again
-        answered = CounterMetricFamily(
-            "cifta_node_answers_resent",
-            "Receipts and rejections sent again because their message came again",
-            labels=["party"],
-        )
-        answered.add_metric([party], answers_resent)
-        yield answered
+        yield _counter("cifta_node_sent", "Envelope copies the hub acknowledged (PubAck)",
+                       party, sent)  # fmt: skip
+        yield _counter("cifta_node_resent",
+                       "Envelope copies sent again because their recipient had not answered in "
+                       "time", party, resent)  # fmt: skip
+        yield _counter("cifta_node_answers_resent",
+                       "Receipts and rejections sent again because their message came again",
+                       party, answers_resent)  # fmt: skip
         yield _gauge("cifta_node_answers_awaited",
                      "Envelope copies sent whose recipient's answer is awaited",
                      party, awaited)  # fmt: skip
@@ -225,6 +214,12 @@ class StoreCollector(Collector):
         yield _gauge("cifta_node_clock_measured_timestamp_seconds",
                      "When the clock offset was last measured",
                      self.m.party, at.timestamp())  # fmt: skip
+
+
+def _counter(name: str, documentation: str, party: str, value: float) -> CounterMetricFamily:
+    counter = CounterMetricFamily(name, documentation, labels=["party"])
+    counter.add_metric([party], value)
+    return counter
 
 
 def _gauge(name: str, documentation: str, party: str, value: float) -> GaugeMetricFamily:

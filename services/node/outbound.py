@@ -9,6 +9,7 @@ from typing import Unpack
 
 from schemas import Body, HandlingCode
 from schemas.audit import EventType
+from schemas.protocol import PROTOCOL_FAMILY
 from services.core.attachments import ciphertext_size
 from services.core.directory import Directory, DirectoryError
 from services.core.envelope import (
@@ -28,7 +29,6 @@ from services.node.store import (
     iso,
     pack_copy,
 )
-from services.node.verdicts import PROTOCOL_FAMILY
 from services.node.workflows import confidentiality as art12
 
 log = get_logger("cifta.node")

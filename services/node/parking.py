@@ -78,8 +78,8 @@ class ParkingLot:
         self.store = store
         self.budget = budget
 
-    def holds(self, stream_seq: int, envelope_sha256: str) -> bool:
-        return self.store.parked.holds(stream_seq, envelope_sha256)
+    def holds(self, envelope_sha256: str, publisher: str) -> bool:
+        return self.store.parked.holds(envelope_sha256, publisher)
 
     def room_for(self, publisher: str, size: int) -> bool:
         """Whether ``publisher``'s budget takes one more envelope of ``size`` bytes."""

@@ -15,7 +15,6 @@ from services.core import subjects
 from services.core.envelope import OpenedEnvelope
 from services.node.store import Outcome
 
-PROTOCOL_FAMILY = "protocol."
 #: A message's date the recipients refuse (future_dated, expired): a receipt refused for one of
 #: these is answered, so that the node whose clock is wrong hears of it (design section 5).
 DATE_REASONS = frozenset({ReasonCode.FUTURE_DATED, ReasonCode.EXPIRED})

@@ -8,6 +8,7 @@ duplicated, each sender's order kept. The cut goes through the in-repo proxy, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -24,10 +25,16 @@ from services.leaf import status
 from services.leaf.home import ADMIN, LeafHome, LeafSettings
 from services.node.app import NodeRuntime
 from services.testbed import netns
-from services.testbed.leaf import allow_leaves, link_proxy, start_leaf, until_linked
+from services.testbed.leaf import Link, allow_leaves, link_proxy, start_leaf, until_linked
 from services.testbed.nodes import running_node
 from tests.support.hub import Hub, eventually
-from tests.support.nodes import delivered_to, resends, send_routes_report
+from tests.support.nodes import (
+    copies_by_id,
+    delivered_to,
+    resends,
+    send_routes_report,
+    stream_messages,
+)
 
 CUT_S = float(os.environ.get("CIFTA_LEAF_CUT_S", "10"))
 PACE_S = 0.5  # one message per sender every half second through the cut
@@ -40,15 +47,11 @@ ANSWER_WAIT_S = CUT_S + 30.0
 
 async def stream_order(url: str, seed: Path, stream: str) -> list[tuple[str, str]]:
     """(publisher, msg_id) of every message ``stream`` holds, in stream order."""
-    async with connect(url, seed) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(stream)
-        held = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(stream, seq)
-            parsed = subjects.parse_inbox(msg.subject or "")
-            assert parsed is not None, msg.subject
-            held.append((parsed[1], (msg.subject or "").rsplit(".", 1)[1]))
+    held = []
+    for msg in await stream_messages(url, seed, stream):
+        parsed = subjects.parse_inbox(msg.subject or "")
+        assert parsed is not None, msg.subject
+        held.append((parsed[1], (msg.subject or "").rsplit(".", 1)[1]))
     return held
 
 
@@ -135,24 +138,32 @@ class Cuttable(Protocol):
     def restore(self) -> None: ...
 
 
+@contextlib.asynccontextmanager
+async def leaf_behind_a_proxy(hub: Hub, root: Path) -> AsyncIterator[tuple[LeafHome, Link]]:
+    """The hub started and provisioned, MEX on its leaf, its link through the in-repo proxy."""
+    allow_leaves(hub, "MEX")
+    hub.start()
+    await hub.provision()
+    proxy = await link_proxy(hub)
+    leaf = await start_leaf(hub, "MEX", root, proxy)
+    try:
+        yield leaf, proxy
+    finally:
+        leaf.stop()
+        await proxy.stop()
+
+
 @pytest.fixture(params=["proxy", "netns"])
 async def linked(
     request: pytest.FixtureRequest, hub_home: Hub, tmp_path: Path
 ) -> AsyncIterator[tuple[Hub, LeafHome, Cuttable]]:
     """MEX on its leaf, its link through the in-repo proxy, or (as root) a network namespace
     whose one route to the hub's leaf listener is removed."""
-    allow_leaves(hub_home, "MEX")
     if request.param == "proxy":
-        hub_home.start()
-        await hub_home.provision()
-        proxy = await link_proxy(hub_home)
-        leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
-        try:
+        async with leaf_behind_a_proxy(hub_home, tmp_path) as (leaf, proxy):
             yield hub_home, leaf, proxy
-        finally:
-            leaf.stop()
-            await proxy.stop()
         return
+    allow_leaves(hub_home, "MEX")
     if not netns.available():
         pytest.skip("a network namespace needs root; the proxy variant runs without")
     ns = netns.NetnsLink.create()
@@ -190,26 +201,16 @@ async def send_through_the_cut(
     return sent
 
 
-def sent_again(node: NodeRuntime, msg_ids: list[str]) -> set[str]:
-    """Those of ``msg_ids`` the node sent again for want of an answer."""
-    return {
-        m for m in msg_ids
-        if node.store.db.execute(
-            "SELECT resends FROM outbox WHERE msg_id = ? AND resends > 0", (m,)
-        ).fetchone()
-    }  # fmt: skip
+def sent_again(node: NodeRuntime, msg_ids: list[str], recipient: str) -> set[str]:
+    """Those of ``msg_ids`` the node sent ``recipient`` again for want of an answer."""
+    return {m for m in msg_ids if resends(node, m, recipient) > 0}
 
 
 async def copies_held(hub: Hub, party: str) -> dict[str, set[bytes]]:
     """The bytes of every copy of each message ``party``'s inbox at the hub holds."""
-    async with connect(hub.url, hub.home.user_seed(party, PROVISION_USER)) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.inbox_stream(party))
-        held: dict[str, set[bytes]] = {}
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(subjects.inbox_stream(party), seq)
-            held.setdefault((msg.subject or "").rsplit(".", 1)[1], set()).add(msg.data or b"")
-    return held
+    seed = hub.home.user_seed(party, PROVISION_USER)
+    held = copies_by_id(await stream_messages(hub.url, seed, subjects.inbox_stream(party)))
+    return {m: {c.data or b"" for c in copies} for m, copies in held.items()}
 
 
 def assert_same_bytes(held: dict[str, set[bytes]], resent: Collection[str]) -> None:
@@ -259,7 +260,7 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
         mine = [before.msg_id, *sent["MEX"]]
         await eventually(lambda: all(delivered_to(mex, m) == {"USA"} for m in mine),
                          what="USA's receipts at MEX")  # fmt: skip
-        resent = sent_again(mex, mine)
+        resent = sent_again(mex, mine, "USA")
         # what a timeout would have said of them: none missing, all in the relay and the inbox
         said, n = await where(), len(sent["MEX"])
         assert said[0] == (
@@ -295,15 +296,9 @@ async def test_a_cut_leaf_link_loses_nothing_duplicates_nothing_and_keeps_each_s
 
 async def msg_ids_relayed(hub: Hub, state: str, msg_id: str) -> list[str]:
     """The ``Nats-Msg-Id`` of every copy of ``msg_id`` that ``state``'s relay at the hub holds."""
-    async with connect(hub.url, hub.home.user_seed(state, PROVISION_USER)) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.relay_stream(state))
-        ids = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(subjects.relay_stream(state), seq)
-            if (msg.subject or "").endswith(msg_id):
-                ids.append((msg.headers or {}).get("Nats-Msg-Id", ""))
-    return ids
+    seed = hub.home.user_seed(state, PROVISION_USER)
+    held = copies_by_id(await stream_messages(hub.url, seed, subjects.relay_stream(state)))
+    return [(msg.headers or {}).get("Nats-Msg-Id", "") for msg in held.get(msg_id, [])]
 
 
 async def reset_relay_consumer(leaf: LeafHome, seq: int) -> None:
@@ -323,52 +318,42 @@ async def test_what_the_relay_counted_stored_and_never_got_is_sent_again_and_sto
     """The loss of docs/operations.md 4.3, made on purpose: a message MEX sent during a cut is
     skipped by the leaf's relay consumer, which then counts it stored by the hub. USA's receipt
     does not come, so MEX's node sends it again through the link, and USA stores it once."""
-    allow_leaves(hub_home, "MEX")
-    hub_home.start()
-    await hub_home.provision()
-    proxy = await link_proxy(hub_home)
-    leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
-    try:
-        async with (
-            running_node(
-                hub_home, "MEX", tmp_path, answer_wait_s=10.0, **leaf.node_overrides()
-            ) as mex,
-            running_node(hub_home, "USA", tmp_path) as usa,
-        ):
-            before = send_routes_report(mex, ["USA"]).msg_id
-            await eventually(lambda: usa.store.has_message(before), what="the link works")
-            proxy.cut()
-            lost = send_routes_report(mex, ["USA"]).msg_id
-            await eventually(lambda: queued_on_the_leaf(mex, [lost]), what="queued on the leaf")
-            # once the relay has given its source up (its health check every 10 s), it sets it
-            # up again at the link's return from the consumer's floor, as after any cut
-            seed = hub_home.home.user_seed("MEX", PROVISION_USER)
+    async with (
+        leaf_behind_a_proxy(hub_home, tmp_path) as (leaf, proxy),
+        running_node(hub_home, "MEX", tmp_path, answer_wait_s=10.0, **leaf.node_overrides()) as mex,
+        running_node(hub_home, "USA", tmp_path) as usa,
+    ):
+        before = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: usa.store.has_message(before), what="the link works")
+        proxy.cut()
+        lost = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: queued_on_the_leaf(mex, [lost]), what="queued on the leaf")
+        # once the relay has given its source up (its health check every 10 s), it sets it
+        # up again at the link's return from the consumer's floor, as after any cut
+        seed = hub_home.home.user_seed("MEX", PROVISION_USER)
 
-            async def relay_gave_up() -> bool:
-                return not await status.relay_hears_leaf(hub_home.url, seed, "MEX", within_s=21)
+        async def relay_gave_up() -> bool:
+            return not await status.relay_hears_leaf(hub_home.url, seed, "MEX", within_s=21)
 
-            await eventually(relay_gave_up, 60, what="the relay's source given up")
-            async with connect(leaf.url(), leaf.seed(ADMIN)) as nc:
-                info = await nc.jetstream().stream_info(subjects.leaf_outbox_stream("MEX"))
-            await reset_relay_consumer(leaf, info.state.last_seq + 1)  # past the lost one
-            proxy.restore()
-            await until_linked(hub_home, leaf, CATCH_UP_S)  # the relay's source set up again
-            after = send_routes_report(mex, ["USA"]).msg_id
-            await eventually(lambda: usa.store.has_message(after), 60, what="sent after the cut")
-            await eventually(lambda: usa.store.has_message(lost), 60, what="the lost one, again")
-            await eventually(lambda: delivered_to(mex, lost) == {"USA"}, what="its receipt")
-            stored = [m.msg_id for m in usa.store.messages(direction="in")]
-            assert sorted(stored) == sorted([before, lost, after])  # each once
-            envelope = mex.store.message(lost).envelope  # type: ignore[union-attr]
-            sendings = [mex.outbox.dedup_id(lost, "USA", n) for n in range(6)]
-        # the relay never had its first sending: what it holds of it are the sendings again
-        relayed = await msg_ids_relayed(hub_home, "MEX", lost)
-        assert relayed and sendings[0] not in relayed and set(relayed) <= set(sendings[1:])
-        held = await copies_held(hub_home, "USA")
-        assert held[lost] == {envelope}
-    finally:
-        leaf.stop()
-        await proxy.stop()
+        await eventually(relay_gave_up, 60, what="the relay's source given up")
+        async with connect(leaf.url(), leaf.seed(ADMIN)) as nc:
+            info = await nc.jetstream().stream_info(subjects.leaf_outbox_stream("MEX"))
+        await reset_relay_consumer(leaf, info.state.last_seq + 1)  # past the lost one
+        proxy.restore()
+        await until_linked(hub_home, leaf, CATCH_UP_S)  # the relay's source set up again
+        after = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: usa.store.has_message(after), 60, what="sent after the cut")
+        await eventually(lambda: usa.store.has_message(lost), 60, what="the lost one, again")
+        await eventually(lambda: delivered_to(mex, lost) == {"USA"}, what="its receipt")
+        stored = [m.msg_id for m in usa.store.messages(direction="in")]
+        assert sorted(stored) == sorted([before, lost, after])  # each once
+        envelope = mex.store.message(lost).envelope  # type: ignore[union-attr]
+        sendings = [mex.outbox.dedup_id(lost, "USA", n) for n in range(6)]
+    # the relay never had its first sending: what it holds of it are the sendings again
+    relayed = await msg_ids_relayed(hub_home, "MEX", lost)
+    assert relayed and sendings[0] not in relayed and set(relayed) <= set(sendings[1:])
+    held = await copies_held(hub_home, "USA")
+    assert held[lost] == {envelope}
 
 
 async def test_nothing_is_sent_again_while_the_link_is_cut_whatever_the_wait(
@@ -377,30 +362,20 @@ async def test_nothing_is_sent_again_while_the_link_is_cut_whatever_the_wait(
     """During a cut an answer not yet in says nothing: the node on the leaf sees its outbox not
     confirmed by the hub, and sends nothing again however long its wait has run out; after the
     cut the message goes once, and is answered."""
-    allow_leaves(hub_home, "MEX")
-    hub_home.start()
-    await hub_home.provision()
-    proxy = await link_proxy(hub_home)
-    leaf = await start_leaf(hub_home, "MEX", tmp_path, proxy)
-    try:
-        async with (
-            running_node(
-                hub_home, "MEX", tmp_path, answer_wait_s=1.0, **leaf.node_overrides()
-            ) as mex,
-            running_node(hub_home, "USA", tmp_path) as usa,
-        ):
-            before = send_routes_report(mex, ["USA"]).msg_id
-            await eventually(lambda: delivered_to(mex, before) == {"USA"}, what="the link works")
-            proxy.cut()
-            during = send_routes_report(mex, ["USA"]).msg_id
-            await eventually(lambda: queued_on_the_leaf(mex, [during]), what="queued on leaf")
-            await asyncio.sleep(8.0)  # the wait runs out eight times over, the path checked
-            assert resends(mex, during, "USA") == 0
-            assert mex.store.unanswered(time.time(), 10)  # overdue, and held back
-            proxy.restore()
-            await eventually(lambda: delivered_to(mex, during) == {"USA"}, CATCH_UP_S,
-                             what="answered once the link is back")  # fmt: skip
-            assert usa.store.has_message(during)
-    finally:
-        leaf.stop()
-        await proxy.stop()
+    async with (
+        leaf_behind_a_proxy(hub_home, tmp_path) as (leaf, proxy),
+        running_node(hub_home, "MEX", tmp_path, answer_wait_s=1.0, **leaf.node_overrides()) as mex,
+        running_node(hub_home, "USA", tmp_path) as usa,
+    ):
+        before = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: delivered_to(mex, before) == {"USA"}, what="the link works")
+        proxy.cut()
+        during = send_routes_report(mex, ["USA"]).msg_id
+        await eventually(lambda: queued_on_the_leaf(mex, [during]), what="queued on leaf")
+        await asyncio.sleep(8.0)  # the wait runs out eight times over, the path checked
+        assert resends(mex, during, "USA") == 0
+        assert mex.store.unanswered(time.time(), 10)  # overdue, and held back
+        proxy.restore()
+        await eventually(lambda: delivered_to(mex, during) == {"USA"}, CATCH_UP_S,
+                         what="answered once the link is back")  # fmt: skip
+        assert usa.store.has_message(during)

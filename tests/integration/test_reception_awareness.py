@@ -11,17 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.core import subjects
-from services.core.connection import connect
 from services.core.envelope import peek_header
 from services.hub.credentials import PROVISION_USER
 from tests.support.hub import Hub, eventually
 from tests.support.metrics import scrape, served, value
 from tests.support.nodes import (
+    copies_by_id,
     delivered_to,
     lose_first,
     resends,
     running_node,
     send_routes_report,
+    stream_messages,
 )
 
 #: short, for the test: the recipient answers within milliseconds here
@@ -30,15 +31,9 @@ WAIT = {"answer_wait_s": 2.0}
 
 async def inbox_copies(hub: Hub, party: str, msg_id: str) -> list[bytes]:
     """Every copy of ``msg_id`` that ``party``'s inbox at the hub holds."""
-    async with connect(hub.url, hub.home.user_seed(party, PROVISION_USER)) as nc:
-        js = nc.jetstream()
-        info = await js.stream_info(subjects.inbox_stream(party))
-        copies = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(subjects.inbox_stream(party), seq)
-            if (msg.subject or "").endswith(msg_id):
-                copies.append(msg.data or b"")
-    return copies
+    seed = hub.home.user_seed(party, PROVISION_USER)
+    held = copies_by_id(await stream_messages(hub.url, seed, subjects.inbox_stream(party)))
+    return [msg.data or b"" for msg in held.get(msg_id, [])]
 
 
 async def test_a_message_lost_after_the_hub_acknowledged_it_is_sent_again_and_stored_once(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+from nats.js.api import RawStreamMsg
 
 from schemas import HandlingCode
 from schemas.registry import example_body
+from services.core.connection import connect
 from services.core.envelope import ProtectedHeader, peek_header
 from services.node.app import NodeRuntime
 from services.testbed.nodes import running_node
@@ -28,6 +32,25 @@ def send_routes_report(
 
 def delivered_to(node: NodeRuntime, msg_id: str) -> set[str]:
     return {s.recipient for s in node.store.recipient_statuses(msg_id) if s.state == "delivered"}
+
+
+async def stream_messages(url: str, seed: Path, stream: str) -> list[RawStreamMsg]:
+    """Every message ``stream`` holds, in stream order (``seed``: a user of its account)."""
+    async with connect(url, seed) as nc:
+        js = nc.jetstream()
+        info = await js.stream_info(stream)
+        return [
+            await js.get_msg(stream, seq)
+            for seq in range(info.state.first_seq, info.state.last_seq + 1)
+        ]
+
+
+def copies_by_id(messages: list[RawStreamMsg]) -> dict[str, list[RawStreamMsg]]:
+    """Messages of an inbox or a relay by the msg_id their subject ends with, in stream order."""
+    copies: dict[str, list[RawStreamMsg]] = {}
+    for msg in messages:
+        copies.setdefault((msg.subject or "").rsplit(".", 1)[-1], []).append(msg)
+    return copies
 
 
 class _Acked:
@@ -61,5 +84,6 @@ def resends(node: NodeRuntime, msg_id: str, recipient: str) -> int:
 
 
 __all__ = [
-    "delivered_to", "lose_first", "resends", "running_node", "send_routes_report",
+    "copies_by_id", "delivered_to", "lose_first", "resends", "running_node",
+    "send_routes_report", "stream_messages",
 ]  # fmt: skip

@@ -9,12 +9,12 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 
-from schemas.protocol import DeliveryReceipt, Rejection
+from schemas.protocol import PROTOCOL_FAMILY, DeliveryReceipt, Rejection
 from services.node.store.db import Repository, iso
 from services.node.store.records import OutboxItem, Unanswered
 
 #: The kinds no one answers (docs/envelope.md section 11): nothing is awaited for them.
-_UNANSWERED_FAMILY = DeliveryReceipt.KIND.split(".", 1)[0] + ".%"
+_UNANSWERED_FAMILY = PROTOCOL_FAMILY + "%"
 _ANSWERS = (DeliveryReceipt.KIND, Rejection.KIND)
 #: How many times one answer is sent again at most, whatever its message's sender asks: more
 #: than a sender sends again by default (5), and a bound on what a flood of copies costs.

@@ -63,16 +63,10 @@ class Parked:
 
 
 class ParkedTable(Repository):
-    def holds(self, stream_seq: int, envelope_sha256: str) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM parked WHERE stream_seq = ? AND envelope_sha256 = ?",
-            (stream_seq, envelope_sha256),
-        ).fetchone()
-        return row is not None
-
-    def holds_copy(self, envelope_sha256: str, publisher: str) -> bool:
-        """Whether an envelope of these bytes published by ``publisher`` is parked, at any
-        sequence: a copy sent again waits with it, not in a place of its own."""
+    def holds(self, envelope_sha256: str, publisher: str) -> bool:
+        """Whether an envelope of these bytes published by ``publisher`` is parked, at its
+        sequence (redelivered) or another (a copy sent again waits with it, not in a place of
+        its own)."""
         row = self._db.execute(
             "SELECT 1 FROM parked WHERE envelope_sha256 = ? AND publisher = ? LIMIT 1",
             (envelope_sha256, publisher),
