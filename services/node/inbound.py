@@ -1,6 +1,7 @@
 """Receiving: decide what to do with each delivered envelope (open, store, answer with a receipt
 or a signed rejection, park what cannot be decided yet), one group of deliveries per commit."""
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -39,6 +40,10 @@ from services.node.verdicts import (
 )
 
 log = get_logger("cifta.node")
+
+
+class _TakeAgain(Exception):
+    """A delivery of a group taken together failed: roll the group back, to take it again."""
 
 
 class Inbound(Outbound):
@@ -152,7 +157,8 @@ class Inbound(Outbound):
                 sealed += f" (after {d.num_delivered} delivery attempts)"
             return self.reject(d, publisher, sha, ReasonCode.ILLEGAL_TRANSITION, clear, h,
                                sealed_detail=sealed)  # fmt: skip
-        log.info(
+        self._log_once_committed(
+            "info",
             "envelope_stored",
             msg_id=h.msg_id,
             kind=h.kind,
@@ -172,8 +178,7 @@ class Inbound(Outbound):
         not sent yet (waiting for attachments, or still queued) goes in its own time."""
         answer = self.store.answer_again(msg_id, publisher, time.time())
         event = "answer_sent_again" if answer else "copy_of_a_message_answered_before"
-        self.store.after_commit(lambda: log.info(event, msg_id=msg_id, publisher=publisher,
-                                                 answer=answer))  # fmt: skip
+        self._log_once_committed("info", event, msg_id=msg_id, publisher=publisher, answer=answer)
 
     def receipt(
         self,
@@ -193,19 +198,54 @@ class Inbound(Outbound):
         )  # fmt: skip
 
     def process_batch(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception]:
-        """:meth:`process` for a group of deliveries in one transaction (group commit), each in
-        a savepoint of it, so that a delivery that fails is undone alone. A failing commit fails
-        them all (the caller acknowledges nothing it was not told is committed). A group of one
-        takes no savepoint: its transaction undoes it alone."""
+        """:meth:`process` for a group of deliveries in one transaction (group commit). A
+        failing commit fails them all (the caller acknowledges nothing it was not told is
+        committed).
+
+        The group is taken together, with no savepoint per delivery: a savepoint makes SQLite
+        keep the first image of every page each delivery changes, about a tenth of the group's
+        time (docs/performance.md). If one delivery fails, the whole group is rolled back and
+        taken again one delivery at a time, each in a savepoint, so that the one failing is undone
+        alone: a failure costs its group a second pass and nothing else. What a pass does
+        outside the store (its log lines, the count of refusals of a spent budget) happens only
+        once it commits, or is taken back with it. A group of one takes no savepoint: its
+        transaction undoes it alone."""
         if len(deliveries) == 1:
             return [self._process_alone(deliveries[0])]
+        together = self._process_together(deliveries)
+        return together if together is not None else self._process_each(deliveries)
+
+    def _process_together(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception] | None:
+        """The group in one transaction, no savepoints; None if a delivery failed (rolled back)."""
+        out: list[Verdict | Exception] = []
+        spent = self._budget_spent.state()
+        failed: tuple[int, Exception] | None = None
+        with contextlib.suppress(_TakeAgain), self.store.transaction():
+            for i, d in enumerate(deliveries):
+                try:
+                    out.append(self.process(d))
+                except Exception as exc:  # the caller decides: the store's fault or this one's
+                    failed = i, exc
+                    raise _TakeAgain from exc  # undo the group: the transaction rolls back
+        if failed is None:
+            return out
+        self._budget_spent.restore(spent)
+        at, error = failed
+        log.warning("group_taken_again_one_by_one", deliveries=len(deliveries), failed_at=at,
+                    stream_seq=deliveries[at].stream_seq, error=type(error).__name__)  # fmt: skip
+        return None
+
+    def _process_each(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception]:
+        """The group in one transaction, each delivery in a savepoint of it, undone alone."""
         out: list[Verdict | Exception] = []
         with self.store.transaction():
             for d in deliveries:
+                spent = self._budget_spent.state()
                 try:
                     with self.store.savepoint():
                         out.append(self.process(d))
                 except Exception as exc:  # the caller decides: the store's fault or this one's
+                    self._budget_spent.restore(spent)
                     if not self.store.db.in_transaction:
                         raise  # SQLite ended the whole transaction (a full disk): all failed
                     out.append(exc)
@@ -217,6 +257,7 @@ class Inbound(Outbound):
         (SQLite keeps the first image of every page the delivery changes: 1,245 against 1,385
         us a message, docs/performance.md); at half the peak most groups hold one delivery."""
         decided = False
+        spent = self._budget_spent.state()
         try:
             with self.store.transaction():
                 verdict = self.process(d)
@@ -224,8 +265,15 @@ class Inbound(Outbound):
         except Exception as exc:  # the caller decides: the store's fault or this one's
             if decided:
                 raise  # the commit itself failed, as for a group
+            self._budget_spent.restore(spent)
             return exc
         return verdict
+
+    def _log_once_committed(self, level: str, event: str, **fields: object) -> None:
+        """Log ``event`` once the delivery's transaction commits: a group rolled back and taken
+        again, or a delivery undone, says nothing of what it did not keep."""
+        emit = getattr(log, level)
+        self.store.after_commit(lambda: emit(event, **fields))
 
     def _defer(
         self,
@@ -249,15 +297,22 @@ class Inbound(Outbound):
             )
             # A flood is summarised: one log line, and one signed rejection, per state and
             # minute; each envelope is still recorded, quarantined and audited.
-            first = self._budget_spent.note(publisher)
-            return self.reject(d, publisher, sha, reason, spent, header, quiet=True, reply=first)
+            refused = self._budget_spent.note(publisher)
+            if refused is not None:
+                self._log_once_committed(
+                    "warning", "deferral_budget_spent", publisher=publisher, refused=refused,
+                    action="its deferrable envelopes are refused at once",
+                )  # fmt: skip
+            return self.reject(d, publisher, sha, reason, spent, header, quiet=True,
+                               reply=refused is not None)  # fmt: skip
         self.parking.park(
             stream_seq=d.stream_seq, envelope_sha256=sha, publisher=publisher,
             subject=d.subject, data=d.data, stored_at=d.stored_at, reason=reason.value,
             detail=detail, case_id=None if header is None else header.case_id,
         )  # fmt: skip
-        log.debug("envelope_parked", reason=reason.value, msg_id=msg_id, kind=kind,
-                  publisher=publisher, stream_seq=d.stream_seq)  # fmt: skip
+        self._log_once_committed("debug", "envelope_parked", reason=reason.value,
+                                 msg_id=msg_id, kind=kind, publisher=publisher,
+                                 stream_seq=d.stream_seq)  # fmt: skip
         return Verdict(Action.ACK, reason, detail, msg_id, kind, deferred=True)
 
     def retry_parked(self, limit: int = 64) -> list[tuple[Parked, Delivery, Verdict]]:
@@ -360,7 +415,8 @@ class Inbound(Outbound):
             subject=d.subject, envelope=d.data, events=events,
         )  # fmt: skip
         if first and not quiet:
-            log.warning(
+            self._log_once_committed(
+                "warning",
                 "envelope_rejected",
                 reason=reason.value,
                 detail=detail,
@@ -385,8 +441,9 @@ class Inbound(Outbound):
                 f"{outcome.reason}: check this node's clock"
             )
             self.store.record_alert("clock", detail, self.clock())
-            log.error("receipt_refused_for_its_date", msg_id=outcome.msg_id,
-                      recipient=outcome.recipient, reason=outcome.reason)  # fmt: skip
+            self._log_once_committed("error", "receipt_refused_for_its_date",
+                                     msg_id=outcome.msg_id, recipient=outcome.recipient,
+                                     reason=outcome.reason)  # fmt: skip
 
     def _attachments_answered(self, outcome: Outcome) -> None:
         """A recipient answered one of this node's messages with attachments: once it confirmed
@@ -409,7 +466,8 @@ class Inbound(Outbound):
                 "at the hub until their retention ends"
             )
             self.store.record_alert("attachments", detail, self.clock())
-            log.error("receipt_attachments_mismatch", msg_id=outcome.msg_id,
-                      recipient=outcome.recipient, receipt=outcome.answer_msg_id)  # fmt: skip
+            self._log_once_committed("error", "receipt_attachments_mismatch",
+                                     msg_id=outcome.msg_id, recipient=outcome.recipient,
+                                     receipt=outcome.answer_msg_id)  # fmt: skip
             return
         self.store.attachment_purges.add(outcome.msg_id, outcome.recipient, now=self.clock())

@@ -20,10 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.core.logs import get_logger
 from services.node.store import Parked, Store
-
-log = get_logger("cifta.node")
 
 #: Seconds before a parked envelope is tried again, by attempt: about two hours in all, long
 #: enough for a directory update to reach this node or a crossing message to arrive.
@@ -53,18 +50,25 @@ class SpentBudgets:
         self.every_s = every_s
         self._since: dict[str, tuple[float, int]] = {}
 
-    def note(self, publisher: str) -> bool:
-        """Count one refusal; True for the first of the minute (the one that is reported)."""
+    def note(self, publisher: str) -> int | None:
+        """Count one refusal. For the first of the minute (the one that is reported), how many
+        were refused since the last report, this one included; else None. The caller logs it."""
         now = time.monotonic()
         last, count = self._since.get(publisher, (float("-inf"), 0))
         count += 1
         if now - last >= self.every_s:
-            log.warning("deferral_budget_spent", publisher=publisher, refused=count,
-                        action="its deferrable envelopes are refused at once")  # fmt: skip
             self._since[publisher] = (now, 0)
-            return True
+            return count
         self._since[publisher] = (last, count)
-        return False
+        return None
+
+    def state(self) -> dict[str, tuple[float, int]]:
+        """What :meth:`restore` takes back to: the counts as they stand."""
+        return dict(self._since)
+
+    def restore(self, state: dict[str, tuple[float, int]]) -> None:
+        """Forget what was noted since ``state``: the refusals it counted were rolled back."""
+        self._since = dict(state)
 
 
 def next_delay(attempts: int) -> float:

@@ -1,9 +1,12 @@
 """Group commit at the node's inbox: deliveries decided together are committed together, each
-undone alone if it fails, and acknowledged only after the commit."""
+undone alone if it fails, and acknowledged only after the commit. A group is taken without a
+savepoint per delivery; one failing delivery has the group rolled back and taken again one by
+one, and what the first pass did outside the store is taken back with it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
@@ -11,8 +14,12 @@ import pytest
 
 from schemas import HandlingCode
 from schemas.registry import example_body
-from services.node.core import Action, Delivery, Verdict
+from services.core.envelope import seal
+from services.core.keys import NodeKeys
+from services.core.logs import configure
+from services.node.core import Action, Delivery, NodeCore, Verdict
 from services.node.inbox import InboxBatcher
+from services.node.parking import DeferralBudget
 from tests.builders import sealed
 from tests.support.casework import T0, Network
 
@@ -33,8 +40,8 @@ def delivery(envelope: bytes, seq: int) -> Delivery:
     return Delivery(f"inbox.USA.MEX.m{seq}", envelope, seq, 1, T0)
 
 
-def test_one_failing_delivery_in_a_group_is_undone_alone(net: Network) -> None:
-    usa = net["USA"]
+def poison(usa: NodeCore) -> None:
+    """USA's store fails a message of case POISON after storing it and queueing its receipt."""
     add_incoming = usa.store.add_incoming
 
     def poisoned(header, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -43,6 +50,22 @@ def test_one_failing_delivery_in_a_group_is_undone_alone(net: Network) -> None:
             raise ValueError("a fault met by this message alone")
 
     usa.store.add_incoming = poisoned  # type: ignore[method-assign]
+
+
+def statements(core: NodeCore) -> list[str]:
+    """Every SQL statement ``core``'s store runs from now on, as run."""
+    seen: list[str] = []
+    core.store.db.set_trace_callback(seen.append)
+    return seen
+
+
+def logged(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+
+
+def test_one_failing_delivery_in_a_group_is_undone_alone(net: Network) -> None:
+    usa = net["USA"]
+    poison(usa)
     envelopes = [routes_from_mex(net), routes_from_mex(net, "POISON"), routes_from_mex(net)]
     results = usa.process_batch([delivery(e, i + 1) for i, e in enumerate(envelopes)])
     assert [type(r) for r in results] == [Verdict, ValueError, Verdict]
@@ -117,3 +140,62 @@ def test_a_failed_commit_of_a_delivery_alone_is_raised_not_taken_for_its_verdict
         usa.process_batch([delivery(routes_from_mex(net), 1)])
     usa.store._db = real
     assert not real.in_transaction and usa.store.messages(direction="in") == []
+
+
+def test_a_group_is_taken_together_without_a_savepoint_for_each_delivery(net: Network) -> None:
+    usa = net["USA"]
+    deliveries = [delivery(routes_from_mex(net), i + 1) for i in range(5)]
+    sql = statements(usa)
+    verdicts = usa.process_batch(deliveries)
+    assert [v.action for v in verdicts if isinstance(v, Verdict)] == [Action.ACK] * 5
+    assert [s for s in sql if s.startswith("SAVEPOINT")] == []
+    assert sql.count("COMMIT") == 1
+    assert len(usa.store.messages(direction="in")) == 5
+
+
+def test_a_group_taken_again_says_once_what_it_kept(
+    net: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the first pass stored the first message, then met the fault and was rolled back: its log
+    # line for that message is not written, the second pass's is
+    usa = net["USA"]
+    poison(usa)
+    envelopes = [routes_from_mex(net), routes_from_mex(net, "POISON"), routes_from_mex(net)]
+    configure(json=True, level="INFO")
+    sql = statements(usa)
+    results = usa.process_batch([delivery(e, i + 1) for i, e in enumerate(envelopes)])
+    assert [type(r) for r in results] == [Verdict, ValueError, Verdict]
+    events = logged(capsys)
+    stored = [e["stream_seq"] for e in events if e["event"] == "envelope_stored"]
+    assert stored == [1, 3]
+    [again] = [e for e in events if e["event"] == "group_taken_again_one_by_one"]
+    assert (again["deliveries"], again["failed_at"], again["error"]) == (3, 1, "ValueError")
+    assert len([s for s in sql if s.startswith("SAVEPOINT")]) == 3  # the second pass's
+    assert sql.count("ROLLBACK") == 1 and sql.count("COMMIT") == 1
+
+
+def test_a_spent_budget_still_answers_its_first_refusal_when_the_group_is_taken_again(
+    net: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A state over its deferral budget gets one signed rejection a minute. The first pass
+    # counted that minute's one and was rolled back: the second pass must still answer it.
+    usa = net["USA"]
+    usa.parking.budget = DeferralBudget(max_per_sender=0)  # spent from the start
+    poison(usa)
+    stranger = NodeKeys.generate("MEX")  # a key USA's directory does not list: deferrable
+    unknown = seal(
+        example_body("info.trafficking_routes"), sender=stranger,
+        recipients=[usa.keys.current_encryption.public()], handling=HandlingCode.H1, now=T0,
+    )  # fmt: skip
+    configure(json=True, level="INFO")
+    group = [
+        Delivery("inbox.USA.MEX.m1", unknown, 1, 1, T0, final=False),
+        delivery(routes_from_mex(net, "POISON"), 2),
+    ]
+    results = usa.process_batch(group)
+    assert isinstance(results[0], Verdict) and results[0].action is Action.TERM
+    assert isinstance(results[1], ValueError)
+    answers = [item for item in usa.store.due(float("inf"), 100) if item.recipient == "MEX"]
+    assert len(answers) == 1  # the rejection, sealed to MEX's account
+    [spent] = [e for e in logged(capsys) if e["event"] == "deferral_budget_spent"]
+    assert (spent["publisher"], spent["refused"]) == ("MEX", 1)
