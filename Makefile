@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck schemas vectors bench bench-crypto bench-audit bench-lookup clean \
 	catalogs catalogs-update console chromium screenshots
-.PHONY: bench-cluster bench-attachments
+.PHONY: bench-cluster bench-attachments bench-outbox
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench-cluster: $(STAMP)
 
 bench-attachments: $(STAMP)
 	$(BIN)/python bench/attachments.py
+
+# the outbox across a link of 40 ms round trip, one round at a time and pipelined, vs raw JetStream
+bench-outbox: $(STAMP)
+	$(BIN)/python bench/outbox_rtt.py
 
 demo: $(STAMP)
 	$(BIN)/cifta demo

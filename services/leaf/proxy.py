@@ -4,6 +4,8 @@ and `cifta demo --cluster` run the link through it).
 ``cut()`` closes every connection through it and refuses new ones (a link that went down: both
 ends see it at once). ``pause()`` keeps the connections but stops moving bytes and holds new ones
 (a link that went silent: the ends notice only by their pings). ``restore()`` ends either.
+``delay_s`` holds every chunk that long before passing it on, in each direction (a long link's
+one-way time, for the outbox's benchmark across one: bench/outbox_rtt.py).
 It runs in the caller's event loop; its counters let a test wait for the link to be used again.
 """
 
@@ -22,6 +24,7 @@ class Proxy:
     target_port: int
     host: str = "127.0.0.1"
     port: int = 0  # the listening port, once started
+    delay_s: float = 0.0  # each direction's one-way time
     connections: int = 0  # accepted and connected to the target, in all
     _server: asyncio.Server | None = None
     _open: set[asyncio.StreamWriter] = field(default_factory=set)
@@ -97,6 +100,9 @@ class Proxy:
             writer.transport.abort()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.delay_s > 0:
+            await self._pipe_delayed(reader, writer)
+            return
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await reader.read(CHUNK):
                 await self._flowing.wait()
@@ -105,3 +111,31 @@ class Proxy:
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()  # one side ended: end the other (a link carries both or none)
+
+    async def _pipe_delayed(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """As :meth:`_pipe`, each chunk written ``delay_s`` after it was read, in order."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def write() -> None:
+            while data := (chunk := await chunks.get())[1]:
+                await asyncio.sleep(max(0.0, chunk[0] - loop.time()))
+                await self._flowing.wait()
+                if writer.transport.is_closing():
+                    return
+                writer.write(data)
+                await writer.drain()
+
+        writing = asyncio.create_task(write())
+        try:
+            with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+                while data := await reader.read(CHUNK):
+                    chunks.put_nowait((loop.time() + self.delay_s, data))
+            chunks.put_nowait((0.0, b""))  # what was read still arrives, then the end
+            with contextlib.suppress(OSError):
+                await writing
+        finally:
+            writing.cancel()
+        writer.transport.abort()

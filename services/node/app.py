@@ -189,6 +189,7 @@ class NodeRuntime:
             answer_wait_s=settings.answer_wait_s,
             max_resends=settings.answer_resends,
             answers_can_come=self._answers_can_come,
+            overlap_after_s=settings.publish_overlap_s,
             ready=self._ready,
             on_error=self._background_failed,
         )

@@ -30,7 +30,7 @@ import math
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
@@ -43,6 +43,7 @@ log = get_logger("cifta.node.outbox")
 
 #: How often a node with answers overdue asks whether answers can reach it.
 PATH_CHECK_S = 5.0
+
 
 Item = TypeVar("Item")
 Ack = TypeVar("Ack")
@@ -67,7 +68,16 @@ class Drainer(ABC, Generic[Item, Ack]):
     recorded in one commit and the failures in another, each failure retried after a capped
     exponential backoff with jitter. Publishes only while ``ready`` lets it (connected to the
     hub, and the store writes); a failure of the store goes to ``on_error`` (or the log) and
-    the drain goes on after ``poll_s``."""
+    the drain goes on after ``poll_s``.
+
+    ``overlap_after_s`` (pipelining): a round in flight that long no longer holds the next one
+    back. Rows due then go out in a round of their own, up to ``batch`` rows in flight in all,
+    each round recorded when its own acknowledgements are in, and a row in flight is not taken
+    again (:meth:`key`). Across a long link, what is queued while the hub acknowledges a round
+    goes out without waiting that round trip and a commit (bench/outbox_rtt.py); on a short one
+    the round is back before then, and what was queued meanwhile still goes out together, in
+    one round and one commit, as a burst should. ``None``: one round at a time.
+    """
 
     #: what the log calls it: ``<name>_failed``, and ``on_error``'s first argument
     name: str
@@ -81,15 +91,20 @@ class Drainer(ABC, Generic[Item, Ack]):
         retry_max_s: float,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
+        overlap_after_s: float | None = None,
     ) -> None:
         self.batch = batch
         self.poll_s = poll_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
+        self.overlap_after_s = overlap_after_s
         self._ready = ready
         self._on_error = on_error
         self._wake = asyncio.Event()
+        self._ended = asyncio.Event()  # a round in flight ended
         self._stopping = False
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._busy: set[Hashable] = set()  # the keys of the rows in flight
 
     @abstractmethod
     def due(self, now: float, limit: int) -> Sequence[Item]:
@@ -111,6 +126,10 @@ class Drainer(ABC, Generic[Item, Ack]):
     def record(self, sent: list[tuple[Item, Ack]], failed: list[tuple[Item, str, float]]) -> None:
         """Record a round: what landed, and (row, error, next attempt) of what did not."""
 
+    def key(self, item: Item) -> Hashable:
+        """What names ``item``'s row, to keep a row in flight out of the next round."""
+        return item
+
     def failed(self, item: Item, exc: BaseException, retry_in_s: float) -> None:
         """One publish failed (for the log); it is retried in ``retry_in_s``."""
 
@@ -124,48 +143,105 @@ class Drainer(ABC, Generic[Item, Ack]):
 
     async def run(self) -> None:
         """Drain until stopped; a failure of the store is reported and retried."""
-        while not self._stopping:
-            if self._ready is not None:  # connected to the hub, and the store writes
-                await self._ready()
-            try:
-                await self.drain_once()
-            except Exception as exc:  # the drain must outlive a bad moment
-                if self._on_error is not None:
-                    self._on_error(self.name, exc)
-                else:
-                    log.error(
-                        f"{self.name}_failed", error=type(exc).__name__, retry_in_s=self.poll_s
-                    )
-                await asyncio.sleep(self.poll_s)
+        try:
+            while not self._stopping:
+                if self._ready is not None:  # connected to the hub, and the store writes
+                    await self._ready()
+                try:
+                    await self.drain_once()
+                except Exception as exc:  # the drain must outlive a bad moment
+                    if self._on_error is not None:
+                        self._on_error(self.name, exc)
+                    else:
+                        log.error(
+                            f"{self.name}_failed", error=type(exc).__name__, retry_in_s=self.poll_s
+                        )
+                    await asyncio.sleep(self.poll_s)
+        finally:  # rounds still in flight end with the drain: unrecorded, they go out again
+            for task in self._in_flight:
+                task.cancel()
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            self._in_flight.clear()
 
     async def prepare(self) -> None:
         """What a round must know before it looks at the table (nothing, unless overridden)."""
 
     async def drain_once(self) -> None:
         """One round: publish what is due; with nothing due, wait for a wake, the next row due
-        or the poll interval (rows queued by another process, the CLI, are seen then)."""
+        or the poll interval (rows queued by another process, the CLI, are seen then). With
+        rounds in flight, a round's end wakes it too."""
         self._wake.clear()
+        self._ended.clear()
+        self._reap()
         await self.prepare()
-        due = self.due(time.time(), self.batch)
-        if due:
-            results = await asyncio.gather(*(self._attempt(item) for item in due))
-            sent: list[tuple[Item, Ack]] = []
-            failed: list[tuple[Item, str, float]] = []
-            for item, result in zip(due, results, strict=True):
-                if isinstance(result, _Failure):
-                    exc = result.exc
-                    delay = backoff(self.attempts(item) + 1, self.retry_initial_s, self.retry_max_s)
-                    self.failed(item, exc, delay)
-                    failed.append((item, f"{type(exc).__name__}: {exc}", time.time() + delay))
-                else:
-                    sent.append((item, result))
-            self.record(sent, failed)
-            return
-        next_at = self.next_due_at()
-        wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
+        if len(self._busy) < self.batch:
+            due = self._due(time.time())
+            if due:
+                if self.overlap_after_s is None:
+                    await self._round(due)
+                else:  # in the foreground until it ends or the overlap passes: on a short link
+                    # it ends first, and the drain goes on as with one round at a time
+                    await asyncio.wait({self._start(due)}, timeout=self.overlap_after_s)
+                    self._reap()
+                return
+        event = self._wake
+        if not self._in_flight:
+            next_at = self.next_due_at()
+            wait = self.poll_s if next_at is None else min(self.poll_s, next_at - time.time())
+        elif len(self._busy) >= self.batch:
+            # no round may start before one ends: what is queued meanwhile (each compose wakes
+            # the drain) waits for that, not a turn of this loop per row
+            event, wait = self._ended, self.poll_s
+        else:  # the rows in flight are still due until recorded: wait for an end or a wake
+            wait = self.poll_s
         if wait > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.wait_for(event.wait(), wait)
+
+    def _due(self, now: float) -> Sequence[Item]:
+        """Rows due and not in flight, as many as ``batch`` leaves room for."""
+        if not self._busy:
+            return self.due(now, self.batch)
+        rows = self.due(now, self.batch)  # the rows in flight are among them
+        return [r for r in rows if self.key(r) not in self._busy][: self.batch - len(self._busy)]
+
+    def _start(self, due: Sequence[Item]) -> asyncio.Task[None]:
+        keys = [self.key(item) for item in due]
+        self._busy.update(keys)
+        task = asyncio.create_task(self._round(due), name=f"{self.name}-round")
+        self._in_flight.add(task)
+
+        def ended(_: asyncio.Task[None]) -> None:
+            self._busy.difference_update(keys)
+            self._ended.set()
+            self._wake.set()
+
+        task.add_done_callback(ended)
+        return task
+
+    def _reap(self) -> None:
+        """Forget the rounds that ended; raise the first failure among them (the store's)."""
+        ended = [t for t in self._in_flight if t.done()]
+        self._in_flight.difference_update(ended)
+        errors = [t.exception() for t in ended if not t.cancelled()]
+        failure = next((e for e in errors if e is not None), None)
+        if failure is not None:
+            raise failure
+
+    async def _round(self, due: Sequence[Item]) -> None:
+        """Publish ``due`` concurrently, then record what landed and what did not."""
+        results = await asyncio.gather(*(self._attempt(item) for item in due))
+        sent: list[tuple[Item, Ack]] = []
+        failed: list[tuple[Item, str, float]] = []
+        for item, result in zip(due, results, strict=True):
+            if isinstance(result, _Failure):
+                exc = result.exc
+                delay = backoff(self.attempts(item) + 1, self.retry_initial_s, self.retry_max_s)
+                self.failed(item, exc, delay)
+                failed.append((item, f"{type(exc).__name__}: {exc}", time.time() + delay))
+            else:
+                sent.append((item, result))
+        self.record(sent, failed)
 
     async def _attempt(self, item: Item) -> Ack | _Failure:
         try:
@@ -205,12 +281,14 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
         answer_wait_s: float | None = None,
         max_resends: int = 0,
         answers_can_come: Callable[[], Awaitable[bool]] | None = None,
+        overlap_after_s: float | None = None,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
     ) -> None:
         super().__init__(
             batch=concurrency, poll_s=poll_s, retry_initial_s=retry_initial_s,
             retry_max_s=retry_max_s, ready=ready, on_error=on_error,
+            overlap_after_s=overlap_after_s,
         )  # fmt: skip
         self.store = store
         self.party = party
@@ -299,6 +377,9 @@ class OutboxPublisher(Drainer[OutboxItem, PubAck]):
 
     def attempts(self, item: OutboxItem) -> int:
         return item.attempts
+
+    def key(self, item: OutboxItem) -> tuple[str, str]:
+        return item.msg_id, item.recipient
 
     def record(
         self,

@@ -75,6 +75,12 @@ class NodeSettings(BaseSettings):
     fetch_timeout_s: float = Field(default=2.0, gt=0)
     publish_timeout_s: float = Field(default=5.0, gt=0)
     publish_concurrency: int = Field(default=64, ge=1)
+    #: A round of the outbox in flight this long no longer holds the next one back (pipelining,
+    #: services/node/outbox.py): what is composed while the hub acknowledges a round goes out
+    #: then, not a whole round trip later. Longer than the hub takes to acknowledge a round on a
+    #: short link, where a burst should share one round and one commit; short beside a link
+    #: between countries. ``publish_timeout_s`` or more: one round at a time.
+    publish_overlap_s: float = Field(default=0.025, ge=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     outbox_poll_s: float = Field(default=0.5, gt=0)

@@ -1,12 +1,16 @@
 """The one drainer both outboxes use (messages to recipients, events to the audit service): what
 lands is recorded as sent, what fails is retried later, a failing store goes to ``on_error``, and
-nothing is published before ``ready`` lets it."""
+nothing is published before ``ready`` lets it. Pipelined (the messages' outbox), what is queued
+during a round goes out before that round is acknowledged once the round has been in flight a
+moment, a row in flight is never taken twice, and no more rows are in flight than a round may
+hold."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -23,10 +27,12 @@ class Table(Drainer[str, int]):
         rows: list[str],
         ready: Callable[[], Awaitable[object]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
+        overlap_after_s: float | None = None,
+        batch: int = 8,
     ) -> None:
         super().__init__(
-            batch=8, poll_s=0.05, retry_initial_s=1.0, retry_max_s=2.0, ready=ready,
-            on_error=on_error,
+            batch=batch, poll_s=0.05, retry_initial_s=1.0, retry_max_s=2.0, ready=ready,
+            on_error=on_error, overlap_after_s=overlap_after_s,
         )  # fmt: skip
         self.next_at = dict.fromkeys(rows, 0.0)
         self.tries = dict.fromkeys(rows, 0)
@@ -36,6 +42,15 @@ class Table(Drainer[str, int]):
         self.sent: list[tuple[str, int]] = []
         self.published: list[str] = []
         self.store_fails = False
+        self.record_fails = False
+        self.rounds: list[list[str]] = []  # what each round recorded as sent
+        self.held: dict[str, asyncio.Event] = {}  # these publishes wait for their event
+
+    def add(self, row: str, *, held: bool = False) -> None:
+        self.next_at[row], self.tries[row] = 0.0, 0
+        if held:
+            self.held[row] = asyncio.Event()
+        self.wake()
 
     def due(self, now: float, limit: int) -> list[str]:
         if self.store_fails:
@@ -50,6 +65,8 @@ class Table(Drainer[str, int]):
 
     async def publish(self, item: str) -> int:
         self.published.append(item)
+        if item in self.held:
+            await self.held[item].wait()
         if self.hang:
             await asyncio.Event().wait()
         if item in self.abandon:
@@ -59,6 +76,9 @@ class Table(Drainer[str, int]):
         return len(self.published)
 
     def record(self, sent: list[tuple[str, int]], failed: list[tuple[str, str, float]]) -> None:
+        if self.record_fails:
+            raise OSError("database or disk is full")
+        self.rounds.append([item for item, _ in sent])
         for item, ack in sent:
             self.sent.append((item, ack))
             del self.next_at[item]
@@ -153,3 +173,102 @@ async def test_cancelling_the_drain_cancels_it_and_records_nothing() -> None:
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, 5)
     assert table.sent == [] and table.tries["a"] == 0
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not condition():
+        assert time.monotonic() < deadline, "not within 5 s"
+        await asyncio.sleep(0.005)  # polling a condition with a deadline
+
+
+def sent(table: Table) -> list[str]:
+    return [item for item, _ in table.sent]
+
+
+@contextlib.asynccontextmanager
+async def running(table: Table) -> AsyncIterator[None]:
+    """``table`` drained meanwhile; stopped after."""
+    task = asyncio.create_task(table.run())
+    try:
+        yield
+    finally:
+        table.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_what_is_queued_during_a_round_goes_out_before_that_round_is_acknowledged() -> None:
+    table = Table([], overlap_after_s=0.0)
+    table.add("a", held=True)  # its PubAck is slow to come
+    async with running(table):
+        await until(lambda: table.published == ["a"])
+        table.add("b")
+        await until(lambda: sent(table) == ["b"])  # out and recorded, "a" still in flight
+        assert table.published == ["a", "b"]  # "a", due all along, was not taken again
+        table.held["a"].set()
+        await until(lambda: sent(table) == ["b", "a"])
+    assert table.published == ["a", "b"]
+
+
+async def test_no_more_rows_are_in_flight_than_a_round_may_hold() -> None:
+    table = Table([], overlap_after_s=0.0, batch=2)
+    table.add("a", held=True)
+    async with running(table):
+        await until(lambda: table.published == ["a"])
+        table.add("b", held=True)
+        await until(lambda: table.published == ["a", "b"])
+        table.add("c")
+        for _ in range(20):  # let the drainer run as far as it can: up to its two rows
+            await asyncio.sleep(0)
+        assert table.published == ["a", "b"]
+        table.held["a"].set()  # a round ends: the next may start
+        await until(lambda: "c" in sent(table))
+        table.held["b"].set()
+        await until(lambda: len(table.sent) == 3)
+    assert table.published == ["a", "b", "c"]
+
+
+async def test_a_round_in_flight_that_cannot_record_goes_to_on_error() -> None:
+    errors: list[tuple[str, str]] = []
+
+    def on_error(where: str, exc: Exception) -> None:
+        errors.append((where, str(exc)))
+        table.record_fails = False  # the disk is back
+
+    table = Table([], overlap_after_s=0.0, on_error=on_error)
+    table.record_fails = True
+    table.add("a")
+    async with running(table):
+        await until(lambda: sent(table) == ["a"])  # published again, recorded this time
+    assert errors == [("test_queue", "database or disk is full")]
+    assert table.published == ["a", "a"]
+
+
+async def test_cancelling_the_drain_cancels_its_rounds_in_flight() -> None:
+    table = Table([], overlap_after_s=0.0)
+    table.add("a", held=True)
+    task = asyncio.create_task(table.run())
+    await until(lambda: table.published == ["a"])
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    rounds = [t for t in asyncio.all_tasks() if t.get_name() == "test_queue-round"]
+    assert rounds == [] and table.sent == [] and table.tries["a"] == 0
+
+
+async def test_a_round_just_started_holds_the_next_back_for_a_moment() -> None:
+    # a burst queued while the hub acknowledges a round at once goes out together after it,
+    # in one round and one commit, not in a round per row
+    table = Table([], overlap_after_s=0.2)
+    before = time.monotonic()  # the round of "a" starts after this
+    table.add("a", held=True)
+    async with running(table):
+        await until(lambda: table.published == ["a"])
+        table.add("b")
+        table.add("c")
+        await until(lambda: sent(table) == ["b", "c"])
+        assert time.monotonic() - before >= 0.2  # held back while "a" was that young
+        assert table.rounds == [["b", "c"]]  # together
+        table.held["a"].set()
+        await until(lambda: len(table.sent) == 3)
+    assert table.published == ["a", "b", "c"]
