@@ -210,10 +210,15 @@ class Inbound(Outbound):
         outside the store (its log lines, the count of refusals of a spent budget) happens only
         once it commits, or is taken back with it. A group of one takes no savepoint: its
         transaction undoes it alone."""
-        if len(deliveries) == 1:
-            return [self._process_alone(deliveries[0])]
-        together = self._process_together(deliveries)
-        return together if together is not None else self._process_each(deliveries)
+        spent = self._budget_spent.state()
+        try:
+            if len(deliveries) == 1:
+                return [self._process_alone(deliveries[0])]
+            together = self._process_together(deliveries)
+            return together if together is not None else self._process_each(deliveries)
+        except BaseException:  # the commit failed, or SQLite ended the transaction: none kept
+            self._budget_spent.restore(spent)
+            raise
 
     def _process_together(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception] | None:
         """The group in one transaction, no savepoints; None if a delivery failed (rolled back)."""

@@ -103,7 +103,7 @@ class Drainer(ABC, Generic[Item, Ack]):
         self._wake = asyncio.Event()
         self._ended = asyncio.Event()  # a round in flight ended
         self._stopping = False
-        self._in_flight: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[asyncio.Task[None], list[Hashable]] = {}  # rounds, their rows' keys
         self._busy: set[Hashable] = set()  # the keys of the rows in flight
 
     @abstractmethod
@@ -140,6 +140,7 @@ class Drainer(ABC, Generic[Item, Ack]):
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+        self._ended.set()
 
     async def run(self) -> None:
         """Drain until stopped; a failure of the store is reported and retried."""
@@ -162,6 +163,7 @@ class Drainer(ABC, Generic[Item, Ack]):
                 task.cancel()
             await asyncio.gather(*self._in_flight, return_exceptions=True)
             self._in_flight.clear()
+            self._busy.clear()
 
     async def prepare(self) -> None:
         """What a round must know before it looks at the table (nothing, unless overridden)."""
@@ -173,8 +175,8 @@ class Drainer(ABC, Generic[Item, Ack]):
         self._wake.clear()
         self._ended.clear()
         self._reap()
-        await self.prepare()
-        if len(self._busy) < self.batch:
+        if len(self._busy) < self.batch:  # room for a round: worth preparing one
+            await self.prepare()
             due = self._due(time.time())
             if due:
                 if self.overlap_after_s is None:
@@ -197,6 +199,8 @@ class Drainer(ABC, Generic[Item, Ack]):
         if wait > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), wait)
+        else:  # due already and not taken: never hold the event loop while it is so
+            await asyncio.sleep(0)
 
     def _due(self, now: float) -> Sequence[Item]:
         """Rows due and not in flight, as many as ``batch`` leaves room for."""
@@ -209,20 +213,21 @@ class Drainer(ABC, Generic[Item, Ack]):
         keys = [self.key(item) for item in due]
         self._busy.update(keys)
         task = asyncio.create_task(self._round(due), name=f"{self.name}-round")
-        self._in_flight.add(task)
-
-        def ended(_: asyncio.Task[None]) -> None:
-            self._busy.difference_update(keys)
-            self._ended.set()
-            self._wake.set()
-
-        task.add_done_callback(ended)
+        self._in_flight[task] = keys
+        task.add_done_callback(self._round_ended)
         return task
 
+    def _round_ended(self, _: asyncio.Task[None]) -> None:
+        self._ended.set()
+        self._wake.set()
+
     def _reap(self) -> None:
-        """Forget the rounds that ended; raise the first failure among them (the store's)."""
+        """Forget the rounds that ended, their rows free to be taken again (here, not in a
+        done-callback: one that has not run yet must not leave a finished round's rows held);
+        raise the first failure among them (the store's)."""
         ended = [t for t in self._in_flight if t.done()]
-        self._in_flight.difference_update(ended)
+        for task in ended:
+            self._busy.difference_update(self._in_flight.pop(task))
         errors = [t.exception() for t in ended if not t.cancelled()]
         failure = next((e for e in errors if e is not None), None)
         if failure is not None:

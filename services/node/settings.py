@@ -79,7 +79,7 @@ class NodeSettings(BaseSettings):
     #: services/node/outbox.py): what is composed while the hub acknowledges a round goes out
     #: then, not a whole round trip later. Longer than the hub takes to acknowledge a round on a
     #: short link, where a burst should share one round and one commit; short beside a link
-    #: between countries. ``publish_timeout_s`` or more: one round at a time.
+    #: between countries. Well above ``publish_timeout_s`` (60, say): one round at a time.
     publish_overlap_s: float = Field(default=0.025, ge=0)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)

@@ -272,3 +272,16 @@ async def test_a_round_just_started_holds_the_next_back_for_a_moment() -> None:
         table.held["a"].set()
         await until(lambda: len(table.sent) == 3)
     assert table.published == ["a", "b", "c"]
+
+
+async def test_a_round_that_ended_frees_its_rows_even_before_its_callbacks_run() -> None:
+    # asyncio runs a finished task's callbacks a turn later; a drain that looks meanwhile (its
+    # wait for the round timed out in the same turn) must see the rows free, or a full outbox
+    # would hold them forever and never wait again
+    table = Table(["a"], overlap_after_s=0.0, batch=1)
+    [task] = [table._start(table.due(time.time(), 1))]
+    task.remove_done_callback(table._round_ended)  # as if it had not run yet
+    await asyncio.wait({task})
+    table._reap()
+    assert table._busy == set() and not table._in_flight
+    assert sent(table) == ["a"]

@@ -52,6 +52,30 @@ def poison(usa: NodeCore) -> None:
     usa.store.add_incoming = poisoned  # type: ignore[method-assign]
 
 
+class FailingCommit:
+    """A connection whose COMMIT fails (a full disk, say); everything else as ``real``."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+    def execute(self, sql: str, *args: object) -> object:
+        if sql == "COMMIT":
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.real.execute(sql, *args)
+
+
+def unknown_key_envelope(usa: NodeCore) -> bytes:
+    """From MEX under a key USA's directory does not list: deferrable."""
+    stranger = NodeKeys.generate("MEX")
+    return seal(
+        example_body("info.trafficking_routes"), sender=stranger,
+        recipients=[usa.keys.current_encryption.public()], handling=HandlingCode.H1, now=T0,
+    )  # fmt: skip
+
+
 def statements(core: NodeCore) -> list[str]:
     """Every SQL statement ``core``'s store runs from now on, as run."""
     seen: list[str] = []
@@ -125,17 +149,7 @@ def test_a_failed_commit_of_a_delivery_alone_is_raised_not_taken_for_its_verdict
 ) -> None:
     usa = net["USA"]
     real = usa.store._db
-
-    class FailingCommit:  # the connection, but its COMMIT fails (a full disk, say)
-        def __getattr__(self, name: str) -> object:
-            return getattr(real, name)
-
-        def execute(self, sql: str, *args: object) -> object:
-            if sql == "COMMIT":
-                raise sqlite3.OperationalError("database or disk is full")
-            return real.execute(sql, *args)
-
-    usa.store._db = FailingCommit()  # type: ignore[assignment]
+    usa.store._db = FailingCommit(real)  # type: ignore[assignment]
     with pytest.raises(sqlite3.OperationalError, match="full"):
         usa.process_batch([delivery(routes_from_mex(net), 1)])
     usa.store._db = real
@@ -182,14 +196,9 @@ def test_a_spent_budget_still_answers_its_first_refusal_when_the_group_is_taken_
     usa = net["USA"]
     usa.parking.budget = DeferralBudget(max_per_sender=0)  # spent from the start
     poison(usa)
-    stranger = NodeKeys.generate("MEX")  # a key USA's directory does not list: deferrable
-    unknown = seal(
-        example_body("info.trafficking_routes"), sender=stranger,
-        recipients=[usa.keys.current_encryption.public()], handling=HandlingCode.H1, now=T0,
-    )  # fmt: skip
     configure(json=True, level="INFO")
     group = [
-        Delivery("inbox.USA.MEX.m1", unknown, 1, 1, T0, final=False),
+        Delivery("inbox.USA.MEX.m1", unknown_key_envelope(usa), 1, 1, T0, final=False),
         delivery(routes_from_mex(net, "POISON"), 2),
     ]
     results = usa.process_batch(group)
@@ -199,3 +208,26 @@ def test_a_spent_budget_still_answers_its_first_refusal_when_the_group_is_taken_
     assert len(answers) == 1  # the rejection, sealed to MEX's account
     [spent] = [e for e in logged(capsys) if e["event"] == "deferral_budget_spent"]
     assert (spent["publisher"], spent["refused"]) == ("MEX", 1)
+
+
+@pytest.mark.parametrize("size", [1, 2])
+def test_a_spent_budget_still_answers_its_first_refusal_after_a_failed_commit(
+    net: Network, size: int
+) -> None:
+    # the group's commit fails (a full disk): nothing was kept, the refusals it counted with it;
+    # delivered again, the group still sends the minute's one signed rejection
+    usa = net["USA"]
+    usa.parking.budget = DeferralBudget(max_per_sender=0)  # spent from the start
+    group = [
+        Delivery(f"inbox.USA.MEX.m{i}", unknown_key_envelope(usa), i, 1, T0, final=False)
+        for i in range(1, size + 1)
+    ]
+    real = usa.store._db
+    usa.store._db = FailingCommit(real)  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        usa.process_batch(group)
+    usa.store._db = real
+    results = usa.process_batch(group)  # redelivered
+    assert [r.action for r in results if isinstance(r, Verdict)] == [Action.TERM] * size
+    answers = [item for item in usa.store.due(float("inf"), 100) if item.recipient == "MEX"]
+    assert len(answers) == 1
