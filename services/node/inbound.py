@@ -4,7 +4,7 @@ or a signed rejection, park what cannot be decided yet), one group of deliveries
 import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from schemas import HandlingCode, ReasonCode
@@ -210,22 +210,22 @@ class Inbound(Outbound):
         outside the store (its log lines, the count of refusals of a spent budget) happens only
         once it commits, or is taken back with it. A group of one takes no savepoint: its
         transaction undoes it alone."""
-        spent = self._budget_spent.state()
-        try:
+        # the commit failed, or SQLite ended the transaction: nothing of the group was kept
+        with self._counts_undone_on_failure():
             if len(deliveries) == 1:
                 return [self._process_alone(deliveries[0])]
             together = self._process_together(deliveries)
             return together if together is not None else self._process_each(deliveries)
-        except BaseException:  # the commit failed, or SQLite ended the transaction: none kept
-            self._budget_spent.restore(spent)
-            raise
 
     def _process_together(self, deliveries: Sequence[Delivery]) -> list[Verdict | Exception] | None:
         """The group in one transaction, no savepoints; None if a delivery failed (rolled back)."""
         out: list[Verdict | Exception] = []
-        spent = self._budget_spent.state()
         failed: tuple[int, Exception] | None = None
-        with contextlib.suppress(_TakeAgain), self.store.transaction():
+        with (
+            contextlib.suppress(_TakeAgain),
+            self._counts_undone_on_failure(),
+            self.store.transaction(),
+        ):
             for i, d in enumerate(deliveries):
                 try:
                     out.append(self.process(d))
@@ -234,7 +234,6 @@ class Inbound(Outbound):
                     raise _TakeAgain from exc  # undo the group: the transaction rolls back
         if failed is None:
             return out
-        self._budget_spent.restore(spent)
         at, error = failed
         log.warning("group_taken_again_one_by_one", deliveries=len(deliveries), failed_at=at,
                     stream_seq=deliveries[at].stream_seq, error=type(error).__name__)  # fmt: skip
@@ -245,12 +244,10 @@ class Inbound(Outbound):
         out: list[Verdict | Exception] = []
         with self.store.transaction():
             for d in deliveries:
-                spent = self._budget_spent.state()
                 try:
-                    with self.store.savepoint():
+                    with self._counts_undone_on_failure(), self.store.savepoint():
                         out.append(self.process(d))
                 except Exception as exc:  # the caller decides: the store's fault or this one's
-                    self._budget_spent.restore(spent)
                     if not self.store.db.in_transaction:
                         raise  # SQLite ended the whole transaction (a full disk): all failed
                     out.append(exc)
@@ -262,17 +259,26 @@ class Inbound(Outbound):
         (SQLite keeps the first image of every page the delivery changes: 1,245 against 1,385
         us a message, docs/performance.md); at half the peak most groups hold one delivery."""
         decided = False
-        spent = self._budget_spent.state()
         try:
-            with self.store.transaction():
+            with self._counts_undone_on_failure(), self.store.transaction():
                 verdict = self.process(d)
                 decided = True
         except Exception as exc:  # the caller decides: the store's fault or this one's
             if decided:
                 raise  # the commit itself failed, as for a group
-            self._budget_spent.restore(spent)
             return exc
         return verdict
+
+    @contextlib.contextmanager
+    def _counts_undone_on_failure(self) -> Iterator[None]:
+        """What is counted in memory while deciding (a spent budget's refusals) is taken back
+        with the store's work when the block fails: rolled back, nothing was refused."""
+        spent = self._budget_spent.state()
+        try:
+            yield
+        except BaseException:
+            self._budget_spent.restore(spent)
+            raise
 
     def _log_once_committed(self, level: str, event: str, **fields: object) -> None:
         """Log ``event`` once the delivery's transaction commits: a group rolled back and taken

@@ -44,7 +44,6 @@ log = get_logger("cifta.node.outbox")
 #: How often a node with answers overdue asks whether answers can reach it.
 PATH_CHECK_S = 5.0
 
-
 Item = TypeVar("Item")
 Ack = TypeVar("Ack")
 
