@@ -410,6 +410,7 @@ async def _split(
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         async with running_node(hub, "MEX", root / "split-nodes", **overrides) as mex:
+            freeze_startup_heap()  # as `cifta node run` does once started, and USA's process
             receipts = asyncio.Event()
             counted = {"n": 0, "want": 0}
             mex_process = mex.core.process

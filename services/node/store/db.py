@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -53,6 +54,9 @@ class Database:
         #: What to do once the enclosing transaction commits (dropped if it rolls back).
         self._after_commit: list[Callable[[], None]] = []
         self._checkpointer: WalCheckpointer | None = None
+        #: Held by each transaction of this connection and by the checkpoint thread's RESTART
+        #: step: a transaction waits for that step's end exactly (services/node/store/wal.py).
+        self.writes = threading.Lock()
 
     def checkpoint_in_background(self, every_s: float) -> None:
         """From now on a thread copies the WAL into the database file every ``every_s``, and no
@@ -61,7 +65,7 @@ class Database:
         if self._checkpointer is not None or every_s <= 0:
             return
         self._db.execute(f"PRAGMA wal_autocheckpoint = {VALVE_PAGES}")
-        self._checkpointer = WalCheckpointer(self.path, every_s, self._synchronous)
+        self._checkpointer = WalCheckpointer(self.path, every_s, self._synchronous, self.writes)
         self._checkpointer.start()
 
     def close(self) -> None:
@@ -92,15 +96,16 @@ class Database:
         if self._db.in_transaction:
             yield self._db  # the outer transaction commits or rolls back
             return
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._after_commit.clear()
-            if self._db.in_transaction:  # never leave one open: the next would join it silently
-                self._db.execute("ROLLBACK")
-            raise
+        with self.writes:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._after_commit.clear()
+                if self._db.in_transaction:  # never leave one open: the next would join it
+                    self._db.execute("ROLLBACK")
+                raise
         done, self._after_commit = self._after_commit, []
         for action in done:
             action()

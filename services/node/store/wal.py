@@ -17,6 +17,9 @@ leaves that to this thread instead, on a connection of its own, every ``every_s`
    here (``bench/store_commits.py``). Every 16 MB of log, as first built, that was every 2 s
    under ``make bench``'s load, and the most frequent cause of its latency tail
    (docs/performance.md); every 256 MB, it is one hold in about 25 s of sustained load.
+   The node's transactions wait for it on the store's ``writes`` lock, held by each of them and
+   by this step, not in SQLite's busy handler: that one sleeps 1, 2, 5, 10, 15 ms... between
+   looks, and turned a hold of 15-19 ms into a stall of 33 (measured, docs/performance.md).
 
 The node's own connection keeps an automatic checkpoint far above what one round leaves
 (``VALVE_PAGES``): if this thread stopped, commits would bound the log again, less often. The log
@@ -30,6 +33,7 @@ keeps SQLite's own checkpoints, and the last connection to close checkpoints wha
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -49,10 +53,13 @@ RESTART_FRAMES = 65_536
 class WalCheckpointer:
     """Checkpoints ``path`` every ``every_s`` from its own thread until :meth:`stop`."""
 
-    def __init__(self, path: Path, every_s: float, synchronous: str) -> None:
+    def __init__(
+        self, path: Path, every_s: float, synchronous: str, writes: threading.Lock | None = None
+    ) -> None:
         self.path = path
         self.every_s = every_s
         self.synchronous = synchronous
+        self.writes = writes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cifta-wal-checkpoint", daemon=True)
 
@@ -66,12 +73,14 @@ class WalCheckpointer:
             self._thread.join()
 
     @staticmethod
-    def round(db: sqlite3.Connection) -> bool:
-        """One round on ``db`` (the thread's connection): True if it also started the log over."""
+    def round(db: sqlite3.Connection, writes: threading.Lock | None = None) -> bool:
+        """One round on ``db`` (the thread's connection): True if it also started the log over,
+        holding ``writes`` meanwhile (the lock the node's transactions take)."""
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < RESTART_FRAMES:
             return False
-        db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
+        with writes if writes is not None else contextlib.nullcontext():
+            db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
         return True
 
     def _run(self) -> None:
@@ -86,7 +95,7 @@ class WalCheckpointer:
                         )
                         db.execute(f"PRAGMA synchronous = {self.synchronous}")
                         db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-                    self.round(db)
+                    self.round(db, self.writes)
                 except Exception as exc:  # the next round tries again; said once per kind
                     if type(exc).__name__ != failing:
                         failing = type(exc).__name__
