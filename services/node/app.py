@@ -206,8 +206,9 @@ class NodeRuntime:
         self._casework_task: asyncio.Task[None] | None = None
         self._audit_tasks: list[asyncio.Task[None]] = []
         self.events = EventPublisher(
-            self.store, self.party, self._publish_event, settings.outbox_poll_s, ready=self._ready
-        )
+            self.store, self.party, self._publish_event, settings.outbox_poll_s, ready=self._ready,
+            linger_s=settings.events_linger_s,
+        )  # fmt: skip
         self._parking_task: asyncio.Task[None] | None = None
         self._parking_wake = asyncio.Event()
         self._clock_task: asyncio.Task[None] | None = None

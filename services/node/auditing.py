@@ -85,11 +85,12 @@ class EventPublisher(Drainer[QueuedEvent, object]):
         poll_s: float,
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         # the hub or the audit stream away: retried from half a second up to half a minute
         super().__init__(
             batch=128, poll_s=poll_s, retry_initial_s=0.5, retry_max_s=30.0, ready=ready,
-            on_error=on_error,
+            on_error=on_error, linger_s=linger_s,
         )  # fmt: skip
         self.store = store
         self.party = party

@@ -76,6 +76,10 @@ class Drainer(ABC, Generic[Item, Ack]):
     goes out without waiting that round trip and a commit (bench/outbox_rtt.py); on a short one
     the round is back before then, and what was queued meanwhile still goes out together, in
     one round and one commit, as a burst should. ``None``: one round at a time.
+
+    ``linger_s`` (for what no one waits on, the audit events): a round of fewer than ``batch``
+    rows waits that long first, for the rows queued meanwhile to go with it. At a steady load of
+    messages one at a time that is one publish round and one commit for many rows, not one each.
     """
 
     #: what the log calls it: ``<name>_failed``, and ``on_error``'s first argument
@@ -91,17 +95,20 @@ class Drainer(ABC, Generic[Item, Ack]):
         ready: Callable[[], Awaitable[None]] | None = None,
         on_error: Callable[[str, Exception], None] | None = None,
         overlap_after_s: float | None = None,
+        linger_s: float = 0.0,
     ) -> None:
         self.batch = batch
         self.poll_s = poll_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
         self.overlap_after_s = overlap_after_s
+        self.linger_s = linger_s
         self._ready = ready
         self._on_error = on_error
         self._wake = asyncio.Event()
         self._ended = asyncio.Event()  # a round in flight ended
         self._stopping = False
+        self._halt = asyncio.Event()  # set by stop(): a linger ends at once
         self._in_flight: dict[asyncio.Task[None], list[Hashable]] = {}  # rounds, their rows' keys
         self._busy: set[Hashable] = set()  # the keys of the rows in flight
 
@@ -138,6 +145,7 @@ class Drainer(ABC, Generic[Item, Ack]):
 
     def stop(self) -> None:
         self._stopping = True
+        self._halt.set()
         self._wake.set()
         self._ended.set()
 
@@ -177,6 +185,12 @@ class Drainer(ABC, Generic[Item, Ack]):
         if len(self._busy) < self.batch:  # room for a round: worth preparing one
             await self.prepare()
             due = self._due(time.time())
+            if due and self.linger_s > 0 and len(due) < self.batch - len(self._busy):
+                with contextlib.suppress(TimeoutError):  # the rows queued meanwhile go with it
+                    await asyncio.wait_for(self._halt.wait(), self.linger_s)
+                if self._stopping:
+                    return
+                due = self._due(time.time())
             if due:
                 if self.overlap_after_s is None:
                     await self._round(due)

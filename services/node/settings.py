@@ -81,6 +81,11 @@ class NodeSettings(BaseSettings):
     #: short link, where a burst should share one round and one commit; short beside a link
     #: between countries. Well above ``publish_timeout_s`` (60, say): one round at a time.
     publish_overlap_s: float = Field(default=0.025, ge=0)
+    #: The audit events wait this long for more before a round of fewer than a full batch goes
+    #: out (services/node/outbox.py, ``linger_s``): under a steady load of messages one at a time,
+    #: one publish round and one commit for tens of events instead of one for each. The audit
+    #: service has them that much later; no one waits on them. 0: each goes out at once.
+    events_linger_s: float = Field(default=0.1, ge=0, le=5)
     retry_initial_s: float = Field(default=0.5, gt=0)
     retry_max_s: float = Field(default=30.0, gt=0)
     outbox_poll_s: float = Field(default=0.5, gt=0)

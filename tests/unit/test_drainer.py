@@ -3,7 +3,7 @@ lands is recorded as sent, what fails is retried later, a failing store goes to 
 nothing is published before ``ready`` lets it. Pipelined (the messages' outbox), what is queued
 during a round goes out before that round is acknowledged once the round has been in flight a
 moment, a row in flight is never taken twice, and no more rows are in flight than a round may
-hold."""
+hold. Lingering (the audit events), what is queued one row at a time goes out in one round."""
 
 from __future__ import annotations
 
@@ -29,10 +29,11 @@ class Table(Drainer[str, int]):
         on_error: Callable[[str, Exception], None] | None = None,
         overlap_after_s: float | None = None,
         batch: int = 8,
+        linger_s: float = 0.0,
     ) -> None:
         super().__init__(
             batch=batch, poll_s=0.05, retry_initial_s=1.0, retry_max_s=2.0, ready=ready,
-            on_error=on_error, overlap_after_s=overlap_after_s,
+            on_error=on_error, overlap_after_s=overlap_after_s, linger_s=linger_s,
         )  # fmt: skip
         self.next_at = dict.fromkeys(rows, 0.0)
         self.tries = dict.fromkeys(rows, 0)
@@ -285,3 +286,34 @@ async def test_a_round_that_ended_frees_its_rows_even_before_its_callbacks_run()
     table._reap()
     assert table._busy == set() and not table._in_flight
     assert sent(table) == ["a"]
+
+
+async def test_lingering_what_is_queued_one_by_one_goes_out_in_one_round() -> None:
+    table = Table([], linger_s=0.5)
+    before = time.monotonic()
+    table.add("a")
+    async with running(table):
+        for row in ("b", "c"):  # queued while "a" lingers, each waking the drain
+            for _ in range(5):
+                await asyncio.sleep(0)
+            table.add(row)
+        await until(lambda: len(table.sent) == 3)
+        assert time.monotonic() - before >= 0.5
+    assert table.rounds == [["a", "b", "c"]]
+
+
+async def test_lingering_a_full_round_goes_out_at_once() -> None:
+    table = Table([str(i) for i in range(8)], linger_s=30.0, batch=8)
+    async with running(table):
+        await until(lambda: len(table.sent) == 8)  # long before the 30 s: nothing to wait for
+    assert table.rounds == [[str(i) for i in range(8)]]
+
+
+async def test_stopping_ends_a_linger_at_once_and_publishes_nothing() -> None:
+    table = Table(["a"], linger_s=30.0)
+    task = asyncio.create_task(table.run())
+    for _ in range(5):  # into the linger
+        await asyncio.sleep(0)
+    table.stop()
+    await asyncio.wait_for(task, 5)  # not 30 s
+    assert table.published == [] and table.tries["a"] == 0
