@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
 import os
@@ -380,6 +381,7 @@ async def run_network_split(
             row.split[sync] = Split(sync)
         async with started_hub(root / f"split-{sync}", sync) as hub:
             await _split(hub, root / f"split-{sync}", sizes, bodies, rows, overrides, sync)
+        gc.unfreeze()  # the stopped MEX node's heap is garbage now: the next run freezes anew
         if marks is not None:
             marks.mkdir(parents=True, exist_ok=True)
             (marks / f"{sync}.json").write_text(

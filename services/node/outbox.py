@@ -109,6 +109,7 @@ class Drainer(ABC, Generic[Item, Ack]):
         self._ended = asyncio.Event()  # a round in flight ended
         self._stopping = False
         self._halt = asyncio.Event()  # set by stop(): a linger ends at once
+        self._lingered = False  # the next look takes what is due without lingering again
         self._in_flight: dict[asyncio.Task[None], list[Hashable]] = {}  # rounds, their rows' keys
         self._busy: set[Hashable] = set()  # the keys of the rows in flight
 
@@ -178,19 +179,21 @@ class Drainer(ABC, Generic[Item, Ack]):
     async def drain_once(self) -> None:
         """One round: publish what is due; with nothing due, wait for a wake, the next row due
         or the poll interval (rows queued by another process, the CLI, are seen then). With
-        rounds in flight, a round's end wakes it too."""
+        rounds in flight, a round's end wakes it too. Lingering, a look that finds less than a
+        full round waits ``linger_s`` and returns; the next look takes what is due then."""
         self._wake.clear()
         self._ended.clear()
         self._reap()
         if len(self._busy) < self.batch:  # room for a round: worth preparing one
             await self.prepare()
             due = self._due(time.time())
-            if due and self.linger_s > 0 and len(due) < self.batch - len(self._busy):
-                with contextlib.suppress(TimeoutError):  # the rows queued meanwhile go with it
+            room = self.batch - len(self._busy)
+            if due and self.linger_s > 0 and not self._lingered and len(due) < room:
+                self._lingered = True  # room left: let more come first
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._halt.wait(), self.linger_s)
-                if self._stopping:
-                    return
-                due = self._due(time.time())
+                return  # back through ``run``: ``ready`` awaited, the table looked at again
+            self._lingered = False
             if due:
                 if self.overlap_after_s is None:
                     await self._round(due)

@@ -317,3 +317,22 @@ async def test_stopping_ends_a_linger_at_once_and_publishes_nothing() -> None:
     table.stop()
     await asyncio.wait_for(task, 5)  # not 30 s
     assert table.published == [] and table.tries["a"] == 0
+
+
+async def test_a_linger_that_ends_with_the_hub_away_publishes_nothing_until_it_is_back() -> None:
+    connected = asyncio.Event()
+    connected.set()
+
+    async def ready() -> None:
+        await connected.wait()
+
+    table = Table([], ready=ready, linger_s=0.2)
+    table.add("a")
+    async with running(table):
+        for _ in range(5):  # into the linger
+            await asyncio.sleep(0)
+        connected.clear()  # the hub goes away meanwhile
+        await asyncio.sleep(0.5)  # the linger is long over
+        assert table.published == [] and table.tries["a"] == 0  # no attempt spent on it
+        connected.set()
+        await until(lambda: sent(table) == ["a"])

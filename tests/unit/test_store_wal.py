@@ -115,6 +115,7 @@ def test_a_transaction_waits_for_the_restart_on_the_stores_lock(
     conn.set_trace_callback(
         lambda sql: held_during.append(db.writes.locked()) if "RESTART" in sql else None
     )
+    assert db._checkpointer is not None and db._checkpointer.writes is db.writes  # its thread's
     write(db, wal.RESTART_FRAMES // 4 + 10)
     assert WalCheckpointer.round(conn, db.writes) is True
     assert held_during == [True]
@@ -134,4 +135,38 @@ def test_a_transaction_waits_for_the_restart_on_the_stores_lock(
     assert committed.wait(10)
     writer.join()
     conn.close()
+    db.close()
+
+
+def test_a_transaction_waits_for_the_lock_no_longer_than_its_busy_timeout(tmp_path: Path) -> None:
+    db = Database(tmp_path / "store.sqlite", busy_timeout_s=0.2)
+    acquired, release = threading.Event(), threading.Event()
+
+    def hang() -> None:  # a RESTART whose fsync does not return (a stalled disk)
+        with db.writes:
+            acquired.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hang)
+    holder.start()
+    acquired.wait(5)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            write(db, 1)
+    finally:
+        release.set()
+        holder.join()
+    write(db, 1)  # and once it is back, the store writes
+    db.close()
+
+
+def test_a_part_begun_after_sqlite_ended_its_transaction_fails_instead_of_waiting(
+    tmp_path: Path,
+) -> None:
+    db = Database(tmp_path / "store.sqlite")
+    with pytest.raises(sqlite3.OperationalError, match="within one that ended"), db.tx() as c:
+        c.execute("ROLLBACK")  # as SQLite does by itself on some failures (a full disk)
+        with db.tx():
+            pass
+    write(db, 1)  # the lock was given back
     db.close()

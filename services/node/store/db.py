@@ -55,8 +55,11 @@ class Database:
         self._after_commit: list[Callable[[], None]] = []
         self._checkpointer: WalCheckpointer | None = None
         #: Held by each transaction of this connection and by the checkpoint thread's RESTART
-        #: step: a transaction waits for that step's end exactly (services/node/store/wal.py).
+        #: step: a transaction waits for that step's end exactly (services/node/store/wal.py),
+        #: and no longer than ``busy_timeout_s``, as for SQLite's own lock.
         self.writes = threading.Lock()
+        self._writer: int | None = None  # the thread whose transaction holds it
+        self._busy_timeout_s = busy_timeout_s
 
     def checkpoint_in_background(self, every_s: float) -> None:
         """From now on a thread copies the WAL into the database file every ``every_s``, and no
@@ -96,16 +99,24 @@ class Database:
         if self._db.in_transaction:
             yield self._db  # the outer transaction commits or rolls back
             return
-        with self.writes:
+        if self._writer == threading.get_ident():  # SQLite ended the one it is a part of (a
+            # full disk): fail as that part would have, never wait for this thread's own lock
+            raise sqlite3.OperationalError("cannot start a transaction within one that ended")
+        if not self.writes.acquire(timeout=self._busy_timeout_s):  # a checkpoint that hangs
+            raise sqlite3.OperationalError("database is locked")  # (a stalled disk's fsync)
+        self._writer = threading.get_ident()
+        try:
             self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._after_commit.clear()
-                if self._db.in_transaction:  # never leave one open: the next would join it
-                    self._db.execute("ROLLBACK")
-                raise
+            yield self._db
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._after_commit.clear()
+            if self._db.in_transaction:  # never leave one open: the next would join it silently
+                self._db.execute("ROLLBACK")
+            raise
+        finally:
+            self._writer = None
+            self.writes.release()
         done, self._after_commit = self._after_commit, []
         for action in done:
             action()
