@@ -225,6 +225,7 @@ class NodeRuntime:
             settings, self.core, lambda: self.quarantines.wake(), lambda: self.outbox.wake()
         )
         self._attachments_task: asyncio.Task[None] | None = None
+        self._attachment_work = 0  # fetches and purges queued when it was last woken
         self.witness: Witness | None = None
         if settings.audit_key_path.exists():
             self.witness = Witness(
@@ -728,7 +729,10 @@ class NodeRuntime:
         self.events.wake()
         if verdict.action is Action.ACK and not verdict.duplicate:
             self._parking_wake.set()  # a parked step may have been waiting for this one
-            self.attachments.wake()  # it may name attachments to fetch
+        queued = self.store.attachment_fetches.queued + self.store.attachment_purges.queued
+        if queued != self._attachment_work:  # attachments named, or confirmed by a receipt
+            self._attachment_work = queued
+            self.attachments.wake()
 
     async def _on_failure(self, msg: NatsMessage, d: Delivery, exc: Exception) -> None:
         last = d.final

@@ -26,8 +26,13 @@ class AttachmentFetch:
 
 
 class AttachmentFetches(Repository):
+    #: fetches queued by this process so far (rolled back or not): the node wakes its receiver
+    #: when this changed, not after every message stored
+    queued = 0
+
     def add(self, msg_id: str, sender: str, *, now: datetime) -> None:
         """Queue the attachments of ``msg_id`` for fetching (once)."""
+        self.queued += 1
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO attachment_fetches (msg_id, sender, state, next_attempt_at,"
@@ -140,8 +145,12 @@ class SentAttachments(Repository):
 class AttachmentPurges(Repository):
     """Recipients whose objects are to be purged from this node's stream at the hub."""
 
+    #: purges queued by this process so far, as ``AttachmentFetches.queued``
+    queued = 0
+
     def add(self, msg_id: str, recipient: str, *, now: datetime) -> None:
         """Queue the purge of what ``msg_id`` stored for ``recipient`` (once)."""
+        self.queued += 1
         with self._tx() as db:
             db.execute(
                 "INSERT OR IGNORE INTO attachment_purges (msg_id, recipient, state,"
