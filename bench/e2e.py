@@ -121,6 +121,8 @@ class Split:
     half_cores: float = float("nan")  # what the three processes used of the machine meanwhile
     #: (USA, MEX): how often per message the kernel took the core from a node's threads
     half_preempted: tuple[float, float] = (float("nan"),) * 2
+    #: MEX's WAL restarts during the latency run, and how long they held its writes in all (s)
+    half_restarts: tuple[int, float] = (0, 0.0)
     ids: list[str] = field(default_factory=list)  # its messages
     #: compose at MEX to the commit in USA's process (stored at USA), and to USA's receipt
     #: committed at MEX (the round trip)
@@ -492,6 +494,7 @@ async def _split_latency(
         if i == warm:  # the measured part: the same messages as the latency figures
             t1, cpu1 = time.perf_counter(), [cpu_seconds(p) for p in pids]
             preempted1 = [preemptions(p) for p in pids[:2]]
+            restarts1 = restart_holds(mex)
         msg_id = stages.composed(lambda: compose(mex, body))
         if i >= warm:
             ids.append(msg_id)
@@ -503,6 +506,8 @@ async def _split_latency(
         (preemptions(pids[0]) - preempted1[0]) / n,
         (preemptions(pids[1]) - preempted1[1]) / n,
     )
+    restarts2 = restart_holds(mex)
+    fig.half_restarts = (int(restarts2[0] - restarts1[0]), restarts2[1] - restarts1[1])
     deadline = time.perf_counter() + WAIT_S
     while any("r1" not in stages.t[m] for m in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)  # a bench waiting for its run to finish, not a test
@@ -511,6 +516,14 @@ async def _split_latency(
         problems.append(f"2-proc latency run ({fig.sync}): {answered}/{n} receipts")
     fig.half_rate = half
     fig.ids = ids  # their marks stay in ``stages`` (never cleared here) until USA's join
+
+
+def restart_holds(node: NodeRuntime) -> tuple[float, float]:
+    """How many times ``node``'s WAL checkpoint started the log over so far, and the seconds
+    those steps held its writes in all (``cifta_node_store_restart_hold_seconds``)."""
+    name, labels = "cifta_node_store_restart_hold_seconds", {"party": node.party}
+    get = node.metrics.registry.get_sample_value
+    return get(name + "_count", labels) or 0.0, get(name + "_sum", labels) or 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -768,7 +781,8 @@ def report(sizes: list[Size], rows: dict[str, Row], overrides: dict[str, object]
                 f" {mex:.2f} ms, the hub {hub:.2f} ms; the three used {fig.half_cores:.2f} of the"
                 f" machine's {os.cpu_count()} cores, and a node's threads lost their core"
                 f" {fig.half_preempted[0]:.1f} (USA), {fig.half_preempted[1]:.1f} (MEX) times per"
-                " message"
+                f" message; MEX's WAL restarted {fig.half_restarts[0]} time(s), holding its"
+                f" writes {1e3 * fig.half_restarts[1]:.0f} ms in all"
             )
     print()
     print("crypto per message, microseconds:")

@@ -353,7 +353,9 @@ class NodeRuntime:
         self.connected.set()
         # from now on, WAL checkpoints in a thread of their own (services/node/store/wal.py);
         # stopped by the store's close, in stop()
-        self.store.checkpoint_in_background(self.settings.store_checkpoint_s)
+        self.store.checkpoint_in_background(
+            self.settings.store_checkpoint_s, on_restart=self.metrics.restart_held
+        )
         info = await self._consumer_info()
         self._learn_max_deliver(info)
         if info is not None:

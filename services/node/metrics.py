@@ -66,7 +66,17 @@ class NodeMetrics:
             "Time to decide and commit one inbox group in the store",
             ["party"], buckets=LATENCY_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self.restart_hold_seconds = Histogram(
+            "cifta_node_store_restart_hold_seconds",
+            "Time each WAL restart held the store's writes, and the event loop with them",
+            ["party"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.restart_hold_seconds.labels(party)  # exported at 0 before the first restart
         self.registry.register(StoreCollector(self))
+
+    def restart_held(self, seconds: float) -> None:
+        """The checkpoint thread started the log over, holding the store's writes this long."""
+        self.restart_hold_seconds.labels(self.party).observe(seconds)
 
     def timed(self, decide: Decide) -> Decide:
         """``decide`` (``NodeCore.process_batch``), timed and its verdicts counted."""

@@ -53,6 +53,8 @@ async def test_metrics_move_when_messages_flow_and_every_rule_names_an_exported_
         assert value(usa_text, "cifta_node_envelopes_total", outcome="accepted") == 3
         assert value(usa_text, "cifta_node_messages_stored", direction="in") == 3
         assert value(usa_text, "cifta_node_store_commit_seconds_count") >= 1
+        # no WAL restart at this load: declared, with nothing observed
+        assert value(usa_text, "cifta_node_store_restart_hold_seconds_count") == 0
         assert value(mex_text, "cifta_node_sent_total", party="MEX") == 3
         assert value(mex_text, "cifta_node_outbox_depth", party="MEX") == 0
         assert value(mex_text, "cifta_node_envelopes_total", outcome="accepted") == 3  # receipts

@@ -88,11 +88,12 @@ def test_a_round_starts_the_log_over_once_it_is_long(
     db.checkpoint_in_background(3600.0)  # as the running node, its own thread an hour away
     conn = sqlite3.connect(path, isolation_level=None)
     write(db, 10)  # 40 pages
-    assert WalCheckpointer.round(conn) is False
+    assert WalCheckpointer.round(conn) is None
     write(db, wal.RESTART_FRAMES // 4 + 10)  # past the threshold
     restarts: list[str] = []
     conn.set_trace_callback(lambda sql: restarts.append(sql) if "RESTART" in sql else None)
-    assert WalCheckpointer.round(conn) is True
+    held = WalCheckpointer.round(conn)
+    assert held is not None and held > 0  # how long the node's writes waited, for the metric
     assert restarts == ["PRAGMA wal_checkpoint(RESTART)"]
     write(db, 1)  # the log starts over: one row's frames, not thousands
     assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 16
@@ -117,7 +118,7 @@ def test_a_transaction_waits_for_the_restart_on_the_stores_lock(
     )
     assert db._checkpointer is not None and db._checkpointer.writes is db.writes  # its thread's
     write(db, wal.RESTART_FRAMES // 4 + 10)
-    assert WalCheckpointer.round(conn, db.writes) is True
+    assert WalCheckpointer.round(conn, db.writes) is not None
     assert held_during == [True]
     assert not db.writes.locked()
 
@@ -170,3 +171,23 @@ def test_a_part_begun_after_sqlite_ended_its_transaction_fails_instead_of_waitin
             pass
     write(db, 1)  # the lock was given back
     db.close()
+
+
+def test_the_thread_reports_how_long_each_restart_held_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what cifta_node_store_restart_hold_seconds observes (services/node/metrics.py)
+    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
+    held: list[float] = []
+    reported = threading.Event()
+
+    def on_restart(seconds: float) -> None:
+        held.append(seconds)
+        reported.set()
+
+    db = Database(tmp_path / "store.sqlite")
+    db.checkpoint_in_background(0.02, on_restart=on_restart)
+    write(db, wal.RESTART_FRAMES // 4 + 10)
+    assert reported.wait(10)
+    db.close()
+    assert held and all(s > 0 for s in held)

@@ -61,14 +61,20 @@ class Database:
         self._writer: int | None = None  # the thread whose transaction holds it
         self._busy_timeout_s = busy_timeout_s
 
-    def checkpoint_in_background(self, every_s: float) -> None:
+    def checkpoint_in_background(
+        self, every_s: float, on_restart: Callable[[float], None] | None = None
+    ) -> None:
         """From now on a thread copies the WAL into the database file every ``every_s``, and no
         commit of this connection does unless the log passes ``VALVE_PAGES`` (the thread
-        stopped): services/node/store/wal.py. For a long-running node."""
+        stopped): services/node/store/wal.py. For a long-running node. ``on_restart`` is told,
+        from that thread, how long each step that starts the log over held this connection's
+        writes."""
         if self._checkpointer is not None or every_s <= 0:
             return
         self._db.execute(f"PRAGMA wal_autocheckpoint = {VALVE_PAGES}")
-        self._checkpointer = WalCheckpointer(self.path, every_s, self._synchronous, self.writes)
+        self._checkpointer = WalCheckpointer(
+            self.path, every_s, self._synchronous, self.writes, on_restart
+        )
         self._checkpointer.start()
 
     def close(self) -> None:

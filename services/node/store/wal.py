@@ -36,6 +36,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from services.core.logs import get_logger
@@ -54,12 +56,18 @@ class WalCheckpointer:
     """Checkpoints ``path`` every ``every_s`` from its own thread until :meth:`stop`."""
 
     def __init__(
-        self, path: Path, every_s: float, synchronous: str, writes: threading.Lock | None = None
+        self,
+        path: Path,
+        every_s: float,
+        synchronous: str,
+        writes: threading.Lock | None = None,
+        on_restart: Callable[[float], None] | None = None,
     ) -> None:
         self.path = path
         self.every_s = every_s
         self.synchronous = synchronous
         self.writes = writes
+        self.on_restart = on_restart  # told each RESTART's hold of ``writes``, in seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cifta-wal-checkpoint", daemon=True)
 
@@ -73,15 +81,17 @@ class WalCheckpointer:
             self._thread.join()
 
     @staticmethod
-    def round(db: sqlite3.Connection, writes: threading.Lock | None = None) -> bool:
-        """One round on ``db`` (the thread's connection): True if it also started the log over,
-        holding ``writes`` meanwhile (the lock the node's transactions take)."""
+    def round(db: sqlite3.Connection, writes: threading.Lock | None = None) -> float | None:
+        """One round on ``db`` (the thread's connection). If it also started the log over,
+        holding ``writes`` meanwhile (the lock the node's transactions take): for how long, in
+        seconds; None otherwise."""
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < RESTART_FRAMES:
-            return False
+            return None
         with writes if writes is not None else contextlib.nullcontext():
+            started = time.perf_counter()
             db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
-        return True
+            return time.perf_counter() - started
 
     def _run(self) -> None:
         db: sqlite3.Connection | None = None
@@ -95,7 +105,9 @@ class WalCheckpointer:
                         )
                         db.execute(f"PRAGMA synchronous = {self.synchronous}")
                         db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-                    self.round(db, self.writes)
+                    held = self.round(db, self.writes)
+                    if held is not None and self.on_restart is not None:
+                        self.on_restart(held)
                 except Exception as exc:  # the next round tries again; said once per kind
                     if type(exc).__name__ != failing:
                         failing = type(exc).__name__
