@@ -231,3 +231,22 @@ def test_a_spent_budget_still_answers_its_first_refusal_after_a_failed_commit(
     assert [r.action for r in results if isinstance(r, Verdict)] == [Action.TERM] * size
     answers = [item for item in usa.store.due(float("inf"), 100) if item.recipient == "MEX"]
     assert len(answers) == 1
+
+
+def test_an_action_after_the_commit_that_raises_fails_nothing_and_stops_none_after_it(
+    net: Network, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the commit happened: telling the caller otherwise would have the work taken again
+    configure(json=True, level="INFO")
+    store = net["USA"].store
+    ran: list[str] = []
+
+    def broken() -> None:
+        raise OSError("log pipe closed")
+
+    with store.transaction():
+        store.after_commit(broken)
+        store.after_commit(lambda: ran.append("second"))
+    assert ran == ["second"]
+    [failed] = [e for e in logged(capsys) if e["event"] == "after_commit_action_failed"]
+    assert failed["error"] == "OSError"

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from services.core.logs import get_logger
 from services.node.store.migrations import migrate
 from services.node.store.wal import VALVE_PAGES, WalCheckpointer
 
@@ -29,6 +30,9 @@ def iso(t: datetime) -> str:
 def parse_iso(text: str) -> datetime:
     """A time as :func:`iso` wrote it."""
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+log = get_logger("cifta.node.store")
 
 
 class Database:
@@ -125,7 +129,11 @@ class Database:
             self.writes.release()
         done, self._after_commit = self._after_commit, []
         for action in done:
-            action()
+            try:
+                action()
+            except Exception as exc:  # committed all the same: the caller must not be told it
+                # failed (it would take the work again), and the actions after it still run
+                log.error("after_commit_action_failed", error=type(exc).__name__)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
