@@ -191,3 +191,31 @@ def test_the_thread_reports_how_long_each_restart_held_the_writes(
     assert reported.wait(10)
     db.close()
     assert held and all(s > 0 for s in held)
+
+
+def test_the_files_are_synced_before_the_restart_takes_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the RESTART syncs what the PASSIVE copies wrote to the database file since its last sync:
+    # done first, without the lock, the node's writes wait about 2 ms instead of 15-90
+    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    db.checkpoint_in_background(3600.0)
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    assert checkpointer.files == (path, tmp_path / "store.sqlite-wal")
+    synced: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), db.writes.locked()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(wal.os, "fsync", fsync)
+    conn = sqlite3.connect(path, isolation_level=None)
+    write(db, wal.RESTART_FRAMES // 4 + 10)
+    assert WalCheckpointer.round(conn, db.writes, checkpointer.files) is not None
+    assert synced == [(str(path), False), (str(path) + "-wal", False)]
+    conn.close()
+    db.close()

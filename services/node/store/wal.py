@@ -13,13 +13,16 @@ leaves that to this thread instead, on a connection of its own, every ``every_s`
    the log over by itself when a write begins with all of it copied: as soon as the load pauses
    for one round. A node committing all the time never finds that moment, and without this step
    its log would grow for as long as the load lasts. The step holds the node's next commit (and
-   with it the node's event loop) for as long as that short copy and an fsync take: 10-12 ms
-   here (``bench/store_commits.py``). Every 16 MB of log, as first built, that was every 2 s
-   under ``make bench``'s load, and the most frequent cause of its latency tail
-   (docs/performance.md); every 256 MB, it is one hold in about 25 s of sustained load.
-   The node's transactions wait for it on the store's ``writes`` lock, held by each of them and
-   by this step, not in SQLite's busy handler: that one sleeps 1, 2, 5, 10, 15 ms... between
-   looks, and turned a hold of 15-19 ms into a stall of 33 (measured, docs/performance.md).
+   with it the node's event loop) for as long as that short copy and its fsyncs take. Every
+   16 MB of log, as first built, that was every 2 s under ``make bench``'s load, and the most
+   frequent cause of its latency tail (docs/performance.md); every 256 MB, it is one hold every
+   7-8 s of ``make bench``'s load at half its peak. The step's fsyncs were most of its hold
+   (15-30 ms, 68-93 ms with 64 KB messages): a ``PASSIVE`` copy that commits overtake never
+   syncs the database file, so the ``RESTART`` synced everything the copies had written since.
+   The thread now syncs both files itself just before, without holding anything: the hold fell
+   to about 2 ms. The node's transactions wait for it on the store's ``writes`` lock, held by
+   each of them and by this step, not in SQLite's busy handler: that one sleeps 1, 2, 5, 10,
+   15 ms... between looks, and turned a hold of 15-19 ms into a stall of 33.
 
 The node's own connection keeps an automatic checkpoint far above what one round leaves
 (``VALVE_PAGES``): if this thread stopped, commits would bound the log again, less often. The log
@@ -34,10 +37,11 @@ keeps SQLite's own checkpoints, and the last connection to close checkpoints wha
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from services.core.logs import get_logger
@@ -50,6 +54,18 @@ VALVE_PAGES = 100_000
 BUSY_MS = 2_000
 #: The log's length, in frames (pages), past which a round also starts it over: 256 MB.
 RESTART_FRAMES = 65_536
+
+
+def _sync(path: Path) -> None:
+    """fsync ``path`` (any descriptor of the file flushes all of it), if it is there."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class WalCheckpointer:
@@ -68,6 +84,7 @@ class WalCheckpointer:
         self.synchronous = synchronous
         self.writes = writes
         self.on_restart = on_restart  # told each RESTART's hold of ``writes``, in seconds
+        self.files = (path, path.with_name(path.name + "-wal"))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cifta-wal-checkpoint", daemon=True)
 
@@ -81,13 +98,18 @@ class WalCheckpointer:
             self._thread.join()
 
     @staticmethod
-    def round(db: sqlite3.Connection, writes: threading.Lock | None = None) -> float | None:
+    def round(
+        db: sqlite3.Connection, writes: threading.Lock | None = None, files: Sequence[Path] = ()
+    ) -> float | None:
         """One round on ``db`` (the thread's connection). If it also started the log over,
         holding ``writes`` meanwhile (the lock the node's transactions take): for how long, in
-        seconds; None otherwise."""
+        seconds; None otherwise. ``files`` (the database and its log) are synced first, without
+        the lock."""
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < RESTART_FRAMES:
             return None
+        for path in files:  # what the copies since the last sync left for the RESTART to sync
+            _sync(path)
         with writes if writes is not None else contextlib.nullcontext():
             started = time.perf_counter()
             db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
@@ -105,7 +127,7 @@ class WalCheckpointer:
                         )
                         db.execute(f"PRAGMA synchronous = {self.synchronous}")
                         db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-                    held = self.round(db, self.writes)
+                    held = self.round(db, self.writes, self.files)
                     if held is not None and self.on_restart is not None:
                         self.on_restart(held)
                 except Exception as exc:  # the next round tries again; said once per kind
