@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -217,5 +219,31 @@ def test_the_files_are_synced_before_the_restart_takes_the_lock(
     write(db, wal.RESTART_FRAMES // 4 + 10)
     assert WalCheckpointer.round(conn, db.writes, checkpointer.files) is not None
     assert synced == [(str(path), False), (str(path) + "-wal", False)]
+    conn.close()
+    db.close()
+
+
+def test_syncing_before_the_restart_keeps_the_processs_locks_on_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a descriptor opened and closed on the database file would drop the node's POSIX locks on
+    # it: a CLI closing its connection next would take the file for unused and delete the log
+    # under the running node
+    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
+    path = tmp_path / "store.sqlite"
+    db = Database(path)
+    db.checkpoint_in_background(3600.0)
+    checkpointer = db._checkpointer
+    assert checkpointer is not None
+    conn = sqlite3.connect(path, isolation_level=None)
+    write(db, wal.RESTART_FRAMES // 4 + 10)
+    assert WalCheckpointer.round(conn, db.writes, checkpointer.files) is not None
+    write(db, 1)  # the log starts over, and holds this row
+    other = (  # another process (the officer's CLI) reads and closes its connection
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " c.execute('SELECT count(*) FROM filler').fetchone(); c.close()"
+    )
+    subprocess.run([sys.executable, "-c", other, str(path)], check=True)
+    assert path.with_name(path.name + "-wal").exists()  # the node's log is still there
     conn.close()
     db.close()

@@ -133,7 +133,8 @@ class Database:
                 action()
             except Exception as exc:  # committed all the same: the caller must not be told it
                 # failed (it would take the work again), and the actions after it still run
-                log.error("after_commit_action_failed", error=type(exc).__name__)
+                with contextlib.suppress(Exception):  # the log itself may be what failed
+                    log.error("after_commit_action_failed", error=type(exc).__name__)
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

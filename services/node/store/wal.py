@@ -57,15 +57,19 @@ RESTART_FRAMES = 65_536
 
 
 def _sync(path: Path) -> None:
-    """fsync ``path`` (any descriptor of the file flushes all of it), if it is there."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """fsync ``path`` through a descriptor SQLite already holds on it in this process (any
+    descriptor of a file flushes all of it). Never one opened here: closing any descriptor of a
+    file drops every POSIX lock the process holds on it, SQLite's included, and another process
+    closing its connection would then take the database for unused and delete its log
+    (sqlite.org/howtocorrupt.html, 2.2). Where /proc is not there, or the sync fails, nothing is
+    done: the RESTART syncs the files itself, only under the lock."""
+    target = os.path.realpath(path)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # a descriptor closed meanwhile
+                if os.readlink(entry.path) == target:
+                    os.fsync(int(entry.name))
+                    return
 
 
 class WalCheckpointer:
@@ -108,7 +112,7 @@ class WalCheckpointer:
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < RESTART_FRAMES:
             return None
-        for path in files:  # what the copies since the last sync left for the RESTART to sync
+        for path in files:  # what the copies since the last sync left for the RESTART
             _sync(path)
         with writes if writes is not None else contextlib.nullcontext():
             started = time.perf_counter()
