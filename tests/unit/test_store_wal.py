@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -77,18 +79,34 @@ def test_the_thread_copies_the_wal_into_the_file_and_stops_with_the_store(
     assert "cifta-wal-checkpoint" not in {t.name for t in threading.enumerate()}
 
 
-def test_a_round_starts_the_log_over_once_it_is_long(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # SQLite starts the log over only when a write begins with all of it copied, which a node
-    # committing all the time never gives a PASSIVE copy (bench/store_commits.py shows the file
-    # growing without end): past RESTART_FRAMES a round also makes a RESTART checkpoint. The
-    # threshold is lowered here (256 MB of log would take minutes of commits to write).
+class Restarting(NamedTuple):
+    path: Path
+    db: Database
+    conn: sqlite3.Connection  # a connection of its own for the rounds the tests call
+    checkpointer: WalCheckpointer
+
+
+@pytest.fixture
+def restarting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restarting]:
+    """A running node's store, its checkpoint thread an hour away (the tests call its rounds),
+    and the restart threshold lowered: 256 MB of log would take minutes of commits to write."""
     monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
     path = tmp_path / "store.sqlite"
     db = Database(path)
-    db.checkpoint_in_background(3600.0)  # as the running node, its own thread an hour away
+    db.checkpoint_in_background(3600.0)
+    assert db._checkpointer is not None
     conn = sqlite3.connect(path, isolation_level=None)
+    yield Restarting(path, db, conn, db._checkpointer)
+    conn.close()
+    db.close()
+
+
+def test_a_round_starts_the_log_over_once_it_is_long(restarting: Restarting) -> None:
+    # SQLite starts the log over only when a write begins with all of it copied, which a node
+    # committing all the time never gives a PASSIVE copy (bench/store_commits.py shows the file
+    # growing without end): past RESTART_FRAMES a round also makes a RESTART checkpoint. The
+    # threshold is lowered (the fixture).
+    db, conn = restarting.db, restarting.conn
     write(db, 10)  # 40 pages
     assert WalCheckpointer.round(conn) is None
     write(db, wal.RESTART_FRAMES // 4 + 10)  # past the threshold
@@ -99,21 +117,13 @@ def test_a_round_starts_the_log_over_once_it_is_long(
     assert restarts == ["PRAGMA wal_checkpoint(RESTART)"]
     write(db, 1)  # the log starts over: one row's frames, not thousands
     assert conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 16
-    conn.close()
-    db.close()
 
 
-def test_a_transaction_waits_for_the_restart_on_the_stores_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_transaction_waits_for_the_restart_on_the_stores_lock(restarting: Restarting) -> None:
     # SQLite's busy handler looks again after 1, 2, 5, 10, 15 ms...: a RESTART holding the write
     # lock 15-19 ms held the node's next commit 33 ms. The RESTART runs under the store's own
     # lock, which every transaction holds, so a transaction waits for exactly its end.
-    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
-    path = tmp_path / "store.sqlite"
-    db = Database(path)
-    db.checkpoint_in_background(3600.0)
-    conn = sqlite3.connect(path, isolation_level=None)
+    db, conn = restarting.db, restarting.conn
     held_during: list[bool] = []
     conn.set_trace_callback(
         lambda sql: held_during.append(db.writes.locked()) if "RESTART" in sql else None
@@ -137,8 +147,6 @@ def test_a_transaction_waits_for_the_restart_on_the_stores_lock(
         assert not committed.wait(0.2)
     assert committed.wait(10)
     writer.join()
-    conn.close()
-    db.close()
 
 
 def test_a_transaction_waits_for_the_lock_no_longer_than_its_busy_timeout(tmp_path: Path) -> None:
@@ -196,17 +204,12 @@ def test_the_thread_reports_how_long_each_restart_held_the_writes(
 
 
 def test_the_files_are_synced_before_the_restart_takes_the_lock(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    restarting: Restarting, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # the RESTART syncs what the PASSIVE copies wrote to the database file since its last sync:
     # done first, without the lock, the node's writes wait about 2 ms instead of 15-90
-    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
-    path = tmp_path / "store.sqlite"
-    db = Database(path)
-    db.checkpoint_in_background(3600.0)
-    checkpointer = db._checkpointer
-    assert checkpointer is not None
-    assert checkpointer.files == (path, tmp_path / "store.sqlite-wal")
+    path, db, conn, checkpointer = restarting
+    assert checkpointer.files == (path, path.with_name("store.sqlite-wal"))
     synced: list[tuple[str, bool]] = []
     real_fsync = os.fsync
 
@@ -215,27 +218,18 @@ def test_the_files_are_synced_before_the_restart_takes_the_lock(
         real_fsync(fd)
 
     monkeypatch.setattr(wal.os, "fsync", fsync)
-    conn = sqlite3.connect(path, isolation_level=None)
     write(db, wal.RESTART_FRAMES // 4 + 10)
     assert WalCheckpointer.round(conn, db.writes, checkpointer.files) is not None
     assert synced == [(str(path), False), (str(path) + "-wal", False)]
-    conn.close()
-    db.close()
 
 
 def test_syncing_before_the_restart_keeps_the_processs_locks_on_the_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    restarting: Restarting,
 ) -> None:
     # a descriptor opened and closed on the database file would drop the node's POSIX locks on
     # it: a CLI closing its connection next would take the file for unused and delete the log
     # under the running node
-    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
-    path = tmp_path / "store.sqlite"
-    db = Database(path)
-    db.checkpoint_in_background(3600.0)
-    checkpointer = db._checkpointer
-    assert checkpointer is not None
-    conn = sqlite3.connect(path, isolation_level=None)
+    path, db, conn, checkpointer = restarting
     write(db, wal.RESTART_FRAMES // 4 + 10)
     assert WalCheckpointer.round(conn, db.writes, checkpointer.files) is not None
     write(db, 1)  # the log starts over, and holds this row
@@ -245,5 +239,3 @@ def test_syncing_before_the_restart_keeps_the_processs_locks_on_the_database(
     )
     subprocess.run([sys.executable, "-c", other, str(path)], check=True)
     assert path.with_name(path.name + "-wal").exists()  # the node's log is still there
-    conn.close()
-    db.close()
