@@ -510,13 +510,13 @@ async def _split_latency(
         (preemptions(pids[0]) - preempted1[0]) / n,
         (preemptions(pids[1]) - preempted1[1]) / n,
     )
-    restarts2 = restart_holds(mex)
-    mex_restarts = (int(restarts2[0] - restarts1[0]), restarts2[1] - restarts1[1])
-    fig.half_restarts = (mex_restarts, (0, 0.0))  # USA's once its process has written them
     deadline = time.perf_counter() + WAIT_S
     while any("r1" not in stages.t[m] for m in ids) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)  # a bench waiting for its run to finish, not a test
     fig.window = (t1, time.perf_counter())
+    restarts2 = restart_holds(mex)  # over the same window as USA's, once its process wrote them
+    mex_restarts = (int(restarts2[0] - restarts1[0]), restarts2[1] - restarts1[1])
+    fig.half_restarts = (mex_restarts, (0, 0.0))
     answered = sum("r1" in stages.t[m] for m in ids)
     if answered < n:
         problems.append(f"2-proc latency run ({fig.sync}): {answered}/{n} receipts")

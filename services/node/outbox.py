@@ -107,8 +107,7 @@ class Drainer(ABC, Generic[Item, Ack]):
         self._on_error = on_error
         self._wake = asyncio.Event()
         self._ended = asyncio.Event()  # a round in flight ended
-        self._stopping = False
-        self._halt = asyncio.Event()  # set by stop(): a linger ends at once
+        self._halt = asyncio.Event()  # set by stop(): the drain ends, a linger at once
         self._lingered = False  # the next look takes what is due without lingering again
         self._in_flight: dict[asyncio.Task[None], list[Hashable]] = {}  # rounds, their rows' keys
         self._busy: set[Hashable] = set()  # the keys of the rows in flight
@@ -145,7 +144,6 @@ class Drainer(ABC, Generic[Item, Ack]):
         self._wake.set()
 
     def stop(self) -> None:
-        self._stopping = True
         self._halt.set()
         self._wake.set()
         self._ended.set()
@@ -153,7 +151,7 @@ class Drainer(ABC, Generic[Item, Ack]):
     async def run(self) -> None:
         """Drain until stopped; a failure of the store is reported and retried."""
         try:
-            while not self._stopping:
+            while not self._halt.is_set():
                 if self._ready is not None:  # connected to the hub, and the store writes
                     await self._ready()
                 try:

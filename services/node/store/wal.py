@@ -56,20 +56,24 @@ BUSY_MS = 2_000
 RESTART_FRAMES = 65_536
 
 
-def _sync(path: Path) -> None:
-    """fsync ``path`` through a descriptor SQLite already holds on it in this process (any
-    descriptor of a file flushes all of it). Never one opened here: closing any descriptor of a
-    file drops every POSIX lock the process holds on it, SQLite's included, and another process
-    closing its connection would then take the database for unused and delete its log
-    (sqlite.org/howtocorrupt.html, 2.2). Where /proc is not there, or the sync fails, nothing is
-    done: the RESTART syncs the files itself, only under the lock."""
-    target = os.path.realpath(path)
+def _sync(paths: Sequence[Path]) -> None:
+    """fsync each of ``paths``, in order, through a descriptor SQLite already holds on it in this
+    process (any descriptor of a file flushes all of it), found in one look at /proc/self/fd.
+    Never one opened here: closing any descriptor of a file drops every POSIX lock the process
+    holds on it, SQLite's included, and another process closing its connection would then take
+    the database for unused and delete its log (sqlite.org/howtocorrupt.html, 2.2). Where /proc
+    is not there, or a sync fails, nothing more is done: the RESTART syncs the files itself,
+    only under the lock."""
+    wanted = {os.path.realpath(p): i for i, p in enumerate(paths)}
+    held: dict[int, int] = {}  # index in ``paths`` -> the first descriptor found on it
     with contextlib.suppress(OSError):
         for entry in os.scandir("/proc/self/fd"):
             with contextlib.suppress(OSError):  # a descriptor closed meanwhile
-                if os.readlink(entry.path) == target:
-                    os.fsync(int(entry.name))
-                    return
+                index = wanted.get(os.readlink(entry.path))
+                if index is not None:
+                    held.setdefault(index, int(entry.name))
+        for index in sorted(held):
+            os.fsync(held[index])
 
 
 class WalCheckpointer:
@@ -112,8 +116,7 @@ class WalCheckpointer:
         _, frames, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if frames < RESTART_FRAMES:
             return None
-        for path in files:  # what the copies since the last sync left for the RESTART
-            _sync(path)
+        _sync(files)  # what the copies since the last sync left for the RESTART
         with writes if writes is not None else contextlib.nullcontext():
             started = time.perf_counter()
             db.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
