@@ -58,6 +58,7 @@ def parse_body(kind: str, data: bytes) -> Body:
 
 #: Members every received body carries (docs/envelope.md section 10), whatever its kind.
 REQUIRED_BODY_MEMBERS = ("kind", "schema_version")
+_REQUIRED = frozenset(REQUIRED_BODY_MEMBERS)
 
 
 def open_body(kind: str, data: bytes) -> Body:
@@ -74,10 +75,12 @@ def open_body(kind: str, data: bytes) -> Body:
     raw = loads_strict(data)
     if not isinstance(raw, dict):
         raise WireJSONError("a body is a JSON object")
-    missing = [m for m in REQUIRED_BODY_MEMBERS if m not in raw]
-    if missing:
+    if not raw.keys() >= _REQUIRED:
+        missing = [m for m in REQUIRED_BODY_MEMBERS if m not in raw]
         raise WireJSONError(f"body without {' and '.join(missing)}")
-    return model.model_validate_json(data, strict=True)
+    # The validator itself: pydantic's model_validate_json wrapper costs a tenth of a validation.
+    body: Body = model.__pydantic_validator__.validate_json(data, strict=True)
+    return body
 
 
 def example_body(kind: str) -> Body:

@@ -249,7 +249,9 @@ def seal_message(
     # Compact UTF-8 JSON, the bytes json.dumps(separators=(",", ":"), ensure_ascii=False) gives.
     protected = pydantic_core.to_json(header)
     # Refuse to seal what a receiver would refuse: the receiver's own check, on the same bytes.
-    parsed = ProtectedHeader.model_validate_json(protected, strict=True)
+    parsed: ProtectedHeader = ProtectedHeader.__pydantic_validator__.validate_json(
+        protected, strict=True
+    )
 
     cek, iv = AESGCM.generate_key(256), os.urandom(IV_LEN)
     plaintext = type(body).__pydantic_serializer__.to_json(body)  # model_dump_json, as bytes
@@ -396,7 +398,7 @@ def open_envelope(
     if is_replay(h.msg_id):
         raise refuse(ReasonCode.REPLAY, f"msg_id {h.msg_id}")
 
-    _, kid, wrapped = next(s for s in p.stanzas if s[0] == keys.party)
+    _, kid, wrapped = p.stanzas[h.recipients.index(keys.party)]  # parse matched their order
     plaintext = _decrypt(p, keys, kid, wrapped, refuse)
     try:
         body = open_body(h.kind, plaintext)

@@ -83,6 +83,8 @@ def test_version_is_the_json_integer_one_or_its_code_says_why_not(
         "2026-11-24T14:58:00.000000Z",
         "2026-11-24t14:58:00.000z",
         "2026-06-30T23:59:60.000Z",
+        "2026-02-30T14:58:00.000Z",
+        "\uff12026-11-24T14:58:00.000Z",  # a fullwidth digit: digits are ASCII only
         "2026-11-24T14:58:00.000Z\n",
     ],
 )
