@@ -224,7 +224,7 @@ def main() -> int:
         print()
         print(
             f"1 KB, 1 recipient: envelope {env * 1e6:.0f} us vs bare primitives {bare * 1e6:.0f} us"
-            f" = ratio {ratio:.2f} ({verdict} the 1.3 target)"
+            f" = ratio {ratio:.3f} ({verdict} the 1.3 target)"
         )
     return 0
 

@@ -850,7 +850,7 @@ def targets(small: Row) -> None:
         "Target: end-to-end throughput >= 0.5 x crypto-only rate, 1 KB, USA in its own process,"
         f" the hub syncing every {relaxed.sync} as a production cluster's servers do (one server"
         f" standing in for R3: no replication, no quorum round trip): {met[ratio >= 0.5]}"
-        f" ({ratio:.2f})"
+        f" ({ratio:.3f})"
     )
     print(
         f"        the hub fsyncing every write (one server): {always.e2e * small.protocol_s:.2f};"
@@ -884,7 +884,7 @@ def targets(small: Row) -> None:
             " come about 3 ms apart; docs/performance.md)"
         )
     print(
-        f"Envelope seal+open / bare primitives, 1 KB, 1 recipient: {envelope_ratio:.2f} (rounds"
+        f"Envelope seal+open / bare primitives, 1 KB, 1 recipient: {envelope_ratio:.3f} (rounds"
         " half as long as `make bench-crypto`'s, which reads the 1.3 target)"
     )
 
