@@ -73,7 +73,8 @@ class _HeaderTimeSchema:
     """One spelling per instant: no offsets, no space separator, no numbers of seconds. The form
     is checked by pydantic-core's own pattern match, then ``datetime.fromisoformat`` reads it
     (a ValueError for a day or time out of range, a second of 60 included): two compiled calls,
-    no Python function between them, on every header each side reads."""
+    no Python function between them, on every header each side reads. A header is only ever
+    read from its JSON bytes: a ``datetime`` given in Python is refused like any non-string."""
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
@@ -82,7 +83,11 @@ class _HeaderTimeSchema:
             custom_error_type="value_error",
             custom_error_context={"error": f"a header timestamp is written {_HEADER_TIME_FORM}"},
         )
-        return core_schema.no_info_after_validator_function(datetime.fromisoformat, form)
+        # written back as the datetime it is read into (model_dump, model_dump_json)
+        written = core_schema.simple_ser_schema("datetime")
+        return core_schema.no_info_after_validator_function(
+            datetime.fromisoformat, form, serialization=written
+        )
 
 
 HeaderTime = Annotated[datetime, _HeaderTimeSchema]

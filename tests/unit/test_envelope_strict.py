@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -97,6 +98,15 @@ def test_sealing_writes_the_one_header_timestamp_form_whatever_clock_it_is_given
     header = json.loads(unb64u(as_json(sealed(now=offset_clock))["protected"]))
     assert re.fullmatch(HEADER_TIME_PATTERN, header["created_at"])
     assert header["created_at"] == "2026-11-24T14:58:00.123Z"
+
+
+def test_a_read_header_writes_its_times_back_as_the_instants_it_read() -> None:
+    header = peek_header(sealed(now=NOW, expires_at=NOW + timedelta(days=1)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a serializer expecting another type warns
+        written = json.loads(header.model_dump_json())
+    assert datetime.fromisoformat(written["created_at"]) == header.created_at == NOW
+    assert datetime.fromisoformat(written["expires_at"]) == NOW + timedelta(days=1)
 
 
 def test_byte_order_mark_before_the_envelope_or_the_header_is_malformed() -> None:
