@@ -203,6 +203,33 @@ def test_the_thread_reports_how_long_each_restart_held_the_writes(
     assert held and all(s > 0 for s in held)
 
 
+def test_a_restart_whose_report_fails_is_not_logged_as_a_failed_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an operator reading wal_checkpoint_failed looks at the disk; a failing metric is not that
+    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
+    logged: list[str] = []
+
+    class Log:
+        def warning(self, event: str, **_: object) -> None:
+            logged.append(event)
+
+    monkeypatch.setattr(wal, "log", Log())
+    reported = threading.Event()
+
+    def on_restart(_: float) -> None:
+        reported.set()
+        raise RuntimeError("the metric failed")
+
+    db = Database(tmp_path / "store.sqlite")
+    db.checkpoint_in_background(0.02, on_restart=on_restart)
+    write(db, wal.RESTART_FRAMES // 4 + 10)
+    assert reported.wait(10)
+    db.close()  # stops the thread: its handling of the report is over
+    assert "wal_restart_report_failed" in logged
+    assert "wal_checkpoint_failed" not in logged
+
+
 def test_the_files_are_synced_before_the_restart_takes_the_lock(
     restarting: Restarting, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,14 +135,17 @@ class WalCheckpointer:
                         db.execute(f"PRAGMA synchronous = {self.synchronous}")
                         db.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
                     held = self.round(db, self.writes, self.files)
-                    if held is not None and self.on_restart is not None:
-                        self.on_restart(held)
                 except Exception as exc:  # the next round tries again; said once per kind
                     if type(exc).__name__ != failing:
                         failing = type(exc).__name__
                         log.warning("wal_checkpoint_failed", error=failing)
                     continue
                 failing = ""
+                if held is not None and self.on_restart is not None:
+                    try:
+                        self.on_restart(held)
+                    except Exception as exc:  # the RESTART was made: only its report failed
+                        log.warning("wal_restart_report_failed", error=type(exc).__name__)
         finally:
             if db is not None:
                 db.close()
