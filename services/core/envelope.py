@@ -153,8 +153,13 @@ def signature_input(
 
 def wrap_info(msg_id: str, party: str, kid: str, protected: bytes) -> bytes:
     """The HPKE ``info`` for one recipient's key wrap (docs/envelope.md, "Key wrap")."""
+    return _wrap_info(msg_id, party, kid, hashlib.sha256(protected).digest())
+
+
+def _wrap_info(msg_id: str, party: str, kid: str, header_hash: bytes) -> bytes:
+    """``wrap_info`` with the header's hash given: a sender hashes its header once, not once
+    per recipient."""
     m, p, k = msg_id.encode(), party.encode(), kid.encode()
-    header_hash = hashlib.sha256(protected).digest()
     return b"".join([WRAP_DOMAIN, _LEN(len(m)), m, _LEN(len(p)), p, _LEN(len(k)), k, header_hash])
 
 
@@ -257,10 +262,12 @@ def seal_message(
     plaintext = type(body).__pydantic_serializer__.to_json(body)  # model_dump_json, as bytes
     ciphertext = AESGCM(cek).encrypt(iv, plaintext, protected)
 
+    header_hash = hashlib.sha256(protected).digest()
+
     def wrap(r: EncryptionPublicKey) -> bytes:
         """The content key for ``r`` (HPKE, bound to this message, party, key and header)."""
         return _SUITE.encrypt(
-            cek, r.hpke_key(), info=wrap_info(header["msg_id"], r.party, r.kid, protected)
+            cek, r.hpke_key(), info=_wrap_info(header["msg_id"], r.party, r.kid, header_hash)
         )
 
     stanzas = [(r.party, r.kid, wrap(r)) for r in recipients]
