@@ -33,6 +33,14 @@ def write(db: Database, rows: int = ROWS) -> None:
             c.execute("INSERT INTO filler (b) VALUES (?)", (ROW,))
 
 
+def long_log(db: Database) -> None:
+    """Write the log past the (lowered) restart threshold before the checkpoint thread's first
+    round. The node's own copies are held back meanwhile, as the thread holds them: a copy that
+    caught up between two commits would let SQLite start the log over, short of the threshold."""
+    db.db.execute(f"PRAGMA wal_autocheckpoint = {wal.VALVE_PAGES}")
+    write(db, wal.RESTART_FRAMES // 4 + 10)
+
+
 def sizes(path: Path) -> tuple[int, int]:
     """(the database file's bytes, the WAL's bytes)."""
     wal = path.with_name(path.name + "-wal")
@@ -196,10 +204,12 @@ def test_the_thread_reports_how_long_each_restart_held_the_writes(
         reported.set()
 
     db = Database(tmp_path / "store.sqlite")
-    db.checkpoint_in_background(0.02, on_restart=on_restart)
-    write(db, wal.RESTART_FRAMES // 4 + 10)
-    assert reported.wait(10)
-    db.close()
+    try:
+        long_log(db)
+        db.checkpoint_in_background(0.02, on_restart=on_restart)
+        assert reported.wait(10)
+    finally:
+        db.close()
     assert held and all(s > 0 for s in held)
 
 
@@ -222,10 +232,12 @@ def test_a_restart_whose_report_fails_is_not_logged_as_a_failed_checkpoint(
         raise RuntimeError("the metric failed")
 
     db = Database(tmp_path / "store.sqlite")
-    db.checkpoint_in_background(0.02, on_restart=on_restart)
-    write(db, wal.RESTART_FRAMES // 4 + 10)
-    assert reported.wait(10)
-    db.close()  # stops the thread: its handling of the report is over
+    try:
+        long_log(db)
+        db.checkpoint_in_background(0.02, on_restart=on_restart)
+        assert reported.wait(10)
+    finally:
+        db.close()  # stops the thread: its handling of the report is over
     assert "wal_restart_report_failed" in logged
     assert "wal_checkpoint_failed" not in logged
 
