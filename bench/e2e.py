@@ -121,8 +121,9 @@ class Split:
     half_cores: float = float("nan")  # what the three processes used of the machine meanwhile
     #: (USA, MEX): how often per message the kernel took the core from a node's threads
     half_preempted: tuple[float, float] = (float("nan"),) * 2
-    #: (MEX, USA): WAL restarts during the latency run, and how long they held writes in all (s)
-    half_restarts: tuple[tuple[int, float], tuple[int, float]] = ((0, 0.0), (0, 0.0))
+    #: each node's WAL restarts during the latency run, and how long they held its writes (s)
+    mex_restarts: tuple[int, float] = (0, 0.0)
+    usa_restarts: tuple[int, float] = (0, 0.0)
     window: tuple[float, float] = (0.0, 0.0)  # the latency run's measured part, perf_counter
     ids: list[str] = field(default_factory=list)  # its messages
     #: compose at MEX to the commit in USA's process (stored at USA), and to USA's receipt
@@ -459,7 +460,7 @@ async def _split(
     for row in rows.values():
         fig = row.split[sync]
         during = [held for at, held in usa_restarts if fig.window[0] <= at <= fig.window[1]]
-        fig.half_restarts = (fig.half_restarts[0], (len(during), sum(during)))
+        fig.usa_restarts = (len(during), sum(during))
         fig.stages = stages.table(fig.ids, extra=(ROUND_TRIP,))
         fig.marks = {m: dict(stages.t[m]) for m in fig.ids}
         stored = sum("d1" in stages.t[m] for m in fig.ids)
@@ -515,8 +516,7 @@ async def _split_latency(
         await asyncio.sleep(0.05)  # a bench waiting for its run to finish, not a test
     fig.window = (t1, time.perf_counter())
     restarts2 = restart_holds(mex)  # over the same window as USA's, once its process wrote them
-    mex_restarts = (int(restarts2[0] - restarts1[0]), restarts2[1] - restarts1[1])
-    fig.half_restarts = (mex_restarts, (0, 0.0))
+    fig.mex_restarts = (int(restarts2[0] - restarts1[0]), restarts2[1] - restarts1[1])
     answered = sum("r1" in stages.t[m] for m in ids)
     if answered < n:
         problems.append(f"2-proc latency run ({fig.sync}): {answered}/{n} receipts")
@@ -782,7 +782,7 @@ def report(sizes: list[Size], rows: dict[str, Row], overrides: dict[str, object]
                 f" hub's nats-server {fig.hub_cpu_ms:.2f} ms"
             )
             usa, mex, hub = fig.half_cpu_ms
-            (mex_n, mex_s), (usa_n, usa_s) = fig.half_restarts
+            (mex_n, mex_s), (usa_n, usa_s) = fig.mex_restarts, fig.usa_restarts
             print(
                 f"    at half that peak ({fig.half_rate:.0f} msg/s): USA {usa:.2f} ms, MEX"
                 f" {mex:.2f} ms, the hub {hub:.2f} ms; the three used {fig.half_cores:.2f} of the"

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -95,10 +95,15 @@ class Restarting(NamedTuple):
 
 
 @pytest.fixture
-def restarting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Restarting]:
-    """A running node's store, its checkpoint thread an hour away (the tests call its rounds),
-    and the restart threshold lowered: 256 MB of log would take minutes of commits to write."""
+def short_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The restart threshold lowered: 256 MB of log would take minutes of commits to write."""
     monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
+
+
+@pytest.fixture
+def restarting(tmp_path: Path, short_restarts: None) -> Iterator[Restarting]:
+    """A running node's store, its checkpoint thread an hour away (the tests call its rounds),
+    and the restart threshold lowered (``short_restarts``)."""
     path = tmp_path / "store.sqlite"
     db = Database(path)
     db.checkpoint_in_background(3600.0)
@@ -191,33 +196,40 @@ def test_a_part_begun_after_sqlite_ended_its_transaction_fails_instead_of_waitin
     db.close()
 
 
-def test_the_thread_reports_how_long_each_restart_held_the_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # what cifta_node_store_restart_hold_seconds observes (services/node/metrics.py)
-    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
-    held: list[float] = []
+def until_first_report(path: Path, on_restart: Callable[[float], None]) -> None:
+    """A node's store at ``path``, its log past the restart threshold, its checkpoint thread
+    running and telling ``on_restart`` of each RESTART, until it has told the first. The store
+    is closed on return: the thread stopped, its handling of that report over."""
     reported = threading.Event()
 
-    def on_restart(seconds: float) -> None:
-        held.append(seconds)
-        reported.set()
+    def report(seconds: float) -> None:
+        try:
+            on_restart(seconds)
+        finally:
+            reported.set()
 
-    db = Database(tmp_path / "store.sqlite")
+    db = Database(path)
     try:
         long_log(db)
-        db.checkpoint_in_background(0.02, on_restart=on_restart)
+        db.checkpoint_in_background(0.02, on_restart=report)
         assert reported.wait(10)
     finally:
         db.close()
+
+
+def test_the_thread_reports_how_long_each_restart_held_the_writes(
+    tmp_path: Path, short_restarts: None
+) -> None:
+    # what cifta_node_store_restart_hold_seconds observes (services/node/metrics.py)
+    held: list[float] = []
+    until_first_report(tmp_path / "store.sqlite", held.append)
     assert held and all(s > 0 for s in held)
 
 
 def test_a_restart_whose_report_fails_is_not_logged_as_a_failed_checkpoint(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, short_restarts: None
 ) -> None:
     # an operator reading wal_checkpoint_failed looks at the disk; a failing metric is not that
-    monkeypatch.setattr(wal, "RESTART_FRAMES", 1_024)
     logged: list[str] = []
 
     class Log:
@@ -225,19 +237,11 @@ def test_a_restart_whose_report_fails_is_not_logged_as_a_failed_checkpoint(
             logged.append(event)
 
     monkeypatch.setattr(wal, "log", Log())
-    reported = threading.Event()
 
     def on_restart(_: float) -> None:
-        reported.set()
         raise RuntimeError("the metric failed")
 
-    db = Database(tmp_path / "store.sqlite")
-    try:
-        long_log(db)
-        db.checkpoint_in_background(0.02, on_restart=on_restart)
-        assert reported.wait(10)
-    finally:
-        db.close()  # stops the thread: its handling of the report is over
+    until_first_report(tmp_path / "store.sqlite", on_restart)
     assert "wal_restart_report_failed" in logged
     assert "wal_checkpoint_failed" not in logged
 
